@@ -1,0 +1,348 @@
+package dev.tenstep.io;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+
+import java.io.IOException;
+import java.io.OutputStream;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.ShortBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.Comparator;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Reader and writer of the safetensors format (8-byte little-endian header length N, N bytes of
+ * UTF-8 JSON, then raw little-endian tensor data; https://github.com/huggingface/safetensors).
+ *
+ * <p>The whole header is validated on {@link #open}: header length within the file, valid JSON,
+ * known dtypes, {@code end - begin == dtype size x prod(shape)}, offsets inside the data section and
+ * not overlapping. Each tensor is then memory-mapped on its own ({@link FileChannel#map} per tensor),
+ * because one mapping is limited to 2 GiB and a full SD UNet file is 3.4 GB.
+ *
+ * <p>Arrays created from a mapping are read-only views: never run in-place ops on them.
+ */
+public final class SafeTensors implements AutoCloseable {
+    private static final ObjectMapper JSON = new ObjectMapper();
+    /** Upper bound on the JSON header; the real SD files have headers of a few hundred kB. */
+    private static final long MAX_HEADER_BYTES = 100L << 20;
+
+    /** One tensor's header entry. Offsets are absolute file positions. */
+    public record TensorInfo(String name, DType dtype, long[] shape, long begin, long end) {
+        public long byteLength() {
+            return end - begin;
+        }
+
+        public Shape djlShape() {
+            return new Shape(shape);
+        }
+    }
+
+    private final Path file;
+    private final FileChannel channel;
+    private final Map<String, TensorInfo> tensors;
+    private final Map<String, String> metadata;
+
+    private SafeTensors(Path file, FileChannel channel, Map<String, TensorInfo> tensors, Map<String, String> metadata) {
+        this.file = file;
+        this.channel = channel;
+        this.tensors = tensors;
+        this.metadata = metadata;
+    }
+
+    /**
+     * Opens and validates a safetensors file.
+     *
+     * @throws SafeTensorsException if the file is truncated or its header is invalid (message names file and tensor)
+     * @throws IOException if the file cannot be read
+     */
+    public static SafeTensors open(Path file) throws IOException {
+        if (!Files.isRegularFile(file)) {
+            throw new SafeTensorsException(file, "no such file");
+        }
+        FileChannel channel = FileChannel.open(file, StandardOpenOption.READ);
+        try {
+            long size = channel.size();
+            if (size < 8) {
+                throw new SafeTensorsException(file, "truncated: " + size + " bytes, shorter than the 8-byte header length");
+            }
+            ByteBuffer lenBuf = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN);
+            readFully(channel, lenBuf, 0);
+            long headerLen = lenBuf.flip().getLong();
+            if (headerLen < 2 || headerLen > MAX_HEADER_BYTES || 8 + headerLen > size) {
+                throw new SafeTensorsException(file, "header length " + Long.toUnsignedString(headerLen)
+                        + " does not fit in the file of " + size + " bytes (truncated or not a safetensors file)");
+            }
+            ByteBuffer headerBuf = ByteBuffer.allocate((int) headerLen);
+            readFully(channel, headerBuf, 8);
+            String headerText = new String(headerBuf.array(), StandardCharsets.UTF_8);
+            JsonNode header;
+            try {
+                header = JSON.readTree(headerText);
+            } catch (JsonProcessingException e) {
+                throw new SafeTensorsException(file, "header is not valid JSON: " + e.getOriginalMessage());
+            }
+            if (header == null || !header.isObject()) {
+                throw new SafeTensorsException(file, "header is not a JSON object");
+            }
+            long dataStart = 8 + headerLen;
+            long dataLen = size - dataStart;
+            Map<String, TensorInfo> tensors = new LinkedHashMap<>();
+            Map<String, String> metadata = new LinkedHashMap<>();
+            for (Iterator<Map.Entry<String, JsonNode>> it = header.fields(); it.hasNext(); ) {
+                Map.Entry<String, JsonNode> e = it.next();
+                if (e.getKey().equals("__metadata__")) {
+                    e.getValue().fields().forEachRemaining(m -> metadata.put(m.getKey(), m.getValue().asText()));
+                    continue;
+                }
+                tensors.put(e.getKey(), parseEntry(file, e.getKey(), e.getValue(), dataStart, dataLen));
+            }
+            checkOverlaps(file, tensors);
+            return new SafeTensors(file, channel, Collections.unmodifiableMap(tensors), Collections.unmodifiableMap(metadata));
+        } catch (IOException | RuntimeException e) {
+            channel.close();
+            throw e;
+        }
+    }
+
+    private static TensorInfo parseEntry(Path file, String name, JsonNode node, long dataStart, long dataLen)
+            throws SafeTensorsException {
+        if (!node.isObject()) {
+            throw new SafeTensorsException(file, name, "header entry is not an object");
+        }
+        JsonNode dt = node.get("dtype");
+        JsonNode sh = node.get("shape");
+        JsonNode off = node.get("data_offsets");
+        if (dt == null || !dt.isTextual() || sh == null || !sh.isArray() || off == null || !off.isArray() || off.size() != 2) {
+            throw new SafeTensorsException(file, name, "header entry needs dtype, shape and data_offsets [begin, end]");
+        }
+        DType dtype;
+        try {
+            dtype = DType.valueOf(dt.asText());
+        } catch (IllegalArgumentException e) {
+            throw new SafeTensorsException(file, name, "unsupported dtype " + dt.asText() + " (supported: F32, F16, BF16, I64, I32, F64)");
+        }
+        long[] shape = new long[sh.size()];
+        long count = 1;
+        for (int i = 0; i < shape.length; i++) {
+            JsonNode d = sh.get(i);
+            if (!d.canConvertToLong() || d.asLong() < 0) {
+                throw new SafeTensorsException(file, name, "invalid shape " + sh);
+            }
+            shape[i] = d.asLong();
+            count = Math.multiplyExact(count, shape[i]);
+        }
+        if (!off.get(0).canConvertToLong() || !off.get(1).canConvertToLong()) {
+            throw new SafeTensorsException(file, name, "invalid data_offsets " + off);
+        }
+        long begin = off.get(0).asLong();
+        long end = off.get(1).asLong();
+        if (begin < 0 || end < begin) {
+            throw new SafeTensorsException(file, name, "invalid data_offsets " + off);
+        }
+        if (end > dataLen) {
+            throw new SafeTensorsException(file, name, "data_offsets " + off + " run past the end of the data ("
+                    + dataLen + " bytes): file truncated?");
+        }
+        long expected = count * dtype.size;
+        if (end - begin != expected) {
+            throw new SafeTensorsException(file, name, "byte length " + (end - begin) + " does not match dtype "
+                    + dtype + " x shape " + sh + " = " + expected + " bytes");
+        }
+        return new TensorInfo(name, dtype, shape, dataStart + begin, dataStart + end);
+    }
+
+    private static void checkOverlaps(Path file, Map<String, TensorInfo> tensors) throws SafeTensorsException {
+        List<TensorInfo> sorted = new ArrayList<>(tensors.values());
+        sorted.sort(Comparator.comparingLong(TensorInfo::begin));
+        for (int i = 1; i < sorted.size(); i++) {
+            TensorInfo prev = sorted.get(i - 1);
+            TensorInfo cur = sorted.get(i);
+            if (cur.begin() < prev.end() && cur.byteLength() > 0 && prev.byteLength() > 0) {
+                throw new SafeTensorsException(file, cur.name(), "data overlaps tensor '" + prev.name() + "'");
+            }
+        }
+    }
+
+    private static void readFully(FileChannel ch, ByteBuffer buf, long pos) throws IOException {
+        while (buf.hasRemaining()) {
+            int n = ch.read(buf, pos);
+            if (n < 0) {
+                throw new IOException("unexpected end of file");
+            }
+            pos += n;
+        }
+    }
+
+    public Path file() {
+        return file;
+    }
+
+    /** Tensor entries in header order. */
+    public Map<String, TensorInfo> tensors() {
+        return tensors;
+    }
+
+    /** The {@code __metadata__} entry (may be empty). */
+    public Map<String, String> metadata() {
+        return metadata;
+    }
+
+    public boolean contains(String name) {
+        return tensors.containsKey(name);
+    }
+
+    public TensorInfo info(String name) throws SafeTensorsException {
+        TensorInfo info = tensors.get(name);
+        if (info == null) {
+            throw new SafeTensorsException(file, name, "not in file");
+        }
+        return info;
+    }
+
+    /**
+     * Loads one tensor into {@code manager}. F32, I64, I32 and F64 are zero-copy views of a
+     * read-only mapping; F16 is converted to F32 by the engine (never compute in fp16 on CPU);
+     * BF16 is widened to F32 in Java.
+     *
+     * @return an array of {@link DType#loadedAs} type; F16 becomes FLOAT32
+     */
+    public NDArray load(NDManager manager, String name) throws IOException {
+        TensorInfo info = info(name);
+        Shape shape = info.djlShape();
+        if (info.byteLength() == 0) {
+            return manager.zeros(shape, info.dtype() == DType.F16 ? DataType.FLOAT32 : info.dtype().loadedAs);
+        }
+        ByteBuffer buf = channel.map(FileChannel.MapMode.READ_ONLY, info.begin(), info.byteLength())
+                .order(ByteOrder.LITTLE_ENDIAN);
+        switch (info.dtype()) {
+            case BF16: {
+                ShortBuffer src = buf.asShortBuffer();
+                ByteBuffer out = ByteBuffer.allocateDirect(src.remaining() * 4).order(ByteOrder.nativeOrder());
+                while (src.hasRemaining()) {
+                    out.putInt((src.get() & 0xffff) << 16);
+                }
+                out.flip();
+                return manager.create(out, shape, DataType.FLOAT32);
+            }
+            case F16: {
+                try (NDManager tmp = manager.newSubManager()) {
+                    NDArray half = tmp.create(buf, shape, DataType.FLOAT16);
+                    NDArray f32 = half.toType(DataType.FLOAT32, true);
+                    f32.attach(manager);
+                    return f32;
+                }
+            }
+            default:
+                return manager.create(buf, shape, info.dtype().loadedAs);
+        }
+    }
+
+    /** Loads every tensor (small files: fixtures, latents). */
+    public Map<String, NDArray> loadAll(NDManager manager) throws IOException {
+        Map<String, NDArray> out = new LinkedHashMap<>();
+        for (String name : tensors.keySet()) {
+            out.put(name, load(manager, name));
+        }
+        return out;
+    }
+
+    /** Convenience: opens {@code file}, loads every tensor into {@code manager}, closes the file. */
+    public static Map<String, NDArray> read(Path file, NDManager manager) throws IOException {
+        try (SafeTensors st = open(file)) {
+            return st.loadAll(manager);
+        }
+    }
+
+    @Override
+    public void close() throws IOException {
+        channel.close();
+    }
+
+    /**
+     * Writes tensors atomically (temp file in the same folder, then rename), in map order,
+     * header padded with spaces to a multiple of 8 bytes as the reference writer does.
+     */
+    public static void write(Path file, Map<String, NDArray> arrays, Map<String, String> metadata) throws IOException {
+        ObjectNode header = JSON.createObjectNode();
+        if (metadata != null && !metadata.isEmpty()) {
+            ObjectNode meta = header.putObject("__metadata__");
+            metadata.forEach(meta::put);
+        }
+        List<byte[]> blobs = new ArrayList<>();
+        long offset = 0;
+        for (Map.Entry<String, NDArray> e : arrays.entrySet()) {
+            NDArray a = e.getValue();
+            DType dtype = DType.of(a.getDataType());
+            byte[] bytes = toLittleEndian(a);
+            ObjectNode entry = header.putObject(e.getKey());
+            entry.put("dtype", dtype.name());
+            var shape = entry.putArray("shape");
+            for (long d : a.getShape().getShape()) {
+                shape.add(d);
+            }
+            var offs = entry.putArray("data_offsets");
+            offs.add(offset);
+            offs.add(offset + bytes.length);
+            offset += bytes.length;
+            blobs.add(bytes);
+        }
+        byte[] json = JSON.writeValueAsBytes(header);
+        int padded = (json.length + 7) / 8 * 8;
+        byte[] headerBytes = new byte[padded];
+        System.arraycopy(json, 0, headerBytes, 0, json.length);
+        for (int i = json.length; i < padded; i++) {
+            headerBytes[i] = ' ';
+        }
+        Path parent = file.toAbsolutePath().getParent();
+        Files.createDirectories(parent);
+        Path tmp = Files.createTempFile(parent, "." + file.getFileName(), ".tmp");
+        try {
+            try (OutputStream out = Files.newOutputStream(tmp)) {
+                ByteBuffer len = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(padded);
+                out.write(len.array());
+                out.write(headerBytes);
+                for (byte[] b : blobs) {
+                    out.write(b);
+                }
+            }
+            Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+        } finally {
+            Files.deleteIfExists(tmp);
+        }
+    }
+
+    private static byte[] toLittleEndian(NDArray a) {
+        ByteBuffer src = a.toByteBuffer();
+        if (src.order() == ByteOrder.LITTLE_ENDIAN) {
+            byte[] out = new byte[src.remaining()];
+            src.get(out);
+            return out;
+        }
+        int size = DType.of(a.getDataType()).size;
+        byte[] out = new byte[src.remaining()];
+        for (int i = 0; i < out.length; i += size) {
+            for (int j = 0; j < size; j++) {
+                out[i + j] = src.get(i + size - 1 - j);
+            }
+        }
+        return out;
+    }
+}

@@ -1,0 +1,182 @@
+package dev.tenstep.model;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.Shape;
+import dev.tenstep.io.SafeTensors;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.function.UnaryOperator;
+import java.util.stream.Stream;
+
+/**
+ * Strict weight store over one component's safetensors file (nanoGPT {@code from_pretrained} style).
+ *
+ * <p>Modules ask for each weight by its full Hugging Face name and expected shape with
+ * {@link #take}; a missing or wrongly shaped tensor is a {@link ModelLoadException} naming it, and
+ * {@link #finish} fails on every tensor that no module took. Arrays are zero-copy views of the
+ * file mapping (read-only), attached to the manager given at construction.
+ */
+public final class Weights implements AutoCloseable {
+    private final SafeTensors file;
+    private final NDManager manager;
+    private final UnaryOperator<String> alias;
+    private final Set<String> taken = new LinkedHashSet<>();
+    private final Set<String> ignored = new LinkedHashSet<>();
+
+    /**
+     * @param file    an opened safetensors file
+     * @param manager the long-lived manager the weights belong to
+     * @param alias   maps a name found in the file to the name modules ask for (e.g. legacy VAE
+     *                attention names); identity when the file already uses the current names
+     */
+    public Weights(SafeTensors file, NDManager manager, UnaryOperator<String> alias) {
+        this.file = file;
+        this.manager = manager;
+        this.alias = alias;
+    }
+
+    public Weights(SafeTensors file, NDManager manager) {
+        this(file, manager, UnaryOperator.identity());
+    }
+
+    /** Opens the weight file of a diffusers component folder (see {@link #findWeightFile}). */
+    public static Weights open(Path componentDir, NDManager manager, UnaryOperator<String> alias) {
+        Path f = findWeightFile(componentDir);
+        try {
+            return new Weights(SafeTensors.open(f), manager, alias);
+        } catch (IOException e) {
+            throw new ModelLoadException(e.getMessage(), e);
+        }
+    }
+
+    /**
+     * The weight file of a component folder, in diffusers' order of preference:
+     * {@code diffusion_pytorch_model.safetensors}, {@code model.safetensors}, then their
+     * {@code .fp16.safetensors} variants.
+     *
+     * @throws ModelLoadException if none exists; the message says when only pickled
+     *                            {@code .bin}/{@code .ckpt}/{@code .pt} weights are present
+     */
+    public static Path findWeightFile(Path componentDir) {
+        if (!Files.isDirectory(componentDir)) {
+            throw new ModelLoadException("missing folder " + componentDir);
+        }
+        for (String name : List.of("diffusion_pytorch_model.safetensors", "model.safetensors",
+                "diffusion_pytorch_model.fp16.safetensors", "model.fp16.safetensors")) {
+            Path p = componentDir.resolve(name);
+            if (Files.isRegularFile(p)) {
+                return p;
+            }
+        }
+        List<String> pickled = new ArrayList<>();
+        try (Stream<Path> s = Files.list(componentDir)) {
+            s.map(p -> p.getFileName().toString())
+                    .filter(n -> n.endsWith(".bin") || n.endsWith(".ckpt") || n.endsWith(".pt") || n.endsWith(".pth"))
+                    .sorted().forEach(pickled::add);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        if (!pickled.isEmpty()) {
+            throw new ModelLoadException(componentDir + " holds only pickled PyTorch weights " + pickled
+                    + "; this application reads .safetensors only (pickle files can run arbitrary code). "
+                    + "Download the .safetensors variant of the model or convert it with the safetensors library.");
+        }
+        throw new ModelLoadException("no weight file in " + componentDir
+                + " (expected diffusion_pytorch_model.safetensors or model.safetensors)");
+    }
+
+    /** The file name a module's name is stored under, undoing {@link #alias}. */
+    private String fileNameOf(String name) {
+        for (String n : file.tensors().keySet()) {
+            if (alias.apply(n).equals(name)) {
+                return n;
+            }
+        }
+        return null;
+    }
+
+    /**
+     * Takes the tensor {@code name} with the expected shape.
+     *
+     * @throws ModelLoadException if it is missing or has another shape
+     */
+    public NDArray take(String name, long... shape) {
+        String inFile = file.contains(name) && alias.apply(name).equals(name) ? name : fileNameOf(name);
+        if (inFile == null) {
+            throw new ModelLoadException(file.file() + ": missing weight '" + name + "' (expected shape "
+                    + Arrays.toString(shape) + ")");
+        }
+        try {
+            SafeTensors.TensorInfo info = file.info(inFile);
+            if (!Arrays.equals(info.shape(), shape)) {
+                throw new ModelLoadException(file.file() + ": weight '" + inFile + "' has shape "
+                        + Arrays.toString(info.shape()) + ", expected " + Arrays.toString(shape));
+            }
+            taken.add(inFile);
+            NDArray a = file.load(manager, inFile);
+            a.setName(name);
+            return a;
+        } catch (IOException e) {
+            throw new ModelLoadException(e.getMessage(), e);
+        }
+    }
+
+    /** Marks a tensor as known but unused (e.g. CLIP's {@code position_ids} buffer). */
+    public void ignore(String name) {
+        ignored.add(name);
+    }
+
+    /** @throws ModelLoadException listing every tensor in the file that no module took */
+    public void finish() {
+        Set<String> unused = new TreeSet<>(file.tensors().keySet());
+        unused.removeAll(taken);
+        unused.removeAll(ignored);
+        if (!unused.isEmpty()) {
+            throw new ModelLoadException(file.file() + ": " + unused.size() + " unexpected weight(s) not used by the "
+                    + "configured architecture (config.json does not match the weights?): " + preview(unused));
+        }
+    }
+
+    private static String preview(Set<String> names) {
+        List<String> l = new ArrayList<>(names);
+        return l.size() <= 10 ? l.toString() : l.subList(0, 10) + " and " + (l.size() - 10) + " more";
+    }
+
+    public Path path() {
+        return file.file();
+    }
+
+    public NDManager manager() {
+        return manager;
+    }
+
+    /** Shapes of every tensor in the file (for tools that build a model from weights). */
+    public Map<String, SafeTensors.TensorInfo> tensors() {
+        return file.tensors();
+    }
+
+    /** Closes the file channel; mapped arrays stay valid until their manager closes. */
+    @Override
+    public void close() {
+        try {
+            file.close();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    static Shape shape(long... s) {
+        return new Shape(s);
+    }
+}

@@ -1,0 +1,78 @@
+package dev.tenstep.model.config;
+
+import com.fasterxml.jackson.annotation.JsonCreator;
+import com.fasterxml.jackson.annotation.JsonIgnoreProperties;
+import com.fasterxml.jackson.annotation.JsonProperty;
+
+import java.util.List;
+
+/**
+ * {@code vae/config.json} (diffusers {@code AutoencoderKL}). The image is
+ * {@code 2^(levels - 1)} times the latent per side, levels = {@code block_out_channels.length}.
+ */
+@JsonIgnoreProperties(ignoreUnknown = true)
+public record VaeConfig(
+        int inChannels,
+        int outChannels,
+        int latentChannels,
+        int[] blockOutChannels,
+        int layersPerBlock,
+        int normNumGroups,
+        String actFn,
+        double scalingFactor,
+        int sampleSize) {
+
+    @JsonCreator
+    public static VaeConfig of(
+            @JsonProperty("in_channels") Integer inChannels,
+            @JsonProperty("out_channels") Integer outChannels,
+            @JsonProperty("latent_channels") Integer latentChannels,
+            @JsonProperty("block_out_channels") int[] blockOutChannels,
+            @JsonProperty("layers_per_block") Integer layersPerBlock,
+            @JsonProperty("norm_num_groups") Integer normNumGroups,
+            @JsonProperty("act_fn") String actFn,
+            @JsonProperty("scaling_factor") Double scalingFactor,
+            @JsonProperty("sample_size") Integer sampleSize,
+            @JsonProperty("down_block_types") List<String> downBlockTypes,
+            @JsonProperty("up_block_types") List<String> upBlockTypes,
+            @JsonProperty("force_upcast") Boolean forceUpcast,
+            @JsonProperty("shift_factor") Double shiftFactor,
+            @JsonProperty("use_quant_conv") Boolean useQuantConv) {
+        int[] blocks = Configs.or(blockOutChannels, new int[] {64});
+        if (downBlockTypes != null) {
+            for (String t : downBlockTypes) {
+                if (!t.equals("DownEncoderBlock2D")) {
+                    throw new UnsupportedOperationException("VAE down block type '" + t + "' is not supported");
+                }
+            }
+            if (downBlockTypes.size() != blocks.length) {
+                throw new IllegalArgumentException("down_block_types has " + downBlockTypes.size()
+                        + " entries but block_out_channels " + blocks.length);
+            }
+        }
+        if (upBlockTypes != null) {
+            for (String t : upBlockTypes) {
+                if (!t.equals("UpDecoderBlock2D")) {
+                    throw new UnsupportedOperationException("VAE up block type '" + t + "' is not supported");
+                }
+            }
+        }
+        if (shiftFactor != null && shiftFactor != 0.0) {
+            throw new UnsupportedOperationException("VAE shift_factor is not supported (SD3/Flux VAE)");
+        }
+        if (useQuantConv != null && !useQuantConv) {
+            throw new UnsupportedOperationException("VAE without quant_conv is not supported");
+        }
+        if (actFn != null && !actFn.equals("silu")) {
+            throw new UnsupportedOperationException("VAE act_fn '" + actFn + "' is not supported (silu)");
+        }
+        return new VaeConfig(Configs.or(inChannels, 3), Configs.or(outChannels, 3), Configs.or(latentChannels, 4),
+                blocks, Configs.or(layersPerBlock, 1), Configs.or(normNumGroups, 32), "silu",
+                Configs.or(scalingFactor, 0.18215), Configs.or(sampleSize, 32));
+    }
+
+    /** Image pixels per latent pixel per side: {@code 2^(levels - 1)}. */
+    public int downscale() {
+        return 1 << (blockOutChannels.length - 1);
+    }
+}

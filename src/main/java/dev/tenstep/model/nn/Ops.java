@@ -1,0 +1,108 @@
+package dev.tenstep.model.nn;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.index.NDIndex;
+
+/** Activations and attention shared by CLIP, the UNet and the VAE. */
+public final class Ops {
+    private Ops() {
+    }
+
+    /** SiLU {@code x * sigmoid(x)}. */
+    public static NDArray silu(NDArray x) {
+        return x.mul(x.getNDArrayInternal().sigmoid());
+    }
+
+    /** Exact (erf) GELU, torch's default. */
+    public static NDArray gelu(NDArray x) {
+        return ai.djl.nn.Activation.gelu(x);
+    }
+
+    /** CLIP's {@code quick_gelu}: {@code x * sigmoid(1.702 x)}. */
+    public static NDArray quickGelu(NDArray x) {
+        return x.mul(x.mul(1.702f).getNDArrayInternal().sigmoid());
+    }
+
+    /** Nearest-neighbour x2 upsampling (diffusers {@code Upsample2D}, {@code F.interpolate(scale_factor=2, mode="nearest")}): [N, C, H, W] -> [N, C, 2H, 2W]. */
+    public static NDArray upsampleNearest2x(NDArray x) {
+        long[] s = x.getShape().getShape();
+        return x.reshape(s[0], s[1], s[2], 1, s[3], 1)
+                .broadcast(s[0], s[1], s[2], 2, s[3], 2)
+                .reshape(s[0], s[1], s[2] * 2, s[3] * 2);
+    }
+
+    /**
+     * Default number of query rows per attention slice: bounds the [batch*heads, rows, keys] score
+     * matrix to about {@code budgetBytes} of float32 (diffusers' attention slicing, but sized from a
+     * memory budget instead of a fixed head count).
+     */
+    public static long sliceRows(long batchHeads, long keys, long budgetBytes) {
+        long perRow = Math.max(1, batchHeads * keys * 4L);
+        return Math.max(1, budgetBytes / perRow);
+    }
+
+    /** Memory budget for one attention score slice; 256 MiB unless {@code tenstep.attention.budget} (bytes) is set. */
+    public static long attentionBudget() {
+        return Long.getLong("tenstep.attention.budget", 256L << 20);
+    }
+
+    /**
+     * Scaled dot-product attention {@code softmax(q k^T * scale + mask) v}, computed in slices of
+     * query rows so that the score matrix stays within {@link #attentionBudget()}.
+     *
+     * @param q     [B, Lq, d]
+     * @param k     [B, Lk, d]
+     * @param v     [B, Lk, dv]
+     * @param scale usually {@code d^-0.5}
+     * @param mask  additive mask broadcastable to [B, Lq, Lk] (e.g. CLIP's causal mask), or null
+     * @return [B, Lq, dv], attached to q's manager
+     */
+    public static NDArray attention(NDArray q, NDArray k, NDArray v, float scale, NDArray mask) {
+        long b = q.getShape().get(0);
+        long lq = q.getShape().get(1);
+        long lk = k.getShape().get(1);
+        NDArray kt = k.transpose(0, 2, 1);
+        long rows = sliceRows(b, lk, attentionBudget());
+        if (rows >= lq) {
+            return attend(q.mul(scale), kt, v, mask);
+        }
+        NDList parts = new NDList();
+        for (long start = 0; start < lq; start += rows) {
+            long end = Math.min(lq, start + rows);
+            NDArray qs = q.get(new NDIndex(":, {}:{}", start, end)).mul(scale);
+            NDArray ms = mask == null ? null : mask.get(new NDIndex("..., {}:{}, :", start, end));
+            NDArray part = attend(qs, kt, v, ms);
+            parts.add(part);
+            qs.close();
+        }
+        NDArray out = NDArrays.concat(parts, 1);
+        parts.close();
+        return out;
+    }
+
+    private static NDArray attend(NDArray q, NDArray kt, NDArray v, NDArray mask) {
+        NDArray scores = q.matMul(kt);
+        if (mask != null) {
+            scores = scores.add(mask);
+        }
+        NDArray probs = scores.softmax(-1);
+        scores.close();
+        NDArray out = probs.matMul(v);
+        probs.close();
+        return out;
+    }
+
+    /** [B, L, heads*d] -> [B*heads, L, d] */
+    public static NDArray splitHeads(NDArray x, long heads) {
+        long[] s = x.getShape().getShape();
+        return x.reshape(s[0], s[1], heads, s[2] / heads).transpose(0, 2, 1, 3).reshape(s[0] * heads, s[1], s[2] / heads);
+    }
+
+    /** [B*heads, L, d] -> [B, L, heads*d] */
+    public static NDArray mergeHeads(NDArray x, long heads) {
+        long[] s = x.getShape().getShape();
+        return x.reshape(s[0] / heads, heads, s[1], s[2]).transpose(0, 2, 1, 3).reshape(s[0] / heads, s[1], heads * s[2]);
+    }
+}
