@@ -1,0 +1,63 @@
+package dev.tenstep.pipeline;
+
+import java.util.LinkedHashMap;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * The A1111 "parameters" text stored in PNGs and returned by the API:
+ * <pre>
+ * a photo of an astronaut riding a horse on mars
+ * Negative prompt: blurry
+ * Steps: 10, Sampler: GE, Schedule: log-linear, CFG scale: 7.5, Seed: 42, Size: 512x512, Model: stable-diffusion-v1-5
+ * </pre>
+ * The negative-prompt line is omitted when empty, as A1111 does.
+ */
+public final class Infotext {
+    private Infotext() {
+    }
+
+    /** Formats the infotext of a finished generation. */
+    public static String format(GenerationRequest r, long seed, String modelName) {
+        StringBuilder sb = new StringBuilder(r.prompt());
+        if (!r.negativePrompt().isEmpty()) {
+            sb.append("\nNegative prompt: ").append(r.negativePrompt());
+        }
+        Map<String, String> p = new LinkedHashMap<>();
+        p.put("Steps", Integer.toString(r.steps()));
+        p.put("Sampler", r.sampler().displayName);
+        p.put("Schedule", r.schedule());
+        p.put("CFG scale", number(r.cfgScale()));
+        p.put("Seed", Long.toString(seed));
+        p.put("Size", r.width() + "x" + r.height());
+        p.put("Model", modelName);
+        if (r.gamma() != r.sampler().gamma) {
+            p.put("Gamma", number(r.gamma()));
+        }
+        sb.append('\n');
+        boolean first = true;
+        for (Map.Entry<String, String> e : p.entrySet()) {
+            if (!first) {
+                sb.append(", ");
+            }
+            first = false;
+            sb.append(e.getKey()).append(": ").append(quote(e.getValue()));
+        }
+        return sb.toString();
+    }
+
+    static String number(double v) {
+        if (v == Math.rint(v) && Math.abs(v) < 1e15) {
+            return Long.toString((long) v);
+        }
+        return String.format(Locale.ROOT, "%s", v);
+    }
+
+    /** A1111 quotes values that contain a comma, colon or quote. */
+    private static String quote(String v) {
+        if (v.contains(",") || v.contains(":") || v.contains("\"") || v.contains("\n")) {
+            return '"' + v.replace("\\", "\\\\").replace("\"", "\\\"").replace("\n", "\\n") + '"';
+        }
+        return v;
+    }
+}
