@@ -33,6 +33,9 @@ public final class Weights implements AutoCloseable {
     private final UnaryOperator<String> alias;
     private final Set<String> taken = new LinkedHashSet<>();
     private final Set<String> ignored = new LinkedHashSet<>();
+    /** Random mode (file == null): seeded generator and the arrays handed out, by name. */
+    private final java.util.SplittableRandom random;
+    private final Map<String, NDArray> created = new java.util.LinkedHashMap<>();
 
     /**
      * @param file    an opened safetensors file
@@ -44,6 +47,54 @@ public final class Weights implements AutoCloseable {
         this.file = file;
         this.manager = manager;
         this.alias = alias;
+        this.random = null;
+    }
+
+    private Weights(NDManager manager, long seed) {
+        this.file = null;
+        this.manager = manager;
+        this.alias = UnaryOperator.identity();
+        this.random = new java.util.SplittableRandom(seed);
+    }
+
+    /**
+     * A store that creates seeded random weights of whatever shape a module asks for, instead of
+     * reading a file: builds full-size networks from config.json alone (benchmarks, the bundled demo
+     * pipeline). Matrices and kernels are uniform in +-1/sqrt(fan_in) (PyTorch's default init),
+     * 1-D {@code weight}s of norms are 1, biases 0, embeddings N(0, 1) scaled by 0.02... 1.
+     */
+    public static Weights random(NDManager manager, long seed) {
+        return new Weights(manager, seed);
+    }
+
+    /** The arrays created in random mode, in creation order (to write them as a safetensors file). */
+    public Map<String, NDArray> created() {
+        return java.util.Collections.unmodifiableMap(created);
+    }
+
+    private NDArray randomArray(String name, long[] shape) {
+        long count = 1;
+        for (long d : shape) {
+            count *= d;
+        }
+        float[] data = new float[Math.toIntExact(count)];
+        if (shape.length >= 2) {
+            long fanIn = count / shape[0];
+            boolean embedding = name.contains("embedding") && !name.contains("time_embedding");
+            float bound = embedding ? 0.5f : (float) (1.0 / Math.sqrt(fanIn));
+            for (int i = 0; i < data.length; i++) {
+                data[i] = embedding ? (float) (random.nextGaussian() * bound) : (float) ((random.nextDouble() * 2 - 1) * bound);
+            }
+        } else if (name.endsWith(".weight")) {
+            java.util.Arrays.fill(data, 1f);
+        } else if (name.endsWith(".bias") && shape.length == 1) {
+            for (int i = 0; i < data.length; i++) {
+                data[i] = (float) (random.nextGaussian() * 0.02);
+            }
+        }
+        NDArray a = manager.create(data, new Shape(shape));
+        created.put(name, a);
+        return a;
     }
 
     public Weights(SafeTensors file, NDManager manager) {
@@ -112,6 +163,11 @@ public final class Weights implements AutoCloseable {
      * @throws ModelLoadException if it is missing or has another shape
      */
     public NDArray take(String name, long... shape) {
+        if (file == null) {
+            NDArray a = randomArray(name, shape);
+            a.setName(name);
+            return a;
+        }
         String inFile = file.contains(name) && alias.apply(name).equals(name) ? name : fileNameOf(name);
         if (inFile == null) {
             throw new ModelLoadException(file.file() + ": missing weight '" + name + "' (expected shape "
@@ -139,6 +195,9 @@ public final class Weights implements AutoCloseable {
 
     /** @throws ModelLoadException listing every tensor in the file that no module took */
     public void finish() {
+        if (file == null) {
+            return;
+        }
         Set<String> unused = new TreeSet<>(file.tensors().keySet());
         unused.removeAll(taken);
         unused.removeAll(ignored);
@@ -154,7 +213,7 @@ public final class Weights implements AutoCloseable {
     }
 
     public Path path() {
-        return file.file();
+        return file == null ? null : file.file();
     }
 
     public NDManager manager() {
@@ -163,12 +222,15 @@ public final class Weights implements AutoCloseable {
 
     /** Shapes of every tensor in the file (for tools that build a model from weights). */
     public Map<String, SafeTensors.TensorInfo> tensors() {
-        return file.tensors();
+        return file == null ? Map.of() : file.tensors();
     }
 
     /** Closes the file channel; mapped arrays stay valid until their manager closes. */
     @Override
     public void close() {
+        if (file == null) {
+            return;
+        }
         try {
             file.close();
         } catch (IOException e) {
