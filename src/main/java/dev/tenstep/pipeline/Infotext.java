@@ -18,21 +18,21 @@ public final class Infotext {
     }
 
     /** Formats the infotext of a finished generation. */
-    public static String format(GenerationRequest r, long seed, String modelName) {
+    public static String format(GenerationRequest r, long seed, int width, int height, String modelName) {
         StringBuilder sb = new StringBuilder(r.prompt());
         if (!r.negativePrompt().isEmpty()) {
             sb.append("\nNegative prompt: ").append(r.negativePrompt());
         }
         Map<String, String> p = new LinkedHashMap<>();
         p.put("Steps", Integer.toString(r.steps()));
-        p.put("Sampler", r.sampler().displayName);
-        p.put("Schedule", r.schedule());
+        p.put("Sampler", SamplerPresets.displayName(r.sampler()));
+        p.put("Schedule", r.resolvedSchedule());
         p.put("CFG scale", number(r.cfgScale()));
         p.put("Seed", Long.toString(seed));
-        p.put("Size", r.width() + "x" + r.height());
+        p.put("Size", width + "x" + height);
         p.put("Model", modelName);
-        if (r.gamma() != r.sampler().gamma) {
-            p.put("Gamma", number(r.gamma()));
+        if (r.resolvedGamma() != SamplerPresets.gamma(r.sampler())) {
+            p.put("Gamma", number(r.resolvedGamma()));
         }
         sb.append('\n');
         boolean first = true;

@@ -1,0 +1,113 @@
+package dev.tenstep.pipeline;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+
+/**
+ * Everything that determines one text-to-image generation. Unset values ({@code null} width,
+ * height, schedule or gamma; seed {@code < 0}) are filled from the model and the sampler preset by
+ * {@link #resolve}.
+ *
+ * @param prompt         text prompt (may be empty)
+ * @param negativePrompt negative prompt for classifier-free guidance ("" = unconditional)
+ * @param steps          number of UNet evaluations N, 1..num_train_timesteps
+ * @param cfgScale       classifier-free guidance scale w (diffusers/A1111 convention; 1 = no guidance)
+ * @param seed           seed of the starting noise and of the per-step noise; negative = random
+ * @param sampler        {@code ddim}, {@code ge} or {@code ddpm}
+ * @param schedule       sigma schedule name ({@code ddim, trailing, log-linear, karras,
+ *                       log-linear-continuous}); null = the sampler's default
+ * @param gamma          gradient-estimation weight (>= 1); null = the sampler's preset
+ * @param width          image width in pixels, a multiple of 8 (the VAE's scale); null = the model's default
+ * @param height         image height in pixels; null = the model's default
+ */
+public record GenerationRequest(
+        String prompt,
+        String negativePrompt,
+        int steps,
+        double cfgScale,
+        long seed,
+        String sampler,
+        String schedule,
+        Double gamma,
+        Integer width,
+        Integer height) {
+
+    public static final int DEFAULT_STEPS = 10;
+    public static final double DEFAULT_CFG = 7.5;
+
+    public GenerationRequest {
+        prompt = prompt == null ? "" : prompt;
+        negativePrompt = negativePrompt == null ? "" : negativePrompt;
+        sampler = sampler == null ? "ge" : sampler.toLowerCase(Locale.ROOT);
+    }
+
+    /** A request with every default: GE sampler, log-linear schedule, 10 steps, CFG 7.5, random seed. */
+    public static GenerationRequest of(String prompt) {
+        return new GenerationRequest(prompt, "", DEFAULT_STEPS, DEFAULT_CFG, -1, "ge", null, null, null, null);
+    }
+
+    public GenerationRequest withSeed(long s) {
+        return new GenerationRequest(prompt, negativePrompt, steps, cfgScale, s, sampler, schedule, gamma, width, height);
+    }
+
+    public GenerationRequest withSampler(String samplerName, String scheduleName) {
+        return new GenerationRequest(prompt, negativePrompt, steps, cfgScale, seed, samplerName, scheduleName, null, width, height);
+    }
+
+    public GenerationRequest withSteps(int n) {
+        return new GenerationRequest(prompt, negativePrompt, n, cfgScale, seed, sampler, schedule, gamma, width, height);
+    }
+
+    public GenerationRequest withSize(Integer w, Integer h) {
+        return new GenerationRequest(prompt, negativePrompt, steps, cfgScale, seed, sampler, schedule, gamma, w, h);
+    }
+
+    /**
+     * Validation errors, each naming the field: empty when the request is valid for a model whose
+     * images must be multiples of {@code sizeMultiple} pixels and that was trained on
+     * {@code trainTimesteps} steps.
+     */
+    public List<String> validate(int sizeMultiple, int trainTimesteps) {
+        List<String> errors = new ArrayList<>();
+        if (steps < 1 || steps > trainTimesteps) {
+            errors.add("steps: must be between 1 and " + trainTimesteps + ", got " + steps);
+        }
+        if (!Double.isFinite(cfgScale) || cfgScale < 0 || cfgScale > 100) {
+            errors.add("cfg_scale: must be a number between 0 and 100, got " + cfgScale);
+        }
+        if (!SamplerPresets.NAMES.contains(sampler)) {
+            errors.add("sampler: unknown sampler '" + sampler + "' (valid: " + String.join(", ", SamplerPresets.NAMES) + ")");
+        }
+        if (schedule != null && !SamplerPresets.SCHEDULES.contains(schedule)) {
+            errors.add("schedule: unknown schedule '" + schedule + "' (valid: " + String.join(", ", SamplerPresets.SCHEDULES) + ")");
+        }
+        if (gamma != null && (!Double.isFinite(gamma) || gamma < 1 || gamma > 10)) {
+            errors.add("gamma: must be between 1 and 10, got " + gamma);
+        }
+        checkSize(errors, "width", width, sizeMultiple);
+        checkSize(errors, "height", height, sizeMultiple);
+        return errors;
+    }
+
+    private static void checkSize(List<String> errors, String field, Integer v, int multiple) {
+        if (v == null) {
+            return;
+        }
+        if (v < multiple || v > 4096) {
+            errors.add(field + ": must be between " + multiple + " and 4096 pixels, got " + v);
+        } else if (v % multiple != 0) {
+            errors.add(field + ": must be a multiple of " + multiple + ", got " + v);
+        }
+    }
+
+    /** The schedule actually used: the explicit one, else the sampler's default. */
+    public String resolvedSchedule() {
+        return schedule != null ? schedule : SamplerPresets.defaultSchedule(sampler);
+    }
+
+    /** The gamma actually used: the explicit one, else the sampler's preset. */
+    public double resolvedGamma() {
+        return gamma != null ? gamma : SamplerPresets.gamma(sampler);
+    }
+}
