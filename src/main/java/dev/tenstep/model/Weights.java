@@ -33,6 +33,8 @@ public final class Weights implements AutoCloseable {
     private final UnaryOperator<String> alias;
     private final Set<String> taken = new LinkedHashSet<>();
     private final Set<String> ignored = new LinkedHashSet<>();
+    /** module name -> name in the file, built once (a per-take scan over ~700 names was quadratic). */
+    private Map<String, String> byModuleName;
 
     /**
      * @param file    an opened safetensors file
@@ -98,12 +100,18 @@ public final class Weights implements AutoCloseable {
 
     /** The file name a module's name is stored under, undoing {@link #alias}. */
     private String fileNameOf(String name) {
-        for (String n : file.tensors().keySet()) {
-            if (alias.apply(n).equals(name)) {
-                return n;
+        if (byModuleName == null) {
+            Map<String, String> m = new java.util.HashMap<>();
+            for (String n : file.tensors().keySet()) {
+                String a = alias.apply(n);
+                // a name that is already current wins over a legacy name mapping onto it
+                if (a.equals(n) || !m.containsKey(a)) {
+                    m.put(a, n);
+                }
             }
+            byModuleName = m;
         }
-        return null;
+        return byModuleName.get(name);
     }
 
     /**
@@ -112,7 +120,7 @@ public final class Weights implements AutoCloseable {
      * @throws ModelLoadException if it is missing or has another shape
      */
     public NDArray take(String name, long... shape) {
-        String inFile = file.contains(name) && alias.apply(name).equals(name) ? name : fileNameOf(name);
+        String inFile = fileNameOf(name);
         if (inFile == null) {
             throw new ModelLoadException(file.file() + ": missing weight '" + name + "' (expected shape "
                     + Arrays.toString(shape) + ")");
@@ -120,7 +128,8 @@ public final class Weights implements AutoCloseable {
         try {
             SafeTensors.TensorInfo info = file.info(inFile);
             if (!Arrays.equals(info.shape(), shape)) {
-                throw new ModelLoadException(file.file() + ": weight '" + inFile + "' has shape "
+                throw new ModelLoadException(file.file() + ": weight '" + name + "'"
+                        + (inFile.equals(name) ? "" : " (stored as '" + inFile + "')") + " has shape "
                         + Arrays.toString(info.shape()) + ", expected " + Arrays.toString(shape));
             }
             taken.add(inFile);
@@ -132,9 +141,16 @@ public final class Weights implements AutoCloseable {
         }
     }
 
-    /** Marks a tensor as known but unused (e.g. CLIP's {@code position_ids} buffer). */
+    /**
+     * Marks a tensor as known but unused (e.g. CLIP's {@code position_ids} buffer). {@code name}
+     * may be the name in the file or the (aliased) name modules use.
+     */
     public void ignore(String name) {
         ignored.add(name);
+        String inFile = fileNameOf(name);
+        if (inFile != null) {
+            ignored.add(inFile);
+        }
     }
 
     /** @throws ModelLoadException listing every tensor in the file that no module took */
