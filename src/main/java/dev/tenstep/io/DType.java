@@ -2,10 +2,13 @@ package dev.tenstep.io;
 
 import ai.djl.ndarray.types.DataType;
 
-/** The safetensors dtypes this project reads. BF16 is widened to F32 in Java because DJL 0.36 aborts the JVM on BF16 arrays. */
+/**
+ * The safetensors dtypes this project reads. F16 is converted to F32 on load (never compute in fp16
+ * on CPU); BF16 is widened to F32 in Java because DJL 0.36 aborts the JVM on BF16 arrays.
+ */
 public enum DType {
     F32(4, DataType.FLOAT32),
-    F16(2, DataType.FLOAT16),
+    F16(2, DataType.FLOAT32),
     BF16(2, DataType.FLOAT32),
     I64(8, DataType.INT64),
     I32(4, DataType.INT32),

@@ -40,7 +40,8 @@ import java.util.Map;
  * <p>Arrays created from a mapping are read-only views: never run in-place ops on them.
  */
 public final class SafeTensors implements AutoCloseable {
-    private static final ObjectMapper JSON = new ObjectMapper();
+    private static final ObjectMapper JSON = new ObjectMapper()
+            .enable(com.fasterxml.jackson.databind.DeserializationFeature.FAIL_ON_TRAILING_TOKENS);
     /** Upper bound on the JSON header; the real SD files have headers of a few hundred kB. */
     private static final long MAX_HEADER_BYTES = 100L << 20;
 
@@ -109,7 +110,16 @@ public final class SafeTensors implements AutoCloseable {
             for (Iterator<Map.Entry<String, JsonNode>> it = header.fields(); it.hasNext(); ) {
                 Map.Entry<String, JsonNode> e = it.next();
                 if (e.getKey().equals("__metadata__")) {
-                    e.getValue().fields().forEachRemaining(m -> metadata.put(m.getKey(), m.getValue().asText()));
+                    if (!e.getValue().isObject()) {
+                        throw new SafeTensorsException(file, "__metadata__ is not a JSON object of strings");
+                    }
+                    for (Iterator<Map.Entry<String, JsonNode>> m = e.getValue().fields(); m.hasNext(); ) {
+                        Map.Entry<String, JsonNode> kv = m.next();
+                        if (!kv.getValue().isTextual()) {
+                            throw new SafeTensorsException(file, "__metadata__ value of '" + kv.getKey() + "' is not a string");
+                        }
+                        metadata.put(kv.getKey(), kv.getValue().asText());
+                    }
                     continue;
                 }
                 tensors.put(e.getKey(), parseEntry(file, e.getKey(), e.getValue(), dataStart, dataLen));
@@ -141,15 +151,23 @@ public final class SafeTensors implements AutoCloseable {
         }
         long[] shape = new long[sh.size()];
         long count = 1;
+        boolean overflow = false;
         for (int i = 0; i < shape.length; i++) {
             JsonNode d = sh.get(i);
-            if (!d.canConvertToLong() || d.asLong() < 0) {
-                throw new SafeTensorsException(file, name, "invalid shape " + sh);
+            // integral JSON numbers only: 2.5 or "4" are not dimensions (canConvertToLong accepts 2.5)
+            if (!d.isIntegralNumber() || !d.canConvertToLong() || d.asLong() < 0) {
+                throw new SafeTensorsException(file, name, "invalid shape " + sh
+                        + " (dimensions must be non-negative integers)");
             }
             shape[i] = d.asLong();
-            count = Math.multiplyExact(count, shape[i]);
+            try {
+                count = Math.multiplyExact(count, shape[i]);
+            } catch (ArithmeticException e) {
+                overflow = true;
+            }
         }
-        if (!off.get(0).canConvertToLong() || !off.get(1).canConvertToLong()) {
+        if (!off.get(0).isIntegralNumber() || !off.get(0).canConvertToLong()
+                || !off.get(1).isIntegralNumber() || !off.get(1).canConvertToLong()) {
             throw new SafeTensorsException(file, name, "invalid data_offsets " + off);
         }
         long begin = off.get(0).asLong();
@@ -161,7 +179,15 @@ public final class SafeTensors implements AutoCloseable {
             throw new SafeTensorsException(file, name, "data_offsets " + off + " run past the end of the data ("
                     + dataLen + " bytes): file truncated?");
         }
-        long expected = count * dtype.size;
+        long expected;
+        try {
+            expected = overflow ? -1 : Math.multiplyExact(count, (long) dtype.size);
+        } catch (ArithmeticException e) {
+            expected = -1;
+        }
+        if (expected < 0) {
+            throw new SafeTensorsException(file, name, "shape " + sh + " is too large (element count overflows)");
+        }
         if (end - begin != expected) {
             throw new SafeTensorsException(file, name, "byte length " + (end - begin) + " does not match dtype "
                     + dtype + " x shape " + sh + " = " + expected + " bytes");
@@ -170,15 +196,30 @@ public final class SafeTensors implements AutoCloseable {
     }
 
     private static void checkOverlaps(Path file, Map<String, TensorInfo> tensors) throws SafeTensorsException {
-        List<TensorInfo> sorted = new ArrayList<>(tensors.values());
-        sorted.sort(Comparator.comparingLong(TensorInfo::begin));
-        for (int i = 1; i < sorted.size(); i++) {
-            TensorInfo prev = sorted.get(i - 1);
-            TensorInfo cur = sorted.get(i);
-            if (cur.begin() < prev.end() && cur.byteLength() > 0 && prev.byteLength() > 0) {
-                throw new SafeTensorsException(file, cur.name(), "data overlaps tensor '" + prev.name() + "'");
+        // Empty tensors occupy no bytes and cannot overlap anything. Compare each tensor with the
+        // non-empty tensor that reaches furthest so far, not just its sorted neighbour: an empty
+        // tensor (or a short one) between two others must not hide an overlap.
+        List<TensorInfo> sorted = new ArrayList<>();
+        for (TensorInfo t : tensors.values()) {
+            if (t.byteLength() > 0) {
+                sorted.add(t);
             }
         }
+        sorted.sort(Comparator.comparingLong(TensorInfo::begin));
+        TensorInfo reach = null;
+        for (TensorInfo cur : sorted) {
+            if (reach != null && cur.begin() < reach.end()) {
+                throw new SafeTensorsException(file, cur.name(), "data " + range(cur) + " overlaps tensor '"
+                        + reach.name() + "' " + range(reach));
+            }
+            if (reach == null || cur.end() > reach.end()) {
+                reach = cur;
+            }
+        }
+    }
+
+    private static String range(TensorInfo t) {
+        return "[" + t.begin() + ", " + t.end() + ")";
     }
 
     private static void readFully(FileChannel ch, ByteBuffer buf, long pos) throws IOException {
@@ -228,7 +269,7 @@ public final class SafeTensors implements AutoCloseable {
         TensorInfo info = info(name);
         Shape shape = info.djlShape();
         if (info.byteLength() == 0) {
-            return manager.zeros(shape, info.dtype() == DType.F16 ? DataType.FLOAT32 : info.dtype().loadedAs);
+            return manager.zeros(shape, info.dtype().loadedAs);
         }
         ByteBuffer buf = channel.map(FileChannel.MapMode.READ_ONLY, info.begin(), info.byteLength())
                 .order(ByteOrder.LITTLE_ENDIAN);

@@ -36,6 +36,8 @@ public final class Weights implements AutoCloseable {
     /** Random mode (file == null): seeded generator and the arrays handed out, by name. */
     private final java.util.SplittableRandom random;
     private final Map<String, NDArray> created = new java.util.LinkedHashMap<>();
+    /** module name -> name in the file, built once (a per-take scan over ~700 names was quadratic). */
+    private Map<String, String> byModuleName;
 
     /**
      * @param file    an opened safetensors file
@@ -149,12 +151,18 @@ public final class Weights implements AutoCloseable {
 
     /** The file name a module's name is stored under, undoing {@link #alias}. */
     private String fileNameOf(String name) {
-        for (String n : file.tensors().keySet()) {
-            if (alias.apply(n).equals(name)) {
-                return n;
+        if (byModuleName == null) {
+            Map<String, String> m = new java.util.HashMap<>();
+            for (String n : file.tensors().keySet()) {
+                String a = alias.apply(n);
+                // a name that is already current wins over a legacy name mapping onto it
+                if (a.equals(n) || !m.containsKey(a)) {
+                    m.put(a, n);
+                }
             }
+            byModuleName = m;
         }
-        return null;
+        return byModuleName.get(name);
     }
 
     /**
@@ -168,7 +176,7 @@ public final class Weights implements AutoCloseable {
             a.setName(name);
             return a;
         }
-        String inFile = file.contains(name) && alias.apply(name).equals(name) ? name : fileNameOf(name);
+        String inFile = fileNameOf(name);
         if (inFile == null) {
             throw new ModelLoadException(file.file() + ": missing weight '" + name + "' (expected shape "
                     + Arrays.toString(shape) + ")");
@@ -176,7 +184,8 @@ public final class Weights implements AutoCloseable {
         try {
             SafeTensors.TensorInfo info = file.info(inFile);
             if (!Arrays.equals(info.shape(), shape)) {
-                throw new ModelLoadException(file.file() + ": weight '" + inFile + "' has shape "
+                throw new ModelLoadException(file.file() + ": weight '" + name + "'"
+                        + (inFile.equals(name) ? "" : " (stored as '" + inFile + "')") + " has shape "
                         + Arrays.toString(info.shape()) + ", expected " + Arrays.toString(shape));
             }
             taken.add(inFile);
@@ -188,9 +197,19 @@ public final class Weights implements AutoCloseable {
         }
     }
 
-    /** Marks a tensor as known but unused (e.g. CLIP's {@code position_ids} buffer). */
+    /**
+     * Marks a tensor as known but unused (e.g. CLIP's {@code position_ids} buffer). {@code name}
+     * may be the name in the file or the (aliased) name modules use.
+     */
     public void ignore(String name) {
         ignored.add(name);
+        if (file == null) {
+            return;
+        }
+        String inFile = fileNameOf(name);
+        if (inFile != null) {
+            ignored.add(inFile);
+        }
     }
 
     /** @throws ModelLoadException listing every tensor in the file that no module took */

@@ -27,16 +27,49 @@ public final class Configs {
             throw new ModelLoadException("missing config file " + file);
         }
         try {
-            return JSON.readValue(file.toFile(), type);
-        } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+            T value = JSON.readValue(file.toFile(), type);
+            if (value == null) {
+                throw new IllegalArgumentException("the file holds JSON null, expected an object");
+            }
+            if (value instanceof ModelIndex index) {
+                index.validate();
+            }
+            return value;
+        } catch (com.fasterxml.jackson.databind.exc.ValueInstantiationException e) {
+            // thrown by a record's validating factory: its message names the key
             Throwable cause = e.getCause() != null ? e.getCause() : e;
-            String msg = cause instanceof com.fasterxml.jackson.core.JsonProcessingException j ? j.getOriginalMessage() : cause.getMessage();
+            throw new ModelLoadException(file + ": " + cause.getMessage(), e);
+        } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+            String msg = e.getOriginalMessage();
+            if (e instanceof com.fasterxml.jackson.databind.JsonMappingException m && !m.getPath().isEmpty()) {
+                msg = "key '" + path(m) + "': " + msg;
+            }
             throw new ModelLoadException(file + ": " + msg, e);
         } catch (IOException e) {
             throw new ModelLoadException(file + ": cannot read: " + e.getMessage(), e);
         } catch (IllegalArgumentException | UnsupportedOperationException e) {
             throw new ModelLoadException(file + ": " + e.getMessage(), e);
         }
+    }
+
+    private static String path(com.fasterxml.jackson.databind.JsonMappingException e) {
+        StringBuilder sb = new StringBuilder();
+        for (com.fasterxml.jackson.databind.JsonMappingException.Reference r : e.getPath()) {
+            if (r.getFieldName() != null) {
+                if (sb.length() > 0) {
+                    sb.append('.');
+                }
+                sb.append(r.getFieldName());
+            } else if (r.getIndex() >= 0) {
+                sb.append('[').append(r.getIndex()).append(']');
+            }
+        }
+        return sb.toString();
+    }
+
+    /** A JSON value given as explicit {@code null} counts as absent. */
+    static com.fasterxml.jackson.databind.JsonNode present(com.fasterxml.jackson.databind.JsonNode n) {
+        return n == null || n.isNull() || n.isMissingNode() ? null : n;
     }
 
     static <T> T or(T value, T dflt) {

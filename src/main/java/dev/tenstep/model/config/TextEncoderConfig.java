@@ -39,6 +39,11 @@ public record TextEncoderConfig(
         if (!c.hiddenAct.equals("quick_gelu") && !c.hiddenAct.equals("gelu")) {
             throw new UnsupportedOperationException("hidden_act '" + c.hiddenAct + "' is not supported (quick_gelu or gelu)");
         }
+        if (c.hiddenSize <= 0 || c.numAttentionHeads <= 0 || c.numHiddenLayers <= 0 || c.intermediateSize <= 0
+                || c.vocabSize <= 0 || c.maxPositionEmbeddings <= 0) {
+            throw new IllegalArgumentException("vocab_size, hidden_size, intermediate_size, num_hidden_layers, "
+                    + "num_attention_heads and max_position_embeddings must be positive");
+        }
         if (c.hiddenSize % c.numAttentionHeads != 0) {
             throw new IllegalArgumentException("hidden_size " + c.hiddenSize + " not divisible by num_attention_heads " + c.numAttentionHeads);
         }

@@ -40,14 +40,19 @@ public record UNetConfig(
     private static final Set<String> DOWN = Set.of("CrossAttnDownBlock2D", "DownBlock2D");
     private static final Set<String> UP = Set.of("CrossAttnUpBlock2D", "UpBlock2D");
 
+    /** Builds and validates a config from the JSON keys' values (null = absent). */
+    public static UNetConfig of(Integer inChannels, Integer outChannels, Integer sampleSize, List<String> downBlockTypes, List<String> upBlockTypes, String midBlockType, int[] blockOutChannels, JsonNode layersPerBlock, JsonNode attentionHeadDim, JsonNode numAttentionHeads, JsonNode crossAttentionDim, Integer normNumGroups, Double normEps, Boolean useLinearProjection, Boolean upcastAttention, Boolean flipSinToCos, Double freqShift, Integer downsamplePadding, Integer timeEmbeddingDim, String classEmbedType, Integer numClassEmbeds, String additionEmbedType, Integer encoderHidDim, Integer timeCondProjDim, String timeEmbeddingType, String resnetTimeScaleShift, JsonNode onlyCrossAttention, Boolean dualCrossAttention, JsonNode transformerLayersPerBlock, Integer convInKernel, Integer convOutKernel, String actFn, Boolean centerInputSample, Double midBlockScaleFactor, Double resnetOutScaleFactor, String timeEmbeddingActFn, String timestepPostAct, String attentionType) {
+        return fromJson(inChannels, outChannels, sampleSize, downBlockTypes, upBlockTypes, midBlockType == null ? null : com.fasterxml.jackson.databind.node.TextNode.valueOf(midBlockType), blockOutChannels, layersPerBlock, attentionHeadDim, numAttentionHeads, crossAttentionDim, normNumGroups, normEps, useLinearProjection, upcastAttention, flipSinToCos, freqShift, downsamplePadding, timeEmbeddingDim, classEmbedType, numClassEmbeds, additionEmbedType, encoderHidDim, timeCondProjDim, timeEmbeddingType, resnetTimeScaleShift, onlyCrossAttention, dualCrossAttention, transformerLayersPerBlock, convInKernel, convOutKernel, actFn, centerInputSample, midBlockScaleFactor, resnetOutScaleFactor, timeEmbeddingActFn, timestepPostAct, attentionType, null, null);
+    }
+
     @JsonCreator
-    public static UNetConfig of(
+    static UNetConfig fromJson(
             @JsonProperty("in_channels") Integer inChannels,
             @JsonProperty("out_channels") Integer outChannels,
             @JsonProperty("sample_size") Integer sampleSize,
             @JsonProperty("down_block_types") List<String> downBlockTypes,
             @JsonProperty("up_block_types") List<String> upBlockTypes,
-            @JsonProperty("mid_block_type") String midBlockType,
+            @JsonProperty("mid_block_type") JsonNode midBlockType,
             @JsonProperty("block_out_channels") int[] blockOutChannels,
             @JsonProperty("layers_per_block") JsonNode layersPerBlock,
             @JsonProperty("attention_head_dim") JsonNode attentionHeadDim,
@@ -79,44 +84,65 @@ public record UNetConfig(
             @JsonProperty("resnet_out_scale_factor") Double resnetOutScaleFactor,
             @JsonProperty("time_embedding_act_fn") String timeEmbeddingActFn,
             @JsonProperty("timestep_post_act") String timestepPostAct,
-            @JsonProperty("attention_type") String attentionType) {
-        unsupported(classEmbedType != null || numClassEmbeds != null, "class embeddings (class_embed_type/num_class_embeds)");
+            @JsonProperty("attention_type") String attentionType,
+            @JsonProperty("cross_attention_norm") String crossAttentionNorm,
+            @JsonProperty("resnet_skip_time_act") Boolean resnetSkipTimeAct) {
+        layersPerBlock = Configs.present(layersPerBlock);
+        attentionHeadDim = Configs.present(attentionHeadDim);
+        numAttentionHeads = Configs.present(numAttentionHeads);
+        crossAttentionDim = Configs.present(crossAttentionDim);
+        onlyCrossAttention = Configs.present(onlyCrossAttention);
+        transformerLayersPerBlock = Configs.present(transformerLayersPerBlock);
+        unsupported(classEmbedType != null, "class_embed_type '" + classEmbedType + "' (class embeddings)");
+        unsupported(numClassEmbeds != null, "num_class_embeds " + numClassEmbeds + " (class embeddings)");
         unsupported(additionEmbedType != null, "addition_embed_type '" + additionEmbedType + "' (SDXL-style conditioning)");
-        unsupported(encoderHidDim != null, "encoder_hid_dim");
+        unsupported(encoderHidDim != null, "encoder_hid_dim " + encoderHidDim);
         unsupported(timeCondProjDim != null, "time_cond_proj_dim (LCM-style guidance embedding)");
         unsupported(timeEmbeddingType != null && !timeEmbeddingType.equals("positional"), "time_embedding_type '" + timeEmbeddingType + "'");
         unsupported(resnetTimeScaleShift != null && !resnetTimeScaleShift.equals("default"), "resnet_time_scale_shift '" + resnetTimeScaleShift + "'");
-        unsupported(onlyCrossAttention != null && onlyCrossAttention.asBoolean(false), "only_cross_attention");
+        unsupported(onlyCrossAttention != null && anyTrue(onlyCrossAttention), "only_cross_attention " + onlyCrossAttention);
         unsupported(Boolean.TRUE.equals(dualCrossAttention), "dual_cross_attention");
-        unsupported(transformerLayersPerBlock != null && !(transformerLayersPerBlock.isInt() && transformerLayersPerBlock.asInt() == 1),
-                "transformer_layers_per_block other than 1");
+        unsupported(transformerLayersPerBlock != null && !allOnes(transformerLayersPerBlock),
+                "transformer_layers_per_block " + transformerLayersPerBlock + " (only 1)");
         unsupported(convInKernel != null && convInKernel != 3, "conv_in_kernel " + convInKernel);
         unsupported(convOutKernel != null && convOutKernel != 3, "conv_out_kernel " + convOutKernel);
         unsupported(actFn != null && !actFn.equals("silu"), "act_fn '" + actFn + "'");
-        unsupported(Boolean.TRUE.equals(centerInputSample), "center_input_sample");
-        unsupported(midBlockScaleFactor != null && midBlockScaleFactor != 1.0, "mid_block_scale_factor");
-        unsupported(resnetOutScaleFactor != null && resnetOutScaleFactor != 1.0, "resnet_out_scale_factor");
-        unsupported(timeEmbeddingActFn != null || timestepPostAct != null, "time_embedding_act_fn/timestep_post_act");
+        unsupported(Boolean.TRUE.equals(centerInputSample), "center_input_sample true");
+        unsupported(midBlockScaleFactor != null && midBlockScaleFactor != 1.0, "mid_block_scale_factor " + midBlockScaleFactor);
+        unsupported(resnetOutScaleFactor != null && resnetOutScaleFactor != 1.0, "resnet_out_scale_factor " + resnetOutScaleFactor);
+        unsupported(timeEmbeddingActFn != null, "time_embedding_act_fn '" + timeEmbeddingActFn + "'");
+        unsupported(timestepPostAct != null, "timestep_post_act '" + timestepPostAct + "'");
+        unsupported(crossAttentionNorm != null, "cross_attention_norm '" + crossAttentionNorm + "'");
+        unsupported(Boolean.TRUE.equals(resnetSkipTimeAct), "resnet_skip_time_act true");
         unsupported(attentionType != null && !attentionType.equals("default"), "attention_type '" + attentionType + "'");
-        unsupported(layersPerBlock != null && !layersPerBlock.isInt(), "per-block layers_per_block");
-        unsupported(crossAttentionDim != null && !crossAttentionDim.isInt(), "per-block cross_attention_dim");
+        unsupported(layersPerBlock != null && !layersPerBlock.isInt(), "layers_per_block " + layersPerBlock + " (per-block lists)");
+        unsupported(crossAttentionDim != null && !crossAttentionDim.isInt(), "cross_attention_dim " + crossAttentionDim + " (per-block lists)");
         unsupported(numAttentionHeads != null && !numAttentionHeads.isNull(), "num_attention_heads (use attention_head_dim)");
 
         Configs.require(downBlockTypes, "down_block_types");
         Configs.require(upBlockTypes, "up_block_types");
         Configs.require(blockOutChannels, "block_out_channels");
         int levels = blockOutChannels.length;
+        if (levels == 0) {
+            throw new IllegalArgumentException("block_out_channels is empty");
+        }
+        for (int c : blockOutChannels) {
+            if (c <= 0) {
+                throw new IllegalArgumentException("block_out_channels entry " + c + " is not positive");
+            }
+        }
         if (downBlockTypes.size() != levels || upBlockTypes.size() != levels) {
             throw new IllegalArgumentException("down_block_types/up_block_types must have one entry per block_out_channels entry ("
                     + levels + ")");
         }
         for (String t : downBlockTypes) {
-            unsupported(!DOWN.contains(t), "down block type '" + t + "'");
+            unsupported(!DOWN.contains(t), "down_block_types entry '" + t + "' (supported: CrossAttnDownBlock2D, DownBlock2D)");
         }
         for (String t : upBlockTypes) {
-            unsupported(!UP.contains(t), "up block type '" + t + "'");
+            unsupported(!UP.contains(t), "up_block_types entry '" + t + "' (supported: CrossAttnUpBlock2D, UpBlock2D)");
         }
-        String mid = Configs.or(midBlockType, "UNetMidBlock2DCrossAttn");
+        // absent -> diffusers' default; explicit null means "no mid block", which SD never uses
+        String mid = midBlockType == null ? "UNetMidBlock2DCrossAttn" : midBlockType.isNull() ? "null" : midBlockType.asText();
         unsupported(!mid.equals("UNetMidBlock2DCrossAttn"), "mid_block_type '" + mid + "'");
 
         int[] heads = new int[levels];
@@ -137,7 +163,13 @@ public record UNetConfig(
                         + " does not divide block_out_channels " + blockOutChannels[i]);
             }
         }
+        if (crossAttentionDim != null && crossAttentionDim.asInt() <= 0) {
+            throw new IllegalArgumentException("cross_attention_dim " + crossAttentionDim + " is not positive");
+        }
         int groups = Configs.or(normNumGroups, 32);
+        if (groups <= 0) {
+            throw new IllegalArgumentException("norm_num_groups " + groups + " is not positive");
+        }
         for (int c : blockOutChannels) {
             if (c % groups != 0) {
                 throw new IllegalArgumentException("block_out_channels " + c + " not divisible by norm_num_groups " + groups);
@@ -150,6 +182,30 @@ public record UNetConfig(
                 Configs.or(useLinearProjection, false), Configs.or(upcastAttention, false), Configs.or(flipSinToCos, true),
                 Configs.or(freqShift, 0.0), Configs.or(downsamplePadding, 1),
                 Configs.or(timeEmbeddingDim, blockOutChannels[0] * 4));
+    }
+
+    private static boolean anyTrue(JsonNode n) {
+        if (n.isArray()) {
+            for (JsonNode e : n) {
+                if (e.asBoolean(false)) {
+                    return true;
+                }
+            }
+            return false;
+        }
+        return n.asBoolean(false);
+    }
+
+    private static boolean allOnes(JsonNode n) {
+        if (n.isArray()) {
+            for (JsonNode e : n) {
+                if (!(e.isInt() && e.asInt() == 1)) {
+                    return false;
+                }
+            }
+            return true;
+        }
+        return n.isInt() && n.asInt() == 1;
     }
 
     private static void unsupported(boolean condition, String what) {

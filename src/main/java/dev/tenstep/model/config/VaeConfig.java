@@ -22,8 +22,16 @@ public record VaeConfig(
         double scalingFactor,
         int sampleSize) {
 
+    /** Builds and validates a config from the JSON keys' values (null = absent). */
+    public static VaeConfig of(Integer inChannels, Integer outChannels, Integer latentChannels, int[] blockOutChannels,
+            Integer layersPerBlock, Integer normNumGroups, String actFn, Double scalingFactor, Integer sampleSize,
+            List<String> downBlockTypes, List<String> upBlockTypes, Boolean forceUpcast, Double shiftFactor, Boolean useQuantConv) {
+        return fromJson(inChannels, outChannels, latentChannels, blockOutChannels, layersPerBlock, normNumGroups, actFn,
+                scalingFactor, sampleSize, downBlockTypes, upBlockTypes, forceUpcast, shiftFactor, useQuantConv, null, null);
+    }
+
     @JsonCreator
-    public static VaeConfig of(
+    static VaeConfig fromJson(
             @JsonProperty("in_channels") Integer inChannels,
             @JsonProperty("out_channels") Integer outChannels,
             @JsonProperty("latent_channels") Integer latentChannels,
@@ -37,12 +45,27 @@ public record VaeConfig(
             @JsonProperty("up_block_types") List<String> upBlockTypes,
             @JsonProperty("force_upcast") Boolean forceUpcast,
             @JsonProperty("shift_factor") Double shiftFactor,
-            @JsonProperty("use_quant_conv") Boolean useQuantConv) {
+            @JsonProperty("use_quant_conv") Boolean useQuantConv,
+            @JsonProperty("use_post_quant_conv") Boolean usePostQuantConv,
+            @JsonProperty("mid_block_add_attention") Boolean midBlockAddAttention) {
         int[] blocks = Configs.or(blockOutChannels, new int[] {64});
+        if (blocks.length == 0) {
+            throw new IllegalArgumentException("block_out_channels is empty");
+        }
+        int groups = Configs.or(normNumGroups, 32);
+        if (groups <= 0) {
+            throw new IllegalArgumentException("norm_num_groups " + groups + " is not positive");
+        }
+        for (int c : blocks) {
+            if (c <= 0 || c % groups != 0) {
+                throw new IllegalArgumentException("block_out_channels " + c + " not divisible by norm_num_groups " + groups);
+            }
+        }
         if (downBlockTypes != null) {
             for (String t : downBlockTypes) {
                 if (!t.equals("DownEncoderBlock2D")) {
-                    throw new UnsupportedOperationException("VAE down block type '" + t + "' is not supported");
+                    throw new UnsupportedOperationException("VAE down_block_types entry '" + t
+                            + "' is not supported (DownEncoderBlock2D)");
                 }
             }
             if (downBlockTypes.size() != blocks.length) {
@@ -53,21 +76,32 @@ public record VaeConfig(
         if (upBlockTypes != null) {
             for (String t : upBlockTypes) {
                 if (!t.equals("UpDecoderBlock2D")) {
-                    throw new UnsupportedOperationException("VAE up block type '" + t + "' is not supported");
+                    throw new UnsupportedOperationException("VAE up_block_types entry '" + t
+                            + "' is not supported (UpDecoderBlock2D)");
                 }
+            }
+            if (upBlockTypes.size() != blocks.length) {
+                throw new IllegalArgumentException("up_block_types has " + upBlockTypes.size()
+                        + " entries but block_out_channels " + blocks.length);
             }
         }
         if (shiftFactor != null && shiftFactor != 0.0) {
             throw new UnsupportedOperationException("VAE shift_factor is not supported (SD3/Flux VAE)");
         }
         if (useQuantConv != null && !useQuantConv) {
-            throw new UnsupportedOperationException("VAE without quant_conv is not supported");
+            throw new UnsupportedOperationException("VAE use_quant_conv false (no quant_conv) is not supported");
+        }
+        if (usePostQuantConv != null && !usePostQuantConv) {
+            throw new UnsupportedOperationException("VAE use_post_quant_conv false (no post_quant_conv) is not supported");
+        }
+        if (midBlockAddAttention != null && !midBlockAddAttention) {
+            throw new UnsupportedOperationException("VAE mid_block_add_attention false (mid block without attention) is not supported");
         }
         if (actFn != null && !actFn.equals("silu")) {
             throw new UnsupportedOperationException("VAE act_fn '" + actFn + "' is not supported (silu)");
         }
         return new VaeConfig(Configs.or(inChannels, 3), Configs.or(outChannels, 3), Configs.or(latentChannels, 4),
-                blocks, Configs.or(layersPerBlock, 1), Configs.or(normNumGroups, 32), "silu",
+                blocks, Configs.or(layersPerBlock, 1), groups, "silu",
                 Configs.or(scalingFactor, 0.18215), Configs.or(sampleSize, 32));
     }
 
