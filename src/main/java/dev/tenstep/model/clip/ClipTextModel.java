@@ -1,0 +1,251 @@
+package dev.tenstep.model.clip;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.ndarray.types.SparseFormat;
+import dev.tenstep.model.ModelLoadException;
+import dev.tenstep.model.Weights;
+import dev.tenstep.model.config.Configs;
+import dev.tenstep.model.config.TextEncoderConfig;
+import dev.tenstep.model.nn.LayerNorm;
+import dev.tenstep.model.nn.Linear;
+import dev.tenstep.model.nn.Ops;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.UnaryOperator;
+
+/**
+ * The CLIP text transformer of a Stable Diffusion pipeline (Hugging Face transformers
+ * {@code modeling_clip.py}, {@code CLIPTextModel}; output {@code last_hidden_state}).
+ *
+ * <p>{@code x = token_embedding[ids] + position_embedding[0..L-1]}; then {@code num_hidden_layers}
+ * pre-LN blocks {@code x += out_proj(attn(layer_norm1(x)))} (causal, q scaled by head_dim^-0.5)
+ * and {@code x += fc2(act(fc1(layer_norm2(x))))} with {@code quick_gelu} or exact {@code gelu};
+ * finally {@code final_layer_norm}. All configured layers are run: SD2 repos ship a
+ * 23-layer encoder to select OpenCLIP's penultimate layer.
+ *
+ * <p>Fields mirror the Hugging Face weight names ({@code text_model.embeddings.token_embedding.weight},
+ * {@code text_model.encoder.layers.N.self_attn.q_proj.weight}, {@code text_model.final_layer_norm.weight}).
+ * Weights are read-only memory maps owned by the manager given to {@link #load}; activations
+ * belong to the manager of the input ids.
+ */
+public final class ClipTextModel {
+    /** {@code text_model.embeddings}. */
+    public static final class Embeddings {
+        /** {@code token_embedding.weight} [vocab, hidden]. */
+        public final NDArray tokenEmbedding;
+        /** {@code position_embedding.weight} [max_positions, hidden]. */
+        public final NDArray positionEmbedding;
+
+        Embeddings(Weights w, String prefix, TextEncoderConfig c) {
+            this.tokenEmbedding = w.take(prefix + ".token_embedding.weight", c.vocabSize(), c.hiddenSize());
+            this.positionEmbedding = w.take(prefix + ".position_embedding.weight", c.maxPositionEmbeddings(), c.hiddenSize());
+            w.ignore(prefix + ".position_ids");
+        }
+
+        /** ids [B, L] int64 -> [B, L, hidden] on the ids' manager. */
+        NDArray forward(NDArray ids) {
+            long len = ids.getShape().get(1);
+            NDArray tokens = ai.djl.nn.core.Embedding.embedding(ids, tokenEmbedding, SparseFormat.DENSE).singletonOrThrow();
+            NDArray positions = positionEmbedding.get(ids.getManager(), new NDIndex("0:{}", len));
+            return tokens.add(positions);
+        }
+    }
+
+    /** {@code self_attn}: multi-head causal self-attention with biased q/k/v/out projections. */
+    public static final class SelfAttention {
+        public final Linear qProj;
+        public final Linear kProj;
+        public final Linear vProj;
+        public final Linear outProj;
+        private final long heads;
+        private final float scale;
+
+        SelfAttention(Weights w, String prefix, TextEncoderConfig c) {
+            long d = c.hiddenSize();
+            this.qProj = new Linear(w, prefix + ".q_proj", d, d, true);
+            this.kProj = new Linear(w, prefix + ".k_proj", d, d, true);
+            this.vProj = new Linear(w, prefix + ".v_proj", d, d, true);
+            this.outProj = new Linear(w, prefix + ".out_proj", d, d, true);
+            this.heads = c.numAttentionHeads();
+            this.scale = (float) Math.pow((double) d / heads, -0.5);
+        }
+
+        /** x [B, L, hidden], mask [L, L] additive -> [B, L, hidden]. */
+        NDArray forward(NDArray x, NDArray causalMask) {
+            NDArray q = Ops.splitHeads(qProj.forward(x), heads);
+            NDArray k = Ops.splitHeads(kProj.forward(x), heads);
+            NDArray v = Ops.splitHeads(vProj.forward(x), heads);
+            NDArray out = Ops.attention(q, k, v, scale, causalMask);
+            return outProj.forward(Ops.mergeHeads(out, heads));
+        }
+    }
+
+    /** {@code mlp}: fc1 -> activation -> fc2. */
+    public static final class Mlp {
+        public final Linear fc1;
+        public final Linear fc2;
+        private final boolean quickGelu;
+
+        Mlp(Weights w, String prefix, TextEncoderConfig c) {
+            this.fc1 = new Linear(w, prefix + ".fc1", c.hiddenSize(), c.intermediateSize(), true);
+            this.fc2 = new Linear(w, prefix + ".fc2", c.intermediateSize(), c.hiddenSize(), true);
+            this.quickGelu = c.hiddenAct().equals("quick_gelu");
+        }
+
+        NDArray forward(NDArray x) {
+            NDArray h = fc1.forward(x);
+            return fc2.forward(quickGelu ? Ops.quickGelu(h) : Ops.gelu(h));
+        }
+    }
+
+    /** {@code text_model.encoder.layers.N}: a pre-LN transformer block. */
+    public static final class EncoderLayer {
+        public final SelfAttention selfAttn;
+        public final LayerNorm layerNorm1;
+        public final Mlp mlp;
+        public final LayerNorm layerNorm2;
+
+        EncoderLayer(Weights w, String prefix, TextEncoderConfig c) {
+            this.selfAttn = new SelfAttention(w, prefix + ".self_attn", c);
+            this.layerNorm1 = new LayerNorm(w, prefix + ".layer_norm1", c.hiddenSize(), c.layerNormEps());
+            this.mlp = new Mlp(w, prefix + ".mlp", c);
+            this.layerNorm2 = new LayerNorm(w, prefix + ".layer_norm2", c.hiddenSize(), c.layerNormEps());
+        }
+
+        /** x [B, L, hidden] -> [B, L, hidden] (the residual stream after this layer). */
+        NDArray forward(NDArray x, NDArray causalMask) {
+            NDArray h = x.add(selfAttn.forward(layerNorm1.forward(x), causalMask));
+            return h.add(mlp.forward(layerNorm2.forward(h)));
+        }
+    }
+
+    /** {@code text_model.encoder}. */
+    public static final class Encoder {
+        public final List<EncoderLayer> layers;
+
+        Encoder(Weights w, String prefix, TextEncoderConfig c) {
+            List<EncoderLayer> l = new ArrayList<>();
+            for (int i = 0; i < c.numHiddenLayers(); i++) {
+                l.add(new EncoderLayer(w, prefix + ".layers." + i, c));
+            }
+            this.layers = Collections.unmodifiableList(l);
+        }
+    }
+
+    private final TextEncoderConfig config;
+    public final Embeddings embeddings;
+    public final Encoder encoder;
+    public final LayerNorm finalLayerNorm;
+
+    private ClipTextModel(Weights w, TextEncoderConfig config) {
+        this.config = config;
+        this.embeddings = new Embeddings(w, "text_model.embeddings", config);
+        this.encoder = new Encoder(w, "text_model.encoder", config);
+        this.finalLayerNorm = new LayerNorm(w, "text_model.final_layer_norm", config.hiddenSize(), config.layerNormEps());
+    }
+
+    /**
+     * Loads {@code config.json} and {@code model.safetensors} of a diffusers {@code text_encoder/}
+     * folder. Every tensor in the file must be used (except the {@code position_ids} buffer).
+     *
+     * @param textEncoderDir the {@code text_encoder} folder
+     * @param manager        long-lived manager that owns the (memory-mapped, read-only) weights
+     * @return the model
+     * @throws ModelLoadException on a missing/unsupported config, a missing, mis-shaped or unexpected
+     *                            weight, or a file with only pickled weights
+     */
+    public static ClipTextModel load(Path textEncoderDir, NDManager manager) {
+        TextEncoderConfig config = Configs.read(textEncoderDir.resolve("config.json"), TextEncoderConfig.class);
+        try (Weights w = Weights.open(textEncoderDir, manager, UnaryOperator.identity())) {
+            ClipTextModel model = new ClipTextModel(w, config);
+            w.finish();
+            return model;
+        }
+    }
+
+    /** @return the configuration the model was built from */
+    public TextEncoderConfig config() {
+        return config;
+    }
+
+    /**
+     * Runs the text encoder.
+     *
+     * @param inputIds [B, L] token ids (int64, L &lt;= max_position_embeddings, normally 77)
+     * @return {@code last_hidden_state} [B, L, hidden] float32, attached to {@code inputIds}'s manager
+     * @throws IllegalArgumentException if the input is not [B, L] with L within the position table
+     */
+    public NDArray forward(NDArray inputIds) {
+        return forward(inputIds, null);
+    }
+
+    /**
+     * Runs the text encoder and records the residual stream for debugging: {@code text_encoder.embeddings}
+     * (token + position embedding) and {@code text_encoder.layers.N} (after layer N, before
+     * {@code final_layer_norm}), each [B, L, hidden], attached to {@code inputIds}'s manager.
+     *
+     * @param inputIds      [B, L] token ids (int64)
+     * @param intermediates map to record into, or null
+     * @return {@code last_hidden_state} [B, L, hidden] float32, attached to {@code inputIds}'s manager
+     */
+    public NDArray forward(NDArray inputIds, Map<String, NDArray> intermediates) {
+        Shape s = inputIds.getShape();
+        if (s.dimension() != 2 || s.get(1) < 1 || s.get(1) > config.maxPositionEmbeddings()) {
+            throw new IllegalArgumentException("input_ids must be [batch, length <= " + config.maxPositionEmbeddings()
+                    + "], got " + s);
+        }
+        NDManager out = inputIds.getManager();
+        Map<String, NDArray> recorded = new LinkedHashMap<>();
+        NDArray result;
+        try (NDManager scope = out.newSubManager()) {
+            NDArray ids;
+            if (inputIds.getDataType() == DataType.INT64) {
+                ids = inputIds;
+                ids.tempAttach(scope); // back to the caller's manager when the scope closes
+            } else {
+                ids = inputIds.toType(DataType.INT64, false);
+                ids.attach(scope);
+            }
+            NDArray mask = causalMask(scope, (int) s.get(1));
+            NDArray x = embeddings.forward(ids);
+            if (intermediates != null) {
+                recorded.put("text_encoder.embeddings", x);
+            }
+            for (int i = 0; i < encoder.layers.size(); i++) {
+                x = encoder.layers.get(i).forward(x, mask);
+                if (intermediates != null) {
+                    recorded.put("text_encoder.layers." + i, x);
+                }
+            }
+            result = finalLayerNorm.forward(x);
+            result.attach(out);
+            for (NDArray r : recorded.values()) {
+                r.attach(out);
+            }
+        }
+        if (intermediates != null) {
+            intermediates.putAll(recorded);
+        }
+        return result;
+    }
+
+    /** [L, L] additive causal mask: 0 where key j &lt;= query i, float32 min above the diagonal. */
+    private static NDArray causalMask(NDManager manager, int len) {
+        float[] m = new float[len * len];
+        for (int i = 0; i < len; i++) {
+            for (int j = i + 1; j < len; j++) {
+                m[i * len + j] = -Float.MAX_VALUE;
+            }
+        }
+        return manager.create(m, new Shape(len, len));
+    }
+}
