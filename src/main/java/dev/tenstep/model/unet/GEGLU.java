@@ -19,7 +19,7 @@ public final class GEGLU {
 
     /** [B, L, dim] -> [B, L, inner]. */
     public NDArray forward(NDArray x) {
-        NDList halves = proj.forward(x).split(2, -1);
+        NDList halves = proj.forward(x).split(2, x.getShape().dimension() - 1);
         return halves.get(0).mul(Ops.gelu(halves.get(1)));
     }
 }
