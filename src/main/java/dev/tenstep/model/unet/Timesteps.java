@@ -1,9 +1,9 @@
 package dev.tenstep.model.unet;
 
 import ai.djl.ndarray.NDArray;
-import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
 
 /**
  * Sinusoidal timestep embedding ({@code time_proj}; diffusers {@code embeddings.Timesteps} /
@@ -38,7 +38,7 @@ public final class Timesteps {
         NDArray cos = args.cos();
         NDArray emb = flipSinToCos ? cos.concat(sin, 1) : sin.concat(cos, 1);
         if (dim % 2 == 1) {
-            emb = NDArrays.concat(new ai.djl.ndarray.NDList(emb, manager.zeros(new ai.djl.ndarray.types.Shape(1, 1))), 1);
+            emb = emb.concat(manager.zeros(new Shape(1, 1)), 1);
         }
         return emb.repeat(0, batch);
     }

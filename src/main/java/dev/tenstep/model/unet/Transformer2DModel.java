@@ -19,7 +19,10 @@ public final class Transformer2DModel {
     static final double NORM_EPS = 1e-6;
 
     public final GroupNorm norm;
-    /** Exactly one of {@code projInConv}/{@code projInLinear} is set, per {@code use_linear_projection}. */
+    /**
+     * {@code proj_in}: exactly one of {@code projInConv}/{@code projInLinear} is set, per
+     * {@code use_linear_projection} (likewise {@code proj_out}).
+     */
     public final Conv2d projInConv;
     public final Linear projInLinear;
     public final List<BasicTransformerBlock> transformerBlocks;

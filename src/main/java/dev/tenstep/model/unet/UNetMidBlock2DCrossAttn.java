@@ -5,17 +5,22 @@ import ai.djl.ndarray.NDManager;
 import dev.tenstep.model.Weights;
 import dev.tenstep.model.config.UNetConfig;
 
+import java.util.List;
+
 /** diffusers {@code unet_2d_blocks.UNetMidBlock2DCrossAttn}: {@code resnets.0}, {@code attentions.0}, {@code resnets.1}. */
 public final class UNetMidBlock2DCrossAttn {
-    public final ResnetBlock2D resnet0;
-    public final Transformer2DModel attention0;
-    public final ResnetBlock2D resnet1;
+    /** {@code resnets.0}, {@code resnets.1} */
+    public final List<ResnetBlock2D> resnets;
+    /** {@code attentions.0} */
+    public final List<Transformer2DModel> attentions;
 
     public UNetMidBlock2DCrossAttn(Weights w, String prefix, UNetConfig c, long channels, long heads, long tembChannels) {
-        this.resnet0 = new ResnetBlock2D(w, prefix + ".resnets.0", channels, channels, tembChannels, c.normNumGroups(), c.normEps());
-        this.attention0 = new Transformer2DModel(w, prefix + ".attentions.0", channels, heads, c.crossAttentionDim(),
+        ResnetBlock2D r0 = new ResnetBlock2D(w, prefix + ".resnets.0", channels, channels, tembChannels, c.normNumGroups(), c.normEps());
+        Transformer2DModel a0 = new Transformer2DModel(w, prefix + ".attentions.0", channels, heads, c.crossAttentionDim(),
                 c.normNumGroups(), c.useLinearProjection());
-        this.resnet1 = new ResnetBlock2D(w, prefix + ".resnets.1", channels, channels, tembChannels, c.normNumGroups(), c.normEps());
+        ResnetBlock2D r1 = new ResnetBlock2D(w, prefix + ".resnets.1", channels, channels, tembChannels, c.normNumGroups(), c.normEps());
+        this.resnets = List.of(r0, r1);
+        this.attentions = List.of(a0);
     }
 
     /** [B, C, H, W] -> [B, C, H, W], attached to x's manager. */
@@ -23,9 +28,9 @@ public final class UNetMidBlock2DCrossAttn {
         NDManager parent = x.getManager();
         try (NDManager sub = parent.newSubManager()) {
             x.tempAttach(sub);
-            NDArray h = resnet0.forward(x, tembAct);
-            h = attention0.forward(h, context);
-            h = resnet1.forward(h, tembAct);
+            NDArray h = resnets.get(0).forward(x, tembAct);
+            h = attentions.get(0).forward(h, context);
+            h = resnets.get(1).forward(h, tembAct);
             h.attach(parent);
             return h;
         }
