@@ -1,0 +1,31 @@
+package dev.tenstep.model.unet;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+
+import java.util.function.UnaryOperator;
+
+/**
+ * Runs one module's forward in a sub-manager so its intermediates are freed when it returns.
+ *
+ * <p>The input is temporarily attached to a new sub-manager of its own manager, so every op with
+ * the activation on the left lands there; the result is attached back to the input's manager and
+ * the input is returned to it when the sub-manager closes.
+ */
+final class Scope {
+    private Scope() {
+    }
+
+    static NDArray run(NDArray x, UnaryOperator<NDArray> body) {
+        NDManager parent = x.getManager();
+        try (NDManager sub = parent.newSubManager()) {
+            x.tempAttach(sub);
+            NDArray y = body.apply(x);
+            if (y == x) {
+                return x;
+            }
+            y.attach(parent);
+            return y;
+        }
+    }
+}

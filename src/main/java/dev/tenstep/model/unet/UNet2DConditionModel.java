@@ -1,0 +1,230 @@
+package dev.tenstep.model.unet;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import dev.tenstep.model.ModelLoadException;
+import dev.tenstep.model.Weights;
+import dev.tenstep.model.config.Configs;
+import dev.tenstep.model.config.UNetConfig;
+import dev.tenstep.model.nn.Conv2d;
+import dev.tenstep.model.nn.GroupNorm;
+import dev.tenstep.model.nn.Ops;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.BiConsumer;
+import java.util.function.UnaryOperator;
+
+/**
+ * The Stable Diffusion 1.x/2.x denoiser, diffusers {@code unet_2d_condition.UNet2DConditionModel}
+ * (with {@code resnet.py}, {@code attention.py}, {@code transformer_2d.py}, {@code unet_2d_blocks.py}):
+ * {@code time_proj} -> {@code time_embedding}; {@code conv_in}; down blocks (skip states kept);
+ * {@code mid_block}; up blocks (consuming the skip states); {@code conv_norm_out}, SiLU, {@code conv_out}.
+ *
+ * <p>Every dimension comes from {@code unet/config.json}. Weights are read-only mappings of the
+ * safetensors file, owned by a sub-manager of the manager given to {@link #load} and released by
+ * {@link #close}. Inference only. Each forward keeps its intermediates in sub-managers of the
+ * sample's manager that are closed block by block, so only the result survives the call.
+ */
+public final class UNet2DConditionModel implements AutoCloseable {
+    private final UNetConfig config;
+    /** The sub-manager owning the weights when built by {@link #load}, else null (the caller owns them). */
+    private final NDManager weightsManager;
+
+    public final Timesteps timeProj;
+    public final TimestepEmbedding timeEmbedding;
+    public final Conv2d convIn;
+    public final List<DownBlock> downBlocks = new ArrayList<>();
+    public final UNetMidBlock2DCrossAttn midBlock;
+    public final List<UpBlock> upBlocks = new ArrayList<>();
+    public final GroupNorm convNormOut;
+    public final Conv2d convOut;
+
+    /**
+     * Builds the model from {@code config}, taking every weight from {@code w} (the caller calls
+     * {@link Weights#finish()}).
+     *
+     * @throws ModelLoadException naming a missing or misshaped weight
+     */
+    public UNet2DConditionModel(UNetConfig config, Weights w) {
+        this(config, w, null);
+    }
+
+    private UNet2DConditionModel(UNetConfig c, Weights w, NDManager weightsManager) {
+        this.config = c;
+        this.weightsManager = weightsManager;
+        int[] boc = c.blockOutChannels();
+        int[] heads = c.headsPerBlock();
+        int levels = c.levels();
+        long temb = c.timeEmbeddingDim();
+
+        timeProj = new Timesteps(boc[0], c.flipSinToCos(), c.freqShift());
+        timeEmbedding = new TimestepEmbedding(w, "time_embedding", boc[0], temb);
+        convIn = new Conv2d(w, "conv_in", c.inChannels(), boc[0], 3);
+
+        int out = boc[0];
+        for (int i = 0; i < levels; i++) {
+            int in = out;
+            out = boc[i];
+            boolean last = i == levels - 1;
+            String p = "down_blocks." + i;
+            String type = c.downBlockTypes().get(i);
+            downBlocks.add(type.equals("CrossAttnDownBlock2D")
+                    ? new CrossAttnDownBlock2D(w, p, c, in, out, heads[i], temb, !last)
+                    : new DownBlock2D(w, p, c, in, out, temb, !last));
+        }
+
+        midBlock = new UNetMidBlock2DCrossAttn(w, "mid_block", c, boc[levels - 1], heads[levels - 1], temb);
+
+        out = boc[levels - 1];
+        for (int i = 0; i < levels; i++) {
+            int prev = out;
+            out = boc[levels - 1 - i];
+            int skip = boc[Math.max(levels - 2 - i, 0)];
+            boolean last = i == levels - 1;
+            String p = "up_blocks." + i;
+            String type = c.upBlockTypes().get(i);
+            upBlocks.add(type.equals("CrossAttnUpBlock2D")
+                    ? new CrossAttnUpBlock2D(w, p, c, prev, out, skip, heads[levels - 1 - i], temb, !last)
+                    : new UpBlock2D(w, p, c, prev, out, skip, temb, !last));
+        }
+
+        convNormOut = new GroupNorm(w, "conv_norm_out", c.normNumGroups(), boc[0], c.normEps());
+        convOut = new Conv2d(w, "conv_out", boc[0], c.outChannels(), 3);
+    }
+
+    /**
+     * Loads {@code unetDir/config.json} and the folder's safetensors weights (strict: every weight
+     * the configuration needs must be present with the right shape, and no other tensor may be).
+     *
+     * @param unetDir the {@code unet} folder of a diffusers pipeline
+     * @param manager the weights go into a sub-manager of it, closed by {@link #close}
+     * @throws ModelLoadException if the config is missing/unsupported or a weight is missing, has
+     *                            the wrong shape, or is not used (the message names the tensor)
+     */
+    public static UNet2DConditionModel load(Path unetDir, NDManager manager) {
+        UNetConfig config = Configs.read(unetDir.resolve("config.json"), UNetConfig.class);
+        NDManager wm = manager.newSubManager();
+        try (Weights w = Weights.open(unetDir, wm, UnaryOperator.identity())) {
+            UNet2DConditionModel m = new UNet2DConditionModel(config, w, wm);
+            w.finish();
+            return m;
+        } catch (RuntimeException e) {
+            wm.close();
+            throw e;
+        }
+    }
+
+    public UNetConfig config() {
+        return config;
+    }
+
+    /** Latent height/width must be a multiple of this: {@code 2^(levels - 1)}. */
+    public int sizeMultiple() {
+        return 1 << (config.levels() - 1);
+    }
+
+    /**
+     * One denoiser evaluation.
+     *
+     * @param sample              latents [B, in_channels, h, w], h and w multiples of {@link #sizeMultiple()}
+     * @param timestep            training-scale timestep (0..999, may be fractional), broadcast to the batch
+     * @param encoderHiddenStates text conditioning [B, L, cross_attention_dim]
+     * @return [B, out_channels, h, w] (eps or v, per the scheduler's prediction type), attached to
+     *         {@code sample}'s manager
+     * @throws IllegalArgumentException if a shape does not fit the configuration (the message names it)
+     */
+    public NDArray forward(NDArray sample, float timestep, NDArray encoderHiddenStates) {
+        return forward(sample, timestep, encoderHiddenStates, null);
+    }
+
+    /**
+     * As {@link #forward(NDArray, float, NDArray)}, also passing intermediates to {@code hook}, named
+     * as diffusers' modules: {@code unet.time_proj} [B, boc0], {@code unet.time_embedding} [B, T],
+     * {@code unet.conv_in}, {@code unet.down_blocks.N} (after its downsampler), {@code unet.mid_block},
+     * {@code unet.up_blocks.N} (after its upsampler), {@code unet.conv_norm_out} (before SiLU),
+     * {@code unet.conv_out}. The arrays are only valid during the callback (duplicate and attach to
+     * keep one).
+     *
+     * @param hook receives (name, array), or null
+     */
+    public NDArray forward(NDArray sample, float timestep, NDArray encoderHiddenStates, BiConsumer<String, NDArray> hook) {
+        check(sample, timestep, encoderHiddenStates);
+        BiConsumer<String, NDArray> h = hook != null ? hook : (n, a) -> { };
+        NDManager caller = sample.getManager();
+        try (NDManager fm = caller.newSubManager()) {
+            sample.tempAttach(fm);
+            encoderHiddenStates.tempAttach(fm);
+            long b = sample.getShape().get(0);
+
+            NDArray tproj = timeProj.forward(fm, timestep, b);
+            h.accept("unet.time_proj", tproj);
+            NDArray temb = timeEmbedding.forward(tproj);
+            h.accept("unet.time_embedding", temb);
+            NDArray tembAct = Ops.silu(temb);
+
+            NDArray x = convIn.forward(sample);
+            h.accept("unet.conv_in", x);
+            List<NDArray> skips = new ArrayList<>();
+            skips.add(x);
+            for (int i = 0; i < downBlocks.size(); i++) {
+                DownBlock.Output o = downBlocks.get(i).forward(x, tembAct, encoderHiddenStates);
+                x = o.hidden();
+                skips.addAll(o.skips());
+                h.accept("unet.down_blocks." + i, x);
+            }
+
+            x = midBlock.forward(x, tembAct, encoderHiddenStates);
+            h.accept("unet.mid_block", x);
+
+            for (int i = 0; i < upBlocks.size(); i++) {
+                UpBlock up = upBlocks.get(i);
+                List<NDArray> mine = new ArrayList<>(skips.subList(skips.size() - up.skipCount(), skips.size()));
+                skips.subList(skips.size() - up.skipCount(), skips.size()).clear();
+                NDArray next = up.forward(x, mine, tembAct, encoderHiddenStates);
+                x.close();
+                mine.forEach(NDArray::close);
+                x = next;
+                h.accept("unet.up_blocks." + i, x);
+            }
+
+            NDArray n = convNormOut.forward(x);
+            h.accept("unet.conv_norm_out", n);
+            NDArray out = convOut.forward(Ops.silu(n));
+            h.accept("unet.conv_out", out);
+            out.attach(caller);
+            return out;
+        }
+    }
+
+    private void check(NDArray sample, float timestep, NDArray ctx) {
+        long[] s = sample.getShape().getShape();
+        if (s.length != 4 || s[1] != config.inChannels()) {
+            throw new IllegalArgumentException("UNet sample must be [B, " + config.inChannels() + ", h, w], got "
+                    + sample.getShape());
+        }
+        int m = sizeMultiple();
+        if (s[2] % m != 0 || s[3] % m != 0) {
+            throw new IllegalArgumentException("UNet latent size " + s[2] + "x" + s[3] + " is not a multiple of " + m
+                    + " (2^(levels-1) for " + config.levels() + " levels); image size must be a multiple of "
+                    + m + " x the VAE scale factor");
+        }
+        long[] e = ctx.getShape().getShape();
+        if (e.length != 3 || e[0] != s[0] || e[2] != config.crossAttentionDim()) {
+            throw new IllegalArgumentException("UNet encoder_hidden_states must be [" + s[0] + ", L, "
+                    + config.crossAttentionDim() + "], got " + ctx.getShape());
+        }
+        if (!Float.isFinite(timestep)) {
+            throw new IllegalArgumentException("UNet timestep must be finite, got " + timestep);
+        }
+    }
+
+    /** Releases the weights when they were loaded by {@link #load} (their sub-manager); otherwise does nothing. */
+    @Override
+    public void close() {
+        if (weightsManager != null) {
+            weightsManager.close();
+        }
+    }
+}

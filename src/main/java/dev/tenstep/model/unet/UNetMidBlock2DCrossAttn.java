@@ -1,0 +1,38 @@
+package dev.tenstep.model.unet;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import dev.tenstep.model.Weights;
+import dev.tenstep.model.config.UNetConfig;
+
+import java.util.List;
+
+/** diffusers {@code unet_2d_blocks.UNetMidBlock2DCrossAttn}: {@code resnets.0}, {@code attentions.0}, {@code resnets.1}. */
+public final class UNetMidBlock2DCrossAttn {
+    /** {@code resnets.0}, {@code resnets.1} */
+    public final List<ResnetBlock2D> resnets;
+    /** {@code attentions.0} */
+    public final List<Transformer2DModel> attentions;
+
+    public UNetMidBlock2DCrossAttn(Weights w, String prefix, UNetConfig c, long channels, long heads, long tembChannels) {
+        ResnetBlock2D r0 = new ResnetBlock2D(w, prefix + ".resnets.0", channels, channels, tembChannels, c.normNumGroups(), c.normEps());
+        Transformer2DModel a0 = new Transformer2DModel(w, prefix + ".attentions.0", channels, heads, c.crossAttentionDim(),
+                c.normNumGroups(), c.useLinearProjection());
+        ResnetBlock2D r1 = new ResnetBlock2D(w, prefix + ".resnets.1", channels, channels, tembChannels, c.normNumGroups(), c.normEps());
+        this.resnets = List.of(r0, r1);
+        this.attentions = List.of(a0);
+    }
+
+    /** [B, C, H, W] -> [B, C, H, W], attached to x's manager. */
+    public NDArray forward(NDArray x, NDArray tembAct, NDArray context) {
+        NDManager parent = x.getManager();
+        try (NDManager sub = parent.newSubManager()) {
+            x.tempAttach(sub);
+            NDArray h = resnets.get(0).forward(x, tembAct);
+            h = attentions.get(0).forward(h, context);
+            h = resnets.get(1).forward(h, tembAct);
+            h.attach(parent);
+            return h;
+        }
+    }
+}
