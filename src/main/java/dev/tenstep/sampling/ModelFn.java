@@ -6,6 +6,11 @@ import ai.djl.ndarray.NDArray;
  * A UNet forward pass: {@code out = unet(z, t, context)} (raw output: eps or v depending on the model's
  * {@code prediction_type}). Source: diffusers {@code UNet2DConditionModel.forward}.
  *
+ * <p>Memory: {@link CfgDenoiser} passes a {@code zBatch} that lives in a short-lived sub-manager; create
+ * temporaries and the result in {@code zBatch.getManager()} (keep {@code zBatch} on the left of
+ * operations, as DJL attaches a result to its left operand's manager), so nothing accumulates in the
+ * weights' or the context's manager.
+ *
  * <p>Contract: the result is a new float32 array of the input's shape that the caller owns (it will be
  * attached to the caller's manager and closed); inputs must not be modified or closed.
  */
