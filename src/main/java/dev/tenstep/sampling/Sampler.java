@@ -4,7 +4,6 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 
-import java.util.Arrays;
 import java.util.Objects;
 import java.util.concurrent.CancellationException;
 
@@ -164,9 +163,5 @@ public final class Sampler {
     @Override
     public String toString() {
         return "Sampler[gamma=" + gamma + ", mu=" + mu + "]";
-    }
-
-    static String fmt(double[] a) {
-        return Arrays.toString(a);
     }
 }

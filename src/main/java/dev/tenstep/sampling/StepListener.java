@@ -18,6 +18,25 @@ public interface StepListener {
     boolean onStep(StepEvent event);
 
     /**
+     * A listener that copies every step's {@code x0hat} and {@code x} (after the update) to Java arrays, e.g.
+     * to compare with fixture {@code x0_hat_per_step} / {@code x_per_step}; never cancels.
+     *
+     * @param x0hats receives one float[] per step (row-major [1, 4, h, w]); may be null
+     * @param xs     receives one float[] per step; may be null
+     */
+    static StepListener recording(java.util.List<float[]> x0hats, java.util.List<float[]> xs) {
+        return e -> {
+            if (x0hats != null) {
+                x0hats.add(e.x0hat().toFloatArray());
+            }
+            if (xs != null) {
+                xs.add(e.x().toFloatArray());
+            }
+            return true;
+        };
+    }
+
+    /**
      * One sampler step.
      *
      * @param index     0-based step index k (0 = first, highest-noise step)

@@ -175,10 +175,17 @@ class SamplerTest {
             for (int k = 0; k < 10; k++) {
                 noiseByI[10 - k] = toD(noise.get(k).toFloatArray());
             }
+            List<double[]> x0ref = new ArrayList<>();
             double[] zRef = referenceLoop(toD(zInit.toFloatArray()), s.sigmas(), s.timesteps(), 1, 0.5, noiseByI,
-                    new ArrayList<>(), new ArrayList<>());
-            NDArray z = Sampler.of(SamplerKind.DDPM).sample(dummy(m), zInit, s, NoiseSource.fromTensor(noise), null);
+                    x0ref, new ArrayList<>());
+            List<float[]> x0hats = new ArrayList<>();
+            List<float[]> xs = new ArrayList<>();
+            NDArray z = Sampler.of(SamplerKind.DDPM).sample(dummy(m), zInit, s, NoiseSource.fromTensor(noise),
+                    StepListener.recording(x0hats, xs));
             assertClose("fixture-noise ddpm zFinal", zRef, z);
+            assertEquals(10, x0hats.size());
+            assertEquals(10, xs.size());
+            assertClose("fixture-noise ddpm x0hat[9]", x0ref.get(9), m.create(x0hats.get(9), LATENT));
         }
     }
 
