@@ -24,8 +24,10 @@ public final class NoiseSchedule {
     private final double[] logSigmas;
     private final double finalAlphaBar;
     private final boolean vPrediction;
+    private final int stepsOffset;
 
-    private NoiseSchedule(float[] alphaBar, double finalAlphaBar, boolean vPrediction) {
+    private NoiseSchedule(float[] alphaBar, double finalAlphaBar, boolean vPrediction, int stepsOffset) {
+        this.stepsOffset = stepsOffset;
         this.numTrainTimesteps = alphaBar.length;
         this.alphaBar = alphaBar;
         this.finalAlphaBar = finalAlphaBar;
@@ -87,7 +89,7 @@ public final class NoiseSchedule {
             alphaBar[i] = (float) acc;
         }
         double fin = config.setAlphaToOne() ? 1.0 : alphaBar[0];
-        return new NoiseSchedule(alphaBar, fin, config.isVPrediction());
+        return new NoiseSchedule(alphaBar, fin, config.isVPrediction(), config.stepsOffset());
     }
 
     /** {@code torch.linspace(start, end, n, dtype=float32)} on the CPU (scalar path of PyTorch's kernel). */
@@ -131,6 +133,11 @@ public final class NoiseSchedule {
     /** Whether the model predicts v ({@code prediction_type: v_prediction}) rather than eps. */
     public boolean vPrediction() {
         return vPrediction;
+    }
+
+    /** The config's {@code steps_offset} (SD: 1), used by the {@code ddim} schedule. */
+    public int stepsOffset() {
+        return stepsOffset;
     }
 
     /** {@code alphaBar[t]} (float32 value), t in [0, T-1]. */

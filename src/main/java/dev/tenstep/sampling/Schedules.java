@@ -74,18 +74,18 @@ public enum Schedules {
 
     /**
      * Builds the schedule of {@code steps} model evaluations with default options
-     * ({@code sHi = 8.35} for log-linear).
+     * ({@code sHi = 8.35} for log-linear; the config's {@code steps_offset} for ddim).
      *
-     * @param ns       the training tables (and {@code steps_offset} for ddim; see {@link #build(NoiseSchedule, int, int)})
+     * @param ns       the training tables
      * @param steps    N in [1, T]
      * @throws IllegalArgumentException if N &lt; 1 or N &gt; T
      */
     public SigmaSchedule build(NoiseSchedule ns, int steps) {
-        return build(ns, steps, 0);
+        return build(ns, steps, ns.stepsOffset());
     }
 
     /**
-     * As {@link #build(NoiseSchedule, int)} with the config's {@code steps_offset} (used by {@code ddim} only;
+     * As {@link #build(NoiseSchedule, int)} with an explicit {@code steps_offset} (used by {@code ddim} only;
      * SD: 1).
      */
     public SigmaSchedule build(NoiseSchedule ns, int steps, int stepsOffset) {

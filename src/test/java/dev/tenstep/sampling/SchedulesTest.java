@@ -43,6 +43,7 @@ class SchedulesTest {
         NoiseSchedule ns = NoiseSchedule.of(cfg);
         SigmaSchedule ddim = Schedules.DDIM.build(ns, 10, cfg.stepsOffset());
         assertArrayEquals(d(901, 801, 701, 601, 501, 401, 301, 201, 101, 1), ddim.timesteps());
+        assertEquals(ddim, Schedules.DDIM.build(ns, 10)); // steps_offset taken from the config by default
         assertEquals(Math.sqrt(1 / ns.finalAlphaBar() - 1), ddim.sigma(10), 1e-14);
         assertEquals(ns.sigma(0), ddim.sigma(10), 0.0);
         SigmaSchedule tr = Schedules.TRAILING.build(ns, 10);
