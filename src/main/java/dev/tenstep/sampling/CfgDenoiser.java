@@ -1,0 +1,126 @@
+package dev.tenstep.sampling;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+
+import java.util.Arrays;
+import java.util.Objects;
+
+/**
+ * A {@link Denoiser} built from a UNet forward and classifier-free guidance (SAMPLERS.md section 2;
+ * diffusers {@code StableDiffusionPipeline.__call__}; fixtures README "Classifier-free guidance"):
+ * <ol>
+ *   <li>{@code z = x / sqrt(1 + sigma^2)};</li>
+ *   <li>{@code out = model(cat[z, z], t, context)} with context row 0 = unconditional (negative prompt),
+ *       row 1 = conditional;</li>
+ *   <li>{@code g = out_u + w * (out_c - out_u)};</li>
+ *   <li>epsilon prediction: {@code eps = g}; v prediction: {@code eps = sqrt(abar) g + sqrt(1 - abar) z} with
+ *       {@code abar = 1 / (1 + sigma^2)} (the conversion is affine with weights summing to 1 over the two
+ *       halves, so applying it after guidance equals applying it per half).</li>
+ * </ol>
+ * With {@code w <= 1} only the conditional half is run (batch of 1, context row 1) and {@code eps} is
+ * the conditional output (for w &lt; 1 that is a deliberate simplification, as in SAMPLERS.md: "with
+ * w &lt;= 1 skip the unconditional half").
+ *
+ * <p>The context array is borrowed, not owned: the caller keeps it open while sampling and closes it.
+ */
+public final class CfgDenoiser implements Denoiser {
+    private final ModelFn model;
+    private final NDArray context;
+    private final double guidanceScale;
+    private final boolean vPrediction;
+
+    /**
+     * @param model         the UNet forward
+     * @param context       float32 [2, 77, D]: row 0 unconditional / negative prompt, row 1 prompt
+     * @param guidanceScale w (diffusers convention; SD default 7.5); w &lt;= 1 runs the conditional half only
+     * @param vPrediction   true if the model predicts v ({@code prediction_type: v_prediction})
+     * @throws IllegalArgumentException if the context is not [2, L, D] or w is not finite
+     */
+    public CfgDenoiser(ModelFn model, NDArray context, double guidanceScale, boolean vPrediction) {
+        this.model = Objects.requireNonNull(model, "model");
+        this.context = Objects.requireNonNull(context, "context");
+        long[] cs = context.getShape().getShape();
+        if (cs.length != 3 || cs[0] != 2) {
+            throw new IllegalArgumentException("context must be [2, L, D] (row 0 unconditional, row 1 conditional), got "
+                    + Arrays.toString(cs));
+        }
+        if (!Double.isFinite(guidanceScale)) {
+            throw new IllegalArgumentException("guidance scale must be finite, got " + guidanceScale);
+        }
+        this.guidanceScale = guidanceScale;
+        this.vPrediction = vPrediction;
+    }
+
+    /** As the main constructor, with the prediction type of the noise schedule's config. */
+    public CfgDenoiser(ModelFn model, NDArray context, double guidanceScale, NoiseSchedule schedule) {
+        this(model, context, guidanceScale, schedule.vPrediction());
+    }
+
+    /** The guidance scale w. */
+    public double guidanceScale() {
+        return guidanceScale;
+    }
+
+    /** Whether the unconditional half is evaluated (w &gt; 1). */
+    public boolean guided() {
+        return guidanceScale > 1.0;
+    }
+
+    /**
+     * {@inheritDoc}
+     *
+     * @throws IllegalArgumentException if x is not [1, C, h, w] or sigma is not finite and &gt;= 0
+     */
+    @Override
+    public NDArray eps(NDArray x, double sigma, double timestep) {
+        long[] xs = x.getShape().getShape();
+        if (xs.length != 4 || xs[0] != 1) {
+            throw new IllegalArgumentException("x must be [1, C, h, w], got " + Arrays.toString(xs));
+        }
+        if (!(sigma >= 0) || !Double.isFinite(sigma)) {
+            throw new IllegalArgumentException("sigma must be finite and >= 0, got " + sigma);
+        }
+        NDManager parent = x.getManager();
+        double scale2 = 1.0 + sigma * sigma;
+        try (NDManager sub = parent.newSubManager()) {
+            NDArray z = x.div((float) Math.sqrt(scale2));
+            z.attach(sub);
+            NDArray eps;
+            if (guided()) {
+                NDArray batch = z.concat(z, 0);
+                batch.attach(sub);
+                NDArray out = model.apply(batch, (float) timestep, context);
+                out.attach(sub);
+                checkShape(out, batch);
+                NDArray u = out.get(sub, 0).expandDims(0);
+                NDArray c = out.get(sub, 1).expandDims(0);
+                u.attach(sub);
+                c.attach(sub);
+                eps = u.add(c.sub(u).mul((float) guidanceScale));
+            } else {
+                NDArray cond = context.get(sub, 1).expandDims(0);
+                cond.attach(sub);
+                NDArray out = model.apply(z, (float) timestep, cond);
+                out.attach(sub);
+                checkShape(out, z);
+                eps = out;
+            }
+            eps.attach(sub);
+            if (vPrediction) {
+                double abar = 1.0 / scale2;
+                eps = eps.mul((float) Math.sqrt(abar)).add(z.mul((float) Math.sqrt(1.0 - abar)));
+                eps.attach(sub);
+            }
+            eps.attach(parent);
+            return eps;
+        }
+    }
+
+    private static void checkShape(NDArray out, NDArray in) {
+        if (!out.getShape().equals(in.getShape())) {
+            throw new IllegalStateException("model output shape " + out.getShape() + " differs from its input shape "
+                    + in.getShape());
+        }
+    }
+}

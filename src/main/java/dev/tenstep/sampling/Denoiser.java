@@ -1,0 +1,23 @@
+package dev.tenstep.sampling;
+
+import ai.djl.ndarray.NDArray;
+
+/**
+ * The model as the sampler sees it (SAMPLERS.md section 2): the noise estimate at a noise level, in
+ * variance-exploding coordinates.
+ *
+ * <p>Contract: {@code x} is float32 {@code [1, 4, h, w]} in VE coordinates ({@code x = z * sqrt(1 + sigma^2)});
+ * the result is a <em>fresh</em> float32 eps of the same shape which the caller owns (the sampler attaches
+ * it to its own per-step manager and closes it); {@code x} must not be modified or closed.
+ * Implementations may be called from any thread but are called by one sampler sequentially.
+ */
+@FunctionalInterface
+public interface Denoiser {
+    /**
+     * @param x        the VE latent, float32 [1, 4, h, w]
+     * @param sigma    the noise level (&gt; 0)
+     * @param timestep the training-scale timestep for that level, in [0, T-1], possibly fractional
+     * @return eps, float32 [1, 4, h, w], a new array owned by the caller
+     */
+    NDArray eps(NDArray x, double sigma, double timestep);
+}

@@ -1,0 +1,167 @@
+package dev.tenstep.sampling;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+
+import java.util.Objects;
+import java.util.concurrent.CancellationException;
+
+/**
+ * One sampler loop for DDIM, DDPM and the gradient-estimation sampler (SAMPLERS.md section 3; Permenter and
+ * Yuan, ICML 2024, Algorithm 2; smalldiffusion {@code samples()}), in variance-exploding coordinates:
+ * <pre>
+ *   x = z_init * sqrt(1 + s_0^2);  epsPrev = none
+ *   for k = 0 .. N-1:
+ *     eps    = denoiser(x, s_k, t_k)
+ *     epsBar = eps if k = 0 else gamma * eps + (1 - gamma) * epsPrev
+ *     sP     = (s_{k+1} / s_k^mu)^(1 / (1 - mu))        (= s_{k+1} when mu = 0)
+ *     x0hat  = x - s_k * epsBar
+ *     x      = x + (sP - s_k) * epsBar + sqrt(s_{k+1}^2 - sP^2) * w_k
+ *     epsPrev = eps
+ *   zFinal = x / sqrt(1 + s_N^2)
+ * </pre>
+ * (schedule indices as in {@link SigmaSchedule}: {@code s_0} is the highest level). Presets in
+ * {@link SamplerKind}. With gamma 1 and mu 0 on the {@code ddim} schedule this is exactly diffusers' DDIM
+ * (eta 0) in z-coordinates.
+ *
+ * <p>Memory: each step runs in a sub-manager of the latent's manager and keeps only {@code x} and
+ * {@code epsPrev} alive between steps; the result is attached to {@code zInit}'s manager.
+ * Immutable and thread-safe; a call runs on the calling thread.
+ */
+public final class Sampler {
+    private final double gamma;
+    private final double mu;
+
+    /**
+     * @param gamma the gradient-estimation weight, &gt;= 1 (1 = DDIM, 2 = the paper's GE)
+     * @param mu    the stochasticity, in [0, 1) (0 = deterministic, 0.5 = DDPM-like)
+     * @throws IllegalArgumentException if a parameter is out of range
+     */
+    public Sampler(double gamma, double mu) {
+        if (!(gamma >= 1.0) || !Double.isFinite(gamma)) {
+            throw new IllegalArgumentException("gamma must be a finite number >= 1, got " + gamma);
+        }
+        if (!(mu >= 0.0 && mu < 1.0)) {
+            throw new IllegalArgumentException("mu must be in [0, 1), got " + mu);
+        }
+        this.gamma = gamma;
+        this.mu = mu;
+    }
+
+    /** The sampler of a preset. */
+    public static Sampler of(SamplerKind kind) {
+        return new Sampler(kind.gamma(), kind.mu());
+    }
+
+    public double gamma() {
+        return gamma;
+    }
+
+    public double mu() {
+        return mu;
+    }
+
+    /** Whether the sampler draws per-step noise (mu &gt; 0). */
+    public boolean stochastic() {
+        return mu > 0;
+    }
+
+    /**
+     * The noise level aimed at by the deterministic part of step k, {@code sP = (sNext / s^mu)^(1/(1-mu))},
+     * and the standard deviation of the added noise {@code sqrt(sNext^2 - sP^2)} (0 when mu = 0 or when the
+     * step has zero length). Requires {@code s > 0}.
+     */
+    public double[] stepLevels(double s, double sNext) {
+        if (mu == 0.0) {
+            return new double[] {sNext, 0.0};
+        }
+        double sP = Math.pow(sNext / Math.pow(s, mu), 1.0 / (1.0 - mu));
+        sP = Math.min(sP, sNext);
+        return new double[] {sP, Math.sqrt(Math.max(0.0, sNext * sNext - sP * sP))};
+    }
+
+    /**
+     * Runs the sampler.
+     *
+     * @param denoiser  the model in VE coordinates (e.g. {@link CfgDenoiser})
+     * @param zInit     the initial latent z ~ N(0, I), float32 [1, 4, h, w] (not modified or closed)
+     * @param schedule  the N + 1 noise levels and N timesteps
+     * @param noise     per-step noise for mu &gt; 0 (may be null when mu = 0)
+     * @param listener  progress callback (may be null); returning false cancels
+     * @return zFinal = x / sqrt(1 + s_N^2), float32 [1, 4, h, w], attached to {@code zInit}'s manager
+     * @throws CancellationException if the listener returned false or the thread was interrupted
+     * @throws IllegalArgumentException if zInit is not float32 or the denoiser returns another shape
+     * @throws IllegalStateException if mu &gt; 0 and no noise source is given
+     */
+    public NDArray sample(Denoiser denoiser, NDArray zInit, SigmaSchedule schedule, NoiseSource noise,
+                          StepListener listener) {
+        Objects.requireNonNull(denoiser, "denoiser");
+        Objects.requireNonNull(zInit, "zInit");
+        Objects.requireNonNull(schedule, "schedule");
+        if (zInit.getDataType() != DataType.FLOAT32) {
+            throw new IllegalArgumentException("zInit must be float32, got " + zInit.getDataType());
+        }
+        if (stochastic() && noise == null) {
+            noise = NoiseSource.none();
+        }
+        StepListener l = listener == null ? StepListener.NONE : listener;
+        int n = schedule.steps();
+        double[] s = schedule.sigmas();
+        double[] t = schedule.timesteps();
+        NDManager outer = zInit.getManager();
+        try (NDManager loop = outer.newSubManager()) {
+            NDArray x = zInit.mul((float) Math.sqrt(1.0 + s[0] * s[0]));
+            x.attach(loop);
+            NDArray epsPrev = null;
+            for (int k = 0; k < n; k++) {
+                if (Thread.currentThread().isInterrupted()) {
+                    throw new CancellationException("sampling interrupted before step " + (k + 1) + " of " + n);
+                }
+                try (NDManager step = loop.newSubManager()) {
+                    x.attach(step);
+                    if (epsPrev != null) {
+                        epsPrev.attach(step);
+                    }
+                    NDArray eps = denoiser.eps(x, s[k], t[k]);
+                    eps.attach(step);
+                    if (!eps.getShape().equals(x.getShape())) {
+                        throw new IllegalArgumentException("denoiser returned shape " + eps.getShape()
+                                + " for a latent of shape " + x.getShape());
+                    }
+                    NDArray epsBar = epsPrev == null || gamma == 1.0
+                            ? eps
+                            : eps.mul((float) gamma).add(epsPrev.mul((float) (1.0 - gamma)));
+                    double[] lv = stepLevels(s[k], s[k + 1]);
+                    NDArray x0hat = x.sub(epsBar.mul((float) s[k]));
+                    NDArray xNew = x.add(epsBar.mul((float) (lv[0] - s[k])));
+                    if (lv[1] > 0) {
+                        NDArray w = noise.noise(k, step, x.getShape());
+                        w.attach(step);
+                        xNew = xNew.add(w.mul((float) lv[1]));
+                    }
+                    xNew.attach(loop);
+                    eps.attach(loop);
+                    x = xNew;
+                    epsPrev = eps;
+                    if (!l.onStep(new StepListener.StepEvent(k, n, s[k], s[k + 1], t[k], x0hat, x))) {
+                        throw new CancellationException("sampling cancelled after step " + (k + 1) + " of " + n);
+                    }
+                }
+            }
+            NDArray zFinal = x.div((float) Math.sqrt(1.0 + s[n] * s[n]));
+            zFinal.attach(outer);
+            return zFinal;
+        }
+    }
+
+    /** As {@link #sample(Denoiser, NDArray, SigmaSchedule, NoiseSource, StepListener)} without noise or listener. */
+    public NDArray sample(Denoiser denoiser, NDArray zInit, SigmaSchedule schedule) {
+        return sample(denoiser, zInit, schedule, null, null);
+    }
+
+    @Override
+    public String toString() {
+        return "Sampler[gamma=" + gamma + ", mu=" + mu + "]";
+    }
+}

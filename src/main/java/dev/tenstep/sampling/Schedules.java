@@ -1,0 +1,211 @@
+package dev.tenstep.sampling;
+
+import java.util.Arrays;
+import java.util.Locale;
+import java.util.stream.Collectors;
+
+/**
+ * The sampling schedules of SAMPLERS.md section 4: N steps give N + 1 noise levels (descending) and the
+ * N timesteps passed to the UNet. Discrete schedules ({@code ddim}, {@code trailing}, {@code log-linear})
+ * only produce trained noise levels and integer timesteps; continuous ones ({@code karras},
+ * {@code log-linear-continuous}) produce fractional timesteps via {@link NoiseSchedule#timestepOf}.
+ *
+ * <p>Every builder rejects {@code N < 1} and {@code N > T} with an {@link IllegalArgumentException} naming
+ * the requested steps.
+ */
+public enum Schedules {
+    /**
+     * diffusers DDIM "leading" spacing plus {@code steps_offset}: {@code t_k = k * (T / N) + steps_offset}
+     * (integer division), k = N-1..0, then the final level {@code sqrt(1/finalAlphaBar - 1)}.
+     * SD, N = 10: 901, 801, ..., 1. Source: diffusers {@code scheduling_ddim.py set_timesteps}.
+     * A timestep beyond T-1 (only possible with N = T and an offset) is clamped to T-1.
+     */
+    DDIM("ddim"),
+    /**
+     * {@code t_k = round(T * (1 - k/N)) - 1} (numpy round-half-even of {@code arange(T, 0, -T/N)}), k = 0..N-1,
+     * then t = 0. SD, N = 10: 999, 899, ..., 99, 0. Source: diffusers "trailing", smalldiffusion.
+     */
+    TRAILING("trailing"),
+    /**
+     * The paper's schedule (Permenter and Yuan, reference GEScheduler): N sigmas geometric from
+     * {@code sHi} (default {@link #DEFAULT_S_HI}) to {@code sigma(T / N)} inclusive, all but the last snapped
+     * up to the smallest t with {@code sigma(t) >= s}, the last is t = T / N; then t = 0.
+     */
+    LOG_LINEAR("log-linear"),
+    /**
+     * EDM (Karras et al. 2022), rho = 7: N sigmas from {@code sigma(T-1)} to {@code sigma(0)}, then 0;
+     * fractional timesteps.
+     */
+    KARRAS("karras"),
+    /** N + 1 sigmas geometric from {@code sigma(T-1)} to {@code sigma(0)}, not snapped; fractional timesteps. */
+    LOG_LINEAR_CONTINUOUS("log-linear-continuous");
+
+    /** The paper's top noise level of the log-linear schedule. */
+    public static final double DEFAULT_S_HI = 8.35;
+    /** The EDM rho of the karras schedule. */
+    public static final double KARRAS_RHO = 7.0;
+
+    private final String id;
+
+    Schedules(String id) {
+        this.id = id;
+    }
+
+    /** The schedule's name as used in requests and SAMPLERS.md, e.g. {@code log-linear}. */
+    public String id() {
+        return id;
+    }
+
+    /**
+     * Looks a schedule up by name (case-insensitive; {@code _} accepted for {@code -}).
+     *
+     * @throws IllegalArgumentException listing the known names
+     */
+    public static Schedules byName(String name) {
+        String n = name == null ? "" : name.trim().toLowerCase(Locale.ROOT).replace('_', '-');
+        for (Schedules s : values()) {
+            if (s.id.equals(n)) {
+                return s;
+            }
+        }
+        throw new IllegalArgumentException("unknown schedule '" + name + "'; known: "
+                + Arrays.stream(values()).map(Schedules::id).collect(Collectors.joining(", ")));
+    }
+
+    /**
+     * Builds the schedule of {@code steps} model evaluations with default options
+     * ({@code sHi = 8.35} for log-linear; the config's {@code steps_offset} for ddim).
+     *
+     * @param ns       the training tables
+     * @param steps    N in [1, T]
+     * @throws IllegalArgumentException if N &lt; 1 or N &gt; T
+     */
+    public SigmaSchedule build(NoiseSchedule ns, int steps) {
+        return build(ns, steps, ns.stepsOffset());
+    }
+
+    /**
+     * As {@link #build(NoiseSchedule, int)} with an explicit {@code steps_offset} (used by {@code ddim} only;
+     * SD: 1).
+     */
+    public SigmaSchedule build(NoiseSchedule ns, int steps, int stepsOffset) {
+        return switch (this) {
+            case DDIM -> ddim(ns, steps, stepsOffset);
+            case TRAILING -> trailing(ns, steps);
+            case LOG_LINEAR -> logLinear(ns, steps, DEFAULT_S_HI);
+            case KARRAS -> karras(ns, steps, KARRAS_RHO);
+            case LOG_LINEAR_CONTINUOUS -> logLinearContinuous(ns, steps);
+        };
+    }
+
+    static void checkSteps(NoiseSchedule ns, int steps) {
+        int t = ns.numTrainTimesteps();
+        if (steps < 1 || steps > t) {
+            throw new IllegalArgumentException("steps must be between 1 and " + t
+                    + " (num_train_timesteps), got steps = " + steps);
+        }
+    }
+
+    /** {@link #DDIM}. */
+    public static SigmaSchedule ddim(NoiseSchedule ns, int steps, int stepsOffset) {
+        checkSteps(ns, steps);
+        int tMax = ns.numTrainTimesteps() - 1;
+        int ratio = ns.numTrainTimesteps() / steps;
+        int[] ts = new int[steps];
+        for (int i = 0; i < steps; i++) {
+            int k = steps - 1 - i;
+            ts[i] = Math.min(Math.max(k * ratio + stepsOffset, 0), tMax);
+        }
+        return discrete(ns, ts, ns.finalSigma(), "ddim");
+    }
+
+    /** {@link #TRAILING}. */
+    public static SigmaSchedule trailing(NoiseSchedule ns, int steps) {
+        checkSteps(ns, steps);
+        int tt = ns.numTrainTimesteps();
+        double stride = -(double) tt / steps;
+        int[] ts = new int[steps];
+        for (int k = 0; k < steps; k++) {
+            ts[k] = Math.max(0, (int) Math.rint(tt + k * stride) - 1);
+        }
+        return discrete(ns, ts, ns.sigma(0), "trailing");
+    }
+
+    /**
+     * {@link #LOG_LINEAR} with top level {@code sHi} (&gt; 0). If {@code sHi} lies above every trained level
+     * the first timestep is T-1; if N = 1, the single timestep is {@code min(T / N, T-1)}.
+     */
+    public static SigmaSchedule logLinear(NoiseSchedule ns, int steps, double sHi) {
+        checkSteps(ns, steps);
+        if (!(sHi > 0) || !Double.isFinite(sHi)) {
+            throw new IllegalArgumentException("log-linear sHi must be a positive number, got " + sHi);
+        }
+        int tt = ns.numTrainTimesteps();
+        int tLo = Math.min(tt / steps, tt - 1);
+        double sLo = ns.sigma(tLo);
+        int[] ts = new int[steps];
+        double lHi = Math.log(sHi);
+        double lLo = Math.log(sLo);
+        for (int k = 0; k < steps - 1; k++) {
+            double s = Math.exp(lHi + (lLo - lHi) * k / (steps - 1));
+            ts[k] = ns.ceilTimestep(s);
+        }
+        ts[steps - 1] = tLo;
+        // keep the order descending even if sHi < sLo (tiny N with unusual sHi): a schedule must not go up
+        for (int k = steps - 2; k >= 0; k--) {
+            ts[k] = Math.max(ts[k], ts[k + 1]);
+        }
+        return discrete(ns, ts, ns.sigma(0), "log-linear");
+    }
+
+    /** {@link #KARRAS} with the given rho (&gt; 0). N = 1 gives the single level {@code sigma(T-1)}. */
+    public static SigmaSchedule karras(NoiseSchedule ns, int steps, double rho) {
+        checkSteps(ns, steps);
+        double hi = Math.pow(ns.sigmaMax(), 1 / rho);
+        double lo = Math.pow(ns.sigmaMin(), 1 / rho);
+        double[] sig = new double[steps + 1];
+        for (int i = 0; i < steps; i++) {
+            double f = steps == 1 ? 0.0 : (double) i / (steps - 1);
+            sig[i] = Math.pow(hi + f * (lo - hi), rho);
+        }
+        sig[0] = ns.sigmaMax();
+        if (steps > 1) {
+            sig[steps - 1] = ns.sigmaMin();
+        }
+        sig[steps] = 0.0;
+        return continuous(ns, sig, "karras");
+    }
+
+    /** {@link #LOG_LINEAR_CONTINUOUS}. */
+    public static SigmaSchedule logLinearContinuous(NoiseSchedule ns, int steps) {
+        checkSteps(ns, steps);
+        double lHi = Math.log(ns.sigmaMax());
+        double lLo = Math.log(ns.sigmaMin());
+        double[] sig = new double[steps + 1];
+        for (int k = 0; k <= steps; k++) {
+            sig[k] = Math.exp(lHi + ((double) k / steps) * (lLo - lHi));
+        }
+        sig[0] = ns.sigmaMax();
+        sig[steps] = ns.sigmaMin();
+        return continuous(ns, sig, "log-linear-continuous");
+    }
+
+    private static SigmaSchedule discrete(NoiseSchedule ns, int[] ts, double finalSigma, String name) {
+        double[] sig = new double[ts.length + 1];
+        double[] t = new double[ts.length];
+        for (int k = 0; k < ts.length; k++) {
+            sig[k] = ns.sigma(ts[k]);
+            t[k] = ts[k];
+        }
+        sig[ts.length] = Math.min(finalSigma, sig[ts.length - 1]);
+        return new SigmaSchedule(sig, t, name);
+    }
+
+    private static SigmaSchedule continuous(NoiseSchedule ns, double[] sig, String name) {
+        double[] t = new double[sig.length - 1];
+        for (int k = 0; k < t.length; k++) {
+            t[k] = ns.timestepOf(sig[k]);
+        }
+        return new SigmaSchedule(sig, t, name);
+    }
+}
