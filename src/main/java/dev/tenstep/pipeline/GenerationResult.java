@@ -1,0 +1,39 @@
+package dev.tenstep.pipeline;
+
+import java.awt.image.BufferedImage;
+import java.util.List;
+
+/**
+ * A finished generation.
+ *
+ * @param image         the decoded RGB image
+ * @param request       the request with every default resolved (seed, size, schedule, gamma)
+ * @param infotext      A1111 "parameters" text
+ * @param latentShape   [1, C, h, w] of the latents below
+ * @param finalLatents  zFinal at pipeline scale, row-major
+ * @param x0hatPerStep  the x0-hat preview latent of each step (only when requested, else empty)
+ * @param timesteps     the UNet timestep of each step
+ * @param sigmas        the N + 1 noise levels of the schedule
+ * @param warnings      e.g. the words dropped from a prompt longer than 77 tokens
+ * @param timings       stage wall times
+ */
+public record GenerationResult(
+        BufferedImage image,
+        GenerationRequest request,
+        String infotext,
+        long[] latentShape,
+        float[] finalLatents,
+        List<float[]> x0hatPerStep,
+        double[] timesteps,
+        double[] sigmas,
+        List<String> warnings,
+        Timings timings) {
+
+    public long seed() {
+        return request.seed();
+    }
+
+    /** Stage wall times in milliseconds. */
+    public record Timings(long textEncoderMs, long denoiseMs, long decodeMs, long totalMs) {
+    }
+}

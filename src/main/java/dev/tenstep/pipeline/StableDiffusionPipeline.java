@@ -1,0 +1,298 @@
+package dev.tenstep.pipeline;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.Shape;
+import dev.tenstep.model.ModelLoadException;
+import dev.tenstep.model.clip.ClipTextModel;
+import dev.tenstep.model.clip.ClipTokenizer;
+import dev.tenstep.model.config.Configs;
+import dev.tenstep.model.config.ModelIndex;
+import dev.tenstep.model.config.SchedulerConfig;
+import dev.tenstep.model.unet.UNet2DConditionModel;
+import dev.tenstep.model.vae.AutoencoderKL;
+import dev.tenstep.sampling.CfgDenoiser;
+import dev.tenstep.sampling.NoiseSchedule;
+import dev.tenstep.sampling.NoiseSource;
+import dev.tenstep.sampling.Sampler;
+import dev.tenstep.sampling.Schedules;
+import dev.tenstep.sampling.SeededRandom;
+import dev.tenstep.sampling.SigmaSchedule;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.awt.image.BufferedImage;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.SecureRandom;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * A Stable Diffusion 1.x/2.x text-to-image pipeline loaded from a diffusers folder
+ * ({@code model_index.json}, {@code tokenizer/}, {@code text_encoder/}, {@code unet/}, {@code vae/},
+ * {@code scheduler/}), run in the stages of diffusers' {@code StableDiffusionPipeline}:
+ * <ol>
+ *   <li>encode the prompt and the negative prompt (CLIP, [2, 77, D], row 0 negative);</li>
+ *   <li>prepare the starting latent z ~ N(0, I) [1, 4, h, w] from the seed (or given);</li>
+ *   <li>denoise with the sigma-space sampler (SAMPLERS.md) and classifier-free guidance;</li>
+ *   <li>decode {@code vae.decode(z / scaling_factor)} to RGB.</li>
+ * </ol>
+ * Thread-safe: every generation has its own {@link NDManager} scope and random source, so
+ * concurrent generations do not change each other's images.
+ */
+public final class StableDiffusionPipeline implements AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(StableDiffusionPipeline.class);
+    private static final SecureRandom SEEDS = new SecureRandom();
+
+    private final String name;
+    private final Path dir;
+    private final NDManager manager;
+    private final ClipTokenizer tokenizer;
+    private final ClipTextModel textEncoder;
+    private final UNet2DConditionModel unet;
+    private final AutoencoderKL vae;
+    private final NoiseSchedule noiseSchedule;
+
+    /** Receives each denoising step; return false to cancel the generation. */
+    @FunctionalInterface
+    public interface Listener {
+        Listener NONE = p -> true;
+
+        boolean onStep(StepProgress progress);
+    }
+
+    /** Optional inputs and outputs of a generation beyond the request. */
+    public record Options(float[] initLatents, boolean keepX0hats, Listener listener) {
+        public static final Options DEFAULT = new Options(null, false, Listener.NONE);
+
+        public Options withListener(Listener l) {
+            return new Options(initLatents, keepX0hats, l);
+        }
+    }
+
+    /** The text conditioning of one (prompt, negative prompt) pair: [2, 77, D], row 0 negative, row 1 prompt. */
+    public record PromptEmbedding(String prompt, String negativePrompt, float[] data, long[] shape, List<String> warnings) {
+    }
+
+    public StableDiffusionPipeline(String name, Path dir, NDManager manager, ClipTokenizer tokenizer,
+                                   ClipTextModel textEncoder, UNet2DConditionModel unet, AutoencoderKL vae,
+                                   NoiseSchedule noiseSchedule) {
+        this.name = name;
+        this.dir = dir;
+        this.manager = manager;
+        this.tokenizer = tokenizer;
+        this.textEncoder = textEncoder;
+        this.unet = unet;
+        this.vae = vae;
+        this.noiseSchedule = noiseSchedule;
+    }
+
+    /**
+     * Loads a diffusers Stable Diffusion folder.
+     *
+     * @throws ModelLoadException naming the missing/invalid file, config key or weight
+     */
+    public static StableDiffusionPipeline load(Path dir) {
+        if (!Files.isDirectory(dir)) {
+            throw new ModelLoadException("model folder not found: " + dir);
+        }
+        if (!Files.isRegularFile(dir.resolve("model_index.json"))) {
+            throw new ModelLoadException(dir + " is not a diffusers pipeline folder: model_index.json is missing");
+        }
+        long t0 = System.nanoTime();
+        ModelIndex index = Configs.read(dir.resolve("model_index.json"), ModelIndex.class);
+        index.validate();
+        SchedulerConfig schedulerConfig = Configs.read(dir.resolve("scheduler/scheduler_config.json"), SchedulerConfig.class);
+        NDManager manager = NDManager.newBaseManager();
+        ClipTokenizer tokenizer = null;
+        try {
+            tokenizer = ClipTokenizer.load(dir.resolve("tokenizer"));
+            ClipTextModel textEncoder = ClipTextModel.load(dir.resolve("text_encoder"), manager);
+            UNet2DConditionModel unet = UNet2DConditionModel.load(dir.resolve("unet"), manager);
+            AutoencoderKL vae = AutoencoderKL.load(dir.resolve("vae"), manager);
+            String name = dir.toAbsolutePath().normalize().getFileName().toString();
+            LOG.info("loaded {} in {} ms", name, (System.nanoTime() - t0) / 1_000_000);
+            return new StableDiffusionPipeline(name, dir, manager, tokenizer, textEncoder, unet, vae,
+                    NoiseSchedule.of(schedulerConfig));
+        } catch (RuntimeException e) {
+            if (tokenizer != null) {
+                tokenizer.close();
+            }
+            manager.close();
+            throw e;
+        }
+    }
+
+    public String name() {
+        return name;
+    }
+
+    public Path dir() {
+        return dir;
+    }
+
+    public NoiseSchedule noiseSchedule() {
+        return noiseSchedule;
+    }
+
+    public UNet2DConditionModel unet() {
+        return unet;
+    }
+
+    public AutoencoderKL vae() {
+        return vae;
+    }
+
+    public ClipTextModel textEncoder() {
+        return textEncoder;
+    }
+
+    public ClipTokenizer tokenizer() {
+        return tokenizer;
+    }
+
+    /** Image pixels per latent pixel (8 for SD). */
+    public int vaeScale() {
+        return vae.config().downscale();
+    }
+
+    /** Width and height must be multiples of this many pixels. */
+    public int sizeMultiple() {
+        return vaeScale() * unet.sizeMultiple();
+    }
+
+    /** The default image side: {@code unet.sample_size x vae scale} (512 for SD 1.5, 768 for SD 2.1). */
+    public int defaultSize() {
+        return unet.config().sampleSize() * vaeScale();
+    }
+
+    /**
+     * Fills the defaults of a request (size from the model, a random seed when negative) and
+     * validates it.
+     *
+     * @throws InvalidRequestException listing every invalid field
+     */
+    public GenerationRequest resolve(GenerationRequest r) {
+        List<String> errors = r.validate(sizeMultiple(), noiseSchedule.numTrainTimesteps());
+        if (!errors.isEmpty()) {
+            throw new InvalidRequestException(errors);
+        }
+        long seed = r.seed() >= 0 ? r.seed() : (SEEDS.nextLong() & 0xffffffffL);
+        int w = r.width() != null ? r.width() : defaultSize();
+        int h = r.height() != null ? r.height() : defaultSize();
+        return new GenerationRequest(r.prompt(), r.negativePrompt(), r.steps(), r.cfgScale(), seed, r.sampler(),
+                r.resolvedSchedule(), r.resolvedGamma(), w, h);
+    }
+
+    /** Stage 1: tokenizes and encodes the negative prompt and the prompt into [2, 77, D]. */
+    public PromptEmbedding encodePrompt(String prompt, String negativePrompt) {
+        List<String> warnings = new ArrayList<>();
+        ClipTokenizer.Encoding neg = tokenizer.encode(negativePrompt);
+        ClipTokenizer.Encoding pos = tokenizer.encode(prompt);
+        if (pos.truncated()) {
+            warnings.add("prompt is longer than 77 tokens (" + pos.tokenCount() + "); dropped: \"" + pos.droppedText() + "\"");
+        }
+        if (neg.truncated()) {
+            warnings.add("negative prompt is longer than 77 tokens (" + neg.tokenCount() + "); dropped: \"" + neg.droppedText() + "\"");
+        }
+        try (NDManager m = manager.newSubManager()) {
+            long[] ids = new long[2 * ClipTokenizer.MAX_LENGTH];
+            System.arraycopy(neg.ids(), 0, ids, 0, ClipTokenizer.MAX_LENGTH);
+            System.arraycopy(pos.ids(), 0, ids, ClipTokenizer.MAX_LENGTH, ClipTokenizer.MAX_LENGTH);
+            NDArray out = textEncoder.forward(m.create(ids, new Shape(2, ClipTokenizer.MAX_LENGTH)));
+            return new PromptEmbedding(prompt, negativePrompt, out.toFloatArray(), out.getShape().getShape(), warnings);
+        }
+    }
+
+    /** Generates one image with default options. */
+    public GenerationResult generate(GenerationRequest request) {
+        return generate(request, null, Options.DEFAULT);
+    }
+
+    /**
+     * Runs the four stages.
+     *
+     * @param request   the request (resolved here)
+     * @param embedding a precomputed {@link #encodePrompt} of the request's prompts, or null
+     * @param options   starting latent, x0-hat recording, step listener
+     * @throws InvalidRequestException         if a field is invalid
+     * @throws IllegalArgumentException        if the initial latents have the wrong size
+     * @throws java.util.concurrent.CancellationException if the listener cancelled
+     */
+    public GenerationResult generate(GenerationRequest request, PromptEmbedding embedding, Options options) {
+        GenerationRequest r = resolve(request);
+        long t0 = System.nanoTime();
+        int scale = vaeScale();
+        int h = r.height() / scale;
+        int w = r.width() / scale;
+        int latentChannels = unet.config().inChannels();
+        long[] latentShape = {1, latentChannels, h, w};
+        SigmaSchedule schedule = Schedules.byName(r.schedule()).build(noiseSchedule, r.steps());
+        Sampler sampler = new Sampler(r.gamma(), SamplerPresets.mu(r.sampler()));
+
+        try (NDManager gen = manager.newSubManager()) {
+            PromptEmbedding emb = embedding;
+            if (emb == null || !emb.prompt().equals(r.prompt()) || !emb.negativePrompt().equals(r.negativePrompt())) {
+                emb = encodePrompt(r.prompt(), r.negativePrompt());
+            }
+            long tText = System.nanoTime();
+            NDArray context = gen.create(emb.data(), new Shape(emb.shape()));
+
+            NDArray zInit;
+            if (options.initLatents() != null) {
+                if (options.initLatents().length != h * w * latentChannels) {
+                    throw new IllegalArgumentException("initial latents have " + options.initLatents().length
+                            + " values, expected [1, " + latentChannels + ", " + h + ", " + w + "] for "
+                            + r.width() + "x" + r.height());
+                }
+                zInit = gen.create(options.initLatents(), new Shape(latentShape));
+            } else {
+                zInit = SeededRandom.latent(r.seed(), gen, new Shape(latentShape));
+            }
+
+            CfgDenoiser denoiser = new CfgDenoiser(unet::forward, context, r.cfgScale(), noiseSchedule);
+            List<float[]> x0hats = new ArrayList<>();
+            Listener listener = options.listener() == null ? Listener.NONE : options.listener();
+            NDArray zFinal = sampler.sample(denoiser, zInit, schedule, NoiseSource.seeded(r.seed()), e -> {
+                float[] x0 = e.x0hat().toFloatArray();
+                if (options.keepX0hats()) {
+                    x0hats.add(x0);
+                }
+                return listener.onStep(new StepProgress(e.index() + 1, e.total(), e.sigma(), e.timestep(),
+                        (System.nanoTime() - t0) / 1_000_000, x0, h, w));
+            });
+            long tDenoise = System.nanoTime();
+            float[] finalLatents = zFinal.toFloatArray();
+            BufferedImage image = Images.toImage(decodeLatents(zFinal));
+            long tEnd = System.nanoTime();
+            String infotext = Infotext.format(r, r.seed(), r.width(), r.height(), name);
+            return new GenerationResult(image, r, infotext, latentShape, finalLatents, x0hats,
+                    schedule.timesteps(), schedule.sigmas(), emb.warnings(),
+                    new GenerationResult.Timings((tText - t0) / 1_000_000, (tDenoise - tText) / 1_000_000,
+                            (tEnd - tDenoise) / 1_000_000, (tEnd - t0) / 1_000_000));
+        }
+    }
+
+    /** Stage 4: {@code vae.decode(latents / scaling_factor)}: [1, 4, h, w] pipeline scale -> [1, 3, H, W] raw. */
+    public NDArray decodeLatents(NDArray latents) {
+        return vae.decode(latents.div((float) vae.config().scalingFactor()));
+    }
+
+    /** Decodes a latent given as row-major floats [1, 4, h, w] to an RGB image (full VAE decode, e.g. for exact previews). */
+    public BufferedImage decodeToImage(float[] latents, int h, int w) {
+        try (NDManager m = manager.newSubManager()) {
+            NDArray z = m.create(latents, new Shape(1, unet.config().inChannels(), h, w));
+            return Images.toImage(decodeLatents(z));
+        }
+    }
+
+    @Override
+    public void close() {
+        tokenizer.close();
+        unet.close();
+        manager.close();
+    }
+
+
+}
