@@ -34,6 +34,28 @@ public final class Ops {
     }
 
     /**
+     * Nearest-neighbour resize to [outH, outW] with torch's legacy "nearest" rule (source index
+     * {@code floor(i * in / out)}): [N, C, H, W] -> [N, C, outH, outW].
+     */
+    public static NDArray resizeNearest(NDArray x, long outH, long outW) {
+        long[] s = x.getShape().getShape();
+        NDArray rows = nearestIndex(x, s[2], outH).reshape(1, 1, outH, 1).broadcast(s[0], s[1], outH, s[3]);
+        NDArray y = x.gather(rows, 2);
+        NDArray cols = nearestIndex(x, s[3], outW).reshape(1, 1, 1, outW).broadcast(s[0], s[1], outH, outW);
+        return y.gather(cols, 3);
+    }
+
+    private static NDArray nearestIndex(NDArray like, long in, long out) {
+        long[] idx = new long[(int) out];
+        // float arithmetic as torch's nearest_idx (scale = (float) in / out, floorf(i * scale))
+        float scale = (float) in / out;
+        for (int i = 0; i < out; i++) {
+            idx[i] = Math.min(in - 1, (long) Math.floor(i * scale));
+        }
+        return like.getManager().create(idx);
+    }
+
+    /**
      * Default number of query rows per attention slice: bounds the [batch*heads, rows, keys] score
      * matrix to about {@code budgetBytes} of float32 (diffusers' attention slicing, but sized from a
      * memory budget instead of a fixed head count).

@@ -36,7 +36,7 @@ public final class CrossAttnUpBlock2D implements UpBlock {
     }
 
     @Override
-    public NDArray forward(NDArray x, List<NDArray> skips, NDArray tembAct, NDArray context) {
+    public NDArray forward(NDArray x, List<NDArray> skips, NDArray tembAct, NDArray context, long[] upsampleSize) {
         NDManager parent = x.getManager();
         try (NDManager sub = parent.newSubManager()) {
             x.tempAttach(sub);
@@ -47,7 +47,7 @@ public final class CrossAttnUpBlock2D implements UpBlock {
                 h = attentions.get(j).forward(h, context);
             }
             if (upsampler != null) {
-                h = upsampler.forward(h);
+                h = upsampler.forward(h, upsampleSize);
             }
             h.attach(parent);
             return h;

@@ -120,15 +120,18 @@ public final class UNet2DConditionModel implements AutoCloseable {
         return config;
     }
 
-    /** Latent height/width must be a multiple of this: {@code 2^(levels - 1)}. */
+    /**
+     * Latent height/width granularity: 1. Sizes that are not multiples of {@code 2^(levels - 1)} work
+     * as in diffusers ({@code forward_upsample_size}): each upsampler interpolates to its skip's size.
+     */
     public int sizeMultiple() {
-        return 1 << (config.levels() - 1);
+        return 1;
     }
 
     /**
      * One denoiser evaluation.
      *
-     * @param sample              latents [B, in_channels, h, w], h and w multiples of {@link #sizeMultiple()}
+     * @param sample              latents [B, in_channels, h, w], any h, w >= 1
      * @param timestep            training-scale timestep (0..999, may be fractional), broadcast to the batch
      * @param encoderHiddenStates text conditioning [B, L, cross_attention_dim]
      * @return [B, out_channels, h, w] (eps or v, per the scheduler's prediction type), attached to
@@ -182,7 +185,11 @@ public final class UNet2DConditionModel implements AutoCloseable {
                 UpBlock up = upBlocks.get(i);
                 List<NDArray> mine = new ArrayList<>(skips.subList(skips.size() - up.skipCount(), skips.size()));
                 skips.subList(skips.size() - up.skipCount(), skips.size()).clear();
-                NDArray next = up.forward(x, mine, tembAct, encoderHiddenStates);
+                // diffusers' forward_upsample_size: when the latent is not a multiple of 2^(levels-1),
+                // the upsampler must land on the size of the skip state the next block concatenates
+                long[] upsampleSize = skips.isEmpty() ? null
+                        : new long[] {skips.get(skips.size() - 1).getShape().get(2), skips.get(skips.size() - 1).getShape().get(3)};
+                NDArray next = up.forward(x, mine, tembAct, encoderHiddenStates, upsampleSize);
                 x.close();
                 mine.forEach(NDArray::close);
                 x = next;
@@ -204,11 +211,8 @@ public final class UNet2DConditionModel implements AutoCloseable {
             throw new IllegalArgumentException("UNet sample must be [B, " + config.inChannels() + ", h, w], got "
                     + sample.getShape());
         }
-        int m = sizeMultiple();
-        if (s[2] % m != 0 || s[3] % m != 0) {
-            throw new IllegalArgumentException("UNet latent size " + s[2] + "x" + s[3] + " is not a multiple of " + m
-                    + " (2^(levels-1) for " + config.levels() + " levels); image size must be a multiple of "
-                    + m + " x the VAE scale factor");
+        if (s[2] < 1 || s[3] < 1) {
+            throw new IllegalArgumentException("UNet latent size " + s[2] + "x" + s[3] + " is empty");
         }
         long[] e = ctx.getShape().getShape();
         if (e.length != 3 || e[0] != s[0] || e[2] != config.crossAttentionDim()) {

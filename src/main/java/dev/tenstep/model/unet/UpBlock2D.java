@@ -29,7 +29,7 @@ public final class UpBlock2D implements UpBlock {
     }
 
     @Override
-    public NDArray forward(NDArray x, List<NDArray> skips, NDArray tembAct, NDArray context) {
+    public NDArray forward(NDArray x, List<NDArray> skips, NDArray tembAct, NDArray context, long[] upsampleSize) {
         NDManager parent = x.getManager();
         try (NDManager sub = parent.newSubManager()) {
             x.tempAttach(sub);
@@ -39,7 +39,7 @@ public final class UpBlock2D implements UpBlock {
                 h = resnets.get(j).forward(h, tembAct);
             }
             if (upsampler != null) {
-                h = upsampler.forward(h);
+                h = upsampler.forward(h, upsampleSize);
             }
             h.attach(parent);
             return h;

@@ -15,6 +15,18 @@ public final class Upsample2D {
 
     /** [B, C, H, W] -> [B, C, 2H, 2W]. */
     public NDArray forward(NDArray x) {
-        return Scope.run(x, in -> conv.forward(Ops.upsampleNearest2x(in)));
+        return forward(x, null);
+    }
+
+    /**
+     * Nearest interpolation to {@code size} = [H', W'] (torch {@code F.interpolate(size=..., mode="nearest")}:
+     * source index {@code floor(i * H / H')}), then the conv; null or [2H, 2W] is the plain x2 path.
+     */
+    public NDArray forward(NDArray x, long[] size) {
+        long[] s = x.getShape().getShape();
+        if (size == null || (size[0] == 2 * s[2] && size[1] == 2 * s[3])) {
+            return Scope.run(x, in -> conv.forward(Ops.upsampleNearest2x(in)));
+        }
+        return Scope.run(x, in -> conv.forward(Ops.resizeNearest(in, size[0], size[1])));
     }
 }

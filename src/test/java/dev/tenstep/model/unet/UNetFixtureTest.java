@@ -14,6 +14,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -88,20 +89,34 @@ class UNetFixtureTest {
     }
 
     @Test
-    void rejectsLatentSizeNotMultipleOfDownsampling() {
+    void latentSizesThatAreNotMultiplesOfTheDownsamplingWorkAsInDiffusers() {
         try (NDManager manager = NDManager.newBaseManager();
              UNet2DConditionModel unet = UNet2DConditionModel.load(Fixtures.dir(Fixtures.SD15).resolve("unet"), manager)) {
-            NDArray sample = manager.zeros(new ai.djl.ndarray.types.Shape(1, 4, 16, 18));
             NDArray ctx = manager.zeros(new ai.djl.ndarray.types.Shape(1, 77, 32));
-            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> unet.forward(sample, 10f, ctx));
-            assertTrue(e.getMessage().contains("16x18"), e.getMessage());
+            // 15 -> 8 -> 4 on the way down; the last upsampler lands on 15 (the skip's size), not 16
+            for (long[] hw : new long[][] {{16, 18}, {15, 15}, {8, 12}}) {
+                NDArray sample = manager.ones(new ai.djl.ndarray.types.Shape(1, 4, hw[0], hw[1]));
+                NDArray out = unet.forward(sample, 10f, ctx);
+                assertEquals(new ai.djl.ndarray.types.Shape(1, 4, hw[0], hw[1]), out.getShape());
+                assertTrue(Float.isFinite(out.abs().sum().getFloat()), "finite output for " + hw[0] + "x" + hw[1]);
+            }
             NDArray badCtx = manager.zeros(new ai.djl.ndarray.types.Shape(1, 77, 24));
             NDArray okSample = manager.zeros(new ai.djl.ndarray.types.Shape(1, 4, 8, 12));
-            e = assertThrows(IllegalArgumentException.class, () -> unet.forward(okSample, 10f, badCtx));
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> unet.forward(okSample, 10f, badCtx));
             assertTrue(e.getMessage().contains("encoder_hidden_states"), e.getMessage());
-            // a size that is a multiple of 4 but not the fixture's sample size works
-            assertEquals(new ai.djl.ndarray.types.Shape(1, 4, 8, 12), unet.forward(okSample, 10f, manager.zeros(
-                    new ai.djl.ndarray.types.Shape(1, 77, 32))).getShape());
+        }
+    }
+
+    @Test
+    void resizeNearestUsesTorchsSourceIndexRule() {
+        try (NDManager manager = NDManager.newBaseManager()) {
+            NDArray x = manager.arange(4f).reshape(1, 1, 1, 4);
+            // torch: F.interpolate(x, size=(1, 7), mode="nearest") picks floor(i * 4 / 7) = 0,0,1,1,2,2,3
+            assertArrayEquals(new float[] {0, 0, 1, 1, 2, 2, 3},
+                    dev.tenstep.model.nn.Ops.resizeNearest(x, 1, 7).toFloatArray());
+            NDArray y = manager.arange(6f).reshape(1, 1, 2, 3);
+            assertArrayEquals(dev.tenstep.model.nn.Ops.upsampleNearest2x(y).toFloatArray(),
+                    dev.tenstep.model.nn.Ops.resizeNearest(y, 4, 6).toFloatArray());
         }
     }
 
