@@ -1,0 +1,171 @@
+package dev.tenstep.cli;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.Shape;
+import dev.tenstep.io.DjlEnvironment;
+import dev.tenstep.io.PngImages;
+import dev.tenstep.io.SafeTensors;
+import dev.tenstep.pipeline.GenerationRequest;
+import dev.tenstep.pipeline.GenerationResult;
+import dev.tenstep.pipeline.StableDiffusionPipeline;
+import me.tongfei.progressbar.ProgressBar;
+import me.tongfei.progressbar.ProgressBarBuilder;
+import me.tongfei.progressbar.ProgressBarStyle;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.time.LocalDateTime;
+import java.time.format.DateTimeFormatter;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.concurrent.Callable;
+
+/**
+ * {@code generate}: one text-to-image generation from a diffusers folder to a PNG with A1111
+ * infotext. Optional fixed starting noise ({@code --init-latents}) and latent dumps
+ * ({@code --save-latents}) make runs comparable with other implementations.
+ */
+@Command(name = "generate", mixinStandardHelpOptions = true, sortOptions = false,
+        description = "Generate one image from a prompt.")
+public final class GenerateCommand implements Callable<Integer> {
+    /** Tensor name of the starting noise in an {@code --init-latents} file. */
+    public static final String INITIAL_LATENTS = "initial_latents";
+
+    @Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Option(names = {"-m", "--model"}, paramLabel = "DIR",
+            description = "Diffusers pipeline folder (default: the first pipeline under models/).")
+    Path model;
+
+    @Mixin
+    GenerationOptions gen = new GenerationOptions();
+
+    @Option(names = {"-o", "--output"}, paramLabel = "FILE.png",
+            description = "Output PNG (default: outputs/<date>-<seed>.png).")
+    Path output;
+
+    @Option(names = "--init-latents", paramLabel = "FILE.safetensors",
+            description = "Starting noise z: tensor 'initial_latents' [1,4,h,w], replacing the seed's.")
+    Path initLatents;
+
+    @Option(names = "--save-latents", paramLabel = "FILE.safetensors",
+            description = "Write 'final_latents' [1,4,h,w] (pipeline scale), 'x0_hat_per_step' [N,1,4,h,w], 'sigmas', 'timesteps'.")
+    Path saveLatents;
+
+    @Option(names = "--threads", description = "Intra-op CPU threads (default: number of cores).")
+    Integer threads;
+
+    @Option(names = "--no-progress", description = "Do not draw a progress bar.")
+    boolean noProgress;
+
+    @Override
+    public Integer call() throws IOException {
+        CommandLine cmd = spec.commandLine();
+        gen.validate(cmd);
+        Path modelDir = model != null ? model : ModelLocator.defaultModel(Path.of("models")).orElseThrow(() ->
+                new CommandLine.ParameterException(cmd, "--model: no pipeline found under models/; pass --model DIR "
+                        + "(a diffusers folder) or run 'make-demo' to create the demo pipeline"));
+        DjlEnvironment.threads(threads);
+        PrintWriter out = cmd.getOut();
+        PrintWriter err = cmd.getErr();
+        try (StableDiffusionPipeline pipeline = StableDiffusionPipeline.load(modelDir)) {
+            GenerationRequest request = gen.toRequest();
+            float[] init = null;
+            if (initLatents != null) {
+                LatentFile lf = readInitLatents(cmd, initLatents, pipeline);
+                init = lf.data;
+                int scale = pipeline.vaeScale();
+                int w = (int) lf.shape[3] * scale;
+                int h = (int) lf.shape[2] * scale;
+                if ((request.width() != null && request.width() != w) || (request.height() != null && request.height() != h)) {
+                    throw new CommandLine.ParameterException(cmd, "--init-latents: latents " + new Shape(lf.shape)
+                            + " give a " + w + "x" + h + " image, but -W/-H ask for " + request.width() + "x" + request.height());
+                }
+                request = request.withSize(w, h);
+            }
+            request = pipeline.resolve(request);
+            out.println("seed: " + request.seed());
+            out.flush();
+            GenerationResult result;
+            try (ProgressBar bar = noProgress ? null : new ProgressBarBuilder().setTaskName("denoise")
+                    .setInitialMax(request.steps()).setStyle(ProgressBarStyle.ASCII).setUpdateIntervalMillis(100)
+                    .continuousUpdate().build()) {
+                result = pipeline.generate(request, null, new StableDiffusionPipeline.Options(init, saveLatents != null, p -> {
+                    if (bar != null) {
+                        bar.stepTo(p.step());
+                        bar.setExtraMessage(String.format(java.util.Locale.ROOT, "sigma %.3f", p.sigma()));
+                    }
+                    return true;
+                }));
+            }
+            result.warnings().forEach(w -> err.println("warning: " + w));
+            Path file = output != null ? output : Path.of("outputs",
+                    LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss")) + "-" + result.seed() + ".png");
+            PngImages.writeAtomic(result.image(), Map.of(PngImages.PARAMETERS, result.infotext()), file);
+            if (saveLatents != null) {
+                writeLatents(saveLatents, result);
+                out.println("latents: " + saveLatents);
+            }
+            out.println("wrote " + file + " (" + result.request().width() + "x" + result.request().height() + ", "
+                    + result.timings().totalMs() + " ms)");
+            return 0;
+        }
+    }
+
+    private record LatentFile(float[] data, long[] shape) {
+    }
+
+    private static LatentFile readInitLatents(CommandLine cmd, Path file, StableDiffusionPipeline pipeline) throws IOException {
+        try (SafeTensors st = SafeTensors.open(file); NDManager m = NDManager.newBaseManager()) {
+            if (!st.contains(INITIAL_LATENTS)) {
+                throw new CommandLine.ParameterException(cmd, "--init-latents: " + file + " has no tensor '"
+                        + INITIAL_LATENTS + "' (found " + st.tensors().keySet() + ")");
+            }
+            NDArray a = st.load(m, INITIAL_LATENTS);
+            long[] s = a.getShape().getShape();
+            int c = pipeline.unet().config().inChannels();
+            if (s.length != 4 || s[0] != 1 || s[1] != c) {
+                throw new CommandLine.ParameterException(cmd, "--init-latents: tensor '" + INITIAL_LATENTS + "' must be [1, "
+                        + c + ", h, w], got " + a.getShape());
+            }
+            return new LatentFile(a.toType(ai.djl.ndarray.types.DataType.FLOAT32, false).toFloatArray(), s);
+        }
+    }
+
+    /** Writes the latents of a result (see {@code --save-latents}). */
+    static void writeLatents(Path file, GenerationResult r) throws IOException {
+        try (NDManager m = NDManager.newBaseManager()) {
+            Map<String, NDArray> t = new LinkedHashMap<>();
+            long[] s = r.latentShape();
+            t.put("final_latents", m.create(r.finalLatents(), new Shape(s)));
+            int n = r.x0hatPerStep().size();
+            float[] all = new float[Math.toIntExact(n * r.finalLatents().length)];
+            for (int i = 0; i < n; i++) {
+                System.arraycopy(r.x0hatPerStep().get(i), 0, all, i * r.finalLatents().length, r.finalLatents().length);
+            }
+            t.put("x0_hat_per_step", m.create(all, new Shape(n, s[0], s[1], s[2], s[3])));
+            t.put("sigmas", m.create(toFloats(r.sigmas())));
+            t.put("timesteps", m.create(toFloats(r.timesteps())));
+            Map<String, String> meta = new LinkedHashMap<>();
+            meta.put("seed", Long.toString(r.seed()));
+            meta.put("parameters", r.infotext());
+            SafeTensors.write(file, t, meta);
+        }
+    }
+
+    private static float[] toFloats(double[] d) {
+        float[] f = new float[d.length];
+        for (int i = 0; i < d.length; i++) {
+            f[i] = (float) d[i];
+        }
+        return f;
+    }
+}

@@ -1,0 +1,124 @@
+package dev.tenstep.cli;
+
+import dev.tenstep.pipeline.GenerationRequest;
+import dev.tenstep.pipeline.SamplerPresets;
+import picocli.CommandLine;
+import picocli.CommandLine.Option;
+
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * The generation options shared by {@code generate}, {@code batch} and prompt-file lines (picocli
+ * mixin). A1111's snake_case names ({@code --negative_prompt}, {@code --cfg_scale},
+ * {@code --sampler_name}) are accepted as aliases, so "prompts from file" lines parse unchanged.
+ */
+public class GenerationOptions {
+    @Option(names = {"-p", "--prompt"}, description = "Text prompt (may be empty).", defaultValue = "")
+    public String prompt = "";
+
+    @Option(names = {"-n", "--negative-prompt", "--negative_prompt"}, description = "Negative prompt.", defaultValue = "")
+    public String negativePrompt = "";
+
+    @Option(names = "--steps", description = "Number of denoising steps N, 1..1000 (default: ${DEFAULT-VALUE}).", defaultValue = "10")
+    public int steps = GenerationRequest.DEFAULT_STEPS;
+
+    @Option(names = {"--cfg-scale", "--cfg_scale"}, description = "Classifier-free guidance scale (default: ${DEFAULT-VALUE}).", defaultValue = "7.5")
+    public double cfgScale = GenerationRequest.DEFAULT_CFG;
+
+    @Option(names = "--seed", description = "Seed; negative = random (the seed used is printed and stored).", defaultValue = "-1")
+    public long seed = -1;
+
+    @Option(names = {"--sampler", "--sampler_name"}, description = "Sampler: ${COMPLETION-CANDIDATES} (default: ${DEFAULT-VALUE}).",
+            completionCandidates = SamplerNames.class, defaultValue = "ge", converter = SamplerConverter.class)
+    public String sampler = "ge";
+
+    @Option(names = "--schedule", description = "Sigma schedule: ${COMPLETION-CANDIDATES} (default: ddim for ddim, log-linear for ge, trailing for ddpm).",
+            completionCandidates = ScheduleNames.class, converter = ScheduleConverter.class)
+    public String schedule;
+
+    @Option(names = "--gamma", description = "Gradient-estimation weight gamma >= 1 (default: the sampler's preset, 2 for ge).")
+    public Double gamma;
+
+    @Option(names = {"-W", "--width"}, description = "Image width in pixels, a multiple of 8 (default: the model's).")
+    public Integer width;
+
+    @Option(names = {"-H", "--height"}, description = "Image height in pixels, a multiple of 8 (default: the model's).")
+    public Integer height;
+
+    /** The request these options describe. */
+    public GenerationRequest toRequest() {
+        return new GenerationRequest(prompt, negativePrompt, steps, cfgScale, seed, sampler, schedule, gamma, width, height);
+    }
+
+    /**
+     * Checks the values that need no model (steps range against 1000 training steps, sizes against
+     * 8 pixels, gamma, CFG).
+     *
+     * @throws CommandLine.ParameterException naming the option, e.g. {@code --width}
+     */
+    public void validate(CommandLine cmd) {
+        List<String> errors = toRequest().validate(8, 1000);
+        if (!errors.isEmpty()) {
+            List<String> named = new ArrayList<>();
+            for (String e : errors) {
+                named.add(optionName(e));
+            }
+            throw new CommandLine.ParameterException(cmd, String.join("; ", named));
+        }
+    }
+
+    /** Rewrites a request error "width: ..." as "--width: ...". */
+    static String optionName(String error) {
+        int colon = error.indexOf(':');
+        if (colon < 0) {
+            return error;
+        }
+        String field = error.substring(0, colon);
+        String option = switch (field) {
+            case "cfg_scale" -> "--cfg-scale";
+            default -> "--" + field.replace('_', '-');
+        };
+        return option + error.substring(colon);
+    }
+
+    /** Completion candidates of {@code --sampler}. */
+    public static final class SamplerNames extends ArrayList<String> {
+        public SamplerNames() {
+            super(SamplerPresets.NAMES);
+        }
+    }
+
+    /** Completion candidates of {@code --schedule}. */
+    public static final class ScheduleNames extends ArrayList<String> {
+        public ScheduleNames() {
+            super(SamplerPresets.SCHEDULES);
+        }
+    }
+
+    /** Accepts ddim/ge/ddpm in any case and A1111-style display names. */
+    public static final class SamplerConverter implements CommandLine.ITypeConverter<String> {
+        @Override
+        public String convert(String value) {
+            String s = SamplerPresets.parse(value);
+            if (s == null) {
+                throw new CommandLine.TypeConversionException("unknown sampler '" + value + "' (valid: "
+                        + String.join(", ", SamplerPresets.NAMES) + ")");
+            }
+            return s;
+        }
+    }
+
+    /** Accepts the schedule names of SAMPLERS.md section 4. */
+    public static final class ScheduleConverter implements CommandLine.ITypeConverter<String> {
+        @Override
+        public String convert(String value) {
+            String s = value.trim().toLowerCase(java.util.Locale.ROOT);
+            if (!SamplerPresets.SCHEDULES.contains(s)) {
+                throw new CommandLine.TypeConversionException("unknown schedule '" + value + "' (valid: "
+                        + String.join(", ", SamplerPresets.SCHEDULES) + ")");
+            }
+            return s;
+        }
+    }
+}
