@@ -1,0 +1,142 @@
+package dev.tenstep.cli;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import dev.tenstep.io.PngImages;
+import dev.tenstep.io.SafeTensors;
+import dev.tenstep.pipeline.Images;
+import dev.tenstep.testing.Allclose;
+import dev.tenstep.testing.Fixtures;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+import picocli.CommandLine;
+
+import javax.imageio.ImageIO;
+import java.awt.image.BufferedImage;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** The {@code generate} command end to end on the fixtures, and its argument errors. */
+class GenerateCommandTest {
+    @TempDir
+    Path tmp;
+
+    record Run(int exit, String out, String err) {
+    }
+
+    static Run run(String... args) {
+        CommandLine cl = Main.commandLine();
+        StringWriter out = new StringWriter();
+        StringWriter err = new StringWriter();
+        cl.setOut(new PrintWriter(out));
+        cl.setErr(new PrintWriter(err));
+        int code = cl.execute(args);
+        return new Run(code, out.toString(), err.toString());
+    }
+
+    /** Done-when of issue 2: fixture case 7's starting noise in, GE (default) final latents and PNG pixels out. */
+    @ParameterizedTest
+    @ValueSource(strings = {Fixtures.SD15, Fixtures.SD21})
+    void generateWithInitLatentsReproducesTheReferenceGeRun(String fixture) throws Exception {
+        Path init = tmp.resolve("init.safetensors");
+        Path saved = tmp.resolve("saved.safetensors");
+        Path png = tmp.resolve("out.png");
+        try (NDManager m = NDManager.newBaseManager()) {
+            Map<String, NDArray> inputs = SafeTensors.read(Fixtures.reference(fixture, "pipeline_ddim.safetensors"), m);
+            SafeTensors.write(init, Map.of(GenerateCommand.INITIAL_LATENTS, inputs.get("initial_latents")), Map.of());
+            Run r = run("generate", "--model", Fixtures.dir(fixture).toString(), "--no-progress",
+                    "--prompt", "a photo of an astronaut riding a horse on mars", "--seed", "7",
+                    "--init-latents", init.toString(), "--save-latents", saved.toString(), "-o", png.toString());
+            assertEquals(0, r.exit(), r.err());
+            assertTrue(r.out().contains("seed: 7"), r.out());
+
+            Map<String, NDArray> ref = SafeTensors.read(Fixtures.reference(fixture, "sigma_sampler.safetensors"), m);
+            Map<String, NDArray> got = SafeTensors.read(saved, m);
+            Allclose.assertClose(fixture + " generate final_latents", ref.get("f_loglinear_g2.final_latents"),
+                    got.get("final_latents"), Fixtures.tolerance(fixture, "sigma_sampler", "f_loglinear_g2.final_latents"));
+            Allclose.assertClose(fixture + " generate x0_hat_per_step", ref.get("f_loglinear_g2.x0_hat_per_step"),
+                    got.get("x0_hat_per_step"), Fixtures.tolerance(fixture, "sigma_sampler", "f_loglinear_g2.x0_hat_per_step"));
+
+            BufferedImage img = ImageIO.read(png.toFile());
+            float[] expected = ref.get("f_loglinear_g2.final_image").toFloatArray();
+            int w = img.getWidth();
+            int h = img.getHeight();
+            assertEquals(expected.length, 3 * w * h);
+            int differing = 0;
+            for (int y = 0; y < h; y++) {
+                for (int x = 0; x < w; x++) {
+                    int rgb = img.getRGB(x, y);
+                    int[] px = {(rgb >> 16) & 255, (rgb >> 8) & 255, rgb & 255};
+                    for (int c = 0; c < 3; c++) {
+                        float e = expected[c * w * h + y * w + x];
+                        int want = Images.to8bit(e);
+                        if (want != px[c]) {
+                            // only a value on a rounding boundary (x.5 after scaling) may round the other way
+                            double v = Math.min(1, Math.max(0, (e + 1.0) / 2.0)) * 255.0;
+                            assertEquals(1, Math.abs(want - px[c]));
+                            assertEquals(0.5, v - Math.floor(v), 0.01);
+                            differing++;
+                        }
+                    }
+                }
+            }
+            System.out.printf("[generate] %s PNG: %d of %d 8-bit values on a rounding boundary differ by 1%n", fixture, differing, 3 * w * h);
+
+            String params = PngImages.readText(png).get(PngImages.PARAMETERS);
+            assertTrue(params.startsWith("a photo of an astronaut riding a horse on mars\nSteps: 10, Sampler: GE, Schedule: log-linear, CFG scale: 7.5, Seed: 7, Size: "
+                    + w + "x" + h + ", Model: " + fixture), params);
+        }
+    }
+
+    @Test
+    void unicodePromptAndNegativePromptGoToTheInfotext() throws Exception {
+        Path png = tmp.resolve("u.png");
+        Run r = run("generate", "--model", Fixtures.dir(Fixtures.SD15).toString(), "--no-progress", "--steps", "2",
+                "--prompt", "rocket \uD83D\uDE80 at night", "--negative_prompt", "blurry", "--seed", "3",
+                "--sampler", "DDIM", "-o", png.toString());
+        assertEquals(0, r.exit(), r.err());
+        String params = PngImages.readText(png).get(PngImages.PARAMETERS);
+        assertEquals("rocket \uD83D\uDE80 at night\nNegative prompt: blurry\nSteps: 2, Sampler: DDIM, Schedule: ddim, "
+                + "CFG scale: 7.5, Seed: 3, Size: 64x64, Model: tiny-sd15", params);
+    }
+
+    @Test
+    void badArgumentsExitNonZeroNamingTheArgument() throws Exception {
+        String model = Fixtures.dir(Fixtures.SD15).toString();
+        Run r = run("generate", "--model", model, "-W", "30");
+        assertEquals(2, r.exit());
+        assertTrue(r.err().contains("--width: must be a multiple of 8, got 30"), r.err());
+
+        r = run("generate", "--model", model, "--steps", "0");
+        assertEquals(2, r.exit());
+        assertTrue(r.err().contains("--steps: must be between 1 and 1000, got 0"), r.err());
+
+        r = run("generate", "--model", model, "--sampler", "euler");
+        assertEquals(2, r.exit());
+        assertTrue(r.err().contains("unknown sampler 'euler' (valid: ddim, ge, ddpm)"), r.err());
+
+        r = run("generate", "--model", model, "--schedule", "cosine");
+        assertEquals(2, r.exit());
+        assertTrue(r.err().contains("unknown schedule 'cosine'"), r.err());
+
+        r = run("generate", "--model", tmp.resolve("nope").toString());
+        assertEquals(1, r.exit());
+        assertTrue(r.err().contains("model folder not found"), r.err());
+
+        Path truncated = tmp.resolve("init.safetensors");
+        Files.write(truncated, new byte[] {100, 0, 0, 0, 0, 0, 0, 0, '{'});
+        r = run("generate", "--model", model, "--init-latents", truncated.toString(), "-o", tmp.resolve("x.png").toString());
+        assertEquals(1, r.exit());
+        assertTrue(r.err().contains("init.safetensors") && r.err().contains("header length 100"), r.err());
+        assertFalse(Files.exists(tmp.resolve("x.png")));
+    }
+}
