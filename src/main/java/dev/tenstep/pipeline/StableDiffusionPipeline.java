@@ -111,6 +111,12 @@ public final class StableDiffusionPipeline implements AutoCloseable {
             ClipTextModel textEncoder = ClipTextModel.load(dir.resolve("text_encoder"), manager);
             UNet2DConditionModel unet = UNet2DConditionModel.load(dir.resolve("unet"), manager);
             AutoencoderKL vae = AutoencoderKL.load(dir.resolve("vae"), manager);
+            if (unet.config().inChannels() != vae.config().latentChannels()) {
+                throw new ModelLoadException(dir.resolve("unet/config.json") + ": in_channels "
+                        + unet.config().inChannels() + " differs from the VAE's latent_channels "
+                        + vae.config().latentChannels() + " (an inpainting or depth UNet?); only text-to-image "
+                        + "UNets are supported");
+            }
             String name = dir.toAbsolutePath().normalize().getFileName().toString();
             LOG.info("loaded {} in {} ms", name, (System.nanoTime() - t0) / 1_000_000);
             return new StableDiffusionPipeline(name, dir, manager, tokenizer, textEncoder, unet, vae,
