@@ -107,7 +107,7 @@ class WebAppTest {
             String compare = client.get("/compare").body().string();
             assertTrue(compare.contains("ddim:ddim,ge:log-linear"), "default panels DDIM+ddim vs GE+log-linear");
             assertTrue(client.get("/grid").body().string().contains("5, 10, 20, 50"));
-            assertEquals(200, client.get("/static/app.js".replace("app", "common")).code());
+            assertEquals(200, client.get("/static/common.js").code());
             assertEquals(200, client.get("/static/app.css").code());
             assertEquals(404, client.get("/result/nothing-here.png").code());
             JsonNode info = json(client.get("/api/info"));
