@@ -146,7 +146,11 @@ public final class ClipTextModel {
     public final Encoder encoder;
     public final LayerNorm finalLayerNorm;
 
-    private ClipTextModel(Weights w, TextEncoderConfig config) {
+    /**
+     * Builds the model from {@code config}, taking every weight from {@code w} (e.g. a file, or
+     * {@link Weights#random} for the demo pipeline); the caller calls {@link Weights#finish()}.
+     */
+    public ClipTextModel(Weights w, TextEncoderConfig config) {
         this.config = config;
         this.embeddings = new Embeddings(w, "text_model.embeddings", config);
         this.encoder = new Encoder(w, "text_model.encoder", config);

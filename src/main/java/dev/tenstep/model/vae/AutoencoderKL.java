@@ -32,7 +32,11 @@ public final class AutoencoderKL {
     final Conv2d postQuantConv;
     private final VaeConfig config;
 
-    AutoencoderKL(Weights w, VaeConfig config) {
+    /**
+     * Builds the VAE from {@code config}, taking every weight from {@code w} (a file, or
+     * {@link Weights#random} for the demo pipeline) and calling {@link Weights#finish()}.
+     */
+    public AutoencoderKL(Weights w, VaeConfig config) {
         this.config = config;
         long l = config.latentChannels();
         this.encoder = new Encoder(w, "encoder", config, EPS);

@@ -1,0 +1,64 @@
+package dev.tenstep.cli;
+
+import dev.tenstep.pipeline.DemoPipeline;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Comparator;
+import java.util.concurrent.Callable;
+import java.util.stream.Stream;
+
+/**
+ * {@code make-demo}: writes the bundled demo pipeline (tiny SD architecture, real CLIP vocabulary,
+ * seeded random weights) in the diffusers layout. {@code serve} does the same on its own when
+ * {@code models/} holds no pipeline.
+ */
+@Command(name = "make-demo", mixinStandardHelpOptions = true,
+        description = "Write the demo pipeline (" + DemoPipeline.LABEL + ").")
+public class MakeDemoCommand implements Callable<Integer> {
+    @Option(names = {"-o", "--output"}, paramLabel = "DIR", defaultValue = "models/demo",
+            description = "folder to create (default: ${DEFAULT-VALUE})")
+    Path output;
+
+    @Option(names = "--seed", defaultValue = "" + DemoPipeline.DEFAULT_SEED,
+            description = "seed of the random weights (default: ${DEFAULT-VALUE})")
+    long seed;
+
+    @Option(names = "--force", description = "replace the folder if it exists")
+    boolean force;
+
+    public MakeDemoCommand() {
+    }
+
+    @Override
+    public Integer call() throws IOException {
+        if (Files.exists(output)) {
+            if (!force) {
+                System.err.println(output + " exists; use --force to replace it");
+                return 1;
+            }
+            try (Stream<Path> s = Files.walk(output)) {
+                s.sorted(Comparator.reverseOrder()).forEach(p -> {
+                    try {
+                        Files.delete(p);
+                    } catch (IOException e) {
+                        throw new UncheckedIOException(e);
+                    }
+                });
+            }
+        }
+        DemoPipeline.create(output, seed);
+        System.out.println("wrote the demo pipeline to " + output + " (" + DemoPipeline.LABEL + ")");
+        return 0;
+    }
+
+    /** Runs the command alone (until the root command registers it). */
+    public static void main(String[] args) {
+        System.exit(new CommandLine(new MakeDemoCommand()).execute(args));
+    }
+}

@@ -1,0 +1,223 @@
+package dev.tenstep.web;
+
+import dev.tenstep.pipeline.GenerationRequest;
+import dev.tenstep.pipeline.SamplerPresets;
+
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.LinkedBlockingQueue;
+
+/**
+ * One queued generation: its resolved request, status, and the ordered list of events it has
+ * emitted ({@code queued}, {@code started}, {@code progress}..., then exactly one terminal
+ * {@code result}, {@code failed} or {@code cancelled}). A subscriber gets every past event and
+ * then the live ones, so an SSE client that connects late still sees the whole story in order.
+ */
+public final class Job {
+    /** Life cycle of a job. */
+    public enum Status {
+        QUEUED, RUNNING, DONE, FAILED, CANCELLED;
+
+        public boolean finished() {
+            return this == DONE || this == FAILED || this == CANCELLED;
+        }
+
+        public String label() {
+            return name().toLowerCase(Locale.ROOT);
+        }
+    }
+
+    /** How step previews are made: the cheap linear latent-to-RGB map, or a full VAE decode. */
+    public enum Preview {
+        APPROX, VAE, NONE;
+
+        public static Preview parse(String s) {
+            if (s == null || s.isBlank() || s.equalsIgnoreCase("approx") || s.equalsIgnoreCase("approximate")) {
+                return APPROX;
+            }
+            return switch (s.toLowerCase(Locale.ROOT)) {
+                case "vae", "full" -> VAE;
+                case "none", "off" -> NONE;
+                default -> null;
+            };
+        }
+    }
+
+    /** One server-sent event: its name and JSON data. */
+    public record Event(String name, Map<String, Object> data) {
+        public boolean terminal() {
+            return name.equals("result") || name.equals("failed") || name.equals("cancelled");
+        }
+    }
+
+    private final String id;
+    private final GenerationRequest request;
+    private final Preview preview;
+    private final Instant created = Instant.now();
+    private final List<Event> events = new ArrayList<>();
+    private final List<BlockingQueue<Event>> subscribers = new ArrayList<>();
+    private final CompletableFuture<Job> done = new CompletableFuture<>();
+
+    private volatile Status status = Status.QUEUED;
+    private volatile boolean cancelRequested;
+    private volatile int step;
+    private volatile String error;
+    private volatile OutputStore.Entry result;
+
+    Job(String id, GenerationRequest resolvedRequest, Preview preview) {
+        this.id = id;
+        this.request = resolvedRequest;
+        this.preview = preview;
+    }
+
+    public String id() {
+        return id;
+    }
+
+    /** The request with defaults filled in (seed, size, schedule, gamma). */
+    public GenerationRequest request() {
+        return request;
+    }
+
+    public Preview preview() {
+        return preview;
+    }
+
+    public Status status() {
+        return status;
+    }
+
+    public Instant created() {
+        return created;
+    }
+
+    /** The stored output, once {@link Status#DONE}. */
+    public OutputStore.Entry result() {
+        return result;
+    }
+
+    public String error() {
+        return error;
+    }
+
+    boolean cancelRequested() {
+        return cancelRequested;
+    }
+
+    void requestCancel() {
+        cancelRequested = true;
+    }
+
+    /** Completes when the job reaches a terminal status. */
+    public CompletableFuture<Job> done() {
+        return done;
+    }
+
+    void running() {
+        status = Status.RUNNING;
+    }
+
+    void step(int s) {
+        step = s;
+    }
+
+    void succeeded(OutputStore.Entry entry) {
+        result = entry;
+        status = Status.DONE;
+    }
+
+    void failed(String message) {
+        error = message;
+        status = Status.FAILED;
+    }
+
+    void cancelled() {
+        status = Status.CANCELLED;
+    }
+
+    void complete() {
+        done.complete(this);
+    }
+
+    /** Records and broadcasts an event; earlier progress events drop their preview image. */
+    synchronized void emit(String name, Map<String, Object> data) {
+        if (name.equals("progress")) {
+            for (int i = events.size() - 1; i >= 0; i--) {
+                Event e = events.get(i);
+                if (e.name().equals("progress") && e.data().containsKey("preview")) {
+                    Map<String, Object> slim = new LinkedHashMap<>(e.data());
+                    slim.remove("preview");
+                    events.set(i, new Event(e.name(), slim));
+                    break;
+                }
+            }
+        }
+        Event e = new Event(name, data);
+        events.add(e);
+        for (BlockingQueue<Event> q : subscribers) {
+            q.add(e);
+        }
+    }
+
+    /** A queue holding every event so far, then each new one. Call {@link #unsubscribe} when done. */
+    public synchronized BlockingQueue<Event> subscribe() {
+        BlockingQueue<Event> q = new LinkedBlockingQueue<>(events);
+        subscribers.add(q);
+        return q;
+    }
+
+    public synchronized void unsubscribe(BlockingQueue<Event> q) {
+        subscribers.remove(q);
+    }
+
+    /** The JSON shape of {@code GET /api/jobs/{id}}. */
+    public Map<String, Object> toJson(int position) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("id", id);
+        m.put("status", status.label());
+        m.put("position", position);
+        m.put("step", step);
+        m.put("total", request.steps());
+        m.put("events", "/api/jobs/" + id + "/events");
+        m.put("request", requestJson(request));
+        if (error != null) {
+            m.put("error", error);
+        }
+        OutputStore.Entry r = result;
+        if (r != null) {
+            Map<String, Object> res = new LinkedHashMap<>();
+            res.put("image", r.url());
+            res.put("file", r.file());
+            res.put("seed", request.seed());
+            res.put("infotext", r.infotext());
+            res.put("width", request.width());
+            res.put("height", request.height());
+            res.put("page", r.resultUrl());
+            res.put("reuse", r.reuseUrl());
+            m.put("result", res);
+        }
+        return m;
+    }
+
+    static Map<String, Object> requestJson(GenerationRequest r) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("prompt", r.prompt());
+        m.put("negative_prompt", r.negativePrompt());
+        m.put("steps", r.steps());
+        m.put("cfg_scale", r.cfgScale());
+        m.put("seed", r.seed());
+        m.put("sampler", r.sampler());
+        m.put("sampler_name", SamplerPresets.displayName(r.sampler()));
+        m.put("schedule", r.resolvedSchedule());
+        m.put("gamma", r.resolvedGamma());
+        m.put("width", r.width());
+        m.put("height", r.height());
+        return m;
+    }
+}

@@ -1,0 +1,188 @@
+package dev.tenstep.web;
+
+import com.fasterxml.jackson.core.type.TypeReference;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import dev.tenstep.io.PngImages;
+import dev.tenstep.pipeline.GenerationRequest;
+import dev.tenstep.pipeline.GenerationResult;
+import dev.tenstep.pipeline.SamplerPresets;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Instant;
+import java.time.ZoneOffset;
+import java.time.format.DateTimeFormatter;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.regex.Pattern;
+import java.util.stream.Stream;
+
+/**
+ * The {@code --outputs} folder: each result is a PNG with the A1111 {@code parameters} text chunk
+ * plus a JSON sidecar of the same name, both written atomically (temp file + rename). File names
+ * start with a UTC timestamp, so name order is age order and the gallery survives restarts by
+ * listing the folder. {@link #resolve} is the only way a request reaches a file in it.
+ */
+public final class OutputStore {
+    private static final DateTimeFormatter STAMP =
+            DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss-SSS").withZone(ZoneOffset.UTC);
+    private static final Pattern SAFE_NAME = Pattern.compile("[A-Za-z0-9][A-Za-z0-9_-]*(\\.[A-Za-z0-9]+)?");
+    private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+
+    private final Path dir;
+
+    /** One stored result. {@code params} is the sidecar (or, without one, only the infotext). */
+    public record Entry(String file, String created, String prompt, String infotext, Map<String, Object> params) {
+        public String url() {
+            return "/outputs/" + file;
+        }
+
+        public String reuseUrl() {
+            return "/?reuse=" + file;
+        }
+
+        public String resultUrl() {
+            return "/result/" + file;
+        }
+    }
+
+    /** A page of entries, newest first. */
+    public record Page(List<Entry> entries, int page, int pages, int total) {
+    }
+
+    public OutputStore(Path dir) {
+        this.dir = dir.toAbsolutePath().normalize();
+        try {
+            Files.createDirectories(this.dir);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot create the outputs folder " + this.dir, e);
+        }
+    }
+
+    public Path dir() {
+        return dir;
+    }
+
+    /** Writes the result's PNG (with infotext) then its sidecar; returns the stored entry. */
+    public Entry save(GenerationResult result, String jobId, String modelName) throws IOException {
+        Instant now = Instant.now();
+        String base = STAMP.format(now) + "-" + result.seed() + "-" + jobId;
+        String png = base + ".png";
+        PngImages.writeAtomic(result.image(), Map.of(PngImages.PARAMETERS, result.infotext()), dir.resolve(png));
+        Map<String, Object> side = sidecar(result, png, now, modelName);
+        PngImages.writeBytesAtomic(JSON.writeValueAsBytes(side), dir.resolve(base + ".json"));
+        return new Entry(png, now.toString(), result.request().prompt(), result.infotext(), side);
+    }
+
+    private static Map<String, Object> sidecar(GenerationResult result, String png, Instant now, String model) {
+        GenerationRequest r = result.request();
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("image", png);
+        m.put("created", now.toString());
+        m.put("model", model);
+        m.put("prompt", r.prompt());
+        m.put("negative_prompt", r.negativePrompt());
+        m.put("steps", r.steps());
+        m.put("cfg_scale", r.cfgScale());
+        m.put("seed", r.seed());
+        m.put("sampler", r.sampler());
+        m.put("sampler_name", SamplerPresets.displayName(r.sampler()));
+        m.put("schedule", r.resolvedSchedule());
+        m.put("gamma", r.resolvedGamma());
+        m.put("width", r.width());
+        m.put("height", r.height());
+        m.put("infotext", result.infotext());
+        m.put("warnings", result.warnings());
+        m.put("timings_ms", result.timings());
+        return m;
+    }
+
+    /**
+     * The file {@code name} if it is a plain name of a regular file directly inside the folder;
+     * empty for anything else ({@code ..}, separators, hidden or temporary files, symlinks out).
+     */
+    public Optional<Path> resolve(String name) {
+        if (name == null || !SAFE_NAME.matcher(name).matches()) {
+            return Optional.empty();
+        }
+        Path p = dir.resolve(name).normalize();
+        if (!dir.equals(p.getParent()) || !Files.isRegularFile(p)) {
+            return Optional.empty();
+        }
+        try {
+            if (!p.toRealPath().startsWith(dir.toRealPath())) {
+                return Optional.empty();
+            }
+        } catch (IOException e) {
+            return Optional.empty();
+        }
+        return Optional.of(p);
+    }
+
+    /** The stored entry of a PNG name, if present. */
+    public Optional<Entry> entry(String png) {
+        if (png == null || !png.endsWith(".png")) {
+            return Optional.empty();
+        }
+        return resolve(png).map(this::read);
+    }
+
+    /** Newest first, {@code size} per page, {@code page} 1-based (clamped). */
+    public Page list(int page, int size) {
+        List<Path> all = new ArrayList<>();
+        try (Stream<Path> s = Files.list(dir)) {
+            s.filter(p -> {
+                String n = p.getFileName().toString();
+                return n.endsWith(".png") && !n.startsWith(".") && Files.isRegularFile(p);
+            }).forEach(all::add);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        all.sort(Comparator.comparing((Path p) -> p.getFileName().toString()).reversed());
+        int pages = Math.max(1, (all.size() + size - 1) / size);
+        int current = Math.min(Math.max(page, 1), pages);
+        int from = (current - 1) * size;
+        List<Entry> entries = new ArrayList<>();
+        for (Path p : all.subList(Math.min(from, all.size()), Math.min(from + size, all.size()))) {
+            entries.add(read(p));
+        }
+        return new Page(entries, current, pages, all.size());
+    }
+
+    private Entry read(Path png) {
+        String name = png.getFileName().toString();
+        Path side = png.resolveSibling(name.substring(0, name.length() - 4) + ".json");
+        Map<String, Object> params = new LinkedHashMap<>();
+        if (Files.isRegularFile(side)) {
+            try {
+                params = JSON.readValue(side.toFile(), new TypeReference<LinkedHashMap<String, Object>>() { });
+            } catch (IOException e) {
+                params = new LinkedHashMap<>();
+            }
+        }
+        String infotext = (String) params.get("infotext");
+        if (infotext == null) {
+            try {
+                infotext = PngImages.readText(png).getOrDefault(PngImages.PARAMETERS, "");
+            } catch (IOException e) {
+                infotext = "";
+            }
+            params.put("infotext", infotext);
+        }
+        Object prompt = params.get("prompt");
+        String created = params.get("created") != null ? params.get("created").toString() : "";
+        return new Entry(name, created, prompt != null ? prompt.toString() : firstLine(infotext), infotext, params);
+    }
+
+    private static String firstLine(String s) {
+        int i = s.indexOf('\n');
+        return i < 0 ? s : s.substring(0, i);
+    }
+}

@@ -1,0 +1,369 @@
+package dev.tenstep.web;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.tenstep.io.PngImages;
+import dev.tenstep.pipeline.StableDiffusionPipeline;
+import dev.tenstep.testing.Fixtures;
+import io.javalin.Javalin;
+import io.javalin.testtools.HttpClient;
+import io.javalin.testtools.JavalinTest;
+import okhttp3.Response;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import javax.imageio.ImageIO;
+import java.io.ByteArrayInputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Base64;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+
+import static dev.tenstep.web.WebTestSupport.json;
+import static dev.tenstep.web.WebTestSupport.postJson;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** Every route of the web app on the tiny-sd15 fixture pipeline (loaded once for the class). */
+class WebAppTest {
+    private static StableDiffusionPipeline pipeline;
+    private static Generator generator;
+
+    @TempDir
+    Path outputs;
+
+    @BeforeAll
+    static void load() {
+        pipeline = StableDiffusionPipeline.load(Fixtures.dir(Fixtures.SD15));
+        generator = Generator.of(pipeline);
+    }
+
+    @AfterAll
+    static void close() {
+        if (pipeline != null) {
+            pipeline.close();
+        }
+    }
+
+    @FunctionalInterface
+    interface AppTest {
+        void run(HttpClient client, JobQueue queue, OutputStore store) throws Exception;
+    }
+
+    private void withApp(Generator gen, int queueSize, AppTest test) {
+        OutputStore store = new OutputStore(outputs);
+        JobQueue queue = new JobQueue(gen, store, 1, queueSize);
+        try {
+            Javalin app = WebApp.create(queue, store);
+            JavalinTest.test(app, (server, client) -> test.run(client, queue, store));
+        } finally {
+            queue.close();
+        }
+    }
+
+    private static JsonNode finish(JobQueue queue, String id) throws Exception {
+        Job job = queue.get(id).orElseThrow().done().get(60, TimeUnit.SECONDS);
+        return WebTestSupport.JSON.valueToTree(job.toJson(0));
+    }
+
+    private static String submit(HttpClient client, String body) throws IOException {
+        Response r = postJson(client, "/api/txt2img", body);
+        assertEquals(202, r.code());
+        return json(r).get("id").asText();
+    }
+
+    @Test
+    void pagesRender() {
+        withApp(generator, 16, (client, queue, store) -> {
+            for (String path : List.of("/", "/compare", "/grid", "/gallery", "/gallery?page=3", "/?prompt=x&steps=20")) {
+                Response r = client.get(path);
+                String html = r.body().string();
+                assertEquals(200, r.code(), path);
+                assertTrue(html.contains("tenstep"), path);
+                assertTrue(html.contains(pipeline.name()), path);
+            }
+            String index = client.get("/").body().string();
+            for (String id : List.of("id=\"prompt\"", "id=\"negative_prompt\"", "id=\"seed\"", "id=\"dice\"", "id=\"steps\"",
+                    "id=\"cfg_scale\"", "id=\"width\"", "id=\"height\"", "id=\"sampler\"", "id=\"schedule\"", "id=\"gamma\"",
+                    "id=\"progress\"")) {
+                assertTrue(index.contains(id), id);
+            }
+            assertTrue(index.contains("value=\"10\""), "steps default 10");
+            assertTrue(index.contains("value=\"7.5\""), "cfg default 7.5");
+            assertTrue(index.matches("(?s).*<option value=\"ge\"[^>]*selected.*"), "GE selected by default");
+            assertTrue(index.matches("(?s).*<option value=\"log-linear\"[^>]*selected.*"), "log-linear selected by default");
+            assertFalse(index.contains("demo weights"), "the fixture is not the demo model");
+            String compare = client.get("/compare").body().string();
+            assertTrue(compare.contains("ddim:ddim,ge:log-linear"), "default panels DDIM+ddim vs GE+log-linear");
+            assertTrue(client.get("/grid").body().string().contains("5, 10, 20, 50"));
+            assertEquals(200, client.get("/static/common.js").code());
+            assertEquals(200, client.get("/static/app.css").code());
+            assertEquals(404, client.get("/result/nothing-here.png").code());
+            JsonNode info = json(client.get("/api/info"));
+            assertEquals(pipeline.defaultSize(), info.get("default_size").asInt());
+        });
+    }
+
+    @Test
+    void apiValidationNamesTheField() {
+        withApp(generator, 16, (client, queue, store) -> {
+            Map<String, String> cases = Map.of(
+                    "{\"width\": 60}", "width",
+                    "{\"height\": 20}", "height",
+                    "{\"steps\": 0}", "steps",
+                    "{\"steps\": 1001}", "steps",
+                    "{\"cfg_scale\": \"lots\"}", "cfg_scale",
+                    "{\"sampler\": \"euler_a\"}", "sampler",
+                    "{\"schedule\": \"cosine\"}", "schedule",
+                    "{\"steps\": \"ten\"}", "steps");
+            for (Map.Entry<String, String> c : cases.entrySet()) {
+                Response r = postJson(client, "/api/txt2img", c.getKey());
+                assertEquals(400, r.code(), c.getKey());
+                String body = r.body().string();
+                JsonNode j = WebTestSupport.JSON.readTree(body);
+                assertEquals(c.getValue(), j.get("errors").get(0).get("field").asText(), body);
+                assertTrue(j.get("error").asText().contains(c.getValue()));
+                assertFalse(body.contains("at dev.tenstep"), "no stack trace");
+            }
+            Response bad = postJson(client, "/api/txt2img", "{not json");
+            assertEquals(400, bad.code());
+            Response a1111 = postJson(client, "/sdapi/v1/txt2img", "{\"sampler_name\": \"Euler a\"}");
+            assertEquals(400, a1111.code());
+            assertEquals("sampler_name", json(a1111).get("errors").get(0).get("field").asText());
+            // the empty prompt is allowed
+            String id = submit(client, "{\"prompt\": \"\", \"steps\": 2, \"seed\": 1}");
+            assertEquals("done", finish(queue, id).get("status").asText());
+            assertEquals(404, client.get("/api/jobs/nope").code());
+            assertEquals(404, client.delete("/api/jobs/nope").code());
+        });
+    }
+
+    @Test
+    void sseEventsArriveInOrderAndEndWithTheResult() {
+        withApp(generator, 16, (client, queue, store) -> {
+            String id = submit(client, "{\"prompt\": \"a red cube\", \"steps\": 4, \"seed\": 11, \"preview\": \"vae\"}");
+            Response r = client.request("/api/jobs/" + id + "/events", b -> b.header("Accept", "text/event-stream"));
+            assertEquals(200, r.code());
+            assertTrue(r.header("Content-Type").startsWith("text/event-stream"));
+            List<String> names = new ArrayList<>();
+            List<JsonNode> data = new ArrayList<>();
+            String name = null;
+            for (String line : r.body().string().split("\n")) {
+                if (line.startsWith("event:")) {
+                    name = line.substring(6).trim();
+                } else if (line.startsWith("data:")) {
+                    names.add(name);
+                    data.add(WebTestSupport.JSON.readTree(line.substring(5).trim()));
+                }
+            }
+            assertEquals("result", names.get(names.size() - 1), names.toString());
+            int started = names.indexOf("started");
+            assertTrue(started >= 0 && names.subList(0, started).stream().allMatch("queued"::equals), names.toString());
+            List<Integer> steps = new ArrayList<>();
+            for (int i = 0; i < names.size(); i++) {
+                if (names.get(i).equals("progress")) {
+                    assertTrue(i > started);
+                    steps.add(data.get(i).get("step").asInt());
+                    assertEquals(4, data.get(i).get("total").asInt());
+                    assertTrue(data.get(i).has("sigma") && data.get(i).has("elapsed_ms"));
+                }
+            }
+            assertEquals(List.of(1, 2, 3, 4), steps);
+            // the replay keeps the last preview (earlier ones are dropped to save memory)
+            JsonNode lastProgress = data.get(names.lastIndexOf("progress"));
+            assertTrue(lastProgress.get("preview").asText().startsWith("data:image/png;base64,"));
+            assertEquals("vae", lastProgress.get("preview_kind").asText());
+            JsonNode result = data.get(data.size() - 1).get("result");
+            assertEquals(11, result.get("seed").asLong());
+
+            // the job JSON, the image and its sidecar
+            JsonNode job = json(client.get("/api/jobs/" + id));
+            assertEquals("done", job.get("status").asText());
+            assertTrue(job.get("result").get("infotext").asText().contains("Seed: 11"));
+            Response img = client.get(job.get("result").get("image").asText());
+            assertEquals(200, img.code());
+            assertEquals("image/png", img.header("Content-Type"));
+            byte[] png = img.body().bytes();
+            assertTrue(PngImages.readText(new ByteArrayInputStream(png)).get("parameters").contains("Seed: 11"));
+            String file = result.get("file").asText();
+            assertTrue(Files.isRegularFile(outputs.resolve(file)));
+            Path sidecar = outputs.resolve(file.replace(".png", ".json"));
+            assertTrue(Files.isRegularFile(sidecar));
+            assertEquals("a red cube", WebTestSupport.JSON.readTree(sidecar.toFile()).get("prompt").asText());
+            try (var s = Files.list(outputs)) {
+                assertTrue(s.noneMatch(p -> p.getFileName().toString().endsWith(".tmp")), "no temp files left");
+            }
+
+            // approximate previews by default, labelled as such
+            String id2 = submit(client, "{\"prompt\": \"x\", \"steps\": 2, \"seed\": 3}");
+            String events = client.request("/api/jobs/" + id2 + "/events", b -> b.header("Accept", "text/event-stream")).body().string();
+            assertTrue(events.contains("\"preview_kind\":\"approximate\""), events);
+            assertTrue(events.trim().endsWith("}") && events.contains("event: result"));
+            // the gallery reads the folder: a new store (a restarted server) sees both, newest first
+            OutputStore.Page page = new OutputStore(outputs).list(1, 24);
+            assertEquals(2, page.total());
+            assertEquals(3L, ((Number) page.entries().get(0).params().get("seed")).longValue());
+            String gallery = client.get("/gallery").body().string();
+            assertTrue(gallery.contains(file) && gallery.contains("/?reuse=" + file));
+            String reuse = client.get("/?reuse=" + file).body().string();
+            assertTrue(reuse.contains("a red cube") && reuse.contains("value=\"11\""), "reuse fills the form");
+        });
+    }
+
+    @Test
+    void fullQueueAnswers429AndCancelWorks() {
+        WebTestSupport.HoldingGenerator holding = new WebTestSupport.HoldingGenerator(generator);
+        withApp(holding, 1, (client, queue, store) -> {
+            String running = submit(client, "{\"prompt\": \"first\", \"steps\": 3, \"seed\": 1}");
+            holding.awaitStarted();
+            String waiting = submit(client, "{\"prompt\": \"second\", \"steps\": 3, \"seed\": 2}");
+            assertEquals(1, json(client.get("/api/jobs/" + waiting)).get("position").asInt());
+            assertEquals("running", json(client.get("/api/jobs/" + running)).get("status").asText());
+
+            Response full = postJson(client, "/api/txt2img", "{\"prompt\": \"third\", \"steps\": 3}");
+            assertEquals(429, full.code());
+            assertTrue(json(full).get("error").asText().contains("queue is full"));
+
+            // cancel the waiting job: removed at once
+            Response c1 = client.delete("/api/jobs/" + waiting);
+            assertEquals(200, c1.code());
+            assertEquals("cancelled", json(c1).get("status").asText());
+            // cancel the running job: it stops at its next step
+            Response c2 = client.delete("/api/jobs/" + running);
+            assertEquals(202, c2.code());
+            holding.release();
+            assertEquals("cancelled", finish(queue, running).get("status").asText());
+            String events = client.request("/api/jobs/" + running + "/events", b -> b.header("Accept", "text/event-stream")).body().string();
+            assertTrue(events.contains("event: cancelled"), events);
+
+            // a failing job does not stop the server
+            String boom = submit(client, "{\"prompt\": \"explode\", \"steps\": 2}");
+            JsonNode failed = finish(queue, boom);
+            assertEquals("failed", failed.get("status").asText());
+            assertTrue(failed.get("error").asText().contains("exploded on purpose"));
+            assertFalse(failed.toString().contains("at dev.tenstep"));
+
+            holding.hold = false;
+            String after = submit(client, "{\"prompt\": \"after\", \"steps\": 2, \"seed\": 5}");
+            assertEquals("done", finish(queue, after).get("status").asText());
+        });
+    }
+
+    @Test
+    void traversalAttemptsGet404() {
+        withApp(generator, 16, (client, queue, store) -> {
+            Files.writeString(outputs.resolve(".hidden.png"), "x");
+            Files.writeString(outputs.getParent().resolve("secret.png"), "x");
+            int port = Integer.parseInt(client.getOrigin().replaceAll(".*:", ""));
+            // paths that reach the app: 404
+            for (String path : List.of("/outputs/..%2fsecret.png", "/outputs/%2e%2e%2fsecret.png", "/outputs/..%5csecret.png",
+                    "/outputs/..%5c..%5cpom.xml", "/outputs/.hidden.png", "/outputs/missing.png", "/outputs/%2e%2e",
+                    "/outputs/..", "/outputs/../secret.png", "/outputs/%252e%252e%252fsecret.png",
+                    "/static/..%2fpom.xml", "/result/..%2fsecret.png")) {
+                assertEquals(404, rawStatus(port, path), path);
+            }
+            // paths whose decoded form climbs above the root are refused by Jetty's URI parser itself
+            // (400 "Bad Message") before any handler runs: never the file
+            for (String path : List.of("/outputs/..%2f..%2fpom.xml", "/outputs/%2e%2e%2f%2e%2e%2fpom.xml", "/outputs/../../pom.xml", "/outputs/x%00.png", "/static/..%2f..%2fpom.xml")) {
+                int status = rawStatus(port, path);
+                assertTrue(status == 404 || status == 400, path + " -> " + status);
+            }
+            assertEquals(404, client.get("/outputs/..%2fsecret.png").code());
+        });
+    }
+
+    /** Sends the path exactly as given (no client-side normalisation) and returns the status code. */
+    private static int rawStatus(int port, String path) throws IOException {
+        try (Socket s = new Socket("localhost", port)) {
+            OutputStream out = s.getOutputStream();
+            out.write(("GET " + path + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+            out.flush();
+            InputStream in = s.getInputStream();
+            String status = new String(in.readNBytes(12), StandardCharsets.US_ASCII);
+            return Integer.parseInt(status.substring(9, 12));
+        }
+    }
+
+    @Test
+    void htmlPromptIsEscaped() {
+        withApp(generator, 16, (client, queue, store) -> {
+            String prompt = "<script>alert('x')</script><b>bold</b>";
+            String id = submit(client, WebTestSupport.JSON.writeValueAsString(Map.of("prompt", prompt, "steps", 2, "seed", 9)));
+            JsonNode job = finish(queue, id);
+            String file = job.get("result").get("file").asText();
+            for (String path : List.of("/gallery", "/result/" + file, "/?reuse=" + file, "/compare?reuse=" + file)) {
+                String html = client.get(path).body().string();
+                assertFalse(html.contains("<script>alert"), path);
+                assertFalse(html.contains("<b>bold"), path);
+                assertTrue(html.contains("&lt;script&gt;alert("), path);
+            }
+        });
+    }
+
+    @Test
+    void a1111Txt2imgAnswersBase64PngsWithParameters() {
+        withApp(generator, 16, (client, queue, store) -> {
+            String body = "{\"prompt\": \"a house\", \"negative_prompt\": \"fog\", \"steps\": 3, \"cfg_scale\": 5, \"seed\": 42,"
+                    + " \"width\": 64, \"height\": 64, \"sampler_name\": \"DDIM\", \"batch_size\": 2, \"n_iter\": 1}";
+            Response r = WebTestSupport.postJsonSlow(client, "/sdapi/v1/txt2img", body);
+            assertEquals(200, r.code());
+            JsonNode j = json(r);
+            assertEquals(2, j.get("images").size());
+            for (int i = 0; i < 2; i++) {
+                byte[] png = Base64.getDecoder().decode(j.get("images").get(i).asText());
+                assertNotNull(ImageIO.read(new ByteArrayInputStream(png)));
+                String params = PngImages.readText(new ByteArrayInputStream(png)).get("parameters");
+                assertTrue(params.startsWith("a house\nNegative prompt: fog\n"), params);
+                assertTrue(params.contains("Sampler: DDIM") && params.contains("Seed: " + (42 + i)), params);
+            }
+            assertEquals("a house", j.get("parameters").get("prompt").asText());
+            JsonNode info = WebTestSupport.JSON.readTree(j.get("info").asText());
+            assertEquals(42, info.get("seed").asLong());
+            assertEquals("[42,43]", info.get("all_seeds").toString());
+            assertEquals(2, info.get("infotexts").size());
+
+            // seed -1 is random
+            JsonNode random = json(WebTestSupport.postJsonSlow(client, "/sdapi/v1/txt2img", "{\"prompt\": \"\", \"steps\": 1, \"seed\": -1}"));
+            assertTrue(WebTestSupport.JSON.readTree(random.get("info").asText()).get("seed").asLong() >= 0);
+
+            JsonNode samplers = json(client.get("/sdapi/v1/samplers"));
+            List<String> names = new ArrayList<>();
+            samplers.forEach(s -> names.add(s.get("name").asText()));
+            assertEquals(List.of("DDIM", "GE", "DDPM"), names);
+            JsonNode models = json(client.get("/sdapi/v1/sd-models"));
+            assertEquals(pipeline.name(), models.get(0).get("model_name").asText());
+        });
+    }
+
+    @Test
+    void gridDownloadsAsOnePng() {
+        withApp(generator, 16, (client, queue, store) -> {
+            List<String> ids = new ArrayList<>();
+            for (String sampler : List.of("ddim", "ge")) {
+                for (int n : List.of(1, 2)) {
+                    ids.add(submit(client, "{\"prompt\": \"grid\", \"seed\": 4, \"steps\": " + n + ", \"sampler\": \"" + sampler + "\"}"));
+                }
+            }
+            for (String id : ids) {
+                finish(queue, id);
+            }
+            Response r = client.get("/api/grid.png?cols=2&jobs=" + String.join(",", ids));
+            assertEquals(200, r.code());
+            var img = ImageIO.read(new ByteArrayInputStream(r.body().bytes()));
+            assertTrue(img.getWidth() > 2 * 64 && img.getHeight() > 2 * 64);
+            assertEquals(400, client.get("/api/grid.png?cols=3&jobs=" + String.join(",", ids)).code());
+            assertEquals(404, client.get("/api/grid.png?cols=1&jobs=unknown").code());
+        });
+    }
+}

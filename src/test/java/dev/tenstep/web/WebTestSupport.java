@@ -1,0 +1,113 @@
+package dev.tenstep.web;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.tenstep.pipeline.GenerationRequest;
+import dev.tenstep.pipeline.GenerationResult;
+import dev.tenstep.pipeline.StableDiffusionPipeline;
+import io.javalin.testtools.HttpClient;
+import okhttp3.MediaType;
+import okhttp3.RequestBody;
+import okhttp3.Response;
+
+import java.awt.image.BufferedImage;
+import java.io.IOException;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+
+/** Helpers of the web tests: JSON requests and a generator that can hold a job at its first step. */
+final class WebTestSupport {
+    static final ObjectMapper JSON = new ObjectMapper();
+
+    private WebTestSupport() {
+    }
+
+    static Response postJson(HttpClient client, String path, String json) {
+        return client.request(path, b -> b.post(RequestBody.create(json, MediaType.get("application/json"))));
+    }
+
+    /** A POST that may wait for generations (the synchronous A1111 endpoint): a generous read timeout. */
+    static Response postJsonSlow(HttpClient client, String path, String json) throws IOException {
+        okhttp3.OkHttpClient slow = client.getOkHttp().newBuilder().readTimeout(java.time.Duration.ofMinutes(5)).build();
+        return slow.newCall(new okhttp3.Request.Builder().url(client.getOrigin() + path)
+                .post(RequestBody.create(json, MediaType.get("application/json"))).build()).execute();
+    }
+
+    static JsonNode json(Response r) throws IOException {
+        return JSON.readTree(r.body().string());
+    }
+
+    /**
+     * Wraps a generator: every generation stops at its first step until {@link #release} (no
+     * sleeping: tests wait on {@link #started}); a prompt of {@code "explode"} fails the job.
+     */
+    static final class HoldingGenerator implements Generator {
+        final Generator real;
+        final CountDownLatch started = new CountDownLatch(1);
+        final CountDownLatch release = new CountDownLatch(1);
+        volatile boolean hold = true;
+
+        HoldingGenerator(Generator real) {
+            this.real = real;
+        }
+
+        void release() {
+            release.countDown();
+        }
+
+        void awaitStarted() throws InterruptedException {
+            if (!started.await(60, TimeUnit.SECONDS)) {
+                throw new AssertionError("the job never started");
+            }
+        }
+
+        @Override
+        public String modelName() {
+            return real.modelName();
+        }
+
+        @Override
+        public boolean isDemo() {
+            return real.isDemo();
+        }
+
+        @Override
+        public int sizeMultiple() {
+            return real.sizeMultiple();
+        }
+
+        @Override
+        public int defaultSize() {
+            return real.defaultSize();
+        }
+
+        @Override
+        public GenerationRequest resolve(GenerationRequest request) {
+            return real.resolve(request);
+        }
+
+        @Override
+        public GenerationResult generate(GenerationRequest request, StableDiffusionPipeline.Listener listener) {
+            if (request.prompt().equals("explode")) {
+                throw new IllegalStateException("the test generator exploded on purpose");
+            }
+            return real.generate(request, p -> {
+                if (hold) {
+                    started.countDown();
+                    try {
+                        release.await();
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                        return false;
+                    }
+                }
+                return listener.onStep(p);
+            });
+        }
+
+        @Override
+        public BufferedImage decode(float[] latent, int h, int w) {
+            return real.decode(latent, h, w);
+        }
+    }
+}

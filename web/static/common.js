@@ -1,0 +1,83 @@
+// Shared helpers of the tenstep pages: job submission, SSE following, form reading.
+// Text from users (prompts, infotexts) is only ever assigned with textContent, never as HTML.
+'use strict';
+
+const tenstep = (() => {
+  const $ = (sel, root = document) => root.querySelector(sel);
+
+  /** Reads the shared prompt fields into an API request body. */
+  function readPrompt() {
+    const v = id => { const el = document.getElementById(id); return el ? el.value : undefined; };
+    const num = id => { const s = v(id); return s === undefined || s === '' ? undefined : s; };
+    return {
+      prompt: v('prompt') || '',
+      negative_prompt: v('negative_prompt') || '',
+      seed: num('seed'),
+      cfg_scale: num('cfg_scale'),
+      width: num('width'),
+      height: num('height'),
+      steps: num('steps'),
+      preview: v('preview') || 'approx',
+    };
+  }
+
+  /** A random non-negative 32-bit seed. */
+  function randomSeed() {
+    const a = new Uint32Array(1);
+    crypto.getRandomValues(a);
+    return a[0];
+  }
+
+  /** POSTs a job; resolves to the job JSON or rejects with an Error carrying the server's message. */
+  async function submit(body) {
+    const res = await fetch('/api/txt2img', {
+      method: 'POST', headers: {'Content-Type': 'application/json'}, body: JSON.stringify(body),
+    });
+    const data = await res.json().catch(() => ({error: 'HTTP ' + res.status}));
+    if (!res.ok) {
+      const details = (data.errors || []).map(e => e.field + ': ' + e.message).join('\n');
+      throw new Error(details || data.error || ('HTTP ' + res.status));
+    }
+    return data;
+  }
+
+  /**
+   * Follows a job's events. handlers: queued(d), started(d), progress(d), result(job), failed(d), cancelled(d).
+   * Returns the EventSource (closed after the terminal event).
+   */
+  function follow(job, handlers) {
+    const es = new EventSource(job.events);
+    for (const name of ['queued', 'started', 'progress', 'result', 'failed', 'cancelled']) {
+      es.addEventListener(name, ev => {
+        const data = JSON.parse(ev.data);
+        if (handlers[name]) handlers[name](data);
+        if (name === 'result' || name === 'failed' || name === 'cancelled') es.close();
+      });
+    }
+    es.onerror = () => {
+      // the server closes the stream after the terminal event; anything else is a lost connection
+      if (es.readyState === EventSource.CLOSED && handlers.lost) handlers.lost();
+    };
+    return es;
+  }
+
+  function cancel(id) {
+    return fetch('/api/jobs/' + encodeURIComponent(id), {method: 'DELETE'});
+  }
+
+  /** Sets the schedule and gamma to the sampler's defaults when the sampler changes. */
+  function linkSampler(samplerEl, scheduleEl, gammaEl) {
+    samplerEl.addEventListener('change', () => {
+      const opt = samplerEl.selectedOptions[0];
+      if (opt && opt.dataset.schedule) scheduleEl.value = opt.dataset.schedule;
+      if (gammaEl) gammaEl.value = samplerEl.value === 'ge' ? 2 : 1;
+    });
+  }
+
+  document.addEventListener('DOMContentLoaded', () => {
+    const dice = document.getElementById('dice');
+    if (dice) dice.addEventListener('click', () => { document.getElementById('seed').value = randomSeed(); });
+  });
+
+  return {$, readPrompt, randomSeed, submit, follow, cancel, linkSampler};
+})();
