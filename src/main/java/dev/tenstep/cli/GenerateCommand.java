@@ -70,7 +70,7 @@ public final class GenerateCommand implements Callable<Integer> {
     public Integer call() throws IOException {
         CommandLine cmd = spec.commandLine();
         gen.validate(cmd);
-        Path modelDir = model != null ? model : ModelLocator.defaultModel(Path.of("models")).orElseThrow(() ->
+        Path modelDir = model != null ? model : ModelLocator.defaultModel(ModelLocator.defaultModelsDir()).orElseThrow(() ->
                 new CommandLine.ParameterException(cmd, "--model: no pipeline found under models/; pass --model DIR "
                         + "(a diffusers folder) or run 'make-demo' to create the demo pipeline"));
         DjlEnvironment.threads(threads);
@@ -107,7 +107,7 @@ public final class GenerateCommand implements Callable<Integer> {
                 }));
             }
             result.warnings().forEach(w -> err.println("warning: " + w));
-            Path file = output != null ? output : Path.of("outputs",
+            Path file = output != null ? output : ModelLocator.defaultOutputsDir().resolve(
                     LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss")) + "-" + result.seed() + ".png");
             PngImages.writeAtomic(result.image(), Map.of(PngImages.PARAMETERS, result.infotext()), file);
             if (saveLatents != null) {

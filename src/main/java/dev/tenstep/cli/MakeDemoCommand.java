@@ -21,8 +21,8 @@ import java.util.stream.Stream;
 @Command(name = "make-demo", mixinStandardHelpOptions = true,
         description = "Write the demo pipeline (" + DemoPipeline.LABEL + ").")
 public class MakeDemoCommand implements Callable<Integer> {
-    @Option(names = {"-o", "--output"}, paramLabel = "DIR", defaultValue = "models/demo",
-            description = "folder to create (default: ${DEFAULT-VALUE})")
+    @Option(names = {"-o", "--output"}, paramLabel = "DIR",
+            description = "folder to create (default: models/demo of the installation)")
     Path output;
 
     @Option(names = "--seed", defaultValue = "" + DemoPipeline.DEFAULT_SEED,
@@ -37,6 +37,9 @@ public class MakeDemoCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
+        if (output == null) {
+            output = ModelLocator.defaultModelsDir().resolve("demo");
+        }
         if (Files.exists(output)) {
             if (!force) {
                 System.err.println(output + " exists; use --force to replace it");
@@ -55,10 +58,5 @@ public class MakeDemoCommand implements Callable<Integer> {
         DemoPipeline.create(output, seed);
         System.out.println("wrote the demo pipeline to " + output + " (" + DemoPipeline.LABEL + ")");
         return 0;
-    }
-
-    /** Runs the command alone (until the root command registers it). */
-    public static void main(String[] args) {
-        System.exit(new CommandLine(new MakeDemoCommand()).execute(args));
     }
 }

@@ -1,5 +1,7 @@
 package dev.tenstep.cli;
 
+import dev.tenstep.pipeline.DemoPipeline;
+
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
@@ -8,12 +10,27 @@ import java.util.List;
 import java.util.Optional;
 import java.util.stream.Stream;
 
-/** Finds pipelines under the {@code models/} folder. */
+/**
+ * Finds pipelines under the {@code models/} folder. Default folders are relative to the
+ * installation ({@code -Dtenstep.home}, set by the {@code ./tenstep} launcher), else to the
+ * working directory.
+ */
 public final class ModelLocator {
-    /** The bundled demo pipeline's folder name under {@code models/}. */
-    public static final String DEMO = "demo";
-
     private ModelLocator() {
+    }
+
+    /** {@code <home>/models}. */
+    public static Path defaultModelsDir() {
+        return home().resolve("models");
+    }
+
+    /** {@code <home>/outputs}. */
+    public static Path defaultOutputsDir() {
+        return home().resolve("outputs");
+    }
+
+    private static Path home() {
+        return Path.of(System.getProperty("tenstep.home", "."));
     }
 
     /** Folders directly under {@code modelsDir} that hold a {@code model_index.json}, sorted by name. */
@@ -28,10 +45,22 @@ public final class ModelLocator {
         }
     }
 
-    /** The first real (non-demo) pipeline under {@code modelsDir}, else the demo pipeline if present. */
+    /** The first real pipeline under {@code modelsDir} (by name), else the demo pipeline if present. */
     public static Optional<Path> defaultModel(Path modelsDir) {
         List<Path> all = pipelines(modelsDir);
-        return all.stream().filter(p -> !p.getFileName().toString().equals(DEMO)).findFirst()
+        return all.stream().filter(p -> !DemoPipeline.isDemo(p)).findFirst()
                 .or(() -> all.stream().findFirst());
+    }
+
+    /** {@link #defaultModel}, or the demo pipeline written to {@code modelsDir/demo} when there is none. */
+    public static Path defaultModelOrDemo(Path modelsDir) throws IOException {
+        Optional<Path> found = defaultModel(modelsDir);
+        if (found.isPresent()) {
+            return found.get();
+        }
+        Path demo = modelsDir.resolve("demo");
+        System.out.println("no pipeline under " + modelsDir + ": writing the demo pipeline to " + demo
+                + " (" + DemoPipeline.LABEL + ")");
+        return DemoPipeline.create(demo, DemoPipeline.DEFAULT_SEED);
     }
 }

@@ -34,8 +34,8 @@ public class ServeCommand implements Callable<Integer> {
             description = "diffusers Stable Diffusion folder (default: the first under models/, else the demo pipeline)")
     Path model;
 
-    @Option(names = "--models-dir", paramLabel = "DIR", defaultValue = "models",
-            description = "where to look for pipelines when --model is not given (default: ${DEFAULT-VALUE})")
+    @Option(names = "--models-dir", paramLabel = "DIR",
+            description = "where to look for pipelines when --model is not given (default: models/ of the installation)")
     Path modelsDir;
 
     @Option(names = "--host", defaultValue = "127.0.0.1", description = "address to listen on (default: ${DEFAULT-VALUE})")
@@ -44,8 +44,8 @@ public class ServeCommand implements Callable<Integer> {
     @Option(names = "--port", defaultValue = "7860", description = "port (default: ${DEFAULT-VALUE})")
     int port;
 
-    @Option(names = "--outputs", paramLabel = "DIR", defaultValue = "outputs",
-            description = "where images and their JSON sidecars are written (default: ${DEFAULT-VALUE})")
+    @Option(names = "--outputs", paramLabel = "DIR",
+            description = "where images and their JSON sidecars are written (default: outputs/ of the installation)")
     Path outputs;
 
     @Option(names = "--workers", defaultValue = "1",
@@ -64,14 +64,14 @@ public class ServeCommand implements Callable<Integer> {
         if (workers < 1 || queueSize < 1) {
             throw new CommandLine.ParameterException(new CommandLine(this), "--workers and --queue-size must be at least 1");
         }
-        Path dir = model != null ? model : findOrCreateModel(modelsDir);
+        Path dir = model != null ? model : ModelLocator.defaultModelOrDemo(modelsDir != null ? modelsDir : ModelLocator.defaultModelsDir());
         System.out.println("loading " + dir + " ...");
         StableDiffusionPipeline pipeline = StableDiffusionPipeline.load(dir);
         Generator generator = Generator.of(pipeline);
         if (generator.isDemo()) {
             System.out.println("using the bundled demo pipeline (" + DemoPipeline.LABEL + ")");
         }
-        OutputStore store = new OutputStore(outputs);
+        OutputStore store = new OutputStore(outputs != null ? outputs : ModelLocator.defaultOutputsDir());
         JobQueue queue = new JobQueue(generator, store, workers, queueSize);
         Javalin app = WebApp.create(queue, store);
         CountDownLatch stopped = new CountDownLatch(1);
@@ -86,38 +86,5 @@ public class ServeCommand implements Callable<Integer> {
                 + "/  (outputs: " + store.dir() + "; Ctrl+C to stop)");
         stopped.await();
         return 0;
-    }
-
-    /**
-     * The pipeline to serve when none is named: the first folder under {@code modelsDir} (by name)
-     * holding a {@code model_index.json}, real models before the demo; if there is none, the demo
-     * pipeline is created in {@code modelsDir/demo}.
-     */
-    public static Path findOrCreateModel(Path modelsDir) throws IOException {
-        Optional<Path> found = findModel(modelsDir);
-        if (found.isPresent()) {
-            return found.get();
-        }
-        Path demo = modelsDir.resolve("demo");
-        System.out.println("no pipeline under " + modelsDir + "/: writing the demo pipeline to " + demo);
-        return DemoPipeline.create(demo, DemoPipeline.DEFAULT_SEED);
-    }
-
-    /** The first pipeline folder under {@code modelsDir}, real models before the demo. */
-    public static Optional<Path> findModel(Path modelsDir) throws IOException {
-        if (!Files.isDirectory(modelsDir)) {
-            return Optional.empty();
-        }
-        List<Path> pipelines = new ArrayList<>();
-        try (Stream<Path> s = Files.list(modelsDir)) {
-            s.filter(p -> Files.isRegularFile(p.resolve("model_index.json"))).sorted().forEach(pipelines::add);
-        }
-        return pipelines.stream().filter(p -> !DemoPipeline.isDemo(p)).findFirst()
-                .or(() -> pipelines.stream().findFirst());
-    }
-
-    /** Runs the command alone (until the root command registers it). */
-    public static void main(String[] args) {
-        System.exit(new CommandLine(new ServeCommand()).execute(args));
     }
 }
