@@ -119,8 +119,8 @@ class WebAppTest {
     void apiValidationNamesTheField() {
         withApp(generator, 16, (client, queue, store) -> {
             Map<String, String> cases = Map.of(
-                    "{\"width\": 60}", "width",
-                    "{\"height\": 20}", "height",
+                    "{\"width\": 62}", "width",
+                    "{\"height\": 22}", "height",
                     "{\"steps\": 0}", "steps",
                     "{\"steps\": 1001}", "steps",
                     "{\"cfg_scale\": \"lots\"}", "cfg_scale",
