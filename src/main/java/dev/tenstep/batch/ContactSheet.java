@@ -49,7 +49,7 @@ final class ContactSheet {
                 .append("thead th{position:sticky;top:0;background:#eee}\n")
                 .append("th.prompt{text-align:left;max-width:22em;font-weight:normal}\n")
                 .append(".src{color:#777;font-size:.85em}.err{color:#b00;font-size:.9em;max-width:22em}\n")
-                .append("img{display:block;max-width:256px;image-rendering:auto}.cap{font-size:.8em;color:#555}\n")
+                .append("img{display:block;max-width:256px;height:auto}.cap{font-size:.8em;color:#555}\n")
                 .append("</style>\n</head>\n<body>\n");
         long images = done.size();
         h.append("<h1>Batch contact sheet</h1>\n<p>Model <b>").append(esc(model)).append("</b>, seed base ")
