@@ -69,7 +69,7 @@ public class GenerationOptions {
     }
 
     /** Rewrites a request error "width: ..." as "--width: ...". */
-    static String optionName(String error) {
+    public static String optionName(String error) {
         int colon = error.indexOf(':');
         if (colon < 0) {
             return error;

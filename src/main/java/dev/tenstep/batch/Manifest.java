@@ -1,0 +1,120 @@
+package dev.tenstep.batch;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.DeserializationFeature;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.PropertyNamingStrategies;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+
+/**
+ * {@code manifest.jsonl}: one JSON object per line, one line per finished image, appended and
+ * fsynced only after its PNG is complete on disk. Loading tolerates a torn last line (a process
+ * killed mid-append: no newline, or invalid JSON) and any other invalid line: they are dropped, and
+ * the file is rewritten atomically without them before anything is appended.
+ */
+public final class Manifest {
+    /** The file name in the output folder. */
+    public static final String FILE = "manifest.jsonl";
+
+    private static final Logger LOG = LoggerFactory.getLogger(Manifest.class);
+
+    static final ObjectMapper JSON = new ObjectMapper()
+            .setPropertyNamingStrategy(PropertyNamingStrategies.SNAKE_CASE)
+            .configure(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES, false);
+
+    private final Path file;
+    private final List<ManifestRecord> records = new ArrayList<>();
+    private final List<String> dropped = new ArrayList<>();
+
+    private Manifest(Path file) {
+        this.file = file;
+    }
+
+    /**
+     * Opens the manifest of an output folder: reads the valid records, and repairs the file (atomic
+     * rewrite) if a line was torn or invalid.
+     *
+     * @param fresh start over: the existing manifest (if any) is emptied
+     */
+    public static Manifest open(Path outputDir, boolean fresh) throws IOException {
+        Manifest m = new Manifest(outputDir.resolve(FILE));
+        Files.createDirectories(outputDir);
+        if (fresh) {
+            if (Files.exists(m.file)) {
+                AtomicFiles.write(m.file, new byte[0]);
+            }
+            return m;
+        }
+        if (!Files.exists(m.file)) {
+            return m;
+        }
+        String text = Files.readString(m.file, StandardCharsets.UTF_8);
+        StringBuilder keep = new StringBuilder();
+        int start = 0;
+        int lineNo = 0;
+        while (start < text.length()) {
+            int nl = text.indexOf('\n', start);
+            lineNo++;
+            String line = nl < 0 ? text.substring(start) : text.substring(start, nl);
+            start = nl < 0 ? text.length() : nl + 1;
+            if (line.isBlank()) {
+                continue;
+            }
+            if (nl < 0) {
+                m.dropped.add(FILE + ":" + lineNo + ": torn last line (no newline), ignored");
+                continue;
+            }
+            try {
+                m.records.add(JSON.readValue(line, ManifestRecord.class));
+                keep.append(line).append('\n');
+            } catch (JsonProcessingException e) {
+                m.dropped.add(FILE + ":" + lineNo + ": invalid record, ignored (" + e.getOriginalMessage() + ")");
+            }
+        }
+        if (!m.dropped.isEmpty()) {
+            m.dropped.forEach(LOG::warn);
+            AtomicFiles.write(m.file, keep.toString().getBytes(StandardCharsets.UTF_8));
+        }
+        return m;
+    }
+
+    /** The valid records, oldest first. */
+    public List<ManifestRecord> records() {
+        return Collections.unmodifiableList(records);
+    }
+
+    /** Messages about lines that were dropped while opening. */
+    public List<String> dropped() {
+        return Collections.unmodifiableList(dropped);
+    }
+
+    public Path file() {
+        return file;
+    }
+
+    /** Appends one record as a line and fsyncs the manifest. */
+    public synchronized void append(ManifestRecord r) throws IOException {
+        byte[] line = (JSON.writeValueAsString(r) + "\n").getBytes(StandardCharsets.UTF_8);
+        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
+                StandardOpenOption.APPEND)) {
+            ByteBuffer buf = ByteBuffer.wrap(line);
+            while (buf.hasRemaining()) {
+                ch.write(buf);
+            }
+            ch.force(true);
+        }
+        records.add(r);
+    }
+}

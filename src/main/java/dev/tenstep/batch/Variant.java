@@ -1,0 +1,99 @@
+package dev.tenstep.batch;
+
+import dev.tenstep.pipeline.GenerationRequest;
+import dev.tenstep.pipeline.SamplerPresets;
+
+import java.util.ArrayList;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Locale;
+
+/**
+ * A column of a batch: sampler, schedule and (optionally) gamma, as in
+ * {@code --compare ddim:ddim,ge:log-linear,ge:log-linear:2.5}.
+ *
+ * @param sampler  ddim, ge or ddpm
+ * @param schedule sigma schedule (never null)
+ * @param gamma    gradient-estimation weight; null = the sampler's preset
+ */
+public record Variant(String sampler, String schedule, Double gamma) {
+
+    /** The variant a request asks for by itself (no {@code --compare}). */
+    public static Variant of(GenerationRequest r) {
+        return new Variant(r.sampler(), r.resolvedSchedule(), r.gamma());
+    }
+
+    /**
+     * Parses {@code sampler[:schedule[:gamma]],...}; a missing schedule is the sampler's default.
+     *
+     * @throws IllegalArgumentException naming the bad item and the valid values
+     */
+    public static List<Variant> parseList(String spec) {
+        List<Variant> out = new ArrayList<>();
+        LinkedHashSet<String> seen = new LinkedHashSet<>();
+        for (String item : spec.split(",")) {
+            String it = item.trim();
+            if (it.isEmpty()) {
+                continue;
+            }
+            String[] parts = it.split(":", -1);
+            if (parts.length > 3) {
+                throw new IllegalArgumentException("'" + it + "': expected sampler[:schedule[:gamma]]");
+            }
+            String sampler = SamplerPresets.parse(parts[0]);
+            if (sampler == null) {
+                throw new IllegalArgumentException("'" + it + "': unknown sampler '" + parts[0] + "' (valid: "
+                        + String.join(", ", SamplerPresets.NAMES) + ")");
+            }
+            String schedule = parts.length > 1 && !parts[1].isBlank()
+                    ? parts[1].trim().toLowerCase(Locale.ROOT) : SamplerPresets.defaultSchedule(sampler);
+            if (!SamplerPresets.SCHEDULES.contains(schedule)) {
+                throw new IllegalArgumentException("'" + it + "': unknown schedule '" + parts[1] + "' (valid: "
+                        + String.join(", ", SamplerPresets.SCHEDULES) + ")");
+            }
+            Double gamma = null;
+            if (parts.length > 2) {
+                try {
+                    gamma = Double.valueOf(parts[2].trim());
+                } catch (NumberFormatException e) {
+                    throw new IllegalArgumentException("'" + it + "': gamma '" + parts[2] + "' is not a number");
+                }
+            }
+            Variant v = new Variant(sampler, schedule, gamma);
+            if (!seen.add(v.label())) {
+                throw new IllegalArgumentException("'" + it + "' is listed twice");
+            }
+            out.add(v);
+        }
+        if (out.isEmpty()) {
+            throw new IllegalArgumentException("no sampler listed");
+        }
+        return out;
+    }
+
+    /** The gamma actually used. */
+    public double resolvedGamma() {
+        return gamma != null ? gamma : SamplerPresets.gamma(sampler);
+    }
+
+    /** {@code sampler:schedule}, plus {@code :gamma} when it is not the sampler's preset. */
+    public String label() {
+        String l = sampler + ":" + schedule;
+        if (resolvedGamma() != SamplerPresets.gamma(sampler)) {
+            double g = resolvedGamma();
+            l += ":" + (g == Math.rint(g) ? Long.toString((long) g) : Double.toString(g));
+        }
+        return l;
+    }
+
+    /** The label as a file-name part, e.g. {@code ge-log-linear}. */
+    public String slug() {
+        return label().replace(':', '-').replaceAll("[^A-Za-z0-9._-]", "_");
+    }
+
+    /** {@code r} rendered with this variant's sampler, schedule and gamma. */
+    public GenerationRequest apply(GenerationRequest r) {
+        return new GenerationRequest(r.prompt(), r.negativePrompt(), r.steps(), r.cfgScale(), r.seed(), sampler,
+                schedule, gamma, r.width(), r.height());
+    }
+}
