@@ -1,5 +1,6 @@
 package dev.tenstep.model.clip;
 
+import dev.tenstep.model.nn.Profiler;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
@@ -154,6 +155,14 @@ public final class ClipTextModel {
     }
 
     /**
+     * Builds the model from {@code config}, taking every weight from {@code w} (e.g.
+     * {@link Weights#random} for benchmarks); the caller calls {@link Weights#finish()}.
+     */
+    public static ClipTextModel create(TextEncoderConfig config, Weights w) {
+        return new ClipTextModel(w, config);
+    }
+
+    /**
      * Loads {@code config.json} and {@code model.safetensors} of a diffusers {@code text_encoder/}
      * folder. Every tensor in the file must be used (except the {@code position_ids} buffer).
      *
@@ -198,6 +207,15 @@ public final class ClipTextModel {
      * @return {@code last_hidden_state} [B, L, hidden] float32, attached to {@code inputIds}'s manager
      */
     public NDArray forward(NDArray inputIds, Map<String, NDArray> intermediates) {
+        long t0 = Profiler.start("text_encoder");
+        try {
+            return compute(inputIds, intermediates);
+        } finally {
+            Profiler.stop(t0);
+        }
+    }
+
+    private NDArray compute(NDArray inputIds, Map<String, NDArray> intermediates) {
         Shape s = inputIds.getShape();
         if (s.dimension() != 2 || s.get(1) < 1 || s.get(1) > config.maxPositionEmbeddings()) {
             throw new IllegalArgumentException("input_ids must be [batch, length <= " + config.maxPositionEmbeddings()

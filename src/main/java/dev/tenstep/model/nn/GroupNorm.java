@@ -30,6 +30,15 @@ public final class GroupNorm {
 
     /** x: [N, C, H, W] (or [N, C, L]) -> same shape; the result belongs to x's manager. */
     public NDArray forward(NDArray x) {
+        long t = Profiler.start("groupnorm");
+        try {
+            return compute(x);
+        } finally {
+            Profiler.stop(t);
+        }
+    }
+
+    private NDArray compute(NDArray x) {
         Shape shape = x.getShape();
         long n = shape.get(0);
         NDArray g = x.reshape(n, groups, -1);
@@ -44,6 +53,6 @@ public final class GroupNorm {
     /** Fused GroupNorm followed by SiLU, the pattern of every resnet block. */
     public NDArray forwardSilu(NDArray x) {
         NDArray y = forward(x);
-        return y.mul(y.getNDArrayInternal().sigmoid());
+        return Ops.silu(y);
     }
 }

@@ -12,7 +12,12 @@ public final class Ops {
 
     /** SiLU {@code x * sigmoid(x)}. */
     public static NDArray silu(NDArray x) {
-        return x.mul(x.getNDArrayInternal().sigmoid());
+        long t = Profiler.start("silu");
+        try {
+            return x.mul(x.getNDArrayInternal().sigmoid());
+        } finally {
+            Profiler.stop(t);
+        }
     }
 
     /** Exact (erf) GELU, torch's default. */
@@ -43,6 +48,22 @@ public final class Ops {
         return Math.max(1, budgetBytes / perRow);
     }
 
+    /**
+     * Query rows per slice for an attention with {@code batchHeads} x {@code keys} scores per row:
+     * system property {@code tenstep.attention.slice} = {@code auto} (default: from
+     * {@link #attentionBudget()}), {@code off} (no slicing) or a fixed number of rows N.
+     */
+    public static long rowsPerSlice(long batchHeads, long keys) {
+        String mode = System.getProperty("tenstep.attention.slice", "auto").trim();
+        if (mode.isEmpty() || mode.equalsIgnoreCase("auto")) {
+            return sliceRows(batchHeads, keys, attentionBudget());
+        }
+        if (mode.equalsIgnoreCase("off") || mode.equals("0")) {
+            return Long.MAX_VALUE;
+        }
+        return Math.max(1, Long.parseLong(mode));
+    }
+
     /** Memory budget for one attention score slice; 256 MiB unless {@code tenstep.attention.budget} (bytes) is set. */
     public static long attentionBudget() {
         return Long.getLong("tenstep.attention.budget", 256L << 20);
@@ -60,11 +81,20 @@ public final class Ops {
      * @return [B, Lq, dv], attached to q's manager
      */
     public static NDArray attention(NDArray q, NDArray k, NDArray v, float scale, NDArray mask) {
+        long t = Profiler.start("sdpa");
+        try {
+            return attentionSliced(q, k, v, scale, mask);
+        } finally {
+            Profiler.stop(t);
+        }
+    }
+
+    private static NDArray attentionSliced(NDArray q, NDArray k, NDArray v, float scale, NDArray mask) {
         long b = q.getShape().get(0);
         long lq = q.getShape().get(1);
         long lk = k.getShape().get(1);
         NDArray kt = k.transpose(0, 2, 1);
-        long rows = sliceRows(b, lk, attentionBudget());
+        long rows = rowsPerSlice(b, lk);
         if (rows >= lq) {
             return attend(q.mul(scale), kt, v, mask);
         }

@@ -15,6 +15,11 @@ public final class Upsample2D {
 
     /** [B, C, H, W] -> [B, C, 2H, 2W]. */
     public NDArray forward(NDArray x) {
-        return Scope.run(x, in -> conv.forward(Ops.upsampleNearest2x(in)));
+        long t0 = dev.tenstep.model.nn.Profiler.start("upsample");
+        try {
+            return Scope.run(x, in -> conv.forward(Ops.upsampleNearest2x(in)));
+        } finally {
+            dev.tenstep.model.nn.Profiler.stop(t0);
+        }
     }
 }

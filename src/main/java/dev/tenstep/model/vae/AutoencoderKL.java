@@ -1,5 +1,6 @@
 package dev.tenstep.model.vae;
 
+import dev.tenstep.model.nn.Profiler;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import dev.tenstep.model.Weights;
@@ -43,6 +44,14 @@ public final class AutoencoderKL {
     }
 
     /**
+     * Builds the autoencoder from {@code config}, taking every weight from {@code w} (e.g.
+     * {@link Weights#random} for benchmarks; {@link Weights#finish()} is called here).
+     */
+    public static AutoencoderKL create(VaeConfig config, Weights w) {
+        return new AutoencoderKL(w, config);
+    }
+
+    /**
      * Loads {@code vaeDir/config.json} and the weight file of {@code vaeDir} (see
      * {@link Weights#findWeightFile}). Both attention naming schemes are accepted (legacy
      * {@code query/key/value/proj_attn}, current {@code to_q/to_k/to_v/to_out.0}); projection
@@ -83,6 +92,15 @@ public final class AutoencoderKL {
      * @throws IllegalArgumentException if z is not [B, latent_channels, h, w]
      */
     public NDArray decode(NDArray z, BiConsumer<String, NDArray> hook) {
+        long t0 = Profiler.start("vae");
+        try {
+            return decodeImpl(z, hook);
+        } finally {
+            Profiler.stop(t0);
+        }
+    }
+
+    private NDArray decodeImpl(NDArray z, BiConsumer<String, NDArray> hook) {
         long[] s = z.getShape().getShape();
         if (s.length != 4 || s[1] != config.latentChannels()) {
             throw new IllegalArgumentException("VAE decode expects latents [B, " + config.latentChannels()
