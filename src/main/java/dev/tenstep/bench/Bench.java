@@ -113,12 +113,16 @@ public final class Bench {
             List<Double> steps = new ArrayList<>();
             List<Double> vae = new ArrayList<>();
             List<Double> total = new ArrayList<>();
+            List<Double> stepCpu = new ArrayList<>();
+            List<Double> cpu = new ArrayList<>();
             for (int i = 0; i < o.repeat(); i++) {
                 Run m = generate(p, req);
                 text.add(m.textMs);
                 steps.addAll(m.stepMs);
                 vae.add(m.vaeMs);
                 total.add(m.totalMs);
+                stepCpu.addAll(m.stepCpuMs);
+                cpu.add(m.cpuMs);
                 log.printf("bench: run %d: text %.0f ms, steps %s ms, vae %.0f ms, total %.1f s%n", i + 1, m.textMs,
                         m.stepMs.stream().map(d -> String.format("%.0f", d)).toList(), m.vaeMs, m.totalMs / 1000);
                 log.flush();
@@ -137,6 +141,11 @@ public final class Bench {
             r.put("pipeline_s", round3(totalMed / 1000));
             double parts = textMed + o.steps() * stepMed + vaeMed;
             r.put("pipeline_over_parts", round3(totalMed / parts));
+            // CPU time of the process (all threads): less sensitive than wall time to other load on a shared machine
+            if (!stepCpu.isEmpty()) {
+                r.put("unet_step_cpu_ms_median", round1(median(stepCpu)));
+            }
+            r.put("pipeline_cpu_s", round3(median(cpu) / 1000));
             r.put("peak_rss_mb", round1(RssSampler.peakMb()));
             r.put("peak_rss_sampled_mb", round1(rss.maxSampledMb()));
             r.put("peak_rss_runs_sampled_mb", round1(rss.windowMaxMb()));
@@ -152,17 +161,22 @@ public final class Bench {
     }
 
     /** One generation's figures, ms. */
-    private record Run(double textMs, List<Double> stepMs, double vaeMs, double totalMs) {
+    private record Run(double textMs, List<Double> stepMs, List<Double> stepCpuMs, double vaeMs, double totalMs,
+                       double cpuMs) {
     }
 
     private Run generate(StableDiffusionPipeline p, GenerationRequest req) {
         List<Long> marks = new ArrayList<>();
+        List<Long> cpuMarks = new ArrayList<>();
+        long cpuStart = processCpuNanos();
         long start = System.nanoTime();
         GenerationResult res = p.generate(req, null, StableDiffusionPipeline.Options.DEFAULT.withListener(s -> {
             marks.add(System.nanoTime());
+            cpuMarks.add(processCpuNanos());
             return true;
         }));
         long end = System.nanoTime();
+        long cpuEnd = processCpuNanos();
         GenerationResult.Timings t = res.timings();
         List<Double> steps = new ArrayList<>();
         long prev = start + t.textEncoderMs() * 1_000_000L;
@@ -170,7 +184,20 @@ public final class Bench {
             steps.add(ms(m - prev));
             prev = m;
         }
-        return new Run(t.textEncoderMs(), steps, t.decodeMs(), ms(end - start));
+        List<Double> cpu = new ArrayList<>();
+        for (int i = 1; i < cpuMarks.size(); i++) {
+            cpu.add(ms(cpuMarks.get(i) - cpuMarks.get(i - 1)));
+        }
+        return new Run(t.textEncoderMs(), steps, cpu, t.decodeMs(), ms(end - start), ms(cpuEnd - cpuStart));
+    }
+
+    /** CPU time of the whole process (all threads, user + system), ns; -1 if unavailable. */
+    static long processCpuNanos() {
+        java.lang.management.OperatingSystemMXBean os = ManagementFactory.getOperatingSystemMXBean();
+        if (os instanceof com.sun.management.OperatingSystemMXBean sun) {
+            return sun.getProcessCpuTime();
+        }
+        return -1;
     }
 
     static double median(List<Double> xs) {

@@ -20,6 +20,19 @@ public final class Ops {
         }
     }
 
+    /** SiLU computed in place in {@code owned}, which must be a fresh intermediate of the caller (never a weight). */
+    public static NDArray siluInPlace(NDArray owned) {
+        long t = Profiler.start("silu");
+        try {
+            NDArray s = owned.getNDArrayInternal().sigmoid();
+            owned.muli(s);
+            s.close();
+            return owned;
+        } finally {
+            Profiler.stop(t);
+        }
+    }
+
     /** Exact (erf) GELU, torch's default. */
     public static NDArray gelu(NDArray x) {
         return ai.djl.nn.Activation.gelu(x);

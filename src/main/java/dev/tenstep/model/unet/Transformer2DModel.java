@@ -77,7 +77,7 @@ public final class Transformer2DModel {
             if (projOutConv != null) {
                 h = projOutConv.forward(h);
             }
-            return h.add(in);
+            return h.addi(in); // h is this block's fresh proj_out result
         });
     }
 }
