@@ -55,9 +55,15 @@ public final class Bench {
             System.setProperty("tenstep.attention.budget", Long.toString(o.attentionBudgetMb() << 20));
         }
         boolean oldProfile = Profiler.enabled();
+        String oldThreadsProperty = System.getProperty("ai.djl.pytorch.num_threads");
+        Engine.getEngine("PyTorch");
+        int oldThreads = JniUtils.getNumThreads();
         try (RssSampler rss = new RssSampler(10)) {
             return measure(rss);
         } finally {
+            // the thread count is process-wide: give the caller (e.g. other tests in this JVM) its own back
+            JniUtils.setNumThreads(oldThreads);
+            restore("ai.djl.pytorch.num_threads", oldThreadsProperty);
             restore("tenstep.attention.slice", oldSlice);
             restore("tenstep.attention.budget", oldBudget);
             Profiler.setEnabled(oldProfile);
