@@ -1,5 +1,6 @@
 package dev.tenstep.model.clip;
 
+import dev.tenstep.model.nn.Profiler;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
@@ -202,6 +203,15 @@ public final class ClipTextModel {
      * @return {@code last_hidden_state} [B, L, hidden] float32, attached to {@code inputIds}'s manager
      */
     public NDArray forward(NDArray inputIds, Map<String, NDArray> intermediates) {
+        long t0 = Profiler.start("text_encoder");
+        try {
+            return compute(inputIds, intermediates);
+        } finally {
+            Profiler.stop(t0);
+        }
+    }
+
+    private NDArray compute(NDArray inputIds, Map<String, NDArray> intermediates) {
         Shape s = inputIds.getShape();
         if (s.dimension() != 2 || s.get(1) < 1 || s.get(1) > config.maxPositionEmbeddings()) {
             throw new IllegalArgumentException("input_ids must be [batch, length <= " + config.maxPositionEmbeddings()

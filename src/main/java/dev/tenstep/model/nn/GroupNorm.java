@@ -1,13 +1,18 @@
 package dev.tenstep.model.nn;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
 import dev.tenstep.model.Weights;
+
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * GroupNorm (Wu and He 2018; torch.nn.GroupNorm): per sample, channels split into {@code groups}
  * groups, each normalised over (channels of the group x H x W) with the biased variance, then a
- * per-channel affine. DJL has no GroupNorm op, so it is composed from reductions.
+ * per-channel affine. DJL has no GroupNorm op: it runs as torch's fused layer_norm over
+ * [N, G, C/G * H * W] followed by the affine in place.
  * Weights {@code prefix.weight}, {@code prefix.bias} [C].
  */
 public final class GroupNorm {
@@ -30,20 +35,51 @@ public final class GroupNorm {
 
     /** x: [N, C, H, W] (or [N, C, L]) -> same shape; the result belongs to x's manager. */
     public NDArray forward(NDArray x) {
+        long t = Profiler.start("groupnorm");
+        try {
+            return compute(x);
+        } finally {
+            Profiler.stop(t);
+        }
+    }
+
+    private NDArray compute(NDArray x) {
         Shape shape = x.getShape();
         long n = shape.get(0);
-        NDArray g = x.reshape(n, groups, -1);
-        NDArray mean = g.mean(new int[] {2}, true);
-        NDArray centered = g.sub(mean);
-        NDArray var = centered.square().mean(new int[] {2}, true);
-        NDArray normed = centered.div(var.add(eps).sqrt());
+        long perGroup = shape.size() / (n * groups);
+        // GroupNorm = LayerNorm over each (sample, group) row of [N, G, C/G * H * W]: one fused torch
+        // kernel (mean, biased variance, normalise) instead of five full-size element-wise passes
+        NDArray normed = ai.djl.nn.norm.LayerNorm.layerNorm(x.reshape(n, groups, perGroup), new Shape(perGroup),
+                ones(perGroup), zeros(perGroup), eps).singletonOrThrow();
         long[] s4 = shape.dimension() == 4 ? shape.getShape() : new long[] {n, channels, -1, 1};
-        return normed.reshape(s4).mul(weight).add(bias).reshape(shape);
+        // per-channel affine in place on the fresh result (never on the weights)
+        NDArray y = normed.reshape(s4);
+        y.muli(weight).addi(bias);
+        return shape.dimension() == 4 ? y : y.reshape(shape);
+    }
+
+    private static final NDManager CONSTANTS = NDManager.newBaseManager();
+    private static final Map<Long, NDArray[]> UNIT_AFFINE = new ConcurrentHashMap<>();
+
+    /** Identity affine of length {@code len} (ones, zeros), shared and never modified. */
+    private static NDArray[] unit(long len) {
+        return UNIT_AFFINE.computeIfAbsent(len, l -> {
+            synchronized (CONSTANTS) {
+                return new NDArray[] {CONSTANTS.ones(new Shape(l)), CONSTANTS.zeros(new Shape(l))};
+            }
+        });
+    }
+
+    private static NDArray ones(long len) {
+        return unit(len)[0];
+    }
+
+    private static NDArray zeros(long len) {
+        return unit(len)[1];
     }
 
     /** Fused GroupNorm followed by SiLU, the pattern of every resnet block. */
     public NDArray forwardSilu(NDArray x) {
-        NDArray y = forward(x);
-        return y.mul(y.getNDArrayInternal().sigmoid());
+        return Ops.siluInPlace(forward(x));
     }
 }

@@ -15,6 +15,11 @@ public final class Linear {
 
     /** x: [..., in] -> [..., out]; the result belongs to x's manager. */
     public NDArray forward(NDArray x) {
-        return ai.djl.nn.core.Linear.linear(x, weight, bias).singletonOrThrow();
+        long t = Profiler.start("linear");
+        try {
+            return ai.djl.nn.core.Linear.linear(x, weight, bias).singletonOrThrow();
+        } finally {
+            Profiler.stop(t);
+        }
     }
 }

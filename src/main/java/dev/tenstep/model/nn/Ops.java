@@ -12,7 +12,25 @@ public final class Ops {
 
     /** SiLU {@code x * sigmoid(x)}. */
     public static NDArray silu(NDArray x) {
-        return x.mul(x.getNDArrayInternal().sigmoid());
+        long t = Profiler.start("silu");
+        try {
+            return x.mul(x.getNDArrayInternal().sigmoid());
+        } finally {
+            Profiler.stop(t);
+        }
+    }
+
+    /** SiLU computed in place in {@code owned}, which must be a fresh intermediate of the caller (never a weight). */
+    public static NDArray siluInPlace(NDArray owned) {
+        long t = Profiler.start("silu");
+        try {
+            NDArray s = owned.getNDArrayInternal().sigmoid();
+            owned.muli(s);
+            s.close();
+            return owned;
+        } finally {
+            Profiler.stop(t);
+        }
     }
 
     /** Exact (erf) GELU, torch's default. */
@@ -65,6 +83,22 @@ public final class Ops {
         return Math.max(1, budgetBytes / perRow);
     }
 
+    /**
+     * Query rows per slice for an attention with {@code batchHeads} x {@code keys} scores per row:
+     * system property {@code tenstep.attention.slice} = {@code auto} (default: from
+     * {@link #attentionBudget()}), {@code off} (no slicing) or a fixed number of rows N.
+     */
+    public static long rowsPerSlice(long batchHeads, long keys) {
+        String mode = System.getProperty("tenstep.attention.slice", "auto").trim();
+        if (mode.isEmpty() || mode.equalsIgnoreCase("auto")) {
+            return sliceRows(batchHeads, keys, attentionBudget());
+        }
+        if (mode.equalsIgnoreCase("off") || mode.equals("0")) {
+            return Long.MAX_VALUE;
+        }
+        return Math.max(1, Long.parseLong(mode));
+    }
+
     /** Memory budget for one attention score slice; 256 MiB unless {@code tenstep.attention.budget} (bytes) is set. */
     public static long attentionBudget() {
         return Long.getLong("tenstep.attention.budget", 256L << 20);
@@ -82,11 +116,20 @@ public final class Ops {
      * @return [B, Lq, dv], attached to q's manager
      */
     public static NDArray attention(NDArray q, NDArray k, NDArray v, float scale, NDArray mask) {
+        long t = Profiler.start("sdpa");
+        try {
+            return attentionSliced(q, k, v, scale, mask);
+        } finally {
+            Profiler.stop(t);
+        }
+    }
+
+    private static NDArray attentionSliced(NDArray q, NDArray k, NDArray v, float scale, NDArray mask) {
         long b = q.getShape().get(0);
         long lq = q.getShape().get(1);
         long lk = k.getShape().get(1);
         NDArray kt = k.transpose(0, 2, 1);
-        long rows = sliceRows(b, lk, attentionBudget());
+        long rows = rowsPerSlice(b, lk);
         if (rows >= lq) {
             return attend(q.mul(scale), kt, v, mask);
         }
@@ -109,7 +152,9 @@ public final class Ops {
         if (mask != null) {
             scores = scores.add(mask);
         }
-        NDArray probs = scores.softmax(-1);
+        // positive axis: DJL's softmax(-1) takes a path ~6x slower than torch's last-dim kernel
+        // (818 ms vs 130 ms for [16, 1024, 4096] on 2 cores, measured)
+        NDArray probs = scores.softmax(scores.getShape().dimension() - 1);
         scores.close();
         NDArray out = probs.matMul(v);
         probs.close();

@@ -1,5 +1,6 @@
 package dev.tenstep.model.unet;
 
+import dev.tenstep.model.nn.Profiler;
 import ai.djl.ndarray.NDArray;
 import dev.tenstep.model.Weights;
 import dev.tenstep.model.nn.Linear;
@@ -43,6 +44,15 @@ public final class Attention {
      * @return [B, L, queryDim], attached to x's manager
      */
     public NDArray forward(NDArray x, NDArray context) {
+        long t0 = Profiler.start(context == null ? "attention.self" : "attention.cross");
+        try {
+            return compute(x, context);
+        } finally {
+            Profiler.stop(t0);
+        }
+    }
+
+    private NDArray compute(NDArray x, NDArray context) {
         NDArray ctx = context == null ? x : context;
         NDArray q = Ops.splitHeads(toQ.forward(x), heads);
         NDArray k = Ops.splitHeads(toK.forward(ctx), heads);

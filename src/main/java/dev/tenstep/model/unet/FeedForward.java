@@ -1,5 +1,6 @@
 package dev.tenstep.model.unet;
 
+import dev.tenstep.model.nn.Profiler;
 import ai.djl.ndarray.NDArray;
 import dev.tenstep.model.Weights;
 import dev.tenstep.model.nn.Linear;
@@ -22,6 +23,11 @@ public final class FeedForward {
 
     /** [B, L, dim] -> [B, L, dim]. */
     public NDArray forward(NDArray x) {
-        return net2.forward(net0.forward(x));
+        long t0 = Profiler.start("feedforward");
+        try {
+            return net2.forward(net0.forward(x));
+        } finally {
+            Profiler.stop(t0);
+        }
     }
 }

@@ -19,7 +19,12 @@ public final class GEGLU {
 
     /** [B, L, dim] -> [B, L, inner]. */
     public NDArray forward(NDArray x) {
-        NDList halves = proj.forward(x).split(2, x.getShape().dimension() - 1);
-        return halves.get(0).mul(Ops.gelu(halves.get(1)));
+        NDArray h = proj.forward(x);
+        NDList halves = h.split(2, x.getShape().dimension() - 1);
+        // gelu(gate) is a fresh array: multiply the value into it in place (one [B, L, inner] buffer less)
+        NDArray out = Ops.gelu(halves.get(1)).muli(halves.get(0));
+        halves.close();
+        h.close();
+        return out;
     }
 }

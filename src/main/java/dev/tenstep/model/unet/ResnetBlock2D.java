@@ -1,5 +1,6 @@
 package dev.tenstep.model.unet;
 
+import dev.tenstep.model.nn.Profiler;
 import ai.djl.ndarray.NDArray;
 import dev.tenstep.model.Weights;
 import dev.tenstep.model.nn.Conv2d;
@@ -38,6 +39,15 @@ public final class ResnetBlock2D {
      * @return [B, out, H, W], attached to x's manager
      */
     public NDArray forward(NDArray x, NDArray tembAct) {
+        long t0 = Profiler.start("resnet");
+        try {
+            return compute(x, tembAct);
+        } finally {
+            Profiler.stop(t0);
+        }
+    }
+
+    private NDArray compute(NDArray x, NDArray tembAct) {
         return Scope.run(x, in -> {
             NDArray h = conv1.forward(norm1.forwardSilu(in));
             NDArray t = timeEmbProj.forward(tembAct).reshape(tembAct.getShape().get(0), out, 1, 1);

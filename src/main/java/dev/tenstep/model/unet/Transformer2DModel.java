@@ -1,5 +1,6 @@
 package dev.tenstep.model.unet;
 
+import dev.tenstep.model.nn.Profiler;
 import ai.djl.ndarray.NDArray;
 import dev.tenstep.model.Weights;
 import dev.tenstep.model.nn.Conv2d;
@@ -46,6 +47,15 @@ public final class Transformer2DModel {
      * @return [B, C, H, W], attached to x's manager
      */
     public NDArray forward(NDArray x, NDArray context) {
+        long t0 = Profiler.start("transformer");
+        try {
+            return compute(x, context);
+        } finally {
+            Profiler.stop(t0);
+        }
+    }
+
+    private NDArray compute(NDArray x, NDArray context) {
         return Scope.run(x, in -> {
             long[] s = in.getShape().getShape();
             long b = s[0], c = s[1], hh = s[2], ww = s[3];
@@ -67,7 +77,7 @@ public final class Transformer2DModel {
             if (projOutConv != null) {
                 h = projOutConv.forward(h);
             }
-            return h.add(in);
+            return h.addi(in); // h is this block's fresh proj_out result
         });
     }
 }

@@ -1,5 +1,6 @@
 package dev.tenstep.model.unet;
 
+import dev.tenstep.model.nn.Profiler;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import dev.tenstep.model.ModelLoadException;
@@ -153,6 +154,15 @@ public final class UNet2DConditionModel implements AutoCloseable {
      * @param hook receives (name, array), or null
      */
     public NDArray forward(NDArray sample, float timestep, NDArray encoderHiddenStates, BiConsumer<String, NDArray> hook) {
+        long t0 = Profiler.start("unet");
+        try {
+            return compute(sample, timestep, encoderHiddenStates, hook);
+        } finally {
+            Profiler.stop(t0);
+        }
+    }
+
+    private NDArray compute(NDArray sample, float timestep, NDArray encoderHiddenStates, BiConsumer<String, NDArray> hook) {
         check(sample, timestep, encoderHiddenStates);
         BiConsumer<String, NDArray> h = hook != null ? hook : (n, a) -> { };
         NDManager caller = sample.getManager();

@@ -4,6 +4,7 @@ import ai.djl.ndarray.NDArray;
 import dev.tenstep.model.Weights;
 import dev.tenstep.model.nn.Conv2d;
 import dev.tenstep.model.nn.Ops;
+import dev.tenstep.model.nn.Profiler;
 
 /** diffusers {@code resnet.Upsample2D} with {@code use_conv}: nearest x2, then 3x3 conv (padding 1). */
 public final class Upsample2D {
@@ -23,10 +24,15 @@ public final class Upsample2D {
      * source index {@code floor(i * H / H')}), then the conv; null or [2H, 2W] is the plain x2 path.
      */
     public NDArray forward(NDArray x, long[] size) {
-        long[] s = x.getShape().getShape();
-        if (size == null || (size[0] == 2 * s[2] && size[1] == 2 * s[3])) {
-            return Scope.run(x, in -> conv.forward(Ops.upsampleNearest2x(in)));
+        long t0 = Profiler.start("upsample");
+        try {
+            long[] s = x.getShape().getShape();
+            if (size == null || (size[0] == 2 * s[2] && size[1] == 2 * s[3])) {
+                return Scope.run(x, in -> conv.forward(Ops.upsampleNearest2x(in)));
+            }
+            return Scope.run(x, in -> conv.forward(Ops.resizeNearest(in, size[0], size[1])));
+        } finally {
+            Profiler.stop(t0);
         }
-        return Scope.run(x, in -> conv.forward(Ops.resizeNearest(in, size[0], size[1])));
     }
 }

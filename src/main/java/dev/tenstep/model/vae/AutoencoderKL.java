@@ -1,5 +1,6 @@
 package dev.tenstep.model.vae;
 
+import dev.tenstep.model.nn.Profiler;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import dev.tenstep.model.Weights;
@@ -87,6 +88,15 @@ public final class AutoencoderKL {
      * @throws IllegalArgumentException if z is not [B, latent_channels, h, w]
      */
     public NDArray decode(NDArray z, BiConsumer<String, NDArray> hook) {
+        long t0 = Profiler.start("vae");
+        try {
+            return decodeImpl(z, hook);
+        } finally {
+            Profiler.stop(t0);
+        }
+    }
+
+    private NDArray decodeImpl(NDArray z, BiConsumer<String, NDArray> hook) {
         long[] s = z.getShape().getShape();
         if (s.length != 4 || s[1] != config.latentChannels()) {
             throw new IllegalArgumentException("VAE decode expects latents [B, " + config.latentChannels()

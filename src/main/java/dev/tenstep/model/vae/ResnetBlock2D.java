@@ -1,5 +1,6 @@
 package dev.tenstep.model.vae;
 
+import dev.tenstep.model.nn.Profiler;
 import ai.djl.ndarray.NDArray;
 import dev.tenstep.model.Weights;
 import dev.tenstep.model.nn.Conv2d;
@@ -28,6 +29,15 @@ final class ResnetBlock2D {
     }
 
     NDArray forward(NDArray x) {
+        long t0 = Profiler.start("resnet");
+        try {
+            return compute(x);
+        } finally {
+            Profiler.stop(t0);
+        }
+    }
+
+    private NDArray compute(NDArray x) {
         return Scope.run(x, in -> {
             NDArray h = conv1.forward(norm1.forwardSilu(in));
             h = conv2.forward(norm2.forwardSilu(h));

@@ -1,5 +1,6 @@
 package dev.tenstep.model.vae;
 
+import dev.tenstep.model.nn.Profiler;
 import ai.djl.ndarray.NDArray;
 import dev.tenstep.model.Weights;
 import dev.tenstep.model.nn.GroupNorm;
@@ -32,6 +33,15 @@ final class VaeAttention {
     }
 
     NDArray forward(NDArray x) {
+        long t0 = Profiler.start("attention");
+        try {
+            return compute(x);
+        } finally {
+            Profiler.stop(t0);
+        }
+    }
+
+    private NDArray compute(NDArray x) {
         return Scope.run(x, in -> {
             long[] s = in.getShape().getShape();
             long n = s[0];

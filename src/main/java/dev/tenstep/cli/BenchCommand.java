@@ -1,0 +1,87 @@
+package dev.tenstep.cli;
+
+import dev.tenstep.bench.Bench;
+import dev.tenstep.bench.BenchOptions;
+import dev.tenstep.bench.BenchResult;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+
+/** {@code bench}: measures load, text encoder, UNet step, VAE decode, whole pipeline, peak RSS (see docs/performance.md). */
+@Command(name = "bench", mixinStandardHelpOptions = true,
+        description = "Measure model load, text encoder, UNet step (CFG batch 2), VAE decode and whole-pipeline time, "
+                + "peak resident memory and JVM heap. See docs/performance.md.")
+public final class BenchCommand implements Callable<Integer> {
+    @Spec
+    CommandSpec spec;
+
+    @Option(names = "--model", required = true, paramLabel = "DIR", description = "diffusers pipeline folder")
+    Path model;
+
+    @Option(names = "--random-weights", description = "read only the config.json files and use seeded random weights")
+    boolean randomWeights;
+
+    @Option(names = "--tokenizer-files", paramLabel = "DIR",
+            description = "folder with vocab.json/merges.txt when the model's tokenizer/ lacks them "
+                    + "(default: <model>/../../fixtures/*/tokenizer)")
+    Path tokenizerFiles;
+
+    @Option(names = "--width", description = "image width (default: the model's)")
+    Integer width;
+
+    @Option(names = "--height", description = "image height (default: the model's)")
+    Integer height;
+
+    @Option(names = "--steps", defaultValue = "2", description = "denoising steps (default: ${DEFAULT-VALUE})")
+    int steps;
+
+    @Option(names = "--cfg-scale", defaultValue = "7.5", description = "guidance scale; > 1 runs the UNet on batch 2 (default: ${DEFAULT-VALUE})")
+    double cfgScale;
+
+    @Option(names = "--warmup", defaultValue = "0", description = "unmeasured generations first (default: ${DEFAULT-VALUE})")
+    int warmup;
+
+    @Option(names = "--repeat", defaultValue = "1", description = "measured generations (default: ${DEFAULT-VALUE})")
+    int repeat;
+
+    @Option(names = "--threads", defaultValue = "0", description = "intra-op threads (default: the machine's cores)")
+    int threads;
+
+    @Option(names = "--attention-slice", defaultValue = "auto", paramLabel = "auto|off|N",
+            description = "attention query slicing: auto (from --attention-budget), off, or N query rows per slice (default: ${DEFAULT-VALUE})")
+    String attentionSlice;
+
+    @Option(names = "--attention-budget", defaultValue = "0", paramLabel = "MiB",
+            description = "memory budget of one attention score slice for --attention-slice auto (default: 256 MiB)")
+    long attentionBudgetMb;
+
+    @Option(names = "--json", description = "print one JSON object instead of the table")
+    boolean json;
+
+    @Option(names = "--profile", description = "time per module type (resnet, attention, conv, norm, ...)")
+    boolean profile;
+
+    @Option(names = "--seed", defaultValue = "42", description = "generation and random-weight seed (default: ${DEFAULT-VALUE})")
+    long seed;
+
+    public BenchCommand() {
+    }
+
+    @Override
+    public Integer call() {
+        PrintWriter out = spec != null ? spec.commandLine().getOut() : new PrintWriter(System.out, true);
+        PrintWriter err = spec != null ? spec.commandLine().getErr() : new PrintWriter(System.err, true);
+        BenchOptions o = new BenchOptions(model, randomWeights, tokenizerFiles, width, height, steps, cfgScale, warmup,
+                repeat, threads, attentionSlice, attentionBudgetMb, profile, seed);
+        BenchResult r = new Bench(o, err).run();
+        out.print(json ? r.toJson() + System.lineSeparator() : r.toTable());
+        out.flush();
+        return 0;
+    }
+}
