@@ -1,5 +1,6 @@
 package dev.tenstep.model.unet;
 
+import dev.tenstep.model.nn.Scope;
 import ai.djl.ndarray.NDArray;
 import dev.tenstep.model.Weights;
 import dev.tenstep.model.nn.LayerNorm;

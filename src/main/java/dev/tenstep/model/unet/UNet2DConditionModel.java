@@ -71,9 +71,7 @@ public final class UNet2DConditionModel implements AutoCloseable {
             boolean last = i == levels - 1;
             String p = "down_blocks." + i;
             String type = c.downBlockTypes().get(i);
-            downBlocks.add(type.equals("CrossAttnDownBlock2D")
-                    ? new CrossAttnDownBlock2D(w, p, c, in, out, heads[i], temb, !last)
-                    : new DownBlock2D(w, p, c, in, out, temb, !last));
+            downBlocks.add(new DownBlock(w, p, c, type.equals("CrossAttnDownBlock2D"), in, out, heads[i], temb, !last));
         }
 
         midBlock = new UNetMidBlock2DCrossAttn(w, "mid_block", c, boc[levels - 1], heads[levels - 1], temb);
@@ -86,9 +84,8 @@ public final class UNet2DConditionModel implements AutoCloseable {
             boolean last = i == levels - 1;
             String p = "up_blocks." + i;
             String type = c.upBlockTypes().get(i);
-            upBlocks.add(type.equals("CrossAttnUpBlock2D")
-                    ? new CrossAttnUpBlock2D(w, p, c, prev, out, skip, heads[levels - 1 - i], temb, !last)
-                    : new UpBlock2D(w, p, c, prev, out, skip, temb, !last));
+            upBlocks.add(new UpBlock(w, p, c, type.equals("CrossAttnUpBlock2D"), prev, out, skip, heads[levels - 1 - i],
+                    temb, !last));
         }
 
         convNormOut = new GroupNorm(w, "conv_norm_out", c.normNumGroups(), boc[0], c.normEps());

@@ -1,5 +1,6 @@
 package dev.tenstep.model.vae;
 
+import dev.tenstep.model.nn.Scope;
 import dev.tenstep.model.nn.Profiler;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;

@@ -1,8 +1,9 @@
-package dev.tenstep.model.unet;
+package dev.tenstep.model.nn;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 
+import java.util.function.BiConsumer;
 import java.util.function.UnaryOperator;
 
 /**
@@ -12,20 +13,27 @@ import java.util.function.UnaryOperator;
  * the activation on the left lands there; the result is attached back to the input's manager and
  * the input is returned to it when the sub-manager closes.
  */
-final class Scope {
+public final class Scope {
     private Scope() {
     }
 
-    static NDArray run(NDArray x, UnaryOperator<NDArray> body) {
+    /** Applies {@code body} to {@code x}; only the result survives, in x's manager. */
+    public static NDArray run(NDArray x, UnaryOperator<NDArray> body) {
         NDManager parent = x.getManager();
         try (NDManager sub = parent.newSubManager()) {
             x.tempAttach(sub);
             NDArray y = body.apply(x);
-            if (y == x) {
-                return x;
+            if (y != x) {
+                y.attach(parent);
             }
-            y.attach(parent);
             return y;
+        }
+    }
+
+    /** Reports a debug intermediate, if a hook is set. */
+    public static void emit(BiConsumer<String, NDArray> hook, String name, NDArray a) {
+        if (hook != null) {
+            hook.accept(name, a);
         }
     }
 }
