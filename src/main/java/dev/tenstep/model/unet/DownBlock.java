@@ -1,5 +1,7 @@
 package dev.tenstep.model.unet;
 
+import dev.tenstep.model.blocks.ResnetBlock2D;
+import dev.tenstep.model.blocks.Downsample2D;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import dev.tenstep.model.Weights;

@@ -1,5 +1,7 @@
 package dev.tenstep.model.vae;
 
+import dev.tenstep.model.blocks.ResnetBlock2D;
+import dev.tenstep.model.blocks.Downsample2D;
 import dev.tenstep.model.nn.Scope;
 import ai.djl.ndarray.NDArray;
 import dev.tenstep.model.Weights;
@@ -17,10 +19,10 @@ final class DownEncoderBlock2D {
                        int groups, double eps) {
         this.resnets = new ResnetBlock2D[layers];
         for (int i = 0; i < layers; i++) {
-            resnets[i] = new ResnetBlock2D(w, prefix + ".resnets." + i, i == 0 ? in : out, out, groups, eps);
+            resnets[i] = new ResnetBlock2D(w, prefix + ".resnets." + i, i == 0 ? in : out, out, 0, groups, eps);
         }
         this.downsamplers = downsample
-                ? new Downsample2D[] {new Downsample2D(w, prefix + ".downsamplers.0", out)}
+                ? new Downsample2D[] {new Downsample2D(w, prefix + ".downsamplers.0", out, 0)}
                 : new Downsample2D[0];
     }
 

@@ -1,5 +1,6 @@
 package dev.tenstep.model.vae;
 
+import dev.tenstep.model.blocks.ResnetBlock2D;
 import dev.tenstep.model.nn.Scope;
 import ai.djl.ndarray.NDArray;
 import dev.tenstep.model.Weights;
@@ -14,8 +15,8 @@ final class UNetMidBlock2D {
 
     UNetMidBlock2D(Weights w, String prefix, long channels, int groups, double eps) {
         this.resnets = new ResnetBlock2D[] {
-                new ResnetBlock2D(w, prefix + ".resnets.0", channels, channels, groups, eps),
-                new ResnetBlock2D(w, prefix + ".resnets.1", channels, channels, groups, eps)};
+                new ResnetBlock2D(w, prefix + ".resnets.0", channels, channels, 0, groups, eps),
+                new ResnetBlock2D(w, prefix + ".resnets.1", channels, channels, 0, groups, eps)};
         this.attentions = new VaeAttention[] {new VaeAttention(w, prefix + ".attentions.0", channels, groups, eps)};
     }
 

@@ -1,5 +1,7 @@
 package dev.tenstep.model.vae;
 
+import dev.tenstep.model.blocks.ResnetBlock2D;
+import dev.tenstep.model.blocks.Upsample2D;
 import dev.tenstep.model.nn.Scope;
 import ai.djl.ndarray.NDArray;
 import dev.tenstep.model.Weights;
@@ -17,7 +19,7 @@ final class UpDecoderBlock2D {
                      int groups, double eps) {
         this.resnets = new ResnetBlock2D[layers];
         for (int i = 0; i < layers; i++) {
-            resnets[i] = new ResnetBlock2D(w, prefix + ".resnets." + i, i == 0 ? in : out, out, groups, eps);
+            resnets[i] = new ResnetBlock2D(w, prefix + ".resnets." + i, i == 0 ? in : out, out, 0, groups, eps);
         }
         this.upsamplers = upsample
                 ? new Upsample2D[] {new Upsample2D(w, prefix + ".upsamplers.0", out)}

@@ -1,10 +1,10 @@
-package dev.tenstep.model.unet;
+package dev.tenstep.model.blocks;
 
-import dev.tenstep.model.nn.Scope;
 import ai.djl.ndarray.NDArray;
 import dev.tenstep.model.Weights;
 import dev.tenstep.model.nn.Conv2d;
 import dev.tenstep.model.nn.Ops;
+import dev.tenstep.model.nn.Scope;
 import dev.tenstep.model.nn.Profiler;
 
 /** diffusers {@code resnet.Upsample2D} with {@code use_conv}: nearest x2, then 3x3 conv (padding 1). */
