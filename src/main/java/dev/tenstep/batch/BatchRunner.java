@@ -1,5 +1,6 @@
 package dev.tenstep.batch;
 
+import dev.tenstep.io.AtomicFiles;
 import dev.tenstep.cli.GenerationOptions;
 import dev.tenstep.io.PngImages;
 import dev.tenstep.pipeline.GenerationRequest;

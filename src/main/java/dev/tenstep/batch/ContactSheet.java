@@ -1,5 +1,6 @@
 package dev.tenstep.batch;
 
+import dev.tenstep.io.AtomicFiles;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;

@@ -1,5 +1,6 @@
 package dev.tenstep.batch;
 
+import dev.tenstep.io.AtomicFiles;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.ObjectMapper;

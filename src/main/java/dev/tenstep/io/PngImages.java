@@ -18,7 +18,6 @@ import java.io.OutputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -57,26 +56,10 @@ public final class PngImages {
         }
     }
 
-    /**
-     * Writes the PNG atomically: to a temporary file in the same folder, then renamed, so a
-     * killed process never leaves a half-written image under the final name.
-     */
+    /** Writes the PNG with {@link AtomicFiles#write}: never half-written under the final name. */
     public static void writeAtomic(BufferedImage image, Map<String, String> text, Path file) throws IOException {
         byte[] png = encode(image, text);
-        writeBytesAtomic(png, file);
-    }
-
-    /** Writes bytes to {@code file} atomically (temp file + rename in the same folder). */
-    public static void writeBytesAtomic(byte[] bytes, Path file) throws IOException {
-        Path dir = file.toAbsolutePath().getParent();
-        Files.createDirectories(dir);
-        Path tmp = Files.createTempFile(dir, "." + file.getFileName(), ".tmp");
-        try {
-            Files.write(tmp, bytes);
-            Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
-        } finally {
-            Files.deleteIfExists(tmp);
-        }
+        AtomicFiles.write(file, png);
     }
 
     private static void addText(IIOMetadata meta, Map<String, String> text) throws IIOInvalidTreeException {

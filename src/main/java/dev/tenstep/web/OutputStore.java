@@ -1,5 +1,6 @@
 package dev.tenstep.web;
 
+import dev.tenstep.io.AtomicFiles;
 import com.fasterxml.jackson.core.type.TypeReference;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
@@ -77,7 +78,7 @@ public final class OutputStore {
         String png = base + ".png";
         PngImages.writeAtomic(result.image(), Map.of(PngImages.PARAMETERS, result.infotext()), dir.resolve(png));
         Map<String, Object> side = sidecar(result, png, now, modelName);
-        PngImages.writeBytesAtomic(JSON.writeValueAsBytes(side), dir.resolve(base + ".json"));
+        AtomicFiles.write(dir.resolve(base + ".json"), JSON.writeValueAsBytes(side));
         return new Entry(png, now.toString(), result.request().prompt(), result.infotext(), side);
     }
 
