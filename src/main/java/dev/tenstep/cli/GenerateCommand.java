@@ -49,11 +49,12 @@ public final class GenerateCommand implements Callable<Integer> {
     GenerationOptions gen = new GenerationOptions();
 
     @Option(names = {"-o", "--output"}, paramLabel = "FILE.png",
-            description = "Output PNG (default: outputs/<date>-<seed>.png).")
+            description = "Output PNG (default: outputs/<date>-<seed>.png; {seed} in the name is replaced by the seed).")
     Path output;
 
     @Option(names = "--init-latents", paramLabel = "FILE.safetensors",
-            description = "Starting noise z: tensor 'initial_latents' [1,4,h,w], replacing the seed's.")
+            description = "Starting noise z: tensor 'initial_latents' [1,4,h,w], replacing the seed's; its h, w set the "
+                    + "image size (h x the VAE scale). The seed still drives ddpm's per-step noise.")
     Path initLatents;
 
     @Option(names = "--save-latents", paramLabel = "FILE.safetensors",
@@ -73,6 +74,16 @@ public final class GenerateCommand implements Callable<Integer> {
         Path modelDir = model != null ? model : ModelLocator.defaultModel(ModelLocator.defaultModelsDir()).orElseThrow(() ->
                 new CommandLine.ParameterException(cmd, "--model: no pipeline found under models/; pass --model DIR "
                         + "(a diffusers folder) or run 'make-demo' to create the demo pipeline"));
+        Path file = output != null ? output : ModelLocator.defaultOutputsDir().resolve(
+                LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss")) + "-{seed}.png");
+        // fail before minutes of work, not after
+        checkWritable(cmd, "--output", file);
+        if (!file.getFileName().toString().toLowerCase(java.util.Locale.ROOT).endsWith(".png")) {
+            throw new CommandLine.ParameterException(cmd, "--output: " + file + " must be a .png file (images are written as PNG with their parameters)");
+        }
+        if (saveLatents != null) {
+            checkWritable(cmd, "--save-latents", saveLatents);
+        }
         DjlEnvironment.threads(threads);
         PrintWriter out = cmd.getOut();
         PrintWriter err = cmd.getErr();
@@ -107,9 +118,11 @@ public final class GenerateCommand implements Callable<Integer> {
                 }));
             }
             result.warnings().forEach(w -> err.println("warning: " + w));
-            Path file = output != null ? output : ModelLocator.defaultOutputsDir().resolve(
-                    LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss")) + "-" + result.seed() + ".png");
-            PngImages.writeAtomic(result.image(), Map.of(PngImages.PARAMETERS, result.infotext()), file);
+            file = Path.of(file.toString().replace("{seed}", Long.toString(result.seed())));
+            // the seed did not make the starting noise: say where it came from
+            String infotext = initLatents == null ? result.infotext()
+                    : result.infotext() + ", Init latents: " + initLatents.getFileName();
+            PngImages.writeAtomic(result.image(), Map.of(PngImages.PARAMETERS, infotext), file);
             if (saveLatents != null) {
                 writeLatents(saveLatents, result);
                 out.println("latents: " + saveLatents);
@@ -123,7 +136,15 @@ public final class GenerateCommand implements Callable<Integer> {
     private record LatentFile(float[] data, long[] shape) {
     }
 
-    private static LatentFile readInitLatents(CommandLine cmd, Path file, StableDiffusionPipeline pipeline) throws IOException {
+    private static void checkWritable(CommandLine cmd, String option, Path file) {
+        try {
+            dev.tenstep.io.AtomicFiles.checkWritable(file);
+        } catch (IOException e) {
+            throw new CommandLine.ParameterException(cmd, option + ": " + e.getMessage());
+        }
+    }
+
+    private static LatentFile readInitLatents(CommandLine cmd, Path file, StableDiffusionPipeline pipeline) {
         try (SafeTensors st = SafeTensors.open(file); NDManager m = NDManager.newBaseManager()) {
             if (!st.contains(INITIAL_LATENTS)) {
                 throw new CommandLine.ParameterException(cmd, "--init-latents: " + file + " has no tensor '"
@@ -136,7 +157,16 @@ public final class GenerateCommand implements Callable<Integer> {
                 throw new CommandLine.ParameterException(cmd, "--init-latents: tensor '" + INITIAL_LATENTS + "' must be [1, "
                         + c + ", h, w], got " + a.getShape());
             }
-            return new LatentFile(a.toType(ai.djl.ndarray.types.DataType.FLOAT32, false).toFloatArray(), s);
+            float[] data = a.toType(ai.djl.ndarray.types.DataType.FLOAT32, false).toFloatArray();
+            for (float v : data) {
+                if (!Float.isFinite(v)) {
+                    throw new CommandLine.ParameterException(cmd, "--init-latents: tensor '" + INITIAL_LATENTS
+                            + "' in " + file + " holds NaN or infinite values");
+                }
+            }
+            return new LatentFile(data, s);
+        } catch (IOException e) {
+            throw new CommandLine.ParameterException(cmd, "--init-latents: " + e.getMessage());
         }
     }
 

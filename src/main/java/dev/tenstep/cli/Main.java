@@ -14,7 +14,7 @@ import java.io.IOException;
                 + "(Permenter and Yuan, ICML 2024) for good images in 10 steps.",
         subcommands = {ServeCommand.class, GenerateCommand.class, BatchCommand.class, BenchCommand.class, MakeDemoCommand.class,
                 CommandLine.HelpCommand.class})
-public final class Main implements Runnable {
+public final class Main implements java.util.concurrent.Callable<Integer> {
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
@@ -30,6 +30,13 @@ public final class Main implements Runnable {
     public static CommandLine commandLine() {
         DjlEnvironment.configure();
         CommandLine cl = new CommandLine(new Main());
+        // one line naming the argument and a pointer to the help, not the whole usage text
+        cl.setParameterExceptionHandler((ex, args) -> {
+            CommandLine cmd = ex.getCommandLine();
+            cmd.getErr().println("error: " + ex.getMessage());
+            cmd.getErr().println("see '" + cmd.getCommandSpec().qualifiedName() + " --help'");
+            return 2;
+        });
         cl.setExecutionExceptionHandler((ex, cmd, parseResult) -> {
             if (ex instanceof CommandLine.ParameterException pe) {
                 cmd.getErr().println("error: " + pe.getMessage());
@@ -49,8 +56,11 @@ public final class Main implements Runnable {
         return cl;
     }
 
+    /** No command given: the usage goes to stderr and the exit code is 2, as for any missing argument. */
     @Override
-    public void run() {
-        spec.commandLine().usage(spec.commandLine().getOut());
+    public Integer call() {
+        spec.commandLine().getErr().println("error: missing command");
+        spec.commandLine().usage(spec.commandLine().getErr());
+        return 2;
     }
 }

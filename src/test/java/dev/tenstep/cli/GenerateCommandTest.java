@@ -92,8 +92,9 @@ class GenerateCommandTest {
             System.out.printf("[generate] %s PNG: %d of %d 8-bit values on a rounding boundary differ by 1%n", fixture, differing, 3 * w * h);
 
             String params = PngImages.readText(png).get(PngImages.PARAMETERS);
-            assertTrue(params.startsWith("a photo of an astronaut riding a horse on mars\nSteps: 10, Sampler: GE, Schedule: log-linear, CFG scale: 7.5, Seed: 7, Size: "
-                    + w + "x" + h + ", Model: " + fixture), params);
+            assertEquals("a photo of an astronaut riding a horse on mars\nSteps: 10, Sampler: GE, Schedule: log-linear, CFG scale: 7.5, Seed: 7, Size: "
+                    + w + "x" + h + ", Model: " + fixture + ", Init latents: init.safetensors", params);
+            assertEquals("rw-r--r--", java.nio.file.attribute.PosixFilePermissions.toString(Files.getPosixFilePermissions(png)));
         }
     }
 
@@ -135,8 +136,29 @@ class GenerateCommandTest {
         Path truncated = tmp.resolve("init.safetensors");
         Files.write(truncated, new byte[] {100, 0, 0, 0, 0, 0, 0, 0, '{'});
         r = run("generate", "--model", model, "--init-latents", truncated.toString(), "-o", tmp.resolve("x.png").toString());
-        assertEquals(1, r.exit());
-        assertTrue(r.err().contains("init.safetensors") && r.err().contains("header length 100"), r.err());
+        assertEquals(2, r.exit());
+        assertTrue(r.err().contains("--init-latents: ") && r.err().contains("init.safetensors") && r.err().contains("header length 100"), r.err());
         assertFalse(Files.exists(tmp.resolve("x.png")));
+
+        Files.createDirectories(tmp.resolve("adir"));
+        r = run("generate", "--model", model, "-o", tmp.resolve("adir").toString());
+        assertEquals(2, r.exit());
+        assertTrue(r.err().contains("--output: cannot write " + tmp.resolve("adir") + ": it is a folder"), r.err());
+
+        r = run("generate", "--model", model, "-o", tmp.resolve("x.jpg").toString());
+        assertEquals(2, r.exit());
+        assertTrue(r.err().contains("--output: " + tmp.resolve("x.jpg") + " must be a .png file"), r.err());
+
+        try (NDManager m = NDManager.newBaseManager()) {
+            Path nan = tmp.resolve("nan.safetensors");
+            SafeTensors.write(nan, Map.of(GenerateCommand.INITIAL_LATENTS, m.full(new ai.djl.ndarray.types.Shape(1, 4, 16, 16), Float.NaN)), Map.of());
+            r = run("generate", "--model", model, "--init-latents", nan.toString(), "-o", tmp.resolve("n.png").toString());
+            assertEquals(2, r.exit());
+            assertTrue(r.err().contains("--init-latents: tensor 'initial_latents' in " + nan + " holds NaN or infinite values"), r.err());
+        }
+
+        r = run();
+        assertEquals(2, r.exit());
+        assertTrue(r.err().contains("missing command") && r.err().contains("generate"), r.err());
     }
 }
