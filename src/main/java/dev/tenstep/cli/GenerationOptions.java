@@ -40,10 +40,10 @@ public class GenerationOptions {
     @Option(names = "--gamma", description = "Gradient-estimation weight gamma >= 1 (default: the sampler's preset, 2 for ge).")
     public Double gamma;
 
-    @Option(names = {"-W", "--width"}, description = "Image width in pixels, a multiple of 8 (default: the model's).")
+    @Option(names = {"-W", "--width"}, description = "Image width in pixels, a multiple of the VAE scale (8 for SD) (default: the model's).")
     public Integer width;
 
-    @Option(names = {"-H", "--height"}, description = "Image height in pixels, a multiple of 8 (default: the model's).")
+    @Option(names = {"-H", "--height"}, description = "Image height in pixels, a multiple of the VAE scale (8 for SD) (default: the model's).")
     public Integer height;
 
     /** The request these options describe. */
@@ -52,13 +52,13 @@ public class GenerationOptions {
     }
 
     /**
-     * Checks the values that need no model (steps range against 1000 training steps, sizes against
-     * 8 pixels, gamma, CFG).
+     * Checks the values that need no model (steps against 1000 training steps, gamma, CFG, sizes
+     * positive); the model's own size multiple is checked when it is loaded.
      *
      * @throws CommandLine.ParameterException naming the option, e.g. {@code --width}
      */
     public void validate(CommandLine cmd) {
-        List<String> errors = toRequest().validate(8, 1000);
+        List<String> errors = toRequest().validate(1, 1000);
         if (!errors.isEmpty()) {
             List<String> named = new ArrayList<>();
             for (String e : errors) {

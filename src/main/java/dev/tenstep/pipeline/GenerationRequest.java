@@ -18,7 +18,7 @@ import java.util.Locale;
  * @param schedule       sigma schedule name ({@code ddim, trailing, log-linear, karras,
  *                       log-linear-continuous}); null = the sampler's default
  * @param gamma          gradient-estimation weight (>= 1); null = the sampler's preset
- * @param width          image width in pixels, a multiple of 8 (the VAE's scale); null = the model's default
+ * @param width          image width in pixels, a multiple of the VAE scale (8 for SD); null = the model's default
  * @param height         image height in pixels; null = the model's default
  */
 public record GenerationRequest(

@@ -115,7 +115,7 @@ class GenerateCommandTest {
         String model = Fixtures.dir(Fixtures.SD15).toString();
         Run r = run("generate", "--model", model, "-W", "30");
         assertEquals(2, r.exit());
-        assertTrue(r.err().contains("--width: must be a multiple of 8, got 30"), r.err());
+        assertTrue(r.err().contains("--width: must be a multiple of 4, got 30"), r.err());
 
         r = run("generate", "--model", model, "--steps", "0");
         assertEquals(2, r.exit());
