@@ -36,8 +36,9 @@ import java.util.Objects;
  * contact sheet.
  *
  * <p>Order of work for one image: generate, write the PNG atomically (temp file, fsync, rename),
- * then append its manifest record (fsync). So a record exists only for a complete file, and a
- * process killed at any moment loses at most the image in flight. On resume, a (line, variant)
+ * then append its manifest record (fsync), then rewrite the contact sheet atomically. So a record
+ * exists only for a complete file, a process killed at any moment loses at most the image in flight,
+ * and the sheet always shows the finished images (no shutdown hook is needed, none can race a write). On resume, a (line, variant)
  * whose latest record describes the same generation, whose file exists and whose SHA-256 matches
  * is skipped.
  *
@@ -104,6 +105,13 @@ public final class BatchRunner {
         default void started(int total, int done, long seedBase) {
         }
 
+        /**
+         * Line {@code entry} asked for a random seed ({@code --seed} negative): {@code seed} is the one it
+         * gets, drawn now ({@code reused} false) or taken from the line's manifest record on resume.
+         */
+        default void randomSeed(PromptEntry entry, long seed, boolean reused) {
+        }
+
         /** A denoising step of a job. */
         default void step(Job job, StepProgress progress) {
         }
@@ -150,8 +158,12 @@ public final class BatchRunner {
 
         // Plan: one job per (valid line, variant); keep the latest record per key.
         Map<String, ManifestRecord> latest = new HashMap<>();
+        Map<String, Long> randomSeeds = new HashMap<>();
         for (ManifestRecord r : manifest.records()) {
             latest.put(r.key(), r);
+            if (r.randomSeed()) {
+                randomSeeds.put(lineKey(r.key()), r.seed());
+            }
         }
         Map<PromptEntry, List<Job>> jobs = new LinkedHashMap<>();
         Map<String, ManifestRecord> done = new LinkedHashMap<>();
@@ -164,11 +176,15 @@ public final class BatchRunner {
             }
             List<Variant> variants = settings.compare().isEmpty() ? List.of(Variant.of(e.request())) : settings.compare();
             List<Job> list = new ArrayList<>();
+            long seed = switch (e.seedMode()) {
+                case FIXED -> e.request().seed();
+                case BASE -> seedBase + e.index();
+                case RANDOM -> randomSeed(e, randomSeeds);
+            };
             try {
                 for (Variant v : variants) {
-                    long seed = e.seedSet() ? e.request().seed() : seedBase + e.index();
                     GenerationRequest r = pipeline.resolve(v.apply(e.request().withSeed(seed)));
-                    String key = e.file().getFileName() + ":" + e.line() + "#" + v.label();
+                    String key = lineKey(e) + "#" + v.label();
                     String name = stem(e.file()) + "-" + String.format("%04d", e.line()) + "-" + v.slug() + ".png";
                     list.add(new Job(e, v, r, key, name));
                 }
@@ -190,10 +206,10 @@ public final class BatchRunner {
             jobs.put(e, list);
         }
 
+        // The sheet is written now (so a stale one from an earlier run never survives, e.g. after --no-resume)
+        // and rewritten atomically after every image, so an interrupted run leaves a sheet of what it finished.
         ContactSheet sheet = new ContactSheet(pipeline.name(), seedBase, entries, jobs, columns);
-        if (settings.resume() && !done.isEmpty()) {
-            sheet.write(out.resolve(INDEX), done, failures);
-        }
+        sheet.write(out.resolve(INDEX), done, failures);
         int skipped = done.size();
         observer.started(total, skipped, seedBase);
 
@@ -213,6 +229,7 @@ public final class BatchRunner {
                 emb.warnings().forEach(w -> observer.warning(e.location() + ": " + w));
             } catch (RuntimeException ex) {
                 fail(failures, new Failure(e.location(), null, "prompt encoding failed: " + reason(ex)));
+                refreshSheet(sheet, done, failures);
                 continue;
             }
             boolean first = true;
@@ -227,6 +244,7 @@ public final class BatchRunner {
                 } catch (IOException ex) {
                     fail(failures, new Failure(e.location(), j.variant().label(), "writing failed: " + reason(ex)));
                 }
+                refreshSheet(sheet, done, failures);
             }
         }
 
@@ -254,7 +272,8 @@ public final class BatchRunner {
         observer.written(j, file);
         GenerationRequest rr = result.request();
         ManifestRecord rec = new ManifestRecord(j.key(), j.entry().location(), j.entry().index(), j.variant().label(),
-                rr.prompt(), rr.negativePrompt(), rr.steps(), rr.cfgScale(), rr.seed(), seedBase, rr.sampler(),
+                rr.prompt(), rr.negativePrompt(), rr.steps(), rr.cfgScale(), rr.seed(), seedBase,
+                j.entry().randomSeed(), rr.sampler(),
                 rr.resolvedSchedule(), rr.resolvedGamma(), rr.width(), rr.height(), pipeline.name(), j.fileName(),
                 sha256(png), noiseHash(noise), result.infotext(),
                 new ManifestRecord.Timings(encodeMs, reused, result.timings().denoiseMs(), result.timings().decodeMs(), writeMs),
@@ -268,7 +287,8 @@ public final class BatchRunner {
     private boolean isDone(Job j, ManifestRecord prev, long seedBase, Path out) {
         GenerationRequest r = j.request();
         ManifestRecord expected = new ManifestRecord(j.key(), j.entry().location(), j.entry().index(), j.variant().label(),
-                r.prompt(), r.negativePrompt(), r.steps(), r.cfgScale(), r.seed(), seedBase, r.sampler(),
+                r.prompt(), r.negativePrompt(), r.steps(), r.cfgScale(), r.seed(), seedBase, j.entry().randomSeed(),
+                r.sampler(),
                 r.resolvedSchedule(), r.resolvedGamma(), r.width(), r.height(), pipeline.name(), j.fileName(),
                 null, null, null, null, null);
         if (!expected.sameGeneration(prev)) {
@@ -306,6 +326,41 @@ public final class BatchRunner {
             return recs.get(recs.size() - 1).seedBase();
         }
         return SEEDS.nextLong() & 0xffffffffL;
+    }
+
+    /**
+     * Rewrites the contact sheet (atomically) after an image: the sheet then matches the manifest even
+     * when the run is interrupted. A failure here only warns; the image and its record are safe, and the
+     * end of the run writes the sheet again (and fails then if it still cannot).
+     */
+    private void refreshSheet(ContactSheet sheet, Map<String, ManifestRecord> done, List<Failure> failures) {
+        try {
+            sheet.write(settings.output().resolve(INDEX), done, failures);
+        } catch (IOException ex) {
+            observer.warning("cannot update " + INDEX + ": " + reason(ex));
+        }
+    }
+
+    /**
+     * The seed of a line with a negative {@code --seed}: the one recorded for the line (any variant) by
+     * an earlier run of this manifest, else a new random one, as {@code generate} draws it. Reported to
+     * the observer either way, so the seed is always printed.
+     */
+    private long randomSeed(PromptEntry e, Map<String, Long> recorded) {
+        Long prev = recorded.get(lineKey(e));
+        long seed = prev != null ? prev : SEEDS.nextLong() & 0xffffffffL;
+        observer.randomSeed(e, seed, prev != null);
+        return seed;
+    }
+
+    /** {@code <prompt file name>:<line>}: the part of a record key before {@code #variant}. */
+    private static String lineKey(PromptEntry e) {
+        return e.file().getFileName() + ":" + e.line();
+    }
+
+    private static String lineKey(String recordKey) {
+        int hash = recordKey.lastIndexOf('#');
+        return hash < 0 ? recordKey : recordKey.substring(0, hash);
     }
 
     private void fail(List<Failure> failures, Failure f) {

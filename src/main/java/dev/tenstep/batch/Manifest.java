@@ -5,8 +5,6 @@ import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.PropertyNamingStrategies;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -23,13 +21,13 @@ import java.util.List;
  * {@code manifest.jsonl}: one JSON object per line, one line per finished image, appended and
  * fsynced only after its PNG is complete on disk. Loading tolerates a torn last line (a process
  * killed mid-append: no newline, or invalid JSON) and any other invalid line: they are dropped, and
- * the file is rewritten atomically without them before anything is appended.
+ * the file is rewritten atomically without them before anything is appended. The dropped lines are
+ * not logged here: {@link #dropped()} lists them and the caller reports each once (the batch runner
+ * as an observer warning).
  */
 public final class Manifest {
     /** The file name in the output folder. */
     public static final String FILE = "manifest.jsonl";
-
-    private static final Logger LOG = LoggerFactory.getLogger(Manifest.class);
 
     static final ObjectMapper JSON = new ObjectMapper()
             .setPropertyNamingStrategy(PropertyNamingStrategies.SNAKE_CASE)
@@ -85,7 +83,6 @@ public final class Manifest {
             }
         }
         if (!m.dropped.isEmpty()) {
-            m.dropped.forEach(LOG::warn);
             AtomicFiles.write(m.file, keep.toString().getBytes(StandardCharsets.UTF_8));
         }
         return m;

@@ -13,6 +13,8 @@ package dev.tenstep.batch;
  * @param cfgScale       classifier-free guidance scale
  * @param seed           seed of the starting noise and per-step noise
  * @param seedBase       the batch's seed base (line seed = base + index unless the line sets one)
+ * @param randomSeed     the line asked for a random seed ({@code --seed} negative): {@code seed} was drawn
+ *                       at random once for the line (shared by its variants) and {@code --resume} reuses it
  * @param sampler        ddim, ge or ddpm
  * @param schedule       sigma schedule name
  * @param gamma          gradient-estimation weight
@@ -38,6 +40,7 @@ public record ManifestRecord(
         double cfgScale,
         long seed,
         long seedBase,
+        boolean randomSeed,
         String sampler,
         String schedule,
         double gamma,

@@ -25,7 +25,9 @@ import java.util.List;
  *       --sampler_name ddim --width 64 --height 64} is accepted;</li>
  *   <li>any other line is a prompt (trimmed), with every other option from the batch defaults.</li>
  * </ul>
- * Options a line does not set come from the batch defaults. A bad line becomes a
+ * Options a line does not set come from the batch defaults; a line without {@code --seed} gets the
+ * batch's seed base + its index, and a negative {@code --seed} means random, as in {@code generate}
+ * (see {@link PromptEntry.SeedMode}). A bad line becomes a
  * {@link PromptEntry} with an error ({@link PromptEntry#message()} names {@code file:line}); parsing goes on.
  */
 public final class PromptFile {
@@ -79,7 +81,7 @@ public final class PromptFile {
                 parsed = cl.parseArgs();
             }
         } catch (IllegalArgumentException | CommandLine.ParameterException e) {
-            return new PromptEntry(file, line, index, null, false, message(e));
+            return new PromptEntry(file, line, index, null, null, message(e));
         }
         overlayDefaults(cl.getCommandSpec(), parsed, defaults);
         if (parsed.originalArgs().isEmpty()) {
@@ -88,10 +90,11 @@ public final class PromptFile {
         try {
             lc.gen.validate(cl);
         } catch (CommandLine.ParameterException e) {
-            return new PromptEntry(file, line, index, null, false, e.getMessage());
+            return new PromptEntry(file, line, index, null, null, e.getMessage());
         }
-        boolean seedSet = parsed.hasMatchedOption("--seed") && lc.gen.seed >= 0;
-        return new PromptEntry(file, line, index, lc.gen.toRequest(), seedSet, null);
+        PromptEntry.SeedMode seed = !parsed.hasMatchedOption("--seed") ? PromptEntry.SeedMode.BASE
+                : lc.gen.seed >= 0 ? PromptEntry.SeedMode.FIXED : PromptEntry.SeedMode.RANDOM;
+        return new PromptEntry(file, line, index, lc.gen.toRequest(), seed, null);
     }
 
     /** Sets every option the line did not match to the batch default's value (generic over the mixin's options). */

@@ -32,7 +32,8 @@ import java.util.concurrent.Callable;
                 "Prompt file lines: a prompt, or options such as --prompt \"...\" --steps 10 --seed 5 "
                         + "(shell quoting; A1111 snake_case names accepted); '#' comments and blank lines are skipped.",
                 "The generation options below are the defaults of lines that do not set them; --seed is the seed base: "
-                        + "line i (0-based, over all files) gets base + i unless it sets its own."},
+                        + "line i (0-based, over all files) gets base + i unless it sets its own; "
+                        + "a negative --seed on a line means random (printed, recorded, reused by --resume)."},
         exitCodeListHeading = "%nExit codes:%n",
         exitCodeList = {"0:every image done", "1:a line or image failed (reported as file:line), or I/O error",
                 "2:bad command line"})
@@ -65,10 +66,12 @@ public final class BatchCommand implements Callable<Integer> {
     @Mixin
     GenerationOptions gen = new GenerationOptions();
 
-    @Option(names = "--threads", description = "Intra-op CPU threads (default: number of cores).")
+    @Option(names = "--threads", converter = ThreadsConverter.class,
+            description = "Intra-op CPU threads, at least 1 (default: number of cores).")
     Integer threads;
 
-    @Option(names = "--no-progress", description = "Plain log lines instead of a progress bar.")
+    @Option(names = "--no-progress", description = "Plain log lines instead of a progress bar "
+            + "(the default when standard error is not a terminal).")
     boolean noProgress;
 
     @Override
@@ -92,7 +95,7 @@ public final class BatchCommand implements Callable<Integer> {
                 new CommandLine.ParameterException(cmd, "--model: no pipeline found under models/; pass --model DIR"));
         DjlEnvironment.threads(threads);
         BatchRunner.Settings settings = new BatchRunner.Settings(prompts, output, gen, variants, resume);
-        boolean bar = !noProgress && System.console() != null;
+        boolean bar = !noProgress && Terminals.stderrIsTerminal();
         try (StableDiffusionPipeline pipeline = StableDiffusionPipeline.load(modelDir);
              Progress progress = new Progress(cmd.getOut(), cmd.getErr(), bar)) {
             BatchRunner.Summary s;
@@ -105,7 +108,10 @@ public final class BatchCommand implements Callable<Integer> {
         }
     }
 
-    /** A progress bar with ETA over all images on a terminal, plain log lines otherwise. */
+    /**
+     * A progress bar with ETA over all images on a terminal, plain log lines otherwise (never carriage
+     * returns when standard error is redirected).
+     */
     static final class Progress implements BatchRunner.Observer, AutoCloseable {
         private final PrintWriter out;
         private final PrintWriter err;
@@ -131,6 +137,12 @@ public final class BatchCommand implements Callable<Integer> {
                         .setStyle(ProgressBarStyle.ASCII).setUpdateIntervalMillis(200).continuousUpdate()
                         .startsFrom(done, Duration.ZERO).build();
             }
+        }
+
+        @Override
+        public void randomSeed(dev.tenstep.batch.PromptEntry entry, long seed, boolean reused) {
+            out.println(entry.location() + ": random seed " + seed + (reused ? " (from the manifest)" : ""));
+            out.flush();
         }
 
         @Override

@@ -50,8 +50,9 @@ public final class BenchCommand implements Callable<Integer> {
     @Option(names = "--repeat", defaultValue = "1", description = "measured generations (default: ${DEFAULT-VALUE})")
     int repeat;
 
-    @Option(names = "--threads", defaultValue = "0", description = "intra-op threads (default: the machine's cores)")
-    int threads;
+    @Option(names = "--threads", converter = ThreadsConverter.class,
+            description = "intra-op threads, at least 1 (default: the machine's cores)")
+    Integer threads;
 
     @Option(names = "--attention-slice", defaultValue = "auto", paramLabel = "auto|off|N",
             description = "attention query slicing: auto (from --attention-budget), off, or N query rows per slice (default: ${DEFAULT-VALUE})")
@@ -78,7 +79,7 @@ public final class BenchCommand implements Callable<Integer> {
         PrintWriter out = spec != null ? spec.commandLine().getOut() : new PrintWriter(System.out, true);
         PrintWriter err = spec != null ? spec.commandLine().getErr() : new PrintWriter(System.err, true);
         BenchOptions o = new BenchOptions(model, randomWeights, tokenizerFiles, width, height, steps, cfgScale, warmup,
-                repeat, threads, attentionSlice, attentionBudgetMb, profile, seed);
+                repeat, threads == null ? 0 : threads, attentionSlice, attentionBudgetMb, profile, seed);
         BenchResult r = new Bench(o, err).run();
         out.print(json ? r.toJson() + System.lineSeparator() : r.toTable());
         out.flush();

@@ -61,10 +61,12 @@ public final class GenerateCommand implements Callable<Integer> {
             description = "Write 'final_latents' [1,4,h,w] (pipeline scale), 'x0_hat_per_step' [N,1,4,h,w], 'sigmas', 'timesteps'.")
     Path saveLatents;
 
-    @Option(names = "--threads", description = "Intra-op CPU threads (default: number of cores).")
+    @Option(names = "--threads", converter = ThreadsConverter.class,
+            description = "Intra-op CPU threads, at least 1 (default: number of cores).")
     Integer threads;
 
-    @Option(names = "--no-progress", description = "Do not draw a progress bar.")
+    @Option(names = "--no-progress", description = "No progress output: neither the bar (drawn on a terminal) "
+            + "nor the line per step printed when standard error is not a terminal.")
     boolean noProgress;
 
     @Override
@@ -106,13 +108,20 @@ public final class GenerateCommand implements Callable<Integer> {
             out.println("seed: " + request.seed());
             out.flush();
             GenerationResult result;
-            try (ProgressBar bar = noProgress ? null : new ProgressBarBuilder().setTaskName("denoise")
+            // The bar redraws with carriage returns: only on a terminal. Redirected, one plain line per step.
+            boolean useBar = !noProgress && Terminals.stderrIsTerminal();
+            boolean lines = !noProgress && !useBar;
+            try (ProgressBar bar = !useBar ? null : new ProgressBarBuilder().setTaskName("denoise")
                     .setInitialMax(request.steps()).setStyle(ProgressBarStyle.ASCII).setUpdateIntervalMillis(100)
                     .continuousUpdate().build()) {
                 result = pipeline.generate(request, null, new StableDiffusionPipeline.Options(init, saveLatents != null, p -> {
+                    String sigma = String.format(java.util.Locale.ROOT, "sigma %.3f", p.sigma());
                     if (bar != null) {
                         bar.stepTo(p.step());
-                        bar.setExtraMessage(String.format(java.util.Locale.ROOT, "sigma %.3f", p.sigma()));
+                        bar.setExtraMessage(sigma);
+                    } else if (lines) {
+                        err.println("step " + p.step() + "/" + p.total() + " " + sigma);
+                        err.flush();
                     }
                     return true;
                 }));

@@ -6,14 +6,18 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import picocli.CommandLine;
 
+import java.io.ByteArrayOutputStream;
 import java.io.IOException;
+import java.io.PrintStream;
 import java.io.PrintWriter;
+import java.nio.charset.StandardCharsets;
 import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** The {@code batch} subcommand end to end: exit codes and messages. */
@@ -32,6 +36,25 @@ class BatchCommandTest {
         cl.setErr(new PrintWriter(err, true));
         int exit = cl.execute(args);
         return new Run(exit, out.toString(), err.toString());
+    }
+
+    /** Runs with {@code System.err} captured too (SLF4J and the progress bar write there, not to picocli's err). */
+    private static Run run(ByteArrayOutputStream systemErr, String... args) {
+        PrintStream old = System.err;
+        System.setErr(new PrintStream(systemErr, true, StandardCharsets.UTF_8));
+        try {
+            return run(args);
+        } finally {
+            System.setErr(old);
+        }
+    }
+
+    private static int count(String text, String part) {
+        int n = 0;
+        for (int i = text.indexOf(part); i >= 0; i = text.indexOf(part, i + 1)) {
+            n++;
+        }
+        return n;
     }
 
     @Test
@@ -67,5 +90,64 @@ class BatchCommandTest {
         Run missing = run("batch", "--prompts", tmp.resolve("nope.txt").toString(), "--output", tmp.toString());
         assertEquals(2, missing.exit());
         assertTrue(missing.err().contains("no such file"), missing.err());
+    }
+
+    @Test
+    void tornManifestLineIsReportedOnce() throws IOException {
+        Path f = tmp.resolve("t.txt");
+        Files.write(f, List.of("one", "two"));
+        Path out = tmp.resolve("t");
+        String model = Fixtures.dir(Fixtures.SD15).toString();
+        assertEquals(0, run("batch", "--model", model, "--prompts", f.toString(), "--output", out.toString(),
+                "--steps", "1", "--seed", "3", "--no-progress").exit());
+        Path m = out.resolve(Manifest.FILE);
+        String text = Files.readString(m);
+        Files.writeString(m, text + text.substring(0, 30));
+        ByteArrayOutputStream sysErr = new ByteArrayOutputStream();
+        Run r = run(sysErr, "batch", "--model", model, "--prompts", f.toString(), "--output", out.toString(),
+                "--steps", "1", "--seed", "3", "--no-progress");
+        assertEquals(0, r.exit(), r.err());
+        String all = sysErr.toString(StandardCharsets.UTF_8) + r.err();
+        assertEquals(1, count(all, "manifest.jsonl:3: torn last line"), all);
+        assertTrue(r.err().contains("warning: manifest.jsonl:3: torn last line"), r.err());
+        assertTrue(r.out().contains("done: 0 generated, 2 skipped, 0 failed"), r.out());
+    }
+
+    @Test
+    void withoutATerminalProgressIsPlainLinesAndRandomLineSeedsArePrinted() throws IOException {
+        // surefire runs without a console: the batch must not draw carriage-return frames
+        Path f = tmp.resolve("r.txt");
+        Files.write(f, List.of("--prompt one --seed -1", "two"));
+        Path out = tmp.resolve("r");
+        ByteArrayOutputStream sysErr = new ByteArrayOutputStream();
+        Run r = run(sysErr, "batch", "--model", Fixtures.dir(Fixtures.SD15).toString(), "--prompts", f.toString(),
+                "--output", out.toString(), "--steps", "2", "--seed", "50");
+        assertEquals(0, r.exit(), r.err());
+        String all = sysErr.toString(StandardCharsets.UTF_8) + r.err() + r.out();
+        assertFalse(all.contains("\r"), "no carriage returns: " + all);
+        assertTrue(r.out().contains("[1/2] ") && r.out().contains("[2/2] "), r.out());
+        java.util.regex.Matcher seed = java.util.regex.Pattern.compile(java.util.regex.Pattern.quote(f + ":1: random seed ")
+                + "(\\d+)\n").matcher(r.out());
+        assertTrue(seed.find(), r.out());
+        String line = Files.readAllLines(out.resolve(Manifest.FILE)).get(0);
+        assertTrue(line.contains("\"seed\":" + seed.group(1) + ",") && line.contains("\"random_seed\":true"), line);
+
+        Run again = run("batch", "--model", Fixtures.dir(Fixtures.SD15).toString(), "--prompts", f.toString(),
+                "--output", out.toString(), "--steps", "2", "--seed", "50", "--no-progress");
+        assertTrue(again.out().contains(f + ":1: random seed " + seed.group(1) + " (from the manifest)"), again.out());
+        assertTrue(again.out().contains("done: 0 generated, 2 skipped"), again.out());
+    }
+
+    @Test
+    void threadsMustBeAtLeastOne() throws IOException {
+        Path f = tmp.resolve("p.txt");
+        Files.write(f, List.of("x"));
+        for (String n : List.of("0", "-2")) {
+            Run r = run("batch", "--model", Fixtures.dir(Fixtures.SD15).toString(), "--prompts", f.toString(),
+                    "--output", tmp.resolve("o").toString(), "--threads", n);
+            assertEquals(2, r.exit(), r.err());
+            assertTrue(r.err().contains("--threads") && r.err().contains("must be at least 1, got " + n), r.err());
+        }
+        assertFalse(Files.exists(tmp.resolve("o")), "rejected before any work");
     }
 }

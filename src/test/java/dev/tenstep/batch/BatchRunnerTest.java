@@ -65,9 +65,17 @@ class BatchRunnerTest {
         final AtomicInteger recorded = new AtomicInteger();
         final List<String> failures = new ArrayList<>();
         final List<String> warnings = new ArrayList<>();
+        final Map<String, Long> randomSeeds = new TreeMap<>();
+        final List<Boolean> randomSeedReused = new ArrayList<>();
 
         Counter(int killAt) {
             this.killAt = killAt;
+        }
+
+        @Override
+        public void randomSeed(PromptEntry e, long seed, boolean reused) {
+            randomSeeds.put(e.location(), seed);
+            randomSeedReused.add(reused);
         }
 
         @Override
@@ -143,6 +151,17 @@ class BatchRunnerTest {
             }
         }
         return m;
+    }
+
+    /** The image files the contact sheet shows, in order. */
+    private static List<String> sheetImages(Path out) throws IOException {
+        List<String> srcs = new ArrayList<>();
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("<img src=\"([^\"]*)\"")
+                .matcher(Files.readString(out.resolve(BatchRunner.INDEX)));
+        while (m.find()) {
+            srcs.add(m.group(1));
+        }
+        return srcs;
     }
 
     @Test
@@ -239,6 +258,8 @@ class BatchRunnerTest {
         try (Stream<Path> s = Files.list(out)) {
             assertEquals(k, s.filter(p -> p.toString().endsWith(".png")).count(), "the image in flight left no file");
         }
+        assertEquals(manifest(out).stream().map(r -> r.get("file").asText()).toList(), sheetImages(out),
+                "the interrupted run left a contact sheet of exactly its finished images");
         Map<String, byte[]> beforeResume = files(out);
 
         Counter second = new Counter(-1);
@@ -262,6 +283,8 @@ class BatchRunnerTest {
             }
         }
         assertEquals(stable(manifest(full)), stable(manifest(out)), "same records");
+        assertEquals(sheetImages(full), sheetImages(out), "same contact sheet");
+        assertEquals(8, sheetImages(out).size());
 
         Counter third = new Counter(-1);
         BatchRunner.Summary again = run(List.of(f), out, defaults(10), compare, true, third);
@@ -330,6 +353,7 @@ class BatchRunnerTest {
         assertEquals(0, c.recorded.get(), "both images are still done");
         assertEquals(2, s.skipped());
         assertEquals(2, c.warnings.size(), c.warnings.toString());
+        assertTrue(c.warnings.get(0).contains("manifest.jsonl:2: invalid record"), c.warnings.toString());
         assertTrue(c.warnings.get(1).contains("torn"), c.warnings.toString());
         assertEquals(good, Files.readAllLines(m), "repaired: only valid records remain");
         assertTrue(Files.readString(m).endsWith("\n"));
@@ -365,5 +389,86 @@ class BatchRunnerTest {
         BatchRunner.Summary s2 = run(List.of(f), out, defaults(-1), null, true, null);
         assertEquals(s1.seedBase(), s2.seedBase());
         assertEquals(2, s2.skipped());
+    }
+
+    @Test
+    void contactSheetIsCurrentAfterEveryImage() throws IOException {
+        Path f = promptFile("live.txt", "one", "--prompt two --steps lots", "three", "four");
+        Path out = tmp.resolve("live");
+        List<List<String>> seen = new ArrayList<>();
+        BatchRunner.Observer obs = new BatchRunner.Observer() {
+            @Override
+            public void started(int total, int done, long seedBase) {
+                try {
+                    assertEquals(List.of(), sheetImages(out), "a sheet exists before the first image");
+                    assertTrue(Files.readString(out.resolve(BatchRunner.INDEX)).contains("--steps"), "with the bad line");
+                } catch (IOException e) {
+                    throw new AssertionError(e);
+                }
+            }
+
+            @Override
+            public void step(BatchRunner.Job job, StepProgress p) {
+                if (p.step() == 1) {
+                    try {
+                        seen.add(sheetImages(out));
+                    } catch (IOException e) {
+                        throw new AssertionError(e);
+                    }
+                }
+            }
+        };
+        run(List.of(f), out, defaults(3), null, true, obs);
+        assertEquals(List.of(List.of(), List.of("live-0001-ge-log-linear.png"),
+                List.of("live-0001-ge-log-linear.png", "live-0003-ge-log-linear.png")), seen,
+                "while image n is denoised, the sheet shows the n - 1 finished ones");
+        assertEquals(3, sheetImages(out).size());
+    }
+
+    @Test
+    void negativeLineSeedIsDrawnOnceRecordedAndReusedOnResume() throws IOException {
+        Path f = promptFile("rs.txt", "--prompt a --seed -1", "--prompt b --seed -5", "--prompt c --seed 9", "d");
+        String compare = "ddim:ddim,ge:log-linear";
+        Path out = tmp.resolve("rs");
+        // killed after 3 images: line 1 has both variants, line 2 only ddim
+        Counter killed = new Counter(4);
+        assertThrows(Killed.class, () -> run(List.of(f), out, defaults(100), compare, true, killed));
+        assertEquals(2, killed.randomSeeds.size(), "one random seed per line with a negative --seed: " + killed.randomSeeds);
+        assertEquals(List.of(false, false), killed.randomSeedReused, "drawn, not reused");
+        long seedA = killed.randomSeeds.get(f + ":1");
+        long seedB = killed.randomSeeds.get(f + ":2");
+        assertTrue(seedA >= 0 && seedB >= 0);
+        List<JsonNode> recs = manifest(out);
+        assertEquals(3, recs.size());
+        for (JsonNode r : recs.subList(0, 2)) {
+            assertEquals(seedA, r.get("seed").asLong(), "both variants of the line share the drawn seed");
+            assertTrue(r.get("random_seed").asBoolean());
+        }
+        assertEquals(seedB, recs.get(2).get("seed").asLong());
+        ObjectNode old = recs.get(0).deepCopy();
+        old.remove("random_seed");
+        assertFalse(Manifest.JSON.readValue(old.toString(), ManifestRecord.class).randomSeed(),
+                "records of earlier versions (no random_seed) still load");
+
+        Counter resume = new Counter(-1);
+        BatchRunner.Summary s = run(List.of(f), out, defaults(100), compare, true, resume);
+        assertEquals(Map.of(f + ":1", seedA, f + ":2", seedB), resume.randomSeeds, "resume reuses the recorded seeds");
+        assertEquals(List.of(true, true), resume.randomSeedReused);
+        assertEquals(3, s.skipped(), "the finished images of random-seed lines are not redone");
+        assertEquals(5, s.generated());
+        recs = manifest(out);
+        Map<String, Long> bySource = new TreeMap<>();
+        for (JsonNode r : recs) {
+            Long prev = bySource.put(r.get("source").asText(), r.get("seed").asLong());
+            assertTrue(prev == null || prev == r.get("seed").asLong(), "one seed per line");
+        }
+        assertEquals(seedB, bySource.get(f + ":2"), "the missing variant of line 2 uses the line's recorded seed");
+        assertEquals(9, bySource.get(f + ":3"));
+        assertEquals(103, bySource.get(f + ":4"), "lines without --seed still get base + index");
+        assertFalse(recs.get(recs.size() - 1).get("random_seed").asBoolean());
+
+        Counter fresh = new Counter(-1);
+        run(List.of(f), out, defaults(100), compare, false, fresh);
+        assertEquals(List.of(false, false), fresh.randomSeedReused, "--no-resume draws again");
     }
 }

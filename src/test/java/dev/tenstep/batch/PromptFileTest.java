@@ -89,7 +89,23 @@ class PromptFileTest {
         assertEquals(1.5, r.gamma());
         assertEquals(64, r.width());
         assertFalse(e.seedSet());
-        assertFalse(line("--prompt x --seed -1").seedSet(), "a negative seed counts as not set");
+        assertEquals(PromptEntry.SeedMode.BASE, e.seedMode(), "no --seed: base + index");
+    }
+
+    @Test
+    void negativeSeedOnALineMeansRandomAsInGenerate() {
+        for (String seed : List.of("-1", "-5")) {
+            PromptEntry e = line("--prompt x --seed " + seed);
+            assertTrue(e.ok(), e.message());
+            assertEquals(PromptEntry.SeedMode.RANDOM, e.seedMode(), seed);
+            assertTrue(e.randomSeed());
+            assertFalse(e.seedSet(), "not a fixed seed");
+        }
+        assertEquals(PromptEntry.SeedMode.FIXED, line("--prompt x --seed 0").seedMode());
+        GenerationOptions randomBase = defaults();
+        randomBase.seed = -1;
+        assertEquals(PromptEntry.SeedMode.BASE, PromptFile.parseLine(FILE, 1, 0, "--prompt x", randomBase).seedMode(),
+                "a negative batch seed is a random base, not a random line seed");
     }
 
     @Test

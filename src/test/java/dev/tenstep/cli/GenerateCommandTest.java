@@ -15,10 +15,14 @@ import picocli.CommandLine;
 
 import javax.imageio.ImageIO;
 import java.awt.image.BufferedImage;
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
 import java.io.PrintWriter;
+import java.nio.charset.StandardCharsets;
 import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -160,5 +164,55 @@ class GenerateCommandTest {
         r = run();
         assertEquals(2, r.exit());
         assertTrue(r.err().contains("missing command") && r.err().contains("generate"), r.err());
+    }
+
+    @Test
+    void withoutATerminalProgressIsOneLinePerStepNotABar() throws Exception {
+        // surefire runs without a console, as when stderr is redirected: no carriage-return frames
+        ByteArrayOutputStream sysErr = new ByteArrayOutputStream();
+        PrintStream old = System.err;
+        Run r;
+        System.setErr(new PrintStream(sysErr, true, StandardCharsets.UTF_8));
+        try {
+            r = run("generate", "--model", Fixtures.dir(Fixtures.SD15).toString(), "--steps", "2", "--seed", "1",
+                    "--prompt", "x", "-o", tmp.resolve("p.png").toString());
+        } finally {
+            System.setErr(old);
+        }
+        assertEquals(0, r.exit(), r.err());
+        String all = sysErr.toString(StandardCharsets.UTF_8) + r.err();
+        assertFalse(all.contains("\r"), "no carriage returns: " + all);
+        assertFalse(all.contains("denoise"), "no bar: " + all);
+        assertTrue(r.err().contains("step 1/2 sigma ") && r.err().contains("step 2/2 sigma "), r.err());
+
+        Run quiet = run("generate", "--model", Fixtures.dir(Fixtures.SD15).toString(), "--steps", "1", "--seed", "1",
+                "--prompt", "x", "--no-progress", "-o", tmp.resolve("q.png").toString());
+        assertEquals(0, quiet.exit(), quiet.err());
+        assertFalse(quiet.err().contains("step "), quiet.err());
+    }
+
+    @Test
+    void terminalDevicesAreRecognised() {
+        assertTrue(Terminals.isTerminalDevice("/dev/pts/3"));
+        assertTrue(Terminals.isTerminalDevice("/dev/tty1"));
+        assertFalse(Terminals.isTerminalDevice("pipe:[12345]"));
+        assertFalse(Terminals.isTerminalDevice("/home/me/log.txt"));
+        assertFalse(Terminals.isTerminalDevice("/dev/null"));
+        assertFalse(Terminals.stderrIsTerminal(), "tests run without a console");
+    }
+
+    @Test
+    void threadsMustBeAtLeastOneForGenerateAndBench() {
+        String model = Fixtures.dir(Fixtures.SD15).toString();
+        for (String cmd : List.of("generate", "bench")) {
+            for (String n : List.of("0", "-1")) {
+                Run r = run(cmd, "--model", model, "--threads", n);
+                assertEquals(2, r.exit(), cmd + " " + r.err());
+                assertTrue(r.err().contains("--threads") && r.err().contains("must be at least 1, got " + n), r.err());
+            }
+            Run word = run(cmd, "--model", model, "--threads", "many");
+            assertEquals(2, word.exit());
+            assertTrue(word.err().contains("--threads") && word.err().contains("'many'"), word.err());
+        }
     }
 }
