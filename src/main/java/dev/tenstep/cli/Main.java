@@ -30,6 +30,14 @@ public final class Main implements Runnable {
     public static CommandLine commandLine() {
         DjlEnvironment.configure();
         CommandLine cl = new CommandLine(new Main());
+        // bad arguments, from picocli's parser or a command's own checks: one line naming the option, no usage dump
+        cl.setParameterExceptionHandler((ex, args) -> {
+            CommandLine cmd = ex.getCommandLine();
+            String msg = String.valueOf(ex.getMessage()).strip().replace(System.lineSeparator(), "; ").replace("\n", "; ");
+            cmd.getErr().println("error: " + msg + " (see '" + cmd.getCommandSpec().qualifiedName() + " --help')");
+            cmd.getErr().flush();
+            return cmd.getCommandSpec().exitCodeOnInvalidInput();
+        });
         cl.setExecutionExceptionHandler((ex, cmd, parseResult) -> {
             if (ex instanceof CommandLine.ParameterException pe) {
                 cmd.getErr().println("error: " + pe.getMessage());
