@@ -57,7 +57,7 @@ document.addEventListener('DOMContentLoaded', () => {
           bar.max = d.total;
           bar.value = d.step;
           status.textContent = 'Step ' + d.step + ' / ' + d.total + ', sigma ' + d.sigma.toFixed(3)
-              + (d.preview_kind ? ' (' + d.preview_kind + ' preview)' : '');
+              + (d.preview_kind ? ' (' + (d.preview_kind === 'vae' ? 'VAE' : 'approximate') + ' preview)' : '');
           if (d.preview) img.src = d.preview;
         },
         result: j => {

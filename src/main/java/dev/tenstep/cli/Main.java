@@ -30,12 +30,13 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
     public static CommandLine commandLine() {
         DjlEnvironment.configure();
         CommandLine cl = new CommandLine(new Main());
-        // one line naming the argument and a pointer to the help, not the whole usage text
+        // bad arguments, from picocli's parser or a command's own checks: one line naming the option, no usage dump
         cl.setParameterExceptionHandler((ex, args) -> {
             CommandLine cmd = ex.getCommandLine();
-            cmd.getErr().println("error: " + ex.getMessage());
-            cmd.getErr().println("see '" + cmd.getCommandSpec().qualifiedName() + " --help'");
-            return 2;
+            String msg = String.valueOf(ex.getMessage()).strip().replace(System.lineSeparator(), "; ").replace("\n", "; ");
+            cmd.getErr().println("error: " + msg + " (see '" + cmd.getCommandSpec().qualifiedName() + " --help')");
+            cmd.getErr().flush();
+            return cmd.getCommandSpec().exitCodeOnInvalidInput();
         });
         cl.setExecutionExceptionHandler((ex, cmd, parseResult) -> {
             if (ex instanceof CommandLine.ParameterException pe) {

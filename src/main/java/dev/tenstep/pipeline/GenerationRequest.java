@@ -35,6 +35,8 @@ public record GenerationRequest(
 
     public static final int DEFAULT_STEPS = 10;
     public static final double DEFAULT_CFG = 7.5;
+    /** Largest width or height any caller may ask for; servers can set a lower limit ({@code serve --max-size}). */
+    public static final int MAX_SIZE = 4096;
 
     public GenerationRequest {
         prompt = prompt == null ? "" : prompt;
@@ -69,6 +71,15 @@ public record GenerationRequest(
      * {@code trainTimesteps} steps.
      */
     public List<String> validate(int sizeMultiple, int trainTimesteps) {
+        return validate(sizeMultiple, trainTimesteps, MAX_SIZE);
+    }
+
+    /**
+     * As {@link #validate(int, int)}, with width and height limited to {@code maxSize} pixels
+     * (at most {@link #MAX_SIZE}): a server's limit for its model.
+     */
+    public List<String> validate(int sizeMultiple, int trainTimesteps, int maxSize) {
+        int max = Math.min(maxSize, MAX_SIZE);
         List<String> errors = new ArrayList<>();
         if (steps < 1 || steps > trainTimesteps) {
             errors.add("steps: must be between 1 and " + trainTimesteps + ", got " + steps);
@@ -85,17 +96,19 @@ public record GenerationRequest(
         if (gamma != null && (!Double.isFinite(gamma) || gamma < 1 || gamma > 10)) {
             errors.add("gamma: must be between 1 and 10, got " + gamma);
         }
-        checkSize(errors, "width", width, sizeMultiple);
-        checkSize(errors, "height", height, sizeMultiple);
+        checkSize(errors, "width", width, sizeMultiple, max);
+        checkSize(errors, "height", height, sizeMultiple, max);
         return errors;
     }
 
-    private static void checkSize(List<String> errors, String field, Integer v, int multiple) {
+    private static void checkSize(List<String> errors, String field, Integer v, int multiple, int max) {
         if (v == null) {
             return;
         }
-        if (v < multiple || v > 4096) {
-            errors.add(field + ": must be between " + multiple + " and 4096 pixels, got " + v);
+        if (v > max && max < MAX_SIZE) {
+            errors.add(field + ": must be at most " + max + " for this model, got " + v);
+        } else if (v < multiple || v > max) {
+            errors.add(field + ": must be between " + multiple + " and " + max + " pixels, got " + v);
         } else if (v % multiple != 0) {
             errors.add(field + ": must be a multiple of " + multiple + ", got " + v);
         }

@@ -180,7 +180,17 @@ public final class StableDiffusionPipeline implements AutoCloseable {
      * @throws InvalidRequestException listing every invalid field
      */
     public GenerationRequest resolve(GenerationRequest r) {
-        List<String> errors = r.validate(sizeMultiple(), noiseSchedule.numTrainTimesteps());
+        return resolve(r, GenerationRequest.MAX_SIZE);
+    }
+
+    /**
+     * As {@link #resolve(GenerationRequest)}, with width and height limited to {@code maxSize}
+     * pixels (a server's limit, e.g. {@code serve --max-size}).
+     *
+     * @throws InvalidRequestException listing every invalid field
+     */
+    public GenerationRequest resolve(GenerationRequest r, int maxSize) {
+        List<String> errors = r.validate(sizeMultiple(), noiseSchedule.numTrainTimesteps(), maxSize);
         if (!errors.isEmpty()) {
             throw new InvalidRequestException(errors);
         }

@@ -24,8 +24,16 @@ public interface Generator {
     /** Default image side in pixels. */
     int defaultSize();
 
+    /** Largest width or height a request may ask for ({@code serve --max-size}); larger sizes are refused with 400. */
+    int maxSize();
+
+    /** The default limit: twice the model's default size (1024 for SD 1.5, 256 for the demo), at most 4096. */
+    static int defaultMaxSize(int defaultSize) {
+        return Math.min(2 * defaultSize, GenerationRequest.MAX_SIZE);
+    }
+
     /**
-     * Fills defaults (size, random seed) and validates.
+     * Fills defaults (size, random seed) and validates (sizes up to {@link #maxSize}).
      *
      * @throws dev.tenstep.pipeline.InvalidRequestException naming each invalid field
      */
@@ -34,15 +42,28 @@ public interface Generator {
     /**
      * Generates one image on the calling (worker) thread.
      *
-     * @throws java.util.concurrent.CancellationException when {@code listener} returned false
+     * @throws java.util.concurrent.CancellationException when {@code listener} returned false or
+     *         the thread was interrupted (also inside a step: the UNet and VAE check between blocks)
      */
     GenerationResult generate(GenerationRequest request, StableDiffusionPipeline.Listener listener);
 
     /** Full VAE decode of a latent [1, 4, h, w] (exact step previews). */
     BufferedImage decode(float[] latent, int h, int w);
 
-    /** Adapts a loaded pipeline. */
+    /** Adapts a loaded pipeline, with the {@link #defaultMaxSize default size limit}. */
     static Generator of(StableDiffusionPipeline p) {
+        return of(p, defaultMaxSize(p.defaultSize()));
+    }
+
+    /**
+     * Adapts a loaded pipeline.
+     *
+     * @param maxSize largest width or height accepted, at most {@link GenerationRequest#MAX_SIZE}
+     */
+    static Generator of(StableDiffusionPipeline p, int maxSize) {
+        if (maxSize < 1 || maxSize > GenerationRequest.MAX_SIZE) {
+            throw new IllegalArgumentException("max size must be between 1 and " + GenerationRequest.MAX_SIZE + ", got " + maxSize);
+        }
         boolean demo = DemoPipeline.isDemo(p.dir());
         return new Generator() {
             @Override
@@ -66,8 +87,13 @@ public interface Generator {
             }
 
             @Override
+            public int maxSize() {
+                return maxSize;
+            }
+
+            @Override
             public GenerationRequest resolve(GenerationRequest request) {
-                return p.resolve(request);
+                return p.resolve(request, maxSize);
             }
 
             @Override

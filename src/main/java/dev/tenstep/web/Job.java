@@ -33,9 +33,19 @@ public final class Job {
         }
     }
 
-    /** How step previews are made: the cheap linear latent-to-RGB map, or a full VAE decode. */
+    /**
+     * How step previews are made: the cheap linear latent-to-RGB map ({@code approx}), a full VAE
+     * decode ({@code vae}), or none. The request's {@code preview} takes these names (aliases
+     * {@code approximate}, {@code full}, {@code off}); progress events report {@link #label} as
+     * {@code preview_kind}.
+     */
     public enum Preview {
         APPROX, VAE, NONE;
+
+        /** The API name: {@code approx}, {@code vae} or {@code none}. */
+        public String label() {
+            return name().toLowerCase(Locale.ROOT);
+        }
 
         public static Preview parse(String s) {
             if (s == null || s.isBlank() || s.equalsIgnoreCase("approx") || s.equalsIgnoreCase("approximate")) {

@@ -25,8 +25,10 @@ import java.util.concurrent.CancellationException;
  * Runs generations off the request threads: a bounded FIFO of waiting jobs served by
  * {@code workers} threads of one loaded model. A full queue rejects with
  * {@link QueueFullException} (HTTP 429); a job can be cancelled while waiting (removed) or while
- * running (the pipeline's step listener returns false). A failed job is reported on the job and
- * never stops the workers.
+ * running: its worker thread is interrupted, which the sampler checks between steps and the UNet
+ * and VAE between blocks, so even one long step stops early. The interrupt is cleared once the
+ * job's generation returns, so the worker goes on serving. A failed job is reported on the job
+ * and never stops the workers.
  */
 public final class JobQueue implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(JobQueue.class);
@@ -39,6 +41,8 @@ public final class JobQueue implements AutoCloseable {
     private final Deque<Job> waiting = new ArrayDeque<>();
     private final Map<String, Job> jobs = new LinkedHashMap<>();
     private final List<Thread> threads = new ArrayList<>();
+    /** The worker thread of each running job (guarded by this): the one {@link #cancel} interrupts. */
+    private final Map<Job, Thread> running = new java.util.IdentityHashMap<>();
     private boolean closed;
 
     /** Thrown by {@link #submit} when {@code capacity} jobs are already waiting. */
@@ -121,13 +125,26 @@ public final class JobQueue implements AutoCloseable {
     }
 
     /**
-     * Cancels a job: a waiting one is removed at once, a running one stops at its next step.
+     * What {@link #cancel} did.
      *
-     * @return the job, or empty if unknown
+     * @param job      the job
+     * @param stopping true when the job was running: its worker was interrupted and the job ends
+     *                 {@code cancelled} shortly (HTTP 202); false when it was waiting (now
+     *                 cancelled) or had already finished (HTTP 200)
      */
-    public Optional<Job> cancel(String id) {
+    public record Cancellation(Job job, boolean stopping) {
+    }
+
+    /**
+     * Cancels a job: a waiting one is removed at once; a running one has its worker thread
+     * interrupted, so it stops inside the current step (between UNet/VAE blocks).
+     *
+     * @return what was done, or empty if the job is unknown
+     */
+    public Optional<Cancellation> cancel(String id) {
         Job job;
         boolean wasWaiting;
+        boolean stopping;
         synchronized (this) {
             job = jobs.get(id);
             if (job == null) {
@@ -138,13 +155,19 @@ public final class JobQueue implements AutoCloseable {
             if (wasWaiting) {
                 announcePositions();
             }
+            Thread worker = running.get(job);
+            stopping = worker != null;
+            if (worker != null) {
+                // under the lock: the worker removes its entry (under the lock) before clearing the flag
+                worker.interrupt();
+            }
         }
         if (wasWaiting) {
             job.cancelled();
             job.emit("cancelled", Map.of("id", id, "message", "cancelled while waiting"));
             job.complete();
         }
-        return Optional.of(job);
+        return Optional.of(new Cancellation(job, stopping));
     }
 
     private void work() {
@@ -155,7 +178,7 @@ public final class JobQueue implements AutoCloseable {
                     try {
                         wait();
                     } catch (InterruptedException e) {
-                        return;
+                        // only close() ends a worker; a stray interrupt is cleared by the throw
                     }
                 }
                 if (closed) {
@@ -163,6 +186,7 @@ public final class JobQueue implements AutoCloseable {
                 }
                 job = waiting.pollFirst();
                 job.running();
+                running.put(job, Thread.currentThread());
                 announcePositions();
             }
             run(job);
@@ -180,7 +204,17 @@ public final class JobQueue implements AutoCloseable {
         GenerationRequest r = job.request();
         job.emit("started", Map.of("id", job.id(), "total", r.steps(), "width", r.width(), "height", r.height()));
         try {
-            GenerationResult result = generator.generate(r, p -> onStep(job, p));
+            GenerationResult result;
+            try {
+                result = generator.generate(r, p -> onStep(job, p));
+            } finally {
+                synchronized (this) {
+                    running.remove(job);
+                }
+                // no cancel can interrupt this thread for this job any more: clear a late interrupt
+                // so the next job (and the file writes below) do not see it
+                Thread.interrupted();
+            }
             OutputStore.Entry entry = store.save(result, job.id(), generator.modelName());
             job.succeeded(entry);
             job.emit("result", job.toJson(0));
@@ -188,6 +222,13 @@ public final class JobQueue implements AutoCloseable {
             job.cancelled();
             job.emit("cancelled", Map.of("id", job.id(), "message", "cancelled"));
         } catch (Throwable t) {
+            if (job.cancelRequested()) {
+                // an interrupt can surface as another exception (e.g. from an interruptible wait)
+                LOG.debug("job {} cancelled: {}", job.id(), t.toString());
+                job.cancelled();
+                job.emit("cancelled", Map.of("id", job.id(), "message", "cancelled"));
+                return;
+            }
             // the message only: no stack traces leave the server; the log has the details
             LOG.warn("job {} failed", job.id(), t);
             String msg = t.getMessage() == null ? t.getClass().getSimpleName() : t.getMessage();
@@ -214,7 +255,7 @@ public final class JobQueue implements AutoCloseable {
                     ? generator.decode(p.x0hat(), p.height(), p.width())
                     : Previews.approximate(p.x0hat(), p.height(), p.width());
             data.put("preview", dataUrl(img));
-            data.put("preview_kind", job.preview() == Job.Preview.VAE ? "vae" : "approximate");
+            data.put("preview_kind", job.preview().label());
         }
         job.emit("progress", data);
         return !job.cancelRequested();
@@ -238,7 +279,7 @@ public final class JobQueue implements AutoCloseable {
         }
     }
 
-    /** Stops the workers: waiting jobs are cancelled, running ones are asked to stop. */
+    /** Stops the workers: waiting jobs are cancelled, running ones are interrupted. */
     @Override
     public void close() {
         List<Job> dropped;
@@ -247,6 +288,7 @@ public final class JobQueue implements AutoCloseable {
             dropped = new ArrayList<>(waiting);
             waiting.clear();
             jobs.values().forEach(Job::requestCancel);
+            running.values().forEach(Thread::interrupt);
             notifyAll();
         }
         for (Job j : dropped) {

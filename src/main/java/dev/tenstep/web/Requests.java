@@ -1,22 +1,34 @@
 package dev.tenstep.web;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.json.JsonMapper;
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import dev.tenstep.pipeline.GenerationRequest;
 import dev.tenstep.pipeline.InvalidRequestException;
 import dev.tenstep.pipeline.SamplerPresets;
 
+import java.math.BigDecimal;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 
 /**
  * Parses JSON request bodies into {@link GenerationRequest}s. Type errors (a non-numeric
- * {@code cfg_scale}, an unknown sampler) are collected per field and thrown as one
- * {@link InvalidRequestException}; range checks are the pipeline's ({@code resolve}).
+ * {@code cfg_scale}, a fractional {@code steps}, an unknown sampler) and values that do not fit
+ * the field's type ({@code steps: 99999999999999999999}, {@code seed: 1e30}) are collected per
+ * field, quoting what was sent, and thrown as one {@link InvalidRequestException}; range checks
+ * are the pipeline's ({@code resolve}). Numbers are read exactly (as decimals), so nothing is
+ * silently rounded or clamped.
  */
 final class Requests {
-    private static final ObjectMapper JSON = new ObjectMapper();
+    private static final ObjectMapper JSON = JsonMapper.builder()
+            .enable(DeserializationFeature.USE_BIG_DECIMAL_FOR_FLOATS)
+            .nodeFactory(JsonNodeFactory.withExactBigDecimals(true))
+            .build();
+    /** Seeds of the API: -1 (random) or 0 .. Long.MAX_VALUE. */
+    static final String SEED_RANGE = "must be an integer from 0 to " + Long.MAX_VALUE + ", or -1 for a random seed";
 
     private Requests() {
     }
@@ -47,11 +59,11 @@ final class Requests {
         List<String> errors = new ArrayList<>();
         String prompt = text(b, "prompt", errors);
         String negative = text(b, "negative_prompt", errors);
-        Long steps = integer(b, "steps", errors);
+        Integer steps = int32(b, "steps", errors);
         Double cfg = number(b, "cfg_scale", errors);
-        Long seed = integer(b, "seed", errors);
-        Long width = integer(b, "width", errors);
-        Long height = integer(b, "height", errors);
+        Long seed = seed(b, errors);
+        Integer width = int32(b, "width", errors);
+        Integer height = int32(b, "height", errors);
         Double gamma = number(b, "gamma", errors);
         String samplerText = text(b, names.sampler(), errors);
         String sampler = "ge";
@@ -77,10 +89,9 @@ final class Requests {
             throw new InvalidRequestException(errors);
         }
         return new GenerationRequest(prompt, negative,
-                steps == null ? GenerationRequest.DEFAULT_STEPS : clampInt(steps),
+                steps == null ? GenerationRequest.DEFAULT_STEPS : steps,
                 cfg == null ? GenerationRequest.DEFAULT_CFG : cfg,
-                seed == null ? -1 : seed, sampler, schedule, gamma,
-                width == null ? null : clampInt(width), height == null ? null : clampInt(height));
+                seed == null ? -1 : seed, sampler, schedule, gamma, width, height);
     }
 
     static Job.Preview preview(JsonNode b) {
@@ -92,8 +103,29 @@ final class Requests {
         return p;
     }
 
-    private static int clampInt(long v) {
-        return (int) Math.max(Integer.MIN_VALUE, Math.min(Integer.MAX_VALUE, v));
+    /** What the client sent, for messages: the JSON text of the value (strings quoted). */
+    private static String sent(JsonNode n) {
+        return n.isBigDecimal() ? n.decimalValue().toString() : n.toString();
+    }
+
+    /** The exact decimal value of a JSON number or numeric string, or null. */
+    private static BigDecimal decimal(JsonNode n) {
+        if (n.isNumber()) {
+            return n.isFloatingPointNumber() && !n.isBigDecimal()
+                    ? (Double.isFinite(n.asDouble()) ? BigDecimal.valueOf(n.asDouble()) : null)
+                    : n.decimalValue();
+        }
+        if (n.isTextual()) {
+            String t = n.asText().trim();
+            if (t.length() <= 100) {
+                try {
+                    return new BigDecimal(t);
+                } catch (NumberFormatException e) {
+                    // not a number
+                }
+            }
+        }
+        return null;
     }
 
     static String text(JsonNode b, String field, List<String> errors) {
@@ -108,26 +140,56 @@ final class Requests {
         return n.asText();
     }
 
+    /**
+     * An integer field (a JSON integer, an integral number such as {@code 20.0}, or a numeric
+     * string); a fractional value or one beyond the 64-bit range is an error quoting what was sent.
+     */
     static Long integer(JsonNode b, String field, List<String> errors) {
         JsonNode n = b.get(field);
         if (n == null || n.isNull() || (n.isTextual() && n.asText().isBlank())) {
             return null;
         }
-        if (n.isIntegralNumber() && n.canConvertToLong()) {
-            return n.asLong();
+        BigDecimal d = decimal(n);
+        if (d == null || (d.signum() != 0 && d.stripTrailingZeros().scale() > 0)) {
+            errors.add(field + ": must be an integer, got " + sent(n));
+            return null;
         }
-        if (n.isNumber() && n.asDouble() == Math.rint(n.asDouble())) {
-            return (long) n.asDouble();
+        // integer digits: precision - scale; more than 19 cannot be a long (checked before any big conversion)
+        if (d.signum() != 0 && d.precision() - d.scale() > 19) {
+            errors.add(field + ": out of range, got " + sent(n));
+            return null;
         }
-        if (n.isTextual()) {
-            try {
-                return Long.parseLong(n.asText().trim());
-            } catch (NumberFormatException e) {
-                // reported below
-            }
+        try {
+            return d.toBigInteger().longValueExact();
+        } catch (ArithmeticException e) {
+            errors.add(field + ": out of range, got " + sent(n));
+            return null;
         }
-        errors.add(field + ": must be an integer, got " + n);
-        return null;
+    }
+
+    /** An integer field of a 32-bit setting (steps, sizes): beyond the int range is an error quoting what was sent. */
+    static Integer int32(JsonNode b, String field, List<String> errors) {
+        int before = errors.size();
+        Long v = integer(b, field, errors);
+        if (v == null) {
+            return null;
+        }
+        if (v < Integer.MIN_VALUE || v > Integer.MAX_VALUE) {
+            errors.add(field + ": out of range, got " + sent(b.get(field)));
+            return null;
+        }
+        return errors.size() == before ? v.intValue() : null;
+    }
+
+    /** {@code seed}: an integer from 0 to Long.MAX_VALUE, or -1 for random (A1111's convention). */
+    static Long seed(JsonNode b, List<String> errors) {
+        List<String> own = new ArrayList<>();
+        Long v = integer(b, "seed", own);
+        if (!own.isEmpty() || (v != null && v < -1)) {
+            errors.add("seed: " + SEED_RANGE + ", got " + sent(b.get("seed")));
+            return null;
+        }
+        return v;
     }
 
     static Double number(JsonNode b, String field, List<String> errors) {
@@ -135,20 +197,16 @@ final class Requests {
         if (n == null || n.isNull() || (n.isTextual() && n.asText().isBlank())) {
             return null;
         }
-        if (n.isNumber()) {
-            return n.asDouble();
-        }
-        if (n.isTextual()) {
-            try {
-                double d = Double.parseDouble(n.asText().trim());
-                if (Double.isFinite(d)) {
-                    return d;
-                }
-            } catch (NumberFormatException e) {
-                // reported below
+        BigDecimal d = decimal(n);
+        if (d != null) {
+            double v = d.doubleValue();
+            if (Double.isFinite(v)) {
+                return v;
             }
+            errors.add(field + ": out of range, got " + sent(n));
+            return null;
         }
-        errors.add(field + ": must be a number, got " + n);
+        errors.add(field + ": must be a number, got " + sent(n));
         return null;
     }
 }

@@ -129,9 +129,9 @@ public final class WebApp {
             sse.handle(ctx);
         });
         app.delete("/api/jobs/{id}", ctx -> {
-            Job job = queue.cancel(ctx.pathParam("id")).orElseThrow(() -> new ApiException(404, "unknown job"));
-            // a waiting job is cancelled now (200); a running one stops at its next step (202)
-            ctx.status(job.status().finished() ? HttpStatus.OK : HttpStatus.ACCEPTED).json(job.toJson(queue.position(job)));
+            JobQueue.Cancellation c = queue.cancel(ctx.pathParam("id")).orElseThrow(() -> new ApiException(404, "unknown job"));
+            // a waiting job is cancelled now (200); a running one is interrupted and stops within its current step (202)
+            ctx.status(c.stopping() ? HttpStatus.ACCEPTED : HttpStatus.OK).json(c.job().toJson(queue.position(c.job())));
         });
         app.get("/api/grid.png", this::gridPng);
 
@@ -170,6 +170,7 @@ public final class WebApp {
         m.put("demoLabel", DemoPipeline.LABEL);
         m.put("sizeMultiple", generator.sizeMultiple());
         m.put("defaultSize", generator.defaultSize());
+        m.put("maxSize", generator.maxSize());
         m.put("queueSize", queue.capacity());
         List<Map<String, String>> samplers = new ArrayList<>();
         for (String s : SamplerPresets.NAMES) {
@@ -258,6 +259,7 @@ public final class WebApp {
         m.put("demo", generator.isDemo());
         m.put("default_size", generator.defaultSize());
         m.put("size_multiple", generator.sizeMultiple());
+        m.put("max_size", generator.maxSize());
         m.put("samplers", SamplerPresets.NAMES);
         m.put("schedules", SamplerPresets.SCHEDULES);
         m.put("queue_size", queue.capacity());
@@ -354,16 +356,29 @@ public final class WebApp {
         List<String> errors = new ArrayList<>();
         Long batch = Requests.integer(body, "batch_size", errors);
         Long iter = Requests.integer(body, "n_iter", errors);
-        int batchSize = batch == null ? 1 : batch.intValue();
-        int nIter = iter == null ? 1 : iter.intValue();
-        if (errors.isEmpty() && (batchSize < 1 || nIter < 1 || (long) batchSize * nIter > MAX_A1111_IMAGES)) {
-            errors.add("batch_size: batch_size x n_iter must be between 1 and " + MAX_A1111_IMAGES);
+        long batchSize = batch == null ? 1 : batch;
+        long nIter = iter == null ? 1 : iter;
+        // checked as longs: no int overflow can turn a huge count into a small one
+        if (batch != null && (batchSize < 1 || batchSize > MAX_A1111_IMAGES)) {
+            errors.add("batch_size: must be between 1 and " + MAX_A1111_IMAGES + ", got " + batchSize);
+        }
+        if (iter != null && (nIter < 1 || nIter > MAX_A1111_IMAGES)) {
+            errors.add("n_iter: must be between 1 and " + MAX_A1111_IMAGES + ", got " + nIter);
+        }
+        if (errors.isEmpty() && batchSize * nIter > MAX_A1111_IMAGES) {
+            errors.add("batch_size: batch_size x n_iter must be at most " + MAX_A1111_IMAGES + ", got "
+                    + batchSize + " x " + nIter);
         }
         if (!errors.isEmpty()) {
             throw new InvalidRequestException(errors);
         }
         GenerationRequest first = generator.resolve(base);
-        int count = batchSize * nIter;
+        int count = (int) (batchSize * nIter);
+        if (first.seed() > Long.MAX_VALUE - (count - 1)) {
+            // image i uses seed + i: it must not wrap around to a negative (random) seed
+            throw new InvalidRequestException(List.of("seed: must be at most " + (Long.MAX_VALUE - (count - 1))
+                    + " for " + count + " images (image i uses seed + i), got " + first.seed()));
+        }
         List<String> images = new ArrayList<>();
         List<Long> seeds = new ArrayList<>();
         List<String> infotexts = new ArrayList<>();
@@ -399,7 +414,7 @@ public final class WebApp {
         info.put("scheduler", first.resolvedSchedule());
         info.put("cfg_scale", first.cfgScale());
         info.put("steps", first.steps());
-        info.put("batch_size", batchSize);
+        info.put("batch_size", (int) batchSize);
         info.put("sd_model_name", generator.modelName());
         info.put("index_of_first_image", 0);
         info.put("infotexts", infotexts);

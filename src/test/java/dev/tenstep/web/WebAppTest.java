@@ -208,7 +208,8 @@ class WebAppTest {
             // approximate previews by default, labelled as such
             String id2 = submit(client, "{\"prompt\": \"x\", \"steps\": 2, \"seed\": 3}");
             String events = client.request("/api/jobs/" + id2 + "/events", b -> b.header("Accept", "text/event-stream")).body().string();
-            assertTrue(events.contains("\"preview_kind\":\"approximate\""), events);
+            // preview_kind uses the request's names (approx | vae)
+            assertTrue(events.contains("\"preview_kind\":\"approx\""), events);
             assertTrue(events.trim().endsWith("}") && events.contains("event: result"));
             // the gallery reads the folder: a new store (a restarted server) sees both, newest first
             OutputStore.Page page = new OutputStore(outputs).list(1, 24);
@@ -365,5 +366,184 @@ class WebAppTest {
             assertEquals(400, client.get("/api/grid.png?cols=3&jobs=" + String.join(",", ids)).code());
             assertEquals(404, client.get("/api/grid.png?cols=1&jobs=unknown").code());
         });
+    }
+
+    // ------------------------------------------------------------ QA fixes
+
+    /** Defect 1a: sizes above the server's limit (default 2 x the model's default size) are refused with 400. */
+    @Test
+    void sizeLimitIsEnforcedAndShownInInfo() {
+        int max = 2 * pipeline.defaultSize();
+        withApp(generator, 16, (client, queue, store) -> {
+            assertEquals(max, json(client.get("/api/info")).get("max_size").asInt());
+            Response r = postJson(client, "/api/txt2img", "{\"width\": 4096, \"steps\": 1}");
+            assertEquals(400, r.code());
+            JsonNode j = json(r);
+            assertEquals("width", j.get("errors").get(0).get("field").asText());
+            assertEquals("width: must be at most " + max + " for this model, got 4096",
+                    "width: " + j.get("errors").get(0).get("message").asText());
+            Response h = postJson(client, "/api/txt2img", "{\"height\": " + (max + generator.sizeMultiple()) + "}");
+            assertEquals(400, h.code());
+            assertEquals("height", json(h).get("errors").get(0).get("field").asText());
+            Response a = postJson(client, "/sdapi/v1/txt2img", "{\"width\": 4096}");
+            assertEquals(400, a.code());
+            assertTrue(json(a).get("error").asText().contains("must be at most " + max), "A1111 endpoint too");
+            // the limit itself is allowed, and shown on the form
+            String id = submit(client, "{\"width\": " + max + ", \"height\": " + generator.sizeMultiple() + ", \"steps\": 1, \"seed\": 1}");
+            assertEquals("done", finish(queue, id).get("status").asText());
+            assertTrue(client.get("/").body().string().contains("max=\"" + max + "\""));
+        });
+        // serve --max-size N
+        int custom = 3 * pipeline.defaultSize();
+        withApp(Generator.of(pipeline, custom), 16, (client, queue, store) -> {
+            assertEquals(custom, json(client.get("/api/info")).get("max_size").asInt());
+            Response r = postJson(client, "/api/txt2img", "{\"width\": " + (custom + generator.sizeMultiple()) + "}");
+            assertTrue(json(r).get("error").asText().contains("must be at most " + custom + " for this model"));
+        });
+    }
+
+    /**
+     * Defect 1b: cancelling a running job interrupts its worker inside the step (the listener is
+     * never consulted), and the worker, its interrupt flag cleared, completes the next job.
+     */
+    @Test
+    void cancelInterruptsTheRunningStepAndTheNextJobCompletes() {
+        SlowStepGenerator slow = new SlowStepGenerator(generator);
+        withApp(slow, 4, (client, queue, store) -> {
+            String id = submit(client, "{\"prompt\": \"slow\", \"steps\": 3, \"seed\": 1}");
+            if (!slow.inStep.await(60, TimeUnit.SECONDS)) {
+                throw new AssertionError("the slow job never started");
+            }
+            String next = submit(client, "{\"prompt\": \"after\", \"steps\": 2, \"seed\": 2}");
+            Response c = client.delete("/api/jobs/" + id);
+            assertEquals(202, c.code(), "a running job is being stopped");
+            Job job = queue.get(id).orElseThrow().done().get(30, TimeUnit.SECONDS);
+            assertEquals(Job.Status.CANCELLED, job.status(), String.valueOf(job.error()));
+            assertTrue(slow.interruptedInStep, "the worker thread was interrupted inside the step");
+            String events = client.request("/api/jobs/" + id + "/events", b -> b.header("Accept", "text/event-stream")).body().string();
+            assertTrue(events.contains("event: cancelled") && !events.contains("event: progress"), events);
+            // the worker keeps serving: the next job runs every step and is saved
+            JsonNode after = finish(queue, next);
+            assertEquals("done", after.get("status").asText(), after.toString());
+            assertEquals(2, after.get("step").asInt());
+        });
+    }
+
+    /**
+     * A generator whose {@code "slow"} job spends its first step in a long computation that, like
+     * the UNet between blocks, only watches the thread's interrupt flag; then the real pipeline
+     * runs (and stops at once if the flag is set).
+     */
+    static final class SlowStepGenerator implements Generator {
+        final Generator real;
+        final java.util.concurrent.CountDownLatch inStep = new java.util.concurrent.CountDownLatch(1);
+        volatile boolean interruptedInStep;
+
+        SlowStepGenerator(Generator real) {
+            this.real = real;
+        }
+
+        @Override
+        public dev.tenstep.pipeline.GenerationResult generate(dev.tenstep.pipeline.GenerationRequest request,
+                                                                StableDiffusionPipeline.Listener listener) {
+            if (request.prompt().equals("slow")) {
+                inStep.countDown();
+                long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+                while (!Thread.currentThread().isInterrupted() && System.nanoTime() < deadline) {
+                    Thread.onSpinWait();
+                }
+                interruptedInStep = Thread.currentThread().isInterrupted();
+            }
+            return real.generate(request, listener);
+        }
+
+        @Override
+        public String modelName() {
+            return real.modelName();
+        }
+
+        @Override
+        public boolean isDemo() {
+            return real.isDemo();
+        }
+
+        @Override
+        public int sizeMultiple() {
+            return real.sizeMultiple();
+        }
+
+        @Override
+        public int defaultSize() {
+            return real.defaultSize();
+        }
+
+        @Override
+        public int maxSize() {
+            return real.maxSize();
+        }
+
+        @Override
+        public dev.tenstep.pipeline.GenerationRequest resolve(dev.tenstep.pipeline.GenerationRequest request) {
+            return real.resolve(request);
+        }
+
+        @Override
+        public java.awt.image.BufferedImage decode(float[] latent, int h, int w) {
+            return real.decode(latent, h, w);
+        }
+    }
+
+    /** Defect 3: numbers are taken exactly; out-of-range or fractional values are refused quoting what was sent. */
+    @Test
+    void numbersAreNeitherClampedNorRounded() {
+        withApp(generator, 16, (client, queue, store) -> {
+            Map<String, String> nativeCases = new java.util.LinkedHashMap<>();
+            nativeCases.put("{\"steps\": 99999999999999999999}", "steps|99999999999999999999");
+            nativeCases.put("{\"steps\": 3000000000}", "steps|3000000000");
+            nativeCases.put("{\"steps\": 2.5}", "steps|2.5");
+            nativeCases.put("{\"seed\": 1e30}", "seed|1E+30");
+            nativeCases.put("{\"seed\": 9223372036854775808}", "seed|9223372036854775808");
+            nativeCases.put("{\"seed\": 1.5}", "seed|1.5");
+            nativeCases.put("{\"seed\": -7}", "seed|-7");
+            nativeCases.put("{\"seed\": \"12abc\"}", "seed|12abc");
+            nativeCases.put("{\"width\": 1e30}", "width|1E+30");
+            nativeCases.put("{\"cfg_scale\": 1e400}", "cfg_scale|1E+400");
+            nativeCases.put("{\"gamma\": true}", "gamma|true");
+            check(client, "/api/txt2img", nativeCases);
+
+            Map<String, String> a1111Cases = new java.util.LinkedHashMap<>();
+            a1111Cases.put("{\"batch_size\": 4294967297}", "batch_size|4294967297");
+            a1111Cases.put("{\"batch_size\": 1e30}", "batch_size|1E+30");
+            a1111Cases.put("{\"n_iter\": 1.5}", "n_iter|1.5");
+            a1111Cases.put("{\"n_iter\": 0}", "n_iter|0");
+            a1111Cases.put("{\"batch_size\": 8, \"n_iter\": 8}", "batch_size|8 x 8");
+            a1111Cases.put("{\"width\": 99999999999}", "width|99999999999");
+            a1111Cases.put("{\"height\": 64.5}", "height|64.5");
+            a1111Cases.put("{\"cfg_scale\": \"lots\"}", "cfg_scale|lots");
+            a1111Cases.put("{\"seed\": 1e30}", "seed|1E+30");
+            a1111Cases.put("{\"seed\": 9223372036854775807, \"batch_size\": 2}", "seed|9223372036854775807");
+            check(client, "/sdapi/v1/txt2img", a1111Cases);
+
+            // integral values in any JSON form are fine, and the seed is kept exactly
+            String id = submit(client, "{\"steps\": 2.0, \"seed\": 9007199254740993, \"width\": \"64\"}");
+            JsonNode done = finish(queue, id);
+            assertEquals("done", done.get("status").asText());
+            assertEquals(9007199254740993L, done.get("result").get("seed").asLong(), "no rounding through double");
+            assertEquals(2, done.get("request").get("steps").asInt());
+        });
+    }
+
+    private static void check(HttpClient client, String path, Map<String, String> cases) throws IOException {
+        for (Map.Entry<String, String> c : cases.entrySet()) {
+            String[] expected = c.getValue().split("\\|");
+            Response r = postJson(client, path, c.getKey());
+            String body = r.body().string();
+            assertEquals(400, r.code(), path + " " + c.getKey() + " -> " + body);
+            JsonNode j = WebTestSupport.JSON.readTree(body);
+            assertEquals(expected[0], j.get("errors").get(0).get("field").asText(), c.getKey() + " -> " + body);
+            String message = j.get("errors").get(0).get("message").asText();
+            assertTrue(message.contains(expected[1]), c.getKey() + " -> " + message);
+            assertFalse(message.contains("2147483647") || message.contains("Infinity"), c.getKey() + " -> " + message);
+        }
     }
 }

@@ -82,6 +82,11 @@ final class WebTestSupport {
         }
 
         @Override
+        public int maxSize() {
+            return real.maxSize();
+        }
+
+        @Override
         public GenerationRequest resolve(GenerationRequest request) {
             return real.resolve(request);
         }

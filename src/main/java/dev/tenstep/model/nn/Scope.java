@@ -3,6 +3,7 @@ package dev.tenstep.model.nn;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 
+import java.util.concurrent.CancellationException;
 import java.util.function.BiConsumer;
 import java.util.function.UnaryOperator;
 
@@ -27,6 +28,19 @@ public final class Scope {
                 y.attach(parent);
             }
             return y;
+        }
+    }
+
+    /**
+     * Cancellation point inside a forward: throws when the calling thread has been interrupted
+     * (the web app interrupts a worker to cancel its running job). The interrupt flag is left set
+     * for the caller to see and clear; the forward's sub-managers are closed as the exception unwinds.
+     *
+     * @throws CancellationException if the current thread is interrupted
+     */
+    public static void checkCancelled() {
+        if (Thread.currentThread().isInterrupted()) {
+            throw new CancellationException("cancelled");
         }
     }
 

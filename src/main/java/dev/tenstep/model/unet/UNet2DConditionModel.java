@@ -10,6 +10,7 @@ import dev.tenstep.model.config.UNetConfig;
 import dev.tenstep.model.nn.Conv2d;
 import dev.tenstep.model.nn.GroupNorm;
 import dev.tenstep.model.nn.Ops;
+import dev.tenstep.model.nn.Scope;
 
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -135,6 +136,8 @@ public final class UNet2DConditionModel implements AutoCloseable {
      * @return [B, out_channels, h, w] (eps or v, per the scheduler's prediction type), attached to
      *         {@code sample}'s manager
      * @throws IllegalArgumentException if a shape does not fit the configuration (the message names it)
+     * @throws java.util.concurrent.CancellationException if the calling thread is interrupted: checked
+     *         before each down block, the mid block and each up block (the flag is left set)
      */
     public NDArray forward(NDArray sample, float timestep, NDArray encoderHiddenStates) {
         return forward(sample, timestep, encoderHiddenStates, null);
@@ -179,16 +182,19 @@ public final class UNet2DConditionModel implements AutoCloseable {
             List<NDArray> skips = new ArrayList<>();
             skips.add(x);
             for (int i = 0; i < downBlocks.size(); i++) {
+                Scope.checkCancelled();
                 DownBlock.Output o = downBlocks.get(i).forward(x, tembAct, encoderHiddenStates);
                 x = o.hidden();
                 skips.addAll(o.skips());
                 h.accept("unet.down_blocks." + i, x);
             }
 
+            Scope.checkCancelled();
             x = midBlock.forward(x, tembAct, encoderHiddenStates);
             h.accept("unet.mid_block", x);
 
             for (int i = 0; i < upBlocks.size(); i++) {
+                Scope.checkCancelled();
                 UpBlock up = upBlocks.get(i);
                 List<NDArray> mine = new ArrayList<>(skips.subList(skips.size() - up.skipCount(), skips.size()));
                 skips.subList(skips.size() - up.skipCount(), skips.size()).clear();

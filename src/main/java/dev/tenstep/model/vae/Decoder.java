@@ -44,9 +44,11 @@ final class Decoder {
         return Scope.run(z, in -> {
             NDArray h = convIn.forward(in);
             Scope.emit(hook, "vae.decoder.conv_in", h);
+            Scope.checkCancelled();
             h = midBlock.forward(h);
             Scope.emit(hook, "vae.decoder.mid_block", h);
             for (int i = 0; i < upBlocks.length; i++) {
+                Scope.checkCancelled();
                 h = upBlocks[i].forward(h);
                 Scope.emit(hook, "vae.decoder.up_blocks." + i, h);
             }

@@ -44,9 +44,11 @@ final class Encoder {
             NDArray h = convIn.forward(in);
             Scope.emit(hook, "vae.encoder.conv_in", h);
             for (int i = 0; i < downBlocks.length; i++) {
+                Scope.checkCancelled();
                 h = downBlocks[i].forward(h);
                 Scope.emit(hook, "vae.encoder.down_blocks." + i, h);
             }
+            Scope.checkCancelled();
             h = midBlock.forward(h);
             Scope.emit(hook, "vae.encoder.mid_block", h);
             return convOut.forward(convNormOut.forwardSilu(h));
