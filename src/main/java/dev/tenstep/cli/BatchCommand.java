@@ -91,8 +91,7 @@ public final class BatchCommand implements Callable<Integer> {
                 throw new CommandLine.ParameterException(cmd, "--prompts: no such file: " + p);
             }
         }
-        Path modelDir = model != null ? model : ModelLocator.defaultModel(ModelLocator.defaultModelsDir()).orElseThrow(() ->
-                new CommandLine.ParameterException(cmd, "--model: no pipeline found under models/; pass --model DIR"));
+        Path modelDir = ModelLocator.modelOption(cmd, model);
         DjlEnvironment.threads(threads);
         BatchRunner.Settings settings = new BatchRunner.Settings(prompts, output, gen, variants, resume);
         boolean bar = !noProgress && Terminals.stderrIsTerminal();

@@ -73,9 +73,7 @@ public final class GenerateCommand implements Callable<Integer> {
     public Integer call() throws IOException {
         CommandLine cmd = spec.commandLine();
         gen.validate(cmd);
-        Path modelDir = model != null ? model : ModelLocator.defaultModel(ModelLocator.defaultModelsDir()).orElseThrow(() ->
-                new CommandLine.ParameterException(cmd, "--model: no pipeline found under models/; pass --model DIR "
-                        + "(a diffusers folder) or run 'make-demo' to create the demo pipeline"));
+        Path modelDir = ModelLocator.modelOption(cmd, model);
         Path file = output != null ? output : ModelLocator.defaultOutputsDir().resolve(
                 LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss")) + "-{seed}.png");
         // fail before minutes of work, not after

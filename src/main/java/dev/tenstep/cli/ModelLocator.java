@@ -52,6 +52,17 @@ public final class ModelLocator {
                 .or(() -> all.stream().findFirst());
     }
 
+    /**
+     * The {@code --model} folder of a command, else the default model under {@code models/}.
+     *
+     * @throws picocli.CommandLine.ParameterException naming {@code --model} when there is none
+     */
+    public static Path modelOption(picocli.CommandLine cmd, Path model) {
+        return model != null ? model : defaultModel(defaultModelsDir()).orElseThrow(() ->
+                new picocli.CommandLine.ParameterException(cmd, "--model: no pipeline found under " + defaultModelsDir()
+                        + "; pass --model DIR (a diffusers folder) or run 'make-demo' to create the demo pipeline"));
+    }
+
     /** {@link #defaultModel}, or the demo pipeline written to {@code modelsDir/demo} when there is none. */
     public static Path defaultModelOrDemo(Path modelsDir) throws IOException {
         Optional<Path> found = defaultModel(modelsDir);

@@ -7,7 +7,6 @@ import com.fasterxml.jackson.databind.SerializationFeature;
 import dev.tenstep.io.PngImages;
 import dev.tenstep.pipeline.GenerationRequest;
 import dev.tenstep.pipeline.GenerationResult;
-import dev.tenstep.pipeline.SamplerPresets;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -88,17 +87,7 @@ public final class OutputStore {
         m.put("image", png);
         m.put("created", now.toString());
         m.put("model", model);
-        m.put("prompt", r.prompt());
-        m.put("negative_prompt", r.negativePrompt());
-        m.put("steps", r.steps());
-        m.put("cfg_scale", r.cfgScale());
-        m.put("seed", r.seed());
-        m.put("sampler", r.sampler());
-        m.put("sampler_name", SamplerPresets.displayName(r.sampler()));
-        m.put("schedule", r.resolvedSchedule());
-        m.put("gamma", r.resolvedGamma());
-        m.put("width", r.width());
-        m.put("height", r.height());
+        m.putAll(Job.requestJson(r));
         m.put("infotext", result.infotext());
         m.put("warnings", result.warnings());
         m.put("timings_ms", result.timings());

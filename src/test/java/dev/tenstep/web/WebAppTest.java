@@ -434,13 +434,12 @@ class WebAppTest {
      * the UNet between blocks, only watches the thread's interrupt flag; then the real pipeline
      * runs (and stops at once if the flag is set).
      */
-    static final class SlowStepGenerator implements Generator {
-        final Generator real;
+    static final class SlowStepGenerator extends WebTestSupport.ForwardingGenerator {
         final java.util.concurrent.CountDownLatch inStep = new java.util.concurrent.CountDownLatch(1);
         volatile boolean interruptedInStep;
 
         SlowStepGenerator(Generator real) {
-            this.real = real;
+            super(real);
         }
 
         @Override
@@ -457,40 +456,12 @@ class WebAppTest {
             return real.generate(request, listener);
         }
 
-        @Override
-        public String modelName() {
-            return real.modelName();
-        }
 
-        @Override
-        public boolean isDemo() {
-            return real.isDemo();
-        }
 
-        @Override
-        public int sizeMultiple() {
-            return real.sizeMultiple();
-        }
 
-        @Override
-        public int defaultSize() {
-            return real.defaultSize();
-        }
 
-        @Override
-        public int maxSize() {
-            return real.maxSize();
-        }
 
-        @Override
-        public dev.tenstep.pipeline.GenerationRequest resolve(dev.tenstep.pipeline.GenerationRequest request) {
-            return real.resolve(request);
-        }
 
-        @Override
-        public java.awt.image.BufferedImage decode(float[] latent, int h, int w) {
-            return real.decode(latent, h, w);
-        }
     }
 
     /** Defect 3: numbers are taken exactly; out-of-range or fractional values are refused quoting what was sent. */

@@ -37,28 +37,12 @@ final class WebTestSupport {
         return JSON.readTree(r.body().string());
     }
 
-    /**
-     * Wraps a generator: every generation stops at its first step until {@link #release} (no
-     * sleeping: tests wait on {@link #started}); a prompt of {@code "explode"} fails the job.
-     */
-    static final class HoldingGenerator implements Generator {
+    /** Delegates everything to a real generator; test wrappers override {@code generate}. */
+    abstract static class ForwardingGenerator implements Generator {
         final Generator real;
-        final CountDownLatch started = new CountDownLatch(1);
-        final CountDownLatch release = new CountDownLatch(1);
-        volatile boolean hold = true;
 
-        HoldingGenerator(Generator real) {
+        ForwardingGenerator(Generator real) {
             this.real = real;
-        }
-
-        void release() {
-            release.countDown();
-        }
-
-        void awaitStarted() throws InterruptedException {
-            if (!started.await(60, TimeUnit.SECONDS)) {
-                throw new AssertionError("the job never started");
-            }
         }
 
         @Override
@@ -92,6 +76,41 @@ final class WebTestSupport {
         }
 
         @Override
+        public java.awt.image.BufferedImage decode(float[] latent, int h, int w) {
+            return real.decode(latent, h, w);
+        }
+    }
+
+    /**
+     * Wraps a generator: every generation stops at its first step until {@link #release} (no
+     * sleeping: tests wait on {@link #started}); a prompt of {@code "explode"} fails the job.
+     */
+    static final class HoldingGenerator extends ForwardingGenerator {
+        final CountDownLatch started = new CountDownLatch(1);
+        final CountDownLatch release = new CountDownLatch(1);
+        volatile boolean hold = true;
+
+        HoldingGenerator(Generator real) {
+            super(real);
+        }
+
+        void release() {
+            release.countDown();
+        }
+
+        void awaitStarted() throws InterruptedException {
+            if (!started.await(60, TimeUnit.SECONDS)) {
+                throw new AssertionError("the job never started");
+            }
+        }
+
+
+
+
+
+
+
+        @Override
         public GenerationResult generate(GenerationRequest request, StableDiffusionPipeline.Listener listener) {
             if (request.prompt().equals("explode")) {
                 throw new IllegalStateException("the test generator exploded on purpose");
@@ -110,9 +129,5 @@ final class WebTestSupport {
             });
         }
 
-        @Override
-        public BufferedImage decode(float[] latent, int h, int w) {
-            return real.decode(latent, h, w);
-        }
     }
 }
