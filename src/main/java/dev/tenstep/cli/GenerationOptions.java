@@ -30,14 +30,14 @@ public class GenerationOptions {
     public long seed = -1;
 
     @Option(names = {"--sampler", "--sampler_name"}, description = "Sampler: ${COMPLETION-CANDIDATES} (default: ${DEFAULT-VALUE}).",
-            completionCandidates = SamplerNames.class, defaultValue = "ge", converter = SamplerConverter.class)
+            completionCandidates = SamplerNames.class, defaultValue = "ge")
     public String sampler = "ge";
 
     @Option(names = "--schedule", description = "Sigma schedule: ${COMPLETION-CANDIDATES} (default: ddim for ddim, log-linear for ge, trailing for ddpm).",
-            completionCandidates = ScheduleNames.class, converter = ScheduleConverter.class)
+            completionCandidates = ScheduleNames.class)
     public String schedule;
 
-    @Option(names = "--gamma", description = "Gradient-estimation weight gamma >= 1 (default: the sampler's preset, 2 for ge).")
+    @Option(names = "--gamma", description = "Gradient-estimation weight gamma, 1..10 (default: the sampler's preset, 2 for ge).")
     public Double gamma;
 
     @Option(names = {"-W", "--width"}, description = "Image width in pixels, a multiple of the VAE scale (8 for SD) (default: the model's).")
@@ -48,7 +48,12 @@ public class GenerationOptions {
 
     /** The request these options describe. */
     public GenerationRequest toRequest() {
-        return new GenerationRequest(prompt, negativePrompt, steps, cfgScale, seed, sampler, schedule, gamma, width, height);
+        // display names ("DDIM", "Gradient estimation") are accepted; an unknown name is left for
+        // GenerationRequest.validate, whose error names the option the user typed (--sampler)
+        String s = SamplerPresets.parse(sampler);
+        String sched = schedule == null ? null : schedule.trim().toLowerCase(java.util.Locale.ROOT);
+        return new GenerationRequest(prompt, negativePrompt, steps, cfgScale, seed, s != null ? s : sampler, sched, gamma,
+                width, height);
     }
 
     /**
@@ -93,32 +98,6 @@ public class GenerationOptions {
     public static final class ScheduleNames extends ArrayList<String> {
         public ScheduleNames() {
             super(SamplerPresets.SCHEDULES);
-        }
-    }
-
-    /** Accepts ddim/ge/ddpm in any case and A1111-style display names. */
-    public static final class SamplerConverter implements CommandLine.ITypeConverter<String> {
-        @Override
-        public String convert(String value) {
-            String s = SamplerPresets.parse(value);
-            if (s == null) {
-                throw new CommandLine.TypeConversionException("unknown sampler '" + value + "' (valid: "
-                        + String.join(", ", SamplerPresets.NAMES) + ")");
-            }
-            return s;
-        }
-    }
-
-    /** Accepts the schedule names of SAMPLERS.md section 4. */
-    public static final class ScheduleConverter implements CommandLine.ITypeConverter<String> {
-        @Override
-        public String convert(String value) {
-            String s = value.trim().toLowerCase(java.util.Locale.ROOT);
-            if (!SamplerPresets.SCHEDULES.contains(s)) {
-                throw new CommandLine.TypeConversionException("unknown schedule '" + value + "' (valid: "
-                        + String.join(", ", SamplerPresets.SCHEDULES) + ")");
-            }
-            return s;
         }
     }
 }

@@ -42,7 +42,7 @@ public class MakeDemoCommand implements Callable<Integer> {
         }
         if (Files.exists(output)) {
             if (!force) {
-                System.err.println(output + " exists; use --force to replace it");
+                System.err.println("error: " + output + " exists; use --force to replace it");
                 return 1;
             }
             try (Stream<Path> s = Files.walk(output)) {

@@ -55,9 +55,13 @@ public final class ModelLocator {
     /**
      * The {@code --model} folder of a command, else the default model under {@code models/}.
      *
-     * @throws picocli.CommandLine.ParameterException naming {@code --model} when there is none
+     * @throws picocli.CommandLine.ParameterException naming {@code --model} when there is none or
+     *                                                the given folder does not exist
      */
     public static Path modelOption(picocli.CommandLine cmd, Path model) {
+        if (model != null && !Files.isDirectory(model)) {
+            throw new picocli.CommandLine.ParameterException(cmd, "--model: folder not found: " + model);
+        }
         return model != null ? model : defaultModel(defaultModelsDir()).orElseThrow(() ->
                 new picocli.CommandLine.ParameterException(cmd, "--model: no pipeline found under " + defaultModelsDir()
                         + "; pass --model DIR (a diffusers folder) or run 'make-demo' to create the demo pipeline"));
