@@ -11,7 +11,9 @@ import java.util.SplittableRandom;
  * gradient background, generated deterministically (no files, no randomness beyond a fixed seed):
  * every combination of 4 shapes ({@link #SHAPES}) x 6 colours ({@link #SHAPE_COLOURS}) x 5 positions
  * ({@link #POSITIONS}) x 2 sizes, with a background colour, a plain or vertical-gradient background and a
- * jitter of up to 3 pixels drawn from a {@link SplittableRandom} seeded by {@link #SEED}.
+ * jitter of up to 3 pixels drawn from a {@link SplittableRandom} seeded by {@link #SEED}. Background colours
+ * have names of their own ({@link #BACKGROUND_COLOURS}), so a colour word in a prompt names the shape's colour
+ * under the word-set matching of {@link ImageDataSet#subset}.
  * Captions read like "a small red circle on a blue background, top left" or "a large green star on a gray
  * gradient background, center".
  *
@@ -27,19 +29,23 @@ public final class ShapesDataSet {
     public static final long SEED = 20240612L;
     public static final List<String> SHAPES = List.of("circle", "square", "triangle", "star");
     public static final List<String> SHAPE_COLOURS = List.of("red", "green", "blue", "yellow", "purple", "orange");
-    public static final List<String> BACKGROUND_COLOURS = List.of("black", "white", "gray", "blue", "green", "red", "yellow");
+    public static final List<String> BACKGROUND_COLOURS = List.of("black", "white", "gray", "navy", "teal", "pink", "beige");
     public static final List<String> POSITIONS = List.of("top left", "top right", "bottom left", "bottom right", "center");
     /** The 8-bit RGB of every colour name used. */
-    public static final Map<String, int[]> PALETTE = Map.of(
-            "red", new int[] {220, 40, 40},
-            "green", new int[] {40, 170, 70},
-            "blue", new int[] {40, 80, 210},
-            "yellow", new int[] {240, 210, 40},
-            "purple", new int[] {140, 60, 180},
-            "orange", new int[] {245, 140, 30},
-            "black", new int[] {15, 15, 15},
-            "white", new int[] {245, 245, 245},
-            "gray", new int[] {128, 128, 128});
+    public static final Map<String, int[]> PALETTE = Map.ofEntries(
+            Map.entry("red", new int[] {220, 40, 40}),
+            Map.entry("green", new int[] {40, 170, 70}),
+            Map.entry("blue", new int[] {40, 80, 210}),
+            Map.entry("yellow", new int[] {240, 210, 40}),
+            Map.entry("purple", new int[] {140, 60, 180}),
+            Map.entry("orange", new int[] {245, 140, 30}),
+            Map.entry("black", new int[] {15, 15, 15}),
+            Map.entry("white", new int[] {245, 245, 245}),
+            Map.entry("gray", new int[] {128, 128, 128}),
+            Map.entry("navy", new int[] {25, 35, 95}),
+            Map.entry("teal", new int[] {30, 128, 128}),
+            Map.entry("pink", new int[] {240, 165, 195}),
+            Map.entry("beige", new int[] {225, 210, 170}));
 
     private static final double[][] CENTRES = {{18, 18}, {46, 18}, {18, 46}, {46, 46}, {32, 32}};
     private static final double[] RADII = {9, 15};
@@ -73,8 +79,7 @@ public final class ShapesDataSet {
             for (String colour : SHAPE_COLOURS) {
                 for (int p = 0; p < POSITIONS.size(); p++) {
                     for (int s = 0; s < SIZES.length; s++) {
-                        List<String> bgs = BACKGROUND_COLOURS.stream().filter(c -> !c.equals(colour)).toList();
-                        String bg = bgs.get(rnd.nextInt(bgs.size()));
+                        String bg = BACKGROUND_COLOURS.get(rnd.nextInt(BACKGROUND_COLOURS.size()));
                         boolean gradient = !bg.equals("black") && rnd.nextInt(3) == 0;
                         double cx = CENTRES[p][0] + rnd.nextInt(7) - 3;
                         double cy = CENTRES[p][1] + rnd.nextInt(7) - 3;
