@@ -10,6 +10,7 @@ import dev.tenstep.io.SafeTensors;
 import dev.tenstep.pipeline.GenerationRequest;
 import dev.tenstep.pipeline.GenerationResult;
 import dev.tenstep.pipeline.StableDiffusionPipeline;
+import dev.tenstep.pipeline.TextToImage;
 import me.tongfei.progressbar.ProgressBar;
 import me.tongfei.progressbar.ProgressBarBuilder;
 import me.tongfei.progressbar.ProgressBarStyle;
@@ -43,7 +44,7 @@ public final class GenerateCommand implements Callable<Integer> {
     CommandLine.Model.CommandSpec spec;
 
     @Option(names = {"-m", "--model"}, paramLabel = "DIR",
-            description = "Diffusers pipeline folder (default: the first pipeline under models/).")
+            description = "Diffusers pipeline folder, ideal:shapes or ideal:DIR (default: the first pipeline under models/).")
     Path model;
 
     @Mixin
@@ -74,7 +75,9 @@ public final class GenerateCommand implements Callable<Integer> {
     public Integer call() throws IOException {
         CommandLine cmd = spec.commandLine();
         gen.validate(cmd);
-        Path modelDir = ModelLocator.modelOption(cmd, model);
+        if (model == null || !dev.tenstep.sampling.ideal.IdealModels.isIdeal(model.toString())) {
+            ModelLocator.modelOption(cmd, model); // fail before minutes of work, not after
+        }
         Path file = output != null ? output : ModelLocator.defaultOutputsDir().resolve(
                 LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss")) + "-{seed}.png");
         // fail before minutes of work, not after
@@ -88,13 +91,16 @@ public final class GenerateCommand implements Callable<Integer> {
         DjlEnvironment.threads(threads);
         PrintWriter out = cmd.getOut();
         PrintWriter err = cmd.getErr();
-        try (StableDiffusionPipeline pipeline = StableDiffusionPipeline.load(modelDir)) {
+        try (TextToImage pipeline = ModelLocator.open(cmd, model)) {
             GenerationRequest request = gen.toRequest();
             float[] init = null;
             if (initLatents != null) {
-                LatentFile lf = readInitLatents(cmd, initLatents, pipeline);
+                if (!(pipeline instanceof StableDiffusionPipeline sd)) {
+                    throw new CommandLine.ParameterException(cmd, "--init-latents: only for diffusers models, not " + pipeline.name());
+                }
+                LatentFile lf = readInitLatents(cmd, initLatents, sd);
                 init = lf.data;
-                int scale = pipeline.vaeScale();
+                int scale = sd.vaeScale();
                 int w = (int) lf.shape[3] * scale;
                 int h = (int) lf.shape[2] * scale;
                 if ((request.width() != null && request.width() != w) || (request.height() != null && request.height() != h)) {

@@ -182,6 +182,16 @@ public final class FidelityStudy {
     }
 
     /**
+     * The one step sigma(0) -&gt; 0 that ends a reference for runs ending at 0. Starting the sampler on it from a
+     * latent z at sigma(0) gives {@code x0_hat}: {@code solve} scales z by {@code sqrt(1 + sigma(0)^2)}, the
+     * inverse of the reference's final scaling, so the composition is exact.
+     */
+    static SigmaSchedule finalStep(NoiseSchedule ns) {
+        return new SigmaSchedule(new double[] {ns.sigmaMin(), 0.0}, new double[] {ns.timestepOf(ns.sigmaMin())},
+                "final-step");
+    }
+
+    /**
      * Solves from z with a sampler and a schedule.
      *
      * @return zFinal, row-major {@code shape}
@@ -318,10 +328,12 @@ public final class FidelityStudy {
                 SigmaSchedule sch = s.schedule(ns, n);
                 double start = startOf.apply(sch.sigma(0));
                 boolean toZero = sch.sigma(sch.steps()) == 0;
-                List<Double> key = List.of(start, toZero ? 0.0 : ns.sigmaMin());
-                float[] ref = refs.computeIfAbsent(key, k -> solve(ddim, denoiser, z, shape,
-                        referenceSchedule(ns, options.referenceSteps(), start, toZero)));
-                float[] px = refPixels.computeIfAbsent(key, k -> model.decode(ref));
+                float[] toMin = refs.computeIfAbsent(List.of(start, ns.sigmaMin()), k -> solve(ddim, denoiser, z, shape,
+                        referenceSchedule(ns, options.referenceSteps(), start)));
+                // ending at 0: the same solve plus the final step sigma(0) -> 0, x = x0_hat (shared, not re-solved)
+                float[] ref = !toZero ? toMin : refs.computeIfAbsent(List.of(start, 0.0),
+                        k -> solve(ddim, denoiser, toMin, shape, finalStep(ns)));
+                float[] px = refPixels.computeIfAbsent(List.of(start, toZero ? 0.0 : ns.sigmaMin()), k -> model.decode(ref));
                 float[] out = solve(s.method(), denoiser, z, shape, sch);
                 runs.add(new Run(prompt, seed, s.sampler(), s.schedule(), n, sch.sigma(0), rms(out, ref),
                         psnr(model.decode(out), px)));

@@ -1,21 +1,20 @@
 package dev.tenstep.fidelity;
 
-import dev.tenstep.sampling.DpmSolverPlusPlus2M;
 import dev.tenstep.sampling.LatentSampler;
 import dev.tenstep.sampling.NoiseSchedule;
 import dev.tenstep.sampling.SamplerKind;
-import dev.tenstep.sampling.Schedules;
+import dev.tenstep.sampling.ScheduleKind;
 import dev.tenstep.sampling.SigmaSchedule;
 
-import java.util.Locale;
 
 /**
  * A deterministic sampler and the schedule it runs on, written {@code SAMPLER:SCHEDULE} (e.g.
  * {@code ge:log-linear}, {@code dpmpp-2m:karras}); {@code SAMPLER} alone takes its default schedule (ddim:
- * ddim, ge: log-linear, dpmpp-2m: karras).
+ * ddim, ge: log-linear, dpmpp-2m: karras). Names are parsed by {@link SamplerKind#byName} and
+ * {@link ScheduleKind#byName} and stored as their ids.
  *
  * @param sampler  {@code ddim}, {@code ge} or {@code dpmpp-2m}
- * @param schedule a {@link Schedules} name
+ * @param schedule a {@link ScheduleKind} name
  */
 public record SamplerSpec(String sampler, String schedule) {
     /** The name of DPM-Solver++(2M). */
@@ -26,15 +25,13 @@ public record SamplerSpec(String sampler, String schedule) {
      *                                  (ddpm: its distance to an ODE solution measures its noise, not its error)
      */
     public SamplerSpec {
-        sampler = sampler.trim().toLowerCase(Locale.ROOT);
-        if (!sampler.equals(DPMPP_2M)) {
-            SamplerKind k = SamplerKind.byName(sampler);
-            if (k.mu() > 0) {
-                throw new IllegalArgumentException("sampler '" + sampler + "' is stochastic; a fidelity study measures "
-                        + "deterministic solvers of the probability-flow ODE (ddim, ge, " + DPMPP_2M + ")");
-            }
+        SamplerKind k = SamplerKind.byName(sampler);
+        if (k.mu() > 0) {
+            throw new IllegalArgumentException("sampler '" + sampler + "' is stochastic; a fidelity study measures "
+                    + "deterministic solvers of the probability-flow ODE (ddim, ge, " + DPMPP_2M + ")");
         }
-        schedule = Schedules.byName(schedule).id();
+        sampler = k.id();
+        schedule = ScheduleKind.byName(schedule).id();
     }
 
     /**
@@ -50,23 +47,19 @@ public record SamplerSpec(String sampler, String schedule) {
         return new SamplerSpec(s, sch);
     }
 
-    /** The default schedule of a sampler name. */
+    /** The default schedule of a sampler name ({@link SamplerKind#defaultSchedule}). */
     public static String defaultSchedule(String sampler) {
-        return switch (sampler.trim().toLowerCase(Locale.ROOT)) {
-            case "ge" -> "log-linear";
-            case DPMPP_2M -> "karras";
-            default -> "ddim";
-        };
+        return SamplerKind.byName(sampler).defaultSchedule().id();
     }
 
     /** The sampling method. */
     public LatentSampler method() {
-        return sampler.equals(DPMPP_2M) ? new DpmSolverPlusPlus2M() : SamplerKind.byName(sampler).sampler();
+        return SamplerKind.byName(sampler).method();
     }
 
     /** The schedule of N steps on a training table. */
     public SigmaSchedule schedule(NoiseSchedule ns, int steps) {
-        return Schedules.byName(schedule).build(ns, steps);
+        return ScheduleKind.byName(schedule).build(ns, steps);
     }
 
     /** {@code SAMPLER:SCHEDULE}. */

@@ -67,12 +67,12 @@ class GaussianOrderTest {
     }
 
     /** Least-squares slope of log(err) against log(N), negated: the observed order p. */
-    static double order(LatentSampler sampler, Schedules schedule, String label) {
+    static double order(LatentSampler sampler, ScheduleKind schedule, String label) {
         return orderAndErrors(sampler, schedule, label)[0];
     }
 
     /** [p, err(N_0), err(N_1), ...]. */
-    static double[] orderAndErrors(LatentSampler sampler, Schedules schedule, String label) {
+    static double[] orderAndErrors(LatentSampler sampler, ScheduleKind schedule, String label) {
         NoiseSchedule ns = SamplerTest.sd();
         double[] lx = new double[NS.length];
         double[] ly = new double[NS.length];
@@ -109,14 +109,14 @@ class GaussianOrderTest {
 
     @Test
     void ddimIsFirstOrder() {
-        assertEquals(1.0, order(SamplerKind.DDIM.sampler(), Schedules.LOG_LINEAR_CONTINUOUS, "ddim log-linear-continuous"), 0.1);
-        assertEquals(1.0, order(SamplerKind.DDIM.sampler(), Schedules.KARRAS, "ddim karras"), 0.1);
+        assertEquals(1.0, order(SamplerKind.DDIM.sampler(), ScheduleKind.LOG_LINEAR_CONTINUOUS, "ddim log-linear-continuous"), 0.1);
+        assertEquals(1.0, order(SamplerKind.DDIM.sampler(), ScheduleKind.KARRAS, "ddim karras"), 0.1);
     }
 
     @Test
     void dpmSolverPlusPlus2MIsSecondOrder() {
-        assertEquals(2.0, order(new DpmSolverPlusPlus2M(), Schedules.LOG_LINEAR_CONTINUOUS, "dpm++2m log-linear-continuous"), 0.15);
-        assertEquals(2.0, order(new DpmSolverPlusPlus2M(), Schedules.KARRAS, "dpm++2m karras"), 0.15);
+        assertEquals(2.0, order(new DpmSolverPlusPlus2M(), ScheduleKind.LOG_LINEAR_CONTINUOUS, "dpm++2m log-linear-continuous"), 0.15);
+        assertEquals(2.0, order(new DpmSolverPlusPlus2M(), ScheduleKind.KARRAS, "dpm++2m karras"), 0.15);
     }
 
     /**
@@ -125,7 +125,7 @@ class GaussianOrderTest {
      */
     @Test
     void gradientEstimationAgainstTheClosedForm() {
-        for (Schedules sch : new Schedules[] {Schedules.LOG_LINEAR_CONTINUOUS, Schedules.KARRAS}) {
+        for (ScheduleKind sch : new ScheduleKind[] {ScheduleKind.LOG_LINEAR_CONTINUOUS, ScheduleKind.KARRAS}) {
             double[] ge = orderAndErrors(SamplerKind.GE.sampler(), sch, "ge " + sch.id());
             double[] ddim = orderAndErrors(SamplerKind.DDIM.sampler(), sch, "ddim " + sch.id());
             assertEquals(1.0, ge[0], 0.25, "GE order on " + sch.id());
@@ -141,7 +141,7 @@ class GaussianOrderTest {
     void oneStepOfDpmSolverIsTheDdimStep() {
         NoiseSchedule ns = SamplerTest.sd();
         try (NDManager m = NDManager.newBaseManager()) {
-            SigmaSchedule one = Schedules.LOG_LINEAR_CONTINUOUS.build(ns, 1);
+            SigmaSchedule one = ScheduleKind.LOG_LINEAR_CONTINUOUS.build(ns, 1);
             double a = error(new DpmSolverPlusPlus2M(), one, m);
             double b = error(SamplerKind.DDIM.sampler(), one, m);
             assertEquals(b, a, 1e-6 * b);

@@ -27,6 +27,7 @@ public final class ImageDataSet {
     private final int height;
     private final int width;
     private final float[][] images;
+    private final double[] squaredNorms;
     private final List<String> captions;
     private final List<Set<String>> captionWords;
 
@@ -74,6 +75,14 @@ public final class ImageDataSet {
         }
         this.captions = List.copyOf(captions);
         this.captionWords = List.copyOf(words);
+        this.squaredNorms = new double[this.images.length];
+        for (int i = 0; i < this.images.length; i++) {
+            double s = 0;
+            for (float v : this.images[i]) {
+                s += (double) v * v;
+            }
+            squaredNorms[i] = s;
+        }
     }
 
     /** The words a text is matched by: lower-case runs of letters and digits, articles dropped, in order. */
@@ -124,6 +133,11 @@ public final class ImageDataSet {
     /** Image i without copying; callers must not modify it. */
     float[] imageRef(int i) {
         return images[i];
+    }
+
+    /** |y_i|^2, accumulated in double. */
+    double squaredNorm(int i) {
+        return squaredNorms[i];
     }
 
     public String caption(int i) {
