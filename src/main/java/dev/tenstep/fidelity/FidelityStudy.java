@@ -24,7 +24,7 @@ import java.util.function.Consumer;
  * probability-flow ODE. For every prompt and seed, the seed's initial latent z ~ N(0, I) is solved
  * <ul>
  *   <li>by every sampler:schedule pair at every N, starting at its schedule's top level {@code s_0} as the
- *       product runs it ({@code x = z * sqrt(1 + s_0^2)}, SAMPLERS.md section 3);</li>
+ *       product runs it ({@code x = z * sqrt(1 + s_0^2)}, docs/samplers.md);</li>
  *   <li>by a <b>reference</b>: DDIM on the continuous log-linear schedule ({@link #referenceSchedule}) with
  *       {@code referenceSteps} steps from the same z and the same starting level ({@link ReferenceStart#RUN}, the
  *       default: one reference per distinct {@code s_0}, so the distance is the discretisation error of that

@@ -10,7 +10,7 @@ import java.util.concurrent.CancellationException;
 /**
  * DPM-Solver++(2M): the multistep second-order solver of the probability-flow ODE in data prediction (Lu et al.
  * 2022, "DPM-Solver++: Fast Solver for Guided Sampling of Diffusion Probabilistic Models", arXiv 2211.01095,
- * Algorithm 2), written in the variance-exploding coordinates of SAMPLERS.md, where {@code alpha = 1} and the
+ * Algorithm 2), written in the variance-exploding coordinates of docs/samplers.md, where {@code alpha = 1} and the
  * half log-SNR is {@code lambda = -log sigma} (the form of k-diffusion's {@code sample_dpmpp_2m}):
  * <pre>
  *   x = z_init * sqrt(1 + s_0^2)

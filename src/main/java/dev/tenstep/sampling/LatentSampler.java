@@ -4,7 +4,7 @@ import ai.djl.ndarray.NDArray;
 
 /**
  * A sampling method: integrates from a starting latent down a {@link SigmaSchedule} with a {@link Denoiser}
- * (SAMPLERS.md coordinates: {@code x = z * sqrt(1 + sigma^2)}). Implementations: {@link Sampler} (DDIM, GE,
+ * (docs/samplers.md coordinates: {@code x = z * sqrt(1 + sigma^2)}). Implementations: {@link Sampler} (DDIM, GE,
  * DDPM) and {@link DpmSolverPlusPlus2M}.
  */
 public interface LatentSampler {

@@ -14,8 +14,8 @@ import java.util.Objects;
  *   x0_hat(x, sigma) = sum_i softmax_i(-|x - y_i|^2 / (2 sigma^2)) y_i
  *   eps_hat(x, sigma) = (x - x0_hat) / sigma
  * </pre>
- * in the variance-exploding coordinates of the sampler contract ({@code x = x0 + sigma * eps}; SAMPLERS.md
- * section 1, {@code docs/samplers.md}). It depends on sigma only: the UNet timestep is ignored. The softmax is
+ * in the variance-exploding coordinates of the sampler contract ({@code x = x0 + sigma * eps};
+ * {@code docs/samplers.md}). It depends on sigma only: the UNet timestep is ignored. The softmax is
  * evaluated stably, as {@code exp(-(d_i - d_min) / (2 sigma^2))} normalised (log-sum-exp with the nearest point
  * as the shift); at {@code sigma = 0} x0_hat is the limit, the mean of the nearest data points.
  *
