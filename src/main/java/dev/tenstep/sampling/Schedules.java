@@ -5,7 +5,7 @@ import java.util.Locale;
 import java.util.stream.Collectors;
 
 /**
- * The sampling schedules of SAMPLERS.md section 4: N steps give N + 1 noise levels (descending) and the
+ * The sampling schedules of {@code docs/samplers.md} section 4: N steps give N + 1 noise levels (descending) and the
  * N timesteps passed to the UNet. Discrete schedules ({@code ddim}, {@code trailing}, {@code log-linear})
  * only produce trained noise levels and integer timesteps; continuous ones ({@code karras},
  * {@code log-linear-continuous}) produce fractional timesteps via {@link NoiseSchedule#timestepOf}.
@@ -27,7 +27,8 @@ public enum Schedules {
      */
     TRAILING("trailing"),
     /**
-     * The paper's schedule (Permenter and Yuan, reference GEScheduler): N sigmas geometric from
+     * The paper's schedule (Permenter and Yuan, ICML 2024, arXiv:2306.04848, used with Algorithm 2 in section 6),
+     * as the authors' reference {@code GEScheduler} builds it ({@code style='Linear'}, {@code factor=0}): N sigmas geometric from
      * {@code sHi} (default {@link #DEFAULT_S_HI}) to {@code sigma(T / N)} inclusive, all but the last snapped
      * up to the smallest t with {@code sigma(t) >= s}, the last is t = T / N; then t = 0.
      */
@@ -51,7 +52,7 @@ public enum Schedules {
         this.id = id;
     }
 
-    /** The schedule's name as used in requests and SAMPLERS.md, e.g. {@code log-linear}. */
+    /** The schedule's name as used in requests and {@code docs/samplers.md}, e.g. {@code log-linear}. */
     public String id() {
         return id;
     }
