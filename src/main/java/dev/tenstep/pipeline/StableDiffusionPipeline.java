@@ -35,7 +35,7 @@ import java.util.List;
  * <ol>
  *   <li>encode the prompt and the negative prompt (CLIP, [2, 77, D], row 0 negative);</li>
  *   <li>prepare the starting latent z ~ N(0, I) [1, 4, h, w] from the seed (or given);</li>
- *   <li>denoise with the sigma-space sampler (SAMPLERS.md) and classifier-free guidance;</li>
+ *   <li>denoise with the sigma-space sampler ({@code docs/samplers.md}) and classifier-free guidance;</li>
  *   <li>decode {@code vae.decode(z / scaling_factor)} to RGB.</li>
  * </ol>
  * Thread-safe: every generation has its own {@link NDManager} scope and random source, so
