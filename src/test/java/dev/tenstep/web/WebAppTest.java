@@ -341,7 +341,8 @@ class WebAppTest {
             JsonNode samplers = json(client.get("/sdapi/v1/samplers"));
             List<String> names = new ArrayList<>();
             samplers.forEach(s -> names.add(s.get("name").asText()));
-            assertEquals(List.of("DDIM", "GE", "DDPM"), names);
+            assertEquals(List.of("DDIM", "GE", "DDPM", "DPM++ 2M"), names);
+            assertEquals("karras", samplers.get(3).get("options").get("default_schedule").asText());
             JsonNode models = json(client.get("/sdapi/v1/sd-models"));
             assertEquals(pipeline.name(), models.get(0).get("model_name").asText());
         });
