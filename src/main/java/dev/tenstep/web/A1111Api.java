@@ -25,15 +25,15 @@ import java.util.concurrent.TimeoutException;
 /**
  * The subset of the AUTOMATIC1111 web UI API that clients of it use, under {@value #PREFIX}:
  * {@code POST /txt2img} (synchronous: queues one job per image on the shared {@link JobQueue} and
- * waits), {@code GET /samplers}, {@code GET /sd-models}. Names and layouts follow A1111's
- * {@code modules/api/models.py}; request fields are read by {@link Requests} with
+ * waits), {@code GET /samplers}, {@code GET /sd-models}, with A1111's field names and layouts
+ * (docs/web.md lists them); request fields are read by {@link Requests} with
  * {@link Requests.Names#A1111}.
  *
  * <p>To add an endpoint: one line in {@link #register} ({@code app.get(PREFIX + "/name", ...)})
  * and a method here that builds its response; errors are thrown as {@link ApiException} or
  * {@link InvalidRequestException} and mapped to JSON by {@link WebApp}.
  */
-final class A1111Api implements WebApp.Routes {
+record A1111Api(JobQueue queue, OutputStore store) implements WebApp.Routes {
     /** Where A1111 serves its API. */
     static final String PREFIX = "/sdapi/v1";
     /** Most images one txt2img call may ask for (batch_size x n_iter). */
@@ -42,14 +42,8 @@ final class A1111Api implements WebApp.Routes {
     static final long TIMEOUT_MINUTES = 30;
     private static final ObjectMapper JSON = new ObjectMapper();
 
-    private final JobQueue queue;
-    private final Generator generator;
-    private final OutputStore store;
-
-    A1111Api(JobQueue queue, OutputStore store) {
-        this.queue = queue;
-        this.generator = queue.generator();
-        this.store = store;
+    private Generator generator() {
+        return queue.generator();
     }
 
     @Override
@@ -82,7 +76,7 @@ final class A1111Api implements WebApp.Routes {
         if (!errors.isEmpty()) {
             throw new InvalidRequestException(errors);
         }
-        GenerationRequest first = generator.resolve(base);
+        GenerationRequest first = generator().resolve(base);
         int count = (int) (batchSize * nIter);
         if (first.seed() > Long.MAX_VALUE - (count - 1)) {
             // image i uses seed + i: it must not wrap around to a negative (random) seed
@@ -115,7 +109,7 @@ final class A1111Api implements WebApp.Routes {
         info.put("cfg_scale", first.cfgScale());
         info.put("steps", first.steps());
         info.put("batch_size", (int) batchSize);
-        info.put("sd_model_name", generator.modelName());
+        info.put("sd_model_name", generator().modelName());
         info.put("index_of_first_image", 0);
         info.put("infotexts", infotexts);
         Map<String, Object> out = new LinkedHashMap<>();
@@ -166,11 +160,11 @@ final class A1111Api implements WebApp.Routes {
     /** {@code GET /sd-models}: the one loaded model (no hash: a diffusers folder has no single checkpoint file). */
     private Map<String, Object> model() {
         Map<String, Object> m = new LinkedHashMap<>();
-        m.put("title", generator.modelName());
-        m.put("model_name", generator.modelName());
+        m.put("title", generator().modelName());
+        m.put("model_name", generator().modelName());
         m.put("hash", null);
         m.put("sha256", null);
-        m.put("filename", generator.modelName());
+        m.put("filename", generator().modelName());
         m.put("config", null);
         return m;
     }

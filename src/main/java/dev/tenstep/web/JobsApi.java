@@ -28,19 +28,13 @@ import java.util.Map;
  * jobs as one labelled PNG) and {@code GET /api/info} (the model, its limits and the lists the
  * pages use). docs/web.md describes each field.
  */
-final class JobsApi implements WebApp.Routes {
+record JobsApi(JobQueue queue, OutputStore store) implements WebApp.Routes {
     /** Most jobs one multiplexed stream may follow (a grid of 16 x 16 cells). */
     static final int MAX_STREAMED_JOBS = 256;
     private static final String EVENT_STREAM = "text/event-stream";
 
-    private final JobQueue queue;
-    private final Generator generator;
-    private final OutputStore store;
-
-    JobsApi(JobQueue queue, OutputStore store) {
-        this.queue = queue;
-        this.generator = queue.generator();
-        this.store = store;
+    private Generator generator() {
+        return queue.generator();
     }
 
     @Override
@@ -73,11 +67,11 @@ final class JobsApi implements WebApp.Routes {
 
     private Map<String, Object> info() {
         Map<String, Object> m = new LinkedHashMap<>();
-        m.put("model", generator.modelName());
-        m.put("demo", generator.isDemo());
-        m.put("default_size", generator.defaultSize());
-        m.put("size_multiple", generator.sizeMultiple());
-        m.put("max_size", generator.maxSize());
+        m.put("model", generator().modelName());
+        m.put("demo", generator().isDemo());
+        m.put("default_size", generator().defaultSize());
+        m.put("size_multiple", generator().sizeMultiple());
+        m.put("max_size", generator().maxSize());
         m.put("samplers", WebApp.samplerList());
         m.put("schedules", ScheduleKind.ids());
         m.put("default_sampler", SamplerKind.DEFAULT.id());
@@ -88,7 +82,7 @@ final class JobsApi implements WebApp.Routes {
 
     private void submit(Context ctx) {
         JsonNode body = Requests.body(ctx.body());
-        GenerationRequest r = generator.resolve(Requests.parse(body, Requests.Names.NATIVE));
+        GenerationRequest r = generator().resolve(Requests.parse(body, Requests.Names.NATIVE));
         Job job = queue.submit(r, Requests.preview(body));
         ctx.status(HttpStatus.ACCEPTED).json(job.toJson(queue.position(job)));
     }
@@ -171,7 +165,7 @@ final class JobsApi implements WebApp.Routes {
             colLabels.add("N = " + jobs.get(c).request().steps());
         }
         GenerationRequest first = jobs.get(0).request();
-        String title = "\"" + first.prompt() + "\"  seed " + first.seed() + ", CFG " + first.cfgScale() + ", " + generator.modelName();
+        String title = "\"" + first.prompt() + "\"  seed " + first.seed() + ", CFG " + first.cfgScale() + ", " + generator().modelName();
         byte[] png = PngImages.encode(GridImage.compose(cells, rowLabels, colLabels, title), Map.of("parameters", title));
         ctx.contentType("image/png");
         ctx.header("Content-Disposition", "attachment; filename=\"grid-" + first.seed() + ".png\"");

@@ -20,21 +20,15 @@ import java.util.Map;
  * {@code /outputs/{file}}, the one route that serves a stored image or sidecar. Every page gets
  * the model's limits, the sampler and schedule lists and the form values ({@link #form}).
  */
-final class Pages implements WebApp.Routes {
+record Pages(JobQueue queue, OutputStore store) implements WebApp.Routes {
     /** Gallery page size. */
     static final int PAGE_SIZE = 24;
     /** The form fields a stored result ({@code ?reuse=file}) fills in. */
     private static final List<String> REUSED = List.of("prompt", "negative_prompt", "steps", "cfg_scale", "seed",
             "width", "height", "sampler", "schedule", "gamma");
 
-    private final JobQueue queue;
-    private final Generator generator;
-    private final OutputStore store;
-
-    Pages(JobQueue queue, OutputStore store) {
-        this.queue = queue;
-        this.generator = queue.generator();
-        this.store = store;
+    private Generator generator() {
+        return queue.generator();
     }
 
     @Override
@@ -51,12 +45,12 @@ final class Pages implements WebApp.Routes {
     private Map<String, Object> page(String active, Context ctx) {
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("active", active);
-        m.put("model", generator.modelName());
-        m.put("demo", generator.isDemo());
+        m.put("model", generator().modelName());
+        m.put("demo", generator().isDemo());
         m.put("demoLabel", DemoPipeline.LABEL);
-        m.put("sizeMultiple", generator.sizeMultiple());
-        m.put("defaultSize", generator.defaultSize());
-        m.put("maxSize", generator.maxSize());
+        m.put("sizeMultiple", generator().sizeMultiple());
+        m.put("defaultSize", generator().defaultSize());
+        m.put("maxSize", generator().maxSize());
         m.put("queueSize", queue.capacity());
         m.put("samplers", WebApp.samplerList());
         m.put("schedules", ScheduleKind.ids());
@@ -72,8 +66,8 @@ final class Pages implements WebApp.Routes {
         f.put("steps", GenerationRequest.DEFAULT_STEPS);
         f.put("cfg_scale", GenerationRequest.DEFAULT_CFG);
         f.put("seed", -1);
-        f.put("width", generator.defaultSize());
-        f.put("height", generator.defaultSize());
+        f.put("width", generator().defaultSize());
+        f.put("height", generator().defaultSize());
         f.put("sampler", SamplerKind.DEFAULT.id());
         f.put("schedule", SamplerKind.DEFAULT.defaultSchedule().id());
         f.put("gamma", SamplerKind.DEFAULT.gamma());
