@@ -89,6 +89,13 @@ public final class SingleFileCheckpoint implements AutoCloseable {
         }
     }
 
+    /** Sorts the tensors of an already opened file (tests build shape-only files this way). */
+    static SingleFileCheckpoint of(TensorFile tf) {
+        SingleFileCheckpoint c = new SingleFileCheckpoint(tf);
+        c.classify(true);
+        return c;
+    }
+
     /**
      * Opens a single-file VAE ({@code *.vae.safetensors}, {@code vae-ft-mse-840000-ema-pruned.ckpt}):
      * the VAE's original names with or without the {@code first_stage_model.} prefix; the
