@@ -105,8 +105,10 @@ public final class TorchCheckpoint implements TensorFile {
                 top = unpickler.load(in);
             } catch (RestrictedUnpickler.ForbiddenGlobalException e) {
                 throw new SafeTensorsException(file, "refused: " + e.getMessage());
-            } catch (net.razorvine.pickle.PickleException | IOException | ClassCastException e) {
-                throw new SafeTensorsException(file, "cannot read data.pkl (corrupted?): " + e.getMessage());
+            } catch (IOException | RuntimeException | OutOfMemoryError e) {
+                // a corrupted pickle makes the machine read garbage lengths and types; an absurd
+                // length fails its one allocation (OutOfMemoryError) before anything else is held
+                throw new SafeTensorsException(file, "cannot read data.pkl (corrupted?): " + e);
             }
             Map<Object, Object> root = RestrictedUnpickler.asMap(top);
             if (root == null) {
