@@ -14,7 +14,7 @@ import java.util.function.Consumer;
  * The SHA-256 of a checkpoint file and AUTOMATIC1111's short {@code Model hash} (its first 10 hex
  * digits, {@code modules/hashes.py}). Hashing a 4 GB file takes tens of seconds, so the result is
  * cached beside the file as {@code <file>.sha256} ({@code <hex> <size> <mtime ms>}) and reused
- * while size and modification time are unchanged. When the folder is not writable the hash is
+ * while size and modification time are unchanged. When the folder is read-only the hash is
  * still returned, only not cached.
  */
 public final class ModelHash {
@@ -68,12 +68,30 @@ public final class ModelHash {
             }
         }
         String hex = HexFormat.of().formatHex(md.digest());
-        try {
-            AtomicFiles.write(cache, (hex + " " + size + " " + mtime + "\n").getBytes(StandardCharsets.UTF_8));
-        } catch (IOException | RuntimeException e) {
-            // a read-only models folder: the hash is still right, only recomputed next time
+        if (writable(file.toAbsolutePath().getParent())) {
+            try {
+                AtomicFiles.write(cache, (hex + " " + size + " " + mtime + "\n").getBytes(StandardCharsets.UTF_8));
+            } catch (IOException | RuntimeException e) {
+                // cannot write there: the hash is still right, only recomputed next time
+            }
         }
         return hex;
+    }
+
+    /**
+     * Whether the cache may be written into {@code dir}: it must be writable and, on POSIX, carry
+     * the owner's write bit, so a folder marked read-only stays untouched even for root (whom the
+     * access check lets write anywhere).
+     */
+    private static boolean writable(Path dir) {
+        if (dir == null || !Files.isWritable(dir)) {
+            return false;
+        }
+        try {
+            return Files.getPosixFilePermissions(dir).contains(java.nio.file.attribute.PosixFilePermission.OWNER_WRITE);
+        } catch (UnsupportedOperationException | IOException e) {
+            return true;
+        }
     }
 
     private static String readCache(Path cache, long size, long mtime) {
