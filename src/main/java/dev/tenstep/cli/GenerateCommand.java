@@ -41,9 +41,13 @@ public final class GenerateCommand implements Callable<Integer> {
     @Spec
     CommandLine.Model.CommandSpec spec;
 
-    @Option(names = {"-m", "--model"}, paramLabel = "DIR",
-            description = "Diffusers pipeline folder (default: the first pipeline under models/).")
+    @Option(names = {"-m", "--model"}, paramLabel = "DIR|FILE",
+            description = "Diffusers pipeline folder or single-file checkpoint (.safetensors, .ckpt) "
+                    + "(default: the first pipeline under models/).")
     Path model;
+
+    @CommandLine.Mixin
+    CheckpointOptions checkpoint = new CheckpointOptions();
 
     @Mixin
     GenerationOptions gen = new GenerationOptions();
@@ -87,7 +91,7 @@ public final class GenerateCommand implements Callable<Integer> {
         DjlEnvironment.threads(threads);
         PrintWriter out = cmd.getOut();
         PrintWriter err = cmd.getErr();
-        try (StableDiffusionPipeline pipeline = StableDiffusionPipeline.load(modelDir)) {
+        try (StableDiffusionPipeline pipeline = checkpoint.load(cmd, modelDir, err)) {
             GenerationRequest request = gen.toRequest();
             float[] init = null;
             if (initLatents != null) {
