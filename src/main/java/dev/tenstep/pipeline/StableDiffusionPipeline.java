@@ -14,7 +14,7 @@ import dev.tenstep.model.vae.AutoencoderKL;
 import dev.tenstep.sampling.CfgDenoiser;
 import dev.tenstep.sampling.NoiseSchedule;
 import dev.tenstep.sampling.NoiseSource;
-import dev.tenstep.sampling.Sampler;
+import dev.tenstep.sampling.LatentSampler;
 import dev.tenstep.sampling.ScheduleKind;
 import dev.tenstep.sampling.SeededRandom;
 import dev.tenstep.sampling.SigmaSchedule;
@@ -251,7 +251,7 @@ public final class StableDiffusionPipeline implements TextToImage {
         int latentChannels = unet.config().inChannels();
         long[] latentShape = {1, latentChannels, h, w};
         SigmaSchedule schedule = r.schedule().build(noiseSchedule, r.steps());
-        Sampler sampler = r.sampler().sampler(r.gamma());
+        LatentSampler sampler = r.sampler().method(r.gamma());
 
         try (NDManager gen = manager.newSubManager()) {
             PromptEmbedding emb = embedding;

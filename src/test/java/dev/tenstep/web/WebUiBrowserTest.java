@@ -1,6 +1,9 @@
 package dev.tenstep.web;
 
 import dev.tenstep.pipeline.DemoPipeline;
+import dev.tenstep.pipeline.IdealPipeline;
+import dev.tenstep.sampling.ideal.IdealModels;
+import dev.tenstep.sampling.ideal.ShapesDataSet;
 import dev.tenstep.pipeline.StableDiffusionPipeline;
 import io.javalin.Javalin;
 import org.junit.jupiter.api.AfterAll;
@@ -18,6 +21,8 @@ import org.openqa.selenium.chrome.ChromeDriverService;
 import org.openqa.selenium.chrome.ChromeOptions;
 import org.openqa.selenium.support.ui.WebDriverWait;
 
+import javax.imageio.ImageIO;
+import java.awt.image.BufferedImage;
 import java.io.File;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -223,5 +228,92 @@ class WebUiBrowserTest {
         driver.get(base + "/gallery");
         assertEquals(11, driver.findElements(By.cssSelector(".gallery .card")).size());
         screenshot("gallery.png");
+    }
+
+    /**
+     * The ideal shapes model in the same pages: /compare at N = 50 gives pictures, not noise (nearly every pixel
+     * is a colour of the data set's palette, as in its images), and at N = 5 DDIM and GE visibly differ.
+     */
+    @Test
+    void idealShapesModelShowsPicturesOnCompare() throws Exception {
+        try (IdealPipeline ideal = IdealPipeline.load(IdealModels.SHAPES);
+             JobQueue q = new JobQueue(Generator.of(ideal), new OutputStore(tmp.resolve("ideal-outputs")), 1, 16)) {
+            Javalin a = WebApp.create(q, new OutputStore(tmp.resolve("ideal-outputs"))).start("127.0.0.1", 0);
+            try {
+                String b = "http://127.0.0.1:" + a.port();
+                BufferedImage[] n50 = comparePanels(b, 50);
+                screenshot("compare-ideal-50.png");
+                for (int i = 0; i < 2; i++) {
+                    double share = paletteShare(n50[i]);
+                    System.out.printf("[ideal] panel %d at N = 50: %.1f%% of pixels within 12 of a palette colour%n", i, 100 * share);
+                    assertTrue(share > 0.9, "panel " + i + " at N = 50 is a picture of the data set, not noise: " + share);
+                }
+                BufferedImage[] n5 = comparePanels(b, 5);
+                screenshot("compare-ideal-5.png");
+                double diff = meanAbsDiff(n5[0], n5[1]);
+                System.out.printf("[ideal] N = 5: DDIM vs GE mean |difference| %.1f of 255%n", diff);
+                assertTrue(diff > 5, "DDIM and GE differ visibly at N = 5: " + diff);
+            } finally {
+                a.stop();
+            }
+        }
+    }
+
+    /** Runs /compare (the default DDIM and GE panels) for "a red circle" at N steps; the two panel images. */
+    private static BufferedImage[] comparePanels(String b, int steps) throws Exception {
+        driver.get(b + "/compare");
+        WebElement p = driver.findElement(By.id("prompt"));
+        p.clear();
+        p.sendKeys("a red circle");
+        WebElement seed = driver.findElement(By.id("seed"));
+        seed.clear();
+        seed.sendKeys("7");
+        WebElement n = driver.findElement(By.id("steps"));
+        n.clear();
+        n.sendKeys(Integer.toString(steps));
+        driver.findElement(By.id("run")).click();
+        waiting().until(d -> d.findElements(By.cssSelector(".cmp-panel")).stream().allMatch(e ->
+                "done".equals(e.getAttribute("data-state")) && imageLoaded(e.findElement(By.cssSelector(".p-image")))));
+        List<WebElement> imgs = driver.findElements(By.cssSelector(".cmp-panel .p-image"));
+        assertEquals(2, imgs.size());
+        BufferedImage[] out = new BufferedImage[2];
+        for (int i = 0; i < 2; i++) {
+            String src = imgs.get(i).getAttribute("src");
+            out[i] = ImageIO.read(java.net.URI.create(src.startsWith("http") ? src : b + src).toURL());
+            assertEquals(64, out[i].getWidth());
+        }
+        return out;
+    }
+
+    /** The share of pixels whose RGB is within 12 (per channel) of a colour of the shapes palette. */
+    private static double paletteShare(BufferedImage img) {
+        int hits = 0;
+        for (int y = 0; y < img.getHeight(); y++) {
+            for (int x = 0; x < img.getWidth(); x++) {
+                int rgb = img.getRGB(x, y);
+                for (int[] c : ShapesDataSet.PALETTE.values()) {
+                    if (Math.abs(((rgb >> 16) & 0xff) - c[0]) <= 12 && Math.abs(((rgb >> 8) & 0xff) - c[1]) <= 12
+                            && Math.abs((rgb & 0xff) - c[2]) <= 12) {
+                        hits++;
+                        break;
+                    }
+                }
+            }
+        }
+        return hits / (double) (img.getWidth() * img.getHeight());
+    }
+
+    private static double meanAbsDiff(BufferedImage a, BufferedImage b) {
+        double s = 0;
+        for (int y = 0; y < a.getHeight(); y++) {
+            for (int x = 0; x < a.getWidth(); x++) {
+                int p = a.getRGB(x, y);
+                int q = b.getRGB(x, y);
+                for (int sh = 0; sh <= 16; sh += 8) {
+                    s += Math.abs(((p >> sh) & 0xff) - ((q >> sh) & 0xff));
+                }
+            }
+        }
+        return s / (3.0 * a.getWidth() * a.getHeight());
     }
 }
