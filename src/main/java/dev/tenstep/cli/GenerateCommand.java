@@ -10,6 +10,7 @@ import dev.tenstep.pipeline.GenerationRequest;
 import dev.tenstep.pipeline.GenerationResult;
 import dev.tenstep.pipeline.StableDiffusionPipeline;
 import dev.tenstep.pipeline.TextToImage;
+import dev.tenstep.sampling.ideal.IdealModels;
 import me.tongfei.progressbar.ProgressBar;
 import me.tongfei.progressbar.ProgressBarBuilder;
 import me.tongfei.progressbar.ProgressBarStyle;
@@ -42,9 +43,13 @@ public final class GenerateCommand implements Callable<Integer> {
     @Spec
     CommandLine.Model.CommandSpec spec;
 
-    @Option(names = {"-m", "--model"}, paramLabel = "DIR",
-            description = "Diffusers pipeline folder, ideal:shapes or ideal:DIR (default: the first pipeline under models/).")
+    @Option(names = {"-m", "--model"}, paramLabel = "DIR|FILE",
+            description = "Diffusers pipeline folder, single-file checkpoint (.safetensors, .ckpt), ideal:shapes or "
+                    + "ideal:DIR (default: the first pipeline under models/).")
     Path model;
+
+    @CommandLine.Mixin
+    CheckpointOptions checkpoint = new CheckpointOptions();
 
     @Mixin
     GenerationOptions gen = new GenerationOptions();
@@ -74,7 +79,7 @@ public final class GenerateCommand implements Callable<Integer> {
     public Integer call() throws IOException {
         CommandLine cmd = spec.commandLine();
         gen.validate(cmd);
-        if (model == null || !dev.tenstep.sampling.ideal.IdealModels.isIdeal(model.toString())) {
+        if (model == null || !IdealModels.isIdeal(model.toString())) {
             ModelLocator.modelOption(cmd, model); // fail before minutes of work, not after
         }
         Path file = output != null ? output : ModelLocator.defaultOutputsDir().resolve(
@@ -90,7 +95,9 @@ public final class GenerateCommand implements Callable<Integer> {
         DjlEnvironment.threads(threads);
         PrintWriter out = cmd.getOut();
         PrintWriter err = cmd.getErr();
-        try (TextToImage pipeline = ModelLocator.open(cmd, model)) {
+        try (TextToImage pipeline = model != null && IdealModels.isIdeal(model.toString())
+                ? ModelLocator.openIdeal(cmd, model.toString())
+                : checkpoint.load(cmd, ModelLocator.modelOption(cmd, model), err)) {
             GenerationRequest request = gen.toRequest();
             float[] init = null;
             if (initLatents != null) {

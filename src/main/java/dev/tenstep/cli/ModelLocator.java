@@ -57,14 +57,15 @@ public final class ModelLocator {
     }
 
     /**
-     * The {@code --model} folder of a command, else the default model under {@code models/}.
+     * The {@code --model} folder or single-file checkpoint of a command, else the default model under {@code models/}.
      *
      * @throws picocli.CommandLine.ParameterException naming {@code --model} when there is none or
      *                                                the given folder does not exist
      */
     public static Path modelOption(picocli.CommandLine cmd, Path model) {
-        if (model != null && !Files.isDirectory(model)) {
-            throw new picocli.CommandLine.ParameterException(cmd, "--model: folder not found: " + model);
+        if (model != null && !Files.isDirectory(model) && !dev.tenstep.pipeline.SingleFilePipeline.isSingleFile(model)) {
+            throw new picocli.CommandLine.ParameterException(cmd, "--model: " + (Files.exists(model)
+                    ? model + " is neither a diffusers folder nor a .safetensors/.ckpt checkpoint" : "not found: " + model));
         }
         return model != null ? model : defaultModel(defaultModelsDir()).orElseThrow(() ->
                 new picocli.CommandLine.ParameterException(cmd, "--model: no pipeline found under " + defaultModelsDir()

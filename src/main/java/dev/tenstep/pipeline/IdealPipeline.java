@@ -22,7 +22,7 @@ import java.util.List;
  * captioned image set ({@link IdealDenoiser}; {@code ideal:shapes} or {@code ideal:DIR}). The "latent" is the
  * image itself, [1, C, H, W] in [-1, 1] (no VAE), so decoding is {@code round(clamp((z + 1) / 2) * 255)} and
  * previews of x0-hat are exact. The prompt selects the images whose caption has all its words, the negative
- * prompt the unconditional subset, and the guidance scale is classifier-free guidance between the two. Schedules
+ * prompt the unconditional subset, and the guidance scale is classifier-free guidance between the two. ScheduleKind
  * use the Stable Diffusion 1.x training table ({@link IdealModels#noiseSchedule()}). Images have exactly the data
  * set's size; another width or height is refused.
  *

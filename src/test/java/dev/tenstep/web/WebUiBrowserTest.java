@@ -37,13 +37,17 @@ import static org.junit.jupiter.api.Assertions.fail;
 /**
  * Real browser: headless Chromium driven by Selenium through the system's chromedriver (nothing
  * is downloaded). Serves the demo pipeline (written to a temp folder), submits the form, waits for
- * the image, runs /compare until both panels finish, and saves screenshots in target/screenshots/.
+ * the image, runs /compare until both panels finish, runs the default grid (8 cells: more than a
+ * browser's 6 connections per host and more than the queue of 2 takes at once) until every cell
+ * shows its image, checks that each page holds at most one event stream, and saves screenshots in
+ * target/screenshots/.
  * Fails (never skips) when Chromium is not installed.
  */
 class WebUiBrowserTest {
     private static final Path CHROMIUM = Path.of("/usr/bin/chromium");
     private static final Path CHROMEDRIVER = Path.of("/usr/bin/chromedriver");
     private static final Path SHOTS = Path.of("target/screenshots");
+    private static final int QUEUE_SIZE = 2;
 
     @TempDir
     static Path tmp;
@@ -63,7 +67,8 @@ class WebUiBrowserTest {
         Path demo = DemoPipeline.create(tmp.resolve("models/demo"), DemoPipeline.DEFAULT_SEED);
         pipeline = StableDiffusionPipeline.load(demo);
         OutputStore store = new OutputStore(tmp.resolve("outputs"));
-        queue = new JobQueue(Generator.of(pipeline), store, 1, 16);
+        // a queue of 2: the default grid's 8 cells do not fit at once, so the page submits in batches
+        queue = new JobQueue(Generator.of(pipeline), store, 1, QUEUE_SIZE);
         app = WebApp.create(queue, store).start("127.0.0.1", 0);
         base = "http://127.0.0.1:" + app.port();
 
@@ -109,6 +114,34 @@ class WebUiBrowserTest {
         return w instanceof Number n && n.intValue() > 0;
     }
 
+    private static void type(String id, String text) {
+        WebElement e = driver.findElement(By.id(id));
+        e.clear();
+        e.sendKeys(text);
+    }
+
+    /**
+     * Wraps the page's EventSource so the test sees every stream the page opens ({@code __streams})
+     * and the most it held open at once ({@code __maxOpen}).
+     */
+    private static void countEventSources() {
+        ((JavascriptExecutor) driver).executeScript(
+                "window.__streams = []; window.__open = 0; window.__maxOpen = 0;"
+                + "window.EventSource = class extends window.EventSource {"
+                + "  constructor(url, options) { super(url, options); window.__streams.push(String(url));"
+                + "    window.__maxOpen = Math.max(window.__maxOpen, ++window.__open); }"
+                + "  close() { if (this.readyState !== 2) window.__open--; super.close(); } };");
+    }
+
+    @SuppressWarnings("unchecked")
+    private static List<String> eventSources() {
+        return (List<String>) ((JavascriptExecutor) driver).executeScript("return window.__streams;");
+    }
+
+    private static int mostOpenEventSources() {
+        return ((Number) ((JavascriptExecutor) driver).executeScript("return window.__maxOpen;")).intValue();
+    }
+
     @Test
     void generateThenCompareInARealBrowser() throws Exception {
         driver.get(base + "/");
@@ -131,8 +164,18 @@ class WebUiBrowserTest {
         WebElement cprompt = driver.findElement(By.id("prompt"));
         cprompt.clear();
         cprompt.sendKeys("a lighthouse on a cliff at dusk");
+        type("steps", "4");
+        countEventSources();
         List<WebElement> panels = driver.findElements(By.cssSelector(".cmp-panel"));
         assertEquals(2, panels.size());
+        // "Add panel" takes the first sampler of the server's list not shown yet, with its default schedule
+        driver.findElement(By.id("add-panel")).click();
+        List<WebElement> three = driver.findElements(By.cssSelector(".cmp-panel"));
+        assertEquals(3, three.size());
+        assertEquals("ddpm", three.get(2).findElement(By.cssSelector(".p-sampler")).getAttribute("value"));
+        assertEquals("trailing", three.get(2).findElement(By.cssSelector(".p-schedule")).getAttribute("value"));
+        three.get(2).findElement(By.cssSelector(".p-remove")).click();
+        assertEquals(2, driver.findElements(By.cssSelector(".cmp-panel")).size());
         driver.findElement(By.id("run")).click();
         waiting().until(d -> {
             List<WebElement> p = d.findElements(By.cssSelector(".cmp-panel"));
@@ -144,20 +187,46 @@ class WebUiBrowserTest {
         assertTrue(infos.get(1).getText().contains("Sampler: GE") && infos.get(1).getText().contains("Schedule: log-linear"));
         String seed0 = infos.get(0).getText().replaceAll("(?s).*Seed: (\\d+).*", "$1");
         assertTrue(infos.get(1).getText().contains("Seed: " + seed0), "both panels share the seed");
+        assertEquals(1, eventSources().size(), "one event stream for both panels: " + eventSources());
+        String alt = panels.get(1).findElement(By.cssSelector(".p-image")).getAttribute("alt");
+        assertTrue(alt.contains("a lighthouse on a cliff at dusk") && alt.contains("GE"), alt);
         screenshot("compare.png");
 
+        // the default grid's 8 cells (its 2 rows x 4 step counts; more than the 6 connections a
+        // browser opens per host, and more than the queue holds): every cell fills in. The
+        // step counts 5, 10, 20, 50 become 1, 2, 3, 4 and the size 32 px to keep the test short.
         driver.get(base + "/grid");
-        WebElement gsteps = driver.findElement(By.id("grid-steps"));
-        gsteps.clear();
-        gsteps.sendKeys("2, 5, 10");
+        countEventSources();
+        assertEquals("5, 10, 20, 50", driver.findElement(By.id("grid-steps")).getAttribute("value"));
+        assertEquals(2, driver.findElement(By.id("grid-rows")).getAttribute("value").trim().split("\n").length);
+        type("grid-steps", "1, 2, 3, 4");
+        type("width", "32");
+        type("height", "32");
         driver.findElement(By.id("run")).click();
         waiting().until(d -> d.findElement(By.id("grid-download")).isDisplayed());
-        assertEquals(6, driver.findElements(By.cssSelector("#grid-table td[data-state=done]")).size());
-        assertTrue(driver.findElement(By.id("grid-download")).getAttribute("href").contains("/api/grid.png?cols=3&jobs="));
+        List<WebElement> cells = driver.findElements(By.cssSelector("#grid-table td[data-state=done] img"));
+        assertEquals(8, cells.size());
+        for (WebElement img : cells) {
+            assertTrue(imageLoaded(img) && img.getAttribute("src").contains("/outputs/"), img.getAttribute("src"));
+            assertTrue(img.getAttribute("alt").contains("steps"), img.getAttribute("alt"));
+            assertEquals("auto", img.getCssValue("image-rendering"), "no pixelated rendering of a finished image");
+        }
+        String grid = driver.findElement(By.id("grid-download")).getAttribute("href");
+        assertTrue(grid.contains("/api/grid.png?cols=4&jobs="), grid);
+        // 8 cells > 1 running + 2 waiting: at least two batches, each on one stream, one open at a time
+        List<String> streams = eventSources();
+        assertTrue(streams.size() >= 2, "the grid was submitted in batches: " + streams);
+        assertEquals(1, mostOpenEventSources(), "never more than one event stream open: " + streams);
+        int followed = 0;
+        for (String stream : streams) {
+            assertTrue(stream.contains("/api/events?jobs="), stream);
+            followed += stream.replaceAll(".*jobs=", "").split(",").length;
+        }
+        assertEquals(8, followed, streams.toString());
         screenshot("grid.png");
 
         driver.get(base + "/gallery");
-        assertEquals(9, driver.findElements(By.cssSelector(".gallery .card")).size());
+        assertEquals(11, driver.findElements(By.cssSelector(".gallery .card")).size());
         screenshot("gallery.png");
     }
 
