@@ -68,4 +68,22 @@ class BenchCommandTest {
         assertFalse(n.get("attention_fused").asBoolean(), "query slices, not the fused kernel");
         assertTrue(n.get("random_weights").asBoolean());
     }
+
+    @Test
+    void bf16AndFp16AreRefusedWithTheReason() {
+        for (String dtype : new String[] {"bf16", "fp16"}) {
+            StringWriter out = new StringWriter();
+            StringWriter err = new StringWriter();
+            CommandLine cl = dev.tenstep.cli.Main.commandLine();
+            cl.setOut(new PrintWriter(out));
+            cl.setErr(new PrintWriter(err));
+            int code = cl.execute("bench", "--model", Fixtures.dir(Fixtures.SD15).toString(), "--dtype", dtype);
+            assertEquals(2, code, err.toString());
+            assertEquals("", out.toString(), "nothing measured");
+            String expected = dtype.equals("bf16")
+                    ? "--dtype bf16: " + dev.tenstep.model.nn.CpuBf16.refusal(dev.tenstep.model.nn.CpuBf16.cpuFlags())
+                    : "--dtype fp16: fp16 on the CPU is refused";
+            assertTrue(err.toString().startsWith("error: " + expected), err.toString());
+        }
+    }
 }
