@@ -1,6 +1,6 @@
 package dev.tenstep.cli;
 
-import dev.tenstep.io.DjlEnvironment;
+import dev.tenstep.batch.GenerationOptions;
 import dev.tenstep.model.ModelLoadException;
 import dev.tenstep.pipeline.InvalidRequestException;
 import picocli.CommandLine;
@@ -24,7 +24,7 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
     }
 
     /**
-     * The configured command line: subcommands, case-insensitive enums, and errors printed as one
+     * The configured command line: subcommands, and errors printed as one
      * line naming the problem (exit 2 for bad arguments, 1 for a model or I/O failure).
      */
     public static CommandLine commandLine() {
@@ -45,7 +45,7 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
             }
             if (ex instanceof InvalidRequestException ire) {
                 cmd.getErr().println("error: " + String.join("; ",
-                        ire.errors().stream().map(GenerationOptions::optionName).toList()));
+                        ire.fieldErrors().stream().map(GenerationOptions::optionError).toList()));
                 return 2;
             }
             if (ex instanceof ModelLoadException || ex instanceof IOException || ex instanceof IllegalArgumentException) {

@@ -12,25 +12,17 @@ public final class Ops {
 
     /** SiLU {@code x * sigmoid(x)}. */
     public static NDArray silu(NDArray x) {
-        long t = Profiler.start("silu");
-        try {
-            return x.mul(x.getNDArrayInternal().sigmoid());
-        } finally {
-            Profiler.stop(t);
-        }
+        return Profiler.time("silu", () -> x.mul(x.getNDArrayInternal().sigmoid()));
     }
 
     /** SiLU computed in place in {@code owned}, which must be a fresh intermediate of the caller (never a weight). */
     public static NDArray siluInPlace(NDArray owned) {
-        long t = Profiler.start("silu");
-        try {
+        return Profiler.time("silu", () -> {
             NDArray s = owned.getNDArrayInternal().sigmoid();
             owned.muli(s);
             s.close();
             return owned;
-        } finally {
-            Profiler.stop(t);
-        }
+        });
     }
 
     /** Exact (erf) GELU, torch's default. */
@@ -134,16 +126,13 @@ public final class Ops {
      * @return [B, Lq, dv], attached to q's manager
      */
     public static NDArray attention(NDArray q, NDArray k, NDArray v, float scale, NDArray mask) {
-        long t = Profiler.start("sdpa");
-        try {
+        return Profiler.time("sdpa", () -> {
             if (mask == null && fusedAttention()) {
                 // [B, L, d] as [B, 1, L, d]: one head per batch entry (views, no copies)
                 return FusedAttention.apply(q.expandDims(1), k.expandDims(1), v.expandDims(1), scale).squeeze(1);
             }
             return attentionSliced(q, k, v, scale, mask);
-        } finally {
-            Profiler.stop(t);
-        }
+        });
     }
 
     /**
@@ -158,8 +147,7 @@ public final class Ops {
      * @return [B, H, Lq, dv], attached to q's manager
      */
     public static NDArray attentionHeads(NDArray q, NDArray k, NDArray v, float scale) {
-        long t = Profiler.start("sdpa");
-        try {
+        return Profiler.time("sdpa", () -> {
             if (fusedAttention()) {
                 return FusedAttention.apply(q, k, v, scale);
             }
@@ -170,9 +158,7 @@ public final class Ops {
             NDArray o = attentionSliced(q.reshape(bh, qs[2], qs[3]), k.reshape(bh, ks[2], ks[3]),
                     v.reshape(bh, vs[2], vs[3]), scale, null);
             return o.reshape(qs[0], qs[1], qs[2], vs[3]);
-        } finally {
-            Profiler.stop(t);
-        }
+        });
     }
 
     private static NDArray attentionSliced(NDArray q, NDArray k, NDArray v, float scale, NDArray mask) {
