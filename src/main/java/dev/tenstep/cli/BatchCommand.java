@@ -5,6 +5,7 @@ import dev.tenstep.batch.BatchRunner;
 import dev.tenstep.pipeline.GenerationRecord;
 import dev.tenstep.batch.Variant;
 import dev.tenstep.pipeline.StableDiffusionPipeline;
+import dev.tenstep.pipeline.TextToImage;
 import me.tongfei.progressbar.ProgressBar;
 import me.tongfei.progressbar.ProgressBarBuilder;
 import me.tongfei.progressbar.ProgressBarStyle;
@@ -42,7 +43,7 @@ public final class BatchCommand implements Callable<Integer> {
     CommandLine.Model.CommandSpec spec;
 
     @Option(names = {"-m", "--model"}, paramLabel = "DIR",
-            description = "Diffusers pipeline folder (default: the first pipeline under models/).")
+            description = "Diffusers pipeline folder, ideal:shapes or ideal:DIR (default: the first pipeline under models/).")
     Path model;
 
     @Option(names = "--prompts", paramLabel = "FILE", arity = "1..*", required = true,
@@ -91,11 +92,13 @@ public final class BatchCommand implements Callable<Integer> {
                 throw new CommandLine.ParameterException(cmd, "--prompts: no such file: " + p);
             }
         }
-        Path modelDir = ModelLocator.modelOption(cmd, model);
+        if (model == null || !dev.tenstep.sampling.ideal.IdealModels.isIdeal(model.toString())) {
+            ModelLocator.modelOption(cmd, model); // fail before loading
+        }
         DjlEnvironment.threads(threads);
         BatchRunner.Settings settings = new BatchRunner.Settings(prompts, output, gen, variants, resume);
         boolean bar = !noProgress && Terminals.stderrIsTerminal();
-        try (StableDiffusionPipeline pipeline = StableDiffusionPipeline.load(modelDir);
+        try (TextToImage pipeline = ModelLocator.open(cmd, model);
              Progress progress = new Progress(cmd.getOut(), cmd.getErr(), bar)) {
             BatchRunner.Summary s;
             try {

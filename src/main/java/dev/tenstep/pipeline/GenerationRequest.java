@@ -91,6 +91,9 @@ public record GenerationRequest(
         }
         if (gamma != null && (!Double.isFinite(gamma) || gamma < 1 || gamma > 10)) {
             errors.add(new FieldError("gamma", "must be between 1 and 10, got " + gamma));
+        } else if (gamma != null && !sampler.hasGamma() && gamma != sampler.gamma()) {
+            errors.add(new FieldError("gamma", sampler.displayName() + " has no gradient-estimation weight; "
+                    + "leave gamma unset (got " + gamma + ")"));
         }
         checkSize(errors, "width", width, sizeMultiple, max);
         checkSize(errors, "height", height, sizeMultiple, max);

@@ -14,7 +14,7 @@ import dev.tenstep.model.vae.AutoencoderKL;
 import dev.tenstep.sampling.CfgDenoiser;
 import dev.tenstep.sampling.NoiseSchedule;
 import dev.tenstep.sampling.NoiseSource;
-import dev.tenstep.sampling.Sampler;
+import dev.tenstep.sampling.LatentSampler;
 import dev.tenstep.sampling.ScheduleKind;
 import dev.tenstep.sampling.SeededRandom;
 import dev.tenstep.sampling.SigmaSchedule;
@@ -53,6 +53,8 @@ public final class StableDiffusionPipeline implements TextToImage {
     private final UNet2DConditionModel unet;
     private final AutoencoderKL vae;
     private final NoiseSchedule noiseSchedule;
+    /** A1111's short model hash (10 hex digits of the file's SHA-256), or null (folders). */
+    private volatile String modelHash;
 
     /** Receives each denoising step; return false to cancel the generation. */
     @FunctionalInterface
@@ -100,6 +102,16 @@ public final class StableDiffusionPipeline implements TextToImage {
     @Override
     public String name() {
         return name;
+    }
+
+    /** A1111's {@code Model hash} of a single-file checkpoint, or null. */
+    public String modelHash() {
+        return modelHash;
+    }
+
+    /** Sets the {@code Model hash} written into infotexts (see {@link dev.tenstep.io.ModelHash}). */
+    public void setModelHash(String modelHash) {
+        this.modelHash = modelHash;
     }
 
     public Path dir() {
@@ -239,7 +251,7 @@ public final class StableDiffusionPipeline implements TextToImage {
         int latentChannels = unet.config().inChannels();
         long[] latentShape = {1, latentChannels, h, w};
         SigmaSchedule schedule = r.schedule().build(noiseSchedule, r.steps());
-        Sampler sampler = r.sampler().sampler(r.gamma());
+        LatentSampler sampler = r.sampler().method(r.gamma());
 
         try (NDManager gen = manager.newSubManager()) {
             PromptEmbedding emb = embedding;
@@ -276,7 +288,7 @@ public final class StableDiffusionPipeline implements TextToImage {
             float[] finalLatents = zFinal.toFloatArray();
             BufferedImage image = Images.toImage(decodeLatents(zFinal));
             long tEnd = System.nanoTime();
-            String infotext = Infotext.format(r, r.seed(), r.width(), r.height(), name);
+            String infotext = Infotext.format(r, r.seed(), r.width(), r.height(), name, modelHash);
             return new GenerationResult(image, r, infotext, latentShape, finalLatents, x0hats,
                     schedule.timesteps(), schedule.sigmas(), emb.warnings(),
                     new GenerationResult.Timings((tText - t0) / 1_000_000, (tDenoise - tText) / 1_000_000,

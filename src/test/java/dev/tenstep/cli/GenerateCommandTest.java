@@ -135,7 +135,7 @@ class GenerateCommandTest {
 
         r = run("generate", "--model", tmp.resolve("nope").toString());
         assertEquals(2, r.exit());
-        assertTrue(r.err().contains("--model: folder not found: "), r.err());
+        assertTrue(r.err().contains("--model: not found: "), r.err());
 
         Path truncated = tmp.resolve("init.safetensors");
         Files.write(truncated, new byte[] {100, 0, 0, 0, 0, 0, 0, 0, '{'});
