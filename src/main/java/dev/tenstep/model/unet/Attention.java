@@ -10,7 +10,8 @@ import dev.tenstep.model.nn.Ops;
  * Multi-head attention (diffusers {@code attention_processor.Attention} with the default processor,
  * as used by {@code attn1}/{@code attn2} of a transformer block): {@code to_q}, {@code to_k},
  * {@code to_v} without bias, {@code to_out.0} with bias, scale {@code headDim^-0.5}. Computed with
- * {@link Ops#attention} (query slicing bounded by the attention memory budget).
+ * {@link Ops#attentionHeads} on [B, H, L, d] views of the projections: libtorch's fused tiled
+ * kernel by default, or query slices bounded by the attention memory budget.
  */
 public final class Attention {
     public final Linear toQ;
