@@ -41,9 +41,13 @@ public final class BatchCommand implements Callable<Integer> {
     @Spec
     CommandLine.Model.CommandSpec spec;
 
-    @Option(names = {"-m", "--model"}, paramLabel = "DIR",
-            description = "Diffusers pipeline folder (default: the first pipeline under models/).")
+    @Option(names = {"-m", "--model"}, paramLabel = "DIR|FILE",
+            description = "Diffusers pipeline folder or single-file checkpoint (.safetensors, .ckpt) "
+                    + "(default: the first pipeline under models/).")
     Path model;
+
+    @CommandLine.Mixin
+    CheckpointOptions checkpoint = new CheckpointOptions();
 
     @Option(names = "--prompts", paramLabel = "FILE", arity = "1..*", required = true,
             description = "Prompt files, rendered in order.")
@@ -95,7 +99,7 @@ public final class BatchCommand implements Callable<Integer> {
         DjlEnvironment.threads(threads);
         BatchRunner.Settings settings = new BatchRunner.Settings(prompts, output, gen, variants, resume);
         boolean bar = !noProgress && Terminals.stderrIsTerminal();
-        try (StableDiffusionPipeline pipeline = StableDiffusionPipeline.load(modelDir);
+        try (StableDiffusionPipeline pipeline = checkpoint.load(cmd, modelDir, cmd.getErr());
              Progress progress = new Progress(cmd.getOut(), cmd.getErr(), bar)) {
             BatchRunner.Summary s;
             try {
