@@ -1,10 +1,11 @@
 package dev.tenstep.cli;
 
+import dev.tenstep.batch.GenerationOptions;
 import dev.tenstep.batch.BatchRunner;
-import dev.tenstep.batch.ManifestRecord;
+import dev.tenstep.pipeline.GenerationRecord;
 import dev.tenstep.batch.Variant;
-import dev.tenstep.io.DjlEnvironment;
 import dev.tenstep.pipeline.StableDiffusionPipeline;
+import dev.tenstep.pipeline.TextToImage;
 import me.tongfei.progressbar.ProgressBar;
 import me.tongfei.progressbar.ProgressBarBuilder;
 import me.tongfei.progressbar.ProgressBarStyle;
@@ -42,8 +43,8 @@ public final class BatchCommand implements Callable<Integer> {
     CommandLine.Model.CommandSpec spec;
 
     @Option(names = {"-m", "--model"}, paramLabel = "DIR|FILE",
-            description = "Diffusers pipeline folder or single-file checkpoint (.safetensors, .ckpt) "
-                    + "(default: the first pipeline under models/).")
+            description = "Diffusers pipeline folder, single-file checkpoint (.safetensors, .ckpt), ideal:shapes or "
+                    + "ideal:DIR (default: the first pipeline under models/).")
     Path model;
 
     @CommandLine.Mixin
@@ -95,11 +96,15 @@ public final class BatchCommand implements Callable<Integer> {
                 throw new CommandLine.ParameterException(cmd, "--prompts: no such file: " + p);
             }
         }
-        Path modelDir = ModelLocator.modelOption(cmd, model);
+        if (model == null || !dev.tenstep.sampling.ideal.IdealModels.isIdeal(model.toString())) {
+            ModelLocator.modelOption(cmd, model); // fail before loading
+        }
         DjlEnvironment.threads(threads);
         BatchRunner.Settings settings = new BatchRunner.Settings(prompts, output, gen, variants, resume);
         boolean bar = !noProgress && Terminals.stderrIsTerminal();
-        try (StableDiffusionPipeline pipeline = checkpoint.load(cmd, modelDir, cmd.getErr());
+        try (TextToImage pipeline = model != null && dev.tenstep.sampling.ideal.IdealModels.isIdeal(model.toString())
+                ? ModelLocator.openIdeal(cmd, model.toString())
+                : checkpoint.load(cmd, ModelLocator.modelOption(cmd, model), cmd.getErr());
              Progress progress = new Progress(cmd.getOut(), cmd.getErr(), bar)) {
             BatchRunner.Summary s;
             try {
@@ -156,7 +161,7 @@ public final class BatchCommand implements Callable<Integer> {
         }
 
         @Override
-        public void recorded(BatchRunner.Job job, ManifestRecord r) {
+        public void recorded(BatchRunner.Job job, GenerationRecord r) {
             done++;
             if (bar != null) {
                 bar.stepTo(done);

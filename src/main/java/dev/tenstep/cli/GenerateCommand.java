@@ -1,14 +1,16 @@
 package dev.tenstep.cli;
 
+import dev.tenstep.batch.GenerationOptions;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
-import dev.tenstep.io.DjlEnvironment;
 import dev.tenstep.io.PngImages;
 import dev.tenstep.io.SafeTensors;
 import dev.tenstep.pipeline.GenerationRequest;
 import dev.tenstep.pipeline.GenerationResult;
 import dev.tenstep.pipeline.StableDiffusionPipeline;
+import dev.tenstep.pipeline.TextToImage;
+import dev.tenstep.sampling.ideal.IdealModels;
 import me.tongfei.progressbar.ProgressBar;
 import me.tongfei.progressbar.ProgressBarBuilder;
 import me.tongfei.progressbar.ProgressBarStyle;
@@ -42,8 +44,8 @@ public final class GenerateCommand implements Callable<Integer> {
     CommandLine.Model.CommandSpec spec;
 
     @Option(names = {"-m", "--model"}, paramLabel = "DIR|FILE",
-            description = "Diffusers pipeline folder or single-file checkpoint (.safetensors, .ckpt) "
-                    + "(default: the first pipeline under models/).")
+            description = "Diffusers pipeline folder, single-file checkpoint (.safetensors, .ckpt), ideal:shapes or "
+                    + "ideal:DIR (default: the first pipeline under models/).")
     Path model;
 
     @CommandLine.Mixin
@@ -77,7 +79,9 @@ public final class GenerateCommand implements Callable<Integer> {
     public Integer call() throws IOException {
         CommandLine cmd = spec.commandLine();
         gen.validate(cmd);
-        Path modelDir = ModelLocator.modelOption(cmd, model);
+        if (model == null || !IdealModels.isIdeal(model.toString())) {
+            ModelLocator.modelOption(cmd, model); // fail before minutes of work, not after
+        }
         Path file = output != null ? output : ModelLocator.defaultOutputsDir().resolve(
                 LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss")) + "-{seed}.png");
         // fail before minutes of work, not after
@@ -91,13 +95,18 @@ public final class GenerateCommand implements Callable<Integer> {
         DjlEnvironment.threads(threads);
         PrintWriter out = cmd.getOut();
         PrintWriter err = cmd.getErr();
-        try (StableDiffusionPipeline pipeline = checkpoint.load(cmd, modelDir, err)) {
+        try (TextToImage pipeline = model != null && IdealModels.isIdeal(model.toString())
+                ? ModelLocator.openIdeal(cmd, model.toString())
+                : checkpoint.load(cmd, ModelLocator.modelOption(cmd, model), err)) {
             GenerationRequest request = gen.toRequest();
             float[] init = null;
             if (initLatents != null) {
-                LatentFile lf = readInitLatents(cmd, initLatents, pipeline);
+                if (!(pipeline instanceof StableDiffusionPipeline sd)) {
+                    throw new CommandLine.ParameterException(cmd, "--init-latents: only for diffusers models, not " + pipeline.name());
+                }
+                LatentFile lf = readInitLatents(cmd, initLatents, sd);
                 init = lf.data;
-                int scale = pipeline.vaeScale();
+                int scale = sd.vaeScale();
                 int w = (int) lf.shape[3] * scale;
                 int h = (int) lf.shape[2] * scale;
                 if ((request.width() != null && request.width() != w) || (request.height() != null && request.height() != h)) {

@@ -1,6 +1,6 @@
 package dev.tenstep.cli;
 
-import dev.tenstep.io.DjlEnvironment;
+import dev.tenstep.batch.GenerationOptions;
 import dev.tenstep.model.ModelLoadException;
 import dev.tenstep.pipeline.InvalidRequestException;
 import picocli.CommandLine;
@@ -12,7 +12,8 @@ import java.io.IOException;
 @Command(name = "tenstep", mixinStandardHelpOptions = true, version = "tenstep 0.1.0",
         description = "Stable Diffusion 1.x/2.x text-to-image in Java, with the gradient-estimation sampler "
                 + "(Permenter and Yuan, ICML 2024) for good images in 10 steps.",
-        subcommands = {ServeCommand.class, GenerateCommand.class, BatchCommand.class, BenchCommand.class, MakeDemoCommand.class,
+        subcommands = {ServeCommand.class, GenerateCommand.class, BatchCommand.class, BenchCommand.class, FidelityCommand.class,
+                MakeDemoCommand.class,
                 CommandLine.HelpCommand.class})
 public final class Main implements java.util.concurrent.Callable<Integer> {
     @CommandLine.Spec
@@ -24,7 +25,7 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
     }
 
     /**
-     * The configured command line: subcommands, case-insensitive enums, and errors printed as one
+     * The configured command line: subcommands, and errors printed as one
      * line naming the problem (exit 2 for bad arguments, 1 for a model or I/O failure).
      */
     public static CommandLine commandLine() {
@@ -45,7 +46,7 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
             }
             if (ex instanceof InvalidRequestException ire) {
                 cmd.getErr().println("error: " + String.join("; ",
-                        ire.errors().stream().map(GenerationOptions::optionName).toList()));
+                        ire.fieldErrors().stream().map(GenerationOptions::optionError).toList()));
                 return 2;
             }
             if (ex instanceof ModelLoadException || ex instanceof IOException || ex instanceof IllegalArgumentException) {

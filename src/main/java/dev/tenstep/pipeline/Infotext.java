@@ -33,8 +33,8 @@ public final class Infotext {
         }
         Map<String, String> p = new LinkedHashMap<>();
         p.put("Steps", Integer.toString(r.steps()));
-        p.put("Sampler", SamplerPresets.displayName(r.sampler()));
-        p.put("Schedule", r.resolvedSchedule());
+        p.put("Sampler", r.sampler().displayName());
+        p.put("Schedule", r.resolvedSchedule().id());
         p.put("CFG scale", number(r.cfgScale()));
         p.put("Seed", Long.toString(seed));
         p.put("Size", width + "x" + height);
@@ -42,7 +42,7 @@ public final class Infotext {
             p.put("Model hash", modelHash);
         }
         p.put("Model", modelName);
-        if (r.resolvedGamma() != SamplerPresets.gamma(r.sampler())) {
+        if (r.resolvedGamma() != r.sampler().gamma()) {
             p.put("Gamma", number(r.resolvedGamma()));
         }
         sb.append('\n');

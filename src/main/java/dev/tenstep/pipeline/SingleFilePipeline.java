@@ -4,7 +4,6 @@ import ai.djl.ndarray.NDManager;
 import dev.tenstep.model.ModelLoadException;
 import dev.tenstep.model.Weights;
 import dev.tenstep.model.clip.ClipTextModel;
-import dev.tenstep.model.clip.ClipTokenizer;
 import dev.tenstep.model.config.Configs;
 import dev.tenstep.model.config.SchedulerConfig;
 import dev.tenstep.model.config.TextEncoderConfig;
@@ -14,7 +13,6 @@ import dev.tenstep.model.singlefile.Architecture;
 import dev.tenstep.model.singlefile.SingleFileCheckpoint;
 import dev.tenstep.model.unet.UNet2DConditionModel;
 import dev.tenstep.model.vae.AutoencoderKL;
-import dev.tenstep.sampling.NoiseSchedule;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -83,9 +81,6 @@ public final class SingleFilePipeline {
         if (options.vae() != null && !Files.exists(options.vae())) {
             throw new ModelLoadException("--vae: not found: " + options.vae());
         }
-        NDManager manager = NDManager.newBaseManager();
-        ClipTokenizer tokenizer = null;
-        UNet2DConditionModel unet = null;
         try (SingleFileCheckpoint ckpt = SingleFileCheckpoint.open(file)) {
             Path configDir = options.config();
             if (configDir == null) {
@@ -100,29 +95,16 @@ public final class SingleFilePipeline {
             }
             TextEncoderConfig tc = Configs.read(configDir.resolve("text_encoder/config.json"), TextEncoderConfig.class);
             UNetConfig uc = Configs.read(configDir.resolve("unet/config.json"), UNetConfig.class);
-            tokenizer = ClipTokenizer.load(configDir.resolve("tokenizer"));
-            Weights wt = new Weights(ckpt.textEncoder(tc), manager);
-            ClipTextModel textEncoder = new ClipTextModel(wt, tc);
-            wt.finish();
-            unet = UNet2DConditionModel.load(uc, ckpt.unet(uc, options.ema()), manager);
-            AutoencoderKL vae = loadVae(ckpt, options.vae(), configDir, manager);
-            if (uc.inChannels() != vae.config().latentChannels()) {
-                throw new ModelLoadException(file + ": the UNet takes " + uc.inChannels() + " input channels but the VAE has "
-                        + vae.config().latentChannels() + " latent channels (an inpainting or depth model?); only "
-                        + "text-to-image models are supported");
-            }
+            Path cfg = configDir;
+            StableDiffusionPipeline p = PipelineAssembler.assemble(modelName(file), file, sc, configDir.resolve("tokenizer"), m -> {
+                Weights wt = new Weights(ckpt.textEncoder(tc), m);
+                ClipTextModel textEncoder = new ClipTextModel(wt, tc);
+                wt.finish();
+                UNet2DConditionModel unet = UNet2DConditionModel.load(uc, ckpt.unet(uc, options.ema()), m);
+                return new PipelineAssembler.Networks(textEncoder, unet, loadVae(ckpt, options.vae(), cfg, m));
+            });
             LOG.info("loaded {} in {} ms", file.getFileName(), (System.nanoTime() - t0) / 1_000_000);
-            return new StableDiffusionPipeline(modelName(file), file, manager, tokenizer, textEncoder, unet, vae,
-                    NoiseSchedule.of(sc));
-        } catch (RuntimeException e) {
-            if (tokenizer != null) {
-                tokenizer.close();
-            }
-            if (unet != null) {
-                unet.close();
-            }
-            manager.close();
-            throw e;
+            return p;
         }
     }
 

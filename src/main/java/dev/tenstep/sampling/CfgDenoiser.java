@@ -7,8 +7,8 @@ import java.util.Arrays;
 import java.util.Objects;
 
 /**
- * A {@link Denoiser} built from a UNet forward and classifier-free guidance (SAMPLERS.md section 2;
- * diffusers {@code StableDiffusionPipeline.__call__}; fixtures README "Classifier-free guidance"):
+ * A {@link Denoiser} built from a UNet forward and classifier-free guidance ({@code docs/samplers.md} section 2;
+ * diffusers {@code StableDiffusionPipeline.__call__}):
  * <ol>
  *   <li>{@code z = x / sqrt(1 + sigma^2)};</li>
  *   <li>{@code out = model(cat[z, z], t, context)} with context row 0 = unconditional (negative prompt),
@@ -19,8 +19,7 @@ import java.util.Objects;
  *       halves, so applying it after guidance equals applying it per half).</li>
  * </ol>
  * With {@code w <= 1} only the conditional half is run (batch of 1, context row 1) and {@code eps} is
- * the conditional output (for w &lt; 1 that is a deliberate simplification, as in SAMPLERS.md: "with
- * w &lt;= 1 skip the unconditional half").
+ * the conditional output (for w &lt; 1 that is a deliberate simplification, stated in {@code docs/samplers.md} section 2).
  *
  * <p>The context array is borrowed, not owned: the caller keeps it open while sampling and closes it.
  */

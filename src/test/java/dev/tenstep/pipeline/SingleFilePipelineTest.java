@@ -7,7 +7,7 @@ import dev.tenstep.io.SafeTensors;
 import dev.tenstep.model.ModelLoadException;
 import dev.tenstep.sampling.CfgDenoiser;
 import dev.tenstep.sampling.Sampler;
-import dev.tenstep.sampling.Schedules;
+import dev.tenstep.sampling.ScheduleKind;
 import dev.tenstep.sampling.SigmaSchedule;
 import dev.tenstep.testing.Allclose;
 import dev.tenstep.testing.Fixtures;
@@ -45,7 +45,7 @@ class SingleFilePipelineTest {
         NDArray ctx = m.create(e.data(), new ai.djl.ndarray.types.Shape(e.shape()));
         Allclose.assertClose(fixture + " " + runName + " prompt_embeds", inputs.get("prompt_embeds"), ctx,
                 Fixtures.tolerance(fixture, "text_encoder", "last_hidden_state"));
-        SigmaSchedule s = Schedules.byName(spec.get("schedule").asText()).build(p.noiseSchedule(), 10);
+        SigmaSchedule s = ScheduleKind.byName(spec.get("schedule").asText()).build(p.noiseSchedule(), 10);
         Sampler sampler = new Sampler(spec.get("gamma").asDouble(), spec.get("mu").asDouble());
         CfgDenoiser d = new CfgDenoiser(p.unet()::forward, ctx, 7.5, p.noiseSchedule());
         return sampler.sample(d, inputs.get("initial_latents"), s, null, null);
@@ -104,7 +104,7 @@ class SingleFilePipelineTest {
         Map<String, NDArray> inputs = SafeTensors.read(Fixtures.reference(Fixtures.SD15, "pipeline_ddim.safetensors"), m);
         StableDiffusionPipeline.PromptEmbedding e = p.encodePrompt("a photo of an astronaut riding a horse on mars", "");
         NDArray ctx = m.create(e.data(), new ai.djl.ndarray.types.Shape(e.shape()));
-        SigmaSchedule s = Schedules.byName(spec.get("schedule").asText()).build(p.noiseSchedule(), 10);
+        SigmaSchedule s = ScheduleKind.byName(spec.get("schedule").asText()).build(p.noiseSchedule(), 10);
         CfgDenoiser d = new CfgDenoiser(p.unet()::forward, ctx, 7.5, p.noiseSchedule());
         return new Sampler(spec.get("gamma").asDouble(), spec.get("mu").asDouble()).sample(d, inputs.get("initial_latents"), s, null, null);
     }

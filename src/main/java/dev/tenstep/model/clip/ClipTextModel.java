@@ -203,12 +203,7 @@ public final class ClipTextModel {
      * @return {@code last_hidden_state} [B, L, hidden] float32, attached to {@code inputIds}'s manager
      */
     public NDArray forward(NDArray inputIds, Map<String, NDArray> intermediates) {
-        long t0 = Profiler.start("text_encoder");
-        try {
-            return compute(inputIds, intermediates);
-        } finally {
-            Profiler.stop(t0);
-        }
+        return Profiler.time("text_encoder", () -> compute(inputIds, intermediates));
     }
 
     private NDArray compute(NDArray inputIds, Map<String, NDArray> intermediates) {
