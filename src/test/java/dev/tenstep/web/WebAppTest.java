@@ -431,7 +431,7 @@ class WebAppTest {
             JsonNode samplers = json(client.get("/sdapi/v1/samplers"));
             List<String> names = new ArrayList<>();
             samplers.forEach(s -> names.add(s.get("name").asText()));
-            assertEquals(List.of("DDIM", "GE", "DDPM"), names);
+            assertEquals(List.of("DDIM", "GE", "DDPM", "DPM++ 2M"), names);
             JsonNode models = json(client.get("/sdapi/v1/sd-models"));
             assertEquals(pipeline.name(), models.get(0).get("model_name").asText());
         });
