@@ -42,9 +42,13 @@ public final class BatchCommand implements Callable<Integer> {
     @Spec
     CommandLine.Model.CommandSpec spec;
 
-    @Option(names = {"-m", "--model"}, paramLabel = "DIR",
-            description = "Diffusers pipeline folder, ideal:shapes or ideal:DIR (default: the first pipeline under models/).")
+    @Option(names = {"-m", "--model"}, paramLabel = "DIR|FILE",
+            description = "Diffusers pipeline folder, single-file checkpoint (.safetensors, .ckpt), ideal:shapes or "
+                    + "ideal:DIR (default: the first pipeline under models/).")
     Path model;
+
+    @CommandLine.Mixin
+    CheckpointOptions checkpoint = new CheckpointOptions();
 
     @Option(names = "--prompts", paramLabel = "FILE", arity = "1..*", required = true,
             description = "Prompt files, rendered in order.")
@@ -98,7 +102,9 @@ public final class BatchCommand implements Callable<Integer> {
         DjlEnvironment.threads(threads);
         BatchRunner.Settings settings = new BatchRunner.Settings(prompts, output, gen, variants, resume);
         boolean bar = !noProgress && Terminals.stderrIsTerminal();
-        try (TextToImage pipeline = ModelLocator.open(cmd, model);
+        try (TextToImage pipeline = model != null && dev.tenstep.sampling.ideal.IdealModels.isIdeal(model.toString())
+                ? ModelLocator.openIdeal(cmd, model.toString())
+                : checkpoint.load(cmd, ModelLocator.modelOption(cmd, model), cmd.getErr());
              Progress progress = new Progress(cmd.getOut(), cmd.getErr(), bar)) {
             BatchRunner.Summary s;
             try {

@@ -161,17 +161,9 @@ public final class IdealPipeline implements TextToImage {
             }
             NDArray zInit = gen.create(init, new Shape(shape));
             List<float[]> x0hats = new ArrayList<>();
-            StableDiffusionPipeline.Listener listener = options.listener() == null
-                    ? StableDiffusionPipeline.Listener.NONE : options.listener();
             long tText = System.nanoTime();
-            NDArray zFinal = sampler.sample(denoiser, zInit, schedule, NoiseSource.seeded(r.seed()), e -> {
-                float[] x0 = e.x0hat().toFloatArray();
-                if (options.keepX0hats()) {
-                    x0hats.add(x0);
-                }
-                return listener.onStep(new StepProgress(e.index() + 1, e.total(), e.sigma(), e.timestep(),
-                        (System.nanoTime() - t0) / 1_000_000, x0, h, w));
-            });
+            NDArray zFinal = sampler.sample(denoiser, zInit, schedule, NoiseSource.seeded(r.seed()),
+                    StableDiffusionPipeline.stepListener(options, x0hats, t0, h, w));
             long tDenoise = System.nanoTime();
             float[] finalLatents = zFinal.toFloatArray();
             BufferedImage image = Images.toImage(finalLatents, h, w);

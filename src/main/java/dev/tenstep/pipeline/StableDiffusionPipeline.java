@@ -275,15 +275,8 @@ public final class StableDiffusionPipeline implements TextToImage {
 
             CfgDenoiser denoiser = new CfgDenoiser(unet::forward, context, r.cfgScale(), noiseSchedule);
             List<float[]> x0hats = new ArrayList<>();
-            Listener listener = options.listener() == null ? Listener.NONE : options.listener();
-            NDArray zFinal = sampler.sample(denoiser, zInit, schedule, NoiseSource.seeded(r.seed()), e -> {
-                float[] x0 = e.x0hat().toFloatArray();
-                if (options.keepX0hats()) {
-                    x0hats.add(x0);
-                }
-                return listener.onStep(new StepProgress(e.index() + 1, e.total(), e.sigma(), e.timestep(),
-                        (System.nanoTime() - t0) / 1_000_000, x0, h, w));
-            });
+            NDArray zFinal = sampler.sample(denoiser, zInit, schedule, NoiseSource.seeded(r.seed()),
+                    stepListener(options, x0hats, t0, h, w));
             long tDenoise = System.nanoTime();
             float[] finalLatents = zFinal.toFloatArray();
             BufferedImage image = Images.toImage(decodeLatents(zFinal));
@@ -294,6 +287,25 @@ public final class StableDiffusionPipeline implements TextToImage {
                     new GenerationResult.Timings((tText - t0) / 1_000_000, (tDenoise - tText) / 1_000_000,
                             (tEnd - tDenoise) / 1_000_000, (tEnd - t0) / 1_000_000));
         }
+    }
+
+    /**
+     * The sampler's step callback of a generation: reports each step as {@link StepProgress} to the
+     * options' listener (x0-hat as row-major floats [1, C, h, w]) and keeps x0-hat in {@code x0hats}
+     * when asked. Shared by every {@link TextToImage} that runs the sampler loop.
+     *
+     * @param t0 {@link System#nanoTime} at the start of the generation (for {@code elapsedMs})
+     */
+    static dev.tenstep.sampling.StepListener stepListener(Options options, List<float[]> x0hats, long t0, int h, int w) {
+        Listener listener = options.listener() == null ? Listener.NONE : options.listener();
+        return e -> {
+            float[] x0 = e.x0hat().toFloatArray();
+            if (options.keepX0hats()) {
+                x0hats.add(x0);
+            }
+            return listener.onStep(new StepProgress(e.index() + 1, e.total(), e.sigma(), e.timestep(),
+                    (System.nanoTime() - t0) / 1_000_000, x0, h, w));
+        };
     }
 
     /** Stage 4: {@code vae.decode(latents / scaling_factor)}: [1, 4, h, w] pipeline scale -> [1, 3, H, W] raw. */
