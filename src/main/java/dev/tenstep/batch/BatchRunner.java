@@ -9,7 +9,6 @@ import dev.tenstep.pipeline.InvalidRequestException;
 import dev.tenstep.pipeline.StableDiffusionPipeline;
 import dev.tenstep.pipeline.StableDiffusionPipeline.PromptEmbedding;
 import dev.tenstep.pipeline.StepProgress;
-import dev.tenstep.sampling.SeededRandom;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -257,13 +256,11 @@ public final class BatchRunner {
     private ManifestRecord render(Job j, PromptEmbedding emb, long encodeMs, boolean reused, long seedBase,
                                   Manifest manifest) throws IOException {
         GenerationRequest r = j.request();
-        int scale = pipeline.vaeScale();
-        int channels = pipeline.unet().config().inChannels();
-        float[] noise = new SeededRandom(r.seed()).nextGaussians(channels * (r.height() / scale) * (r.width() / scale));
-        GenerationResult result = pipeline.generate(r, emb, new StableDiffusionPipeline.Options(noise, false, p -> {
+        GenerationResult result = pipeline.generate(r, emb, new StableDiffusionPipeline.Options(null, false, p -> {
             observer.step(j, p);
             return true;
         }));
+        float[] noise = result.initialLatents();
         long t0 = System.nanoTime();
         byte[] png = PngImages.encode(result.image(), Map.of(PngImages.PARAMETERS, result.infotext()));
         Path file = settings.output().resolve(j.fileName());
@@ -376,13 +373,26 @@ public final class BatchRunner {
         return m == null ? e.getClass().getSimpleName() : m;
     }
 
+    /** Longest stem used in image names: leaves room for the line number, the variant and ".png" in 255 bytes. */
+    static final int MAX_STEM = 100;
+
+    /**
+     * The prompt file's name without extension, as safe ASCII ({@code [A-Za-z0-9._-]}); a stem longer than
+     * {@value #MAX_STEM} characters is cut and ends in {@code ~} and 8 hex digits of a hash of the whole stem, so
+     * image names stay within file-system limits and different long stems stay different.
+     */
     static String stem(Path file) {
         String n = file.getFileName().toString();
         int dot = n.lastIndexOf('.');
         if (dot > 0) {
             n = n.substring(0, dot);
         }
-        return n.replaceAll("[^A-Za-z0-9._-]", "_");
+        String safe = n.replaceAll("[^A-Za-z0-9._-]", "_");
+        if (safe.length() <= MAX_STEM) {
+            return safe;
+        }
+        String hash = sha256(n.getBytes(java.nio.charset.StandardCharsets.UTF_8)).substring(0, 8);
+        return safe.substring(0, MAX_STEM - 9) + "~" + hash;
     }
 
     static String sha256(byte[] bytes) {

@@ -61,6 +61,11 @@ public final class PromptSchedule {
         return new PromptSchedule(out);
     }
 
+    /** A schedule with one entry: {@code prompt} for all {@code steps} (no editing syntax). */
+    public static PromptSchedule constant(String prompt, int steps) {
+        return new PromptSchedule(List.of(new Entry(steps, prompt)));
+    }
+
     /** The entries, in increasing {@code endAtStep}. */
     public List<Entry> entries() {
         return entries;
