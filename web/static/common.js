@@ -70,7 +70,7 @@ const tenstep = (() => {
     samplerEl.addEventListener('change', () => {
       const opt = samplerEl.selectedOptions[0];
       if (opt && opt.dataset.schedule) scheduleEl.value = opt.dataset.schedule;
-      if (gammaEl) gammaEl.value = samplerEl.value === 'ge' ? 2 : 1;
+      if (gammaEl && opt && opt.dataset.gamma) gammaEl.value = opt.dataset.gamma;
     });
   }
 

@@ -1,29 +1,26 @@
 package dev.tenstep.batch;
 
 import dev.tenstep.io.AtomicFiles;
-import dev.tenstep.cli.GenerationOptions;
+import dev.tenstep.io.Hashes;
 import dev.tenstep.io.PngImages;
+import dev.tenstep.pipeline.GenerationRecord;
 import dev.tenstep.pipeline.GenerationRequest;
 import dev.tenstep.pipeline.GenerationResult;
 import dev.tenstep.pipeline.InvalidRequestException;
 import dev.tenstep.pipeline.StableDiffusionPipeline;
 import dev.tenstep.pipeline.StableDiffusionPipeline.PromptEmbedding;
 import dev.tenstep.pipeline.StepProgress;
+import dev.tenstep.pipeline.TextToImage;
 
 import java.io.IOException;
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
 import java.security.SecureRandom;
 import java.time.OffsetDateTime;
 import java.time.ZoneOffset;
 import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
 import java.util.HashMap;
-import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -120,7 +117,7 @@ public final class BatchRunner {
         }
 
         /** The job's record is in the manifest. */
-        default void recorded(Job job, ManifestRecord record) {
+        default void recorded(Job job, GenerationRecord record) {
         }
 
         /** A line or image failed; the run goes on. */
@@ -135,11 +132,11 @@ public final class BatchRunner {
         }
     }
 
-    private final StableDiffusionPipeline pipeline;
+    private final TextToImage pipeline;
     private final Settings settings;
     private final Observer observer;
 
-    public BatchRunner(StableDiffusionPipeline pipeline, Settings settings, Observer observer) {
+    public BatchRunner(TextToImage pipeline, Settings settings, Observer observer) {
         this.pipeline = Objects.requireNonNull(pipeline);
         this.settings = Objects.requireNonNull(settings);
         this.observer = observer == null ? Observer.NONE : observer;
@@ -156,16 +153,16 @@ public final class BatchRunner {
         long seedBase = seedBase(manifest);
 
         // Plan: one job per (valid line, variant); keep the latest record per key.
-        Map<String, ManifestRecord> latest = new HashMap<>();
+        Map<String, GenerationRecord> latest = new HashMap<>();
         Map<String, Long> randomSeeds = new HashMap<>();
-        for (ManifestRecord r : manifest.records()) {
+        for (GenerationRecord r : manifest.records()) {
             latest.put(r.key(), r);
-            if (r.randomSeed()) {
+            if (Boolean.TRUE.equals(r.randomSeed())) {
                 randomSeeds.put(lineKey(r.key()), r.seed());
             }
         }
         Map<PromptEntry, List<Job>> jobs = new LinkedHashMap<>();
-        Map<String, ManifestRecord> done = new LinkedHashMap<>();
+        Map<String, GenerationRecord> done = new LinkedHashMap<>();
         List<String> columns = new ArrayList<>();
         int total = 0;
         for (PromptEntry e : entries) {
@@ -189,14 +186,14 @@ public final class BatchRunner {
                 }
             } catch (InvalidRequestException ex) {
                 fail(failures, new Failure(e.location(), null, String.join("; ",
-                        ex.errors().stream().map(GenerationOptions::optionName).toList())));
+                        ex.fieldErrors().stream().map(GenerationOptions::optionError).toList())));
                 continue;
             }
             for (Job j : list) {
                 if (!columns.contains(j.variant().label())) {
                     columns.add(j.variant().label());
                 }
-                ManifestRecord prev = latest.get(j.key());
+                GenerationRecord prev = latest.get(j.key());
                 if (prev != null && isDone(j, prev, seedBase, out)) {
                     done.put(j.key(), prev);
                 }
@@ -234,7 +231,7 @@ public final class BatchRunner {
             boolean first = true;
             for (Job j : pending) {
                 try {
-                    ManifestRecord rec = render(j, emb, encodeMs, !first, seedBase, manifest);
+                    GenerationRecord rec = render(j, emb, encodeMs, !first, seedBase, manifest);
                     done.put(j.key(), rec);
                     generated++;
                     first = false;
@@ -253,47 +250,45 @@ public final class BatchRunner {
         return summary;
     }
 
-    private ManifestRecord render(Job j, PromptEmbedding emb, long encodeMs, boolean reused, long seedBase,
+    private GenerationRecord render(Job j, PromptEmbedding emb, long encodeMs, boolean reused, long seedBase,
                                   Manifest manifest) throws IOException {
         GenerationRequest r = j.request();
-        GenerationResult result = pipeline.generate(r, emb, new StableDiffusionPipeline.Options(null, false, p -> {
+        float[] noise = pipeline.initialLatents(r);
+        GenerationResult result = pipeline.generate(r, emb, new StableDiffusionPipeline.Options(noise, false, p -> {
             observer.step(j, p);
             return true;
         }));
-        float[] noise = result.initialLatents();
         long t0 = System.nanoTime();
         byte[] png = PngImages.encode(result.image(), Map.of(PngImages.PARAMETERS, result.infotext()));
         Path file = settings.output().resolve(j.fileName());
         AtomicFiles.write(file, png);
         long writeMs = (System.nanoTime() - t0) / 1_000_000;
         observer.written(j, file);
-        GenerationRequest rr = result.request();
-        ManifestRecord rec = new ManifestRecord(j.key(), j.entry().location(), j.entry().index(), j.variant().label(),
-                rr.prompt(), rr.negativePrompt(), rr.steps(), rr.cfgScale(), rr.seed(), seedBase,
-                j.entry().randomSeed(), rr.sampler(),
-                rr.resolvedSchedule(), rr.resolvedGamma(), rr.width(), rr.height(), pipeline.name(), j.fileName(),
-                sha256(png), noiseHash(noise), result.infotext(),
-                new ManifestRecord.Timings(encodeMs, reused, result.timings().denoiseMs(), result.timings().decodeMs(), writeMs),
-                OffsetDateTime.now(ZoneOffset.UTC).truncatedTo(ChronoUnit.MILLIS).toString());
+        GenerationRecord rec = GenerationRecord.of(result, pipeline.name())
+                .stored(j.fileName(), Hashes.sha256(png),
+                        OffsetDateTime.now(ZoneOffset.UTC).truncatedTo(ChronoUnit.MILLIS).toString())
+                .inBatch(j.key(), j.entry().location(), j.entry().index(), j.variant().label(), seedBase,
+                        j.entry().randomSeed(), Hashes.sha256(noise));
+        // the line's prompt was encoded once, before its first variant: that time, and whether this variant reused it
+        rec = rec.withTimings(new GenerationRecord.Timings(encodeMs, reused, result.timings().denoiseMs(),
+                result.timings().decodeMs(), result.timings().totalMs(), writeMs));
         manifest.append(rec);
         observer.recorded(j, rec);
         return rec;
     }
 
     /** Whether {@code prev} is a finished record of job {@code j}: same generation, file present and intact. */
-    private boolean isDone(Job j, ManifestRecord prev, long seedBase, Path out) {
+    private boolean isDone(Job j, GenerationRecord prev, long seedBase, Path out) {
         GenerationRequest r = j.request();
-        ManifestRecord expected = new ManifestRecord(j.key(), j.entry().location(), j.entry().index(), j.variant().label(),
-                r.prompt(), r.negativePrompt(), r.steps(), r.cfgScale(), r.seed(), seedBase, j.entry().randomSeed(),
-                r.sampler(),
-                r.resolvedSchedule(), r.resolvedGamma(), r.width(), r.height(), pipeline.name(), j.fileName(),
-                null, null, null, null, null);
+        GenerationRecord expected = GenerationRecord.ofRequest(r, pipeline.name()).stored(j.fileName(), null, null)
+                .inBatch(j.key(), j.entry().location(), j.entry().index(), j.variant().label(), seedBase,
+                        j.entry().randomSeed(), null);
         if (!expected.sameGeneration(prev)) {
             return false;
         }
         Path file = out.resolve(prev.file());
         try {
-            return Files.isRegularFile(file) && sha256(Files.readAllBytes(file)).equals(prev.sha256());
+            return Files.isRegularFile(file) && Hashes.sha256(Files.readAllBytes(file)).equals(prev.sha256());
         } catch (IOException e) {
             return false;
         }
@@ -318,7 +313,7 @@ public final class BatchRunner {
         if (base >= 0) {
             return base;
         }
-        List<ManifestRecord> recs = manifest.records();
+        List<GenerationRecord> recs = manifest.records();
         if (settings.resume() && !recs.isEmpty()) {
             return recs.get(recs.size() - 1).seedBase();
         }
@@ -330,7 +325,7 @@ public final class BatchRunner {
      * when the run is interrupted. A failure here only warns; the image and its record are safe, and the
      * end of the run writes the sheet again (and fails then if it still cannot).
      */
-    private void refreshSheet(ContactSheet sheet, Map<String, ManifestRecord> done, List<Failure> failures) {
+    private void refreshSheet(ContactSheet sheet, Map<String, GenerationRecord> done, List<Failure> failures) {
         try {
             sheet.write(settings.output().resolve(INDEX), done, failures);
         } catch (IOException ex) {
@@ -367,7 +362,7 @@ public final class BatchRunner {
 
     private static String reason(Exception e) {
         if (e instanceof InvalidRequestException ire) {
-            return String.join("; ", ire.errors().stream().map(GenerationOptions::optionName).toList());
+            return String.join("; ", ire.fieldErrors().stream().map(GenerationOptions::optionError).toList());
         }
         String m = e.getMessage();
         return m == null ? e.getClass().getSimpleName() : m;
@@ -391,22 +386,7 @@ public final class BatchRunner {
         if (safe.length() <= MAX_STEM) {
             return safe;
         }
-        String hash = sha256(n.getBytes(java.nio.charset.StandardCharsets.UTF_8)).substring(0, 8);
+        String hash = Hashes.sha256(n.getBytes(java.nio.charset.StandardCharsets.UTF_8)).substring(0, 8);
         return safe.substring(0, MAX_STEM - 9) + "~" + hash;
-    }
-
-    static String sha256(byte[] bytes) {
-        try {
-            return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(bytes));
-        } catch (NoSuchAlgorithmException e) {
-            throw new IllegalStateException(e);
-        }
-    }
-
-    /** SHA-256 of the starting latent as little-endian float32. */
-    static String noiseHash(float[] noise) {
-        ByteBuffer buf = ByteBuffer.allocate(noise.length * Float.BYTES).order(ByteOrder.LITTLE_ENDIAN);
-        buf.asFloatBuffer().put(noise);
-        return sha256(buf.array());
     }
 }

@@ -1,5 +1,6 @@
 package dev.tenstep.batch;
 
+import dev.tenstep.pipeline.GenerationRecord;
 import dev.tenstep.io.AtomicFiles;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -33,11 +34,11 @@ final class ContactSheet {
     }
 
     /** Writes the sheet atomically. {@code done}: key -> record of the finished images. */
-    void write(Path file, Map<String, ManifestRecord> done, List<BatchRunner.Failure> failures) throws IOException {
+    void write(Path file, Map<String, GenerationRecord> done, List<BatchRunner.Failure> failures) throws IOException {
         AtomicFiles.write(file, html(done, failures).getBytes(StandardCharsets.UTF_8));
     }
 
-    String html(Map<String, ManifestRecord> done, List<BatchRunner.Failure> failures) {
+    String html(Map<String, GenerationRecord> done, List<BatchRunner.Failure> failures) {
         Map<String, List<BatchRunner.Failure>> failed = new LinkedHashMap<>();
         for (BatchRunner.Failure f : failures) {
             failed.computeIfAbsent(f.source(), k -> new ArrayList<>()).add(f);
@@ -85,7 +86,7 @@ final class ContactSheet {
                 BatchRunner.Job j = js.stream().filter(x -> x.variant().label().equals(c)).findFirst().orElse(null);
                 h.append("<td>");
                 if (j != null) {
-                    ManifestRecord r = done.get(j.key());
+                    GenerationRecord r = done.get(j.key());
                     if (r != null) {
                         String href = esc(urlPath(r.file()));
                         h.append("<a href=\"").append(href).append("\"><img src=\"").append(href)

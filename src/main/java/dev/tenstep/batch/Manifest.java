@@ -1,5 +1,6 @@
 package dev.tenstep.batch;
 
+import dev.tenstep.pipeline.GenerationRecord;
 import dev.tenstep.io.AtomicFiles;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.DeserializationFeature;
@@ -34,7 +35,7 @@ public final class Manifest {
             .configure(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES, false);
 
     private final Path file;
-    private final List<ManifestRecord> records = new ArrayList<>();
+    private final List<GenerationRecord> records = new ArrayList<>();
     private final List<String> dropped = new ArrayList<>();
 
     private Manifest(Path file) {
@@ -76,7 +77,7 @@ public final class Manifest {
                 continue;
             }
             try {
-                m.records.add(JSON.readValue(line, ManifestRecord.class));
+                m.records.add(JSON.readValue(line, GenerationRecord.class));
                 keep.append(line).append('\n');
             } catch (JsonProcessingException e) {
                 m.dropped.add(FILE + ":" + lineNo + ": invalid record, ignored (" + e.getOriginalMessage() + ")");
@@ -89,7 +90,7 @@ public final class Manifest {
     }
 
     /** The valid records, oldest first. */
-    public List<ManifestRecord> records() {
+    public List<GenerationRecord> records() {
         return Collections.unmodifiableList(records);
     }
 
@@ -103,7 +104,7 @@ public final class Manifest {
     }
 
     /** Appends one record as a line and fsyncs the manifest. */
-    public synchronized void append(ManifestRecord r) throws IOException {
+    public synchronized void append(GenerationRecord r) throws IOException {
         byte[] line = (JSON.writeValueAsString(r) + "\n").getBytes(StandardCharsets.UTF_8);
         try (FileChannel ch = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
                 StandardOpenOption.APPEND)) {

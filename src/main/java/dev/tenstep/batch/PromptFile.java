@@ -1,6 +1,6 @@
 package dev.tenstep.batch;
 
-import dev.tenstep.cli.GenerationOptions;
+import dev.tenstep.batch.GenerationOptions;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;

@@ -1,22 +1,22 @@
 package dev.tenstep.batch;
 
 import dev.tenstep.pipeline.GenerationRequest;
-import dev.tenstep.pipeline.SamplerPresets;
+import dev.tenstep.sampling.SamplerKind;
+import dev.tenstep.sampling.ScheduleKind;
 
 import java.util.ArrayList;
 import java.util.LinkedHashSet;
 import java.util.List;
-import java.util.Locale;
 
 /**
  * A column of a batch: sampler, schedule and (optionally) gamma, as in
  * {@code --compare ddim:ddim,ge:log-linear,ge:log-linear:2.5}.
  *
- * @param sampler  ddim, ge or ddpm
- * @param schedule sigma schedule (never null)
+ * @param sampler  the sampler
+ * @param schedule the sigma schedule (never null)
  * @param gamma    gradient-estimation weight; null = the sampler's preset
  */
-public record Variant(String sampler, String schedule, Double gamma) {
+public record Variant(SamplerKind sampler, ScheduleKind schedule, Double gamma) {
 
     /** The variant a request asks for by itself (no {@code --compare}). */
     public static Variant of(GenerationRequest r) {
@@ -40,16 +40,13 @@ public record Variant(String sampler, String schedule, Double gamma) {
             if (parts.length > 3) {
                 throw new IllegalArgumentException("'" + it + "': expected sampler[:schedule[:gamma]]");
             }
-            String sampler = SamplerPresets.parse(parts[0]);
-            if (sampler == null) {
-                throw new IllegalArgumentException("'" + it + "': unknown sampler '" + parts[0] + "' (valid: "
-                        + String.join(", ", SamplerPresets.NAMES) + ")");
-            }
-            String schedule = parts.length > 1 && !parts[1].isBlank()
-                    ? parts[1].trim().toLowerCase(Locale.ROOT) : SamplerPresets.defaultSchedule(sampler);
-            if (!SamplerPresets.SCHEDULES.contains(schedule)) {
-                throw new IllegalArgumentException("'" + it + "': unknown schedule '" + parts[1] + "' (valid: "
-                        + String.join(", ", SamplerPresets.SCHEDULES) + ")");
+            SamplerKind sampler;
+            ScheduleKind schedule;
+            try {
+                sampler = SamplerKind.byName(parts[0]);
+                schedule = parts.length > 1 && !parts[1].isBlank() ? ScheduleKind.byName(parts[1]) : sampler.defaultSchedule();
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException("'" + it + "': " + e.getMessage());
             }
             Double gamma = null;
             if (parts.length > 2) {
@@ -73,13 +70,13 @@ public record Variant(String sampler, String schedule, Double gamma) {
 
     /** The gamma actually used. */
     public double resolvedGamma() {
-        return gamma != null ? gamma : SamplerPresets.gamma(sampler);
+        return gamma != null ? gamma : sampler.gamma();
     }
 
     /** {@code sampler:schedule}, plus {@code :gamma} when it is not the sampler's preset. */
     public String label() {
-        String l = sampler + ":" + schedule;
-        if (resolvedGamma() != SamplerPresets.gamma(sampler)) {
+        String l = sampler.id() + ":" + schedule.id();
+        if (resolvedGamma() != sampler.gamma()) {
             double g = resolvedGamma();
             l += ":" + (g == Math.rint(g) ? Long.toString((long) g) : Double.toString(g));
         }

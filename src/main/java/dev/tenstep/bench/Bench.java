@@ -5,7 +5,9 @@ import ai.djl.pytorch.jni.JniUtils;
 import dev.tenstep.model.nn.Profiler;
 import dev.tenstep.pipeline.GenerationRequest;
 import dev.tenstep.pipeline.GenerationResult;
+import dev.tenstep.pipeline.PipelineAssembler;
 import dev.tenstep.pipeline.StableDiffusionPipeline;
+import dev.tenstep.sampling.SamplerKind;
 
 import java.io.IOException;
 import java.io.PrintWriter;
@@ -91,10 +93,11 @@ public final class Bench {
         r.put("rss_before_load_mb", round1(RssSampler.currentMb()));
 
         long t0 = System.nanoTime();
-        try (StableDiffusionPipeline p = BenchModels.build(o)) {
+        try (StableDiffusionPipeline p = o.randomWeights() ? PipelineAssembler.randomWeights(o.model(), o.seed())
+                : PipelineAssembler.load(o.model())) {
             double loadMs = ms(System.nanoTime() - t0);
             r.put("rss_after_load_mb", round1(RssSampler.currentMb()));
-            GenerationRequest req = new GenerationRequest(PROMPT, "", o.steps(), o.cfgScale(), o.seed(), "ge", null,
+            GenerationRequest req = new GenerationRequest(PROMPT, "", o.steps(), o.cfgScale(), o.seed(), SamplerKind.GE, null,
                     null, o.width(), o.height());
             req = p.resolve(req);
             r.put("width", req.width());

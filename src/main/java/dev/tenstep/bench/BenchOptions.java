@@ -7,8 +7,6 @@ import java.nio.file.Path;
  *
  * @param model          a diffusers pipeline folder
  * @param randomWeights  read only the folder's config files and use seeded random weights
- * @param tokenizerFiles folder holding {@code vocab.json}/{@code merges.txt} when the model's
- *                       {@code tokenizer/} lacks them (null: look in {@code <model>/../../fixtures/*}/tokenizer)
  * @param width          image width (null: the model's default)
  * @param height         image height (null: the model's default)
  * @param steps          denoising steps per generation
@@ -21,7 +19,7 @@ import java.nio.file.Path;
  * @param profile        time per module type
  * @param seed           generation and weight seed
  */
-public record BenchOptions(Path model, boolean randomWeights, Path tokenizerFiles, Integer width, Integer height,
+public record BenchOptions(Path model, boolean randomWeights, Integer width, Integer height,
                            int steps, double cfgScale, int warmup, int repeat, int threads, String attentionSlice,
                            long attentionBudgetMb, boolean profile, long seed) {
     public BenchOptions {

@@ -1,7 +1,8 @@
 package dev.tenstep.cli;
 
+import dev.tenstep.batch.GenerationOptions;
 import dev.tenstep.batch.BatchRunner;
-import dev.tenstep.batch.ManifestRecord;
+import dev.tenstep.pipeline.GenerationRecord;
 import dev.tenstep.batch.Variant;
 import dev.tenstep.io.DjlEnvironment;
 import dev.tenstep.pipeline.StableDiffusionPipeline;
@@ -152,7 +153,7 @@ public final class BatchCommand implements Callable<Integer> {
         }
 
         @Override
-        public void recorded(BatchRunner.Job job, ManifestRecord r) {
+        public void recorded(BatchRunner.Job job, GenerationRecord r) {
             done++;
             if (bar != null) {
                 bar.stepTo(done);

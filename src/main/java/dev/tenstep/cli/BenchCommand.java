@@ -27,11 +27,6 @@ public final class BenchCommand implements Callable<Integer> {
     @Option(names = "--random-weights", description = "read only the config.json files and use seeded random weights")
     boolean randomWeights;
 
-    @Option(names = "--tokenizer-files", paramLabel = "DIR",
-            description = "folder with vocab.json/merges.txt when the model's tokenizer/ lacks them "
-                    + "(default: <model>/../../fixtures/*/tokenizer)")
-    Path tokenizerFiles;
-
     @Option(names = "--width", description = "image width (default: the model's)")
     Integer width;
 
@@ -78,7 +73,7 @@ public final class BenchCommand implements Callable<Integer> {
     public Integer call() {
         PrintWriter out = spec != null ? spec.commandLine().getOut() : new PrintWriter(System.out, true);
         PrintWriter err = spec != null ? spec.commandLine().getErr() : new PrintWriter(System.err, true);
-        BenchOptions o = new BenchOptions(model, randomWeights, tokenizerFiles, width, height, steps, cfgScale, warmup,
+        BenchOptions o = new BenchOptions(model, randomWeights, width, height, steps, cfgScale, warmup,
                 repeat, threads == null ? 0 : threads, attentionSlice, attentionBudgetMb, profile, seed);
         BenchResult r = new Bench(o, err).run();
         out.print(json ? r.toJson() + System.lineSeparator() : r.toTable());

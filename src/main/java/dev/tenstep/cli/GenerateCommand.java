@@ -1,5 +1,6 @@
 package dev.tenstep.cli;
 
+import dev.tenstep.batch.GenerationOptions;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;

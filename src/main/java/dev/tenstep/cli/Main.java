@@ -1,5 +1,6 @@
 package dev.tenstep.cli;
 
+import dev.tenstep.batch.GenerationOptions;
 import dev.tenstep.io.DjlEnvironment;
 import dev.tenstep.model.ModelLoadException;
 import dev.tenstep.pipeline.InvalidRequestException;
@@ -45,7 +46,7 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
             }
             if (ex instanceof InvalidRequestException ire) {
                 cmd.getErr().println("error: " + String.join("; ",
-                        ire.errors().stream().map(GenerationOptions::optionName).toList()));
+                        ire.fieldErrors().stream().map(GenerationOptions::optionError).toList()));
                 return 2;
             }
             if (ex instanceof ModelLoadException || ex instanceof IOException || ex instanceof IllegalArgumentException) {

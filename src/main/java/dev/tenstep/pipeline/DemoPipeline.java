@@ -14,7 +14,6 @@ import dev.tenstep.model.unet.UNet2DConditionModel;
 import dev.tenstep.model.vae.AutoencoderKL;
 
 import java.io.IOException;
-import java.io.InputStream;
 import java.io.UncheckedIOException;
 import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.FileAlreadyExistsException;
@@ -48,7 +47,6 @@ public final class DemoPipeline {
     public static final long DEFAULT_SEED = 20240601L;
 
     private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
-    private static final String VOCAB_RESOURCE = "/demo/tokenizer/";
 
     private DemoPipeline() {
     }
@@ -99,31 +97,24 @@ public final class DemoPipeline {
         json(dir.resolve("vae/config.json"), vae());
         json(dir.resolve("tokenizer/special_tokens_map.json"), specialTokens());
         json(dir.resolve("tokenizer/tokenizer_config.json"), tokenizerConfig());
-        for (String f : List.of("vocab.json", "merges.txt")) {
-            try (InputStream in = DemoPipeline.class.getResourceAsStream(VOCAB_RESOURCE + f)) {
-                if (in == null) {
-                    throw new IOException("resource " + VOCAB_RESOURCE + f + " is missing from the build");
-                }
-                Files.copy(in, dir.resolve("tokenizer").resolve(f));
-            }
-        }
+        PipelineAssembler.copyBundledVocabulary(dir.resolve("tokenizer"));
         Files.writeString(dir.resolve(MARKER), "This pipeline was written by `tenstep make-demo` (seed " + seed + ").\n"
                 + LABEL + ".\nPut a real diffusers Stable Diffusion folder under models/ to make pictures.\n");
 
         Map<String, String> meta = Map.of("format", "pt", "tenstep", "demo pipeline, seeded random weights, seed " + seed);
         try (NDManager m = NDManager.newBaseManager()) {
             TextEncoderConfig tc = Configs.read(dir.resolve("text_encoder/config.json"), TextEncoderConfig.class);
-            Weights wt = Weights.random(m, seed);
+            Weights wt = Weights.random(m, seed + PipelineAssembler.TEXT_ENCODER_SEED);
             new ClipTextModel(wt, tc);
             SafeTensors.write(dir.resolve("text_encoder/model.safetensors"), wt.created(), meta);
 
             UNetConfig uc = Configs.read(dir.resolve("unet/config.json"), UNetConfig.class);
-            Weights wu = Weights.random(m, seed + 1);
+            Weights wu = Weights.random(m, seed + PipelineAssembler.UNET_SEED);
             new UNet2DConditionModel(uc, wu);
             SafeTensors.write(dir.resolve("unet/diffusion_pytorch_model.safetensors"), wu.created(), meta);
 
             VaeConfig vc = Configs.read(dir.resolve("vae/config.json"), VaeConfig.class);
-            Weights wv = Weights.random(m, seed + 2);
+            Weights wv = Weights.random(m, seed + PipelineAssembler.VAE_SEED);
             new AutoencoderKL(wv, vc);
             SafeTensors.write(dir.resolve("vae/diffusion_pytorch_model.safetensors"), wv.created(), meta);
         }

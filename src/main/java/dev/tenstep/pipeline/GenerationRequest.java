@@ -1,11 +1,13 @@
 package dev.tenstep.pipeline;
 
+import dev.tenstep.sampling.SamplerKind;
+import dev.tenstep.sampling.ScheduleKind;
+
 import dev.tenstep.pipeline.prompt.PromptSyntax;
 import dev.tenstep.sampling.RngKind;
 
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Locale;
 
 /**
  * Everything that determines one text-to-image generation. Unset values ({@code null} width,
@@ -17,9 +19,8 @@ import java.util.Locale;
  * @param steps          number of UNet evaluations N, 1..num_train_timesteps
  * @param cfgScale       classifier-free guidance scale w (diffusers/A1111 convention; 1 = no guidance)
  * @param seed           seed of the starting noise and of the per-step noise; negative = random
- * @param sampler        {@code ddim}, {@code ge} or {@code ddpm}
- * @param schedule       sigma schedule name ({@code ddim, trailing, log-linear, karras,
- *                       log-linear-continuous}); null = the sampler's default
+ * @param sampler        the sampler preset; null = {@link SamplerKind#DEFAULT} (GE)
+ * @param schedule       the sigma schedule; null = the sampler's default
  * @param gamma          gradient-estimation weight (>= 1); null = the sampler's preset
  * @param width          image width in pixels, a multiple of the VAE scale (8 for SD); null = the model's default
  * @param height         image height in pixels; null = the model's default
@@ -33,8 +34,8 @@ public record GenerationRequest(
         int steps,
         double cfgScale,
         long seed,
-        String sampler,
-        String schedule,
+        SamplerKind sampler,
+        ScheduleKind schedule,
         Double gamma,
         Integer width,
         Integer height,
@@ -51,20 +52,20 @@ public record GenerationRequest(
     public static final int MAX_CLIP_SKIP = 12;
 
     /** As the canonical constructor with the default prompt syntax, clip skip and RNG. */
-    public GenerationRequest(String prompt, String negativePrompt, int steps, double cfgScale, long seed, String sampler,
-                             String schedule, Double gamma, Integer width, Integer height) {
+    public GenerationRequest(String prompt, String negativePrompt, int steps, double cfgScale, long seed,
+                             SamplerKind sampler, ScheduleKind schedule, Double gamma, Integer width, Integer height) {
         this(prompt, negativePrompt, steps, cfgScale, seed, sampler, schedule, gamma, width, height, null, null, null);
     }
 
     public GenerationRequest {
         prompt = prompt == null ? "" : prompt;
         negativePrompt = negativePrompt == null ? "" : negativePrompt;
-        sampler = sampler == null ? "ge" : sampler.toLowerCase(Locale.ROOT);
+        sampler = sampler == null ? SamplerKind.DEFAULT : sampler;
     }
 
     /** A request with every default: GE sampler, log-linear schedule, 10 steps, CFG 7.5, random seed. */
     public static GenerationRequest of(String prompt) {
-        return new GenerationRequest(prompt, "", DEFAULT_STEPS, DEFAULT_CFG, -1, "ge", null, null, null, null);
+        return new GenerationRequest(prompt, "", DEFAULT_STEPS, DEFAULT_CFG, -1, SamplerKind.DEFAULT, null, null, null, null);
     }
 
     public GenerationRequest withSeed(long s) {
@@ -72,8 +73,9 @@ public record GenerationRequest(
                 promptSyntax, clipSkip, rng);
     }
 
-    public GenerationRequest withSampler(String samplerName, String scheduleName) {
-        return new GenerationRequest(prompt, negativePrompt, steps, cfgScale, seed, samplerName, scheduleName, null, width, height,
+    /** This request with another sampler and schedule (null = the sampler's default) and the sampler's own gamma. */
+    public GenerationRequest withSampler(SamplerKind samplerKind, ScheduleKind scheduleKind) {
+        return new GenerationRequest(prompt, negativePrompt, steps, cfgScale, seed, samplerKind, scheduleKind, null, width, height,
                 promptSyntax, clipSkip, rng);
     }
 
@@ -109,11 +111,11 @@ public record GenerationRequest(
     }
 
     /**
-     * Validation errors, each naming the field: empty when the request is valid for a model whose
+     * Validation errors (range checks; names were parsed into enums at the edges), each naming the field: empty when the request is valid for a model whose
      * images must be multiples of {@code sizeMultiple} pixels and that was trained on
      * {@code trainTimesteps} steps.
      */
-    public List<String> validate(int sizeMultiple, int trainTimesteps) {
+    public List<FieldError> validate(int sizeMultiple, int trainTimesteps) {
         return validate(sizeMultiple, trainTimesteps, MAX_SIZE);
     }
 
@@ -121,52 +123,46 @@ public record GenerationRequest(
      * As {@link #validate(int, int)}, with width and height limited to {@code maxSize} pixels
      * (at most {@link #MAX_SIZE}): a server's limit for its model.
      */
-    public List<String> validate(int sizeMultiple, int trainTimesteps, int maxSize) {
+    public List<FieldError> validate(int sizeMultiple, int trainTimesteps, int maxSize) {
         int max = Math.min(maxSize, MAX_SIZE);
-        List<String> errors = new ArrayList<>();
+        List<FieldError> errors = new ArrayList<>();
         if (steps < 1 || steps > trainTimesteps) {
-            errors.add("steps: must be between 1 and " + trainTimesteps + ", got " + steps);
+            errors.add(new FieldError("steps", "must be between 1 and " + trainTimesteps + ", got " + steps));
         }
         if (!Double.isFinite(cfgScale) || cfgScale < 0 || cfgScale > 100) {
-            errors.add("cfg_scale: must be a number between 0 and 100, got " + cfgScale);
-        }
-        if (!SamplerPresets.NAMES.contains(sampler)) {
-            errors.add("sampler: unknown sampler '" + sampler + "' (valid: " + String.join(", ", SamplerPresets.NAMES) + ")");
-        }
-        if (schedule != null && !SamplerPresets.SCHEDULES.contains(schedule)) {
-            errors.add("schedule: unknown schedule '" + schedule + "' (valid: " + String.join(", ", SamplerPresets.SCHEDULES) + ")");
+            errors.add(new FieldError("cfg_scale", "must be a number between 0 and 100, got " + cfgScale));
         }
         if (gamma != null && (!Double.isFinite(gamma) || gamma < 1 || gamma > 10)) {
-            errors.add("gamma: must be between 1 and 10, got " + gamma);
+            errors.add(new FieldError("gamma", "must be between 1 and 10, got " + gamma));
         }
         if (clipSkip != null && (clipSkip < 1 || clipSkip > MAX_CLIP_SKIP)) {
-            errors.add("clip_skip: must be between 1 and " + MAX_CLIP_SKIP + ", got " + clipSkip);
+            errors.add(new FieldError("clip_skip", "must be between 1 and " + MAX_CLIP_SKIP + ", got " + clipSkip));
         }
         checkSize(errors, "width", width, sizeMultiple, max);
         checkSize(errors, "height", height, sizeMultiple, max);
         return errors;
     }
 
-    private static void checkSize(List<String> errors, String field, Integer v, int multiple, int max) {
+    private static void checkSize(List<FieldError> errors, String field, Integer v, int multiple, int max) {
         if (v == null) {
             return;
         }
         if (v > max && max < MAX_SIZE) {
-            errors.add(field + ": must be at most " + max + " for this model, got " + v);
+            errors.add(new FieldError(field, "must be at most " + max + " for this model, got " + v));
         } else if (v < multiple || v > max) {
-            errors.add(field + ": must be between " + multiple + " and " + max + " pixels, got " + v);
+            errors.add(new FieldError(field, "must be between " + multiple + " and " + max + " pixels, got " + v));
         } else if (v % multiple != 0) {
-            errors.add(field + ": must be a multiple of " + multiple + ", got " + v);
+            errors.add(new FieldError(field, "must be a multiple of " + multiple + ", got " + v));
         }
     }
 
     /** The schedule actually used: the explicit one, else the sampler's default. */
-    public String resolvedSchedule() {
-        return schedule != null ? schedule : SamplerPresets.defaultSchedule(sampler);
+    public ScheduleKind resolvedSchedule() {
+        return schedule != null ? schedule : sampler.defaultSchedule();
     }
 
     /** The gamma actually used: the explicit one, else the sampler's preset. */
     public double resolvedGamma() {
-        return gamma != null ? gamma : SamplerPresets.gamma(sampler);
+        return gamma != null ? gamma : sampler.gamma();
     }
 }

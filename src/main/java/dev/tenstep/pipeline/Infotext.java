@@ -28,13 +28,13 @@ public final class Infotext {
         }
         Map<String, String> p = new LinkedHashMap<>();
         p.put("Steps", Integer.toString(r.steps()));
-        p.put("Sampler", SamplerPresets.displayName(r.sampler()));
-        p.put("Schedule", r.resolvedSchedule());
+        p.put("Sampler", r.sampler().displayName());
+        p.put("Schedule", r.resolvedSchedule().id());
         p.put("CFG scale", number(r.cfgScale()));
         p.put("Seed", Long.toString(seed));
         p.put("Size", width + "x" + height);
         p.put("Model", modelName);
-        if (r.resolvedGamma() != SamplerPresets.gamma(r.sampler())) {
+        if (r.resolvedGamma() != r.sampler().gamma()) {
             p.put("Gamma", number(r.resolvedGamma()));
         }
         // A1111 writes these only when not at their defaults; "Emphasis: None" makes it read brackets literally

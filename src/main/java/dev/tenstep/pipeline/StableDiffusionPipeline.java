@@ -17,7 +17,7 @@ import dev.tenstep.pipeline.prompt.PromptSyntax;
 import dev.tenstep.sampling.CfgDenoiser;
 import dev.tenstep.sampling.NoiseSchedule;
 import dev.tenstep.sampling.Sampler;
-import dev.tenstep.sampling.Schedules;
+import dev.tenstep.sampling.ScheduleKind;
 import dev.tenstep.sampling.SigmaSchedule;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -46,7 +46,7 @@ import java.util.concurrent.ConcurrentHashMap;
  * Thread-safe: every generation has its own {@link NDManager} scope and random source, so
  * concurrent generations do not change each other's images.
  */
-public final class StableDiffusionPipeline implements AutoCloseable {
+public final class StableDiffusionPipeline implements TextToImage {
     private static final Logger LOG = LoggerFactory.getLogger(StableDiffusionPipeline.class);
     private static final SecureRandom SEEDS = new SecureRandom();
 
@@ -107,47 +107,15 @@ public final class StableDiffusionPipeline implements AutoCloseable {
     }
 
     /**
-     * Loads a diffusers Stable Diffusion folder.
+     * Loads a diffusers Stable Diffusion folder (see {@link PipelineAssembler#load}).
      *
      * @throws ModelLoadException naming the missing/invalid file, config key or weight
      */
     public static StableDiffusionPipeline load(Path dir) {
-        if (!Files.isDirectory(dir)) {
-            throw new ModelLoadException("model folder not found: " + dir);
-        }
-        if (!Files.isRegularFile(dir.resolve("model_index.json"))) {
-            throw new ModelLoadException(dir + " is not a diffusers pipeline folder: model_index.json is missing");
-        }
-        long t0 = System.nanoTime();
-        ModelIndex index = Configs.read(dir.resolve("model_index.json"), ModelIndex.class);
-        index.validate();
-        SchedulerConfig schedulerConfig = Configs.read(dir.resolve("scheduler/scheduler_config.json"), SchedulerConfig.class);
-        NDManager manager = NDManager.newBaseManager();
-        ClipTokenizer tokenizer = null;
-        try {
-            tokenizer = ClipTokenizer.load(dir.resolve("tokenizer"));
-            ClipTextModel textEncoder = ClipTextModel.load(dir.resolve("text_encoder"), manager);
-            UNet2DConditionModel unet = UNet2DConditionModel.load(dir.resolve("unet"), manager);
-            AutoencoderKL vae = AutoencoderKL.load(dir.resolve("vae"), manager);
-            if (unet.config().inChannels() != vae.config().latentChannels()) {
-                throw new ModelLoadException(dir.resolve("unet/config.json") + ": in_channels "
-                        + unet.config().inChannels() + " differs from the VAE's latent_channels "
-                        + vae.config().latentChannels() + " (an inpainting or depth UNet?); only text-to-image "
-                        + "UNets are supported");
-            }
-            String name = dir.toAbsolutePath().normalize().getFileName().toString();
-            LOG.info("loaded {} in {} ms", name, (System.nanoTime() - t0) / 1_000_000);
-            return new StableDiffusionPipeline(name, dir, manager, tokenizer, textEncoder, unet, vae,
-                    NoiseSchedule.of(schedulerConfig));
-        } catch (RuntimeException e) {
-            if (tokenizer != null) {
-                tokenizer.close();
-            }
-            manager.close();
-            throw e;
-        }
+        return PipelineAssembler.load(dir);
     }
 
+    @Override
     public String name() {
         return name;
     }
@@ -186,12 +154,19 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         return vae.config().downscale();
     }
 
+    @Override
+    public boolean isDemo() {
+        return DemoPipeline.isDemo(dir);
+    }
+
     /** Width and height must be multiples of this many pixels. */
+    @Override
     public int sizeMultiple() {
         return vaeScale() * unet.sizeMultiple();
     }
 
     /** The default image side: {@code unet.sample_size x vae scale} (512 for SD 1.5, 768 for SD 2.1). */
+    @Override
     public int defaultSize() {
         return unet.config().sampleSize() * vaeScale();
     }
@@ -202,6 +177,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
      *
      * @throws InvalidRequestException listing every invalid field
      */
+    @Override
     public GenerationRequest resolve(GenerationRequest r) {
         return resolve(r, GenerationRequest.MAX_SIZE);
     }
@@ -212,12 +188,13 @@ public final class StableDiffusionPipeline implements AutoCloseable {
      *
      * @throws InvalidRequestException listing every invalid field
      */
+    @Override
     public GenerationRequest resolve(GenerationRequest r, int maxSize) {
-        List<String> errors = new ArrayList<>(r.validate(sizeMultiple(), noiseSchedule.numTrainTimesteps(), maxSize));
+        List<FieldError> errors = new ArrayList<>(r.validate(sizeMultiple(), noiseSchedule.numTrainTimesteps(), maxSize));
         int layers = textEncoder.encoder.layers.size();
         if (r.clipSkip() != null && r.clipSkip() > layers && r.clipSkip() <= GenerationRequest.MAX_CLIP_SKIP) {
-            errors.add("clip_skip: must be between 1 and " + layers + " for this model (its text encoder has " + layers
-                    + " layers), got " + r.clipSkip());
+            errors.add(new FieldError("clip_skip", "must be between 1 and " + layers + " for this model (its text encoder has "
+                    + layers + " layers), got " + r.clipSkip()));
         }
         if (!errors.isEmpty()) {
             throw new InvalidRequestException(errors);
@@ -229,7 +206,22 @@ public final class StableDiffusionPipeline implements AutoCloseable {
                 r.resolvedSchedule(), r.resolvedGamma(), w, h, r.resolvedSyntax(), r.resolvedClipSkip(), r.resolvedRng());
     }
 
+    /** {@code [1, in_channels, height / vae scale, width / vae scale]}. */
+    @Override
+    public long[] latentShape(GenerationRequest resolved) {
+        int scale = vaeScale();
+        return new long[] {1, unet.config().inChannels(), resolved.height() / scale, resolved.width() / scale};
+    }
+
+    /** The seed's N(0, I) draw with the request's RNG ({@link dev.tenstep.sampling.RngKind}), {@link #latentShape} values. */
+    @Override
+    public float[] initialLatents(GenerationRequest resolved) {
+        long[] s = latentShape(resolved);
+        return resolved.resolvedRng().initialDraw(resolved.seed(), (int) (s[0] * s[1] * s[2] * s[3]));
+    }
+
     /** Stage 1 with the default syntax (A1111) and clip skip 1; see {@link #encodePrompt(String, String, PromptSyntax, int)}. */
+    @Override
     public PromptEmbedding encodePrompt(String prompt, String negativePrompt) {
         return encodePrompt(prompt, negativePrompt, PromptSyntax.A1111, 1);
     }
@@ -249,6 +241,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
     }
 
     /** Generates one image with default options. */
+    @Override
     public GenerationResult generate(GenerationRequest request) {
         return generate(request, null, Options.DEFAULT);
     }
@@ -263,6 +256,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
      * @throws IllegalArgumentException        if the initial latents have the wrong size
      * @throws java.util.concurrent.CancellationException if the listener cancelled
      */
+    @Override
     public GenerationResult generate(GenerationRequest request, PromptEmbedding embedding, Options options) {
         GenerationRequest r = resolve(request);
         long t0 = System.nanoTime();
@@ -271,8 +265,8 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         int w = r.width() / scale;
         int latentChannels = unet.config().inChannels();
         long[] latentShape = {1, latentChannels, h, w};
-        SigmaSchedule schedule = Schedules.byName(r.schedule()).build(noiseSchedule, r.steps());
-        Sampler sampler = new Sampler(r.gamma(), SamplerPresets.mu(r.sampler()));
+        SigmaSchedule schedule = r.schedule().build(noiseSchedule, r.steps());
+        Sampler sampler = r.sampler().sampler(r.gamma());
 
         try (NDManager gen = manager.newSubManager()) {
             Map<String, PromptEncoder.Encoded> cache = embedding != null && embedding.matches(r)
@@ -334,6 +328,13 @@ public final class StableDiffusionPipeline implements AutoCloseable {
             NDArray z = m.create(latents, new Shape(1, unet.config().inChannels(), h, w));
             return Images.toImage(decodeLatents(z));
         }
+    }
+
+    /** {@code exact}: a full VAE decode of x0-hat; otherwise {@link Previews#approximate}. */
+    @Override
+    public BufferedImage preview(StepProgress step, boolean exact) {
+        return exact ? decodeToImage(step.x0hat(), step.height(), step.width())
+                : Previews.approximate(step.x0hat(), step.height(), step.width());
     }
 
     @Override

@@ -69,6 +69,15 @@ public enum RngKind {
         }
     }
 
+    /** The first {@code n} values a fresh generator of {@code seed} draws: the initial latent, row-major. */
+    public float[] initialDraw(long seed, int n) {
+        return switch (this) {
+            case PHILOX -> new PhiloxRandom(seed).randn(n);
+            case TORCH_CPU -> new TorchCpuRandom(seed).randn(n);
+            case TENSTEP -> new SeededRandom(seed).nextGaussians(n);
+        };
+    }
+
     /** A fresh generator for one generation (initial latent, then per-step noise). */
     public SeedNoise open(long seed) {
         return switch (this) {

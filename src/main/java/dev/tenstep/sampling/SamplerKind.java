@@ -1,39 +1,75 @@
 package dev.tenstep.sampling;
 
 import java.util.Arrays;
+import java.util.List;
 import java.util.Locale;
-import java.util.stream.Collectors;
 
-/** The sampler presets of SAMPLERS.md section 3. */
+/**
+ * The sampler presets, the project's one vocabulary for samplers: requests carry a {@code SamplerKind},
+ * and the CLI, the web forms (through {@code /api/info}), prompt files and the A1111 API parse names
+ * through {@link #byName}. Each preset is a point (gamma, mu) of the one sampler loop of {@link Sampler}
+ * (docs/samplers.md, "The sampler loop") plus the schedule it uses by default.
+ */
 public enum SamplerKind {
-    /** DDIM (eta 0): gamma 1, mu 0. */
-    DDIM("ddim", 1.0, 0.0),
-    /** Gradient estimation (Permenter and Yuan 2024, Algorithm 2): gamma 2, mu 0. */
-    GE("ge", 2.0, 0.0),
-    /** DDPM-like stochastic sampler: gamma 1, mu 0.5. */
-    DDPM("ddpm", 1.0, 0.5);
+    /** DDIM with eta 0 (Song et al. 2021): gamma 1, mu 0, on diffusers' DDIM timesteps. */
+    DDIM("ddim", "DDIM", 1.0, 0.0, ScheduleKind.DDIM, List.of()),
+    /**
+     * Gradient estimation (Permenter and Yuan, ICML 2024, arXiv 2306.04848, Algorithm 2): gamma 2, mu 0,
+     * on the paper's log-linear schedule.
+     */
+    GE("ge", "GE", 2.0, 0.0, ScheduleKind.LOG_LINEAR,
+            List.of("euler_ge", "gradient estimation", "gradient-estimation", "gradient_estimation")),
+    /** DDPM-like stochastic sampler: gamma 1, mu 0.5 (half of each step's noise is fresh). */
+    DDPM("ddpm", "DDPM", 1.0, 0.5, ScheduleKind.TRAILING, List.of());
+
+    /** The sampler of a request that names none. */
+    public static final SamplerKind DEFAULT = GE;
 
     private final String id;
+    private final String displayName;
     private final double gamma;
     private final double mu;
+    private final ScheduleKind defaultSchedule;
+    private final List<String> aliases;
 
-    SamplerKind(String id, double gamma, double mu) {
+    SamplerKind(String id, String displayName, double gamma, double mu, ScheduleKind defaultSchedule,
+                List<String> aliases) {
         this.id = id;
+        this.displayName = displayName;
         this.gamma = gamma;
         this.mu = mu;
+        this.defaultSchedule = defaultSchedule;
+        this.aliases = aliases;
     }
 
-    /** The name: {@code ddim}, {@code ge} or {@code ddpm}. */
+    /** The name used in requests, files and on the command line: {@code ddim}, {@code ge}, {@code ddpm}. */
     public String id() {
         return id;
     }
 
+    /** The name shown in infotexts, UIs and A1111's {@code sampler_name} ({@code DDIM}, {@code GE}, ...). */
+    public String displayName() {
+        return displayName;
+    }
+
+    /** The preset's gradient-estimation weight gamma (&gt;= 1; 1 = no gradient estimation). */
     public double gamma() {
         return gamma;
     }
 
+    /** The preset's stochasticity mu in [0, 1) (0 = deterministic). */
     public double mu() {
         return mu;
+    }
+
+    /** The schedule used when a request names none. */
+    public ScheduleKind defaultSchedule() {
+        return defaultSchedule;
+    }
+
+    /** Other accepted spellings, lower case (the id and display name are always accepted). */
+    public List<String> aliases() {
+        return aliases;
     }
 
     /** A sampler with this preset's parameters. */
@@ -42,18 +78,32 @@ public enum SamplerKind {
     }
 
     /**
-     * Case-insensitive lookup.
+     * A sampler with this preset's mu and the given gamma (a request's {@code gamma} override).
      *
-     * @throws IllegalArgumentException listing the known names
+     * @throws IllegalArgumentException if gamma is not a finite number &gt;= 1
+     */
+    public Sampler sampler(double gammaOverride) {
+        return new Sampler(gammaOverride, mu);
+    }
+
+    /** Every sampler's {@link #id}, in declaration order: the list shown to users. */
+    public static List<String> ids() {
+        return Arrays.stream(values()).map(SamplerKind::id).toList();
+    }
+
+    /**
+     * Case-insensitive lookup by id, display name or alias ({@code "DDIM"}, {@code "ge"},
+     * {@code "Gradient Estimation"}).
+     *
+     * @throws IllegalArgumentException "unknown sampler 'x' (valid: ddim, ge, ddpm)"
      */
     public static SamplerKind byName(String name) {
         String n = name == null ? "" : name.trim().toLowerCase(Locale.ROOT);
         for (SamplerKind k : values()) {
-            if (k.id.equals(n)) {
+            if (k.id.equals(n) || k.displayName.toLowerCase(Locale.ROOT).equals(n) || k.aliases.contains(n)) {
                 return k;
             }
         }
-        throw new IllegalArgumentException("unknown sampler '" + name + "'; known: "
-                + Arrays.stream(values()).map(SamplerKind::id).collect(Collectors.joining(", ")));
+        throw new IllegalArgumentException("unknown sampler '" + name + "' (valid: " + String.join(", ", ids()) + ")");
     }
 }

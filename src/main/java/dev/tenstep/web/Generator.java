@@ -1,15 +1,17 @@
 package dev.tenstep.web;
 
-import dev.tenstep.pipeline.DemoPipeline;
 import dev.tenstep.pipeline.GenerationRequest;
 import dev.tenstep.pipeline.GenerationResult;
 import dev.tenstep.pipeline.StableDiffusionPipeline;
+import dev.tenstep.pipeline.StepProgress;
+import dev.tenstep.pipeline.TextToImage;
 
 import java.awt.image.BufferedImage;
 
 /**
- * What the web layer needs from a loaded model: the seam between {@link JobQueue} and
- * {@link StableDiffusionPipeline} (tests wrap it to hold a job at a step without sleeping).
+ * What the web layer needs from a loaded model: the seam between {@link JobQueue} and a
+ * {@link TextToImage} with the server's size limit (tests wrap it to hold a job at a step without
+ * sleeping).
  */
 public interface Generator {
     /** Model name shown in the UI, infotexts and {@code /sdapi/v1/sd-models}. */
@@ -47,11 +49,11 @@ public interface Generator {
      */
     GenerationResult generate(GenerationRequest request, StableDiffusionPipeline.Listener listener);
 
-    /** Full VAE decode of a latent [1, 4, h, w] (exact step previews). */
-    BufferedImage decode(float[] latent, int h, int w);
+    /** A step preview: {@code exact} = full decode (e.g. the VAE), else the model's cheap approximation. */
+    BufferedImage preview(StepProgress step, boolean exact);
 
-    /** Adapts a loaded pipeline, with the {@link #defaultMaxSize default size limit}. */
-    static Generator of(StableDiffusionPipeline p) {
+    /** Adapts a loaded model, with the {@link #defaultMaxSize default size limit}. */
+    static Generator of(TextToImage p) {
         return of(p, defaultMaxSize(p.defaultSize()));
     }
 
@@ -60,11 +62,11 @@ public interface Generator {
      *
      * @param maxSize largest width or height accepted, at most {@link GenerationRequest#MAX_SIZE}
      */
-    static Generator of(StableDiffusionPipeline p, int maxSize) {
+    static Generator of(TextToImage p, int maxSize) {
         if (maxSize < 1 || maxSize > GenerationRequest.MAX_SIZE) {
             throw new IllegalArgumentException("max size must be between 1 and " + GenerationRequest.MAX_SIZE + ", got " + maxSize);
         }
-        boolean demo = DemoPipeline.isDemo(p.dir());
+        boolean demo = p.isDemo();
         return new Generator() {
             @Override
             public String modelName() {
@@ -102,8 +104,8 @@ public interface Generator {
             }
 
             @Override
-            public BufferedImage decode(float[] latent, int h, int w) {
-                return p.decodeToImage(latent, h, w);
+            public BufferedImage preview(StepProgress step, boolean exact) {
+                return p.preview(step, exact);
             }
         };
     }

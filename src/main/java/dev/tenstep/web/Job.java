@@ -1,7 +1,8 @@
 package dev.tenstep.web;
 
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.tenstep.pipeline.GenerationRecord;
 import dev.tenstep.pipeline.GenerationRequest;
-import dev.tenstep.pipeline.SamplerPresets;
 
 import java.time.Instant;
 import java.util.ArrayList;
@@ -186,7 +187,11 @@ public final class Job {
         subscribers.remove(q);
     }
 
-    /** The JSON shape of {@code GET /api/jobs/{id}}. */
+    /**
+     * The JSON shape of {@code GET /api/jobs/{id}}: status and progress, {@code request} (the
+     * {@link GenerationRecord} of the resolved request) and, once done, {@code result}: the stored
+     * image's record plus its links ({@code image} URL, result {@code page}, {@code reuse} form).
+     */
     public Map<String, Object> toJson(int position) {
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("id", id);
@@ -195,39 +200,20 @@ public final class Job {
         m.put("step", step);
         m.put("total", request.steps());
         m.put("events", "/api/jobs/" + id + "/events");
-        m.put("request", requestJson(request));
+        m.put("request", GenerationRecord.ofRequest(request, null));
         if (error != null) {
             m.put("error", error);
         }
         OutputStore.Entry r = result;
         if (r != null) {
-            Map<String, Object> res = new LinkedHashMap<>();
+            ObjectNode res = GenerationRecord.JSON.valueToTree(r.params());
             res.put("image", r.url());
             res.put("file", r.file());
-            res.put("seed", request.seed());
             res.put("infotext", r.infotext());
-            res.put("width", request.width());
-            res.put("height", request.height());
             res.put("page", r.resultUrl());
             res.put("reuse", r.reuseUrl());
             m.put("result", res);
         }
-        return m;
-    }
-
-    static Map<String, Object> requestJson(GenerationRequest r) {
-        Map<String, Object> m = new LinkedHashMap<>();
-        m.put("prompt", r.prompt());
-        m.put("negative_prompt", r.negativePrompt());
-        m.put("steps", r.steps());
-        m.put("cfg_scale", r.cfgScale());
-        m.put("seed", r.seed());
-        m.put("sampler", r.sampler());
-        m.put("sampler_name", SamplerPresets.displayName(r.sampler()));
-        m.put("schedule", r.resolvedSchedule());
-        m.put("gamma", r.resolvedGamma());
-        m.put("width", r.width());
-        m.put("height", r.height());
         return m;
     }
 }

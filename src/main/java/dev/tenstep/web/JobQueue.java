@@ -3,7 +3,6 @@ package dev.tenstep.web;
 import dev.tenstep.io.PngImages;
 import dev.tenstep.pipeline.GenerationRequest;
 import dev.tenstep.pipeline.GenerationResult;
-import dev.tenstep.pipeline.Previews;
 import dev.tenstep.pipeline.StepProgress;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -251,9 +250,7 @@ public final class JobQueue implements AutoCloseable {
         data.put("timestep", p.timestep());
         data.put("elapsed_ms", p.elapsedMs());
         if (job.preview() != Job.Preview.NONE) {
-            BufferedImage img = job.preview() == Job.Preview.VAE
-                    ? generator.decode(p.x0hat(), p.height(), p.width())
-                    : Previews.approximate(p.x0hat(), p.height(), p.width());
+            BufferedImage img = generator.preview(p, job.preview() == Job.Preview.VAE);
             data.put("preview", dataUrl(img));
             data.put("preview_kind", job.preview().label());
         }

@@ -1,11 +1,12 @@
 package dev.tenstep.web;
 
 import dev.tenstep.io.AtomicFiles;
+import dev.tenstep.io.Hashes;
 import com.fasterxml.jackson.core.type.TypeReference;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import dev.tenstep.io.PngImages;
-import dev.tenstep.pipeline.GenerationRequest;
+import dev.tenstep.pipeline.GenerationRecord;
 import dev.tenstep.pipeline.GenerationResult;
 
 import java.io.IOException;
@@ -70,28 +71,23 @@ public final class OutputStore {
         return dir;
     }
 
-    /** Writes the result's PNG (with infotext) then its sidecar; returns the stored entry. */
+    /**
+     * Writes the result's PNG (with infotext) then its sidecar, the {@link GenerationRecord} of the
+     * image (with the PNG's SHA-256 and the write time); returns the stored entry.
+     */
     public Entry save(GenerationResult result, String jobId, String modelName) throws IOException {
         Instant now = Instant.now();
         String base = STAMP.format(now) + "-" + result.seed() + "-" + jobId;
         String png = base + ".png";
-        PngImages.writeAtomic(result.image(), Map.of(PngImages.PARAMETERS, result.infotext()), dir.resolve(png));
-        Map<String, Object> side = sidecar(result, png, now, modelName);
-        AtomicFiles.write(dir.resolve(base + ".json"), JSON.writeValueAsBytes(side));
+        long t0 = System.nanoTime();
+        byte[] bytes = PngImages.encode(result.image(), Map.of(PngImages.PARAMETERS, result.infotext()));
+        AtomicFiles.write(dir.resolve(png), bytes);
+        GenerationRecord record = GenerationRecord.of(result, modelName)
+                .stored(png, Hashes.sha256(bytes), now.toString());
+        record = record.withTimings(record.timings().withWrite((System.nanoTime() - t0) / 1_000_000));
+        AtomicFiles.write(dir.resolve(base + ".json"), GenerationRecord.JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(record));
+        Map<String, Object> side = GenerationRecord.JSON.convertValue(record, new TypeReference<LinkedHashMap<String, Object>>() { });
         return new Entry(png, now.toString(), result.request().prompt(), result.infotext(), side);
-    }
-
-    private static Map<String, Object> sidecar(GenerationResult result, String png, Instant now, String model) {
-        GenerationRequest r = result.request();
-        Map<String, Object> m = new LinkedHashMap<>();
-        m.put("image", png);
-        m.put("created", now.toString());
-        m.put("model", model);
-        m.putAll(Job.requestJson(r));
-        m.put("infotext", result.infotext());
-        m.put("warnings", result.warnings());
-        m.put("timings_ms", result.timings());
-        return m;
     }
 
     /**

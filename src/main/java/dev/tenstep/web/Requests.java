@@ -5,14 +5,15 @@ import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.json.JsonMapper;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
+import dev.tenstep.pipeline.FieldError;
 import dev.tenstep.pipeline.GenerationRequest;
 import dev.tenstep.pipeline.InvalidRequestException;
-import dev.tenstep.pipeline.SamplerPresets;
+import dev.tenstep.sampling.SamplerKind;
+import dev.tenstep.sampling.ScheduleKind;
 
 import java.math.BigDecimal;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Locale;
 
 /**
  * Parses JSON request bodies into {@link GenerationRequest}s. Type errors (a non-numeric
@@ -46,17 +47,17 @@ final class Requests {
         try {
             JsonNode n = JSON.readTree(text);
             if (n == null || !n.isObject()) {
-                throw new InvalidRequestException(List.of("body: must be a JSON object"));
+                throw InvalidRequestException.of("body", "must be a JSON object");
             }
             return n;
         } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
-            throw new InvalidRequestException(List.of("body: not valid JSON (" + e.getOriginalMessage() + ")"));
+            throw InvalidRequestException.of("body", "not valid JSON (" + e.getOriginalMessage() + ")");
         }
     }
 
     /** Builds the request; every field is optional (defaults of {@link GenerationRequest#of}). */
     static GenerationRequest parse(JsonNode b, Names names) {
-        List<String> errors = new ArrayList<>();
+        List<FieldError> errors = new ArrayList<>();
         String prompt = text(b, "prompt", errors);
         String negative = text(b, "negative_prompt", errors);
         Integer steps = int32(b, "steps", errors);
@@ -66,23 +67,22 @@ final class Requests {
         Integer height = int32(b, "height", errors);
         Double gamma = number(b, "gamma", errors);
         String samplerText = text(b, names.sampler(), errors);
-        String sampler = "ge";
+        SamplerKind sampler = SamplerKind.DEFAULT;
         if (samplerText != null && !samplerText.isBlank()) {
-            sampler = SamplerPresets.parse(samplerText);
-            if (sampler == null) {
-                errors.add(names.sampler() + ": unknown sampler '" + samplerText + "' (valid: "
-                        + String.join(", ", SamplerPresets.NAMES) + ")");
+            try {
+                sampler = SamplerKind.byName(samplerText);
+            } catch (IllegalArgumentException e) {
+                errors.add(new FieldError(names.sampler(), e.getMessage()));
             }
         }
-        String schedule = text(b, names.schedule(), errors);
-        if (schedule != null && (schedule.isBlank() || schedule.equalsIgnoreCase("automatic"))) {
-            schedule = null;
-        }
-        if (schedule != null) {
-            schedule = schedule.toLowerCase(Locale.ROOT);
-            if (!SamplerPresets.SCHEDULES.contains(schedule)) {
-                errors.add(names.schedule() + ": unknown schedule '" + schedule + "' (valid: "
-                        + String.join(", ", SamplerPresets.SCHEDULES) + ")");
+        String scheduleText = text(b, names.schedule(), errors);
+        ScheduleKind schedule = null;
+        // A1111's "Automatic" scheduler means the sampler's own default
+        if (scheduleText != null && !scheduleText.isBlank() && !scheduleText.equalsIgnoreCase("automatic")) {
+            try {
+                schedule = ScheduleKind.byName(scheduleText);
+            } catch (IllegalArgumentException e) {
+                errors.add(new FieldError(names.schedule(), e.getMessage()));
             }
         }
         if (!errors.isEmpty()) {
@@ -98,7 +98,7 @@ final class Requests {
         JsonNode n = b.get("preview");
         Job.Preview p = Job.Preview.parse(n == null || n.isNull() ? null : n.asText());
         if (p == null) {
-            throw new InvalidRequestException(List.of("preview: must be \"approx\", \"vae\" or \"none\""));
+            throw InvalidRequestException.of("preview", "must be \"approx\", \"vae\" or \"none\"");
         }
         return p;
     }
@@ -128,13 +128,13 @@ final class Requests {
         return null;
     }
 
-    static String text(JsonNode b, String field, List<String> errors) {
+    static String text(JsonNode b, String field, List<FieldError> errors) {
         JsonNode n = b.get(field);
         if (n == null || n.isNull()) {
             return null;
         }
         if (!n.isTextual()) {
-            errors.add(field + ": must be a string");
+            errors.add(new FieldError(field, "must be a string"));
             return null;
         }
         return n.asText();
@@ -144,55 +144,55 @@ final class Requests {
      * An integer field (a JSON integer, an integral number such as {@code 20.0}, or a numeric
      * string); a fractional value or one beyond the 64-bit range is an error quoting what was sent.
      */
-    static Long integer(JsonNode b, String field, List<String> errors) {
+    static Long integer(JsonNode b, String field, List<FieldError> errors) {
         JsonNode n = b.get(field);
         if (n == null || n.isNull() || (n.isTextual() && n.asText().isBlank())) {
             return null;
         }
         BigDecimal d = decimal(n);
         if (d == null || (d.signum() != 0 && d.stripTrailingZeros().scale() > 0)) {
-            errors.add(field + ": must be an integer, got " + sent(n));
+            errors.add(new FieldError(field, "must be an integer, got " + sent(n)));
             return null;
         }
         // integer digits: precision - scale; more than 19 cannot be a long (checked before any big conversion)
         if (d.signum() != 0 && d.precision() - d.scale() > 19) {
-            errors.add(field + ": out of range, got " + sent(n));
+            errors.add(new FieldError(field, "out of range, got " + sent(n)));
             return null;
         }
         try {
             return d.toBigInteger().longValueExact();
         } catch (ArithmeticException e) {
-            errors.add(field + ": out of range, got " + sent(n));
+            errors.add(new FieldError(field, "out of range, got " + sent(n)));
             return null;
         }
     }
 
     /** An integer field of a 32-bit setting (steps, sizes): beyond the int range is an error quoting what was sent. */
-    static Integer int32(JsonNode b, String field, List<String> errors) {
+    static Integer int32(JsonNode b, String field, List<FieldError> errors) {
         int before = errors.size();
         Long v = integer(b, field, errors);
         if (v == null) {
             return null;
         }
         if (v < Integer.MIN_VALUE || v > Integer.MAX_VALUE) {
-            errors.add(field + ": out of range, got " + sent(b.get(field)));
+            errors.add(new FieldError(field, "out of range, got " + sent(b.get(field))));
             return null;
         }
         return errors.size() == before ? v.intValue() : null;
     }
 
     /** {@code seed}: an integer from 0 to Long.MAX_VALUE, or -1 for random (A1111's convention). */
-    static Long seed(JsonNode b, List<String> errors) {
-        List<String> own = new ArrayList<>();
+    static Long seed(JsonNode b, List<FieldError> errors) {
+        List<FieldError> own = new ArrayList<>();
         Long v = integer(b, "seed", own);
         if (!own.isEmpty() || (v != null && v < -1)) {
-            errors.add("seed: " + SEED_RANGE + ", got " + sent(b.get("seed")));
+            errors.add(new FieldError("seed", SEED_RANGE + ", got " + sent(b.get("seed"))));
             return null;
         }
         return v;
     }
 
-    static Double number(JsonNode b, String field, List<String> errors) {
+    static Double number(JsonNode b, String field, List<FieldError> errors) {
         JsonNode n = b.get(field);
         if (n == null || n.isNull() || (n.isTextual() && n.asText().isBlank())) {
             return null;
@@ -203,10 +203,10 @@ final class Requests {
             if (Double.isFinite(v)) {
                 return v;
             }
-            errors.add(field + ": out of range, got " + sent(n));
+            errors.add(new FieldError(field, "out of range, got " + sent(n)));
             return null;
         }
-        errors.add(field + ": must be a number, got " + sent(n));
+        errors.add(new FieldError(field, "must be a number, got " + sent(n)));
         return null;
     }
 }

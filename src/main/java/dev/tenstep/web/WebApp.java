@@ -5,8 +5,10 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.tenstep.pipeline.DemoPipeline;
 import dev.tenstep.pipeline.GenerationRequest;
+import dev.tenstep.pipeline.FieldError;
 import dev.tenstep.pipeline.InvalidRequestException;
-import dev.tenstep.pipeline.SamplerPresets;
+import dev.tenstep.sampling.SamplerKind;
+import dev.tenstep.sampling.ScheduleKind;
 import io.javalin.Javalin;
 import io.javalin.http.Context;
 import io.javalin.http.HttpResponseException;
@@ -143,13 +145,7 @@ public final class WebApp {
     /** The one place where exceptions become responses. */
     private void errors(Javalin app) {
         app.exception(InvalidRequestException.class, (e, ctx) -> {
-            List<Map<String, String>> fields = new ArrayList<>();
-            for (String err : e.errors()) {
-                int i = err.indexOf(':');
-                fields.add(Map.of("field", i > 0 ? err.substring(0, i).trim() : "request",
-                        "message", i > 0 ? err.substring(i + 1).trim() : err));
-            }
-            ctx.status(400).json(Map.of("error", "invalid request: " + String.join("; ", e.errors()), "errors", fields));
+            ctx.status(400).json(Map.of("error", "invalid request: " + e.getMessage(), "errors", e.fieldErrors()));
         });
         app.exception(JobQueue.QueueFullException.class, (e, ctx) -> ctx.status(429).json(Map.of("error", e.getMessage())));
         app.exception(ApiException.class, (e, ctx) -> ctx.status(e.status()).json(Map.of("error", e.getMessage())));
@@ -172,12 +168,8 @@ public final class WebApp {
         m.put("defaultSize", generator.defaultSize());
         m.put("maxSize", generator.maxSize());
         m.put("queueSize", queue.capacity());
-        List<Map<String, String>> samplers = new ArrayList<>();
-        for (String s : SamplerPresets.NAMES) {
-            samplers.add(Map.of("value", s, "label", SamplerPresets.displayName(s), "schedule", SamplerPresets.defaultSchedule(s)));
-        }
-        m.put("samplers", samplers);
-        m.put("schedules", SamplerPresets.SCHEDULES);
+        m.put("samplers", samplerList());
+        m.put("schedules", ScheduleKind.ids());
         m.put("form", form);
         return m;
     }
@@ -192,9 +184,9 @@ public final class WebApp {
         f.put("seed", -1);
         f.put("width", generator.defaultSize());
         f.put("height", generator.defaultSize());
-        f.put("sampler", "ge");
-        f.put("schedule", "log-linear");
-        f.put("gamma", SamplerPresets.gamma("ge"));
+        f.put("sampler", SamplerKind.DEFAULT.id());
+        f.put("schedule", SamplerKind.DEFAULT.defaultSchedule().id());
+        f.put("gamma", SamplerKind.DEFAULT.gamma());
         String reuse = ctx.queryParam("reuse");
         if (reuse != null) {
             store.entry(reuse).ifPresent(e -> {
@@ -260,8 +252,9 @@ public final class WebApp {
         m.put("default_size", generator.defaultSize());
         m.put("size_multiple", generator.sizeMultiple());
         m.put("max_size", generator.maxSize());
-        m.put("samplers", SamplerPresets.NAMES);
-        m.put("schedules", SamplerPresets.SCHEDULES);
+        m.put("samplers", samplerList());
+        m.put("schedules", ScheduleKind.ids());
+        m.put("default_sampler", SamplerKind.DEFAULT.id());
         m.put("queue_size", queue.capacity());
         m.put("waiting", queue.waiting());
         return m;
@@ -309,17 +302,17 @@ public final class WebApp {
         try {
             cols = Integer.parseInt(ctx.queryParamAsClass("cols", String.class).getOrDefault("0"));
         } catch (NumberFormatException e) {
-            throw new InvalidRequestException(List.of("cols: must be an integer"));
+            throw InvalidRequestException.of("cols", "must be an integer");
         }
         if (ids == null || ids.isBlank()) {
-            throw new InvalidRequestException(List.of("jobs: give the job ids, comma separated, row by row"));
+            throw InvalidRequestException.of("jobs", "give the job ids, comma separated, row by row");
         }
         List<Job> jobs = new ArrayList<>();
         for (String id : ids.split(",")) {
             jobs.add(queue.get(id.trim()).orElseThrow(() -> new ApiException(404, "unknown job " + id.trim())));
         }
         if (cols < 1 || jobs.size() % cols != 0) {
-            throw new InvalidRequestException(List.of("cols: must divide the number of jobs (" + jobs.size() + ")"));
+            throw InvalidRequestException.of("cols", "must divide the number of jobs (" + jobs.size() + ")");
         }
         int rows = jobs.size() / cols;
         List<BufferedImage> cells = new ArrayList<>();
@@ -334,7 +327,7 @@ public final class WebApp {
         List<String> rowLabels = new ArrayList<>();
         for (int r = 0; r < rows; r++) {
             GenerationRequest q = jobs.get(r * cols).request();
-            rowLabels.add(SamplerPresets.displayName(q.sampler()) + " / " + q.resolvedSchedule());
+            rowLabels.add(q.sampler().displayName() + " / " + q.resolvedSchedule().id());
         }
         List<String> colLabels = new ArrayList<>();
         for (int c = 0; c < cols; c++) {
@@ -353,21 +346,21 @@ public final class WebApp {
     private void a1111Txt2img(Context ctx) throws IOException, InterruptedException {
         JsonNode body = Requests.body(ctx.body());
         GenerationRequest base = Requests.parse(body, Requests.Names.A1111);
-        List<String> errors = new ArrayList<>();
+        List<FieldError> errors = new ArrayList<>();
         Long batch = Requests.integer(body, "batch_size", errors);
         Long iter = Requests.integer(body, "n_iter", errors);
         long batchSize = batch == null ? 1 : batch;
         long nIter = iter == null ? 1 : iter;
         // checked as longs: no int overflow can turn a huge count into a small one
         if (batch != null && (batchSize < 1 || batchSize > MAX_A1111_IMAGES)) {
-            errors.add("batch_size: must be between 1 and " + MAX_A1111_IMAGES + ", got " + batchSize);
+            errors.add(new FieldError("batch_size", "must be between 1 and " + MAX_A1111_IMAGES + ", got " + batchSize));
         }
         if (iter != null && (nIter < 1 || nIter > MAX_A1111_IMAGES)) {
-            errors.add("n_iter: must be between 1 and " + MAX_A1111_IMAGES + ", got " + nIter);
+            errors.add(new FieldError("n_iter", "must be between 1 and " + MAX_A1111_IMAGES + ", got " + nIter));
         }
         if (errors.isEmpty() && batchSize * nIter > MAX_A1111_IMAGES) {
-            errors.add("batch_size: batch_size x n_iter must be at most " + MAX_A1111_IMAGES + ", got "
-                    + batchSize + " x " + nIter);
+            errors.add(new FieldError("batch_size", "batch_size x n_iter must be at most " + MAX_A1111_IMAGES + ", got "
+                    + batchSize + " x " + nIter));
         }
         if (!errors.isEmpty()) {
             throw new InvalidRequestException(errors);
@@ -376,8 +369,8 @@ public final class WebApp {
         int count = (int) (batchSize * nIter);
         if (first.seed() > Long.MAX_VALUE - (count - 1)) {
             // image i uses seed + i: it must not wrap around to a negative (random) seed
-            throw new InvalidRequestException(List.of("seed: must be at most " + (Long.MAX_VALUE - (count - 1))
-                    + " for " + count + " images (image i uses seed + i), got " + first.seed()));
+            throw InvalidRequestException.of("seed", "must be at most " + (Long.MAX_VALUE - (count - 1))
+                    + " for " + count + " images (image i uses seed + i), got " + first.seed());
         }
         List<String> images = new ArrayList<>();
         List<Long> seeds = new ArrayList<>();
@@ -410,8 +403,8 @@ public final class WebApp {
         info.put("all_seeds", seeds);
         info.put("width", first.width());
         info.put("height", first.height());
-        info.put("sampler_name", SamplerPresets.displayName(first.sampler()));
-        info.put("scheduler", first.resolvedSchedule());
+        info.put("sampler_name", first.sampler().displayName());
+        info.put("scheduler", first.resolvedSchedule().id());
         info.put("cfg_scale", first.cfgScale());
         info.put("steps", first.steps());
         info.put("batch_size", (int) batchSize);
@@ -428,13 +421,33 @@ public final class WebApp {
 
     private static List<Map<String, Object>> a1111Samplers() {
         List<Map<String, Object>> l = new ArrayList<>();
-        for (String s : SamplerPresets.NAMES) {
+        for (SamplerKind k : SamplerKind.values()) {
             Map<String, Object> m = new LinkedHashMap<>();
-            m.put("name", SamplerPresets.displayName(s));
-            m.put("aliases", s.equals("ge") ? List.of("ge", "euler_ge", "gradient estimation") : List.of(s));
-            m.put("options", Map.of("gamma", Double.toString(SamplerPresets.gamma(s)),
-                    "mu", Double.toString(SamplerPresets.mu(s)),
-                    "default_schedule", SamplerPresets.defaultSchedule(s)));
+            m.put("name", k.displayName());
+            List<String> aliases = new ArrayList<>(List.of(k.id()));
+            aliases.addAll(k.aliases());
+            m.put("aliases", aliases);
+            m.put("options", Map.of("gamma", Double.toString(k.gamma()),
+                    "mu", Double.toString(k.mu()),
+                    "default_schedule", k.defaultSchedule().id()));
+            l.add(m);
+        }
+        return l;
+    }
+
+    /**
+     * The samplers as the pages and {@code /api/info} list them: {@code value} (id), {@code label}
+     * (display name), {@code schedule} (its default) and {@code gamma} (its preset), so the forms
+     * and scripts hold no list of their own.
+     */
+    private static List<Map<String, Object>> samplerList() {
+        List<Map<String, Object>> l = new ArrayList<>();
+        for (SamplerKind k : SamplerKind.values()) {
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("value", k.id());
+            m.put("label", k.displayName());
+            m.put("schedule", k.defaultSchedule().id());
+            m.put("gamma", k.gamma());
             l.add(m);
         }
         return l;

@@ -1,9 +1,10 @@
 package dev.tenstep.batch;
 
+import dev.tenstep.pipeline.GenerationRecord;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.tenstep.cli.GenerationOptions;
+import dev.tenstep.batch.GenerationOptions;
 import dev.tenstep.io.DjlEnvironment;
 import dev.tenstep.io.PngImages;
 import dev.tenstep.pipeline.StableDiffusionPipeline;
@@ -86,7 +87,7 @@ class BatchRunnerTest {
         }
 
         @Override
-        public void recorded(BatchRunner.Job job, ManifestRecord r) {
+        public void recorded(BatchRunner.Job job, GenerationRecord r) {
             recorded.incrementAndGet();
         }
 
@@ -226,7 +227,7 @@ class BatchRunnerTest {
         for (JsonNode r : recs) {
             Path png = out.resolve(r.get("file").asText());
             byte[] bytes = Files.readAllBytes(png);
-            assertEquals(BatchRunner.sha256(bytes), r.get("sha256").asText());
+            assertEquals(dev.tenstep.io.Hashes.sha256(bytes), r.get("sha256").asText());
             assertEquals(r.get("infotext").asText(), PngImages.readText(png).get(PngImages.PARAMETERS));
             assertEquals(r.get("width").asInt(), javax.imageio.ImageIO.read(png.toFile()).getWidth());
         }
@@ -447,7 +448,7 @@ class BatchRunnerTest {
         assertEquals(seedB, recs.get(2).get("seed").asLong());
         ObjectNode old = recs.get(0).deepCopy();
         old.remove("random_seed");
-        assertFalse(Manifest.JSON.readValue(old.toString(), ManifestRecord.class).randomSeed(),
+        assertFalse(Boolean.TRUE.equals(Manifest.JSON.readValue(old.toString(), GenerationRecord.class).randomSeed()),
                 "records of earlier versions (no random_seed) still load");
 
         Counter resume = new Counter(-1);

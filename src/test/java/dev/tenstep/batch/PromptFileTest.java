@@ -1,6 +1,6 @@
 package dev.tenstep.batch;
 
-import dev.tenstep.cli.GenerationOptions;
+import dev.tenstep.batch.GenerationOptions;
 import dev.tenstep.pipeline.GenerationRequest;
 import org.junit.jupiter.api.Test;
 

@@ -19,8 +19,8 @@ class ConcurrentGenerationTest {
     @Test
     void concurrentGenerationsDoNotChangeEachOthersImages() throws Exception {
         try (StableDiffusionPipeline p = StableDiffusionPipeline.load(Fixtures.dir(Fixtures.SD15))) {
-            GenerationRequest a = new GenerationRequest("a red fox", "", 4, 7.5, 5, "ddpm", null, null, null, null);
-            GenerationRequest b = new GenerationRequest("a blue whale", "ugly", 4, 7.5, 6, "ge", null, null, null, null);
+            GenerationRequest a = new GenerationRequest("a red fox", "", 4, 7.5, 5, dev.tenstep.sampling.SamplerKind.DDPM, null, null, null, null);
+            GenerationRequest b = new GenerationRequest("a blue whale", "ugly", 4, 7.5, 6, dev.tenstep.sampling.SamplerKind.GE, null, null, null, null);
             float[] aliceAlone = p.generate(a).finalLatents();
             float[] bobAlone = p.generate(b).finalLatents();
             assertFalse(java.util.Arrays.equals(aliceAlone, bobAlone));

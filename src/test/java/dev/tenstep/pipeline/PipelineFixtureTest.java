@@ -10,7 +10,7 @@ import dev.tenstep.io.SafeTensors;
 import dev.tenstep.sampling.CfgDenoiser;
 import dev.tenstep.sampling.NoiseSource;
 import dev.tenstep.sampling.Sampler;
-import dev.tenstep.sampling.Schedules;
+import dev.tenstep.sampling.ScheduleKind;
 import dev.tenstep.sampling.SigmaSchedule;
 import dev.tenstep.sampling.StepListener;
 import dev.tenstep.testing.Allclose;
@@ -88,7 +88,7 @@ class PipelineFixtureTest {
         StableDiffusionPipeline p = pipelines.get(fixture);
         try (NDManager m = manager.newSubManager()) {
             Map<String, NDArray> r = ref(fixture, "pipeline_ddim.safetensors", m);
-            SigmaSchedule s = Schedules.DDIM.build(p.noiseSchedule(), 10);
+            SigmaSchedule s = ScheduleKind.DDIM.build(p.noiseSchedule(), 10);
             long[] ts = new long[10];
             for (int k = 0; k < 10; k++) {
                 ts[k] = Math.round(s.timestep(k));
@@ -126,7 +126,7 @@ class PipelineFixtureTest {
                 Map.Entry<String, JsonNode> run = it.next();
                 String name = run.getKey();
                 JsonNode spec = run.getValue();
-                SigmaSchedule s = Schedules.byName(spec.get("schedule").asText()).build(p.noiseSchedule(), 10);
+                SigmaSchedule s = ScheduleKind.byName(spec.get("schedule").asText()).build(p.noiseSchedule(), 10);
                 Sampler sampler = new Sampler(spec.get("gamma").asDouble(), spec.get("mu").asDouble());
                 NoiseSource noise = r.containsKey(name + ".noise_per_step")
                         ? NoiseSource.fromTensor(r.get(name + ".noise_per_step")) : null;
@@ -163,10 +163,10 @@ class PipelineFixtureTest {
             Map<String, NDArray> r = ref(fixture, "sigma_sampler.safetensors", m);
             NDArray zInit = ref(fixture, "pipeline_ddim.safetensors", m).get("initial_latents");
             GenerationRequest req = new GenerationRequest("a photo of an astronaut riding a horse on mars", "", 10, 7.5,
-                    1234, "ge", null, null, null, null);
+                    1234, dev.tenstep.sampling.SamplerKind.GE, null, null, null, null);
             List<StepProgress> steps = new ArrayList<>();
             GenerationResult res = p.generate(req, null, new StableDiffusionPipeline.Options(zInit.toFloatArray(), true, steps::add));
-            assertEquals("log-linear", res.request().schedule());
+            assertEquals(dev.tenstep.sampling.ScheduleKind.LOG_LINEAR, res.request().schedule());
             assertEquals(2.0, res.request().gamma());
             assertEquals(10, steps.size());
             assertEquals(1, steps.get(0).step());

@@ -129,7 +129,7 @@ class SamplerTest {
             "karras,2,0", "karras,1,0.5", "trailing,2,0.5", "log-linear-continuous,2,0", "ddim,1,0.5"})
     void loopMatchesLiteralDoubleTranscription(String schedule, double gamma, double mu) {
         NoiseSchedule ns = sd();
-        SigmaSchedule s = Schedules.byName(schedule).build(ns, 10, 1);
+        SigmaSchedule s = ScheduleKind.byName(schedule).build(ns, 10, 1);
         long seed = 1234;
         try (NDManager m = NDManager.newBaseManager()) {
             NDArray zInit = SeededRandom.latent(seed, m, LATENT);
@@ -165,7 +165,7 @@ class SamplerTest {
     void fixtureNoiseTensorDrivesStochasticRun() throws Exception {
         String fx = Fixtures.SD15;
         NoiseSchedule ns = NoiseSchedule.of(ScheduleFixtureTest.config(fx));
-        SigmaSchedule s = Schedules.TRAILING.build(ns, 10);
+        SigmaSchedule s = ScheduleKind.TRAILING.build(ns, 10);
         try (NDManager m = NDManager.newBaseManager();
              SafeTensors st = SafeTensors.open(Fixtures.reference(fx, "sigma_sampler.safetensors"))) {
             NDArray zInit = st.load(m, "initial_latents");
@@ -234,7 +234,7 @@ class SamplerTest {
         NoiseSchedule ns = NoiseSchedule.of(cfg);
         boolean v = cfg.isVPrediction();
         assertEquals(fx.equals(Fixtures.SD21), v);
-        SigmaSchedule s = Schedules.DDIM.build(ns, 10, cfg.stepsOffset());
+        SigmaSchedule s = ScheduleKind.DDIM.build(ns, 10, cfg.stepsOffset());
         double w = 7.5;
         try (NDManager m = NDManager.newBaseManager();
              SafeTensors st = SafeTensors.open(Fixtures.reference(fx, "sigma_sampler.safetensors"))) {
@@ -321,7 +321,7 @@ class SamplerTest {
     @Test
     void listenerCancelsAndMemoryStaysBounded() {
         NoiseSchedule ns = sd();
-        SigmaSchedule s = Schedules.LOG_LINEAR.build(ns, 20);
+        SigmaSchedule s = ScheduleKind.LOG_LINEAR.build(ns, 20);
         try (NDManager m = NDManager.newBaseManager()) {
             Denoiser d = dummy(m);
             NDArray zInit = SeededRandom.latent(9, m, LATENT);

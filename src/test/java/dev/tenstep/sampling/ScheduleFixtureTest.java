@@ -76,7 +76,7 @@ class ScheduleFixtureTest {
     void pipelineDdimTimestepsExact(String fixture) throws Exception {
         SchedulerConfig cfg = config(fixture);
         NoiseSchedule ns = NoiseSchedule.of(cfg);
-        SigmaSchedule s = Schedules.DDIM.build(ns, 10, cfg.stepsOffset());
+        SigmaSchedule s = ScheduleKind.DDIM.build(ns, 10, cfg.stepsOffset());
         try (NDManager m = NDManager.newBaseManager();
              SafeTensors st = SafeTensors.open(Fixtures.reference(fixture, "pipeline_ddim.safetensors"))) {
             NDArray expected = st.load(m, "timesteps");
@@ -97,7 +97,7 @@ class ScheduleFixtureTest {
                 Map.Entry<String, JsonNode> run = it.next();
                 String name = run.getKey();
                 JsonNode r = run.getValue();
-                SigmaSchedule s = Schedules.byName(r.get("schedule").asText()).build(ns, 10, cfg.stepsOffset());
+                SigmaSchedule s = ScheduleKind.byName(r.get("schedule").asText()).build(ns, 10, cfg.stepsOffset());
                 assertEquals(r.get("schedule").asText(), s.name());
                 // the run's sampler parameters are valid for our Sampler
                 new Sampler(r.get("gamma").asDouble(), r.get("mu").asDouble());

@@ -76,8 +76,8 @@ final class WebTestSupport {
         }
 
         @Override
-        public java.awt.image.BufferedImage decode(float[] latent, int h, int w) {
-            return real.decode(latent, h, w);
+        public java.awt.image.BufferedImage preview(dev.tenstep.pipeline.StepProgress step, boolean exact) {
+            return real.preview(step, exact);
         }
     }
 

@@ -189,14 +189,14 @@ class A1111ConditioningTest {
         assertTrue(full.warnings().get(0).contains("2 chunks"), full.warnings().toString());
         assertTrue(cut.warnings().isEmpty());
         // a long negative prompt pads the prompt with empty chunks: still runs, and changes the image
-        GenerationResult longNeg = p.generate(new GenerationRequest("a cat", LONG, 2, 7.5, 1, "ddim", null, null, 64, 64));
+        GenerationResult longNeg = p.generate(new GenerationRequest("a cat", LONG, 2, 7.5, 1, dev.tenstep.sampling.SamplerKind.DDIM, null, null, 64, 64));
         assertEquals(1, longNeg.warnings().size());
     }
 
     @Test
     void promptEditingSwitchesAtTheRightStepForBothBranches() {
         List<String> ids = new ArrayList<>();
-        GenerationRequest r = new GenerationRequest("a [dog:cat:2]", "[ugly|blurry]", 5, 7.5, 3, "ddim", null, null, 64, 64);
+        GenerationRequest r = new GenerationRequest("a [dog:cat:2]", "[ugly|blurry]", 5, 7.5, 3, dev.tenstep.sampling.SamplerKind.DDIM, null, null, 64, 64);
         GenerationResult res = p.generate(r, null, StableDiffusionPipeline.Options.DEFAULT.withListener(s -> {
             ids.add(s.conditioning());
             return true;
@@ -207,7 +207,7 @@ class A1111ConditioningTest {
         PromptSchedule neg = PromptSchedule.of("[ugly|blurry]", 5);
         assertEquals(List.of("ugly", "ugly", "blurry", "ugly", "blurry"),
                 List.of(neg.textAt(0), neg.textAt(1), neg.textAt(2), neg.textAt(3), neg.textAt(4)));
-        GenerationResult dogOnly = p.generate(new GenerationRequest("a dog", "[ugly|blurry]", 5, 7.5, 3, "ddim", null, null, 64, 64));
+        GenerationResult dogOnly = p.generate(new GenerationRequest("a dog", "[ugly|blurry]", 5, 7.5, 3, dev.tenstep.sampling.SamplerKind.DDIM, null, null, 64, 64));
         assertFalse(Arrays.equals(res.finalLatents(), dogOnly.finalLatents()));
         // plain syntax: no editing, brackets literal
         List<String> plainIds = new ArrayList<>();
@@ -234,6 +234,6 @@ class A1111ConditioningTest {
 
     /** 64x64 (latent 8x8), 2 DDIM steps, seed 1. */
     static GenerationRequest small(String prompt) {
-        return new GenerationRequest(prompt, "", 2, 7.5, 1, "ddim", null, null, 64, 64);
+        return new GenerationRequest(prompt, "", 2, 7.5, 1, dev.tenstep.sampling.SamplerKind.DDIM, null, null, 64, 64);
     }
 }

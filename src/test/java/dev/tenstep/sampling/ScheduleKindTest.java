@@ -10,7 +10,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** Schedules against SAMPLERS.md section 4 with the real SD 1.5 scheduler config. */
+/** ScheduleKind against SAMPLERS.md section 4 with the real SD 1.5 scheduler config. */
 class SchedulesTest {
     static SchedulerConfig sdConfig() {
         return Configs.read(Fixtures.configs().resolve("stable-diffusion-v1-5/scheduler/scheduler_config.json"),
@@ -28,11 +28,11 @@ class SchedulesTest {
     @Test
     void logLinearTimestepsOfSamplersMd() {
         NoiseSchedule ns = NoiseSchedule.of(sdConfig());
-        assertArrayEquals(d(901, 760, 588, 388, 200), Schedules.LOG_LINEAR.build(ns, 5).timesteps());
-        assertArrayEquals(d(901, 830, 751, 663, 566, 461, 353, 252, 166, 100), Schedules.LOG_LINEAR.build(ns, 10).timesteps());
+        assertArrayEquals(d(901, 760, 588, 388, 200), ScheduleKind.LOG_LINEAR.build(ns, 5).timesteps());
+        assertArrayEquals(d(901, 830, 751, 663, 566, 461, 353, 252, 166, 100), ScheduleKind.LOG_LINEAR.build(ns, 10).timesteps());
         assertArrayEquals(d(901, 864, 824, 783, 739, 692, 643, 591, 536, 480, 422, 364, 308, 254, 205, 162, 125, 94, 70, 50),
-                Schedules.LOG_LINEAR.build(ns, 20).timesteps());
-        SigmaSchedule s = Schedules.LOG_LINEAR.build(ns, 10);
+                ScheduleKind.LOG_LINEAR.build(ns, 20).timesteps());
+        SigmaSchedule s = ScheduleKind.LOG_LINEAR.build(ns, 10);
         assertEquals(ns.sigma(0), s.sigma(10), 0.0);
         assertEquals(ns.sigma(901), s.sigma(0), 0.0);
     }
@@ -41,21 +41,21 @@ class SchedulesTest {
     void ddimAndTrailingOfSamplersMd() {
         SchedulerConfig cfg = sdConfig();
         NoiseSchedule ns = NoiseSchedule.of(cfg);
-        SigmaSchedule ddim = Schedules.DDIM.build(ns, 10, cfg.stepsOffset());
+        SigmaSchedule ddim = ScheduleKind.DDIM.build(ns, 10, cfg.stepsOffset());
         assertArrayEquals(d(901, 801, 701, 601, 501, 401, 301, 201, 101, 1), ddim.timesteps());
-        assertEquals(ddim, Schedules.DDIM.build(ns, 10)); // steps_offset taken from the config by default
+        assertEquals(ddim, ScheduleKind.DDIM.build(ns, 10)); // steps_offset taken from the config by default
         assertEquals(Math.sqrt(1 / ns.finalAlphaBar() - 1), ddim.sigma(10), 1e-14);
         assertEquals(ns.sigma(0), ddim.sigma(10), 0.0);
-        SigmaSchedule tr = Schedules.TRAILING.build(ns, 10);
+        SigmaSchedule tr = ScheduleKind.TRAILING.build(ns, 10);
         assertArrayEquals(d(999, 899, 799, 699, 599, 499, 399, 299, 199, 99), tr.timesteps());
         assertEquals(ns.sigma(0), tr.sigma(10), 0.0);
-        SigmaSchedule k = Schedules.KARRAS.build(ns, 10);
+        SigmaSchedule k = ScheduleKind.KARRAS.build(ns, 10);
         assertEquals(14.6146, k.sigma(0), 5e-4);
         assertEquals(0.0292, k.sigma(9), 5e-5);
         assertEquals(0.0, k.sigma(10), 0.0);
         assertEquals(999.0, k.timestep(0), 0.0);
         assertEquals(0.0, k.timestep(9), 0.0);
-        SigmaSchedule c = Schedules.LOG_LINEAR_CONTINUOUS.build(ns, 10);
+        SigmaSchedule c = ScheduleKind.LOG_LINEAR_CONTINUOUS.build(ns, 10);
         assertEquals(ns.sigmaMax(), c.sigma(0), 0.0);
         assertEquals(ns.sigmaMin(), c.sigma(10), 0.0);
         assertEquals(999.0, c.timestep(0), 0.0);
@@ -63,10 +63,10 @@ class SchedulesTest {
 
     @Test
     void namesAndLookups() {
-        assertEquals(Schedules.LOG_LINEAR_CONTINUOUS, Schedules.byName("log-linear-continuous"));
-        assertEquals(Schedules.LOG_LINEAR, Schedules.byName("log_linear"));
-        assertEquals("karras", Schedules.KARRAS.id());
-        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Schedules.byName("euler"));
+        assertEquals(ScheduleKind.LOG_LINEAR_CONTINUOUS, ScheduleKind.byName("log-linear-continuous"));
+        assertEquals(ScheduleKind.LOG_LINEAR, ScheduleKind.byName("log_linear"));
+        assertEquals("karras", ScheduleKind.KARRAS.id());
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> ScheduleKind.byName("euler"));
         assertTrue(e.getMessage().contains("euler") && e.getMessage().contains("log-linear"), e.getMessage());
         assertEquals(SamplerKind.GE, SamplerKind.byName("GE"));
         assertEquals(2.0, SamplerKind.GE.gamma());
@@ -77,7 +77,7 @@ class SchedulesTest {
     @Test
     void rejectsBadStepCountsWithClearMessage() {
         NoiseSchedule ns = NoiseSchedule.of(sdConfig());
-        for (Schedules sc : Schedules.values()) {
+        for (ScheduleKind sc : ScheduleKind.values()) {
             IllegalArgumentException e0 = assertThrows(IllegalArgumentException.class, () -> sc.build(ns, 0, 1));
             assertTrue(e0.getMessage().contains("steps") && e0.getMessage().contains("got steps = 0"), e0.getMessage());
             IllegalArgumentException e1 = assertThrows(IllegalArgumentException.class, () -> sc.build(ns, 1001, 1));
@@ -94,7 +94,7 @@ class SchedulesTest {
     void extremeStepCountsAreValidAndFinite() {
         SchedulerConfig cfg = sdConfig();
         NoiseSchedule ns = NoiseSchedule.of(cfg);
-        for (Schedules sc : Schedules.values()) {
+        for (ScheduleKind sc : ScheduleKind.values()) {
             for (int n : new int[] {1, 2, 3, 50, 999, 1000}) {
                 SigmaSchedule s = sc.build(ns, n, cfg.stepsOffset());
                 assertEquals(n, s.steps(), sc + " " + n);
@@ -109,8 +109,8 @@ class SchedulesTest {
             }
         }
         // N = T trailing repeats sigma(0) at the end: a zero-length last step
-        SigmaSchedule tr = Schedules.TRAILING.build(ns, 1000);
+        SigmaSchedule tr = ScheduleKind.TRAILING.build(ns, 1000);
         assertEquals(tr.sigma(999), tr.sigma(1000), 0.0);
-        assertEquals(999.0, Schedules.LOG_LINEAR.build(ns, 1).timestep(0), 0.0);
+        assertEquals(999.0, ScheduleKind.LOG_LINEAR.build(ns, 1).timestep(0), 0.0);
     }
 }

@@ -1,7 +1,9 @@
-package dev.tenstep.cli;
+package dev.tenstep.batch;
 
+import dev.tenstep.pipeline.FieldError;
 import dev.tenstep.pipeline.GenerationRequest;
-import dev.tenstep.pipeline.SamplerPresets;
+import dev.tenstep.sampling.SamplerKind;
+import dev.tenstep.sampling.ScheduleKind;
 import picocli.CommandLine;
 import picocli.CommandLine.Option;
 
@@ -9,8 +11,9 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * The generation options shared by {@code generate}, {@code batch} and prompt-file lines (picocli
- * mixin). A1111's snake_case names ({@code --negative_prompt}, {@code --cfg_scale},
+ * The generation options of a prompt-file line (A1111's "prompts from file" syntax,
+ * {@code --prompt "..." --steps 10}), also the options of {@code generate} and {@code batch}, which
+ * use the same mixin so a line and a command mean the same. A1111's snake_case names ({@code --negative_prompt}, {@code --cfg_scale},
  * {@code --sampler_name}) are accepted as aliases, so "prompts from file" lines parse unchanged.
  */
 public class GenerationOptions {
@@ -30,12 +33,12 @@ public class GenerationOptions {
     public long seed = -1;
 
     @Option(names = {"--sampler", "--sampler_name"}, description = "Sampler: ${COMPLETION-CANDIDATES} (default: ${DEFAULT-VALUE}).",
-            completionCandidates = SamplerNames.class, defaultValue = "ge")
-    public String sampler = "ge";
+            completionCandidates = SamplerNames.class, defaultValue = "ge", converter = SamplerConverter.class)
+    public SamplerKind sampler = SamplerKind.DEFAULT;
 
-    @Option(names = "--schedule", description = "Sigma schedule: ${COMPLETION-CANDIDATES} (default: ddim for ddim, log-linear for ge, trailing for ddpm).",
-            completionCandidates = ScheduleNames.class)
-    public String schedule;
+    @Option(names = "--schedule", description = "Sigma schedule: ${COMPLETION-CANDIDATES} (default: the sampler's: ddim for ddim, log-linear for ge, trailing for ddpm).",
+            completionCandidates = ScheduleNames.class, converter = ScheduleConverter.class)
+    public ScheduleKind schedule;
 
     @Option(names = "--gamma", description = "Gradient-estimation weight gamma, 1..10 (default: the sampler's preset, 2 for ge).")
     public Double gamma;
@@ -48,11 +51,7 @@ public class GenerationOptions {
 
     /** The request these options describe. */
     public GenerationRequest toRequest() {
-        // display names ("DDIM", "Gradient estimation") are accepted; an unknown name is left for
-        // GenerationRequest.validate, whose error names the option the user typed (--sampler)
-        String s = SamplerPresets.parse(sampler);
-        String sched = schedule == null ? null : schedule.trim().toLowerCase(java.util.Locale.ROOT);
-        return new GenerationRequest(prompt, negativePrompt, steps, cfgScale, seed, s != null ? s : sampler, sched, gamma,
+        return new GenerationRequest(prompt, negativePrompt, steps, cfgScale, seed, sampler, schedule, gamma,
                 width, height);
     }
 
@@ -63,41 +62,52 @@ public class GenerationOptions {
      * @throws CommandLine.ParameterException naming the option, e.g. {@code --width}
      */
     public void validate(CommandLine cmd) {
-        List<String> errors = toRequest().validate(1, 1000);
+        List<FieldError> errors = toRequest().validate(1, 1000);
         if (!errors.isEmpty()) {
-            List<String> named = new ArrayList<>();
-            for (String e : errors) {
-                named.add(optionName(e));
-            }
-            throw new CommandLine.ParameterException(cmd, String.join("; ", named));
+            throw new CommandLine.ParameterException(cmd, String.join("; ", errors.stream().map(GenerationOptions::optionError).toList()));
         }
     }
 
-    /** Rewrites a request error "width: ..." as "--width: ...". */
-    public static String optionName(String error) {
-        int colon = error.indexOf(':');
-        if (colon < 0) {
-            return error;
-        }
-        String field = error.substring(0, colon);
-        String option = switch (field) {
-            case "cfg_scale" -> "--cfg-scale";
-            default -> "--" + field.replace('_', '-');
-        };
-        return option + error.substring(colon);
+    /** A request field error as the command line names it: {@code cfg_scale: ...} becomes {@code --cfg-scale: ...}. */
+    public static String optionError(FieldError e) {
+        return "--" + e.field().replace('_', '-') + ": " + e.message();
     }
 
     /** Completion candidates of {@code --sampler}. */
     public static final class SamplerNames extends ArrayList<String> {
         public SamplerNames() {
-            super(SamplerPresets.NAMES);
+            super(SamplerKind.ids());
         }
     }
 
     /** Completion candidates of {@code --schedule}. */
     public static final class ScheduleNames extends ArrayList<String> {
         public ScheduleNames() {
-            super(SamplerPresets.SCHEDULES);
+            super(ScheduleKind.ids());
+        }
+    }
+
+    /** {@code --sampler}: any id, display name or alias ({@link SamplerKind#byName}). */
+    public static final class SamplerConverter implements CommandLine.ITypeConverter<SamplerKind> {
+        @Override
+        public SamplerKind convert(String value) {
+            try {
+                return SamplerKind.byName(value);
+            } catch (IllegalArgumentException e) {
+                throw new CommandLine.TypeConversionException(e.getMessage());
+            }
+        }
+    }
+
+    /** {@code --schedule}: any id, A1111 name or alias ({@link ScheduleKind#byName}). */
+    public static final class ScheduleConverter implements CommandLine.ITypeConverter<ScheduleKind> {
+        @Override
+        public ScheduleKind convert(String value) {
+            try {
+                return ScheduleKind.byName(value);
+            } catch (IllegalArgumentException e) {
+                throw new CommandLine.TypeConversionException(e.getMessage());
+            }
         }
     }
 }

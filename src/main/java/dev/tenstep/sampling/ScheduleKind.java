@@ -1,11 +1,12 @@
 package dev.tenstep.sampling;
 
 import java.util.Arrays;
+import java.util.List;
 import java.util.Locale;
-import java.util.stream.Collectors;
 
 /**
- * The sampling schedules of SAMPLERS.md section 4: N steps give N + 1 noise levels (descending) and the
+ * The sigma schedules, the project's one vocabulary for them (requests, CLI, web, prompt files and the
+ * A1111 API all parse names through {@link #byName}): docs/samplers.md, "Schedules": N steps give N + 1 noise levels (descending) and the
  * N timesteps passed to the UNet. Discrete schedules ({@code ddim}, {@code trailing}, {@code log-linear})
  * only produce trained noise levels and integer timesteps; continuous ones ({@code karras},
  * {@code log-linear-continuous}) produce fractional timesteps via {@link NoiseSchedule#timestepOf}.
@@ -13,32 +14,32 @@ import java.util.stream.Collectors;
  * <p>Every builder rejects {@code N < 1} and {@code N > T} with an {@link IllegalArgumentException} naming
  * the requested steps.
  */
-public enum Schedules {
+public enum ScheduleKind {
     /**
      * diffusers DDIM "leading" spacing plus {@code steps_offset}: {@code t_k = k * (T / N) + steps_offset}
      * (integer division), k = N-1..0, then the final level {@code sqrt(1/finalAlphaBar - 1)}.
      * SD, N = 10: 901, 801, ..., 1. Source: diffusers {@code scheduling_ddim.py set_timesteps}.
      * A timestep beyond T-1 (only possible with N = T and an offset) is clamped to T-1.
      */
-    DDIM("ddim"),
+    DDIM("ddim", "DDIM", List.of("ddim_uniform", "leading")),
     /**
      * {@code t_k = round(T * (1 - k/N)) - 1} (numpy round-half-even of {@code arange(T, 0, -T/N)}), k = 0..N-1,
      * then t = 0. SD, N = 10: 999, 899, ..., 99, 0. Source: diffusers "trailing", smalldiffusion.
      */
-    TRAILING("trailing"),
+    TRAILING("trailing", "SGM Uniform", List.of("sgm_uniform", "sgm uniform")),
     /**
      * The paper's schedule (Permenter and Yuan, reference GEScheduler): N sigmas geometric from
      * {@code sHi} (default {@link #DEFAULT_S_HI}) to {@code sigma(T / N)} inclusive, all but the last snapped
      * up to the smallest t with {@code sigma(t) >= s}, the last is t = T / N; then t = 0.
      */
-    LOG_LINEAR("log-linear"),
+    LOG_LINEAR("log-linear", "Log-linear", List.of("loglinear")),
     /**
      * EDM (Karras et al. 2022), rho = 7: N sigmas from {@code sigma(T-1)} to {@code sigma(0)}, then 0;
      * fractional timesteps.
      */
-    KARRAS("karras"),
+    KARRAS("karras", "Karras", List.of()),
     /** N + 1 sigmas geometric from {@code sigma(T-1)} to {@code sigma(0)}, not snapped; fractional timesteps. */
-    LOG_LINEAR_CONTINUOUS("log-linear-continuous");
+    LOG_LINEAR_CONTINUOUS("log-linear-continuous", "Exponential", List.of("exponential"));
 
     /** The paper's top noise level of the log-linear schedule. */
     public static final double DEFAULT_S_HI = 8.35;
@@ -46,30 +47,54 @@ public enum Schedules {
     public static final double KARRAS_RHO = 7.0;
 
     private final String id;
+    private final String a1111Name;
+    private final List<String> aliases;
 
-    Schedules(String id) {
+    ScheduleKind(String id, String a1111Name, List<String> aliases) {
         this.id = id;
+        this.a1111Name = a1111Name;
+        this.aliases = aliases;
     }
 
-    /** The schedule's name as used in requests and SAMPLERS.md, e.g. {@code log-linear}. */
+    /** The schedule's name as used in requests, files and docs/samplers.md, e.g. {@code log-linear}. */
     public String id() {
         return id;
     }
 
     /**
-     * Looks a schedule up by name (case-insensitive; {@code _} accepted for {@code -}).
-     *
-     * @throws IllegalArgumentException listing the known names
+     * The label of the A1111 API's {@code /sdapi/v1/schedulers} list: A1111's own name where A1111 has
+     * the same schedule ({@code Karras}, {@code Exponential} = geometric in sigma, {@code SGM Uniform}
+     * = trailing, {@code DDIM}), else ours.
      */
-    public static Schedules byName(String name) {
-        String n = name == null ? "" : name.trim().toLowerCase(Locale.ROOT).replace('_', '-');
-        for (Schedules s : values()) {
-            if (s.id.equals(n)) {
+    public String a1111Name() {
+        return a1111Name;
+    }
+
+    /** Other accepted spellings (A1111's scheduler names included), lower case. */
+    public List<String> aliases() {
+        return aliases;
+    }
+
+    /** Every schedule's {@link #id}, in declaration order: the list shown to users. */
+    public static List<String> ids() {
+        return Arrays.stream(values()).map(ScheduleKind::id).toList();
+    }
+
+    /**
+     * Looks a schedule up by its id, A1111 name or alias (case-insensitive; {@code _} and space
+     * accepted for {@code -}).
+     *
+     * @throws IllegalArgumentException "unknown schedule 'x' (valid: ddim, trailing, ...)"
+     */
+    public static ScheduleKind byName(String name) {
+        String n = name == null ? "" : name.trim().toLowerCase(Locale.ROOT);
+        String dashed = n.replace('_', '-').replace(' ', '-');
+        for (ScheduleKind s : values()) {
+            if (s.id.equals(dashed) || s.a1111Name.toLowerCase(Locale.ROOT).equals(n) || s.aliases.contains(n)) {
                 return s;
             }
         }
-        throw new IllegalArgumentException("unknown schedule '" + name + "'; known: "
-                + Arrays.stream(values()).map(Schedules::id).collect(Collectors.joining(", ")));
+        throw new IllegalArgumentException("unknown schedule '" + name + "' (valid: " + String.join(", ", ids()) + ")");
     }
 
     /**

@@ -1,0 +1,165 @@
+package dev.tenstep.pipeline;
+
+import com.fasterxml.jackson.annotation.JsonIgnoreProperties;
+import com.fasterxml.jackson.annotation.JsonInclude;
+import com.fasterxml.jackson.databind.DeserializationFeature;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.PropertyNamingStrategies;
+import com.fasterxml.jackson.databind.annotation.JsonNaming;
+import com.fasterxml.jackson.databind.json.JsonMapper;
+
+import java.util.List;
+
+/**
+ * The one description of a generation, written by every adapter in the same snake_case JSON layout:
+ * the web sidecar ({@code <image>.json}), the job JSON ({@code request} and {@code result}),
+ * each line of a batch's {@code manifest.jsonl}, and (mapped to A1111's keys) the A1111 API's
+ * {@code info}. Fields that do not apply are {@code null} and left out of the JSON: a record made
+ * from a request alone ({@link #ofRequest}) has only the generation parameters; a stored image adds
+ * its file, hash and time; a batch adds its cell ({@code key}, {@code source}, ...).
+ *
+ * @param prompt         prompt
+ * @param negativePrompt negative prompt ("" = unconditional)
+ * @param steps          number of model evaluations N
+ * @param cfgScale       classifier-free guidance scale w
+ * @param seed           seed of the starting noise and per-step noise (resolved, never -1)
+ * @param sampler        sampler id ({@code ddim}, {@code ge}, ...)
+ * @param samplerName    sampler display / A1111 name ({@code DDIM}, {@code GE}, ...)
+ * @param schedule       schedule id ({@code log-linear}, ...)
+ * @param gamma          gradient-estimation weight actually used
+ * @param width          image width in pixels
+ * @param height         image height in pixels
+ * @param model          model name (folder or file name)
+ * @param infotext       the A1111 {@code parameters} text stored in the PNG
+ * @param warnings       e.g. words dropped from a prompt longer than the text encoder's limit
+ * @param timings        stage wall times
+ * @param file           the PNG's file name, relative to its folder
+ * @param sha256         SHA-256 of the PNG file (hex)
+ * @param created        ISO-8601 UTC time the image was stored
+ * @param key            batch only: the cell, {@code <prompt file name>:<line>#<variant>}
+ * @param source         batch only: {@code <prompt file as given>:<line>}
+ * @param index          batch only: 0-based index of the prompt line
+ * @param variant        batch only: {@code sampler:schedule} (plus {@code :gamma} when not the preset)
+ * @param seedBase       batch only: the batch's seed base (line seed = base + index unless the line sets one)
+ * @param randomSeed     batch only: the line asked for a random seed, drawn once for the line
+ * @param noiseSha256    batch only: SHA-256 of the starting latent z_init as little-endian float32
+ *                       (hex), equal across the variants of one line
+ */
+@JsonNaming(PropertyNamingStrategies.SnakeCaseStrategy.class)
+@JsonInclude(JsonInclude.Include.NON_NULL)
+@JsonIgnoreProperties(ignoreUnknown = true)
+public record GenerationRecord(
+        String prompt,
+        String negativePrompt,
+        int steps,
+        double cfgScale,
+        long seed,
+        String sampler,
+        String samplerName,
+        String schedule,
+        double gamma,
+        int width,
+        int height,
+        String model,
+        String infotext,
+        List<String> warnings,
+        Timings timings,
+        String file,
+        String sha256,
+        String created,
+        String key,
+        String source,
+        Integer index,
+        String variant,
+        Long seedBase,
+        Boolean randomSeed,
+        String noiseSha256) {
+
+    /** The mapper of this layout (snake_case names from the annotations, unknown keys ignored when read). */
+    public static final ObjectMapper JSON = JsonMapper.builder()
+            .disable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES)
+            .build();
+
+    /**
+     * Wall times in milliseconds; the fields an adapter does not measure are null.
+     *
+     * @param textEncoderMs      encoding the prompts
+     * @param textEncodingReused batch only: this image reused its line's encoding
+     * @param denoiseMs          the sampler loop
+     * @param decodeMs           the VAE decode
+     * @param totalMs            the whole generation (text encoder to decoded image)
+     * @param writeMs            PNG encode, write and fsync
+     */
+    @JsonNaming(PropertyNamingStrategies.SnakeCaseStrategy.class)
+    @JsonInclude(JsonInclude.Include.NON_NULL)
+    public record Timings(Long textEncoderMs, Boolean textEncodingReused, Long denoiseMs, Long decodeMs,
+                          Long totalMs, Long writeMs) {
+        /** The stage times of a generation. */
+        public static Timings of(GenerationResult.Timings t) {
+            return new Timings(t.textEncoderMs(), null, t.denoiseMs(), t.decodeMs(), t.totalMs(), null);
+        }
+
+        public Timings withWrite(long ms) {
+            return new Timings(textEncoderMs, textEncodingReused, denoiseMs, decodeMs, totalMs, ms);
+        }
+
+        public Timings withTextEncodingReused(boolean reused) {
+            return new Timings(textEncoderMs, reused, denoiseMs, decodeMs, totalMs, writeMs);
+        }
+    }
+
+    /**
+     * The parameters of a resolved request (defaults filled in), before anything ran.
+     *
+     * @param r     a request resolved by the pipeline (seed, size, schedule and gamma set)
+     * @param model the model name, or null
+     */
+    public static GenerationRecord ofRequest(GenerationRequest r, String model) {
+        return new GenerationRecord(r.prompt(), r.negativePrompt(), r.steps(), r.cfgScale(), r.seed(),
+                r.sampler().id(), r.sampler().displayName(), r.resolvedSchedule().id(), r.resolvedGamma(),
+                r.width() == null ? 0 : r.width(), r.height() == null ? 0 : r.height(), model,
+                null, null, null, null, null, null, null, null, null, null, null, null, null);
+    }
+
+    /** A finished generation (not yet stored): parameters, model, infotext, warnings and stage times. */
+    public static GenerationRecord of(GenerationResult result, String model) {
+        GenerationRecord p = ofRequest(result.request(), model);
+        return new GenerationRecord(p.prompt, p.negativePrompt, p.steps, p.cfgScale, p.seed, p.sampler,
+                p.samplerName, p.schedule, p.gamma, p.width, p.height, model, result.infotext(),
+                List.copyOf(result.warnings()), Timings.of(result.timings()),
+                null, null, null, null, null, null, null, null, null, null);
+    }
+
+    /** This record, stored as {@code file} with the given hash (may be null) at time {@code created}. */
+    public GenerationRecord stored(String fileName, String sha, String createdAt) {
+        return new GenerationRecord(prompt, negativePrompt, steps, cfgScale, seed, sampler, samplerName, schedule,
+                gamma, width, height, model, infotext, warnings, timings, fileName, sha, createdAt,
+                key, source, index, variant, seedBase, randomSeed, noiseSha256);
+    }
+
+    /** This record with other timings. */
+    public GenerationRecord withTimings(Timings t) {
+        return new GenerationRecord(prompt, negativePrompt, steps, cfgScale, seed, sampler, samplerName, schedule,
+                gamma, width, height, model, infotext, warnings, t, file, sha256, created,
+                key, source, index, variant, seedBase, randomSeed, noiseSha256);
+    }
+
+    /** This record as the cell of a batch (see the batch-only parameters above). */
+    public GenerationRecord inBatch(String cellKey, String cellSource, int lineIndex, String variantLabel,
+                                    long base, boolean random, String noiseSha) {
+        return new GenerationRecord(prompt, negativePrompt, steps, cfgScale, seed, sampler, samplerName, schedule,
+                gamma, width, height, model, infotext, warnings, timings, file, sha256, created,
+                cellKey, cellSource, lineIndex, variantLabel, base, random, noiseSha);
+    }
+
+    /**
+     * Whether this record describes the same generation as {@code o}: same cell, parameters, model and
+     * file (ignores timings, hashes, warnings and times). Used by batch resume.
+     */
+    public boolean sameGeneration(GenerationRecord o) {
+        return java.util.Objects.equals(key, o.key) && prompt.equals(o.prompt) && negativePrompt.equals(o.negativePrompt)
+                && steps == o.steps && cfgScale == o.cfgScale && seed == o.seed && sampler.equals(o.sampler)
+                && schedule.equals(o.schedule) && gamma == o.gamma && width == o.width && height == o.height
+                && java.util.Objects.equals(model, o.model) && java.util.Objects.equals(file, o.file);
+    }
+}

@@ -1,0 +1,90 @@
+package dev.tenstep.pipeline;
+
+import java.awt.image.BufferedImage;
+
+/**
+ * A loaded text-to-image model as the adapters ({@code web}, {@code batch}, {@code bench}, {@code cli})
+ * see it: resolve a request, draw its starting noise, encode its prompts, generate, preview. The
+ * Stable Diffusion pipeline is one implementation; any model that denoises in the sampler
+ * coordinates of docs/samplers.md (e.g. an analytic denoiser in pixel space) can be another, and
+ * then every sampler, schedule, guidance setting, preview and adapter works with it unchanged.
+ *
+ * <p>Implementations are thread-safe: concurrent generations do not change each other's images.
+ */
+public interface TextToImage extends AutoCloseable {
+
+    /** The model's name, shown in UIs and written into infotexts ({@code Model: ...}). */
+    String name();
+
+    /** True for a model whose pictures are meaningless by design (the bundled random-weight demo). */
+    default boolean isDemo() {
+        return false;
+    }
+
+    /** Width and height must be multiples of this many pixels (8 for SD). */
+    int sizeMultiple();
+
+    /** The default image side in pixels (512 for SD 1.5, 768 for SD 2.1). */
+    int defaultSize();
+
+    /**
+     * Fills the defaults of a request (size from the model, a random seed when negative, the
+     * sampler's schedule and gamma) and validates it, with width and height limited to
+     * {@code maxSize} pixels (a server's limit).
+     *
+     * @throws InvalidRequestException listing every invalid field
+     */
+    GenerationRequest resolve(GenerationRequest request, int maxSize);
+
+    /** As {@link #resolve(GenerationRequest, int)} with the global limit {@link GenerationRequest#MAX_SIZE}. */
+    default GenerationRequest resolve(GenerationRequest request) {
+        return resolve(request, GenerationRequest.MAX_SIZE);
+    }
+
+    /**
+     * The shape of the sampler's state for a resolved request, NCHW {@code [1, C, h, w]} (SD:
+     * {@code [1, 4, height / 8, width / 8]}).
+     */
+    long[] latentShape(GenerationRequest resolved);
+
+    /**
+     * The seeded starting noise z_init ~ N(0, I) of a resolved request, row-major
+     * {@link #latentShape}: what {@link #generate} starts from when no initial latents are given, so
+     * runs that must share it (a batch's sampler columns, a fidelity study) ask for it here.
+     */
+    float[] initialLatents(GenerationRequest resolved);
+
+    /**
+     * Stage 1: the conditioning of a (prompt, negative prompt) pair, reusable across generations
+     * that share the prompts (e.g. a batch line's sampler columns).
+     */
+    StableDiffusionPipeline.PromptEmbedding encodePrompt(String prompt, String negativePrompt);
+
+    /**
+     * Runs a generation on the calling thread.
+     *
+     * @param request   the request (resolved here)
+     * @param embedding a precomputed {@link #encodePrompt} of the request's prompts, or null
+     * @param options   starting latent, x0-hat recording, step listener
+     * @throws InvalidRequestException if a field is invalid
+     * @throws java.util.concurrent.CancellationException if the listener cancelled or the thread was interrupted
+     */
+    GenerationResult generate(GenerationRequest request, StableDiffusionPipeline.PromptEmbedding embedding,
+                              StableDiffusionPipeline.Options options);
+
+    /** As {@link #generate(GenerationRequest, StableDiffusionPipeline.PromptEmbedding, StableDiffusionPipeline.Options)} with defaults. */
+    default GenerationResult generate(GenerationRequest request) {
+        return generate(request, null, StableDiffusionPipeline.Options.DEFAULT);
+    }
+
+    /**
+     * A picture of a step's x0-hat ({@link StepProgress#x0hat}): {@code exact} decodes it fully
+     * (SD: the VAE), otherwise a cheap approximation (SD: a linear latent-to-RGB map, one pixel per
+     * latent pixel).
+     */
+    BufferedImage preview(StepProgress step, boolean exact);
+
+    /** Releases the model's native memory. */
+    @Override
+    void close();
+}
