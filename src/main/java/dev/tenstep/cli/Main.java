@@ -25,7 +25,7 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
     }
 
     /**
-     * The configured command line: subcommands, case-insensitive enums, and errors printed as one
+     * The configured command line: subcommands, and errors printed as one
      * line naming the problem (exit 2 for bad arguments, 1 for a model or I/O failure).
      */
     public static CommandLine commandLine() {

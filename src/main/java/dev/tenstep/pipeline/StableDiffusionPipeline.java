@@ -40,7 +40,7 @@ import java.util.concurrent.ConcurrentHashMap;
  *   <li>encode the prompt and the negative prompt (CLIP in 75-token chunks, [2, 77 * chunks, D], row 0 negative;
  *       A1111 emphasis, prompt editing per step, clip skip: {@link Conditioning});</li>
  *   <li>prepare the starting latent z ~ N(0, I) [1, 4, h, w] from the seed with the request's RNG (or given);</li>
- *   <li>denoise with the sigma-space sampler (SAMPLERS.md) and classifier-free guidance;</li>
+ *   <li>denoise with the sigma-space sampler ({@code docs/samplers.md}) and classifier-free guidance;</li>
  *   <li>decode {@code vae.decode(z / scaling_factor)} to RGB.</li>
  * </ol>
  * Thread-safe: every generation has its own {@link NDManager} scope and random source, so

@@ -8,8 +8,8 @@ import java.util.Objects;
 import java.util.function.IntFunction;
 
 /**
- * A {@link Denoiser} built from a UNet forward and classifier-free guidance (SAMPLERS.md section 2;
- * diffusers {@code StableDiffusionPipeline.__call__}; fixtures README "Classifier-free guidance"):
+ * A {@link Denoiser} built from a UNet forward and classifier-free guidance ({@code docs/samplers.md} section 2;
+ * diffusers {@code StableDiffusionPipeline.__call__}):
  * <ol>
  *   <li>{@code z = x / sqrt(1 + sigma^2)};</li>
  *   <li>{@code out = model(cat[z, z], t, context)} with context row 0 = unconditional (negative prompt),
@@ -20,8 +20,7 @@ import java.util.function.IntFunction;
  *       halves, so applying it after guidance equals applying it per half).</li>
  * </ol>
  * With {@code w <= 1} only the conditional half is run (batch of 1, context row 1) and {@code eps} is
- * the conditional output (for w &lt; 1 that is a deliberate simplification, as in SAMPLERS.md: "with
- * w &lt;= 1 skip the unconditional half").
+ * the conditional output (for w &lt; 1 that is a deliberate simplification, stated in {@code docs/samplers.md} section 2).
  *
  * <p>The context array is borrowed, not owned: the caller keeps it open while sampling and closes it.
  */
@@ -44,7 +43,7 @@ public final class CfgDenoiser implements Denoiser {
     }
 
     /**
-     * A denoiser whose context changes during sampling (prompt editing; SAMPLERS.md has one context throughout,
+     * A denoiser whose context changes during sampling (prompt editing; docs/samplers.md has one context throughout,
      * this is AUTOMATIC1111's per-step conditioning): before step k the sampler's {@link #beginStep} selects
      * {@code contextAtStep.apply(k)}, a [2, L, D] array (L may differ between steps) that the caller keeps open.
      *

@@ -3,7 +3,7 @@ package dev.tenstep.sampling;
 import ai.djl.ndarray.NDArray;
 
 /**
- * The model as the sampler sees it (SAMPLERS.md section 2): the noise estimate at a noise level, in
+ * The model as the sampler sees it ({@code docs/samplers.md} section 2): the noise estimate at a noise level, in
  * variance-exploding coordinates.
  *
  * <p>Contract: {@code x} is float32 {@code [1, 4, h, w]} in VE coordinates ({@code x = z * sqrt(1 + sigma^2)});
@@ -15,7 +15,8 @@ import ai.djl.ndarray.NDArray;
 public interface Denoiser {
     /**
      * @param x        the VE latent, float32 [1, 4, h, w]
-     * @param sigma    the noise level (&gt; 0)
+     * @param sigma    the noise level, &gt;= 0 ({@link Sampler} only passes the N levels before a schedule's last,
+     *                 which {@link SigmaSchedule} requires to be &gt; 0; 0 means {@code z = x})
      * @param timestep the training-scale timestep for that level, in [0, T-1], possibly fractional
      * @return eps, float32 [1, 4, h, w], a new array owned by the caller
      */

@@ -5,7 +5,7 @@ import dev.tenstep.model.config.SchedulerConfig;
 import java.util.Arrays;
 
 /**
- * The discrete variance-preserving training schedule of a Stable Diffusion model (SAMPLERS.md section 1;
+ * The discrete variance-preserving training schedule of a Stable Diffusion model ({@code docs/samplers.md} section 1;
  * diffusers {@code schedulers/scheduling_ddim.py}, {@code __init__}).
  *
  * <p>Tables are indexed by the training timestep {@code t = 0 .. T-1} ({@code T = num_train_timesteps},
@@ -13,7 +13,7 @@ import java.util.Arrays;
  * the CPU: betas via a float32 {@code torch.linspace} (PyTorch's symmetric two-halves formula), squared in
  * float32 for {@code scaled_linear}; {@code alphas = 1 - betas} in float32; {@code torch.cumprod} (which on
  * the CPU accumulates in double and rounds each output to float32). {@code sigma(t)} is evaluated in double
- * from the float32 {@code alphaBar[t]} (fixtures README case 5).
+ * from the float32 {@code alphaBar[t]} ({@code ScheduleFixtureTest} checks the tables against diffusers).
  *
  * <p>Immutable and thread-safe.
  */
@@ -170,7 +170,7 @@ public final class NoiseSchedule {
         return sigmas[numTrainTimesteps - 1];
     }
 
-    /** {@code 1} if {@code set_alpha_to_one}, else {@code alphaBar[0]} (SAMPLERS.md section 1). */
+    /** {@code 1} if {@code set_alpha_to_one}, else {@code alphaBar[0]} ({@code docs/samplers.md} section 1). */
     public double finalAlphaBar() {
         return finalAlphaBar;
     }
@@ -182,7 +182,7 @@ public final class NoiseSchedule {
 
     /**
      * The (fractional) training timestep of a noise level, by linear interpolation of {@code ln sigma}
-     * over the table (fixtures README case 7): {@code ln s <= ln sigma(0)} gives 0 (also for s = 0),
+     * over the table ({@code docs/samplers.md} section 2; k-diffusion's {@code sigma_to_t}): {@code ln s <= ln sigma(0)} gives 0 (also for s = 0),
      * {@code ln s >= ln sigma(T-1)} gives T-1; else {@code i + (ln s - ln sigma_i) / (ln sigma_{i+1} - ln sigma_i)}
      * with {@code ln sigma_i <= ln s < ln sigma_{i+1}}. Table sigmas give exact integers.
      *

@@ -5,7 +5,7 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
 
 /**
- * The per-step noise {@code w_i ~ N(0, I)} of a stochastic sampler ({@code mu > 0}, SAMPLERS.md section 3).
+ * The per-step noise {@code w_i ~ N(0, I)} of a stochastic sampler ({@code mu > 0}, {@code docs/samplers.md} section 3, "mu").
  * Only asked for steps that add noise.
  */
 @FunctionalInterface
@@ -27,8 +27,8 @@ public interface NoiseSource {
     }
 
     /**
-     * Noise read from a saved tensor {@code [N, ...shape]} (e.g. fixture {@code i_trailing_ddpm.noise_per_step}
-     * [10, 1, 4, h, w]); step k gets row k. The tensor is borrowed, not closed.
+     * Noise read from a saved tensor {@code [N, ...shape]} (e.g. the saved per-step noise
+     * [10, 1, 4, h, w] of a reference run, as {@code SamplerTest} uses); step k gets row k. The tensor is borrowed, not closed.
      *
      * @throws IllegalArgumentException (when asked) if k is out of range or the row's shape differs
      */

@@ -8,8 +8,9 @@ import java.util.Objects;
 import java.util.concurrent.CancellationException;
 
 /**
- * One sampler loop for DDIM, DDPM and the gradient-estimation sampler (SAMPLERS.md section 3; Permenter and
- * Yuan, ICML 2024, Algorithm 2; smalldiffusion {@code samples()}), in variance-exploding coordinates:
+ * One sampler loop for DDIM, DDPM and the gradient-estimation sampler ({@code docs/samplers.md} section 3;
+ * Permenter and Yuan, ICML 2024, arXiv:2306.04848, Algorithm 2 with equation (12) for {@code epsBar}, Appendix A
+ * for {@code mu}; smalldiffusion {@code samples()}), in variance-exploding coordinates:
  * <pre>
  *   x = z_init * sqrt(1 + s_0^2);  epsPrev = none
  *   for k = 0 .. N-1:
@@ -21,7 +22,9 @@ import java.util.concurrent.CancellationException;
  *     epsPrev = eps
  *   zFinal = x / sqrt(1 + s_N^2)
  * </pre>
- * (schedule indices as in {@link SigmaSchedule}: {@code s_0} is the highest level). Presets in
+ * (schedule indices as in {@link SigmaSchedule}: {@code s_0} is the highest level; the paper counts down, its
+ * {@code sigma_{N-k}} is our {@code s_k}). {@code mu} means what it means in current smalldiffusion (0.4.x);
+ * smalldiffusion 0.1 wrote the exponent the other way round, its {@code mu} is 1 minus ours. Presets in
  * {@link SamplerKind}. With gamma 1 and mu 0 on the {@code ddim} schedule this is exactly diffusers' DDIM
  * (eta 0) in z-coordinates.
  *

@@ -6,7 +6,7 @@ import java.util.Locale;
 
 /**
  * The sigma schedules, the project's one vocabulary for them (requests, CLI, web, prompt files and the
- * A1111 API all parse names through {@link #byName}): docs/samplers.md, "Schedules": N steps give N + 1 noise levels (descending) and the
+ * A1111 API all parse names through {@link #byName}): {@code docs/samplers.md} section 4: N steps give N + 1 noise levels (descending) and the
  * N timesteps passed to the UNet. Discrete schedules ({@code ddim}, {@code trailing}, {@code log-linear})
  * only produce trained noise levels and integer timesteps; continuous ones ({@code karras},
  * {@code log-linear-continuous}) produce fractional timesteps via {@link NoiseSchedule#timestepOf}.
@@ -28,7 +28,8 @@ public enum ScheduleKind {
      */
     TRAILING("trailing", "SGM Uniform", List.of("sgm_uniform", "sgm uniform")),
     /**
-     * The paper's schedule (Permenter and Yuan, reference GEScheduler): N sigmas geometric from
+     * The paper's schedule (Permenter and Yuan, ICML 2024, arXiv:2306.04848, used with Algorithm 2 in section 6),
+     * as the authors' reference {@code GEScheduler} builds it ({@code style='Linear'}, {@code factor=0}): N sigmas geometric from
      * {@code sHi} (default {@link #DEFAULT_S_HI}) to {@code sigma(T / N)} inclusive, all but the last snapped
      * up to the smallest t with {@code sigma(t) >= s}, the last is t = T / N; then t = 0.
      */

@@ -7,7 +7,7 @@ import ai.djl.ndarray.types.Shape;
 import java.util.SplittableRandom;
 
 /**
- * Per-request Gaussian noise (SAMPLERS.md section 5): an independent generator per (seed, stream), with no
+ * Per-request Gaussian noise ({@code docs/samplers.md} section 5): an independent generator per (seed, stream), with no
  * global or shared state, so concurrent requests never influence each other and the same seed gives the
  * same numbers bit for bit on every run and thread (and every platform: {@link SplittableRandom} is
  * fully specified and the transforms use {@link StrictMath}).

@@ -3,7 +3,7 @@ package dev.tenstep.sampling;
 import java.util.Arrays;
 
 /**
- * A sampling schedule of N steps (SAMPLERS.md section 4; fixtures README case 7 ordering):
+ * A sampling schedule of N steps ({@code docs/samplers.md} sections 3 and 4):
  * {@code sigmas[0] >= sigmas[1] >= ... >= sigmas[N] >= 0} (N + 1 noise levels, descending; the sampler
  * evaluates the model at {@code sigmas[0..N-1]} and ends at {@code sigmas[N]}), and {@code timesteps[k]},
  * k = 0..N-1, the training-scale timestep passed to the UNet at {@code sigmas[k]} (integers for discrete
