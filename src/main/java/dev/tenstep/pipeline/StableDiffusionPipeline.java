@@ -145,6 +145,7 @@ public final class StableDiffusionPipeline implements TextToImage {
     }
 
     /** The A1111-style prompt encoder (chunks, emphasis, clip skip) over this model's tokenizer and text encoder. */
+    @Override
     public PromptEncoder promptEncoder() {
         return promptEncoder;
     }

@@ -118,6 +118,13 @@ public final class JobQueue implements AutoCloseable {
         return 0;
     }
 
+    /** The jobs running now (oldest first). */
+    public synchronized List<Job> runningJobs() {
+        List<Job> l = new ArrayList<>(running.keySet());
+        l.sort(java.util.Comparator.comparing(Job::created));
+        return l;
+    }
+
     /** Number of jobs waiting. */
     public synchronized int waiting() {
         return waiting.size();

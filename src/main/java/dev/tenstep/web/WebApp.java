@@ -64,6 +64,9 @@ public final class WebApp {
     private final JobQueue queue;
     private final Generator generator;
     private final OutputStore store;
+    /** The A1111 options of this server ({@code /sdapi/v1/options}), defaults for requests that leave them unset. */
+    private final java.util.concurrent.atomic.AtomicReference<A1111Settings> settings =
+            new java.util.concurrent.atomic.AtomicReference<>(A1111Settings.DEFAULT);
 
     private WebApp(JobQueue queue, OutputStore store) {
         this.queue = queue;
@@ -140,12 +143,15 @@ public final class WebApp {
         app.post("/sdapi/v1/txt2img", this::a1111Txt2img);
         app.get("/sdapi/v1/samplers", ctx -> ctx.json(a1111Samplers()));
         app.get("/sdapi/v1/sd-models", ctx -> ctx.json(List.of(a1111Model())));
+        new A1111Extras(queue, settings, generator.promptEncoder()).routes(app);
     }
 
     /** The one place where exceptions become responses. */
     private void errors(Javalin app) {
         app.exception(InvalidRequestException.class, (e, ctx) -> {
-            ctx.status(400).json(Map.of("error", "invalid request: " + e.getMessage(), "errors", e.fieldErrors()));
+            // A1111's API (FastAPI) answers validation errors with 422; clients of /sdapi/ expect that
+            ctx.status(ctx.path().startsWith("/sdapi/") ? 422 : 400)
+                    .json(Map.of("error", "invalid request: " + e.getMessage(), "errors", e.fieldErrors()));
         });
         app.exception(JobQueue.QueueFullException.class, (e, ctx) -> ctx.status(429).json(Map.of("error", e.getMessage())));
         app.exception(ApiException.class, (e, ctx) -> ctx.status(e.status()).json(Map.of("error", e.getMessage())));
@@ -345,8 +351,15 @@ public final class WebApp {
 
     private void a1111Txt2img(Context ctx) throws IOException, InterruptedException {
         JsonNode body = Requests.body(ctx.body());
-        GenerationRequest base = Requests.parse(body, Requests.Names.A1111);
-        List<FieldError> errors = new ArrayList<>();
+        GenerationRequest parsed = Requests.parse(body, Requests.Names.A1111);
+        List<FieldError> errors = new ArrayList<>(Requests.unhonoured(body));
+        A1111Settings current = settings.get();
+        A1111Settings override = current.apply(body.get("override_settings"), "override_settings", generator.modelName());
+        JsonNode restore = body.get("override_settings_restore_afterwards");
+        boolean sendImages = body.path("send_images").asBoolean(true);
+        // A1111's API default: images are not saved unless save_images is true
+        boolean saveImages = body.path("save_images").asBoolean(false);
+        GenerationRequest base = override.fill(parsed);
         Long batch = Requests.integer(body, "batch_size", errors);
         Long iter = Requests.integer(body, "n_iter", errors);
         long batchSize = batch == null ? 1 : batch;
@@ -366,6 +379,9 @@ public final class WebApp {
             throw new InvalidRequestException(errors);
         }
         GenerationRequest first = generator.resolve(base);
+        if (restore != null && !restore.asBoolean(true)) {
+            settings.set(override);
+        }
         int count = (int) (batchSize * nIter);
         if (first.seed() > Long.MAX_VALUE - (count - 1)) {
             // image i uses seed + i: it must not wrap around to a negative (random) seed
@@ -375,6 +391,7 @@ public final class WebApp {
         List<String> images = new ArrayList<>();
         List<Long> seeds = new ArrayList<>();
         List<String> infotexts = new ArrayList<>();
+        List<String> warnings = new ArrayList<>();
         for (int i = 0; i < count; i++) {
             // A1111: image i of a call uses seed + i
             GenerationRequest r = first.withSeed(first.seed() + i);
@@ -390,9 +407,19 @@ public final class WebApp {
                         job.status() == Job.Status.CANCELLED ? "cancelled" : job.error());
             }
             Path p = store.resolve(job.result().file()).orElseThrow(() -> new ApiException(500, "result file vanished"));
-            images.add(Base64.getEncoder().encodeToString(Files.readAllBytes(p)));
+            if (sendImages) {
+                images.add(Base64.getEncoder().encodeToString(Files.readAllBytes(p)));
+            }
+            if (!saveImages) {
+                store.delete(job.result().file());
+            }
             seeds.add(r.seed());
             infotexts.add(job.result().infotext());
+            for (String w : job.result().warnings()) {
+                if (!warnings.contains(w)) {
+                    warnings.add(w);
+                }
+            }
         }
         Map<String, Object> info = new LinkedHashMap<>();
         info.put("prompt", first.prompt());
@@ -411,6 +438,8 @@ public final class WebApp {
         info.put("sd_model_name", generator.modelName());
         info.put("index_of_first_image", 0);
         info.put("infotexts", infotexts);
+        info.put("clip_skip", first.resolvedClipSkip());
+        info.put("warnings", warnings);
         Map<String, Object> parameters = JSON.convertValue(body, LinkedHashMap.class);
         Map<String, Object> out = new LinkedHashMap<>();
         out.put("images", images);

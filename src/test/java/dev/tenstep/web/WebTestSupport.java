@@ -51,6 +51,11 @@ final class WebTestSupport {
         }
 
         @Override
+        public dev.tenstep.pipeline.prompt.PromptEncoder promptEncoder() {
+            return real.promptEncoder();
+        }
+
+        @Override
         public boolean isDemo() {
             return real.isDemo();
         }
