@@ -4,7 +4,6 @@ import dev.tenstep.batch.GenerationOptions;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
-import dev.tenstep.io.DjlEnvironment;
 import dev.tenstep.io.PngImages;
 import dev.tenstep.io.SafeTensors;
 import dev.tenstep.pipeline.GenerationRequest;

@@ -1,7 +1,6 @@
 package dev.tenstep.cli;
 
 import dev.tenstep.batch.GenerationOptions;
-import dev.tenstep.io.DjlEnvironment;
 import dev.tenstep.model.ModelLoadException;
 import dev.tenstep.pipeline.InvalidRequestException;
 import picocli.CommandLine;

@@ -5,7 +5,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.tenstep.batch.GenerationOptions;
-import dev.tenstep.io.DjlEnvironment;
+import dev.tenstep.cli.DjlEnvironment;
 import dev.tenstep.io.PngImages;
 import dev.tenstep.pipeline.StableDiffusionPipeline;
 import dev.tenstep.pipeline.StepProgress;

@@ -51,8 +51,7 @@ public final class ResnetBlock2D {
      * @return [B, out, H, W], attached to x's manager
      */
     public NDArray forward(NDArray x, NDArray tembAct) {
-        long t0 = Profiler.start("resnet");
-        try {
+        return Profiler.time("resnet", () -> {
             return Scope.run(x, in -> {
                 NDArray h = conv1.forward(norm1.forwardSilu(in));
                 if (timeEmbProj != null) {
@@ -61,8 +60,6 @@ public final class ResnetBlock2D {
                 h = conv2.forward(norm2.forwardSilu(h));
                 return h.addi(convShortcut != null ? convShortcut.forward(in) : in);
             });
-        } finally {
-            Profiler.stop(t0);
-        }
+        });
     }
 }

@@ -25,15 +25,12 @@ public final class Upsample2D {
      * source index {@code floor(i * H / H')}), then the conv; null or [2H, 2W] is the plain x2 path.
      */
     public NDArray forward(NDArray x, long[] size) {
-        long t0 = Profiler.start("upsample");
-        try {
+        return Profiler.time("upsample", () -> {
             long[] s = x.getShape().getShape();
             if (size == null || (size[0] == 2 * s[2] && size[1] == 2 * s[3])) {
                 return Scope.run(x, in -> conv.forward(Ops.upsampleNearest2x(in)));
             }
             return Scope.run(x, in -> conv.forward(Ops.resizeNearest(in, size[0], size[1])));
-        } finally {
-            Profiler.stop(t0);
-        }
+        });
     }
 }

@@ -203,12 +203,7 @@ public final class ClipTextModel {
      * @return {@code last_hidden_state} [B, L, hidden] float32, attached to {@code inputIds}'s manager
      */
     public NDArray forward(NDArray inputIds, Map<String, NDArray> intermediates) {
-        long t0 = Profiler.start("text_encoder");
-        try {
-            return compute(inputIds, intermediates, 1);
-        } finally {
-            Profiler.stop(t0);
-        }
+        return Profiler.time("text_encoder", () -> compute(inputIds, intermediates, 1));
     }
 
     /**
@@ -228,12 +223,7 @@ public final class ClipTextModel {
             throw new IllegalArgumentException("clip_skip: must be between 1 and " + layers
                     + " (the text encoder's layer count), got " + clipSkip);
         }
-        long t0 = Profiler.start("text_encoder");
-        try {
-            return compute(inputIds, null, clipSkip);
-        } finally {
-            Profiler.stop(t0);
-        }
+        return Profiler.time("text_encoder", () -> compute(inputIds, null, clipSkip));
     }
 
     private NDArray compute(NDArray inputIds, Map<String, NDArray> intermediates, int clipSkip) {

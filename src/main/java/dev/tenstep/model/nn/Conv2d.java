@@ -25,11 +25,6 @@ public final class Conv2d {
 
     /** x: [N, in, H, W] -> [N, out, H', W']; the result belongs to x's manager. */
     public NDArray forward(NDArray x) {
-        long t = Profiler.start("conv");
-        try {
-            return ai.djl.nn.convolutional.Conv2d.conv2d(x, weight, bias, stride, padding, new Shape(1, 1), 1).singletonOrThrow();
-        } finally {
-            Profiler.stop(t);
-        }
+        return Profiler.time("conv", () -> ai.djl.nn.convolutional.Conv2d.conv2d(x, weight, bias, stride, padding, new Shape(1, 1), 1).singletonOrThrow());
     }
 }

@@ -35,12 +35,7 @@ public final class GroupNorm {
 
     /** x: [N, C, H, W] (or [N, C, L]) -> same shape; the result belongs to x's manager. */
     public NDArray forward(NDArray x) {
-        long t = Profiler.start("groupnorm");
-        try {
-            return compute(x);
-        } finally {
-            Profiler.stop(t);
-        }
+        return Profiler.time("groupnorm", () -> compute(x));
     }
 
     private NDArray compute(NDArray x) {

@@ -20,11 +20,6 @@ public final class LayerNorm {
 
     /** x: [..., dim] -> same shape; the result belongs to x's manager. */
     public NDArray forward(NDArray x) {
-        long t = Profiler.start("layernorm");
-        try {
-            return ai.djl.nn.norm.LayerNorm.layerNorm(x, normalizedShape, weight, bias, eps).singletonOrThrow();
-        } finally {
-            Profiler.stop(t);
-        }
+        return Profiler.time("layernorm", () -> ai.djl.nn.norm.LayerNorm.layerNorm(x, normalizedShape, weight, bias, eps).singletonOrThrow());
     }
 }

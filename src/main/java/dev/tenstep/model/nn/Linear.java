@@ -15,11 +15,6 @@ public final class Linear {
 
     /** x: [..., in] -> [..., out]; the result belongs to x's manager. */
     public NDArray forward(NDArray x) {
-        long t = Profiler.start("linear");
-        try {
-            return ai.djl.nn.core.Linear.linear(x, weight, bias).singletonOrThrow();
-        } finally {
-            Profiler.stop(t);
-        }
+        return Profiler.time("linear", () -> ai.djl.nn.core.Linear.linear(x, weight, bias).singletonOrThrow());
     }
 }

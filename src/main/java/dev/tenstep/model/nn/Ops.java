@@ -12,25 +12,17 @@ public final class Ops {
 
     /** SiLU {@code x * sigmoid(x)}. */
     public static NDArray silu(NDArray x) {
-        long t = Profiler.start("silu");
-        try {
-            return x.mul(x.getNDArrayInternal().sigmoid());
-        } finally {
-            Profiler.stop(t);
-        }
+        return Profiler.time("silu", () -> x.mul(x.getNDArrayInternal().sigmoid()));
     }
 
     /** SiLU computed in place in {@code owned}, which must be a fresh intermediate of the caller (never a weight). */
     public static NDArray siluInPlace(NDArray owned) {
-        long t = Profiler.start("silu");
-        try {
+        return Profiler.time("silu", () -> {
             NDArray s = owned.getNDArrayInternal().sigmoid();
             owned.muli(s);
             s.close();
             return owned;
-        } finally {
-            Profiler.stop(t);
-        }
+        });
     }
 
     /** Exact (erf) GELU, torch's default. */
@@ -116,12 +108,7 @@ public final class Ops {
      * @return [B, Lq, dv], attached to q's manager
      */
     public static NDArray attention(NDArray q, NDArray k, NDArray v, float scale, NDArray mask) {
-        long t = Profiler.start("sdpa");
-        try {
-            return attentionSliced(q, k, v, scale, mask);
-        } finally {
-            Profiler.stop(t);
-        }
+        return Profiler.time("sdpa", () -> attentionSliced(q, k, v, scale, mask));
     }
 
     private static NDArray attentionSliced(NDArray q, NDArray k, NDArray v, float scale, NDArray mask) {

@@ -7,9 +7,9 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.LongAdder;
 
 /**
- * Optional wall-clock profiler of model modules ({@code bench --profile}). Modules bracket their
- * forward with {@code long t = Profiler.start("conv"); ... Profiler.stop(t);}. Disabled (the
- * default) both calls are a volatile read and a branch. PyTorch CPU ops are synchronous, so the wall
+ * Optional wall-clock profiler of model modules ({@code bench --profile}). Modules wrap their
+ * forward in {@code return Profiler.time("conv", () -> ...);}. Disabled (the default) that is a
+ * volatile read and a branch around the body. PyTorch CPU ops are synchronous, so the wall
  * time around a module is its kernels' time plus the JNI calls.
  *
  * <p>Nesting is tracked per thread: each entry records its inclusive time and its self time
@@ -63,6 +63,21 @@ public final class Profiler {
 
     public static void reset() {
         ENTRIES.clear();
+    }
+
+    /**
+     * Runs {@code body} as one profiled module of the given kind (e.g. {@code conv}, {@code unet}):
+     * its wall time is recorded under the enclosing root module when the profiler is enabled.
+     *
+     * @return what {@code body} returns; its exceptions pass through (the time is still recorded)
+     */
+    public static <T> T time(String kind, java.util.function.Supplier<T> body) {
+        long t = start(kind);
+        try {
+            return body.get();
+        } finally {
+            stop(t);
+        }
     }
 
     /** Marks the start of a module; returns 0 when disabled (then {@link #stop} does nothing). */

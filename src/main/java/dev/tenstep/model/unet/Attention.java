@@ -44,12 +44,7 @@ public final class Attention {
      * @return [B, L, queryDim], attached to x's manager
      */
     public NDArray forward(NDArray x, NDArray context) {
-        long t0 = Profiler.start(context == null ? "attention.self" : "attention.cross");
-        try {
-            return compute(x, context);
-        } finally {
-            Profiler.stop(t0);
-        }
+        return Profiler.time(context == null ? "attention.self" : "attention.cross", () -> compute(x, context));
     }
 
     private NDArray compute(NDArray x, NDArray context) {

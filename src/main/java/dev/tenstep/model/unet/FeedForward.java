@@ -23,11 +23,6 @@ public final class FeedForward {
 
     /** [B, L, dim] -> [B, L, dim]. */
     public NDArray forward(NDArray x) {
-        long t0 = Profiler.start("feedforward");
-        try {
-            return net2.forward(net0.forward(x));
-        } finally {
-            Profiler.stop(t0);
-        }
+        return Profiler.time("feedforward", () -> net2.forward(net0.forward(x)));
     }
 }

@@ -48,12 +48,7 @@ public final class Transformer2DModel {
      * @return [B, C, H, W], attached to x's manager
      */
     public NDArray forward(NDArray x, NDArray context) {
-        long t0 = Profiler.start("transformer");
-        try {
-            return compute(x, context);
-        } finally {
-            Profiler.stop(t0);
-        }
+        return Profiler.time("transformer", () -> compute(x, context));
     }
 
     private NDArray compute(NDArray x, NDArray context) {

@@ -154,12 +154,7 @@ public final class UNet2DConditionModel implements AutoCloseable {
      * @param hook receives (name, array), or null
      */
     public NDArray forward(NDArray sample, float timestep, NDArray encoderHiddenStates, BiConsumer<String, NDArray> hook) {
-        long t0 = Profiler.start("unet");
-        try {
-            return compute(sample, timestep, encoderHiddenStates, hook);
-        } finally {
-            Profiler.stop(t0);
-        }
+        return Profiler.time("unet", () -> compute(sample, timestep, encoderHiddenStates, hook));
     }
 
     private NDArray compute(NDArray sample, float timestep, NDArray encoderHiddenStates, BiConsumer<String, NDArray> hook) {

@@ -89,12 +89,7 @@ public final class AutoencoderKL {
      * @throws IllegalArgumentException if z is not [B, latent_channels, h, w]
      */
     public NDArray decode(NDArray z, BiConsumer<String, NDArray> hook) {
-        long t0 = Profiler.start("vae");
-        try {
-            return decodeImpl(z, hook);
-        } finally {
-            Profiler.stop(t0);
-        }
+        return Profiler.time("vae", () -> decodeImpl(z, hook));
     }
 
     private NDArray decodeImpl(NDArray z, BiConsumer<String, NDArray> hook) {

@@ -34,12 +34,7 @@ final class VaeAttention {
     }
 
     NDArray forward(NDArray x) {
-        long t0 = Profiler.start("attention");
-        try {
-            return compute(x);
-        } finally {
-            Profiler.stop(t0);
-        }
+        return Profiler.time("attention", () -> compute(x));
     }
 
     private NDArray compute(NDArray x) {

@@ -1,4 +1,4 @@
-package dev.tenstep.io;
+package dev.tenstep.cli;
 
 /**
  * Process-wide DJL settings applied by every entry point before the engine loads: offline (natives
