@@ -168,6 +168,15 @@ class A1111ApiTest {
             assertEquals("150/150", tok.get("label").asText());
             JsonNode emph = json(client.get("/api/tokenize?text=" + URLEncoder.encode("a (red:1.5) apple", StandardCharsets.UTF_8)));
             assertEquals(3, emph.get("tokens").asInt());
+            assertTrue(client.get("/").body().string().contains("id=\"prompt_tokens\""), "token count under the prompt box");
+            // the native API: the notice is in the job JSON and on the result page
+            Response sub = postJson(client, "/api/txt2img", "{" + SMALL + ", \"prompt\": \"" + A1111ConditioningTestWords.LONG + "\"}");
+            assertEquals(202, sub.code());
+            Job job = queue.get(json(sub).get("id").asText()).orElseThrow().done().get(5, java.util.concurrent.TimeUnit.MINUTES);
+            JsonNode jobJson = WebTestSupport.JSON.valueToTree(job.toJson(0));
+            assertTrue(jobJson.get("result").get("warnings").get(0).asText().contains("2 chunks"), jobJson.toString());
+            String page = client.get(job.result().resultUrl()).body().string();
+            assertTrue(page.contains("2 chunks"), "result page shows the notice");
         });
     }
 
