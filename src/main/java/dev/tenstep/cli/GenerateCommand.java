@@ -9,6 +9,8 @@ import dev.tenstep.io.SafeTensors;
 import dev.tenstep.pipeline.GenerationRequest;
 import dev.tenstep.pipeline.GenerationResult;
 import dev.tenstep.pipeline.StableDiffusionPipeline;
+import dev.tenstep.pipeline.TextToImage;
+import dev.tenstep.sampling.ideal.IdealModels;
 import me.tongfei.progressbar.ProgressBar;
 import me.tongfei.progressbar.ProgressBarBuilder;
 import me.tongfei.progressbar.ProgressBarStyle;
@@ -41,9 +43,13 @@ public final class GenerateCommand implements Callable<Integer> {
     @Spec
     CommandLine.Model.CommandSpec spec;
 
-    @Option(names = {"-m", "--model"}, paramLabel = "DIR",
-            description = "Diffusers pipeline folder (default: the first pipeline under models/).")
+    @Option(names = {"-m", "--model"}, paramLabel = "DIR|FILE",
+            description = "Diffusers pipeline folder, single-file checkpoint (.safetensors, .ckpt), ideal:shapes or "
+                    + "ideal:DIR (default: the first pipeline under models/).")
     Path model;
+
+    @CommandLine.Mixin
+    CheckpointOptions checkpoint = new CheckpointOptions();
 
     @Mixin
     GenerationOptions gen = new GenerationOptions();
@@ -73,7 +79,9 @@ public final class GenerateCommand implements Callable<Integer> {
     public Integer call() throws IOException {
         CommandLine cmd = spec.commandLine();
         gen.validate(cmd);
-        Path modelDir = ModelLocator.modelOption(cmd, model);
+        if (model == null || !IdealModels.isIdeal(model.toString())) {
+            ModelLocator.modelOption(cmd, model); // fail before minutes of work, not after
+        }
         Path file = output != null ? output : ModelLocator.defaultOutputsDir().resolve(
                 LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss")) + "-{seed}.png");
         // fail before minutes of work, not after
@@ -87,13 +95,18 @@ public final class GenerateCommand implements Callable<Integer> {
         DjlEnvironment.threads(threads);
         PrintWriter out = cmd.getOut();
         PrintWriter err = cmd.getErr();
-        try (StableDiffusionPipeline pipeline = StableDiffusionPipeline.load(modelDir)) {
+        try (TextToImage pipeline = model != null && IdealModels.isIdeal(model.toString())
+                ? ModelLocator.openIdeal(cmd, model.toString())
+                : checkpoint.load(cmd, ModelLocator.modelOption(cmd, model), err)) {
             GenerationRequest request = gen.toRequest();
             float[] init = null;
             if (initLatents != null) {
-                LatentFile lf = readInitLatents(cmd, initLatents, pipeline);
+                if (!(pipeline instanceof StableDiffusionPipeline sd)) {
+                    throw new CommandLine.ParameterException(cmd, "--init-latents: only for diffusers models, not " + pipeline.name());
+                }
+                LatentFile lf = readInitLatents(cmd, initLatents, sd);
                 init = lf.data;
-                int scale = pipeline.vaeScale();
+                int scale = sd.vaeScale();
                 int w = (int) lf.shape[3] * scale;
                 int h = (int) lf.shape[2] * scale;
                 if ((request.width() != null && request.width() != w) || (request.height() != null && request.height() != h)) {

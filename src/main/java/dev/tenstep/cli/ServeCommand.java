@@ -2,7 +2,10 @@ package dev.tenstep.cli;
 
 import dev.tenstep.pipeline.DemoPipeline;
 import dev.tenstep.pipeline.GenerationRequest;
+import dev.tenstep.pipeline.IdealPipeline;
 import dev.tenstep.pipeline.StableDiffusionPipeline;
+import dev.tenstep.pipeline.TextToImage;
+import dev.tenstep.sampling.ideal.IdealModels;
 import dev.tenstep.web.Generator;
 import dev.tenstep.web.JobQueue;
 import dev.tenstep.web.OutputStore;
@@ -35,7 +38,8 @@ import java.util.stream.Stream;
         description = "Start the web UI and API (http://127.0.0.1:7860 by default).")
 public class ServeCommand implements Callable<Integer> {
     @Option(names = "--model", paramLabel = "DIR",
-            description = "diffusers Stable Diffusion folder (default: the first under models/, else the demo pipeline)")
+            description = "diffusers Stable Diffusion folder, ideal:shapes or ideal:DIR (default: the first trained model "
+                    + "under models/, else ideal:shapes)")
     Path model;
 
     @Option(names = "--models-dir", paramLabel = "DIR",
@@ -77,9 +81,20 @@ public class ServeCommand implements Callable<Integer> {
         validateOptions();
         // before the (slow) model load: a busy port is reported at once
         probePort(host, port);
-        Path dir = model != null ? model : ModelLocator.defaultModelOrDemo(modelsDir != null ? modelsDir : ModelLocator.defaultModelsDir());
-        System.out.println("loading " + dir + " ...");
-        StableDiffusionPipeline pipeline = StableDiffusionPipeline.load(dir);
+        TextToImage pipeline;
+        Path models = modelsDir != null ? modelsDir : ModelLocator.defaultModelsDir();
+        if (model != null && IdealModels.isIdeal(model.toString())) {
+            pipeline = ModelLocator.openIdeal(spec.commandLine(), model.toString());
+        } else if (model == null && ModelLocator.pipelines(models).stream().allMatch(DemoPipeline::isDemo)) {
+            // a fresh installation: real pictures from the built-in ideal model rather than the random-weight demo
+            System.out.println("no trained model under " + models + ": serving " + IdealModels.SHAPES
+                    + " (the ideal denoiser of the built-in shapes data set; --model models/demo for the demo pipeline)");
+            pipeline = IdealPipeline.load(IdealModels.SHAPES);
+        } else {
+            Path dir = model != null ? model : ModelLocator.defaultModelOrDemo(models);
+            System.out.println("loading " + dir + " ...");
+            pipeline = StableDiffusionPipeline.load(dir);
+        }
         JobQueue queue = null;
         Javalin app = null;
         try {

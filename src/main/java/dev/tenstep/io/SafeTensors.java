@@ -37,7 +37,7 @@ import java.util.Map;
  *
  * <p>Arrays created from a mapping are read-only views: never run in-place ops on them.
  */
-public final class SafeTensors implements AutoCloseable {
+public final class SafeTensors implements TensorFile {
     private static final ObjectMapper JSON = new ObjectMapper()
             .enable(com.fasterxml.jackson.databind.DeserializationFeature.FAIL_ON_TRAILING_TOKENS);
     /** Upper bound on the JSON header; the real SD files have headers of a few hundred kB. */
@@ -230,11 +230,13 @@ public final class SafeTensors implements AutoCloseable {
         }
     }
 
+    @Override
     public Path file() {
         return file;
     }
 
     /** Tensor entries in header order. */
+    @Override
     public Map<String, TensorInfo> tensors() {
         return tensors;
     }
@@ -264,7 +266,21 @@ public final class SafeTensors implements AutoCloseable {
      * @return an array of {@link DType#loadedAs} type; F16 becomes FLOAT32
      */
     public NDArray load(NDManager manager, String name) throws IOException {
-        TensorInfo info = info(name);
+        return load(manager, info(name));
+    }
+
+    /** Loads {@code info} (an entry of this file, or a row range / reshape of one) as {@link #load(NDManager, String)} does. */
+    @Override
+    public NDArray load(NDManager manager, TensorInfo info) throws IOException {
+        return map(channel, manager, info);
+    }
+
+    /**
+     * Maps the bytes {@code [info.begin, info.end)} of {@code channel} as a tensor of
+     * {@code info.shape} (row-major, little-endian). F32, I64, I32 and F64 are zero-copy read-only
+     * views; F16 is widened to F32 by the engine; BF16 is widened in Java.
+     */
+    static NDArray map(FileChannel channel, NDManager manager, TensorInfo info) throws IOException {
         Shape shape = info.djlShape();
         if (info.byteLength() == 0) {
             return manager.zeros(shape, info.dtype().loadedAs);

@@ -134,6 +134,9 @@ public record GenerationRequest(
         }
         if (gamma != null && (!Double.isFinite(gamma) || gamma < 1 || gamma > 10)) {
             errors.add(new FieldError("gamma", "must be between 1 and 10, got " + gamma));
+        } else if (gamma != null && !sampler.hasGamma() && gamma != sampler.gamma()) {
+            errors.add(new FieldError("gamma", sampler.displayName() + " has no gradient-estimation weight; "
+                    + "leave gamma unset (got " + gamma + ")"));
         }
         if (clipSkip != null && (clipSkip < 1 || clipSkip > MAX_CLIP_SKIP)) {
             errors.add(new FieldError("clip_skip", "must be between 1 and " + MAX_CLIP_SKIP + ", got " + clipSkip));

@@ -22,6 +22,14 @@ public final class Infotext {
 
     /** Formats the infotext of a finished generation. */
     public static String format(GenerationRequest r, long seed, int width, int height, String modelName) {
+        return format(r, seed, width, height, modelName, null);
+    }
+
+    /**
+     * Formats the infotext of a finished generation, with A1111's {@code Model hash} (10 hex digits
+     * of the checkpoint's SHA-256) before {@code Model} when {@code modelHash} is not null.
+     */
+    public static String format(GenerationRequest r, long seed, int width, int height, String modelName, String modelHash) {
         StringBuilder sb = new StringBuilder(r.prompt());
         if (!r.negativePrompt().isEmpty()) {
             sb.append("\nNegative prompt: ").append(r.negativePrompt());
@@ -33,6 +41,9 @@ public final class Infotext {
         p.put("CFG scale", number(r.cfgScale()));
         p.put("Seed", Long.toString(seed));
         p.put("Size", width + "x" + height);
+        if (modelHash != null) {
+            p.put("Model hash", modelHash);
+        }
         p.put("Model", modelName);
         if (r.resolvedGamma() != r.sampler().gamma()) {
             p.put("Gamma", number(r.resolvedGamma()));

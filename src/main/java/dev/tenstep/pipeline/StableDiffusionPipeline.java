@@ -16,7 +16,7 @@ import dev.tenstep.pipeline.prompt.PromptEncoder;
 import dev.tenstep.pipeline.prompt.PromptSyntax;
 import dev.tenstep.sampling.CfgDenoiser;
 import dev.tenstep.sampling.NoiseSchedule;
-import dev.tenstep.sampling.Sampler;
+import dev.tenstep.sampling.LatentSampler;
 import dev.tenstep.sampling.ScheduleKind;
 import dev.tenstep.sampling.SigmaSchedule;
 import org.slf4j.Logger;
@@ -59,6 +59,8 @@ public final class StableDiffusionPipeline implements TextToImage {
     private final AutoencoderKL vae;
     private final NoiseSchedule noiseSchedule;
     private final PromptEncoder promptEncoder;
+    /** A1111's short model hash (10 hex digits of the file's SHA-256), or null (folders). */
+    private volatile String modelHash;
 
     /** Receives each denoising step; return false to cancel the generation. */
     @FunctionalInterface
@@ -118,6 +120,16 @@ public final class StableDiffusionPipeline implements TextToImage {
     @Override
     public String name() {
         return name;
+    }
+
+    /** A1111's {@code Model hash} of a single-file checkpoint, or null. */
+    public String modelHash() {
+        return modelHash;
+    }
+
+    /** Sets the {@code Model hash} written into infotexts (see {@link dev.tenstep.io.ModelHash}). */
+    public void setModelHash(String modelHash) {
+        this.modelHash = modelHash;
     }
 
     public Path dir() {
@@ -267,7 +279,7 @@ public final class StableDiffusionPipeline implements TextToImage {
         int latentChannels = unet.config().inChannels();
         long[] latentShape = {1, latentChannels, h, w};
         SigmaSchedule schedule = r.schedule().build(noiseSchedule, r.steps());
-        Sampler sampler = r.sampler().sampler(r.gamma());
+        LatentSampler sampler = r.sampler().method(r.gamma());
 
         try (NDManager gen = manager.newSubManager()) {
             Map<String, PromptEncoder.Encoded> cache = embedding != null && embedding.matches(r)
@@ -297,25 +309,46 @@ public final class StableDiffusionPipeline implements TextToImage {
 
             CfgDenoiser denoiser = new CfgDenoiser(unet::forward, contextAt, r.cfgScale(), noiseSchedule.vPrediction());
             List<float[]> x0hats = new ArrayList<>();
-            Listener listener = options.listener() == null ? Listener.NONE : options.listener();
-            NDArray zFinal = sampler.sample(denoiser, zInit, schedule, seedNoise.perStep(), e -> {
-                float[] x0 = e.x0hat().toFloatArray();
-                if (options.keepX0hats()) {
-                    x0hats.add(x0);
-                }
-                return listener.onStep(new StepProgress(e.index() + 1, e.total(), e.sigma(), e.timestep(),
-                        (System.nanoTime() - t0) / 1_000_000, x0, h, w, cond.idAt(e.index())));
-            });
+            NDArray zFinal = sampler.sample(denoiser, zInit, schedule, seedNoise.perStep(),
+                    stepListener(options, x0hats, t0, h, w, cond::idAt));
             long tDenoise = System.nanoTime();
             float[] finalLatents = zFinal.toFloatArray();
             BufferedImage image = Images.toImage(decodeLatents(zFinal));
             long tEnd = System.nanoTime();
-            String infotext = Infotext.format(r, r.seed(), r.width(), r.height(), name);
+            String infotext = Infotext.format(r, r.seed(), r.width(), r.height(), name, modelHash);
             return new GenerationResult(image, r, infotext, latentShape, finalLatents, x0hats,
                     schedule.timesteps(), schedule.sigmas(), cond.warnings(),
                     new GenerationResult.Timings((tText - t0) / 1_000_000, (tDenoise - tText) / 1_000_000,
                             (tEnd - tDenoise) / 1_000_000, (tEnd - t0) / 1_000_000), initial);
         }
+    }
+
+    /**
+     * The sampler's step callback of a generation: reports each step as {@link StepProgress} to the
+     * options' listener (x0-hat as row-major floats [1, C, h, w]) and keeps x0-hat in {@code x0hats}
+     * when asked. Shared by every {@link TextToImage} that runs the sampler loop.
+     *
+     * @param t0 {@link System#nanoTime} at the start of the generation (for {@code elapsedMs})
+     */
+    static dev.tenstep.sampling.StepListener stepListener(Options options, List<float[]> x0hats, long t0, int h, int w) {
+        return stepListener(options, x0hats, t0, h, w, k -> "p0/n0");
+    }
+
+    /**
+     * As {@link #stepListener(Options, List, long, int, int)}, reporting which prompt-schedule entries
+     * conditioned each 0-based step ({@link StepProgress#conditioning()}).
+     */
+    static dev.tenstep.sampling.StepListener stepListener(Options options, List<float[]> x0hats, long t0, int h, int w,
+                                                          java.util.function.IntFunction<String> conditioning) {
+        Listener listener = options.listener() == null ? Listener.NONE : options.listener();
+        return e -> {
+            float[] x0 = e.x0hat().toFloatArray();
+            if (options.keepX0hats()) {
+                x0hats.add(x0);
+            }
+            return listener.onStep(new StepProgress(e.index() + 1, e.total(), e.sigma(), e.timestep(),
+                    (System.nanoTime() - t0) / 1_000_000, x0, h, w, conditioning.apply(e.index())));
+        };
     }
 
     /** Stage 4: {@code vae.decode(latents / scaling_factor)}: [1, 4, h, w] pipeline scale -> [1, 3, H, W] raw. */

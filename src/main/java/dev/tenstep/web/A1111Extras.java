@@ -20,7 +20,7 @@ import java.util.concurrent.atomic.AtomicReference;
  * {@code GET /sdapi/v1/schedulers} and {@code /sd-vae}; and {@code GET /api/tokenize} (token counts for the
  * prompt boxes). Registered by {@link WebApp}.
  */
-final class A1111Extras {
+final class A1111Extras implements WebApp.Routes {
     private final JobQueue queue;
     private final AtomicReference<A1111Settings> settings;
     private final PromptEncoder encoder;
@@ -34,7 +34,8 @@ final class A1111Extras {
         this.encoder = encoder;
     }
 
-    void routes(Javalin app) {
+    @Override
+    public void register(Javalin app) {
         app.get("/sdapi/v1/options", ctx -> ctx.json(settings.get().toJson(queue.generator().modelName())));
         app.post("/sdapi/v1/options", ctx -> {
             String model = queue.generator().modelName();

@@ -62,6 +62,28 @@ public final class OutputStore {
         static String encode(String name) {
             return java.net.URLEncoder.encode(name, java.nio.charset.StandardCharsets.UTF_8).replace("+", "%20");
         }
+
+        /**
+         * The image's alt text: its prompt, then sampler, schedule and steps as far as the sidecar
+         * records them, e.g. {@code "a red cube": GE, log-linear schedule, 10 steps}.
+         */
+        public String altText() {
+            StringBuilder b = new StringBuilder(prompt == null || prompt.isEmpty() ? "Empty prompt" : "\"" + prompt + "\"");
+            List<String> parts = new ArrayList<>();
+            if (params.get("sampler_name") != null) {
+                parts.add(String.valueOf(params.get("sampler_name")));
+            }
+            if (params.get("schedule") != null) {
+                parts.add(params.get("schedule") + " schedule");
+            }
+            if (params.get("steps") != null) {
+                parts.add(params.get("steps") + " steps");
+            }
+            if (!parts.isEmpty()) {
+                b.append(": ").append(String.join(", ", parts));
+            }
+            return b.toString();
+        }
     }
 
     /** A page of entries, newest first. */
