@@ -108,3 +108,20 @@ const tenstep = (() => {
 
   return {$, readPrompt, randomSeed, submit, follow, followAll, cancel, linkSampler, altText};
 })();
+
+// Live token counts under the prompt boxes, as A1111 shows them: "used/limit", the limit growing by 75 per chunk.
+document.addEventListener('DOMContentLoaded', () => {
+  document.querySelectorAll('.token-count[data-for]').forEach(out => {
+    const box = document.getElementById(out.dataset.for);
+    if (!box) return;
+    let timer = null;
+    const update = () => {
+      fetch('/api/tokenize?text=' + encodeURIComponent(box.value))
+        .then(r => r.ok ? r.json() : null)
+        .then(j => { out.textContent = j ? j.label : ''; })
+        .catch(() => { out.textContent = ''; });
+    };
+    box.addEventListener('input', () => { clearTimeout(timer); timer = setTimeout(update, 250); });
+    update();
+  });
+});

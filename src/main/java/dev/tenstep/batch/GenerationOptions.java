@@ -2,6 +2,8 @@ package dev.tenstep.batch;
 
 import dev.tenstep.pipeline.FieldError;
 import dev.tenstep.pipeline.GenerationRequest;
+import dev.tenstep.pipeline.prompt.PromptSyntax;
+import dev.tenstep.sampling.RngKind;
 import dev.tenstep.sampling.SamplerKind;
 import dev.tenstep.sampling.ScheduleKind;
 import picocli.CommandLine;
@@ -49,16 +51,45 @@ public class GenerationOptions {
     @Option(names = {"-H", "--height"}, description = "Image height in pixels, a multiple of the VAE scale (8 for SD) (default: the model's).")
     public Integer height;
 
-    /** The request these options describe. */
+    @Option(names = {"--prompt-syntax", "--prompt_syntax"}, paramLabel = "a1111|plain",
+            description = "How prompts are read: a1111 = emphasis (x:1.2), BREAK, prompt editing [a:b:N] and [a|b]; "
+                    + "plain = every character is text (default: a1111; see docs/prompts.md).")
+    public String promptSyntax;
+
+    @Option(names = {"--clip-skip", "--clip_skip"}, paramLabel = "N",
+            description = "Encode the prompt with the text encoder's layer N-1 before the last, then the final layer norm, "
+                    + "as A1111's \"Clip skip\" (default: 1 = the last layer).")
+    public Integer clipSkip;
+
+    @Option(names = "--rng", paramLabel = "philox|torch-cpu|tenstep",
+            description = "Generator of the starting noise and the per-step noise: philox = torch.randn on an NVIDIA GPU "
+                    + "(A1111's default), torch-cpu = torch.randn on the CPU (diffusers, A1111 \"CPU\"), tenstep = this "
+                    + "program's own (before 0.2) (default: philox).")
+    public String rng;
+
     /**
      * The request these options describe; sampler and schedule names are parsed here (any id, display
      * name or alias, case-insensitive).
      *
-     * @throws IllegalArgumentException for an unknown sampler or schedule ({@link #validate} reports it per option)
+     * @throws IllegalArgumentException for an unknown sampler or schedule ({@link #validate} reports it per option),
+     *                                  or naming the option when --prompt-syntax or --rng is not a known value
      */
     public GenerationRequest toRequest() {
+        PromptSyntax syntax = null;
+        RngKind generator = null;
+        try {
+            syntax = promptSyntax == null ? null : PromptSyntax.parse(promptSyntax);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("--prompt-syntax: " + e.getMessage());
+        }
+        try {
+            generator = rng == null ? null : RngKind.parse(rng);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("--rng: " + e.getMessage());
+        }
         return new GenerationRequest(prompt, negativePrompt, steps, cfgScale, seed, SamplerKind.byName(sampler),
-                schedule == null || schedule.isBlank() ? null : ScheduleKind.byName(schedule), gamma, width, height);
+                schedule == null || schedule.isBlank() ? null : ScheduleKind.byName(schedule), gamma, width, height,
+                syntax, clipSkip, generator);
     }
 
     /**

@@ -195,6 +195,10 @@ public final class GenerateCommand implements Callable<Integer> {
         try (NDManager m = NDManager.newBaseManager()) {
             Map<String, NDArray> t = new LinkedHashMap<>();
             long[] s = r.latentShape();
+            if (r.initialLatents() != null) {
+                // the unit-variance starting noise of the seed (or the given latents), as --init-latents reads it
+                t.put(INITIAL_LATENTS, m.create(r.initialLatents(), new Shape(s)));
+            }
             t.put("final_latents", m.create(r.finalLatents(), new Shape(s)));
             int n = r.x0hatPerStep().size();
             float[] all = new float[Math.toIntExact(n * r.finalLatents().length)];

@@ -6,7 +6,6 @@ import ai.djl.ndarray.types.Shape;
 import dev.tenstep.sampling.LatentSampler;
 import dev.tenstep.sampling.NoiseSchedule;
 import dev.tenstep.sampling.NoiseSource;
-import dev.tenstep.sampling.SeededRandom;
 import dev.tenstep.sampling.SigmaSchedule;
 import dev.tenstep.sampling.ideal.IdealDenoiser;
 import dev.tenstep.sampling.ideal.IdealModels;
@@ -123,7 +122,7 @@ public final class IdealPipeline implements TextToImage {
 
     @Override
     public float[] initialLatents(GenerationRequest resolved) {
-        return new SeededRandom(resolved.seed()).nextGaussians(data.dimension());
+        return resolved.resolvedRng().initialDraw(resolved.seed(), data.dimension());
     }
 
     /**
@@ -132,7 +131,8 @@ public final class IdealPipeline implements TextToImage {
      */
     @Override
     public StableDiffusionPipeline.PromptEmbedding encodePrompt(String prompt, String negativePrompt) {
-        return new StableDiffusionPipeline.PromptEmbedding(prompt, negativePrompt, new float[0], new long[] {0}, List.of());
+        return new StableDiffusionPipeline.PromptEmbedding(prompt, negativePrompt,
+                dev.tenstep.pipeline.prompt.PromptSyntax.PLAIN, 1, java.util.Map.of(), new float[0], new long[] {0}, List.of());
     }
 
     /**
@@ -160,9 +160,12 @@ public final class IdealPipeline implements TextToImage {
                         + java.util.Arrays.toString(shape));
             }
             NDArray zInit = gen.create(init, new Shape(shape));
+            // the request's RNG: its first draw is the initial latent, the per-step noise continues after it
+            dev.tenstep.sampling.RngKind.SeedNoise seedNoise = r.resolvedRng().open(r.seed());
+            seedNoise.initial(gen, new Shape(shape)).close();
             List<float[]> x0hats = new ArrayList<>();
             long tText = System.nanoTime();
-            NDArray zFinal = sampler.sample(denoiser, zInit, schedule, NoiseSource.seeded(r.seed()),
+            NDArray zFinal = sampler.sample(denoiser, zInit, schedule, seedNoise.perStep(),
                     StableDiffusionPipeline.stepListener(options, x0hats, t0, h, w));
             long tDenoise = System.nanoTime();
             float[] finalLatents = zFinal.toFloatArray();

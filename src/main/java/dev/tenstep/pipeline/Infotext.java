@@ -1,5 +1,8 @@
 package dev.tenstep.pipeline;
 
+import dev.tenstep.pipeline.prompt.PromptSyntax;
+import dev.tenstep.sampling.RngKind;
+
 import java.util.LinkedHashMap;
 import java.util.Locale;
 import java.util.Map;
@@ -44,6 +47,16 @@ public final class Infotext {
         p.put("Model", modelName);
         if (r.resolvedGamma() != r.sampler().gamma()) {
             p.put("Gamma", number(r.resolvedGamma()));
+        }
+        // A1111 writes these only when not at their defaults; "Emphasis: None" makes it read brackets literally
+        if (r.resolvedClipSkip() > 1) {
+            p.put("Clip skip", Integer.toString(r.resolvedClipSkip()));
+        }
+        if (r.resolvedRng() != RngKind.PHILOX) {
+            p.put("RNG", r.resolvedRng().infotext());
+        }
+        if (r.resolvedSyntax() == PromptSyntax.PLAIN) {
+            p.put("Emphasis", "None");
         }
         sb.append('\n');
         boolean first = true;

@@ -128,6 +128,7 @@ public final class Sampler implements LatentSampler {
                     if (epsPrev != null) {
                         epsPrev.attach(step);
                     }
+                    denoiser.beginStep(k);
                     NDArray eps = denoiser.eps(x, s[k], t[k]);
                     eps.attach(step);
                     if (!eps.getShape().equals(x.getShape())) {

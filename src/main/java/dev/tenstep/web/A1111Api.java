@@ -18,6 +18,7 @@ import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
@@ -33,7 +34,7 @@ import java.util.concurrent.TimeoutException;
  * and a method here that builds its response; errors are thrown as {@link ApiException} or
  * {@link InvalidRequestException} and mapped to JSON by {@link WebApp}.
  */
-record A1111Api(JobQueue queue, OutputStore store) implements WebApp.Routes {
+record A1111Api(JobQueue queue, OutputStore store, AtomicReference<A1111Settings> settings) implements WebApp.Routes {
     /** Where A1111 serves its API. */
     static final String PREFIX = "/sdapi/v1";
     /** Most images one txt2img call may ask for (batch_size x n_iter). */
@@ -56,8 +57,15 @@ record A1111Api(JobQueue queue, OutputStore store) implements WebApp.Routes {
     /** {@code POST /txt2img}: images as base64 PNGs, the request echoed, {@code info} as a JSON string. */
     private void txt2img(Context ctx) throws IOException, InterruptedException {
         JsonNode body = Requests.body(ctx.body());
-        GenerationRequest base = Requests.parse(body, Requests.Names.A1111);
-        List<FieldError> errors = new ArrayList<>();
+        GenerationRequest parsed = Requests.parse(body, Requests.Names.A1111);
+        List<FieldError> errors = new ArrayList<>(Requests.unhonoured(body));
+        A1111Settings override = settings.get().apply(body.get("override_settings"), "override_settings",
+                generator().modelName());
+        JsonNode restore = body.get("override_settings_restore_afterwards");
+        boolean sendImages = body.path("send_images").asBoolean(true);
+        // A1111's API default: images are not saved unless save_images is true
+        boolean saveImages = body.path("save_images").asBoolean(false);
+        GenerationRequest base = override.fill(parsed);
         Long batch = Requests.integer(body, "batch_size", errors);
         Long iter = Requests.integer(body, "n_iter", errors);
         long batchSize = batch == null ? 1 : batch;
@@ -77,6 +85,9 @@ record A1111Api(JobQueue queue, OutputStore store) implements WebApp.Routes {
             throw new InvalidRequestException(errors);
         }
         GenerationRequest first = generator().resolve(base);
+        if (restore != null && !restore.asBoolean(true)) {
+            settings.set(override);
+        }
         int count = (int) (batchSize * nIter);
         if (first.seed() > Long.MAX_VALUE - (count - 1)) {
             // image i uses seed + i: it must not wrap around to a negative (random) seed
@@ -86,14 +97,25 @@ record A1111Api(JobQueue queue, OutputStore store) implements WebApp.Routes {
         List<String> images = new ArrayList<>();
         List<Long> seeds = new ArrayList<>();
         List<String> infotexts = new ArrayList<>();
+        List<String> warnings = new ArrayList<>();
         for (int i = 0; i < count; i++) {
             // A1111: image i of a call uses seed + i
             GenerationRequest r = first.withSeed(first.seed() + i);
             Job job = finished(queue.submit(r, Job.Preview.NONE));
             Path p = store.resolve(job.result().file()).orElseThrow(() -> new ApiException(500, "result file vanished"));
-            images.add(Base64.getEncoder().encodeToString(Files.readAllBytes(p)));
+            if (sendImages) {
+                images.add(Base64.getEncoder().encodeToString(Files.readAllBytes(p)));
+            }
+            if (!saveImages) {
+                store.delete(job.result().file());
+            }
             seeds.add(r.seed());
             infotexts.add(job.result().infotext());
+            for (String w : job.result().warnings()) {
+                if (!warnings.contains(w)) {
+                    warnings.add(w);
+                }
+            }
         }
         Map<String, Object> info = new LinkedHashMap<>();
         info.put("prompt", first.prompt());
@@ -112,6 +134,8 @@ record A1111Api(JobQueue queue, OutputStore store) implements WebApp.Routes {
         info.put("sd_model_name", generator().modelName());
         info.put("index_of_first_image", 0);
         info.put("infotexts", infotexts);
+        info.put("clip_skip", first.resolvedClipSkip());
+        info.put("warnings", warnings);
         Map<String, Object> out = new LinkedHashMap<>();
         out.put("images", images);
         out.put("parameters", JSON.convertValue(body, LinkedHashMap.class));

@@ -103,6 +103,11 @@ public final class Job {
         return status;
     }
 
+    /** The last finished step (0 before the first). */
+    public int step() {
+        return step;
+    }
+
     public Instant created() {
         return created;
     }

@@ -161,6 +161,13 @@ public final class JobQueue implements AutoCloseable {
         return 0;
     }
 
+    /** The jobs running now (oldest first). */
+    public synchronized List<Job> runningJobs() {
+        List<Job> l = new ArrayList<>(running.keySet());
+        l.sort(java.util.Comparator.comparing(Job::created));
+        return l;
+    }
+
     /** Number of jobs waiting. */
     public int waiting() {
         return waiting.size();

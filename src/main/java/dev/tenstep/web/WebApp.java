@@ -60,7 +60,11 @@ public final class WebApp {
             // let encoded separators reach the file route, which answers 404 (instead of Jetty's 400)
             config.jetty.modifyHttpConfiguration(h -> h.setUriCompliance(UriCompliance.LEGACY));
         });
-        for (Routes part : List.of(new Pages(queue, store), new JobsApi(queue, store), new A1111Api(queue, store))) {
+        // the A1111 options of this server (/sdapi/v1/options): defaults for requests that leave them unset
+        java.util.concurrent.atomic.AtomicReference<A1111Settings> settings =
+                new java.util.concurrent.atomic.AtomicReference<>(A1111Settings.DEFAULT);
+        for (Routes part : List.of(new Pages(queue, store), new JobsApi(queue, store), new A1111Api(queue, store, settings),
+                new A1111Extras(queue, settings, queue.generator().promptEncoder()))) {
             part.register(app);
         }
         errors(app);
@@ -82,7 +86,9 @@ public final class WebApp {
     /** The one place where exceptions become responses. */
     private static void errors(Javalin app) {
         app.exception(InvalidRequestException.class, (e, ctx) -> {
-            ctx.status(400).json(Map.of("error", "invalid request: " + e.getMessage(), "errors", e.fieldErrors()));
+            // A1111's API (FastAPI) answers validation errors with 422; its clients expect that
+            ctx.status(ctx.path().startsWith(A1111Api.PREFIX + "/") ? 422 : 400)
+                    .json(Map.of("error", "invalid request: " + e.getMessage(), "errors", e.fieldErrors()));
         });
         app.exception(JobQueue.QueueFullException.class, (e, ctx) -> ctx.status(429).json(Map.of("error", e.getMessage())));
         app.exception(ApiException.class, (e, ctx) -> ctx.status(e.status()).json(Map.of("error", e.getMessage())));

@@ -139,7 +139,7 @@ class WebAppTest {
             Response bad = postJson(client, "/api/txt2img", "{not json");
             assertEquals(400, bad.code());
             Response a1111 = postJson(client, "/sdapi/v1/txt2img", "{\"sampler_name\": \"Euler a\"}");
-            assertEquals(400, a1111.code());
+            assertEquals(422, a1111.code(), "A1111's API answers validation errors with 422");
             assertEquals("sampler_name", json(a1111).get("errors").get(0).get("field").asText());
             // the empty prompt is allowed
             String id = submit(client, "{\"prompt\": \"\", \"steps\": 2, \"seed\": 1}");
@@ -477,7 +477,7 @@ class WebAppTest {
             assertEquals(400, h.code());
             assertEquals("height", json(h).get("errors").get(0).get("field").asText());
             Response a = postJson(client, "/sdapi/v1/txt2img", "{\"width\": 4096}");
-            assertEquals(400, a.code());
+            assertEquals(422, a.code());
             assertTrue(json(a).get("error").asText().contains("must be at most " + max), "A1111 endpoint too");
             // the limit itself is allowed, and shown on the form
             String id = submit(client, "{\"width\": " + max + ", \"height\": " + generator.sizeMultiple() + ", \"steps\": 1, \"seed\": 1}");
@@ -600,7 +600,7 @@ class WebAppTest {
             String[] expected = c.getValue().split("\\|");
             Response r = postJson(client, path, c.getKey());
             String body = r.body().string();
-            assertEquals(400, r.code(), path + " " + c.getKey() + " -> " + body);
+            assertEquals(path.startsWith("/sdapi/") ? 422 : 400, r.code(), path + " " + c.getKey() + " -> " + body);
             JsonNode j = WebTestSupport.JSON.readTree(body);
             assertEquals(expected[0], j.get("errors").get(0).get("field").asText(), c.getKey() + " -> " + body);
             String message = j.get("errors").get(0).get("message").asText();

@@ -61,6 +61,11 @@ final class WebTestSupport {
         }
 
         @Override
+        public dev.tenstep.pipeline.prompt.PromptEncoder promptEncoder() {
+            return real.promptEncoder();
+        }
+
+        @Override
         public boolean isDemo() {
             return real.isDemo();
         }
