@@ -66,6 +66,9 @@ public final class BatchCommand implements Callable<Integer> {
     @Mixin
     GenerationOptions gen = new GenerationOptions();
 
+    @Mixin
+    ComputeOptions compute = new ComputeOptions();
+
     @Option(names = "--threads", converter = ThreadsConverter.class,
             description = "Intra-op CPU threads, at least 1 (default: number of cores).")
     Integer threads;
@@ -93,9 +96,10 @@ public final class BatchCommand implements Callable<Integer> {
         }
         Path modelDir = ModelLocator.modelOption(cmd, model);
         DjlEnvironment.threads(threads);
+        dev.tenstep.pipeline.ComputeSpec spec = compute.resolve(cmd);
         BatchRunner.Settings settings = new BatchRunner.Settings(prompts, output, gen, variants, resume);
         boolean bar = !noProgress && Terminals.stderrIsTerminal();
-        try (StableDiffusionPipeline pipeline = StableDiffusionPipeline.load(modelDir);
+        try (StableDiffusionPipeline pipeline = StableDiffusionPipeline.load(modelDir, spec);
              Progress progress = new Progress(cmd.getOut(), cmd.getErr(), bar)) {
             BatchRunner.Summary s;
             try {

@@ -57,6 +57,9 @@ public final class BenchCommand implements Callable<Integer> {
             description = "memory budget of one attention score slice for --attention-slice auto (default: 256 MiB)")
     long attentionBudgetMb;
 
+    @CommandLine.Mixin
+    ComputeOptions compute = new ComputeOptions();
+
     @Option(names = "--json", description = "print one JSON object instead of the table")
     boolean json;
 
@@ -73,8 +76,12 @@ public final class BenchCommand implements Callable<Integer> {
     public Integer call() {
         PrintWriter out = spec != null ? spec.commandLine().getOut() : new PrintWriter(System.out, true);
         PrintWriter err = spec != null ? spec.commandLine().getErr() : new PrintWriter(System.err, true);
+        // the thread count must be set before the engine loads, which resolving the device does
+        Bench.configureThreads(threads == null ? 0 : threads);
+        dev.tenstep.pipeline.ComputeSpec device = spec != null ? compute.resolve(spec.commandLine())
+                : dev.tenstep.pipeline.ComputeSpec.CPU;
         BenchOptions o = new BenchOptions(model, randomWeights, width, height, steps, cfgScale, warmup,
-                repeat, threads == null ? 0 : threads, attentionSlice, attentionBudgetMb, profile, seed);
+                repeat, threads == null ? 0 : threads, attentionSlice, attentionBudgetMb, profile, seed, device);
         BenchResult r = new Bench(o, err).run();
         out.print(json ? r.toJson() + System.lineSeparator() : r.toTable());
         out.flush();

@@ -61,6 +61,9 @@ public final class GenerateCommand implements Callable<Integer> {
             description = "Write 'final_latents' [1,4,h,w] (pipeline scale), 'x0_hat_per_step' [N,1,4,h,w], 'sigmas', 'timesteps'.")
     Path saveLatents;
 
+    @Mixin
+    ComputeOptions compute = new ComputeOptions();
+
     @Option(names = "--threads", converter = ThreadsConverter.class,
             description = "Intra-op CPU threads, at least 1 (default: number of cores).")
     Integer threads;
@@ -85,9 +88,10 @@ public final class GenerateCommand implements Callable<Integer> {
             checkWritable(cmd, "--save-latents", saveLatents);
         }
         DjlEnvironment.threads(threads);
+        dev.tenstep.pipeline.ComputeSpec spec = compute.resolve(cmd);
         PrintWriter out = cmd.getOut();
         PrintWriter err = cmd.getErr();
-        try (StableDiffusionPipeline pipeline = StableDiffusionPipeline.load(modelDir)) {
+        try (StableDiffusionPipeline pipeline = StableDiffusionPipeline.load(modelDir, spec)) {
             GenerationRequest request = gen.toRequest();
             float[] init = null;
             if (initLatents != null) {

@@ -66,6 +66,9 @@ public class ServeCommand implements Callable<Integer> {
                     + GenerationRequest.MAX_SIZE + ")")
     Integer maxSize;
 
+    @CommandLine.Mixin
+    ComputeOptions compute = new ComputeOptions();
+
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
@@ -78,8 +81,10 @@ public class ServeCommand implements Callable<Integer> {
         // before the (slow) model load: a busy port is reported at once
         probePort(host, port);
         Path dir = model != null ? model : ModelLocator.defaultModelOrDemo(modelsDir != null ? modelsDir : ModelLocator.defaultModelsDir());
-        System.out.println("loading " + dir + " ...");
-        StableDiffusionPipeline pipeline = StableDiffusionPipeline.load(dir);
+        dev.tenstep.pipeline.ComputeSpec device = compute.resolve(spec.commandLine());
+        System.out.println("loading " + dir + " on " + device.label() + " ...");
+        // the model stays resident on the device between requests
+        StableDiffusionPipeline pipeline = StableDiffusionPipeline.load(dir, device);
         JobQueue queue = null;
         Javalin app = null;
         try {
@@ -96,7 +101,7 @@ public class ServeCommand implements Callable<Integer> {
             queue = new JobQueue(generator, store, workers, queueSize);
             app = WebApp.create(queue, store);
             start(app, host, port);
-            System.out.println("tenstep is serving " + pipeline.name() + " on http://" + host + ":" + app.port()
+            System.out.println("tenstep is serving " + pipeline.name() + " (" + device.label() + ") on http://" + host + ":" + app.port()
                     + "/  (sizes up to " + limit + " px; outputs: " + store.dir() + "; Ctrl+C to stop)");
         } catch (Exception | Error e) {
             if (queue != null) {

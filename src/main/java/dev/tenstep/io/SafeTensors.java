@@ -264,6 +264,48 @@ public final class SafeTensors implements AutoCloseable {
      * @return an array of {@link DType#loadedAs} type; F16 becomes FLOAT32
      */
     public NDArray load(NDManager manager, String name) throws IOException {
+        return load(manager, name, DataType.FLOAT32);
+    }
+
+    /**
+     * Loads one tensor into {@code manager} (and so onto its device), floating-point tensors as
+     * {@code floatType}. FLOAT32 is {@link #load(NDManager, String)}. FLOAT16: an F16 tensor goes
+     * to the manager as it is stored (never widened on the host; on a GPU manager the engine copies
+     * the half-size bytes to the device); F32, F64 and BF16 tensors are created as today and
+     * narrowed by the engine on the manager's device. Integer tensors keep their type.
+     *
+     * @param floatType FLOAT32 or FLOAT16 (DJL 0.36 cannot hold BFLOAT16: docs/gpu.md)
+     * @throws IllegalArgumentException for another floatType
+     */
+    public NDArray load(NDManager manager, String name, DataType floatType) throws IOException {
+        if (floatType == DataType.FLOAT32) {
+            return loadAsStored(manager, name);
+        }
+        if (floatType != DataType.FLOAT16) {
+            throw new IllegalArgumentException("cannot load safetensors floats as " + floatType + " (FLOAT32 or FLOAT16)");
+        }
+        TensorInfo info = info(name);
+        DType d = info.dtype();
+        if (d != DType.F32 && d != DType.F16 && d != DType.BF16 && d != DType.F64) {
+            return loadAsStored(manager, name);
+        }
+        if (d == DType.F16) {
+            if (info.byteLength() == 0) {
+                return manager.zeros(info.djlShape(), DataType.FLOAT16);
+            }
+            ByteBuffer buf = channel.map(FileChannel.MapMode.READ_ONLY, info.begin(), info.byteLength())
+                    .order(ByteOrder.LITTLE_ENDIAN);
+            return manager.create(buf, info.djlShape(), DataType.FLOAT16);
+        }
+        try (NDManager tmp = manager.newSubManager()) {
+            NDArray wide = loadAsStored(tmp, name);
+            NDArray half = wide.toType(DataType.FLOAT16, false);
+            half.attach(manager);
+            return half;
+        }
+    }
+
+    private NDArray loadAsStored(NDManager manager, String name) throws IOException {
         TensorInfo info = info(name);
         Shape shape = info.djlShape();
         if (info.byteLength() == 0) {

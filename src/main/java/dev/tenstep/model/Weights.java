@@ -31,6 +31,9 @@ public final class Weights implements AutoCloseable {
     private final SafeTensors file;
     private final NDManager manager;
     private final UnaryOperator<String> alias;
+    /** The type floating-point weights are created as (FLOAT32, or FLOAT16 for half-precision compute). */
+    private final ai.djl.ndarray.types.DataType floatType;
+    private boolean upcastAttention;
     private final Set<String> taken = new LinkedHashSet<>();
     private final Set<String> ignored = new LinkedHashSet<>();
     /** Random mode (file == null): seeded generator and the arrays handed out, by name. */
@@ -46,17 +49,28 @@ public final class Weights implements AutoCloseable {
      *                attention names); identity when the file already uses the current names
      */
     public Weights(SafeTensors file, NDManager manager, UnaryOperator<String> alias) {
+        this(file, manager, alias, ai.djl.ndarray.types.DataType.FLOAT32);
+    }
+
+    /**
+     * As {@link #Weights(SafeTensors, NDManager, UnaryOperator)}, with floating-point weights created
+     * as {@code floatType} on the manager's device (see {@link SafeTensors#load(NDManager, String,
+     * ai.djl.ndarray.types.DataType)}: an fp16 file is not widened on the host for fp16 compute).
+     */
+    public Weights(SafeTensors file, NDManager manager, UnaryOperator<String> alias, ai.djl.ndarray.types.DataType floatType) {
         this.file = file;
         this.manager = manager;
         this.alias = alias;
         this.random = null;
+        this.floatType = floatType;
     }
 
-    private Weights(NDManager manager, long seed) {
+    private Weights(NDManager manager, long seed, ai.djl.ndarray.types.DataType floatType) {
         this.file = null;
         this.manager = manager;
         this.alias = UnaryOperator.identity();
         this.random = new java.util.SplittableRandom(seed);
+        this.floatType = floatType;
     }
 
     /**
@@ -66,7 +80,33 @@ public final class Weights implements AutoCloseable {
      * 1-D {@code weight}s of norms are 1, biases 0, embeddings N(0, 1) scaled by 0.02... 1.
      */
     public static Weights random(NDManager manager, long seed) {
-        return new Weights(manager, seed);
+        return new Weights(manager, seed, ai.djl.ndarray.types.DataType.FLOAT32);
+    }
+
+    /** As {@link #random(NDManager, long)}, the same values narrowed to {@code floatType} on the manager's device. */
+    public static Weights random(NDManager manager, long seed, ai.djl.ndarray.types.DataType floatType) {
+        return new Weights(manager, seed, floatType);
+    }
+
+    /**
+     * Asks the attention modules built from this store to compute their scores and softmax in fp32
+     * under half precision (diffusers' {@code upcast_attention}, from unet/config.json).
+     *
+     * @return this store
+     */
+    public Weights upcastAttention(boolean on) {
+        this.upcastAttention = on;
+        return this;
+    }
+
+    /** See {@link #upcastAttention(boolean)}. */
+    public boolean upcastAttention() {
+        return upcastAttention;
+    }
+
+    /** The type floating-point weights are created as. */
+    public ai.djl.ndarray.types.DataType floatType() {
+        return floatType;
     }
 
     /** The arrays created in random mode, in creation order (to write them as a safetensors file). */
@@ -95,6 +135,11 @@ public final class Weights implements AutoCloseable {
             }
         }
         NDArray a = manager.create(data, new Shape(shape));
+        if (floatType != ai.djl.ndarray.types.DataType.FLOAT32) {
+            NDArray narrow = a.toType(floatType, false);
+            a.close();
+            a = narrow;
+        }
         created.put(name, a);
         return a;
     }
@@ -105,9 +150,15 @@ public final class Weights implements AutoCloseable {
 
     /** Opens the weight file of a diffusers component folder (see {@link #findWeightFile}). */
     public static Weights open(Path componentDir, NDManager manager, UnaryOperator<String> alias) {
+        return open(componentDir, manager, alias, ai.djl.ndarray.types.DataType.FLOAT32);
+    }
+
+    /** As {@link #open(Path, NDManager, UnaryOperator)}, floating-point weights created as {@code floatType}. */
+    public static Weights open(Path componentDir, NDManager manager, UnaryOperator<String> alias,
+                               ai.djl.ndarray.types.DataType floatType) {
         Path f = findWeightFile(componentDir);
         try {
-            return new Weights(SafeTensors.open(f), manager, alias);
+            return new Weights(SafeTensors.open(f), manager, alias, floatType);
         } catch (IOException e) {
             throw new ModelLoadException(e.getMessage(), e);
         }
@@ -189,7 +240,7 @@ public final class Weights implements AutoCloseable {
                         + Arrays.toString(info.shape()) + ", expected " + Arrays.toString(shape));
             }
             taken.add(inFile);
-            NDArray a = file.load(manager, inFile);
+            NDArray a = file.load(manager, inFile, floatType);
             a.setName(name);
             return a;
         } catch (IOException e) {

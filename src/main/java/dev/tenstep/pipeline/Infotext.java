@@ -19,6 +19,15 @@ public final class Infotext {
 
     /** Formats the infotext of a finished generation. */
     public static String format(GenerationRequest r, long seed, int width, int height, String modelName) {
+        return format(r, seed, width, height, modelName, ComputeSpec.CPU);
+    }
+
+    /**
+     * As {@link #format(GenerationRequest, long, int, int, String)}, followed by the device and
+     * dtypes ({@code Device: cuda:0, Dtype: fp16}) unless they are the CPU fp32 default, whose
+     * infotexts stay as they always were.
+     */
+    public static String format(GenerationRequest r, long seed, int width, int height, String modelName, ComputeSpec compute) {
         StringBuilder sb = new StringBuilder(r.prompt());
         if (!r.negativePrompt().isEmpty()) {
             sb.append("\nNegative prompt: ").append(r.negativePrompt());
@@ -34,6 +43,7 @@ public final class Infotext {
         if (r.resolvedGamma() != r.sampler().gamma()) {
             p.put("Gamma", number(r.resolvedGamma()));
         }
+        p.putAll(compute.infotextFields());
         sb.append('\n');
         boolean first = true;
         for (Map.Entry<String, String> e : p.entrySet()) {

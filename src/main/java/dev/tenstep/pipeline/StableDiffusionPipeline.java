@@ -2,7 +2,9 @@ package dev.tenstep.pipeline;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import dev.tenstep.sampling.ModelFn;
 import dev.tenstep.model.ModelLoadException;
 import dev.tenstep.model.clip.ClipTextModel;
 import dev.tenstep.model.clip.ClipTokenizer;
@@ -53,6 +55,7 @@ public final class StableDiffusionPipeline implements TextToImage {
     private final UNet2DConditionModel unet;
     private final AutoencoderKL vae;
     private final NoiseSchedule noiseSchedule;
+    private final ComputeSpec compute;
 
     /** Receives each denoising step; return false to cancel the generation. */
     @FunctionalInterface
@@ -78,6 +81,17 @@ public final class StableDiffusionPipeline implements TextToImage {
     public StableDiffusionPipeline(String name, Path dir, NDManager manager, ClipTokenizer tokenizer,
                                    ClipTextModel textEncoder, UNet2DConditionModel unet, AutoencoderKL vae,
                                    NoiseSchedule noiseSchedule) {
+        this(name, dir, manager, tokenizer, textEncoder, unet, vae, noiseSchedule, ComputeSpec.CPU);
+    }
+
+    /**
+     * @param manager the pipeline's manager, on {@code compute}'s device, holding the weights
+     * @param compute the device and dtypes the networks were built in
+     */
+    public StableDiffusionPipeline(String name, Path dir, NDManager manager, ClipTokenizer tokenizer,
+                                   ClipTextModel textEncoder, UNet2DConditionModel unet, AutoencoderKL vae,
+                                   NoiseSchedule noiseSchedule, ComputeSpec compute) {
+        this.compute = compute;
         this.name = name;
         this.dir = dir;
         this.manager = manager;
@@ -95,6 +109,17 @@ public final class StableDiffusionPipeline implements TextToImage {
      */
     public static StableDiffusionPipeline load(Path dir) {
         return PipelineAssembler.load(dir);
+    }
+
+    /** Loads a diffusers folder on a device, in a precision (see {@link PipelineAssembler#load(Path, ComputeSpec)}). */
+    public static StableDiffusionPipeline load(Path dir, ComputeSpec compute) {
+        return PipelineAssembler.load(dir, compute);
+    }
+
+    /** The device and dtypes this pipeline computes in. */
+    @Override
+    public ComputeSpec compute() {
+        return compute;
     }
 
     @Override
@@ -209,6 +234,9 @@ public final class StableDiffusionPipeline implements TextToImage {
             System.arraycopy(neg.ids(), 0, ids, 0, ClipTokenizer.MAX_LENGTH);
             System.arraycopy(pos.ids(), 0, ids, ClipTokenizer.MAX_LENGTH, ClipTokenizer.MAX_LENGTH);
             NDArray out = textEncoder.forward(m.create(ids, new Shape(2, ClipTokenizer.MAX_LENGTH)));
+            if (out.getDataType() != DataType.FLOAT32) {
+                out = out.toType(DataType.FLOAT32, false);
+            }
             return new PromptEmbedding(prompt, negativePrompt, out.toFloatArray(), out.getShape().getShape(), warnings);
         }
     }
@@ -248,6 +276,10 @@ public final class StableDiffusionPipeline implements TextToImage {
             }
             long tText = System.nanoTime();
             NDArray context = gen.create(emb.data(), new Shape(emb.shape()));
+            DataType computeType = compute.dtype().dataType();
+            if (computeType != DataType.FLOAT32) {
+                context = context.toType(computeType, false);
+            }
 
             NDArray zInit;
             if (options.initLatents() != null) {
@@ -261,7 +293,7 @@ public final class StableDiffusionPipeline implements TextToImage {
                 zInit = SeededRandom.latent(r.seed(), gen, new Shape(latentShape));
             }
 
-            CfgDenoiser denoiser = new CfgDenoiser(unet::forward, context, r.cfgScale(), noiseSchedule);
+            CfgDenoiser denoiser = new CfgDenoiser(unetFn(), context, r.cfgScale(), noiseSchedule);
             List<float[]> x0hats = new ArrayList<>();
             Listener listener = options.listener() == null ? Listener.NONE : options.listener();
             NDArray zFinal = sampler.sample(denoiser, zInit, schedule, NoiseSource.seeded(r.seed()), e -> {
@@ -274,9 +306,10 @@ public final class StableDiffusionPipeline implements TextToImage {
             });
             long tDenoise = System.nanoTime();
             float[] finalLatents = zFinal.toFloatArray();
-            BufferedImage image = Images.toImage(decodeLatents(zFinal));
+            NonFiniteException.check(finalLatents, "denoising (final latents; UNet " + compute.label() + ")");
+            BufferedImage image = decodeChecked(zFinal);
             long tEnd = System.nanoTime();
-            String infotext = Infotext.format(r, r.seed(), r.width(), r.height(), name);
+            String infotext = Infotext.format(r, r.seed(), r.width(), r.height(), name, compute);
             return new GenerationResult(image, r, infotext, latentShape, finalLatents, x0hats,
                     schedule.timesteps(), schedule.sigmas(), emb.warnings(),
                     new GenerationResult.Timings((tText - t0) / 1_000_000, (tDenoise - tText) / 1_000_000,
@@ -284,16 +317,59 @@ public final class StableDiffusionPipeline implements TextToImage {
         }
     }
 
-    /** Stage 4: {@code vae.decode(latents / scaling_factor)}: [1, 4, h, w] pipeline scale -> [1, 3, H, W] raw. */
+    /**
+     * The UNet as the sampler calls it: fp32 latents in and out. Under half precision the latents are
+     * narrowed to the compute dtype for the UNet and its output widened back, so the sampler's state
+     * stays fp32 (as diffusers' schedulers keep theirs); in fp32 it is the UNet itself.
+     */
+    private ModelFn unetFn() {
+        DataType computeType = compute.dtype().dataType();
+        if (computeType == DataType.FLOAT32) {
+            return unet::forward;
+        }
+        return (z, t, context) -> {
+            NDArray zHalf = z.toType(computeType, false);
+            NDArray out = unet.forward(zHalf, t, context);
+            NDArray out32 = out.toType(DataType.FLOAT32, false);
+            out.close();
+            zHalf.close();
+            return out32;
+        };
+    }
+
+    /**
+     * Stage 4: {@code vae.decode(latents / scaling_factor)}: [1, 4, h, w] pipeline scale, float32 ->
+     * [1, 3, H, W] raw, float32; the VAE itself runs in its own dtype ({@link ComputeSpec#vaeDtype}).
+     */
     public NDArray decodeLatents(NDArray latents) {
-        return vae.decode(latents.div((float) vae.config().scalingFactor()));
+        NDArray scaled = latents.div((float) vae.config().scalingFactor());
+        DataType vaeType = compute.vaeDtype().dataType();
+        if (vaeType == DataType.FLOAT32) {
+            return vae.decode(scaled);
+        }
+        NDArray image = vae.decode(scaled.toType(vaeType, false));
+        return image.toType(DataType.FLOAT32, false);
+    }
+
+    /**
+     * Decodes and converts to RGB; a NaN or infinity in the decoded pixels is an error naming the VAE
+     * stage (never a black PNG).
+     *
+     * @throws NonFiniteException if the decoded image is not finite
+     */
+    private BufferedImage decodeChecked(NDArray latents) {
+        NDArray decoded = decodeLatents(latents);
+        long[] s = decoded.getShape().getShape();
+        float[] pixels = decoded.toFloatArray();
+        NonFiniteException.check(pixels, "VAE decode (" + compute.deviceName() + " " + compute.vaeDtype().id() + ")");
+        return Images.toImage(pixels, (int) s[2], (int) s[3]);
     }
 
     /** Decodes a latent given as row-major floats [1, 4, h, w] to an RGB image (full VAE decode, e.g. for exact previews). */
     public BufferedImage decodeToImage(float[] latents, int h, int w) {
         try (NDManager m = manager.newSubManager()) {
             NDArray z = m.create(latents, new Shape(1, unet.config().inChannels(), h, w));
-            return Images.toImage(decodeLatents(z));
+            return decodeChecked(z);
         }
     }
 

@@ -162,6 +162,7 @@ public final class WebApp {
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("active", active);
         m.put("model", generator.modelName());
+        m.put("device", generator.compute().label());
         m.put("demo", generator.isDemo());
         m.put("demoLabel", DemoPipeline.LABEL);
         m.put("sizeMultiple", generator.sizeMultiple());
@@ -248,6 +249,9 @@ public final class WebApp {
     private Map<String, Object> info() {
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("model", generator.modelName());
+        m.put("device", generator.compute().deviceName());
+        m.put("dtype", generator.compute().dtype().id());
+        m.put("vae_dtype", generator.compute().vaeDtype().id());
         m.put("demo", generator.isDemo());
         m.put("default_size", generator.defaultSize());
         m.put("size_multiple", generator.sizeMultiple());

@@ -108,14 +108,27 @@ public final class Ops {
      * @return [B, Lq, dv], attached to q's manager
      */
     public static NDArray attention(NDArray q, NDArray k, NDArray v, float scale, NDArray mask) {
-        return Profiler.time("sdpa", () -> attentionSliced(q, k, v, scale, mask));
+        return attention(q, k, v, scale, mask, false);
     }
 
-    private static NDArray attentionSliced(NDArray q, NDArray k, NDArray v, float scale, NDArray mask) {
+    /**
+     * As {@link #attention(NDArray, NDArray, NDArray, float, NDArray)}; with {@code upcast} and half
+     * precision inputs, q and k are widened to fp32 so that the scores and the softmax are fp32 and
+     * cannot overflow (diffusers' {@code upcast_attention}, set by SD 2.1, whose fp16 scores
+     * overflow to inf and NaN: black images); the probabilities are narrowed back to v's dtype.
+     * No effect on fp32 inputs.
+     */
+    public static NDArray attention(NDArray q, NDArray k, NDArray v, float scale, NDArray mask, boolean upcast) {
+        return Profiler.time("sdpa", () -> attentionSliced(q, k, v, scale, mask, upcast));
+    }
+
+    private static NDArray attentionSliced(NDArray q0, NDArray k, NDArray v, float scale, NDArray mask, boolean upcast) {
+        boolean widen = upcast && q0.getDataType() != ai.djl.ndarray.types.DataType.FLOAT32;
+        NDArray q = widen ? q0.toType(ai.djl.ndarray.types.DataType.FLOAT32, false) : q0;
         long b = q.getShape().get(0);
         long lq = q.getShape().get(1);
         long lk = k.getShape().get(1);
-        NDArray kt = k.transpose(0, 2, 1);
+        NDArray kt = (widen ? k.toType(ai.djl.ndarray.types.DataType.FLOAT32, false) : k).transpose(0, 2, 1);
         long rows = rowsPerSlice(b, lk);
         if (rows >= lq) {
             return attend(q.mul(scale), kt, v, mask);
@@ -143,6 +156,12 @@ public final class Ops {
         // (818 ms vs 130 ms for [16, 1024, 4096] on 2 cores, measured)
         NDArray probs = scores.softmax(scores.getShape().dimension() - 1);
         scores.close();
+        if (probs.getDataType() != v.getDataType()) {
+            // upcast attention: fp32 probabilities back to the compute dtype for the product with v
+            NDArray narrow = probs.toType(v.getDataType(), false);
+            probs.close();
+            probs = narrow;
+        }
         NDArray out = probs.matMul(v);
         probs.close();
         return out;

@@ -20,6 +20,8 @@ public final class Attention {
     public final Linear toOut;
     private final long heads;
     private final float scale;
+    /** diffusers' {@code upcast_attention} (SD 2.1): scores and softmax in fp32 under half precision. */
+    private final boolean upcast;
 
     /**
      * @param queryDim   channels of the query stream (= inner dim = heads * headDim)
@@ -36,6 +38,7 @@ public final class Attention {
         this.toOut = new Linear(w, prefix + ".to_out.0", queryDim, queryDim, true);
         this.heads = heads;
         this.scale = (float) Math.pow(queryDim / heads, -0.5);
+        this.upcast = w.upcastAttention();
     }
 
     /**
@@ -52,7 +55,7 @@ public final class Attention {
         NDArray q = Ops.splitHeads(toQ.forward(x), heads);
         NDArray k = Ops.splitHeads(toK.forward(ctx), heads);
         NDArray v = Ops.splitHeads(toV.forward(ctx), heads);
-        NDArray o = Ops.attention(q, k, v, scale, null);
+        NDArray o = Ops.attention(q, k, v, scale, null, upcast);
         return toOut.forward(Ops.mergeHeads(o, heads));
     }
 }
