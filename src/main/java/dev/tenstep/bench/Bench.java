@@ -5,6 +5,7 @@ import ai.djl.pytorch.jni.JniUtils;
 import dev.tenstep.model.nn.Profiler;
 import dev.tenstep.pipeline.GenerationRequest;
 import dev.tenstep.pipeline.GenerationResult;
+import dev.tenstep.pipeline.GenerationRecord;
 import dev.tenstep.pipeline.PipelineAssembler;
 import dev.tenstep.pipeline.StableDiffusionPipeline;
 import dev.tenstep.sampling.SamplerKind;
@@ -111,10 +112,8 @@ public final class Bench {
             GenerationRequest req = new GenerationRequest(PROMPT, "", o.steps(), o.cfgScale(), o.seed(), SamplerKind.GE, null,
                     null, o.width(), o.height());
             req = p.resolve(req);
-            r.put("width", req.width());
-            r.put("height", req.height());
-            r.put("steps", o.steps());
-            r.put("cfg_scale", o.cfgScale());
+            // the generation's parameters in the layout of every other generation record (sidecar, manifest)
+            r.put("request", GenerationRecord.ofRequest(req, p.name()));
             r.put("unet_batch", o.cfgScale() > 1 ? 2 : 1);
             r.put("warmup", o.warmup());
             r.put("repeat", o.repeat());

@@ -63,9 +63,9 @@ public enum ScheduleKind {
     }
 
     /**
-     * The label of the A1111 API's {@code /sdapi/v1/schedulers} list: A1111's own name where A1111 has
-     * the same schedule ({@code Karras}, {@code Exponential} = geometric in sigma, {@code SGM Uniform}
-     * = trailing, {@code DDIM}), else ours.
+     * The label of the A1111 API's {@code /sdapi/v1/schedulers} list: A1111's name of the closest
+     * schedule ({@code Karras} is the same; {@code Exponential} and {@code SGM Uniform} are close
+     * relatives of {@code log-linear-continuous} and {@code trailing}, see docs/samplers.md), else ours.
      */
     public String a1111Name() {
         return a1111Name;

@@ -11,7 +11,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** ScheduleKind against SAMPLERS.md section 4 with the real SD 1.5 scheduler config. */
-class SchedulesTest {
+class ScheduleKindTest {
     static SchedulerConfig sdConfig() {
         return Configs.read(Fixtures.configs().resolve("stable-diffusion-v1-5/scheduler/scheduler_config.json"),
                 SchedulerConfig.class);
