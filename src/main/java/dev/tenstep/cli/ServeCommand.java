@@ -80,8 +80,9 @@ public class ServeCommand implements Callable<Integer> {
         validateOptions();
         // before the (slow) model load: a busy port is reported at once
         probePort(host, port);
-        Path dir = model != null ? model : ModelLocator.defaultModelOrDemo(modelsDir != null ? modelsDir : ModelLocator.defaultModelsDir());
+        // before anything is written or loaded: a bad --device/--dtype is one line
         dev.tenstep.pipeline.ComputeSpec device = compute.resolve(spec.commandLine());
+        Path dir = model != null ? model : ModelLocator.defaultModelOrDemo(modelsDir != null ? modelsDir : ModelLocator.defaultModelsDir());
         System.out.println("loading " + dir + " on " + device.label() + " ...");
         // the model stays resident on the device between requests
         StableDiffusionPipeline pipeline = StableDiffusionPipeline.load(dir, device);
