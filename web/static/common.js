@@ -28,7 +28,7 @@ const tenstep = (() => {
     return a[0];
   }
 
-  /** POSTs a job; resolves to the job JSON or rejects with an Error carrying the server's message. */
+  /** POSTs a job; resolves to the job JSON or rejects with an Error carrying the server's message and HTTP status. */
   async function submit(body) {
     const res = await fetch('/api/txt2img', {
       method: 'POST', headers: {'Content-Type': 'application/json'}, body: JSON.stringify(body),
@@ -36,29 +36,51 @@ const tenstep = (() => {
     const data = await res.json().catch(() => ({error: 'HTTP ' + res.status}));
     if (!res.ok) {
       const details = (data.errors || []).map(e => e.field + ': ' + e.message).join('\n');
-      throw new Error(details || data.error || ('HTTP ' + res.status));
+      const err = new Error(details || data.error || ('HTTP ' + res.status));
+      err.status = res.status;  // 429: the queue is full
+      throw err;
     }
     return data;
   }
 
+  const EVENTS = ['queued', 'started', 'progress', 'result', 'failed', 'cancelled'];
+  const TERMINAL = new Set(['result', 'failed', 'cancelled']);
+
   /**
-   * Follows a job's events. handlers: queued(d), started(d), progress(d), result(job), failed(d), cancelled(d).
-   * Returns the EventSource (closed after the terminal event).
+   * Follows several jobs over ONE server-sent event stream (GET /api/events?jobs=a,b,...): browsers
+   * allow only 6 HTTP/1.1 connections per host, so a page with one stream per job would stall.
+   * handlersOf(job, index) gives each job's handlers: queued(d), started(d), progress(d),
+   * result(job), failed(d), cancelled(d), lost(). Every event's data names its job in `job`.
+   * Returns the EventSource (closed once every job has ended).
    */
-  function follow(job, handlers) {
-    const es = new EventSource(job.events);
-    for (const name of ['queued', 'started', 'progress', 'result', 'failed', 'cancelled']) {
+  function followAll(jobs, handlersOf) {
+    const pending = new Map(jobs.map((job, i) => [job.id, handlersOf(job, i)]));
+    const es = new EventSource('/api/events?jobs=' + jobs.map(j => encodeURIComponent(j.id)).join(','));
+    for (const name of EVENTS) {
       es.addEventListener(name, ev => {
         const data = JSON.parse(ev.data);
+        const handlers = pending.get(data.job);
+        if (!handlers) return;  // a job that already ended (replayed after a reconnect)
         if (handlers[name]) handlers[name](data);
-        if (name === 'result' || name === 'failed' || name === 'cancelled') es.close();
+        if (TERMINAL.has(name)) {
+          pending.delete(data.job);
+          if (pending.size === 0) es.close();
+        }
       });
     }
     es.onerror = () => {
-      // the server closes the stream after the terminal event; anything else is a lost connection
-      if (es.readyState === EventSource.CLOSED && handlers.lost) handlers.lost();
+      // the server closes the stream after the last terminal event; anything else is a lost connection
+      if (es.readyState === EventSource.CLOSED) {
+        for (const handlers of pending.values()) if (handlers.lost) handlers.lost();
+        pending.clear();
+      }
     };
     return es;
+  }
+
+  /** Follows one job (see followAll). */
+  function follow(job, handlers) {
+    return followAll([job], () => handlers);
   }
 
   function cancel(id) {
@@ -74,10 +96,32 @@ const tenstep = (() => {
     });
   }
 
+  /** The alt text of a generated image: its prompt, then sampler, schedule and steps. */
+  function altText(prompt, sampler, schedule, steps) {
+    return (prompt ? '"' + prompt + '"' : 'Empty prompt') + ': ' + sampler + ', ' + schedule + ' schedule, ' + steps + ' steps';
+  }
+
   document.addEventListener('DOMContentLoaded', () => {
     const dice = document.getElementById('dice');
     if (dice) dice.addEventListener('click', () => { document.getElementById('seed').value = randomSeed(); });
   });
 
-  return {$, readPrompt, randomSeed, submit, follow, cancel, linkSampler};
+  return {$, readPrompt, randomSeed, submit, follow, followAll, cancel, linkSampler, altText};
 })();
+
+// Live token counts under the prompt boxes, as A1111 shows them: "used/limit", the limit growing by 75 per chunk.
+document.addEventListener('DOMContentLoaded', () => {
+  document.querySelectorAll('.token-count[data-for]').forEach(out => {
+    const box = document.getElementById(out.dataset.for);
+    if (!box) return;
+    let timer = null;
+    const update = () => {
+      fetch('/api/tokenize?text=' + encodeURIComponent(box.value))
+        .then(r => r.ok ? r.json() : null)
+        .then(j => { out.textContent = j ? j.label : ''; })
+        .catch(() => { out.textContent = ''; });
+    };
+    box.addEventListener('input', () => { clearTimeout(timer); timer = setTimeout(update, 250); });
+    update();
+  });
+});

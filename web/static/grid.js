@@ -1,4 +1,5 @@
 // The grid page: rows = sampler/schedule pairs, columns = step counts, then one PNG of the table.
+// Every cell's job is followed over one event stream (tenstep.followAll), so a grid of any size fills in.
 'use strict';
 
 document.addEventListener('DOMContentLoaded', () => {
@@ -20,51 +21,103 @@ document.addEventListener('DOMContentLoaded', () => {
     const base = tenstep.readPrompt();
 
     table.replaceChildren();
-    const head = table.insertRow();
-    head.appendChild(document.createElement('th'));
-    for (const n of steps) { const th = document.createElement('th'); th.textContent = 'N = ' + n; head.appendChild(th); }
-
-    const ids = [];
-    let finished = 0;
-    const total = rows.length * steps.length;
-    status.textContent = '0 / ' + total + ' cells done.';
-    for (const [sampler, schedule] of rows) {
-      const tr = table.insertRow();
+    const caption = table.createCaption();
+    caption.textContent = 'Rows: sampler / schedule; columns: number of steps.';
+    const head = table.createTHead().insertRow();
+    const corner = document.createElement('td');
+    head.appendChild(corner);
+    for (const n of steps) {
       const th = document.createElement('th');
+      th.scope = 'col';
+      th.textContent = 'N = ' + n;
+      head.appendChild(th);
+    }
+
+    // build the whole table first, then submit cell by cell
+    const body = table.createTBody();
+    const cells = [];
+    for (const [sampler, schedule] of rows) {
+      const tr = body.insertRow();
+      const th = document.createElement('th');
+      th.scope = 'row';
       th.textContent = sampler + ' / ' + (schedule || 'default');
       tr.appendChild(th);
       for (const n of steps) {
         const td = tr.insertCell();
+        td.dataset.state = 'waiting';
         const img = document.createElement('img');
-        img.className = 'pixelated';
-        img.alt = sampler + ' ' + (schedule || '') + ' N=' + n;
+        img.alt = 'Waiting: ' + sampler + ', ' + (schedule || 'default') + ' schedule, ' + n + ' steps';
         td.appendChild(img);
-        const body = Object.assign({}, base, {sampler, schedule, steps: n});
-        let job;
-        try {
-          job = await tenstep.submit(body);
-        } catch (e) {
-          error.textContent = e.message;
-          td.dataset.state = 'failed';
-          return;
-        }
-        ids.push(job.id);
-        tenstep.follow(job, {
-          progress: d => { if (d.preview) img.src = d.preview; },
-          result: j => {
-            img.src = j.result.image;
-            td.dataset.state = 'done';
-            finished++;
-            status.textContent = finished + ' / ' + total + ' cells done.';
-            if (finished === total) {
-              download.href = '/api/grid.png?cols=' + steps.length + '&jobs=' + ids.join(',');
-              download.hidden = false;
-            }
-          },
-          failed: d => { td.dataset.state = 'failed'; error.textContent = d.error; },
-          cancelled: () => { td.dataset.state = 'cancelled'; },
-        });
+        cells.push({td, img, body: Object.assign({}, base, {sampler, schedule, steps: n})});
       }
+    }
+
+    const total = cells.length;
+    let finished = 0;
+    status.textContent = '0 / ' + total + ' cells done.';
+    const ids = [];
+
+    function handlersOf(cell, ended) {
+      const {td, img} = cell;
+      return {
+        started: () => { td.dataset.state = 'running'; },
+        progress: d => {
+          if (!d.preview) return;
+          img.src = d.preview;
+          img.classList.toggle('preview-upscaled', d.preview_kind === 'approx');
+          img.alt = 'Preview at step ' + d.step + ' of ' + d.total;
+        },
+        result: j => {
+          const r = j.result;
+          img.classList.remove('preview-upscaled');
+          img.src = r.image;
+          img.alt = tenstep.altText(r.prompt, r.sampler_name, r.schedule, r.steps);
+          td.dataset.state = 'done';
+          finished++;
+          status.textContent = finished + ' / ' + total + ' cells done.';
+          if (finished === total) {
+            download.href = '/api/grid.png?cols=' + steps.length + '&jobs=' + ids.join(',');
+            download.hidden = false;
+          }
+          ended();
+        },
+        failed: d => { td.dataset.state = 'failed'; error.textContent = d.error; ended(); },
+        cancelled: () => { td.dataset.state = 'cancelled'; ended(); },
+        lost: () => { td.dataset.state = 'failed'; error.textContent = 'Lost the connection to the server.'; ended(); },
+      };
+    }
+
+    // Submit in batches: as many cells as the queue takes (until 429), follow that batch over one
+    // stream, and submit the next batch once it has ended, so a grid larger than the queue fills
+    // in too and the page never holds more than one stream.
+    let next = 0;
+    while (next < cells.length) {
+      const batch = [];
+      let stop = false;
+      while (next < cells.length) {
+        const cell = cells[next];
+        try {
+          cell.job = await tenstep.submit(cell.body);
+        } catch (e) {
+          if (e.status === 429 && batch.length > 0) break;  // the queue is full: wait for this batch
+          error.textContent = e.message;
+          cell.td.dataset.state = 'failed';
+          stop = true;
+          break;
+        }
+        ids.push(cell.job.id);
+        batch.push(cell);
+        next++;
+      }
+      if (batch.length === 0) return;
+      if (next < cells.length && !stop) status.textContent += ' The queue is full: the next cells wait for these.';
+      await new Promise(resolve => {
+        let open = batch.length;
+        const ended = () => { if (--open === 0) resolve(); };
+        const byId = new Map(batch.map(c => [c.job.id, c]));
+        tenstep.followAll(batch.map(c => c.job), job => handlersOf(byId.get(job.id), ended));
+      });
+      if (stop) return;
     }
   });
 });

@@ -1,4 +1,4 @@
-// The generate page: submit, follow progress and previews over SSE, show the result.
+// The generate page: submit, follow progress and previews over the page's event stream, show the result.
 'use strict';
 
 document.addEventListener('DOMContentLoaded', () => {
@@ -50,9 +50,14 @@ document.addEventListener('DOMContentLoaded', () => {
             + ', ' + (d.elapsed_ms / 1000).toFixed(1) + ' s';
         if (d.preview) {
           $('#preview-box').hidden = false;
-          $('#preview-image').src = d.preview;
-          $('#preview-caption').textContent = (d.preview_kind === 'vae' ? 'VAE-decoded' : 'approximate (latent to RGB)')
-              + ' preview of x0-hat at step ' + d.step;
+          const preview = $('#preview-image');
+          const caption = (d.preview_kind === 'vae' ? 'VAE-decoded' : 'approximate (latent to RGB)')
+              + ' preview of x0-hat at step ' + d.step + ' of ' + d.total;
+          preview.src = d.preview;
+          // only the approximate preview is tiny (latent resolution) and shown upscaled
+          preview.classList.toggle('preview-upscaled', d.preview_kind === 'approx');
+          preview.alt = caption.charAt(0).toUpperCase() + caption.slice(1);
+          $('#preview-caption').textContent = caption;
         }
       },
       result: j => {
@@ -61,6 +66,7 @@ document.addEventListener('DOMContentLoaded', () => {
         status.textContent = 'Done: seed ' + r.seed + '.';
         $('#preview-box').hidden = true;
         $('#result-image').src = r.image;
+        $('#result-image').alt = tenstep.altText(r.prompt, r.sampler_name, r.schedule, r.steps);
         $('#parameters').textContent = r.infotext;
         $('#download').href = r.image;
         $('#reuse').href = r.reuse;

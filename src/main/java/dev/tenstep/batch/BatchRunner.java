@@ -368,12 +368,25 @@ public final class BatchRunner {
         return m == null ? e.getClass().getSimpleName() : m;
     }
 
+    /** Longest stem used in image names: leaves room for the line number, the variant and ".png" in 255 bytes. */
+    static final int MAX_STEM = 100;
+
+    /**
+     * The prompt file's name without extension, as safe ASCII ({@code [A-Za-z0-9._-]}); a stem longer than
+     * {@value #MAX_STEM} characters is cut and ends in {@code ~} and 8 hex digits of a hash of the whole stem, so
+     * image names stay within file-system limits and different long stems stay different.
+     */
     static String stem(Path file) {
         String n = file.getFileName().toString();
         int dot = n.lastIndexOf('.');
         if (dot > 0) {
             n = n.substring(0, dot);
         }
-        return n.replaceAll("[^A-Za-z0-9._-]", "_");
+        String safe = n.replaceAll("[^A-Za-z0-9._-]", "_");
+        if (safe.length() <= MAX_STEM) {
+            return safe;
+        }
+        String hash = Hashes.sha256(n.getBytes(java.nio.charset.StandardCharsets.UTF_8)).substring(0, 8);
+        return safe.substring(0, MAX_STEM - 9) + "~" + hash;
     }
 }

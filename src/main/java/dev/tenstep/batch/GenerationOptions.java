@@ -2,6 +2,8 @@ package dev.tenstep.batch;
 
 import dev.tenstep.pipeline.FieldError;
 import dev.tenstep.pipeline.GenerationRequest;
+import dev.tenstep.pipeline.prompt.PromptSyntax;
+import dev.tenstep.sampling.RngKind;
 import dev.tenstep.sampling.SamplerKind;
 import dev.tenstep.sampling.ScheduleKind;
 import picocli.CommandLine;
@@ -33,12 +35,12 @@ public class GenerationOptions {
     public long seed = -1;
 
     @Option(names = {"--sampler", "--sampler_name"}, description = "Sampler: ${COMPLETION-CANDIDATES} (default: ${DEFAULT-VALUE}).",
-            completionCandidates = SamplerNames.class, defaultValue = "ge", converter = SamplerConverter.class)
-    public SamplerKind sampler = SamplerKind.DEFAULT;
+            completionCandidates = SamplerNames.class, defaultValue = "ge")
+    public String sampler = SamplerKind.DEFAULT.id();
 
     @Option(names = "--schedule", description = "Sigma schedule: ${COMPLETION-CANDIDATES} (default: the sampler's: ddim for ddim, log-linear for ge, trailing for ddpm).",
-            completionCandidates = ScheduleNames.class, converter = ScheduleConverter.class)
-    public ScheduleKind schedule;
+            completionCandidates = ScheduleNames.class)
+    public String schedule;
 
     @Option(names = "--gamma", description = "Gradient-estimation weight gamma, 1..10 (default: the sampler's preset, 2 for ge).")
     public Double gamma;
@@ -49,10 +51,45 @@ public class GenerationOptions {
     @Option(names = {"-H", "--height"}, description = "Image height in pixels, a multiple of the VAE scale (8 for SD) (default: the model's).")
     public Integer height;
 
-    /** The request these options describe. */
+    @Option(names = {"--prompt-syntax", "--prompt_syntax"}, paramLabel = "a1111|plain",
+            description = "How prompts are read: a1111 = emphasis (x:1.2), BREAK, prompt editing [a:b:N] and [a|b]; "
+                    + "plain = every character is text (default: a1111; see docs/prompts.md).")
+    public String promptSyntax;
+
+    @Option(names = {"--clip-skip", "--clip_skip"}, paramLabel = "N",
+            description = "Encode the prompt with the text encoder's layer N-1 before the last, then the final layer norm, "
+                    + "as A1111's \"Clip skip\" (default: 1 = the last layer).")
+    public Integer clipSkip;
+
+    @Option(names = "--rng", paramLabel = "philox|torch-cpu|tenstep",
+            description = "Generator of the starting noise and the per-step noise: philox = torch.randn on an NVIDIA GPU "
+                    + "(A1111's default), torch-cpu = torch.randn on the CPU (diffusers, A1111 \"CPU\"), tenstep = this "
+                    + "program's own (before 0.2) (default: philox).")
+    public String rng;
+
+    /**
+     * The request these options describe; sampler and schedule names are parsed here (any id, display
+     * name or alias, case-insensitive).
+     *
+     * @throws IllegalArgumentException for an unknown sampler or schedule ({@link #validate} reports it per option),
+     *                                  or naming the option when --prompt-syntax or --rng is not a known value
+     */
     public GenerationRequest toRequest() {
-        return new GenerationRequest(prompt, negativePrompt, steps, cfgScale, seed, sampler, schedule, gamma,
-                width, height);
+        PromptSyntax syntax = null;
+        RngKind generator = null;
+        try {
+            syntax = promptSyntax == null ? null : PromptSyntax.parse(promptSyntax);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("--prompt-syntax: " + e.getMessage());
+        }
+        try {
+            generator = rng == null ? null : RngKind.parse(rng);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("--rng: " + e.getMessage());
+        }
+        return new GenerationRequest(prompt, negativePrompt, steps, cfgScale, seed, SamplerKind.byName(sampler),
+                schedule == null || schedule.isBlank() ? null : ScheduleKind.byName(schedule), gamma, width, height,
+                syntax, clipSkip, generator);
     }
 
     /**
@@ -62,9 +99,24 @@ public class GenerationOptions {
      * @throws CommandLine.ParameterException naming the option, e.g. {@code --width}
      */
     public void validate(CommandLine cmd) {
-        List<FieldError> errors = toRequest().validate(1, 1000);
+        List<String> errors = new ArrayList<>();
+        try {
+            SamplerKind.byName(sampler);
+        } catch (IllegalArgumentException e) {
+            errors.add("--sampler: " + e.getMessage());
+        }
+        try {
+            if (schedule != null && !schedule.isBlank()) {
+                ScheduleKind.byName(schedule);
+            }
+        } catch (IllegalArgumentException e) {
+            errors.add("--schedule: " + e.getMessage());
+        }
+        if (errors.isEmpty()) {
+            toRequest().validate(1, 1000).forEach(e -> errors.add(optionError(e)));
+        }
         if (!errors.isEmpty()) {
-            throw new CommandLine.ParameterException(cmd, String.join("; ", errors.stream().map(GenerationOptions::optionError).toList()));
+            throw new CommandLine.ParameterException(cmd, String.join("; ", errors));
         }
     }
 
@@ -87,27 +139,4 @@ public class GenerationOptions {
         }
     }
 
-    /** {@code --sampler}: any id, display name or alias ({@link SamplerKind#byName}). */
-    public static final class SamplerConverter implements CommandLine.ITypeConverter<SamplerKind> {
-        @Override
-        public SamplerKind convert(String value) {
-            try {
-                return SamplerKind.byName(value);
-            } catch (IllegalArgumentException e) {
-                throw new CommandLine.TypeConversionException(e.getMessage());
-            }
-        }
-    }
-
-    /** {@code --schedule}: any id, A1111 name or alias ({@link ScheduleKind#byName}). */
-    public static final class ScheduleConverter implements CommandLine.ITypeConverter<ScheduleKind> {
-        @Override
-        public ScheduleKind convert(String value) {
-            try {
-                return ScheduleKind.byName(value);
-            } catch (IllegalArgumentException e) {
-                throw new CommandLine.TypeConversionException(e.getMessage());
-            }
-        }
-    }
 }

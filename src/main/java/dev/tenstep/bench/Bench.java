@@ -96,6 +96,7 @@ public final class Bench {
         r.put("threads", threads);
         r.put("allocator", allocator());
         r.put("attention_slice", o.attentionSlice());
+        r.put("attention_fused", dev.tenstep.model.nn.Ops.fusedAttention());
         r.put("attention_budget_mb", Long.getLong("tenstep.attention.budget", 256L << 20) >> 20);
         r.put("rss_before_load_mb", round1(RssSampler.currentMb()));
 

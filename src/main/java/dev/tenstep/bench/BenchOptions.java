@@ -16,7 +16,8 @@ import java.nio.file.Path;
  * @param warmup         unmeasured generations first
  * @param repeat         measured generations
  * @param threads        intra-op threads (&lt;= 0: the machine's cores)
- * @param attentionSlice {@code auto}, {@code off} or query rows per slice
+ * @param attentionSlice {@code fused} (libtorch's tiled kernel), or the score matrix in query slices:
+ *                       {@code auto} (from the budget), {@code off} (one slice) or N query rows per slice
  * @param attentionBudgetMb budget of one attention score slice for {@code auto}, MiB (&lt;= 0: default)
  * @param profile        time per module type
  * @param seed           generation and weight seed
@@ -44,14 +45,14 @@ public record BenchOptions(Path model, boolean randomWeights, Integer width, Int
         if (warmup < 0) {
             throw new IllegalArgumentException("--warmup must be >= 0");
         }
-        attentionSlice = attentionSlice == null ? "auto" : attentionSlice.trim().toLowerCase(java.util.Locale.ROOT);
-        if (!attentionSlice.equals("auto") && !attentionSlice.equals("off")) {
+        attentionSlice = attentionSlice == null ? "fused" : attentionSlice.trim().toLowerCase(java.util.Locale.ROOT);
+        if (!attentionSlice.equals("fused") && !attentionSlice.equals("auto") && !attentionSlice.equals("off")) {
             try {
                 if (Long.parseLong(attentionSlice) < 0) {
                     throw new NumberFormatException();
                 }
             } catch (NumberFormatException e) {
-                throw new IllegalArgumentException("--attention-slice must be auto, off or a number of query rows, got "
+                throw new IllegalArgumentException("--attention-slice must be fused, auto, off or a number of query rows, got "
                         + attentionSlice);
             }
         }

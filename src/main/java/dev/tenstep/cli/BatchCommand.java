@@ -5,6 +5,7 @@ import dev.tenstep.batch.BatchRunner;
 import dev.tenstep.pipeline.GenerationRecord;
 import dev.tenstep.batch.Variant;
 import dev.tenstep.pipeline.StableDiffusionPipeline;
+import dev.tenstep.pipeline.TextToImage;
 import me.tongfei.progressbar.ProgressBar;
 import me.tongfei.progressbar.ProgressBarBuilder;
 import me.tongfei.progressbar.ProgressBarStyle;
@@ -41,9 +42,13 @@ public final class BatchCommand implements Callable<Integer> {
     @Spec
     CommandLine.Model.CommandSpec spec;
 
-    @Option(names = {"-m", "--model"}, paramLabel = "DIR",
-            description = "Diffusers pipeline folder (default: the first pipeline under models/).")
+    @Option(names = {"-m", "--model"}, paramLabel = "DIR|FILE",
+            description = "Diffusers pipeline folder, single-file checkpoint (.safetensors, .ckpt), ideal:shapes or "
+                    + "ideal:DIR (default: the first pipeline under models/).")
     Path model;
+
+    @CommandLine.Mixin
+    CheckpointOptions checkpoint = new CheckpointOptions();
 
     @Option(names = "--prompts", paramLabel = "FILE", arity = "1..*", required = true,
             description = "Prompt files, rendered in order.")
@@ -94,12 +99,16 @@ public final class BatchCommand implements Callable<Integer> {
                 throw new CommandLine.ParameterException(cmd, "--prompts: no such file: " + p);
             }
         }
-        Path modelDir = ModelLocator.modelOption(cmd, model);
+        if (model == null || !dev.tenstep.sampling.ideal.IdealModels.isIdeal(model.toString())) {
+            ModelLocator.modelOption(cmd, model); // fail before loading
+        }
         DjlEnvironment.threads(threads);
         dev.tenstep.pipeline.ComputeSpec spec = compute.resolve(cmd);
         BatchRunner.Settings settings = new BatchRunner.Settings(prompts, output, gen, variants, resume);
         boolean bar = !noProgress && Terminals.stderrIsTerminal();
-        try (StableDiffusionPipeline pipeline = StableDiffusionPipeline.load(modelDir, spec);
+        try (TextToImage pipeline = model != null && dev.tenstep.sampling.ideal.IdealModels.isIdeal(model.toString())
+                ? openIdeal(cmd, model.toString())
+                : checkpoint.load(cmd, ModelLocator.modelOption(cmd, model), cmd.getErr(), spec);
              Progress progress = new Progress(cmd.getOut(), cmd.getErr(), bar)) {
             BatchRunner.Summary s;
             try {
@@ -205,5 +214,11 @@ public final class BatchCommand implements Callable<Integer> {
                 bar = null;
             }
         }
+    }
+
+    /** An ideal model (CPU only): explicit --device/--dtype other than the CPU's are refused. */
+    private dev.tenstep.pipeline.TextToImage openIdeal(CommandLine cmd, String name) {
+        compute.requireCpu(cmd, name);
+        return ModelLocator.openIdeal(cmd, name);
     }
 }

@@ -3,6 +3,7 @@ package dev.tenstep.cli;
 import dev.tenstep.bench.Bench;
 import dev.tenstep.bench.BenchOptions;
 import dev.tenstep.bench.BenchResult;
+import dev.tenstep.model.nn.CpuBf16;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
@@ -49,8 +50,9 @@ public final class BenchCommand implements Callable<Integer> {
             description = "intra-op threads, at least 1 (default: the machine's cores)")
     Integer threads;
 
-    @Option(names = "--attention-slice", defaultValue = "auto", paramLabel = "auto|off|N",
-            description = "attention query slicing: auto (from --attention-budget), off, or N query rows per slice (default: ${DEFAULT-VALUE})")
+    @Option(names = "--attention-slice", defaultValue = "fused", paramLabel = "fused|auto|off|N",
+            description = "attention: fused (libtorch's tiled kernel, no score matrix), or the score matrix in query slices: "
+                    + "auto (from --attention-budget), off (one slice), N query rows per slice (default: ${DEFAULT-VALUE})")
     String attentionSlice;
 
     @Option(names = "--attention-budget", defaultValue = "0", paramLabel = "MiB",

@@ -27,6 +27,26 @@ public final class ComputeOptions {
     String vaeDtype = "auto";
 
     /**
+     * For a model that computes on the CPU only (the ideal denoisers: small host arrays): with
+     * {@code --device} and {@code --dtype} at {@code auto} it runs there; an explicit other device or
+     * dtype is refused rather than silently ignored.
+     *
+     * @throws CommandLine.ParameterException naming the options
+     */
+    public void requireCpu(CommandLine cmd, String what) {
+        boolean explicitDevice = device != null && !device.isBlank() && !device.trim().equalsIgnoreCase("auto")
+                && !device.trim().equalsIgnoreCase("cpu");
+        boolean explicitDtype = (dtype != null && !dtype.isBlank() && !dtype.trim().equalsIgnoreCase("auto")
+                && !dtype.trim().equalsIgnoreCase("fp32"))
+                || (vaeDtype != null && !vaeDtype.isBlank() && !vaeDtype.trim().equalsIgnoreCase("auto")
+                && !vaeDtype.trim().equalsIgnoreCase("fp32"));
+        if (explicitDevice || explicitDtype) {
+            throw new CommandLine.ParameterException(cmd, "--device/--dtype: " + what + " computes on the CPU in fp32 only; "
+                    + "drop --device/--dtype or pass --device cpu");
+        }
+    }
+
+    /**
      * Resolves the options; loads the PyTorch engine (set its thread count first).
      *
      * @throws CommandLine.ParameterException (exit 2) naming the option: a malformed or refused value,

@@ -9,6 +9,8 @@ import dev.tenstep.io.SafeTensors;
 import dev.tenstep.pipeline.GenerationRequest;
 import dev.tenstep.pipeline.GenerationResult;
 import dev.tenstep.pipeline.StableDiffusionPipeline;
+import dev.tenstep.pipeline.TextToImage;
+import dev.tenstep.sampling.ideal.IdealModels;
 import me.tongfei.progressbar.ProgressBar;
 import me.tongfei.progressbar.ProgressBarBuilder;
 import me.tongfei.progressbar.ProgressBarStyle;
@@ -41,9 +43,13 @@ public final class GenerateCommand implements Callable<Integer> {
     @Spec
     CommandLine.Model.CommandSpec spec;
 
-    @Option(names = {"-m", "--model"}, paramLabel = "DIR",
-            description = "Diffusers pipeline folder (default: the first pipeline under models/).")
+    @Option(names = {"-m", "--model"}, paramLabel = "DIR|FILE",
+            description = "Diffusers pipeline folder, single-file checkpoint (.safetensors, .ckpt), ideal:shapes or "
+                    + "ideal:DIR (default: the first pipeline under models/).")
     Path model;
+
+    @CommandLine.Mixin
+    CheckpointOptions checkpoint = new CheckpointOptions();
 
     @Mixin
     GenerationOptions gen = new GenerationOptions();
@@ -76,7 +82,9 @@ public final class GenerateCommand implements Callable<Integer> {
     public Integer call() throws IOException {
         CommandLine cmd = spec.commandLine();
         gen.validate(cmd);
-        Path modelDir = ModelLocator.modelOption(cmd, model);
+        if (model == null || !IdealModels.isIdeal(model.toString())) {
+            ModelLocator.modelOption(cmd, model); // fail before minutes of work, not after
+        }
         Path file = output != null ? output : ModelLocator.defaultOutputsDir().resolve(
                 LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss")) + "-{seed}.png");
         // fail before minutes of work, not after
@@ -91,13 +99,18 @@ public final class GenerateCommand implements Callable<Integer> {
         dev.tenstep.pipeline.ComputeSpec spec = compute.resolve(cmd);
         PrintWriter out = cmd.getOut();
         PrintWriter err = cmd.getErr();
-        try (StableDiffusionPipeline pipeline = StableDiffusionPipeline.load(modelDir, spec)) {
+        try (TextToImage pipeline = model != null && IdealModels.isIdeal(model.toString())
+                ? openIdeal(cmd, model.toString())
+                : checkpoint.load(cmd, ModelLocator.modelOption(cmd, model), err, spec)) {
             GenerationRequest request = gen.toRequest();
             float[] init = null;
             if (initLatents != null) {
-                LatentFile lf = readInitLatents(cmd, initLatents, pipeline);
+                if (!(pipeline instanceof StableDiffusionPipeline sd)) {
+                    throw new CommandLine.ParameterException(cmd, "--init-latents: only for diffusers models, not " + pipeline.name());
+                }
+                LatentFile lf = readInitLatents(cmd, initLatents, sd);
                 init = lf.data;
-                int scale = pipeline.vaeScale();
+                int scale = sd.vaeScale();
                 int w = (int) lf.shape[3] * scale;
                 int h = (int) lf.shape[2] * scale;
                 if ((request.width() != null && request.width() != w) || (request.height() != null && request.height() != h)) {
@@ -186,6 +199,10 @@ public final class GenerateCommand implements Callable<Integer> {
         try (NDManager m = NDManager.newBaseManager()) {
             Map<String, NDArray> t = new LinkedHashMap<>();
             long[] s = r.latentShape();
+            if (r.initialLatents() != null) {
+                // the unit-variance starting noise of the seed (or the given latents), as --init-latents reads it
+                t.put(INITIAL_LATENTS, m.create(r.initialLatents(), new Shape(s)));
+            }
             t.put("final_latents", m.create(r.finalLatents(), new Shape(s)));
             int n = r.x0hatPerStep().size();
             float[] all = new float[Math.toIntExact(n * r.finalLatents().length)];
@@ -208,5 +225,11 @@ public final class GenerateCommand implements Callable<Integer> {
             f[i] = (float) d[i];
         }
         return f;
+    }
+
+    /** An ideal model (CPU only): explicit --device/--dtype other than the CPU's are refused. */
+    private dev.tenstep.pipeline.TextToImage openIdeal(CommandLine cmd, String name) {
+        compute.requireCpu(cmd, name);
+        return ModelLocator.openIdeal(cmd, name);
     }
 }

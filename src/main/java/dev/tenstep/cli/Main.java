@@ -12,8 +12,8 @@ import java.io.IOException;
 @Command(name = "tenstep", mixinStandardHelpOptions = true, version = "tenstep 0.1.0",
         description = "Stable Diffusion 1.x/2.x text-to-image in Java, with the gradient-estimation sampler "
                 + "(Permenter and Yuan, ICML 2024) for good images in 10 steps.",
-        subcommands = {ServeCommand.class, GenerateCommand.class, BatchCommand.class, BenchCommand.class, MakeDemoCommand.class,
-                CheckDeviceCommand.class,
+        subcommands = {ServeCommand.class, GenerateCommand.class, BatchCommand.class, BenchCommand.class, FidelityCommand.class,
+                MakeDemoCommand.class, CheckDeviceCommand.class,
                 CommandLine.HelpCommand.class})
 public final class Main implements java.util.concurrent.Callable<Integer> {
     @CommandLine.Spec

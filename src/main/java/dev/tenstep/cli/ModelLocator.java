@@ -1,6 +1,10 @@
 package dev.tenstep.cli;
 
 import dev.tenstep.pipeline.DemoPipeline;
+import dev.tenstep.pipeline.IdealPipeline;
+import dev.tenstep.pipeline.StableDiffusionPipeline;
+import dev.tenstep.pipeline.TextToImage;
+import dev.tenstep.sampling.ideal.IdealModels;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -53,18 +57,42 @@ public final class ModelLocator {
     }
 
     /**
-     * The {@code --model} folder of a command, else the default model under {@code models/}.
+     * The {@code --model} folder or single-file checkpoint of a command, else the default model under {@code models/}.
      *
      * @throws picocli.CommandLine.ParameterException naming {@code --model} when there is none or
      *                                                the given folder does not exist
      */
     public static Path modelOption(picocli.CommandLine cmd, Path model) {
-        if (model != null && !Files.isDirectory(model)) {
-            throw new picocli.CommandLine.ParameterException(cmd, "--model: folder not found: " + model);
+        if (model != null && !Files.isDirectory(model) && !dev.tenstep.pipeline.SingleFilePipeline.isSingleFile(model)) {
+            throw new picocli.CommandLine.ParameterException(cmd, "--model: " + (Files.exists(model)
+                    ? model + " is neither a diffusers folder nor a .safetensors/.ckpt checkpoint" : "not found: " + model));
         }
         return model != null ? model : defaultModel(defaultModelsDir()).orElseThrow(() ->
                 new picocli.CommandLine.ParameterException(cmd, "--model: no pipeline found under " + defaultModelsDir()
                         + "; pass --model DIR (a diffusers folder) or run 'make-demo' to create the demo pipeline"));
+    }
+
+    /**
+     * Opens the {@code --model} of a command: {@code ideal:shapes} / {@code ideal:DIR} as an {@link IdealPipeline},
+     * otherwise a diffusers folder ({@link #modelOption}: the default model when null).
+     *
+     * @throws picocli.CommandLine.ParameterException naming {@code --model} for a missing folder or an invalid
+     *                                                ideal data set
+     */
+    public static TextToImage open(picocli.CommandLine cmd, Path model) {
+        if (model != null && IdealModels.isIdeal(model.toString())) {
+            return openIdeal(cmd, model.toString());
+        }
+        return StableDiffusionPipeline.load(modelOption(cmd, model));
+    }
+
+    /** {@link IdealPipeline#load}, its errors as {@code --model} parameter errors. */
+    public static IdealPipeline openIdeal(picocli.CommandLine cmd, String model) {
+        try {
+            return IdealPipeline.load(model);
+        } catch (IllegalArgumentException | UncheckedIOException e) {
+            throw new picocli.CommandLine.ParameterException(cmd, "--model: " + e.getMessage());
+        }
     }
 
     /** {@link #defaultModel}, or the demo pipeline written to {@code modelsDir/demo} when there is none. */

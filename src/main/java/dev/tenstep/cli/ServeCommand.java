@@ -2,7 +2,10 @@ package dev.tenstep.cli;
 
 import dev.tenstep.pipeline.DemoPipeline;
 import dev.tenstep.pipeline.GenerationRequest;
+import dev.tenstep.pipeline.IdealPipeline;
 import dev.tenstep.pipeline.StableDiffusionPipeline;
+import dev.tenstep.pipeline.TextToImage;
+import dev.tenstep.sampling.ideal.IdealModels;
 import dev.tenstep.web.Generator;
 import dev.tenstep.web.JobQueue;
 import dev.tenstep.web.OutputStore;
@@ -35,7 +38,8 @@ import java.util.stream.Stream;
         description = "Start the web UI and API (http://127.0.0.1:7860 by default).")
 public class ServeCommand implements Callable<Integer> {
     @Option(names = "--model", paramLabel = "DIR",
-            description = "diffusers Stable Diffusion folder (default: the first under models/, else the demo pipeline)")
+            description = "diffusers Stable Diffusion folder, ideal:shapes or ideal:DIR (default: the first trained model "
+                    + "under models/, else ideal:shapes)")
     Path model;
 
     @Option(names = "--models-dir", paramLabel = "DIR",
@@ -82,10 +86,23 @@ public class ServeCommand implements Callable<Integer> {
         probePort(host, port);
         // before anything is written or loaded: a bad --device/--dtype is one line
         dev.tenstep.pipeline.ComputeSpec device = compute.resolve(spec.commandLine());
-        Path dir = model != null ? model : ModelLocator.defaultModelOrDemo(modelsDir != null ? modelsDir : ModelLocator.defaultModelsDir());
-        System.out.println("loading " + dir + " on " + device.label() + " ...");
-        // the model stays resident on the device between requests
-        StableDiffusionPipeline pipeline = StableDiffusionPipeline.load(dir, device);
+        TextToImage pipeline;
+        Path models = modelsDir != null ? modelsDir : ModelLocator.defaultModelsDir();
+        if (model != null && IdealModels.isIdeal(model.toString())) {
+            compute.requireCpu(spec.commandLine(), model.toString());
+            pipeline = ModelLocator.openIdeal(spec.commandLine(), model.toString());
+        } else if (model == null && ModelLocator.pipelines(models).stream().allMatch(DemoPipeline::isDemo)) {
+            // a fresh installation: real pictures from the built-in ideal model rather than the random-weight demo
+            System.out.println("no trained model under " + models + ": serving " + IdealModels.SHAPES
+                    + " (the ideal denoiser of the built-in shapes data set; --model models/demo for the demo pipeline)");
+            compute.requireCpu(spec.commandLine(), IdealModels.SHAPES);
+            pipeline = IdealPipeline.load(IdealModels.SHAPES);
+        } else {
+            Path dir = model != null ? model : ModelLocator.defaultModelOrDemo(models);
+            System.out.println("loading " + dir + " on " + device.label() + " ...");
+            // the model stays resident on the device between requests
+            pipeline = StableDiffusionPipeline.load(dir, device);
+        }
         JobQueue queue = null;
         Javalin app = null;
         try {

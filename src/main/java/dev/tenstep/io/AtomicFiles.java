@@ -5,10 +5,13 @@ import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.FileSystemException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
+import java.util.concurrent.ThreadLocalRandom;
 import java.nio.file.attribute.PosixFilePermissions;
 
 /**
@@ -33,7 +36,7 @@ public final class AtomicFiles {
         Path tmp;
         try {
             Files.createDirectories(dir);
-            tmp = Files.createTempFile(dir, "." + file.getFileName(), ".tmp");
+            tmp = createTemp(dir, file.getFileName().toString());
         } catch (IOException e) {
             throw new IOException("cannot write " + file + ": " + reason(e), e);
         }
@@ -76,6 +79,37 @@ public final class AtomicFiles {
         if (p == null || !Files.isDirectory(p) || !Files.isWritable(p)) {
             throw new IOException("cannot write " + file + ": " + (p == null ? "no existing parent folder"
                     : p + (Files.isDirectory(p) ? " is not writable" : " is not a folder")));
+        }
+    }
+
+    private static final String TEMP_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789";
+    /** Longest temporary name; shorter when the final name is shorter. */
+    static final int MAX_TEMP_NAME = 20;
+
+    /**
+     * Creates an empty temporary file in {@code dir} whose name is never longer (in UTF-8 bytes, what file systems
+     * limit) than {@code finalName}, so any name the file system accepts for the result also works for the
+     * temporary: {@code .} and random letters (hidden from listings), at most {@value #MAX_TEMP_NAME} bytes; a
+     * one-byte final name gets a one-letter temporary name.
+     */
+    static Path createTemp(Path dir, String finalName) throws IOException {
+        int len = Math.max(1, Math.min(MAX_TEMP_NAME, finalName.getBytes(StandardCharsets.UTF_8).length));
+        ThreadLocalRandom rnd = ThreadLocalRandom.current();
+        for (int attempt = 0; ; attempt++) {
+            StringBuilder b = new StringBuilder(len);
+            if (len > 1) {
+                b.append('.');
+            }
+            while (b.length() < len) {
+                b.append(TEMP_CHARS.charAt(rnd.nextInt(TEMP_CHARS.length())));
+            }
+            try {
+                return Files.createFile(dir.resolve(b.toString()));
+            } catch (FileAlreadyExistsException e) {
+                if (attempt >= 100) {
+                    throw e;
+                }
+            }
         }
     }
 

@@ -37,7 +37,7 @@ import java.util.Map;
  *
  * <p>Arrays created from a mapping are read-only views: never run in-place ops on them.
  */
-public final class SafeTensors implements AutoCloseable {
+public final class SafeTensors implements TensorFile {
     private static final ObjectMapper JSON = new ObjectMapper()
             .enable(com.fasterxml.jackson.databind.DeserializationFeature.FAIL_ON_TRAILING_TOKENS);
     /** Upper bound on the JSON header; the real SD files have headers of a few hundred kB. */
@@ -230,11 +230,13 @@ public final class SafeTensors implements AutoCloseable {
         }
     }
 
+    @Override
     public Path file() {
         return file;
     }
 
     /** Tensor entries in header order. */
+    @Override
     public Map<String, TensorInfo> tensors() {
         return tensors;
     }
@@ -264,49 +266,41 @@ public final class SafeTensors implements AutoCloseable {
      * @return an array of {@link DType#loadedAs} type; F16 becomes FLOAT32
      */
     public NDArray load(NDManager manager, String name) throws IOException {
-        return load(manager, name, DataType.FLOAT32);
+        return load(manager, info(name));
     }
 
     /**
-     * Loads one tensor into {@code manager} (and so onto its device), floating-point tensors as
-     * {@code floatType}. FLOAT32 is {@link #load(NDManager, String)}. FLOAT16: an F16 tensor goes
-     * to the manager as it is stored (never widened on the host; on a GPU manager the engine copies
-     * the half-size bytes to the device); F32, F64 and BF16 tensors are created as today and
-     * narrowed by the engine on the manager's device. Integer tensors keep their type.
-     *
-     * @param floatType FLOAT32 or FLOAT16 (DJL 0.36 cannot hold BFLOAT16: docs/gpu.md)
-     * @throws IllegalArgumentException for another floatType
+     * Loads one tensor with floating-point tensors as {@code floatType} (see
+     * {@link TensorFile#load(NDManager, TensorInfo, DataType)}): for FLOAT16 an F16 tensor goes to
+     * the manager as it is stored (on a GPU manager the engine copies the half-size bytes to the
+     * device), other float tensors are narrowed on the manager's device.
      */
     public NDArray load(NDManager manager, String name, DataType floatType) throws IOException {
-        if (floatType == DataType.FLOAT32) {
-            return loadAsStored(manager, name);
-        }
-        if (floatType != DataType.FLOAT16) {
-            throw new IllegalArgumentException("cannot load safetensors floats as " + floatType + " (FLOAT32 or FLOAT16)");
-        }
-        TensorInfo info = info(name);
-        DType d = info.dtype();
-        if (d != DType.F32 && d != DType.F16 && d != DType.BF16 && d != DType.F64) {
-            return loadAsStored(manager, name);
-        }
-        if (d == DType.F16) {
-            if (info.byteLength() == 0) {
-                return manager.zeros(info.djlShape(), DataType.FLOAT16);
-            }
+        return load(manager, info(name), floatType);
+    }
+
+    @Override
+    public NDArray load(NDManager manager, TensorInfo info, DataType floatType) throws IOException {
+        if (floatType == DataType.FLOAT16 && info.dtype() == DType.F16 && info.byteLength() > 0) {
             ByteBuffer buf = channel.map(FileChannel.MapMode.READ_ONLY, info.begin(), info.byteLength())
                     .order(ByteOrder.LITTLE_ENDIAN);
             return manager.create(buf, info.djlShape(), DataType.FLOAT16);
         }
-        try (NDManager tmp = manager.newSubManager()) {
-            NDArray wide = loadAsStored(tmp, name);
-            NDArray half = wide.toType(DataType.FLOAT16, false);
-            half.attach(manager);
-            return half;
-        }
+        return TensorFile.super.load(manager, info, floatType);
     }
 
-    private NDArray loadAsStored(NDManager manager, String name) throws IOException {
-        TensorInfo info = info(name);
+    /** Loads {@code info} (an entry of this file, or a row range / reshape of one) as {@link #load(NDManager, String)} does. */
+    @Override
+    public NDArray load(NDManager manager, TensorInfo info) throws IOException {
+        return map(channel, manager, info);
+    }
+
+    /**
+     * Maps the bytes {@code [info.begin, info.end)} of {@code channel} as a tensor of
+     * {@code info.shape} (row-major, little-endian). F32, I64, I32 and F64 are zero-copy read-only
+     * views; F16 is widened to F32 by the engine; BF16 is widened in Java.
+     */
+    static NDArray map(FileChannel channel, NDManager manager, TensorInfo info) throws IOException {
         Shape shape = info.djlShape();
         if (info.byteLength() == 0) {
             return manager.zeros(shape, info.dtype().loadedAs);

@@ -4,6 +4,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
 import dev.tenstep.io.SafeTensors;
+import dev.tenstep.io.TensorFile;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -20,7 +21,8 @@ import java.util.function.UnaryOperator;
 import java.util.stream.Stream;
 
 /**
- * Strict weight store over one component's safetensors file (nanoGPT {@code from_pretrained} style).
+ * Strict weight store over one component's tensors (nanoGPT {@code from_pretrained} style): a
+ * safetensors file, or a component's view of a single-file checkpoint.
  *
  * <p>Modules ask for each weight by its full Hugging Face name and expected shape with
  * {@link #take}; a missing or wrongly shaped tensor is a {@link ModelLoadException} naming it, and
@@ -28,7 +30,7 @@ import java.util.stream.Stream;
  * file mapping (read-only), attached to the manager given at construction.
  */
 public final class Weights implements AutoCloseable {
-    private final SafeTensors file;
+    private final TensorFile file;
     private final NDManager manager;
     private final UnaryOperator<String> alias;
     /** The type floating-point weights are created as (FLOAT32, or FLOAT16 for half-precision compute). */
@@ -43,21 +45,22 @@ public final class Weights implements AutoCloseable {
     private Map<String, String> byModuleName;
 
     /**
-     * @param file    an opened safetensors file
+     * @param file    an opened safetensors file, or a single-file checkpoint's view of one component
      * @param manager the long-lived manager the weights belong to
      * @param alias   maps a name found in the file to the name modules ask for (e.g. legacy VAE
      *                attention names); identity when the file already uses the current names
      */
-    public Weights(SafeTensors file, NDManager manager, UnaryOperator<String> alias) {
+    public Weights(TensorFile file, NDManager manager, UnaryOperator<String> alias) {
         this(file, manager, alias, ai.djl.ndarray.types.DataType.FLOAT32);
     }
 
     /**
-     * As {@link #Weights(SafeTensors, NDManager, UnaryOperator)}, with floating-point weights created
-     * as {@code floatType} on the manager's device (see {@link SafeTensors#load(NDManager, String,
-     * ai.djl.ndarray.types.DataType)}: an fp16 file is not widened on the host for fp16 compute).
+     * As {@link #Weights(TensorFile, NDManager, UnaryOperator)}, with floating-point weights created
+     * as {@code floatType} on the manager's device (see {@link TensorFile#load(NDManager,
+     * SafeTensors.TensorInfo, ai.djl.ndarray.types.DataType)}: an fp16 safetensors file is not
+     * widened on the host for fp16 compute).
      */
-    public Weights(SafeTensors file, NDManager manager, UnaryOperator<String> alias, ai.djl.ndarray.types.DataType floatType) {
+    public Weights(TensorFile file, NDManager manager, UnaryOperator<String> alias, ai.djl.ndarray.types.DataType floatType) {
         this.file = file;
         this.manager = manager;
         this.alias = alias;
@@ -65,27 +68,26 @@ public final class Weights implements AutoCloseable {
         this.floatType = floatType;
     }
 
-    private Weights(NDManager manager, long seed, ai.djl.ndarray.types.DataType floatType) {
+    private Weights(NDManager manager, long seed, boolean shapesOnly) {
+        this(manager, seed, shapesOnly, ai.djl.ndarray.types.DataType.FLOAT32);
+    }
+
+    private Weights(NDManager manager, long seed, boolean shapesOnly, ai.djl.ndarray.types.DataType floatType) {
         this.file = null;
         this.manager = manager;
         this.alias = UnaryOperator.identity();
-        this.random = new java.util.SplittableRandom(seed);
+        this.random = shapesOnly ? null : new java.util.SplittableRandom(seed);
         this.floatType = floatType;
-    }
-
-    /**
-     * A store that creates seeded random weights of whatever shape a module asks for, instead of
-     * reading a file: builds full-size networks from config.json alone (benchmarks, the bundled demo
-     * pipeline). Matrices and kernels are uniform in +-1/sqrt(fan_in) (PyTorch's default init),
-     * 1-D {@code weight}s of norms are 1, biases 0, embeddings N(0, 1) scaled by 0.02... 1.
-     */
-    public static Weights random(NDManager manager, long seed) {
-        return new Weights(manager, seed, ai.djl.ndarray.types.DataType.FLOAT32);
     }
 
     /** As {@link #random(NDManager, long)}, the same values narrowed to {@code floatType} on the manager's device. */
     public static Weights random(NDManager manager, long seed, ai.djl.ndarray.types.DataType floatType) {
-        return new Weights(manager, seed, floatType);
+        return new Weights(manager, seed, false, floatType);
+    }
+
+    /** The type floating-point weights are created as. */
+    public ai.djl.ndarray.types.DataType floatType() {
+        return floatType;
     }
 
     /**
@@ -104,9 +106,31 @@ public final class Weights implements AutoCloseable {
         return upcastAttention;
     }
 
-    /** The type floating-point weights are created as. */
-    public ai.djl.ndarray.types.DataType floatType() {
-        return floatType;
+    /** Shapes-only mode: name -> shape of every weight asked for. */
+    private final Map<String, long[]> shapes = new java.util.LinkedHashMap<>();
+
+    /**
+     * A store that only records the name and shape of every weight a module asks for, handing out
+     * placeholders that hold no weight data (one zero broadcast to the shape, a view): lists the
+     * tensors a configuration needs without allocating them (see {@link #shapes()}).
+     */
+    public static Weights shapesOnly(NDManager manager) {
+        return new Weights(manager, 0, true);
+    }
+
+    /** In shapes-only mode, the name and shape of every weight asked for, in order. */
+    public Map<String, long[]> shapes() {
+        return java.util.Collections.unmodifiableMap(shapes);
+    }
+
+    /**
+     * A store that creates seeded random weights of whatever shape a module asks for, instead of
+     * reading a file: builds full-size networks from config.json alone (benchmarks, the bundled demo
+     * pipeline). Matrices and kernels are uniform in +-1/sqrt(fan_in) (PyTorch's default init),
+     * 1-D {@code weight}s of norms are 1, biases 0, embeddings N(0, 1) scaled by 0.02... 1.
+     */
+    public static Weights random(NDManager manager, long seed) {
+        return new Weights(manager, seed, false);
     }
 
     /** The arrays created in random mode, in creation order (to write them as a safetensors file). */
@@ -144,7 +168,7 @@ public final class Weights implements AutoCloseable {
         return a;
     }
 
-    public Weights(SafeTensors file, NDManager manager) {
+    public Weights(TensorFile file, NDManager manager) {
         this(file, manager, UnaryOperator.identity());
     }
 
@@ -222,6 +246,10 @@ public final class Weights implements AutoCloseable {
      * @throws ModelLoadException if it is missing or has another shape
      */
     public NDArray take(String name, long... shape) {
+        if (file == null && random == null) {
+            shapes.put(name, shape.clone());
+            return manager.zeros(new Shape(1)).broadcast(new Shape(shape));
+        }
         if (file == null) {
             NDArray a = randomArray(name, shape);
             a.setName(name);
@@ -233,14 +261,14 @@ public final class Weights implements AutoCloseable {
                     + Arrays.toString(shape) + ")");
         }
         try {
-            SafeTensors.TensorInfo info = file.info(inFile);
+            SafeTensors.TensorInfo info = file.tensors().get(inFile);
             if (!Arrays.equals(info.shape(), shape)) {
                 throw new ModelLoadException(file.file() + ": weight '" + name + "'"
                         + (inFile.equals(name) ? "" : " (stored as '" + inFile + "')") + " has shape "
                         + Arrays.toString(info.shape()) + ", expected " + Arrays.toString(shape));
             }
             taken.add(inFile);
-            NDArray a = file.load(manager, inFile, floatType);
+            NDArray a = file.load(manager, info, floatType);
             a.setName(name);
             return a;
         } catch (IOException e) {

@@ -80,10 +80,13 @@ public record ComputeSpec(Device device, Precision dtype, Precision vaeDtype) {
                 + "'terminate called without an active exception'); use --dtype fp16 on CUDA (see docs/gpu.md)";
     }
 
-    /** Why half precision is refused on the CPU. */
+    /** Why half precision is refused on the CPU (bf16: the CPU's own reason, from its instruction set). */
     static String halfOnCpu(String option, Precision p) {
-        return option + " " + p.id() + " is refused on the CPU: PyTorch's CPU kernels run half precision about 250x "
-                + "slower than fp32 there; use " + option + " fp32 (the CPU default) or a CUDA device (--device cuda)";
+        if (p == Precision.BF16) {
+            return option + " bf16: " + dev.tenstep.model.nn.CpuBf16.refusal(dev.tenstep.model.nn.CpuBf16.cpuFlags());
+        }
+        return option + " fp16: fp16 on the CPU is refused: libtorch has no fast fp16 CPU kernels (~250x slower than "
+                + "fp32); use " + option + " fp32 (the CPU default) or a CUDA device (--device cuda)";
     }
 
     /**
@@ -120,14 +123,14 @@ public record ComputeSpec(Device device, Precision dtype, Precision vaeDtype) {
     }
 
     private static void check(String option, Precision p, Device d) {
+        if (p.isHalf() && !d.isGpu()) {
+            throw new IllegalArgumentException(halfOnCpu(option, p));
+        }
         if (p == Precision.BF16) {
             String why = bf16Unsupported(d);
             if (why != null) {
                 throw new IllegalArgumentException(option + " " + why);
             }
-        }
-        if (p.isHalf() && !d.isGpu()) {
-            throw new IllegalArgumentException(halfOnCpu(option, p));
         }
     }
 

@@ -3,6 +3,9 @@ package dev.tenstep.pipeline;
 import dev.tenstep.sampling.SamplerKind;
 import dev.tenstep.sampling.ScheduleKind;
 
+import dev.tenstep.pipeline.prompt.PromptSyntax;
+import dev.tenstep.sampling.RngKind;
+
 import java.util.ArrayList;
 import java.util.List;
 
@@ -21,6 +24,9 @@ import java.util.List;
  * @param gamma          gradient-estimation weight (>= 1); null = the sampler's preset
  * @param width          image width in pixels, a multiple of the VAE scale (8 for SD); null = the model's default
  * @param height         image height in pixels; null = the model's default
+ * @param promptSyntax   how the prompts are read ({@code a1111} emphasis and editing, or {@code plain}); null = a1111
+ * @param clipSkip       text-encoder layers to skip at the end, 1 = none (A1111's "Clip skip"); null = 1
+ * @param rng            the generator of the starting noise and the per-step noise; null = {@link RngKind#DEFAULT}
  */
 public record GenerationRequest(
         String prompt,
@@ -32,12 +38,24 @@ public record GenerationRequest(
         ScheduleKind schedule,
         Double gamma,
         Integer width,
-        Integer height) {
+        Integer height,
+        PromptSyntax promptSyntax,
+        Integer clipSkip,
+        RngKind rng) {
 
     public static final int DEFAULT_STEPS = 10;
     public static final double DEFAULT_CFG = 7.5;
     /** Largest width or height any caller may ask for; servers can set a lower limit ({@code serve --max-size}). */
     public static final int MAX_SIZE = 4096;
+
+    /** Largest clip skip accepted in a request (A1111's slider range); a model may allow fewer. */
+    public static final int MAX_CLIP_SKIP = 12;
+
+    /** As the canonical constructor with the default prompt syntax, clip skip and RNG. */
+    public GenerationRequest(String prompt, String negativePrompt, int steps, double cfgScale, long seed,
+                             SamplerKind sampler, ScheduleKind schedule, Double gamma, Integer width, Integer height) {
+        this(prompt, negativePrompt, steps, cfgScale, seed, sampler, schedule, gamma, width, height, null, null, null);
+    }
 
     public GenerationRequest {
         prompt = prompt == null ? "" : prompt;
@@ -51,20 +69,45 @@ public record GenerationRequest(
     }
 
     public GenerationRequest withSeed(long s) {
-        return new GenerationRequest(prompt, negativePrompt, steps, cfgScale, s, sampler, schedule, gamma, width, height);
+        return new GenerationRequest(prompt, negativePrompt, steps, cfgScale, s, sampler, schedule, gamma, width, height,
+                promptSyntax, clipSkip, rng);
     }
 
     /** This request with another sampler and schedule (null = the sampler's default) and the sampler's own gamma. */
     public GenerationRequest withSampler(SamplerKind samplerKind, ScheduleKind scheduleKind) {
-        return new GenerationRequest(prompt, negativePrompt, steps, cfgScale, seed, samplerKind, scheduleKind, null, width, height);
+        return new GenerationRequest(prompt, negativePrompt, steps, cfgScale, seed, samplerKind, scheduleKind, null, width, height,
+                promptSyntax, clipSkip, rng);
     }
 
     public GenerationRequest withSteps(int n) {
-        return new GenerationRequest(prompt, negativePrompt, n, cfgScale, seed, sampler, schedule, gamma, width, height);
+        return new GenerationRequest(prompt, negativePrompt, n, cfgScale, seed, sampler, schedule, gamma, width, height,
+                promptSyntax, clipSkip, rng);
     }
 
     public GenerationRequest withSize(Integer w, Integer h) {
-        return new GenerationRequest(prompt, negativePrompt, steps, cfgScale, seed, sampler, schedule, gamma, w, h);
+        return new GenerationRequest(prompt, negativePrompt, steps, cfgScale, seed, sampler, schedule, gamma, w, h,
+                promptSyntax, clipSkip, rng);
+    }
+
+    /** This request with the given prompt syntax, clip skip and RNG (nulls = defaults). */
+    public GenerationRequest withText(PromptSyntax syntax, Integer skip, RngKind generator) {
+        return new GenerationRequest(prompt, negativePrompt, steps, cfgScale, seed, sampler, schedule, gamma, width, height,
+                syntax, skip, generator);
+    }
+
+    /** The prompt syntax actually used. */
+    public PromptSyntax resolvedSyntax() {
+        return promptSyntax != null ? promptSyntax : PromptSyntax.A1111;
+    }
+
+    /** The clip skip actually used (1 = the last layer). */
+    public int resolvedClipSkip() {
+        return clipSkip != null ? clipSkip : 1;
+    }
+
+    /** The RNG actually used. */
+    public RngKind resolvedRng() {
+        return rng != null ? rng : RngKind.DEFAULT;
     }
 
     /**
@@ -91,6 +134,12 @@ public record GenerationRequest(
         }
         if (gamma != null && (!Double.isFinite(gamma) || gamma < 1 || gamma > 10)) {
             errors.add(new FieldError("gamma", "must be between 1 and 10, got " + gamma));
+        } else if (gamma != null && !sampler.hasGamma() && gamma != sampler.gamma()) {
+            errors.add(new FieldError("gamma", sampler.displayName() + " has no gradient-estimation weight; "
+                    + "leave gamma unset (got " + gamma + ")"));
+        }
+        if (clipSkip != null && (clipSkip < 1 || clipSkip > MAX_CLIP_SKIP)) {
+            errors.add(new FieldError("clip_skip", "must be between 1 and " + MAX_CLIP_SKIP + ", got " + clipSkip));
         }
         checkSize(errors, "width", width, sizeMultiple, max);
         checkSize(errors, "height", height, sizeMultiple, max);

@@ -14,8 +14,10 @@ import java.util.List;
  * @param x0hatPerStep  the x0-hat preview latent of each step (only when requested, else empty)
  * @param timesteps     the UNet timestep of each step
  * @param sigmas        the N + 1 noise levels of the schedule
- * @param warnings      e.g. the words dropped from a prompt longer than 77 tokens
+ * @param warnings      notes for the user, e.g. a prompt encoded in several 75-token chunks
  * @param timings       stage wall times
+ * @param initialLatents the unit-variance starting noise z_init [1, C, h, w] row-major (the seed's draw, or the
+ *                      given latents); null when not recorded
  */
 public record GenerationResult(
         BufferedImage image,
@@ -27,7 +29,15 @@ public record GenerationResult(
         double[] timesteps,
         double[] sigmas,
         List<String> warnings,
-        Timings timings) {
+        Timings timings,
+        float[] initialLatents) {
+
+    /** Without the initial latents. */
+    public GenerationResult(BufferedImage image, GenerationRequest request, String infotext, long[] latentShape,
+                            float[] finalLatents, List<float[]> x0hatPerStep, double[] timesteps, double[] sigmas,
+                            List<String> warnings, Timings timings) {
+        this(image, request, infotext, latentShape, finalLatents, x0hatPerStep, timesteps, sigmas, warnings, timings, null);
+    }
 
     public long seed() {
         return request.seed();

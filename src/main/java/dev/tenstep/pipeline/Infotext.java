@@ -1,5 +1,8 @@
 package dev.tenstep.pipeline;
 
+import dev.tenstep.pipeline.prompt.PromptSyntax;
+import dev.tenstep.sampling.RngKind;
+
 import java.util.LinkedHashMap;
 import java.util.Locale;
 import java.util.Map;
@@ -19,15 +22,24 @@ public final class Infotext {
 
     /** Formats the infotext of a finished generation. */
     public static String format(GenerationRequest r, long seed, int width, int height, String modelName) {
-        return format(r, seed, width, height, modelName, ComputeSpec.CPU);
+        return format(r, seed, width, height, modelName, null);
     }
 
     /**
-     * As {@link #format(GenerationRequest, long, int, int, String)}, followed by the device and
-     * dtypes ({@code Device: cuda:0, Dtype: fp16}) unless they are the CPU fp32 default, whose
+     * Formats the infotext of a finished generation, with A1111's {@code Model hash} (10 hex digits
+     * of the checkpoint's SHA-256) before {@code Model} when {@code modelHash} is not null.
+     */
+    public static String format(GenerationRequest r, long seed, int width, int height, String modelName, String modelHash) {
+        return format(r, seed, width, height, modelName, modelHash, ComputeSpec.CPU);
+    }
+
+    /**
+     * As {@link #format(GenerationRequest, long, int, int, String, String)}, followed by the device
+     * and dtypes ({@code Device: "cuda:0", Dtype: fp16}) unless they are the CPU fp32 default, whose
      * infotexts stay as they always were.
      */
-    public static String format(GenerationRequest r, long seed, int width, int height, String modelName, ComputeSpec compute) {
+    public static String format(GenerationRequest r, long seed, int width, int height, String modelName, String modelHash,
+                                ComputeSpec compute) {
         StringBuilder sb = new StringBuilder(r.prompt());
         if (!r.negativePrompt().isEmpty()) {
             sb.append("\nNegative prompt: ").append(r.negativePrompt());
@@ -39,9 +51,22 @@ public final class Infotext {
         p.put("CFG scale", number(r.cfgScale()));
         p.put("Seed", Long.toString(seed));
         p.put("Size", width + "x" + height);
+        if (modelHash != null) {
+            p.put("Model hash", modelHash);
+        }
         p.put("Model", modelName);
         if (r.resolvedGamma() != r.sampler().gamma()) {
             p.put("Gamma", number(r.resolvedGamma()));
+        }
+        // A1111 writes these only when not at their defaults; "Emphasis: None" makes it read brackets literally
+        if (r.resolvedClipSkip() > 1) {
+            p.put("Clip skip", Integer.toString(r.resolvedClipSkip()));
+        }
+        if (r.resolvedRng() != RngKind.PHILOX) {
+            p.put("RNG", r.resolvedRng().infotext());
+        }
+        if (r.resolvedSyntax() == PromptSyntax.PLAIN) {
+            p.put("Emphasis", "None");
         }
         p.putAll(compute.infotextFields());
         sb.append('\n');

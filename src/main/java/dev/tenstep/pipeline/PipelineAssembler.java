@@ -66,11 +66,12 @@ public final class PipelineAssembler {
     }
 
     /** The three networks, built inside the pipeline's manager. */
-    private record Networks(ClipTextModel textEncoder, UNet2DConditionModel unet, AutoencoderKL vae) {
+    record Networks(ClipTextModel textEncoder, UNet2DConditionModel unet, AutoencoderKL vae) {
     }
 
+    /** Builds the networks inside the pipeline's manager (from whatever source of weights). */
     @FunctionalInterface
-    private interface NetworkBuilder {
+    interface NetworkBuilder {
         Networks build(NDManager manager);
     }
 
@@ -125,8 +126,24 @@ public final class PipelineAssembler {
                 new AutoencoderKL(Weights.random(m, seed + VAE_SEED, compute.vaeDtype().dataType()), c.vae())));
     }
 
-    private static StableDiffusionPipeline assemble(String name, Path dir, SchedulerConfig scheduler, Path tokenizerDir,
-                                                    ComputeSpec compute, NetworkBuilder networks) {
+    /**
+     * Assembles a pipeline: tokenizer, networks (built by {@code networks} inside a new manager),
+     * the compatibility check, the noise schedule. On any failure everything allocated is released.
+     * On the CPU in fp32.
+     *
+     * @param name         the model name (UIs, infotexts)
+     * @param source       the folder or file it was loaded from
+     * @param tokenizerDir the {@code tokenizer/} folder (the bundled vocabulary fills in when it has none)
+     * @throws ModelLoadException naming what does not fit
+     */
+    static StableDiffusionPipeline assemble(String name, Path source, SchedulerConfig scheduler, Path tokenizerDir,
+                                            NetworkBuilder networks) {
+        return assemble(name, source, scheduler, tokenizerDir, ComputeSpec.CPU, networks);
+    }
+
+    /** As {@link #assemble(String, Path, SchedulerConfig, Path, NetworkBuilder)}, the manager on {@code compute}'s device. */
+    static StableDiffusionPipeline assemble(String name, Path source, SchedulerConfig scheduler, Path tokenizerDir,
+                                            ComputeSpec compute, NetworkBuilder networks) {
         long t0 = System.nanoTime();
         // every weight and intermediate on the chosen device: sub-managers inherit it
         NDManager manager = NDManager.newBaseManager(compute.device());
@@ -135,13 +152,12 @@ public final class PipelineAssembler {
             tokenizer = tokenizer(tokenizerDir);
             Networks n = networks.build(manager);
             if (n.unet().config().inChannels() != n.vae().config().latentChannels()) {
-                throw new ModelLoadException(dir.resolve("unet/config.json") + ": in_channels "
-                        + n.unet().config().inChannels() + " differs from the VAE's latent_channels "
-                        + n.vae().config().latentChannels() + " (an inpainting or depth UNet?); only text-to-image "
-                        + "UNets are supported");
+                throw new ModelLoadException(source + ": the UNet's in_channels " + n.unet().config().inChannels()
+                        + " differs from the VAE's latent_channels " + n.vae().config().latentChannels()
+                        + " (an inpainting or depth model?); only text-to-image models are supported");
             }
             LOG.info("loaded {} on {} in {} ms", name, compute.label(), (System.nanoTime() - t0) / 1_000_000);
-            return new StableDiffusionPipeline(name, dir, manager, tokenizer, n.textEncoder(), n.unet(), n.vae(),
+            return new StableDiffusionPipeline(name, source, manager, tokenizer, n.textEncoder(), n.unet(), n.vae(),
                     NoiseSchedule.of(scheduler), compute);
         } catch (RuntimeException e) {
             if (tokenizer != null) {

@@ -4,7 +4,6 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
-import dev.tenstep.sampling.ModelFn;
 import dev.tenstep.model.ModelLoadException;
 import dev.tenstep.model.clip.ClipTextModel;
 import dev.tenstep.model.clip.ClipTokenizer;
@@ -13,12 +12,13 @@ import dev.tenstep.model.config.ModelIndex;
 import dev.tenstep.model.config.SchedulerConfig;
 import dev.tenstep.model.unet.UNet2DConditionModel;
 import dev.tenstep.model.vae.AutoencoderKL;
+import dev.tenstep.pipeline.prompt.Conditioning;
+import dev.tenstep.pipeline.prompt.PromptEncoder;
+import dev.tenstep.pipeline.prompt.PromptSyntax;
 import dev.tenstep.sampling.CfgDenoiser;
 import dev.tenstep.sampling.NoiseSchedule;
-import dev.tenstep.sampling.NoiseSource;
-import dev.tenstep.sampling.Sampler;
+import dev.tenstep.sampling.LatentSampler;
 import dev.tenstep.sampling.ScheduleKind;
-import dev.tenstep.sampling.SeededRandom;
 import dev.tenstep.sampling.SigmaSchedule;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -28,15 +28,19 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.SecureRandom;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * A Stable Diffusion 1.x/2.x text-to-image pipeline loaded from a diffusers folder
  * ({@code model_index.json}, {@code tokenizer/}, {@code text_encoder/}, {@code unet/}, {@code vae/},
  * {@code scheduler/}), run in the stages of diffusers' {@code StableDiffusionPipeline}:
  * <ol>
- *   <li>encode the prompt and the negative prompt (CLIP, [2, 77, D], row 0 negative);</li>
- *   <li>prepare the starting latent z ~ N(0, I) [1, 4, h, w] from the seed (or given);</li>
+ *   <li>encode the prompt and the negative prompt (CLIP in 75-token chunks, [2, 77 * chunks, D], row 0 negative;
+ *       A1111 emphasis, prompt editing per step, clip skip: {@link Conditioning});</li>
+ *   <li>prepare the starting latent z ~ N(0, I) [1, 4, h, w] from the seed with the request's RNG (or given);</li>
  *   <li>denoise with the sigma-space sampler ({@code docs/samplers.md}) and classifier-free guidance;</li>
  *   <li>decode {@code vae.decode(z / scaling_factor)} to RGB.</li>
  * </ol>
@@ -56,6 +60,9 @@ public final class StableDiffusionPipeline implements TextToImage {
     private final AutoencoderKL vae;
     private final NoiseSchedule noiseSchedule;
     private final ComputeSpec compute;
+    private final PromptEncoder promptEncoder;
+    /** A1111's short model hash (10 hex digits of the file's SHA-256), or null (folders). */
+    private volatile String modelHash;
 
     /** Receives each denoising step; return false to cancel the generation. */
     @FunctionalInterface
@@ -74,8 +81,19 @@ public final class StableDiffusionPipeline implements TextToImage {
         }
     }
 
-    /** The text conditioning of one (prompt, negative prompt) pair: [2, 77, D], row 0 negative, row 1 prompt. */
-    public record PromptEmbedding(String prompt, String negativePrompt, float[] data, long[] shape, List<String> warnings) {
+    /**
+     * The text conditioning of one (prompt, negative prompt) pair, reusable across generations with the same
+     * prompts, syntax and clip skip: the encodings of the texts met so far (a thread-safe cache), and the context
+     * of the first step of a one-step run as {@link #data()} [2, 77 * chunks, D] (row 0 negative, row 1 prompt).
+     */
+    public record PromptEmbedding(String prompt, String negativePrompt, PromptSyntax syntax, int clipSkip,
+                                  Map<String, PromptEncoder.Encoded> cache, float[] data, long[] shape,
+                                  List<String> warnings) {
+        /** Whether this embedding was made for the request's prompts, syntax and clip skip. */
+        public boolean matches(GenerationRequest r) {
+            return prompt.equals(r.prompt()) && negativePrompt.equals(r.negativePrompt())
+                    && syntax == r.resolvedSyntax() && clipSkip == r.resolvedClipSkip();
+        }
     }
 
     public StableDiffusionPipeline(String name, Path dir, NDManager manager, ClipTokenizer tokenizer,
@@ -100,6 +118,7 @@ public final class StableDiffusionPipeline implements TextToImage {
         this.unet = unet;
         this.vae = vae;
         this.noiseSchedule = noiseSchedule;
+        this.promptEncoder = new PromptEncoder(tokenizer, textEncoder);
     }
 
     /**
@@ -127,6 +146,16 @@ public final class StableDiffusionPipeline implements TextToImage {
         return name;
     }
 
+    /** A1111's {@code Model hash} of a single-file checkpoint, or null. */
+    public String modelHash() {
+        return modelHash;
+    }
+
+    /** Sets the {@code Model hash} written into infotexts (see {@link dev.tenstep.io.ModelHash}). */
+    public void setModelHash(String modelHash) {
+        this.modelHash = modelHash;
+    }
+
     public Path dir() {
         return dir;
     }
@@ -149,6 +178,12 @@ public final class StableDiffusionPipeline implements TextToImage {
 
     public ClipTokenizer tokenizer() {
         return tokenizer;
+    }
+
+    /** The A1111-style prompt encoder (chunks, emphasis, clip skip) over this model's tokenizer and text encoder. */
+    @Override
+    public PromptEncoder promptEncoder() {
+        return promptEncoder;
     }
 
     /** Image pixels per latent pixel (8 for SD). */
@@ -192,7 +227,12 @@ public final class StableDiffusionPipeline implements TextToImage {
      */
     @Override
     public GenerationRequest resolve(GenerationRequest r, int maxSize) {
-        List<FieldError> errors = r.validate(sizeMultiple(), noiseSchedule.numTrainTimesteps(), maxSize);
+        List<FieldError> errors = new ArrayList<>(r.validate(sizeMultiple(), noiseSchedule.numTrainTimesteps(), maxSize));
+        int layers = textEncoder.encoder.layers.size();
+        if (r.clipSkip() != null && r.clipSkip() > layers && r.clipSkip() <= GenerationRequest.MAX_CLIP_SKIP) {
+            errors.add(new FieldError("clip_skip", "must be between 1 and " + layers + " for this model (its text encoder has "
+                    + layers + " layers), got " + r.clipSkip()));
+        }
         if (!errors.isEmpty()) {
             throw new InvalidRequestException(errors);
         }
@@ -200,7 +240,7 @@ public final class StableDiffusionPipeline implements TextToImage {
         int w = r.width() != null ? r.width() : defaultSize();
         int h = r.height() != null ? r.height() : defaultSize();
         return new GenerationRequest(r.prompt(), r.negativePrompt(), r.steps(), r.cfgScale(), seed, r.sampler(),
-                r.resolvedSchedule(), r.resolvedGamma(), w, h);
+                r.resolvedSchedule(), r.resolvedGamma(), w, h, r.resolvedSyntax(), r.resolvedClipSkip(), r.resolvedRng());
     }
 
     /** {@code [1, in_channels, height / vae scale, width / vae scale]}. */
@@ -210,35 +250,31 @@ public final class StableDiffusionPipeline implements TextToImage {
         return new long[] {1, unet.config().inChannels(), resolved.height() / scale, resolved.width() / scale};
     }
 
-    /** The seeded N(0, I) draw of {@link SeededRandom} for the request's seed, {@link #latentShape} values. */
+    /** The seed's N(0, I) draw with the request's RNG ({@link dev.tenstep.sampling.RngKind}), {@link #latentShape} values. */
     @Override
     public float[] initialLatents(GenerationRequest resolved) {
         long[] s = latentShape(resolved);
-        return new SeededRandom(resolved.seed()).nextGaussians((int) (s[0] * s[1] * s[2] * s[3]));
+        return resolved.resolvedRng().initialDraw(resolved.seed(), (int) (s[0] * s[1] * s[2] * s[3]));
     }
 
-    /** Stage 1: tokenizes and encodes the negative prompt and the prompt into [2, 77, D]. */
+    /** Stage 1 with the default syntax (A1111) and clip skip 1; see {@link #encodePrompt(String, String, PromptSyntax, int)}. */
     @Override
     public PromptEmbedding encodePrompt(String prompt, String negativePrompt) {
-        List<String> warnings = new ArrayList<>();
-        ClipTokenizer.Encoding neg = tokenizer.encode(negativePrompt);
-        ClipTokenizer.Encoding pos = tokenizer.encode(prompt);
-        if (pos.truncated()) {
-            warnings.add("prompt is longer than 77 tokens (" + pos.tokenCount() + "); dropped: \"" + pos.droppedText() + "\"");
-        }
-        if (neg.truncated()) {
-            warnings.add("negative prompt is longer than 77 tokens (" + neg.tokenCount() + "); dropped: \"" + neg.droppedText() + "\"");
-        }
-        try (NDManager m = manager.newSubManager()) {
-            long[] ids = new long[2 * ClipTokenizer.MAX_LENGTH];
-            System.arraycopy(neg.ids(), 0, ids, 0, ClipTokenizer.MAX_LENGTH);
-            System.arraycopy(pos.ids(), 0, ids, ClipTokenizer.MAX_LENGTH, ClipTokenizer.MAX_LENGTH);
-            NDArray out = textEncoder.forward(m.create(ids, new Shape(2, ClipTokenizer.MAX_LENGTH)));
-            if (out.getDataType() != DataType.FLOAT32) {
-                out = out.toType(DataType.FLOAT32, false);
-            }
-            return new PromptEmbedding(prompt, negativePrompt, out.toFloatArray(), out.getShape().getShape(), warnings);
-        }
+        return encodePrompt(prompt, negativePrompt, PromptSyntax.A1111, 1);
+    }
+
+    /**
+     * Stage 1: encodes the negative prompt and the prompt (75-token chunks, emphasis, clip skip) for reuse by
+     * {@link #generate}; prompt-editing texts of other steps are encoded when a generation needs them.
+     *
+     * @throws dev.tenstep.pipeline.prompt.PromptSyntaxException if a prompt's emphasis cannot be read
+     * @throws IllegalArgumentException if clipSkip is out of range for this text encoder
+     */
+    public PromptEmbedding encodePrompt(String prompt, String negativePrompt, PromptSyntax syntax, int clipSkip) {
+        Map<String, PromptEncoder.Encoded> cache = new ConcurrentHashMap<>();
+        Conditioning c = Conditioning.build(promptEncoder, manager, prompt, negativePrompt, 1, syntax, clipSkip, cache);
+        return new PromptEmbedding(prompt, negativePrompt, syntax, clipSkip, cache, c.contextAt(0), c.shapeAt(0),
+                c.warnings());
     }
 
     /** Generates one image with default options. */
@@ -267,21 +303,24 @@ public final class StableDiffusionPipeline implements TextToImage {
         int latentChannels = unet.config().inChannels();
         long[] latentShape = {1, latentChannels, h, w};
         SigmaSchedule schedule = r.schedule().build(noiseSchedule, r.steps());
-        Sampler sampler = r.sampler().sampler(r.gamma());
+        LatentSampler sampler = r.sampler().method(r.gamma());
 
         try (NDManager gen = manager.newSubManager()) {
-            PromptEmbedding emb = embedding;
-            if (emb == null || !emb.prompt().equals(r.prompt()) || !emb.negativePrompt().equals(r.negativePrompt())) {
-                emb = encodePrompt(r.prompt(), r.negativePrompt());
-            }
+            Map<String, PromptEncoder.Encoded> cache = embedding != null && embedding.matches(r)
+                    ? embedding.cache() : new HashMap<>();
+            Conditioning cond = Conditioning.build(promptEncoder, gen, r.prompt(), r.negativePrompt(), r.steps(),
+                    r.resolvedSyntax(), r.resolvedClipSkip(), cache);
             long tText = System.nanoTime();
-            NDArray context = gen.create(emb.data(), new Shape(emb.shape()));
+            Map<String, NDArray> contexts = new HashMap<>();
             DataType computeType = compute.dtype().dataType();
-            if (computeType != DataType.FLOAT32) {
-                context = context.toType(computeType, false);
-            }
+            java.util.function.IntFunction<NDArray> contextAt = k -> contexts.computeIfAbsent(cond.idAt(k), id -> {
+                NDArray c = gen.create(cond.contextAt(k), new Shape(cond.shapeAt(k)));
+                // the UNet's cross-attention reads the conditioning in the compute dtype
+                return computeType == DataType.FLOAT32 ? c : c.toType(computeType, false);
+            });
 
             NDArray zInit;
+            dev.tenstep.sampling.RngKind.SeedNoise seedNoise = r.resolvedRng().open(r.seed());
             if (options.initLatents() != null) {
                 if (options.initLatents().length != h * w * latentChannels) {
                     throw new IllegalArgumentException("initial latents have " + options.initLatents().length
@@ -289,32 +328,56 @@ public final class StableDiffusionPipeline implements TextToImage {
                             + r.width() + "x" + r.height());
                 }
                 zInit = gen.create(options.initLatents(), new Shape(latentShape));
+                // the seed's first draw is still taken, so per-step noise is the same as with the seed's latents
+                seedNoise.initial(gen, new Shape(latentShape)).close();
             } else {
-                zInit = SeededRandom.latent(r.seed(), gen, new Shape(latentShape));
+                zInit = seedNoise.initial(gen, new Shape(latentShape));
             }
+            float[] initial = zInit.toFloatArray();
 
-            CfgDenoiser denoiser = new CfgDenoiser(unetFn(), context, r.cfgScale(), noiseSchedule);
+            CfgDenoiser denoiser = new CfgDenoiser(unetFn(), contextAt, r.cfgScale(), noiseSchedule.vPrediction());
             List<float[]> x0hats = new ArrayList<>();
-            Listener listener = options.listener() == null ? Listener.NONE : options.listener();
-            NDArray zFinal = sampler.sample(denoiser, zInit, schedule, NoiseSource.seeded(r.seed()), e -> {
-                float[] x0 = e.x0hat().toFloatArray();
-                if (options.keepX0hats()) {
-                    x0hats.add(x0);
-                }
-                return listener.onStep(new StepProgress(e.index() + 1, e.total(), e.sigma(), e.timestep(),
-                        (System.nanoTime() - t0) / 1_000_000, x0, h, w));
-            });
+            NDArray zFinal = sampler.sample(denoiser, zInit, schedule, seedNoise.perStep(),
+                    stepListener(options, x0hats, t0, h, w, cond::idAt));
             long tDenoise = System.nanoTime();
             float[] finalLatents = zFinal.toFloatArray();
             NonFiniteException.check(finalLatents, "denoising (final latents; UNet " + compute.label() + ")");
             BufferedImage image = decodeChecked(zFinal);
             long tEnd = System.nanoTime();
-            String infotext = Infotext.format(r, r.seed(), r.width(), r.height(), name, compute);
+            String infotext = Infotext.format(r, r.seed(), r.width(), r.height(), name, modelHash, compute);
             return new GenerationResult(image, r, infotext, latentShape, finalLatents, x0hats,
-                    schedule.timesteps(), schedule.sigmas(), emb.warnings(),
+                    schedule.timesteps(), schedule.sigmas(), cond.warnings(),
                     new GenerationResult.Timings((tText - t0) / 1_000_000, (tDenoise - tText) / 1_000_000,
-                            (tEnd - tDenoise) / 1_000_000, (tEnd - t0) / 1_000_000));
+                            (tEnd - tDenoise) / 1_000_000, (tEnd - t0) / 1_000_000), initial);
         }
+    }
+
+    /**
+     * The sampler's step callback of a generation: reports each step as {@link StepProgress} to the
+     * options' listener (x0-hat as row-major floats [1, C, h, w]) and keeps x0-hat in {@code x0hats}
+     * when asked. Shared by every {@link TextToImage} that runs the sampler loop.
+     *
+     * @param t0 {@link System#nanoTime} at the start of the generation (for {@code elapsedMs})
+     */
+    static dev.tenstep.sampling.StepListener stepListener(Options options, List<float[]> x0hats, long t0, int h, int w) {
+        return stepListener(options, x0hats, t0, h, w, k -> "p0/n0");
+    }
+
+    /**
+     * As {@link #stepListener(Options, List, long, int, int)}, reporting which prompt-schedule entries
+     * conditioned each 0-based step ({@link StepProgress#conditioning()}).
+     */
+    static dev.tenstep.sampling.StepListener stepListener(Options options, List<float[]> x0hats, long t0, int h, int w,
+                                                          java.util.function.IntFunction<String> conditioning) {
+        Listener listener = options.listener() == null ? Listener.NONE : options.listener();
+        return e -> {
+            float[] x0 = e.x0hat().toFloatArray();
+            if (options.keepX0hats()) {
+                x0hats.add(x0);
+            }
+            return listener.onStep(new StepProgress(e.index() + 1, e.total(), e.sigma(), e.timestep(),
+                    (System.nanoTime() - t0) / 1_000_000, x0, h, w, conditioning.apply(e.index())));
+        };
     }
 
     /**
@@ -322,7 +385,7 @@ public final class StableDiffusionPipeline implements TextToImage {
      * narrowed to the compute dtype for the UNet and its output widened back, so the sampler's state
      * stays fp32 (as diffusers' schedulers keep theirs); in fp32 it is the UNet itself.
      */
-    private ModelFn unetFn() {
+    private dev.tenstep.sampling.ModelFn unetFn() {
         DataType computeType = compute.dtype().dataType();
         if (computeType == DataType.FLOAT32) {
             return unet::forward;

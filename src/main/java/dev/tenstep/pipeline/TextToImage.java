@@ -92,4 +92,9 @@ public interface TextToImage extends AutoCloseable {
     /** Releases the model's native memory. */
     @Override
     void close();
+
+    /** The model's A1111-style prompt encoder (token counts, chunks), or null when it has none. */
+    default dev.tenstep.pipeline.prompt.PromptEncoder promptEncoder() {
+        return null;
+    }
 }

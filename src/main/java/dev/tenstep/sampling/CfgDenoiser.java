@@ -5,6 +5,7 @@ import ai.djl.ndarray.NDManager;
 
 import java.util.Arrays;
 import java.util.Objects;
+import java.util.function.IntFunction;
 
 /**
  * A {@link Denoiser} built from a UNet forward and classifier-free guidance ({@code docs/samplers.md} section 2;
@@ -25,7 +26,8 @@ import java.util.Objects;
  */
 public final class CfgDenoiser implements Denoiser {
     private final ModelFn model;
-    private final NDArray context;
+    private final IntFunction<NDArray> contextAtStep;
+    private NDArray context;
     private final double guidanceScale;
     private final boolean vPrediction;
 
@@ -37,18 +39,44 @@ public final class CfgDenoiser implements Denoiser {
      * @throws IllegalArgumentException if the context is not [2, L, D] or w is not finite
      */
     public CfgDenoiser(ModelFn model, NDArray context, double guidanceScale, boolean vPrediction) {
+        this(model, constant(Objects.requireNonNull(context, "context")), guidanceScale, vPrediction);
+    }
+
+    /**
+     * A denoiser whose context changes during sampling (prompt editing; docs/samplers.md has one context throughout,
+     * this is AUTOMATIC1111's per-step conditioning): before step k the sampler's {@link #beginStep} selects
+     * {@code contextAtStep.apply(k)}, a [2, L, D] array (L may differ between steps) that the caller keeps open.
+     *
+     * @throws IllegalArgumentException if step 0's context is not [2, L, D] or w is not finite
+     */
+    public CfgDenoiser(ModelFn model, IntFunction<NDArray> contextAtStep, double guidanceScale, boolean vPrediction) {
         this.model = Objects.requireNonNull(model, "model");
-        this.context = Objects.requireNonNull(context, "context");
-        long[] cs = context.getShape().getShape();
-        if (cs.length != 3 || cs[0] != 2) {
-            throw new IllegalArgumentException("context must be [2, L, D] (row 0 unconditional, row 1 conditional), got "
-                    + Arrays.toString(cs));
-        }
+        this.contextAtStep = Objects.requireNonNull(contextAtStep, "contextAtStep");
+        this.context = checkContext(contextAtStep.apply(0));
         if (!Double.isFinite(guidanceScale)) {
             throw new IllegalArgumentException("guidance scale must be finite, got " + guidanceScale);
         }
         this.guidanceScale = guidanceScale;
         this.vPrediction = vPrediction;
+    }
+
+    private static IntFunction<NDArray> constant(NDArray context) {
+        return k -> context;
+    }
+
+    private static NDArray checkContext(NDArray context) {
+        long[] cs = Objects.requireNonNull(context, "context").getShape().getShape();
+        if (cs.length != 3 || cs[0] != 2) {
+            throw new IllegalArgumentException("context must be [2, L, D] (row 0 unconditional, row 1 conditional), got "
+                    + Arrays.toString(cs));
+        }
+        return context;
+    }
+
+    /** Selects step k's context. */
+    @Override
+    public void beginStep(int k) {
+        context = checkContext(contextAtStep.apply(k));
     }
 
     /** As the main constructor, with the prediction type of the noise schedule's config. */

@@ -21,4 +21,11 @@ public interface Denoiser {
      * @return eps, float32 [1, 4, h, w], a new array owned by the caller
      */
     NDArray eps(NDArray x, double sigma, double timestep);
+
+    /**
+     * Called by the sampler before step k's {@link #eps} (k = 0 is the first step), so a denoiser whose
+     * conditioning changes during sampling (prompt editing) can select it. The default does nothing.
+     */
+    default void beginStep(int k) {
+    }
 }

@@ -32,7 +32,7 @@ import java.util.concurrent.CancellationException;
  * {@code epsPrev} alive between steps; the result is attached to {@code zInit}'s manager.
  * Immutable and thread-safe; a call runs on the calling thread.
  */
-public final class Sampler {
+public final class Sampler implements LatentSampler {
     private final double gamma;
     private final double mu;
 
@@ -66,6 +66,7 @@ public final class Sampler {
     }
 
     /** Whether the sampler draws per-step noise (mu &gt; 0). */
+    @Override
     public boolean stochastic() {
         return mu > 0;
     }
@@ -97,6 +98,7 @@ public final class Sampler {
      * @throws IllegalArgumentException if zInit is not float32 or the denoiser returns another shape
      * @throws IllegalStateException if mu &gt; 0 and no noise source is given
      */
+    @Override
     public NDArray sample(Denoiser denoiser, NDArray zInit, SigmaSchedule schedule, NoiseSource noise,
                           StepListener listener) {
         Objects.requireNonNull(denoiser, "denoiser");
@@ -126,6 +128,7 @@ public final class Sampler {
                     if (epsPrev != null) {
                         epsPrev.attach(step);
                     }
+                    denoiser.beginStep(k);
                     NDArray eps = denoiser.eps(x, s[k], t[k]);
                     eps.attach(step);
                     if (!eps.getShape().equals(x.getShape())) {

@@ -20,7 +20,14 @@ public enum SamplerKind {
     GE("ge", "GE", 2.0, 0.0, ScheduleKind.LOG_LINEAR,
             List.of("euler_ge", "gradient estimation", "gradient-estimation", "gradient_estimation")),
     /** DDPM-like stochastic sampler: gamma 1, mu 0.5 (half of each step's noise is fresh). */
-    DDPM("ddpm", "DDPM", 1.0, 0.5, ScheduleKind.TRAILING, List.of());
+    DDPM("ddpm", "DDPM", 1.0, 0.5, ScheduleKind.TRAILING, List.of()),
+    /**
+     * DPM-Solver++(2M) (Lu et al. 2022, arXiv 2211.01095, Algorithm 2): multistep, second order, data
+     * prediction, on the Karras schedule as A1111's "DPM++ 2M" with scheduler "Karras". Not a point of the
+     * gamma/mu loop: {@link #method} gives {@link DpmSolverPlusPlus2M}; gamma is fixed at 1 (no override).
+     */
+    DPMPP_2M("dpmpp-2m", "DPM++ 2M", 1.0, 0.0, ScheduleKind.KARRAS,
+            List.of("dpm++ 2m", "dpm++2m", "dpmpp_2m", "dpmpp2m", "dpm++ 2m karras", "k_dpmpp_2m"));
 
     /** The sampler of a request that names none. */
     public static final SamplerKind DEFAULT = GE;
@@ -72,18 +79,46 @@ public enum SamplerKind {
         return aliases;
     }
 
-    /** A sampler with this preset's parameters. */
+    /**
+     * A sampler with this preset's parameters.
+     *
+     * @throws UnsupportedOperationException for {@link #DPMPP_2M}, which is not a gamma/mu preset (use {@link #method})
+     */
     public Sampler sampler() {
-        return new Sampler(gamma, mu);
+        return sampler(gamma);
     }
 
     /**
      * A sampler with this preset's mu and the given gamma (a request's {@code gamma} override).
      *
      * @throws IllegalArgumentException if gamma is not a finite number &gt;= 1
+     * @throws UnsupportedOperationException for {@link #DPMPP_2M} (use {@link #method})
      */
     public Sampler sampler(double gammaOverride) {
+        if (this == DPMPP_2M) {
+            throw new UnsupportedOperationException(displayName + " is not a gamma/mu preset; use method()");
+        }
         return new Sampler(gammaOverride, mu);
+    }
+
+    /** Whether a request may override this sampler's gamma (every gamma/mu preset; not DPM++ 2M). */
+    public boolean hasGamma() {
+        return this != DPMPP_2M;
+    }
+
+    /**
+     * The sampling method of this preset: the gamma/mu loop with the given gamma, or DPM-Solver++(2M) (which
+     * has no gamma; the argument is then ignored).
+     *
+     * @throws IllegalArgumentException if gamma is not a finite number &gt;= 1 (gamma/mu presets)
+     */
+    public LatentSampler method(double gammaOverride) {
+        return this == DPMPP_2M ? new DpmSolverPlusPlus2M() : new Sampler(gammaOverride, mu);
+    }
+
+    /** {@link #method(double)} with the preset's gamma. */
+    public LatentSampler method() {
+        return method(gamma);
     }
 
     /** Every sampler's {@link #id}, in declaration order: the list shown to users. */

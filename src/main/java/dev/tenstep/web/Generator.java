@@ -57,6 +57,11 @@ public interface Generator {
     /** A step preview: {@code exact} = full decode (e.g. the VAE), else the model's cheap approximation. */
     BufferedImage preview(StepProgress step, boolean exact);
 
+    /** The model's prompt encoder for token counts, or null (the default) when it has none. */
+    default dev.tenstep.pipeline.prompt.PromptEncoder promptEncoder() {
+        return null;
+    }
+
     /** Adapts a loaded model, with the {@link #defaultMaxSize default size limit}. */
     static Generator of(TextToImage p) {
         return of(p, defaultMaxSize(p.defaultSize()));
@@ -73,6 +78,11 @@ public interface Generator {
         }
         boolean demo = p.isDemo();
         return new Generator() {
+            @Override
+            public dev.tenstep.pipeline.prompt.PromptEncoder promptEncoder() {
+                return p.promptEncoder();
+            }
+
             @Override
             public String modelName() {
                 return p.name();

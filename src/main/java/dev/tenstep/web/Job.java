@@ -10,9 +10,8 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
-import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.LinkedBlockingQueue;
+import java.util.function.Consumer;
 
 /**
  * One queued generation: its resolved request, status, and the ordered list of events it has
@@ -72,7 +71,7 @@ public final class Job {
     private final Preview preview;
     private final Instant created = Instant.now();
     private final List<Event> events = new ArrayList<>();
-    private final List<BlockingQueue<Event>> subscribers = new ArrayList<>();
+    private final List<Consumer<Event>> subscribers = new ArrayList<>();
     private final CompletableFuture<Job> done = new CompletableFuture<>();
 
     private volatile Status status = Status.QUEUED;
@@ -102,6 +101,11 @@ public final class Job {
 
     public Status status() {
         return status;
+    }
+
+    /** The last finished step (0 before the first). */
+    public int step() {
+        return step;
     }
 
     public Instant created() {
@@ -171,20 +175,22 @@ public final class Job {
         }
         Event e = new Event(name, data);
         events.add(e);
-        for (BlockingQueue<Event> q : subscribers) {
-            q.add(e);
+        for (Consumer<Event> sink : subscribers) {
+            sink.accept(e);
         }
     }
 
-    /** A queue holding every event so far, then each new one. Call {@link #unsubscribe} when done. */
-    public synchronized BlockingQueue<Event> subscribe() {
-        BlockingQueue<Event> q = new LinkedBlockingQueue<>(events);
-        subscribers.add(q);
-        return q;
+    /**
+     * Hands {@code sink} every event so far, then each new one as it is emitted (on the emitting
+     * thread, under this job's lock: the sink must only enqueue). Call {@link #unsubscribe} when done.
+     */
+    public synchronized void subscribe(Consumer<Event> sink) {
+        events.forEach(sink);
+        subscribers.add(sink);
     }
 
-    public synchronized void unsubscribe(BlockingQueue<Event> q) {
-        subscribers.remove(q);
+    public synchronized void unsubscribe(Consumer<Event> sink) {
+        subscribers.remove(sink);
     }
 
     /**

@@ -8,40 +8,54 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.awt.image.BufferedImage;
-import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Base64;
-import java.util.Deque;
+import java.util.IdentityHashMap;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.UUID;
+import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.CancellationException;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.ThreadFactory;
+import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 
 /**
- * Runs generations off the request threads: a bounded FIFO of waiting jobs served by
- * {@code workers} threads of one loaded model. A full queue rejects with
- * {@link QueueFullException} (HTTP 429); a job can be cancelled while waiting (removed) or while
- * running: its worker thread is interrupted, which the sampler checks between steps and the UNet
- * and VAE between blocks, so even one long step stops early. The interrupt is cleared once the
- * job's generation returns, so the worker goes on serving. A failed job is reported on the job
- * and never stops the workers.
+ * Runs generations off the request threads: a {@link ThreadPoolExecutor} of {@code workers}
+ * threads for one loaded model, whose bounded FIFO work queue holds the waiting jobs. A full queue
+ * rejects with {@link QueueFullException} (HTTP 429); a job can be cancelled while waiting
+ * (removed from the work queue) or while running: its worker thread is interrupted, which the
+ * sampler checks between steps and the UNet and VAE between blocks, so even one long step stops
+ * early. The interrupt is cleared once the job's generation returns, so the worker goes on
+ * serving. A failed job is reported on the job and never stops the workers.
+ *
+ * <p>Every change of the work queue (submit, start, cancel) happens under this object's lock
+ * together with the {@code queued} events announcing the new positions, so the last position a
+ * waiting job hears is its true one.
  */
 public final class JobQueue implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(JobQueue.class);
     /** Finished jobs kept for {@code GET /api/jobs/{id}}; older ones are forgotten (their files stay). */
     private static final int RETAINED = 500;
+    /** How long {@link #close} waits for running jobs to stop. */
+    private static final long CLOSE_WAIT_SECONDS = 10;
 
     private final Generator generator;
     private final OutputStore store;
     private final int capacity;
-    private final Deque<Job> waiting = new ArrayDeque<>();
+    private final ThreadPoolExecutor executor;
+    /** The executor's work queue: the waiting jobs' tasks, oldest first. */
+    private final BlockingQueue<Runnable> waiting;
+    /** Every known job by id, oldest first (guarded by this). */
     private final Map<String, Job> jobs = new LinkedHashMap<>();
-    private final List<Thread> threads = new ArrayList<>();
     /** The worker thread of each running job (guarded by this): the one {@link #cancel} interrupts. */
-    private final Map<Job, Thread> running = new java.util.IdentityHashMap<>();
+    private final Map<Job, Thread> running = new IdentityHashMap<>();
     private boolean closed;
 
     /** Thrown by {@link #submit} when {@code capacity} jobs are already waiting. */
@@ -51,11 +65,26 @@ public final class JobQueue implements AutoCloseable {
         }
     }
 
+    /** The work item of one job in the executor (found again by its job for positions and cancel). */
+    private final class JobTask implements Runnable {
+        final Job job;
+
+        JobTask(Job job) {
+            this.job = job;
+        }
+
+        @Override
+        public void run() {
+            runJob(job);
+        }
+    }
+
     /**
      * @param generator the loaded model
      * @param store     where results are written
      * @param workers   worker threads for this model (usually 1: one generation uses every core)
      * @param capacity  most jobs waiting (not counting the running ones)
+     * @throws IllegalArgumentException when {@code workers} or {@code capacity} is below 1
      */
     public JobQueue(Generator generator, OutputStore store, int workers, int capacity) {
         if (workers < 1 || capacity < 1) {
@@ -64,12 +93,19 @@ public final class JobQueue implements AutoCloseable {
         this.generator = generator;
         this.store = store;
         this.capacity = capacity;
-        for (int i = 0; i < workers; i++) {
-            Thread t = new Thread(this::work, "generate-" + generator.modelName() + "-" + i);
+        this.waiting = new LinkedBlockingQueue<>(capacity);
+        AtomicInteger n = new AtomicInteger();
+        ThreadFactory threads = r -> {
+            Thread t = new Thread(r, "generate-" + generator.modelName() + "-" + n.getAndIncrement());
             t.setDaemon(true);
-            threads.add(t);
-            t.start();
-        }
+            return t;
+        };
+        // core = max = workers and a bounded queue: a task waits in the queue, and when the queue
+        // is full execute() rejects it (no extra thread can be added) -> QueueFullException
+        this.executor = new ThreadPoolExecutor(workers, workers, 0, TimeUnit.SECONDS, waiting, threads,
+                new ThreadPoolExecutor.AbortPolicy());
+        // every worker exists before the first submit, so each job goes through the FIFO queue
+        executor.prestartAllCoreThreads();
     }
 
     public Generator generator() {
@@ -84,21 +120,28 @@ public final class JobQueue implements AutoCloseable {
      * Queues a generation.
      *
      * @param request a request already {@link Generator#resolve resolved} (validated, seed fixed)
-     * @throws QueueFullException when the queue is full
+     * @throws QueueFullException    when {@code capacity} jobs are waiting
+     * @throws IllegalStateException after {@link #close}
      */
     public synchronized Job submit(GenerationRequest request, Job.Preview preview) {
         if (closed) {
             throw new IllegalStateException("the server is shutting down");
         }
-        if (waiting.size() >= capacity) {
+        if (waiting.remainingCapacity() == 0) {
             throw new QueueFullException(capacity);
         }
         Job job = new Job(UUID.randomUUID().toString().replace("-", "").substring(0, 12), request, preview);
-        waiting.addLast(job);
+        // announced before the task can start, so "queued" always precedes "started"
+        job.emit("queued", Map.of("position", waiting.size() + 1));
         jobs.put(job.id(), job);
+        try {
+            executor.execute(new JobTask(job));
+        } catch (RejectedExecutionException e) {
+            // only a shutdown can get here: the queue only shrinks while this lock is held
+            jobs.remove(job.id());
+            throw new QueueFullException(capacity);
+        }
         forgetOldJobs();
-        job.emit("queued", Map.of("position", waiting.size()));
-        notifyAll();
         return job;
     }
 
@@ -109,8 +152,8 @@ public final class JobQueue implements AutoCloseable {
     /** 1-based place among the waiting jobs; 0 when running or finished. */
     public synchronized int position(Job job) {
         int i = 1;
-        for (Job j : waiting) {
-            if (j == job) {
+        for (Runnable r : waiting) {
+            if (((JobTask) r).job == job) {
                 return i;
             }
             i++;
@@ -118,8 +161,15 @@ public final class JobQueue implements AutoCloseable {
         return 0;
     }
 
+    /** The jobs running now (oldest first). */
+    public synchronized List<Job> runningJobs() {
+        List<Job> l = new ArrayList<>(running.keySet());
+        l.sort(java.util.Comparator.comparing(Job::created));
+        return l;
+    }
+
     /** Number of jobs waiting. */
-    public synchronized int waiting() {
+    public int waiting() {
         return waiting.size();
     }
 
@@ -135,14 +185,14 @@ public final class JobQueue implements AutoCloseable {
     }
 
     /**
-     * Cancels a job: a waiting one is removed at once; a running one has its worker thread
-     * interrupted, so it stops inside the current step (between UNet/VAE blocks).
+     * Cancels a job: a waiting one is removed from the work queue at once; a running one has its
+     * worker thread interrupted, so it stops inside the current step (between UNet/VAE blocks).
      *
      * @return what was done, or empty if the job is unknown
      */
     public Optional<Cancellation> cancel(String id) {
         Job job;
-        boolean wasWaiting;
+        boolean wasWaiting = false;
         boolean stopping;
         synchronized (this) {
             job = jobs.get(id);
@@ -150,56 +200,49 @@ public final class JobQueue implements AutoCloseable {
                 return Optional.empty();
             }
             job.requestCancel();
-            wasWaiting = waiting.remove(job);
+            for (Runnable r : waiting) {
+                if (((JobTask) r).job == job) {
+                    wasWaiting = executor.remove(r);
+                    break;
+                }
+            }
             if (wasWaiting) {
                 announcePositions();
             }
             Thread worker = running.get(job);
-            stopping = worker != null;
             if (worker != null) {
                 // under the lock: the worker removes its entry (under the lock) before clearing the flag
                 worker.interrupt();
             }
+            // a job taken by a worker but not yet registered sees the cancel request when it starts
+            stopping = worker != null || (!wasWaiting && !job.status().finished());
         }
         if (wasWaiting) {
-            job.cancelled();
-            job.emit("cancelled", Map.of("id", id, "message", "cancelled while waiting"));
-            job.complete();
+            endCancelled(job, "cancelled while waiting");
         }
         return Optional.of(new Cancellation(job, stopping));
     }
 
-    private void work() {
-        while (true) {
-            Job job;
-            synchronized (this) {
-                while (waiting.isEmpty() && !closed) {
-                    try {
-                        wait();
-                    } catch (InterruptedException e) {
-                        // only close() ends a worker; a stray interrupt is cleared by the throw
-                    }
-                }
-                if (closed) {
-                    return;
-                }
-                job = waiting.pollFirst();
-                job.running();
-                running.put(job, Thread.currentThread());
-                announcePositions();
-            }
-            run(job);
-        }
-    }
-
+    /** Under the lock: tells each waiting job its 1-based place. */
     private void announcePositions() {
         int i = 1;
-        for (Job j : waiting) {
-            j.emit("queued", Map.of("position", i++));
+        for (Runnable r : waiting) {
+            ((JobTask) r).job.emit("queued", Map.of("position", i++));
         }
     }
 
-    private void run(Job job) {
+    /** A worker runs one job; nothing thrown here reaches the executor, so the worker survives. */
+    private void runJob(Job job) {
+        synchronized (this) {
+            if (job.cancelRequested()) {
+                // cancelled between leaving the queue and starting
+                endCancelled(job, "cancelled");
+                return;
+            }
+            job.running();
+            running.put(job, Thread.currentThread());
+            announcePositions();
+        }
         GenerationRequest r = job.request();
         job.emit("started", Map.of("id", job.id(), "total", r.steps(), "width", r.width(), "height", r.height()));
         try {
@@ -211,21 +254,20 @@ public final class JobQueue implements AutoCloseable {
                     running.remove(job);
                 }
                 // no cancel can interrupt this thread for this job any more: clear a late interrupt
-                // so the next job (and the file writes below) do not see it
+                // so the file writes below and the next job do not see it
                 Thread.interrupted();
             }
             OutputStore.Entry entry = store.save(result, job.id(), generator.modelName());
             job.succeeded(entry);
             job.emit("result", job.toJson(0));
+            job.complete();
         } catch (CancellationException e) {
-            job.cancelled();
-            job.emit("cancelled", Map.of("id", job.id(), "message", "cancelled"));
+            endCancelled(job, "cancelled");
         } catch (Throwable t) {
             if (job.cancelRequested()) {
                 // an interrupt can surface as another exception (e.g. from an interruptible wait)
                 LOG.debug("job {} cancelled: {}", job.id(), t.toString());
-                job.cancelled();
-                job.emit("cancelled", Map.of("id", job.id(), "message", "cancelled"));
+                endCancelled(job, "cancelled");
                 return;
             }
             // the message only: no stack traces leave the server; the log has the details
@@ -233,9 +275,14 @@ public final class JobQueue implements AutoCloseable {
             String msg = t.getMessage() == null ? t.getClass().getSimpleName() : t.getMessage();
             job.failed("generation failed: " + msg);
             job.emit("failed", Map.of("id", job.id(), "error", job.error()));
-        } finally {
             job.complete();
         }
+    }
+
+    private static void endCancelled(Job job, String message) {
+        job.cancelled();
+        job.emit("cancelled", Map.of("id", job.id(), "message", message));
+        job.complete();
     }
 
     private boolean onStep(Job job, StepProgress p) {
@@ -266,6 +313,7 @@ public final class JobQueue implements AutoCloseable {
         }
     }
 
+    /** Under the lock: drops the oldest finished jobs beyond {@link #RETAINED}. */
     private void forgetOldJobs() {
         Iterator<Job> it = jobs.values().iterator();
         while (jobs.size() > RETAINED && it.hasNext()) {
@@ -276,30 +324,31 @@ public final class JobQueue implements AutoCloseable {
         }
     }
 
-    /** Stops the workers: waiting jobs are cancelled, running ones are interrupted. */
+    /**
+     * Stops the workers: waiting jobs are cancelled, running ones are interrupted; waits up to
+     * {@value #CLOSE_WAIT_SECONDS} s for them to stop.
+     */
     @Override
     public void close() {
-        List<Job> dropped;
+        List<Runnable> dropped;
         synchronized (this) {
-            closed = true;
-            dropped = new ArrayList<>(waiting);
-            waiting.clear();
-            jobs.values().forEach(Job::requestCancel);
-            running.values().forEach(Thread::interrupt);
-            notifyAll();
-        }
-        for (Job j : dropped) {
-            j.cancelled();
-            j.emit("cancelled", Map.of("id", j.id(), "message", "server shutting down"));
-            j.complete();
-        }
-        for (Thread t : threads) {
-            try {
-                t.join(10_000);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
+            if (closed) {
                 return;
             }
+            closed = true;
+            jobs.values().forEach(Job::requestCancel);
+            // drains the work queue and interrupts every worker, idle or running
+            dropped = new ArrayList<>(executor.shutdownNow());
+        }
+        for (Runnable r : dropped) {
+            endCancelled(((JobTask) r).job, "server shutting down");
+        }
+        try {
+            if (!executor.awaitTermination(CLOSE_WAIT_SECONDS, TimeUnit.SECONDS)) {
+                LOG.warn("a generation did not stop within {} s of shutdown", CLOSE_WAIT_SECONDS);
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
         }
     }
 }

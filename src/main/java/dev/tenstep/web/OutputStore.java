@@ -34,7 +34,6 @@ import java.util.stream.Stream;
 public final class OutputStore {
     private static final DateTimeFormatter STAMP =
             DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss-SSS").withZone(ZoneOffset.UTC);
-    private static final Pattern SAFE_NAME = Pattern.compile("[A-Za-z0-9][A-Za-z0-9_-]*(\\.[A-Za-z0-9]+)?");
     private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
 
     private final Path dir;
@@ -42,15 +41,48 @@ public final class OutputStore {
     /** One stored result. {@code params} is the sidecar (or, without one, only the infotext). */
     public record Entry(String file, String created, String prompt, String infotext, Map<String, Object> params) {
         public String url() {
-            return "/outputs/" + file;
+            return "/outputs/" + encode(file);
         }
 
         public String reuseUrl() {
-            return "/?reuse=" + file;
+            return "/?reuse=" + java.net.URLEncoder.encode(file, java.nio.charset.StandardCharsets.UTF_8);
         }
 
         public String resultUrl() {
-            return "/result/" + file;
+            return "/result/" + encode(file);
+        }
+
+        /** Notes of the generation (e.g. a prompt encoded in several chunks), from the sidecar. */
+        public List<String> warnings() {
+            Object w = params.get("warnings");
+            return w instanceof List<?> l ? l.stream().map(String::valueOf).toList() : List.of();
+        }
+
+        /** A file name as one URL path segment: every byte but unreserved characters percent-encoded (space = %20). */
+        static String encode(String name) {
+            return java.net.URLEncoder.encode(name, java.nio.charset.StandardCharsets.UTF_8).replace("+", "%20");
+        }
+
+        /**
+         * The image's alt text: its prompt, then sampler, schedule and steps as far as the sidecar
+         * records them, e.g. {@code "a red cube": GE, log-linear schedule, 10 steps}.
+         */
+        public String altText() {
+            StringBuilder b = new StringBuilder(prompt == null || prompt.isEmpty() ? "Empty prompt" : "\"" + prompt + "\"");
+            List<String> parts = new ArrayList<>();
+            if (params.get("sampler_name") != null) {
+                parts.add(String.valueOf(params.get("sampler_name")));
+            }
+            if (params.get("schedule") != null) {
+                parts.add(params.get("schedule") + " schedule");
+            }
+            if (params.get("steps") != null) {
+                parts.add(params.get("steps") + " steps");
+            }
+            if (!parts.isEmpty()) {
+                b.append(": ").append(String.join(", ", parts));
+            }
+            return b.toString();
         }
     }
 
@@ -95,7 +127,10 @@ public final class OutputStore {
      * empty for anything else ({@code ..}, separators, hidden or temporary files, symlinks out).
      */
     public Optional<Path> resolve(String name) {
-        if (name == null || !SAFE_NAME.matcher(name).matches()) {
+        // any name of a file directly inside the folder: no separators, no "." or "..", not hidden (temporary files
+        // of AtomicFiles start with a dot), no NUL; the parent and real-path checks below stop every other way out
+        if (name == null || name.isEmpty() || name.startsWith(".") || name.indexOf('/') >= 0
+                || name.indexOf('\\') >= 0 || name.indexOf('\0') >= 0) {
             return Optional.empty();
         }
         Path p = dir.resolve(name).normalize();
@@ -110,6 +145,20 @@ public final class OutputStore {
             return Optional.empty();
         }
         return Optional.of(p);
+    }
+
+    /** Removes a stored PNG and its sidecar (an A1111 call with {@code save_images: false}); missing files are fine. */
+    public void delete(String png) throws IOException {
+        Optional<Path> p = resolve(png);
+        if (p.isPresent()) {
+            Files.deleteIfExists(p.get());
+            if (png.endsWith(".png")) {
+                Optional<Path> side = resolve(png.substring(0, png.length() - 4) + ".json");
+                if (side.isPresent()) {
+                    Files.deleteIfExists(side.get());
+                }
+            }
+        }
     }
 
     /** The stored entry of a PNG name, if present. */

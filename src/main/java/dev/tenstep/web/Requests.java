@@ -11,6 +11,9 @@ import dev.tenstep.pipeline.InvalidRequestException;
 import dev.tenstep.sampling.SamplerKind;
 import dev.tenstep.sampling.ScheduleKind;
 
+import dev.tenstep.pipeline.prompt.PromptSyntax;
+import dev.tenstep.sampling.RngKind;
+
 import java.math.BigDecimal;
 import java.util.ArrayList;
 import java.util.List;
@@ -67,12 +70,18 @@ final class Requests {
         Integer height = int32(b, "height", errors);
         Double gamma = number(b, "gamma", errors);
         String samplerText = text(b, names.sampler(), errors);
+        String samplerField = names.sampler();
+        if ((samplerText == null || samplerText.isBlank()) && names == Names.A1111) {
+            // older A1111 clients send the sampler as sampler_index (a name, despite the field's name)
+            samplerText = text(b, "sampler_index", errors);
+            samplerField = "sampler_index";
+        }
         SamplerKind sampler = SamplerKind.DEFAULT;
         if (samplerText != null && !samplerText.isBlank()) {
             try {
                 sampler = SamplerKind.byName(samplerText);
             } catch (IllegalArgumentException e) {
-                errors.add(new FieldError(names.sampler(), e.getMessage()));
+                errors.add(new FieldError(samplerField, e.getMessage()));
             }
         }
         String scheduleText = text(b, names.schedule(), errors);
@@ -85,13 +94,63 @@ final class Requests {
                 errors.add(new FieldError(names.schedule(), e.getMessage()));
             }
         }
+        PromptSyntax syntax = null;
+        String syntaxText = text(b, "prompt_syntax", errors);
+        if (syntaxText != null && !syntaxText.isBlank()) {
+            try {
+                syntax = PromptSyntax.parse(syntaxText);
+            } catch (IllegalArgumentException e) {
+                errors.add(new FieldError("prompt_syntax", e.getMessage()));
+            }
+        }
+        Integer clipSkip = int32(b, "clip_skip", errors);
+        RngKind rng = null;
+        String rngText = text(b, "rng", errors);
+        if (rngText != null && !rngText.isBlank()) {
+            try {
+                rng = RngKind.parse(rngText);
+            } catch (IllegalArgumentException e) {
+                errors.add(new FieldError("rng", e.getMessage()));
+            }
+        }
         if (!errors.isEmpty()) {
             throw new InvalidRequestException(errors);
         }
         return new GenerationRequest(prompt, negative,
                 steps == null ? GenerationRequest.DEFAULT_STEPS : steps,
                 cfg == null ? GenerationRequest.DEFAULT_CFG : cfg,
-                seed == null ? -1 : seed, sampler, schedule, gamma, width, height);
+                seed == null ? -1 : seed, sampler, schedule, gamma, width, height, syntax, clipSkip, rng);
+    }
+
+    /**
+     * A1111 request fields this product cannot honour, at values that would change the picture: each is a
+     * {@link FieldError} naming the field (at their no-op values they are accepted). Covers {@code enable_hr},
+     * {@code restore_faces}, {@code tiling}, {@code styles}, variation seeds, seed resizing, a refiner, DDIM
+     * {@code eta}, and {@code override_settings} other than the ones {@link A1111Settings} applies.
+     */
+    static List<FieldError> unhonoured(JsonNode b) {
+        List<FieldError> errors = new ArrayList<>();
+        for (String flag : List.of("enable_hr", "restore_faces", "tiling")) {
+            JsonNode n = b.get(flag);
+            if (n != null && n.asBoolean(false)) {
+                errors.add(new FieldError(flag, "is not supported by this server (only false is accepted)"));
+            }
+        }
+        JsonNode styles = b.get("styles");
+        if (styles != null && !styles.isNull() && !(styles.isArray() && styles.isEmpty())) {
+            errors.add(new FieldError("styles", "this server has no styles (send [] or leave it out), got " + styles));
+        }
+        for (String zero : List.of("subseed_strength", "seed_resize_from_h", "seed_resize_from_w", "eta")) {
+            JsonNode n = b.get(zero);
+            if (n != null && n.isNumber() && n.asDouble() > 0) {
+                errors.add(new FieldError(zero, "is not supported by this server (only 0 or -1 is accepted), got " + n));
+            }
+        }
+        JsonNode refiner = b.get("refiner_checkpoint");
+        if (refiner != null && refiner.isTextual() && !refiner.asText().isBlank()) {
+            errors.add(new FieldError("refiner_checkpoint", "refiners are not supported by this server"));
+        }
+        return errors;
     }
 
     static Job.Preview preview(JsonNode b) {

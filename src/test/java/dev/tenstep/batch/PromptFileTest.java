@@ -73,7 +73,7 @@ class PromptFileTest {
         assertEquals(6.5, r.cfgScale());
         assertEquals(5, r.seed());
         assertTrue(e.seedSet());
-        assertEquals("ddim", r.sampler());
+        assertEquals(dev.tenstep.sampling.SamplerKind.DDIM, r.sampler());
         assertEquals(32, r.width());
         assertEquals(48, r.height());
     }
@@ -85,7 +85,7 @@ class PromptFileTest {
         assertEquals("castle", r.prompt());
         assertEquals("blurry", r.negativePrompt(), "batch default");
         assertEquals(4, r.steps(), "batch default, not the mixin's annotation default");
-        assertEquals("karras", r.schedule());
+        assertEquals(dev.tenstep.sampling.ScheduleKind.KARRAS, r.schedule());
         assertEquals(1.5, r.gamma());
         assertEquals(64, r.width());
         assertFalse(e.seedSet());

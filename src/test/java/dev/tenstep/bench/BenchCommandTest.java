@@ -12,6 +12,7 @@ import java.io.StringWriter;
 import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** Runs {@code bench} on the tiny SD 1.5 fixture and checks the JSON figures exist and are positive (no speed assertions). */
@@ -51,6 +52,8 @@ class BenchCommandTest {
         JsonNode n = bench("--repeat", "2", "--profile");
         checkFigures(n);
         assertEquals(4, n.get("unet_steps_measured").asInt(), "2 steps x 2 repeats");
+        assertEquals("fused", n.get("attention_slice").asText());
+        assertTrue(n.get("attention_fused").asBoolean(), "the default is libtorch's fused kernel");
         JsonNode p = n.get("profile");
         assertTrue(p != null && p.has("unet/conv") && p.has("unet/sdpa") && p.has("vae/resnet"), "profile rows: " + p);
         assertTrue(p.get("unet/(total)").get("total_ms_per_root_call").asDouble() > 0);
@@ -62,6 +65,25 @@ class BenchCommandTest {
         JsonNode n = bench("--random-weights", "--attention-slice", "7", "--warmup", "1");
         checkFigures(n);
         assertEquals("7", n.get("attention_slice").asText());
+        assertFalse(n.get("attention_fused").asBoolean(), "query slices, not the fused kernel");
         assertTrue(n.get("random_weights").asBoolean());
+    }
+
+    @Test
+    void bf16AndFp16AreRefusedWithTheReason() {
+        for (String dtype : new String[] {"bf16", "fp16"}) {
+            StringWriter out = new StringWriter();
+            StringWriter err = new StringWriter();
+            CommandLine cl = dev.tenstep.cli.Main.commandLine();
+            cl.setOut(new PrintWriter(out));
+            cl.setErr(new PrintWriter(err));
+            int code = cl.execute("bench", "--model", Fixtures.dir(Fixtures.SD15).toString(), "--dtype", dtype);
+            assertEquals(2, code, err.toString());
+            assertEquals("", out.toString(), "nothing measured");
+            String expected = dtype.equals("bf16")
+                    ? "--dtype bf16: " + dev.tenstep.model.nn.CpuBf16.refusal(dev.tenstep.model.nn.CpuBf16.cpuFlags())
+                    : "--dtype fp16: fp16 on the CPU is refused";
+            assertTrue(err.toString().startsWith("error: " + expected), err.toString());
+        }
     }
 }

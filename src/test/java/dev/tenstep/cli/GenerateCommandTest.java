@@ -127,7 +127,7 @@ class GenerateCommandTest {
 
         r = run("generate", "--model", model, "--sampler", "euler");
         assertEquals(2, r.exit());
-        assertTrue(r.err().contains("--sampler: unknown sampler 'euler' (valid: ddim, ge, ddpm)"), r.err());
+        assertTrue(r.err().contains("--sampler: unknown sampler 'euler' (valid: ddim, ge, ddpm, dpmpp-2m)"), r.err());
 
         r = run("generate", "--model", model, "--schedule", "cosine");
         assertEquals(2, r.exit());
@@ -135,7 +135,7 @@ class GenerateCommandTest {
 
         r = run("generate", "--model", tmp.resolve("nope").toString());
         assertEquals(2, r.exit());
-        assertTrue(r.err().contains("--model: folder not found: "), r.err());
+        assertTrue(r.err().contains("--model: not found: "), r.err());
 
         Path truncated = tmp.resolve("init.safetensors");
         Files.write(truncated, new byte[] {100, 0, 0, 0, 0, 0, 0, 0, '{'});

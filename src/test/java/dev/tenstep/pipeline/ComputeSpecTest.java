@@ -51,10 +51,13 @@ class ComputeSpecTest {
     void halfPrecisionOnTheCpuIsRefused() {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                 () -> ComputeSpec.resolve("cpu", "fp16", "auto", TWO));
-        assertTrue(e.getMessage().startsWith("--dtype fp16 is refused on the CPU: "), e.getMessage());
+        assertTrue(e.getMessage().startsWith("--dtype fp16: fp16 on the CPU is refused: "), e.getMessage());
         assertTrue(e.getMessage().contains("250x"), e.getMessage());
         e = assertThrows(IllegalArgumentException.class, () -> ComputeSpec.resolve("auto", "fp32", "fp16", NONE));
-        assertTrue(e.getMessage().startsWith("--vae-dtype fp16 is refused on the CPU"), e.getMessage());
+        assertTrue(e.getMessage().startsWith("--vae-dtype fp16: fp16 on the CPU is refused"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> ComputeSpec.resolve("cpu", "bf16", "auto", NONE));
+        assertEquals("--dtype bf16: " + dev.tenstep.model.nn.CpuBf16.refusal(dev.tenstep.model.nn.CpuBf16.cpuFlags()),
+                e.getMessage());
     }
 
     @Test
@@ -80,9 +83,9 @@ class ComputeSpecTest {
                 null, 512, 512);
         String plain = "a cat\nSteps: 10, Sampler: GE, Schedule: log-linear, CFG scale: 7.5, Seed: 42, Size: 512x512, Model: sd15";
         assertEquals(plain, Infotext.format(r, 42, 512, 512, "sd15"));
-        assertEquals(plain, Infotext.format(r, 42, 512, 512, "sd15", ComputeSpec.CPU));
+        assertEquals(plain, Infotext.format(r, 42, 512, 512, "sd15", null, ComputeSpec.CPU));
         assertEquals(plain + ", Device: \"cuda:0\", Dtype: fp16",
-                Infotext.format(r, 42, 512, 512, "sd15", ComputeSpec.resolve("auto", "auto", "auto", TWO)));
+                Infotext.format(r, 42, 512, 512, "sd15", null, ComputeSpec.resolve("auto", "auto", "auto", TWO)));
     }
 
     /** The engine of this build: DJL's CPU natives, so no GPU, and the reason names the libtorch it loaded. */

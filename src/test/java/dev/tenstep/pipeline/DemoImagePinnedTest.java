@@ -24,10 +24,13 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
  * test checks the whole chain (seeded weights, tokenizer, text encoder, starting noise, schedule,
  * sampler, CFG, UNet, VAE, 8-bit conversion) exactly, through public calls only. The values were
  * computed on commit 207cd76 (identical with 1 and 2 PyTorch threads); a failure means the picture
- * changed, not that the pin needs updating.
+ * changed, not that the pin needs updating. The latents were re-pinned once, when attention moved to
+ * libtorch's fused tiled kernel (its fp32 summation order differs: final latent [100] 7.53091 ->
+ * 7.5309052; the pixels' hash is unchanged, and {@code -Dtenstep.attention.slice=auto} still gives the
+ * old latents' hash 5084c903...).
  */
 class DemoImagePinnedTest {
-    static final String LATENTS_SHA256 = "5084c9039cdc22ff0e6f001dab93f95ccd43e472161c2f4897575ea81dabc822";
+    static final String LATENTS_SHA256 = "99d98152633e2ebd6e8ce1b3b5c3553facac31b35badaebf7e7cdc44831dc14f";
     static final String PIXELS_SHA256 = "6141403d2afa70beb30a263d2acecb1acd682bd38c37b5220fe3adcbaf15d582";
 
     @TempDir
@@ -37,12 +40,14 @@ class DemoImagePinnedTest {
     void demoGenerationIsPinnedBitForBit() throws Exception {
         Path dir = DemoPipeline.create(tmp.resolve("demo"), DemoPipeline.DEFAULT_SEED);
         try (StableDiffusionPipeline p = StableDiffusionPipeline.load(dir)) {
+            // the pin predates the philox default (issue 10): it fixes the tenstep RNG the values were computed with
             GenerationResult r = p.generate(GenerationRequest.of("a lighthouse at dusk")
-                    .withSeed(1234).withSteps(4).withSize(64, 64));
+                    .withSeed(1234).withSteps(4).withSize(64, 64)
+                    .withText(null, null, dev.tenstep.sampling.RngKind.TENSTEP));
             assertArrayEquals(new long[] {1, 4, 16, 16}, r.latentShape());
             // two readable values first, so a failure shows how far off it is
             assertEquals(2.6134279f, r.finalLatents()[0], "final latent [0]");
-            assertEquals(7.53091f, r.finalLatents()[100], "final latent [100]");
+            assertEquals(7.5309052f, r.finalLatents()[100], "final latent [100]");
             assertEquals(LATENTS_SHA256, sha256(r.finalLatents()), "SHA-256 of the final latents");
             assertEquals(PIXELS_SHA256, sha256(r.image()), "SHA-256 of the RGB pixels");
         }

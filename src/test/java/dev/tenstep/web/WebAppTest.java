@@ -143,7 +143,7 @@ class WebAppTest {
             Response bad = postJson(client, "/api/txt2img", "{not json");
             assertEquals(400, bad.code());
             Response a1111 = postJson(client, "/sdapi/v1/txt2img", "{\"sampler_name\": \"Euler a\"}");
-            assertEquals(400, a1111.code());
+            assertEquals(422, a1111.code(), "A1111's API answers validation errors with 422");
             assertEquals("sampler_name", json(a1111).get("errors").get(0).get("field").asText());
             // the empty prompt is allowed
             String id = submit(client, "{\"prompt\": \"\", \"steps\": 2, \"seed\": 1}");
@@ -157,7 +157,7 @@ class WebAppTest {
     void sseEventsArriveInOrderAndEndWithTheResult() {
         withApp(generator, 16, (client, queue, store) -> {
             String id = submit(client, "{\"prompt\": \"a red cube\", \"steps\": 4, \"seed\": 11, \"preview\": \"vae\"}");
-            Response r = client.request("/api/jobs/" + id + "/events", b -> b.header("Accept", "text/event-stream"));
+            Response r = WebTestSupport.eventStream(client, "/api/jobs/" + id + "/events");
             assertEquals(200, r.code());
             assertTrue(r.header("Content-Type").startsWith("text/event-stream"));
             List<String> names = new ArrayList<>();
@@ -211,7 +211,7 @@ class WebAppTest {
 
             // approximate previews by default, labelled as such
             String id2 = submit(client, "{\"prompt\": \"x\", \"steps\": 2, \"seed\": 3}");
-            String events = client.request("/api/jobs/" + id2 + "/events", b -> b.header("Accept", "text/event-stream")).body().string();
+            String events = WebTestSupport.eventStream(client, "/api/jobs/" + id2 + "/events").body().string();
             // preview_kind uses the request's names (approx | vae)
             assertTrue(events.contains("\"preview_kind\":\"approx\""), events);
             assertTrue(events.trim().endsWith("}") && events.contains("event: result"));
@@ -223,6 +223,96 @@ class WebAppTest {
             assertTrue(gallery.contains(file) && gallery.contains("/?reuse=" + file));
             String reuse = client.get("/?reuse=" + file).body().string();
             assertTrue(reuse.contains("a red cube") && reuse.contains("value=\"11\""), "reuse fills the form");
+        });
+    }
+
+    /** {@code /api/events?jobs=...}: several jobs over one stream, every event naming its job, each job's events in order. */
+    @Test
+    void oneStreamCarriesTheEventsOfSeveralJobs() {
+        withApp(generator, 16, (client, queue, store) -> {
+            List<String> ids = new ArrayList<>();
+            for (int n : List.of(3, 1, 2)) {
+                ids.add(submit(client, "{\"prompt\": \"multi\", \"steps\": " + n + ", \"seed\": " + n + ", \"preview\": \"none\"}"));
+            }
+            Response r = WebTestSupport.eventStream(client, "/api/events?jobs=" + String.join(",", ids));
+            assertEquals(200, r.code());
+            assertTrue(r.header("Content-Type").startsWith("text/event-stream"));
+            Map<String, List<String>> names = new java.util.LinkedHashMap<>();
+            Map<String, List<Integer>> steps = new java.util.LinkedHashMap<>();
+            String name = null;
+            for (String line : r.body().string().split("\n")) {
+                if (line.startsWith("event:")) {
+                    name = line.substring(6).trim();
+                } else if (line.startsWith("data:")) {
+                    JsonNode d = WebTestSupport.JSON.readTree(line.substring(5).trim());
+                    String job = d.get("job").asText();
+                    assertTrue(ids.contains(job), d.toString());
+                    names.computeIfAbsent(job, k -> new ArrayList<>()).add(name);
+                    if (name.equals("progress")) {
+                        steps.computeIfAbsent(job, k -> new ArrayList<>()).add(d.get("step").asInt());
+                    }
+                    if (name.equals("result")) {
+                        assertEquals(job, d.get("id").asText(), "the result is the job JSON, tagged");
+                        assertEquals("done", d.get("status").asText());
+                    }
+                }
+            }
+            assertEquals(java.util.Set.copyOf(ids), names.keySet(), "every job's events, and the stream ended after all three");
+            int[] total = {3, 1, 2};
+            for (int i = 0; i < 3; i++) {
+                List<String> n = names.get(ids.get(i));
+                assertEquals("queued", n.get(0), n.toString());
+                assertEquals("result", n.get(n.size() - 1), n.toString());
+                assertEquals(1, n.stream().filter(e -> e.equals("result")).count(), n.toString());
+                List<Integer> expected = new ArrayList<>();
+                for (int k = 1; k <= total[i]; k++) {
+                    expected.add(k);
+                }
+                assertEquals(expected, steps.get(ids.get(i)));
+            }
+            // the one-job stream keeps its layout (no job field)
+            String single = WebTestSupport.eventStream(client, "/api/jobs/" + ids.get(1) + "/events").body().string();
+            assertTrue(single.contains("event: result") && !single.contains("\"job\":"), single);
+
+            Response noIds = WebTestSupport.eventStream(client, "/api/events");
+            assertEquals(400, noIds.code());
+            assertEquals("jobs", json(noIds).get("errors").get(0).get("field").asText());
+            Response twice = WebTestSupport.eventStream(client, "/api/events?jobs=" + ids.get(0) + "," + ids.get(0));
+            assertEquals(400, twice.code());
+            assertEquals("jobs", json(twice).get("errors").get(0).get("field").asText());
+            Response unknown = WebTestSupport.eventStream(client, "/api/events?jobs=" + ids.get(0) + ",nope");
+            assertEquals(404, unknown.code());
+            assertTrue(json(unknown).get("error").asText().contains("nope"));
+            assertEquals(406, client.get("/api/events?jobs=" + ids.get(0)).code(), "only for Accept: text/event-stream");
+        });
+    }
+
+    /** The accessibility markup: live status texts, named progress bars, the current page, a legend, alt texts. */
+    @Test
+    void pagesCarryTheAccessibilityMarkup() {
+        withApp(generator, 16, (client, queue, store) -> {
+            String index = client.get("/").body().string();
+            assertTrue(index.matches("(?s).*<a href=\"/\"[^>]*aria-current=\"page\"[^>]*>Generate</a>.*"), index);
+            assertEquals(1, index.split("aria-current=").length - 1, "only the active link is current");
+            assertTrue(index.contains("<legend>"), "the prompt fieldset has a legend");
+            assertTrue(index.matches("(?s).*id=\"job-status\"[^>]*aria-live=\"polite\".*"));
+            assertTrue(index.matches("(?s).*<progress id=\"progress\"[^>]*aria-label=\"[^\"]+\".*"));
+            String compare = client.get("/compare").body().string();
+            assertTrue(compare.matches("(?s).*<a href=\"/compare\"[^>]*aria-current=\"page\"[^>]*>Compare</a>.*"));
+            assertTrue(compare.matches("(?s).*class=\"p-status status\"[^>]*aria-live=\"polite\".*"));
+            assertTrue(compare.matches("(?s).*<progress class=\"p-progress\"[^>]*aria-label=.*"));
+            assertTrue(client.get("/grid").body().string().matches("(?s).*id=\"grid-status\"[^>]*aria-live=\"polite\".*"));
+            String css = client.get("/static/app.css").body().string();
+            assertTrue(css.contains("img.preview-upscaled { image-rendering: pixelated; }"), "pixelated only on upscaled previews");
+            assertEquals(1, css.split("pixelated").length - 1, css);
+
+            String id = submit(client, "{\"prompt\": \"a red cube\", \"steps\": 2, \"seed\": 7, \"sampler\": \"ddim\"}");
+            String file = finish(queue, id).get("result").get("file").asText();
+            String alt = "alt=\"&quot;a red cube&quot;: DDIM, ddim schedule, 2 steps\"";
+            assertTrue(client.get("/gallery").body().string().contains(alt), "gallery alt text");
+            String result = client.get("/result/" + file).body().string();
+            assertTrue(result.contains(alt), result);
+            assertFalse(result.contains("pixelated"));
         });
     }
 
@@ -249,7 +339,7 @@ class WebAppTest {
             assertEquals(202, c2.code());
             holding.release();
             assertEquals("cancelled", finish(queue, running).get("status").asText());
-            String events = client.request("/api/jobs/" + running + "/events", b -> b.header("Accept", "text/event-stream")).body().string();
+            String events = WebTestSupport.eventStream(client, "/api/jobs/" + running + "/events").body().string();
             assertTrue(events.contains("event: cancelled"), events);
 
             // a failing job does not stop the server
@@ -345,7 +435,8 @@ class WebAppTest {
             JsonNode samplers = json(client.get("/sdapi/v1/samplers"));
             List<String> names = new ArrayList<>();
             samplers.forEach(s -> names.add(s.get("name").asText()));
-            assertEquals(List.of("DDIM", "GE", "DDPM"), names);
+            assertEquals(List.of("DDIM", "GE", "DDPM", "DPM++ 2M"), names);
+            assertEquals("karras", samplers.get(3).get("options").get("default_schedule").asText());
             JsonNode models = json(client.get("/sdapi/v1/sd-models"));
             assertEquals(pipeline.name(), models.get(0).get("model_name").asText());
         });
@@ -390,7 +481,7 @@ class WebAppTest {
             assertEquals(400, h.code());
             assertEquals("height", json(h).get("errors").get(0).get("field").asText());
             Response a = postJson(client, "/sdapi/v1/txt2img", "{\"width\": 4096}");
-            assertEquals(400, a.code());
+            assertEquals(422, a.code());
             assertTrue(json(a).get("error").asText().contains("must be at most " + max), "A1111 endpoint too");
             // the limit itself is allowed, and shown on the form
             String id = submit(client, "{\"width\": " + max + ", \"height\": " + generator.sizeMultiple() + ", \"steps\": 1, \"seed\": 1}");
@@ -424,7 +515,7 @@ class WebAppTest {
             Job job = queue.get(id).orElseThrow().done().get(30, TimeUnit.SECONDS);
             assertEquals(Job.Status.CANCELLED, job.status(), String.valueOf(job.error()));
             assertTrue(slow.interruptedInStep, "the worker thread was interrupted inside the step");
-            String events = client.request("/api/jobs/" + id + "/events", b -> b.header("Accept", "text/event-stream")).body().string();
+            String events = WebTestSupport.eventStream(client, "/api/jobs/" + id + "/events").body().string();
             assertTrue(events.contains("event: cancelled") && !events.contains("event: progress"), events);
             // the worker keeps serving: the next job runs every step and is saved
             JsonNode after = finish(queue, next);
@@ -513,7 +604,7 @@ class WebAppTest {
             String[] expected = c.getValue().split("\\|");
             Response r = postJson(client, path, c.getKey());
             String body = r.body().string();
-            assertEquals(400, r.code(), path + " " + c.getKey() + " -> " + body);
+            assertEquals(path.startsWith("/sdapi/") ? 422 : 400, r.code(), path + " " + c.getKey() + " -> " + body);
             JsonNode j = WebTestSupport.JSON.readTree(body);
             assertEquals(expected[0], j.get("errors").get(0).get("field").asText(), c.getKey() + " -> " + body);
             String message = j.get("errors").get(0).get("message").asText();

@@ -33,6 +33,16 @@ final class WebTestSupport {
                 .post(RequestBody.create(json, MediaType.get("application/json"))).build()).execute();
     }
 
+    /**
+     * GETs a server-sent event stream with a generous read timeout: on a loaded machine one step
+     * (with a VAE preview) can take longer than the client's default 10 s between events.
+     */
+    static Response eventStream(HttpClient client, String path) throws IOException {
+        okhttp3.OkHttpClient slow = client.getOkHttp().newBuilder().readTimeout(java.time.Duration.ofMinutes(5)).build();
+        return slow.newCall(new okhttp3.Request.Builder().url(client.getOrigin() + path)
+                .header("Accept", "text/event-stream").build()).execute();
+    }
+
     static JsonNode json(Response r) throws IOException {
         return JSON.readTree(r.body().string());
     }
@@ -48,6 +58,11 @@ final class WebTestSupport {
         @Override
         public String modelName() {
             return real.modelName();
+        }
+
+        @Override
+        public dev.tenstep.pipeline.prompt.PromptEncoder promptEncoder() {
+            return real.promptEncoder();
         }
 
         @Override

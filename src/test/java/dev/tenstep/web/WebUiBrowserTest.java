@@ -1,6 +1,9 @@
 package dev.tenstep.web;
 
 import dev.tenstep.pipeline.DemoPipeline;
+import dev.tenstep.pipeline.IdealPipeline;
+import dev.tenstep.sampling.ideal.IdealModels;
+import dev.tenstep.sampling.ideal.ShapesDataSet;
 import dev.tenstep.pipeline.StableDiffusionPipeline;
 import io.javalin.Javalin;
 import org.junit.jupiter.api.AfterAll;
@@ -18,6 +21,8 @@ import org.openqa.selenium.chrome.ChromeDriverService;
 import org.openqa.selenium.chrome.ChromeOptions;
 import org.openqa.selenium.support.ui.WebDriverWait;
 
+import javax.imageio.ImageIO;
+import java.awt.image.BufferedImage;
 import java.io.File;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -32,13 +37,17 @@ import static org.junit.jupiter.api.Assertions.fail;
 /**
  * Real browser: headless Chromium driven by Selenium through the system's chromedriver (nothing
  * is downloaded). Serves the demo pipeline (written to a temp folder), submits the form, waits for
- * the image, runs /compare until both panels finish, and saves screenshots in target/screenshots/.
+ * the image, runs /compare until both panels finish, runs the default grid (8 cells: more than a
+ * browser's 6 connections per host and more than the queue of 2 takes at once) until every cell
+ * shows its image, checks that each page holds at most one event stream, and saves screenshots in
+ * target/screenshots/.
  * Fails (never skips) when Chromium is not installed.
  */
 class WebUiBrowserTest {
     private static final Path CHROMIUM = Path.of("/usr/bin/chromium");
     private static final Path CHROMEDRIVER = Path.of("/usr/bin/chromedriver");
     private static final Path SHOTS = Path.of("target/screenshots");
+    private static final int QUEUE_SIZE = 2;
 
     @TempDir
     static Path tmp;
@@ -58,7 +67,8 @@ class WebUiBrowserTest {
         Path demo = DemoPipeline.create(tmp.resolve("models/demo"), DemoPipeline.DEFAULT_SEED);
         pipeline = StableDiffusionPipeline.load(demo);
         OutputStore store = new OutputStore(tmp.resolve("outputs"));
-        queue = new JobQueue(Generator.of(pipeline), store, 1, 16);
+        // a queue of 2: the default grid's 8 cells do not fit at once, so the page submits in batches
+        queue = new JobQueue(Generator.of(pipeline), store, 1, QUEUE_SIZE);
         app = WebApp.create(queue, store).start("127.0.0.1", 0);
         base = "http://127.0.0.1:" + app.port();
 
@@ -104,6 +114,34 @@ class WebUiBrowserTest {
         return w instanceof Number n && n.intValue() > 0;
     }
 
+    private static void type(String id, String text) {
+        WebElement e = driver.findElement(By.id(id));
+        e.clear();
+        e.sendKeys(text);
+    }
+
+    /**
+     * Wraps the page's EventSource so the test sees every stream the page opens ({@code __streams})
+     * and the most it held open at once ({@code __maxOpen}).
+     */
+    private static void countEventSources() {
+        ((JavascriptExecutor) driver).executeScript(
+                "window.__streams = []; window.__open = 0; window.__maxOpen = 0;"
+                + "window.EventSource = class extends window.EventSource {"
+                + "  constructor(url, options) { super(url, options); window.__streams.push(String(url));"
+                + "    window.__maxOpen = Math.max(window.__maxOpen, ++window.__open); }"
+                + "  close() { if (this.readyState !== 2) window.__open--; super.close(); } };");
+    }
+
+    @SuppressWarnings("unchecked")
+    private static List<String> eventSources() {
+        return (List<String>) ((JavascriptExecutor) driver).executeScript("return window.__streams;");
+    }
+
+    private static int mostOpenEventSources() {
+        return ((Number) ((JavascriptExecutor) driver).executeScript("return window.__maxOpen;")).intValue();
+    }
+
     @Test
     void generateThenCompareInARealBrowser() throws Exception {
         driver.get(base + "/");
@@ -126,8 +164,18 @@ class WebUiBrowserTest {
         WebElement cprompt = driver.findElement(By.id("prompt"));
         cprompt.clear();
         cprompt.sendKeys("a lighthouse on a cliff at dusk");
+        type("steps", "4");
+        countEventSources();
         List<WebElement> panels = driver.findElements(By.cssSelector(".cmp-panel"));
         assertEquals(2, panels.size());
+        // "Add panel" takes the first sampler of the server's list not shown yet, with its default schedule
+        driver.findElement(By.id("add-panel")).click();
+        List<WebElement> three = driver.findElements(By.cssSelector(".cmp-panel"));
+        assertEquals(3, three.size());
+        assertEquals("ddpm", three.get(2).findElement(By.cssSelector(".p-sampler")).getAttribute("value"));
+        assertEquals("trailing", three.get(2).findElement(By.cssSelector(".p-schedule")).getAttribute("value"));
+        three.get(2).findElement(By.cssSelector(".p-remove")).click();
+        assertEquals(2, driver.findElements(By.cssSelector(".cmp-panel")).size());
         driver.findElement(By.id("run")).click();
         waiting().until(d -> {
             List<WebElement> p = d.findElements(By.cssSelector(".cmp-panel"));
@@ -139,20 +187,133 @@ class WebUiBrowserTest {
         assertTrue(infos.get(1).getText().contains("Sampler: GE") && infos.get(1).getText().contains("Schedule: log-linear"));
         String seed0 = infos.get(0).getText().replaceAll("(?s).*Seed: (\\d+).*", "$1");
         assertTrue(infos.get(1).getText().contains("Seed: " + seed0), "both panels share the seed");
+        assertEquals(1, eventSources().size(), "one event stream for both panels: " + eventSources());
+        String alt = panels.get(1).findElement(By.cssSelector(".p-image")).getAttribute("alt");
+        assertTrue(alt.contains("a lighthouse on a cliff at dusk") && alt.contains("GE"), alt);
         screenshot("compare.png");
 
+        // the default grid's 8 cells (its 2 rows x 4 step counts; more than the 6 connections a
+        // browser opens per host, and more than the queue holds): every cell fills in. The
+        // step counts 5, 10, 20, 50 become 1, 2, 3, 4 and the size 32 px to keep the test short.
         driver.get(base + "/grid");
-        WebElement gsteps = driver.findElement(By.id("grid-steps"));
-        gsteps.clear();
-        gsteps.sendKeys("2, 5, 10");
+        countEventSources();
+        assertEquals("5, 10, 20, 50", driver.findElement(By.id("grid-steps")).getAttribute("value"));
+        assertEquals(2, driver.findElement(By.id("grid-rows")).getAttribute("value").trim().split("\n").length);
+        type("grid-steps", "1, 2, 3, 4");
+        type("width", "32");
+        type("height", "32");
         driver.findElement(By.id("run")).click();
         waiting().until(d -> d.findElement(By.id("grid-download")).isDisplayed());
-        assertEquals(6, driver.findElements(By.cssSelector("#grid-table td[data-state=done]")).size());
-        assertTrue(driver.findElement(By.id("grid-download")).getAttribute("href").contains("/api/grid.png?cols=3&jobs="));
+        List<WebElement> cells = driver.findElements(By.cssSelector("#grid-table td[data-state=done] img"));
+        assertEquals(8, cells.size());
+        for (WebElement img : cells) {
+            assertTrue(imageLoaded(img) && img.getAttribute("src").contains("/outputs/"), img.getAttribute("src"));
+            assertTrue(img.getAttribute("alt").contains("steps"), img.getAttribute("alt"));
+            assertEquals("auto", img.getCssValue("image-rendering"), "no pixelated rendering of a finished image");
+        }
+        String grid = driver.findElement(By.id("grid-download")).getAttribute("href");
+        assertTrue(grid.contains("/api/grid.png?cols=4&jobs="), grid);
+        // 8 cells > 1 running + 2 waiting: at least two batches, each on one stream, one open at a time
+        List<String> streams = eventSources();
+        assertTrue(streams.size() >= 2, "the grid was submitted in batches: " + streams);
+        assertEquals(1, mostOpenEventSources(), "never more than one event stream open: " + streams);
+        int followed = 0;
+        for (String stream : streams) {
+            assertTrue(stream.contains("/api/events?jobs="), stream);
+            followed += stream.replaceAll(".*jobs=", "").split(",").length;
+        }
+        assertEquals(8, followed, streams.toString());
         screenshot("grid.png");
 
         driver.get(base + "/gallery");
-        assertEquals(9, driver.findElements(By.cssSelector(".gallery .card")).size());
+        assertEquals(11, driver.findElements(By.cssSelector(".gallery .card")).size());
         screenshot("gallery.png");
+    }
+
+    /**
+     * The ideal shapes model in the same pages: /compare at N = 50 gives pictures, not noise (nearly every pixel
+     * is a colour of the data set's palette, as in its images), and at N = 5 DDIM and GE visibly differ.
+     */
+    @Test
+    void idealShapesModelShowsPicturesOnCompare() throws Exception {
+        try (IdealPipeline ideal = IdealPipeline.load(IdealModels.SHAPES);
+             JobQueue q = new JobQueue(Generator.of(ideal), new OutputStore(tmp.resolve("ideal-outputs")), 1, 16)) {
+            Javalin a = WebApp.create(q, new OutputStore(tmp.resolve("ideal-outputs"))).start("127.0.0.1", 0);
+            try {
+                String b = "http://127.0.0.1:" + a.port();
+                BufferedImage[] n50 = comparePanels(b, 50);
+                screenshot("compare-ideal-50.png");
+                for (int i = 0; i < 2; i++) {
+                    double share = paletteShare(n50[i]);
+                    System.out.printf("[ideal] panel %d at N = 50: %.1f%% of pixels within 12 of a palette colour%n", i, 100 * share);
+                    assertTrue(share > 0.9, "panel " + i + " at N = 50 is a picture of the data set, not noise: " + share);
+                }
+                BufferedImage[] n5 = comparePanels(b, 5);
+                screenshot("compare-ideal-5.png");
+                double diff = meanAbsDiff(n5[0], n5[1]);
+                System.out.printf("[ideal] N = 5: DDIM vs GE mean |difference| %.1f of 255%n", diff);
+                assertTrue(diff > 5, "DDIM and GE differ visibly at N = 5: " + diff);
+            } finally {
+                a.stop();
+            }
+        }
+    }
+
+    /** Runs /compare (the default DDIM and GE panels) for "a red circle" at N steps; the two panel images. */
+    private static BufferedImage[] comparePanels(String b, int steps) throws Exception {
+        driver.get(b + "/compare");
+        WebElement p = driver.findElement(By.id("prompt"));
+        p.clear();
+        p.sendKeys("a red circle");
+        WebElement seed = driver.findElement(By.id("seed"));
+        seed.clear();
+        seed.sendKeys("7");
+        WebElement n = driver.findElement(By.id("steps"));
+        n.clear();
+        n.sendKeys(Integer.toString(steps));
+        driver.findElement(By.id("run")).click();
+        waiting().until(d -> d.findElements(By.cssSelector(".cmp-panel")).stream().allMatch(e ->
+                "done".equals(e.getAttribute("data-state")) && imageLoaded(e.findElement(By.cssSelector(".p-image")))));
+        List<WebElement> imgs = driver.findElements(By.cssSelector(".cmp-panel .p-image"));
+        assertEquals(2, imgs.size());
+        BufferedImage[] out = new BufferedImage[2];
+        for (int i = 0; i < 2; i++) {
+            String src = imgs.get(i).getAttribute("src");
+            out[i] = ImageIO.read(java.net.URI.create(src.startsWith("http") ? src : b + src).toURL());
+            assertEquals(64, out[i].getWidth());
+        }
+        return out;
+    }
+
+    /** The share of pixels whose RGB is within 12 (per channel) of a colour of the shapes palette. */
+    private static double paletteShare(BufferedImage img) {
+        int hits = 0;
+        for (int y = 0; y < img.getHeight(); y++) {
+            for (int x = 0; x < img.getWidth(); x++) {
+                int rgb = img.getRGB(x, y);
+                for (int[] c : ShapesDataSet.PALETTE.values()) {
+                    if (Math.abs(((rgb >> 16) & 0xff) - c[0]) <= 12 && Math.abs(((rgb >> 8) & 0xff) - c[1]) <= 12
+                            && Math.abs((rgb & 0xff) - c[2]) <= 12) {
+                        hits++;
+                        break;
+                    }
+                }
+            }
+        }
+        return hits / (double) (img.getWidth() * img.getHeight());
+    }
+
+    private static double meanAbsDiff(BufferedImage a, BufferedImage b) {
+        double s = 0;
+        for (int y = 0; y < a.getHeight(); y++) {
+            for (int x = 0; x < a.getWidth(); x++) {
+                int p = a.getRGB(x, y);
+                int q = b.getRGB(x, y);
+                for (int sh = 0; sh <= 16; sh += 8) {
+                    s += Math.abs(((p >> sh) & 0xff) - ((q >> sh) & 0xff));
+                }
+            }
+        }
+        return s / (3.0 * a.getWidth() * a.getHeight());
     }
 }

@@ -208,10 +208,30 @@ public final class ClipTextModel {
      * @return {@code last_hidden_state} [B, L, hidden] float32, attached to {@code inputIds}'s manager
      */
     public NDArray forward(NDArray inputIds, Map<String, NDArray> intermediates) {
-        return Profiler.time("text_encoder", () -> compute(inputIds, intermediates));
+        return Profiler.time("text_encoder", () -> compute(inputIds, intermediates, 1));
     }
 
-    private NDArray compute(NDArray inputIds, Map<String, NDArray> intermediates) {
+    /**
+     * Runs the text encoder with "clip skip" as AUTOMATIC1111 applies it: the hidden state {@code clipSkip - 1}
+     * layers before the last (Hugging Face {@code hidden_states[-clipSkip]}), then {@code final_layer_norm}.
+     * {@code clipSkip = 1} is {@link #forward(NDArray)} exactly. The layers counted are those of the model as
+     * shipped: an SD 2.x repo's encoder already ends at OpenCLIP's penultimate layer.
+     *
+     * @param inputIds [B, L] token ids (int64)
+     * @param clipSkip 1 to {@code num_hidden_layers}
+     * @return [B, L, hidden] float32, attached to {@code inputIds}'s manager
+     * @throws IllegalArgumentException if clipSkip is out of range
+     */
+    public NDArray forward(NDArray inputIds, int clipSkip) {
+        int layers = encoder.layers.size();
+        if (clipSkip < 1 || clipSkip > layers) {
+            throw new IllegalArgumentException("clip_skip: must be between 1 and " + layers
+                    + " (the text encoder's layer count), got " + clipSkip);
+        }
+        return Profiler.time("text_encoder", () -> compute(inputIds, null, clipSkip));
+    }
+
+    private NDArray compute(NDArray inputIds, Map<String, NDArray> intermediates, int clipSkip) {
         Shape s = inputIds.getShape();
         if (s.dimension() != 2 || s.get(1) < 1 || s.get(1) > config.maxPositionEmbeddings()) {
             throw new IllegalArgumentException("input_ids must be [batch, length <= " + config.maxPositionEmbeddings()
@@ -238,7 +258,7 @@ public final class ClipTextModel {
             if (intermediates != null) {
                 recorded.put("text_encoder.embeddings", x);
             }
-            for (int i = 0; i < encoder.layers.size(); i++) {
+            for (int i = 0; i < encoder.layers.size() - (clipSkip - 1); i++) {
                 x = encoder.layers.get(i).forward(x, mask);
                 if (intermediates != null) {
                     recorded.put("text_encoder.layers." + i, x);

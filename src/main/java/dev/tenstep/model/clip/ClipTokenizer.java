@@ -192,6 +192,24 @@ public final class ClipTokenizer implements AutoCloseable {
         return new Encoding(ids, count, dropped);
     }
 
+    /**
+     * The BPE ids of a piece of text without begin/end tokens, untruncated (Hugging Face
+     * {@code tokenizer(text, add_special_tokens=False)}): the same normalisation as {@link #encode}.
+     *
+     * @param text any text (may be empty: no ids)
+     */
+    public long[] tokenize(String text) {
+        String t = EDGE_WHITESPACE.matcher(text).replaceAll("");
+        if (t.isEmpty()) {
+            return new long[0];
+        }
+        long[] ids = untruncated.encode(t).getIds();
+        if (ids.length < 2 || ids[0] != bosId || ids[ids.length - 1] != eosId) {
+            throw new IllegalStateException("tokenizer did not add begin/end tokens to \"" + t + "\"");
+        }
+        return Arrays.copyOfRange(ids, 1, ids.length - 1);
+    }
+
     /** @return the pad id (49407 for SD1, 0 for SD2) */
     public long padId() {
         return padId;

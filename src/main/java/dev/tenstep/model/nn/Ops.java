@@ -76,19 +76,30 @@ public final class Ops {
     }
 
     /**
-     * Query rows per slice for an attention with {@code batchHeads} x {@code keys} scores per row:
-     * system property {@code tenstep.attention.slice} = {@code auto} (default: from
+     * Query rows per slice for an attention with {@code batchHeads} x {@code keys} scores per row,
+     * when the attention runs sliced (see {@link #attentionMode()}): {@code auto} (from
      * {@link #attentionBudget()}), {@code off} (no slicing) or a fixed number of rows N.
      */
     public static long rowsPerSlice(long batchHeads, long keys) {
-        String mode = System.getProperty("tenstep.attention.slice", "auto").trim();
-        if (mode.isEmpty() || mode.equalsIgnoreCase("auto")) {
+        String mode = attentionMode();
+        if (mode.equals("auto") || mode.equals("fused")) {
             return sliceRows(batchHeads, keys, attentionBudget());
         }
-        if (mode.equalsIgnoreCase("off") || mode.equals("0")) {
+        if (mode.equals("off") || mode.equals("0")) {
             return Long.MAX_VALUE;
         }
         return Math.max(1, Long.parseLong(mode));
+    }
+
+    /**
+     * How attention is computed, system property {@code tenstep.attention.slice}: {@code fused}
+     * (default: libtorch's tiled flash-attention kernel, {@link FusedAttention}; the score matrix is
+     * never materialised), or the score matrix computed with DJL ops in slices of query rows:
+     * {@code auto} (rows from {@link #attentionBudget()}), {@code off} (one slice) or N rows.
+     */
+    public static String attentionMode() {
+        String mode = System.getProperty("tenstep.attention.slice", "fused").trim().toLowerCase(java.util.Locale.ROOT);
+        return mode.isEmpty() ? "fused" : mode;
     }
 
     /** Memory budget for one attention score slice; 256 MiB unless {@code tenstep.attention.budget} (bytes) is set. */
@@ -96,9 +107,16 @@ public final class Ops {
         return Long.getLong("tenstep.attention.budget", 256L << 20);
     }
 
+    /** Whether {@link #attention} and {@link #attentionHeads} use the fused kernel now. */
+    public static boolean fusedAttention() {
+        return attentionMode().equals("fused") && FusedAttention.available();
+    }
+
     /**
-     * Scaled dot-product attention {@code softmax(q k^T * scale + mask) v}, computed in slices of
-     * query rows so that the score matrix stays within {@link #attentionBudget()}.
+     * Scaled dot-product attention {@code softmax(q k^T * scale + mask) v}: with the fused kernel
+     * (no mask, {@link #attentionMode()} {@code fused}) or in slices of query rows so that the score
+     * matrix stays within {@link #attentionBudget()}. The result may be an inference tensor of
+     * libtorch: callers do not modify it in place.
      *
      * @param q     [B, Lq, d]
      * @param k     [B, Lk, d]
@@ -108,27 +126,61 @@ public final class Ops {
      * @return [B, Lq, dv], attached to q's manager
      */
     public static NDArray attention(NDArray q, NDArray k, NDArray v, float scale, NDArray mask) {
-        return attention(q, k, v, scale, mask, false);
+        return Profiler.time("sdpa", () -> {
+            if (mask == null && fusedAttention()) {
+                // [B, L, d] as [B, 1, L, d]: one head per batch entry (views, no copies)
+                return FusedAttention.apply(q.expandDims(1), k.expandDims(1), v.expandDims(1), scale).squeeze(1);
+            }
+            return attentionSliced(q, k, v, scale, mask);
+        });
     }
 
     /**
-     * As {@link #attention(NDArray, NDArray, NDArray, float, NDArray)}; with {@code upcast} and half
-     * precision inputs, q and k are widened to fp32 so that the scores and the softmax are fp32 and
-     * cannot overflow (diffusers' {@code upcast_attention}, set by SD 2.1, whose fp16 scores
-     * overflow to inf and NaN: black images); the probabilities are narrowed back to v's dtype.
-     * No effect on fp32 inputs.
+     * Multi-head {@link #attention} without mask on [B, H, L, d] views, e.g. {@code [B, L, H, d]}
+     * projections transposed: the fused kernel reads them through their strides, the sliced path
+     * copies them to [B*H, L, d]. The result may be an inference tensor of libtorch: callers do not
+     * modify it in place.
+     *
+     * @param q [B, H, Lq, d]
+     * @param k [B, H, Lk, d]
+     * @param v [B, H, Lk, dv]
+     * @return [B, H, Lq, dv], attached to q's manager
      */
-    public static NDArray attention(NDArray q, NDArray k, NDArray v, float scale, NDArray mask, boolean upcast) {
-        return Profiler.time("sdpa", () -> attentionSliced(q, k, v, scale, mask, upcast));
+    public static NDArray attentionHeads(NDArray q, NDArray k, NDArray v, float scale) {
+        return attentionHeads(q, k, v, scale, false);
     }
 
-    private static NDArray attentionSliced(NDArray q0, NDArray k, NDArray v, float scale, NDArray mask, boolean upcast) {
-        boolean widen = upcast && q0.getDataType() != ai.djl.ndarray.types.DataType.FLOAT32;
-        NDArray q = widen ? q0.toType(ai.djl.ndarray.types.DataType.FLOAT32, false) : q0;
+    /**
+     * As {@link #attentionHeads(NDArray, NDArray, NDArray, float)}; with {@code upcast} (diffusers'
+     * {@code upcast_attention}, set by SD 2.1, whose fp16 scores overflow to inf/NaN: black images)
+     * and half-precision inputs, the sliced path widens q and k to fp32 so that the scores and the
+     * softmax are fp32, and narrows the probabilities back to v's dtype. The fused kernel needs no
+     * upcast: it accumulates the scores and the online softmax in fp32 for half inputs. No effect on
+     * fp32 inputs.
+     */
+    public static NDArray attentionHeads(NDArray q, NDArray k, NDArray v, float scale, boolean upcast) {
+        return Profiler.time("sdpa", () -> {
+            if (fusedAttention()) {
+                return FusedAttention.apply(q, k, v, scale);
+            }
+            long[] qs = q.getShape().getShape();
+            long[] ks = k.getShape().getShape();
+            long[] vs = v.getShape().getShape();
+            long bh = qs[0] * qs[1];
+            boolean widen = upcast && q.getDataType() != ai.djl.ndarray.types.DataType.FLOAT32;
+            NDArray qq = widen ? q.toType(ai.djl.ndarray.types.DataType.FLOAT32, false) : q;
+            NDArray kk = widen ? k.toType(ai.djl.ndarray.types.DataType.FLOAT32, false) : k;
+            NDArray o = attentionSliced(qq.reshape(bh, qs[2], qs[3]), kk.reshape(bh, ks[2], ks[3]),
+                    v.reshape(bh, vs[2], vs[3]), scale, null);
+            return o.reshape(qs[0], qs[1], qs[2], vs[3]);
+        });
+    }
+
+    private static NDArray attentionSliced(NDArray q, NDArray k, NDArray v, float scale, NDArray mask) {
         long b = q.getShape().get(0);
         long lq = q.getShape().get(1);
         long lk = k.getShape().get(1);
-        NDArray kt = (widen ? k.toType(ai.djl.ndarray.types.DataType.FLOAT32, false) : k).transpose(0, 2, 1);
+        NDArray kt = k.transpose(0, 2, 1);
         long rows = rowsPerSlice(b, lk);
         if (rows >= lq) {
             return attend(q.mul(scale), kt, v, mask);

@@ -10,7 +10,8 @@ import dev.tenstep.model.nn.Ops;
  * Multi-head attention (diffusers {@code attention_processor.Attention} with the default processor,
  * as used by {@code attn1}/{@code attn2} of a transformer block): {@code to_q}, {@code to_k},
  * {@code to_v} without bias, {@code to_out.0} with bias, scale {@code headDim^-0.5}. Computed with
- * {@link Ops#attention} (query slicing bounded by the attention memory budget).
+ * {@link Ops#attentionHeads} on [B, H, L, d] views of the projections: libtorch's fused tiled
+ * kernel by default, or query slices bounded by the attention memory budget.
  */
 public final class Attention {
     public final Linear toQ;
@@ -20,7 +21,7 @@ public final class Attention {
     public final Linear toOut;
     private final long heads;
     private final float scale;
-    /** diffusers' {@code upcast_attention} (SD 2.1): scores and softmax in fp32 under half precision. */
+    /** diffusers' {@code upcast_attention} (SD 2.1): fp32 scores and softmax under half precision (sliced path). */
     private final boolean upcast;
 
     /**
@@ -52,10 +53,18 @@ public final class Attention {
 
     private NDArray compute(NDArray x, NDArray context) {
         NDArray ctx = context == null ? x : context;
-        NDArray q = Ops.splitHeads(toQ.forward(x), heads);
-        NDArray k = Ops.splitHeads(toK.forward(ctx), heads);
-        NDArray v = Ops.splitHeads(toV.forward(ctx), heads);
-        NDArray o = Ops.attention(q, k, v, scale, null, upcast);
-        return toOut.forward(Ops.mergeHeads(o, heads));
+        NDArray q = headsView(toQ.forward(x));
+        NDArray k = headsView(toK.forward(ctx));
+        NDArray v = headsView(toV.forward(ctx));
+        NDArray o = Ops.attentionHeads(q, k, v, scale, upcast);
+        // [B, H, L, d] -> [B, L, H*d]; no copy when the kernel wrote o as [B, L, H, d] (libtorch's CPU flash kernel does)
+        long[] s = o.getShape().getShape();
+        return toOut.forward(o.transpose(0, 2, 1, 3).reshape(s[0], s[2], s[1] * s[3]));
+    }
+
+    /** [B, L, H*d] -> [B, H, L, d] as a view (the head split costs no copy). */
+    private NDArray headsView(NDArray x) {
+        long[] s = x.getShape().getShape();
+        return x.reshape(s[0], s[1], heads, s[2] / heads).transpose(0, 2, 1, 3);
     }
 }

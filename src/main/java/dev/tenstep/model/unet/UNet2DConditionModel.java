@@ -124,6 +124,26 @@ public final class UNet2DConditionModel implements AutoCloseable {
         }
     }
 
+    /**
+     * Builds the model from {@code config} with the weights of {@code file} (e.g. a single-file
+     * checkpoint's UNet view), strictly as {@link #load(Path, NDManager)} does.
+     *
+     * @param manager the weights go into a sub-manager of it, closed by {@link #close}
+     * @throws ModelLoadException naming a missing, misshaped or unused weight
+     */
+    public static UNet2DConditionModel load(UNetConfig config, dev.tenstep.io.TensorFile file, NDManager manager) {
+        NDManager wm = manager.newSubManager();
+        try {
+            Weights w = new Weights(file, wm);
+            UNet2DConditionModel m = new UNet2DConditionModel(config, w, wm);
+            w.finish();
+            return m;
+        } catch (RuntimeException e) {
+            wm.close();
+            throw e;
+        }
+    }
+
     public UNetConfig config() {
         return config;
     }

@@ -11,8 +11,9 @@ import dev.tenstep.model.nn.Ops;
  * Single-head self-attention over all pixels of the VAE mid block (diffusers
  * {@code attention_processor.py Attention} with {@code AttnProcessor}, heads 1, dim_head C,
  * {@code residual_connection=True}): {@code x + to_out.0(attn(to_q(n), to_k(n), to_v(n)))} with
- * {@code n = group_norm(x)} as H*W tokens of C channels, scale C^-0.5. Query rows are sliced by
- * {@link Ops#attention} so the [HW, HW] score matrix stays within the memory budget.
+ * {@code n = group_norm(x)} as H*W tokens of C channels, scale C^-0.5. {@link Ops#attention} runs
+ * libtorch's fused tiled kernel (the [HW, HW] score matrix is never materialised) or slices the
+ * query rows so that the score matrix stays within the memory budget.
  * x: [N, C, H, W] -> [N, C, H, W]. Weight names are the current ones; legacy files are mapped by
  * {@link VaeNames#toCurrent}.
  */

@@ -136,29 +136,38 @@ class UNetPrimitivesTest {
             NDArray ma = m.create(mask, new Shape(lq, lk));
             for (boolean withMask : new boolean[] {false, true}) {
                 NDArray mk = withMask ? ma : null;
-                NDArray unsliced = Ops.attention(qa, ka, va, scale, mk); // default budget: one slice
+                // default mode: the fused kernel without mask, one slice of the score matrix with it
+                NDArray unsliced = Ops.attention(qa, ka, va, scale, mk);
                 String old = System.getProperty("tenstep.attention.budget");
+                String oldMode = System.getProperty("tenstep.attention.slice");
                 NDArray sliced;
                 System.setProperty("tenstep.attention.budget", Long.toString(budget));
+                System.setProperty("tenstep.attention.slice", "auto");
                 try {
                     assertTrue(Ops.sliceRows(bsz, lk, Ops.attentionBudget()) < lq, "forces several slices");
+                    assertTrue(!Ops.fusedAttention(), "sliced path");
                     sliced = Ops.attention(qa, ka, va, scale, mk);
                 } finally {
-                    if (old == null) {
-                        System.clearProperty("tenstep.attention.budget");
-                    } else {
-                        System.setProperty("tenstep.attention.budget", old);
-                    }
+                    restore("tenstep.attention.budget", old);
+                    restore("tenstep.attention.slice", oldMode);
                 }
                 double[] expected = attentionLoop(q, k, v, withMask ? mask : null, bsz, lq, lk, d, dv, scale);
                 NDArray exp = m.create(expected, new Shape(bsz, lq, dv));
                 String tag = withMask ? " (masked)" : "";
                 Allclose.assertClose("sliced attention vs loop" + tag, exp,
                         sliced.toType(ai.djl.ndarray.types.DataType.FLOAT64, false), 1e-5, 1e-5);
-                Allclose.assertClose("unsliced attention vs loop" + tag, exp,
+                Allclose.assertClose((withMask ? "unsliced" : "fused") + " attention vs loop" + tag, exp,
                         unsliced.toType(ai.djl.ndarray.types.DataType.FLOAT64, false), 1e-5, 1e-5);
-                Allclose.assertClose("sliced vs unsliced attention" + tag, unsliced, sliced, 1e-6, 1e-6);
+                Allclose.assertClose("sliced vs " + (withMask ? "unsliced" : "fused") + " attention" + tag, unsliced, sliced, 1e-6, 1e-6);
             }
+        }
+    }
+
+    private static void restore(String key, String value) {
+        if (value == null) {
+            System.clearProperty(key);
+        } else {
+            System.setProperty(key, value);
         }
     }
 }

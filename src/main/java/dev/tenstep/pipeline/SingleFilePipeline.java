@@ -1,0 +1,123 @@
+package dev.tenstep.pipeline;
+
+import ai.djl.ndarray.NDManager;
+import dev.tenstep.model.ModelLoadException;
+import dev.tenstep.model.Weights;
+import dev.tenstep.model.clip.ClipTextModel;
+import dev.tenstep.model.config.Configs;
+import dev.tenstep.model.config.SchedulerConfig;
+import dev.tenstep.model.config.TextEncoderConfig;
+import dev.tenstep.model.config.UNetConfig;
+import dev.tenstep.model.config.VaeConfig;
+import dev.tenstep.model.singlefile.Architecture;
+import dev.tenstep.model.singlefile.SingleFileCheckpoint;
+import dev.tenstep.model.unet.UNet2DConditionModel;
+import dev.tenstep.model.vae.AutoencoderKL;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Locale;
+
+/**
+ * Loads a Stable Diffusion pipeline from a single-file checkpoint ({@code .safetensors} or
+ * {@code .ckpt} in the CompVis / A1111 layout, see {@link SingleFileCheckpoint}), with the options
+ * that A1111 and diffusers' {@code from_single_file} offer.
+ */
+public final class SingleFilePipeline {
+    private static final Logger LOG = LoggerFactory.getLogger(SingleFilePipeline.class);
+
+    /**
+     * Options of a single-file load.
+     *
+     * @param config         a folder with {@code unet/}, {@code vae/}, {@code text_encoder/},
+     *                       {@code scheduler/}, {@code tokenizer/} configs (diffusers'
+     *                       {@code from_single_file(config=...)}); null = recognise the release
+     * @param vae            a VAE replacing the checkpoint's: a single file ({@code *.vae.safetensors},
+     *                       {@code .ckpt}) or a diffusers {@code vae/} folder; null = the checkpoint's
+     * @param ema            use the checkpoint's EMA UNet weights ({@code model_ema.*})
+     * @param predictionType "epsilon" or "v_prediction" overriding the scheduler config; null = as configured
+     */
+    public record Options(Path config, Path vae, boolean ema, String predictionType) {
+        public static final Options DEFAULT = new Options(null, null, false, null);
+
+        public Options {
+            if (predictionType != null && !predictionType.equals("epsilon") && !predictionType.equals("v_prediction")) {
+                throw new IllegalArgumentException("prediction type must be epsilon or v_prediction, got '" + predictionType + "'");
+            }
+        }
+    }
+
+    private SingleFilePipeline() {
+    }
+
+    /** True when {@code path} names a checkpoint file this class loads (by extension). */
+    public static boolean isSingleFile(Path path) {
+        String n = path.getFileName().toString().toLowerCase(Locale.ROOT);
+        return Files.isRegularFile(path) && (n.endsWith(".safetensors") || n.endsWith(".ckpt") || n.endsWith(".pt")
+                || n.endsWith(".pth"));
+    }
+
+    /** The model name A1111 shows ({@code Model:}): the file name without its extension. */
+    public static String modelName(Path file) {
+        String n = file.getFileName().toString();
+        int dot = n.lastIndexOf('.');
+        return dot > 0 ? n.substring(0, dot) : n;
+    }
+
+    /**
+     * Loads {@code file}.
+     *
+     * @throws ModelLoadException naming the file, tensor or config key at fault; when the shapes
+     *                            match no known release, the message lists them and asks for
+     *                            {@code --config}
+     */
+    public static StableDiffusionPipeline load(Path file, Options options) {
+        long t0 = System.nanoTime();
+        if (options.config() != null && !Files.isDirectory(options.config())) {
+            throw new ModelLoadException("--config: folder not found: " + options.config());
+        }
+        if (options.vae() != null && !Files.exists(options.vae())) {
+            throw new ModelLoadException("--vae: not found: " + options.vae());
+        }
+        try (SingleFileCheckpoint ckpt = SingleFileCheckpoint.open(file)) {
+            Path configDir = options.config();
+            if (configDir == null) {
+                Architecture.Inferred inferred = Architecture.infer(ckpt, options.predictionType());
+                LOG.info("{}: recognised as {} ({})", file.getFileName(), inferred.release().label, inferred.reason());
+                configDir = inferred.release().configDir();
+            }
+            SchedulerConfig sc = Configs.read(configDir.resolve("scheduler/scheduler_config.json"), SchedulerConfig.class);
+            if (options.predictionType() != null) {
+                sc = SchedulerConfig.of(sc.className(), sc.numTrainTimesteps(), sc.betaStart(), sc.betaEnd(), sc.betaSchedule(),
+                        sc.trainedBetas(), options.predictionType(), sc.stepsOffset(), sc.setAlphaToOne(), sc.timestepSpacing());
+            }
+            TextEncoderConfig tc = Configs.read(configDir.resolve("text_encoder/config.json"), TextEncoderConfig.class);
+            UNetConfig uc = Configs.read(configDir.resolve("unet/config.json"), UNetConfig.class);
+            Path cfg = configDir;
+            StableDiffusionPipeline p = PipelineAssembler.assemble(modelName(file), file, sc, configDir.resolve("tokenizer"), m -> {
+                Weights wt = new Weights(ckpt.textEncoder(tc), m);
+                ClipTextModel textEncoder = new ClipTextModel(wt, tc);
+                wt.finish();
+                UNet2DConditionModel unet = UNet2DConditionModel.load(uc, ckpt.unet(uc, options.ema()), m);
+                return new PipelineAssembler.Networks(textEncoder, unet, loadVae(ckpt, options.vae(), cfg, m));
+            });
+            LOG.info("loaded {} in {} ms", file.getFileName(), (System.nanoTime() - t0) / 1_000_000);
+            return p;
+        }
+    }
+
+    private static AutoencoderKL loadVae(SingleFileCheckpoint ckpt, Path vaeOption, Path configDir, NDManager manager) {
+        if (vaeOption != null && Files.isDirectory(vaeOption)) {
+            return AutoencoderKL.load(vaeOption, manager);
+        }
+        VaeConfig vc = Configs.read(configDir.resolve("vae/config.json"), VaeConfig.class);
+        if (vaeOption == null) {
+            return new AutoencoderKL(new Weights(ckpt.vae(vc), manager), vc);
+        }
+        try (SingleFileCheckpoint vaeFile = SingleFileCheckpoint.openVae(vaeOption)) {
+            return new AutoencoderKL(new Weights(vaeFile.vae(vc), manager), vc);
+        }
+    }
+}

@@ -1,0 +1,177 @@
+package dev.tenstep.web;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.tenstep.io.PngImages;
+import dev.tenstep.pipeline.GenerationRequest;
+import dev.tenstep.pipeline.InvalidRequestException;
+import dev.tenstep.sampling.SamplerKind;
+import dev.tenstep.sampling.ScheduleKind;
+import io.javalin.Javalin;
+import io.javalin.http.Context;
+import io.javalin.http.HttpStatus;
+import io.javalin.http.sse.SseHandler;
+
+import javax.imageio.ImageIO;
+import java.awt.image.BufferedImage;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The JSON jobs API: {@code POST /api/txt2img} (202 with the job), {@code GET|DELETE /api/jobs/{id}},
+ * the event streams {@code GET /api/jobs/{id}/events} (one job) and {@code GET /api/events?jobs=a,b}
+ * (several jobs over one connection, see {@link EventStreams}), {@code GET /api/grid.png} (finished
+ * jobs as one labelled PNG) and {@code GET /api/info} (the model, its limits and the lists the
+ * pages use). docs/web.md describes each field.
+ */
+record JobsApi(JobQueue queue, OutputStore store) implements WebApp.Routes {
+    /** Most jobs one multiplexed stream may follow (a grid of 16 x 16 cells). */
+    static final int MAX_STREAMED_JOBS = 256;
+    private static final String EVENT_STREAM = "text/event-stream";
+
+    private Generator generator() {
+        return queue.generator();
+    }
+
+    @Override
+    public void register(Javalin app) {
+        app.get("/api/info", ctx -> ctx.json(info()));
+        app.post("/api/txt2img", this::submit);
+        app.get("/api/jobs/{id}", ctx -> {
+            Job job = job(ctx.pathParam("id"));
+            ctx.json(job.toJson(queue.position(job)));
+        });
+        app.delete("/api/jobs/{id}", ctx -> {
+            JobQueue.Cancellation c = queue.cancel(ctx.pathParam("id")).orElseThrow(() -> new ApiException(404, "unknown job"));
+            // a waiting job is cancelled now (200); a running one is interrupted and stops within its current step (202)
+            ctx.status(c.stopping() ? HttpStatus.ACCEPTED : HttpStatus.OK).json(c.job().toJson(queue.position(c.job())));
+        });
+        SseHandler single = new SseHandler(0, client -> EventStreams.single(client, client.ctx().attribute("job")));
+        app.get("/api/jobs/{id}/events", ctx -> {
+            ctx.attribute("job", job(ctx.pathParam("id")));
+            requireEventStream(ctx);
+            single.handle(ctx);
+        });
+        SseHandler multiplexed = new SseHandler(0, client -> EventStreams.multiplexed(client, client.ctx().attribute("jobs")));
+        app.get("/api/events", ctx -> {
+            ctx.attribute("jobs", streamedJobs(ctx.queryParam("jobs")));
+            requireEventStream(ctx);
+            multiplexed.handle(ctx);
+        });
+        app.get("/api/grid.png", this::gridPng);
+    }
+
+    private Map<String, Object> info() {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("model", generator().modelName());
+        m.put("device", generator().compute().deviceName());
+        m.put("dtype", generator().compute().dtype().id());
+        m.put("vae_dtype", generator().compute().vaeDtype().id());
+        m.put("demo", generator().isDemo());
+        m.put("default_size", generator().defaultSize());
+        m.put("size_multiple", generator().sizeMultiple());
+        m.put("max_size", generator().maxSize());
+        m.put("samplers", WebApp.samplerList());
+        m.put("schedules", ScheduleKind.ids());
+        m.put("default_sampler", SamplerKind.DEFAULT.id());
+        m.put("queue_size", queue.capacity());
+        m.put("waiting", queue.waiting());
+        return m;
+    }
+
+    private void submit(Context ctx) {
+        JsonNode body = Requests.body(ctx.body());
+        GenerationRequest r = generator().resolve(Requests.parse(body, Requests.Names.NATIVE));
+        Job job = queue.submit(r, Requests.preview(body));
+        ctx.status(HttpStatus.ACCEPTED).json(job.toJson(queue.position(job)));
+    }
+
+    private Job job(String id) {
+        return queue.get(id).orElseThrow(() -> new ApiException(404, "unknown job"));
+    }
+
+    /**
+     * The jobs of a {@code jobs=a,b,...} parameter, in order.
+     *
+     * @throws ApiException 404 naming the first unknown id
+     */
+    private List<Job> jobs(String ids) {
+        List<Job> jobs = new ArrayList<>();
+        for (String raw : ids.split(",")) {
+            String id = raw.trim();
+            jobs.add(queue.get(id).orElseThrow(() -> new ApiException(404, "unknown job " + id)));
+        }
+        return jobs;
+    }
+
+    /**
+     * The jobs one multiplexed stream follows: 1 to {@link #MAX_STREAMED_JOBS} distinct ids.
+     *
+     * @throws InvalidRequestException naming {@code jobs} when missing, repeated or too many
+     */
+    private List<Job> streamedJobs(String ids) {
+        if (ids == null || ids.isBlank()) {
+            throw InvalidRequestException.of("jobs", "give the job ids, comma separated");
+        }
+        List<Job> jobs = jobs(ids);
+        if (jobs.size() > MAX_STREAMED_JOBS) {
+            throw InvalidRequestException.of("jobs", "at most " + MAX_STREAMED_JOBS + " jobs per stream, got " + jobs.size());
+        }
+        if (new HashSet<>(jobs).size() != jobs.size()) {
+            throw InvalidRequestException.of("jobs", "names a job twice");
+        }
+        return jobs;
+    }
+
+    private static void requireEventStream(Context ctx) {
+        if (!EVENT_STREAM.equals(ctx.header("Accept"))) {
+            throw new ApiException(406, "this is a server-sent event stream: send Accept: " + EVENT_STREAM);
+        }
+    }
+
+    private void gridPng(Context ctx) throws IOException {
+        int cols;
+        try {
+            cols = Integer.parseInt(ctx.queryParamAsClass("cols", String.class).getOrDefault("0"));
+        } catch (NumberFormatException e) {
+            throw InvalidRequestException.of("cols", "must be an integer");
+        }
+        String ids = ctx.queryParam("jobs");
+        if (ids == null || ids.isBlank()) {
+            throw InvalidRequestException.of("jobs", "give the job ids, comma separated, row by row");
+        }
+        List<Job> jobs = jobs(ids);
+        if (cols < 1 || jobs.size() % cols != 0) {
+            throw InvalidRequestException.of("cols", "must divide the number of jobs (" + jobs.size() + ")");
+        }
+        int rows = jobs.size() / cols;
+        List<BufferedImage> cells = new ArrayList<>();
+        for (Job j : jobs) {
+            BufferedImage img = null;
+            if (j.result() != null) {
+                Path p = store.resolve(j.result().file()).orElse(null);
+                img = p == null ? null : ImageIO.read(p.toFile());
+            }
+            cells.add(img);
+        }
+        List<String> rowLabels = new ArrayList<>();
+        for (int r = 0; r < rows; r++) {
+            GenerationRequest q = jobs.get(r * cols).request();
+            rowLabels.add(q.sampler().displayName() + " / " + q.resolvedSchedule().id());
+        }
+        List<String> colLabels = new ArrayList<>();
+        for (int c = 0; c < cols; c++) {
+            colLabels.add("N = " + jobs.get(c).request().steps());
+        }
+        GenerationRequest first = jobs.get(0).request();
+        String title = "\"" + first.prompt() + "\"  seed " + first.seed() + ", CFG " + first.cfgScale() + ", " + generator().modelName();
+        byte[] png = PngImages.encode(GridImage.compose(cells, rowLabels, colLabels, title), Map.of("parameters", title));
+        ctx.contentType("image/png");
+        ctx.header("Content-Disposition", "attachment; filename=\"grid-" + first.seed() + ".png\"");
+        ctx.result(png);
+    }
+}

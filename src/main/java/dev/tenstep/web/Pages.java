@@ -1,0 +1,125 @@
+package dev.tenstep.web;
+
+import dev.tenstep.pipeline.DemoPipeline;
+import dev.tenstep.pipeline.GenerationRequest;
+import dev.tenstep.sampling.SamplerKind;
+import dev.tenstep.sampling.ScheduleKind;
+import io.javalin.Javalin;
+import io.javalin.http.Context;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The HTML pages, rendered by Thymeleaf from {@code web/templates}: {@code /} (generate),
+ * {@code /compare}, {@code /grid}, {@code /gallery?page=N}, {@code /result/{file}}; and
+ * {@code /outputs/{file}}, the one route that serves a stored image or sidecar. Every page gets
+ * the model's limits, the sampler and schedule lists and the form values ({@link #form}).
+ */
+record Pages(JobQueue queue, OutputStore store) implements WebApp.Routes {
+    /** Gallery page size. */
+    static final int PAGE_SIZE = 24;
+    /** The form fields a stored result ({@code ?reuse=file}) fills in. */
+    private static final List<String> REUSED = List.of("prompt", "negative_prompt", "steps", "cfg_scale", "seed",
+            "width", "height", "sampler", "schedule", "gamma");
+
+    private Generator generator() {
+        return queue.generator();
+    }
+
+    @Override
+    public void register(Javalin app) {
+        app.get("/", ctx -> ctx.render("index", page("index", ctx)));
+        app.get("/compare", ctx -> ctx.render("compare", page("compare", ctx)));
+        app.get("/grid", ctx -> ctx.render("grid", page("grid", ctx)));
+        app.get("/gallery", this::gallery);
+        app.get("/result/{file}", this::result);
+        app.get("/outputs/{file}", this::outputFile);
+    }
+
+    /** The model every template gets; {@code active} names the current nav entry. */
+    private Map<String, Object> page(String active, Context ctx) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("active", active);
+        m.put("model", generator().modelName());
+        m.put("device", generator().compute().label());
+        m.put("demo", generator().isDemo());
+        m.put("demoLabel", DemoPipeline.LABEL);
+        m.put("sizeMultiple", generator().sizeMultiple());
+        m.put("defaultSize", generator().defaultSize());
+        m.put("maxSize", generator().maxSize());
+        m.put("queueSize", queue.capacity());
+        m.put("samplers", WebApp.samplerList());
+        m.put("schedules", ScheduleKind.ids());
+        m.put("form", form(ctx));
+        return m;
+    }
+
+    /** Form values: defaults, overridden by a stored result ({@code ?reuse=file}) or by query parameters. */
+    private Map<String, Object> form(Context ctx) {
+        Map<String, Object> f = new LinkedHashMap<>();
+        f.put("prompt", "");
+        f.put("negative_prompt", "");
+        f.put("steps", GenerationRequest.DEFAULT_STEPS);
+        f.put("cfg_scale", GenerationRequest.DEFAULT_CFG);
+        f.put("seed", -1);
+        f.put("width", generator().defaultSize());
+        f.put("height", generator().defaultSize());
+        f.put("sampler", SamplerKind.DEFAULT.id());
+        f.put("schedule", SamplerKind.DEFAULT.defaultSchedule().id());
+        f.put("gamma", SamplerKind.DEFAULT.gamma());
+        String reuse = ctx.queryParam("reuse");
+        if (reuse != null) {
+            store.entry(reuse).ifPresent(e -> {
+                for (String k : REUSED) {
+                    if (e.params().get(k) != null) {
+                        f.put(k, e.params().get(k));
+                    }
+                }
+            });
+        }
+        for (String k : List.copyOf(f.keySet())) {
+            String v = ctx.queryParam(k);
+            if (v != null) {
+                f.put(k, v);
+            }
+        }
+        return f;
+    }
+
+    private void gallery(Context ctx) {
+        int pageNo = 1;
+        try {
+            pageNo = Integer.parseInt(ctx.queryParamAsClass("page", String.class).getOrDefault("1"));
+        } catch (NumberFormatException e) {
+            // first page
+        }
+        Map<String, Object> m = page("gallery", ctx);
+        m.put("page", store.list(pageNo, PAGE_SIZE));
+        ctx.render("gallery", m);
+    }
+
+    private void result(Context ctx) {
+        OutputStore.Entry e = store.entry(ctx.pathParam("file")).orElseThrow(() -> new ApiException(404, "no such result"));
+        Map<String, Object> m = page("gallery", ctx);
+        m.put("entry", e);
+        ctx.render("result", m);
+    }
+
+    private void outputFile(Context ctx) throws IOException {
+        Path p = store.resolve(ctx.pathParam("file")).orElse(null);
+        if (p == null) {
+            ctx.status(404).json(Map.of("error", "not found"));
+            return;
+        }
+        String name = p.getFileName().toString();
+        ctx.contentType(name.endsWith(".png") ? "image/png" : name.endsWith(".json") ? "application/json" : "application/octet-stream");
+        ctx.header("Cache-Control", "public, max-age=3600");
+        ctx.header("X-Content-Type-Options", "nosniff");
+        ctx.result(Files.readAllBytes(p));
+    }
+}

@@ -1,0 +1,83 @@
+package dev.tenstep.pipeline;
+
+import dev.tenstep.sampling.DpmSolverPlusPlus2M;
+import dev.tenstep.sampling.SamplerKind;
+import dev.tenstep.sampling.ScheduleKind;
+import dev.tenstep.sampling.ideal.IdealModels;
+import dev.tenstep.sampling.ideal.ShapesDataSet;
+import org.junit.jupiter.api.Test;
+
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** The ideal shapes model behind the pipeline interface, and the DPM++ 2M preset. */
+class IdealPipelineTest {
+    static GenerationRequest request(String prompt, SamplerKind s, int steps) {
+        return new GenerationRequest(prompt, "", steps, 7.5, 11, s, null, null, null, null);
+    }
+
+    @Test
+    void generatesADataSetPictureAtFiftySteps() {
+        try (IdealPipeline p = IdealPipeline.load(IdealModels.SHAPES)) {
+            GenerationResult r = p.generate(request("a red circle", SamplerKind.GE, 50));
+            assertEquals(64, r.image().getWidth());
+            assertArrayEquals(new long[] {1, 3, 64, 64}, r.latentShape());
+            assertTrue(r.infotext().contains("Model: \"ideal:shapes\""), r.infotext());
+            // the final latent is one of the red circles of the data set plus the noise left at the last level,
+            // sigma(0) = 0.0292 (the sampler ends there, as for Stable Diffusion): rms ~ 0.029
+            float[] z = r.finalLatents();
+            double best = Double.POSITIVE_INFINITY;
+            for (int i : p.data().subset("a red circle", "prompt")) {
+                float[] y = p.data().image(i);
+                double m = 0;
+                for (int k = 0; k < y.length; k++) {
+                    m += (y[k] - z[k]) * (y[k] - z[k]);
+                }
+                best = Math.min(best, Math.sqrt(m / y.length));
+            }
+            assertEquals(0.0292, best, 0.003, "rms deviation from the nearest red circle");
+        }
+    }
+
+    @Test
+    void refusesOtherSizesAndUnknownWords() {
+        try (IdealPipeline p = IdealPipeline.load(IdealModels.SHAPES)) {
+            InvalidRequestException e = assertThrows(InvalidRequestException.class,
+                    () -> p.resolve(request("a red circle", SamplerKind.GE, 10).withSize(128, 64)));
+            assertEquals(List.of("width"), e.fieldErrors().stream().map(FieldError::field).toList());
+            e = assertThrows(InvalidRequestException.class, () -> p.resolve(request("a mauve blob", SamplerKind.DDIM, 10)));
+            assertEquals("prompt", e.fieldErrors().get(0).field());
+            assertTrue(e.getMessage().contains("unknown words mauve, blob"), e.getMessage());
+            GenerationRequest ok = p.resolve(request("", SamplerKind.DDIM, 10));
+            assertEquals(64, ok.width());
+            assertEquals(11, ok.seed());
+        }
+        assertTrue(ShapesDataSet.get().size() > 0);
+    }
+
+    @Test
+    void dpmSolverPreset() {
+        SamplerKind k = SamplerKind.byName("DPM++ 2M");
+        assertEquals(SamplerKind.DPMPP_2M, k);
+        assertEquals(k, SamplerKind.byName("dpmpp-2m"));
+        assertEquals("DPM++ 2M", k.displayName());
+        assertEquals(ScheduleKind.KARRAS, k.defaultSchedule());
+        assertEquals("Karras", k.defaultSchedule().a1111Name());
+        assertInstanceOf(DpmSolverPlusPlus2M.class, k.method());
+        assertThrows(UnsupportedOperationException.class, k::sampler);
+        GenerationRequest withGamma = new GenerationRequest("x", "", 10, 7.5, 1, k, null, 2.0, null, null);
+        List<FieldError> errors = withGamma.validate(8, 1000);
+        assertEquals(1, errors.size());
+        assertTrue(errors.get(0).message().startsWith("DPM++ 2M has no gradient-estimation weight"), errors.toString());
+        try (IdealPipeline p = IdealPipeline.load(IdealModels.SHAPES)) {
+            GenerationResult r = p.generate(request("a blue square", k, 10));
+            assertEquals(0.0, r.sigmas()[10], 0.0);
+            assertTrue(r.infotext().contains("Sampler: DPM++ 2M") && r.infotext().contains("karras"), r.infotext());
+        }
+    }
+}

@@ -1,0 +1,143 @@
+package dev.tenstep.web;
+
+import dev.tenstep.pipeline.GenerationRequest;
+import dev.tenstep.pipeline.GenerationResult;
+import dev.tenstep.pipeline.StableDiffusionPipeline;
+import dev.tenstep.testing.Fixtures;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The job queue's rules on the tiny-sd15 fixture, with the first job held at its first step:
+ * FIFO order, the waiting capacity, announced positions, cancel of a waiting job, close().
+ */
+class JobQueueTest {
+    private static StableDiffusionPipeline pipeline;
+    private static Generator generator;
+
+    @TempDir
+    Path outputs;
+
+    @BeforeAll
+    static void load() {
+        pipeline = StableDiffusionPipeline.load(Fixtures.dir(Fixtures.SD15));
+        generator = Generator.of(pipeline);
+    }
+
+    @AfterAll
+    static void close() {
+        if (pipeline != null) {
+            pipeline.close();
+        }
+    }
+
+    /** Records the order in which jobs start, then holds or runs them as {@link WebTestSupport.HoldingGenerator} does. */
+    static final class RecordingGenerator extends WebTestSupport.ForwardingGenerator {
+        final List<String> started = Collections.synchronizedList(new ArrayList<>());
+
+        RecordingGenerator(WebTestSupport.HoldingGenerator holding) {
+            super(holding);
+        }
+
+        @Override
+        public GenerationResult generate(GenerationRequest request, StableDiffusionPipeline.Listener listener) {
+            started.add(request.prompt());
+            return real.generate(request, listener);
+        }
+    }
+
+    private static GenerationRequest request(String prompt) {
+        return generator.resolve(GenerationRequest.of(prompt).withSteps(1).withSeed(1));
+    }
+
+    /** The position in the last {@code queued} event the job emitted. */
+    private static int announcedPosition(Job job) {
+        BlockingQueue<Job.Event> events = new LinkedBlockingQueue<>();
+        java.util.function.Consumer<Job.Event> sink = events::add;
+        job.subscribe(sink);
+        job.unsubscribe(sink);
+        int position = -1;
+        for (Job.Event e : events) {
+            if (e.name().equals("queued")) {
+                position = ((Number) e.data().get("position")).intValue();
+            }
+        }
+        return position;
+    }
+
+    @Test
+    void waitingJobsRunInOrderWithTheirPositionsAnnounced() throws Exception {
+        WebTestSupport.HoldingGenerator holding = new WebTestSupport.HoldingGenerator(generator);
+        RecordingGenerator recording = new RecordingGenerator(holding);
+        try (JobQueue queue = new JobQueue(recording, new OutputStore(outputs), 1, 3)) {
+            Job a = queue.submit(request("a"), Job.Preview.NONE);
+            holding.awaitStarted();
+            Job b = queue.submit(request("b"), Job.Preview.NONE);
+            Job c = queue.submit(request("c"), Job.Preview.NONE);
+            Job d = queue.submit(request("d"), Job.Preview.NONE);
+            assertEquals(List.of(0, 1, 2, 3), List.of(queue.position(a), queue.position(b), queue.position(c), queue.position(d)));
+            assertEquals(3, queue.waiting());
+            // the running job does not count against the capacity; the waiting ones do
+            assertThrows(JobQueue.QueueFullException.class, () -> queue.submit(request("e"), Job.Preview.NONE));
+
+            JobQueue.Cancellation cb = queue.cancel(b.id()).orElseThrow();
+            assertFalse(cb.stopping(), "a waiting job is cancelled at once");
+            assertEquals(Job.Status.CANCELLED, b.status());
+            assertTrue(b.done().isDone());
+            assertEquals(1, queue.position(c));
+            assertEquals(1, announcedPosition(c), "the jobs behind a cancelled one hear their new place");
+            assertEquals(2, announcedPosition(d));
+            Job e = queue.submit(request("e"), Job.Preview.NONE);
+            assertEquals(3, queue.position(e));
+
+            holding.release();
+            for (Job j : List.of(a, c, d, e)) {
+                assertEquals(Job.Status.DONE, j.done().get(60, TimeUnit.SECONDS).status(), String.valueOf(j.error()));
+            }
+            assertEquals(List.of("a", "c", "d", "e"), recording.started, "first in, first out; the cancelled job never ran");
+            assertEquals(1, announcedPosition(a), "a was announced at place 1 before it started");
+            assertEquals(0, queue.waiting());
+        }
+    }
+
+    @Test
+    void closeCancelsWaitingJobsAndInterruptsTheRunningOne() throws Exception {
+        WebTestSupport.HoldingGenerator holding = new WebTestSupport.HoldingGenerator(generator);
+        JobQueue queue = new JobQueue(holding, new OutputStore(outputs), 1, 4);
+        Job running = queue.submit(request("running"), Job.Preview.NONE);
+        holding.awaitStarted();
+        Job waiting = queue.submit(request("waiting"), Job.Preview.NONE);
+        queue.close();
+        // the held job waits on a latch that is never released: only the interrupt ends it
+        assertEquals(Job.Status.CANCELLED, running.done().get(30, TimeUnit.SECONDS).status());
+        assertEquals(Job.Status.CANCELLED, waiting.done().get(30, TimeUnit.SECONDS).status());
+        BlockingQueue<Job.Event> events = new LinkedBlockingQueue<>();
+        waiting.subscribe(events::add);
+        assertEquals("server shutting down", events.stream().filter(ev -> ev.name().equals("cancelled"))
+                .findFirst().orElseThrow().data().get("message"));
+        assertThrows(IllegalStateException.class, () -> queue.submit(request("late"), Job.Preview.NONE));
+        queue.close();
+    }
+
+    @Test
+    void rejectsNonPositiveSizes() {
+        OutputStore store = new OutputStore(outputs);
+        assertThrows(IllegalArgumentException.class, () -> new JobQueue(generator, store, 0, 1));
+        assertThrows(IllegalArgumentException.class, () -> new JobQueue(generator, store, 1, 0));
+    }
+}
