@@ -28,6 +28,12 @@ import java.util.Map;
  * records the text encoder time, each denoising step (one UNet evaluation, CFG batch 2: the time
  * between consecutive step callbacks, the first counted from the end of the text encoder), the
  * VAE decode and the whole call; a background thread samples the resident set from /proc.
+ *
+ * <p>On a GPU every figure is synchronised: each ends in a device-to-host copy (the prompt
+ * embedding, the step's x0-hat handed to the step callback, the decoded pixels), which waits for the
+ * device's queued kernels, so the times are compute times, not launch times. GPU memory is sampled
+ * as the device's used memory ({@code cudaMemGetInfo}: PyTorch's cached blocks and other processes
+ * included; DJL exposes no allocator peak).
  */
 public final class Bench {
     static final String PROMPT = "a photograph of an astronaut riding a horse";
@@ -95,9 +101,14 @@ public final class Bench {
         r.put("rss_before_load_mb", round1(RssSampler.currentMb()));
 
         long t0 = System.nanoTime();
-        try (StableDiffusionPipeline p = o.randomWeights() ? PipelineAssembler.randomWeights(o.model(), o.seed())
-                : PipelineAssembler.load(o.model())) {
+        r.put("device", o.compute().deviceName());
+        r.put("dtype", o.compute().dtype().id());
+        r.put("vae_dtype", o.compute().vaeDtype().id());
+        try (GpuMemorySampler gpu = new GpuMemorySampler(o.compute().device(), 10);
+             StableDiffusionPipeline p = o.randomWeights() ? PipelineAssembler.randomWeights(o.model(), o.seed(), o.compute())
+                : PipelineAssembler.load(o.model(), o.compute())) {
             double loadMs = ms(System.nanoTime() - t0);
+            gpu.markLoaded();
             r.put("rss_after_load_mb", round1(RssSampler.currentMb()));
             GenerationRequest req = new GenerationRequest(PROMPT, "", o.steps(), o.cfgScale(), o.seed(), SamplerKind.GE, null,
                     null, o.width(), o.height());
@@ -162,6 +173,11 @@ public final class Bench {
             r.put("heap_used_mb", round1((rt.totalMemory() - rt.freeMemory()) / 1048576.0));
             r.put("heap_peak_mb", round1(heapPeakMb()));
             r.put("load_average", loadBefore + " -> " + loadAverage());
+            if (gpu.active()) {
+                r.put("gpu_memory_used_after_load_mb", round1(gpu.afterLoadMb()));
+                r.put("gpu_memory_used_peak_sampled_mb", round1(gpu.peakMb()));
+                r.put("gpu_memory_total_mb", round1(gpu.totalMb()));
+            }
             if (o.profile()) {
                 r.setProfile(Profiler.snapshot());
             }

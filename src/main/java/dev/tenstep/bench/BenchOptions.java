@@ -1,5 +1,7 @@
 package dev.tenstep.bench;
 
+import dev.tenstep.pipeline.ComputeSpec;
+
 import java.nio.file.Path;
 
 /**
@@ -19,11 +21,21 @@ import java.nio.file.Path;
  * @param attentionBudgetMb budget of one attention score slice for {@code auto}, MiB (&lt;= 0: default)
  * @param profile        time per module type
  * @param seed           generation and weight seed
+ * @param compute        device and dtypes
  */
 public record BenchOptions(Path model, boolean randomWeights, Integer width, Integer height,
                            int steps, double cfgScale, int warmup, int repeat, int threads, String attentionSlice,
-                           long attentionBudgetMb, boolean profile, long seed) {
+                           long attentionBudgetMb, boolean profile, long seed, ComputeSpec compute) {
+    /** On the CPU in fp32. */
+    public BenchOptions(Path model, boolean randomWeights, Integer width, Integer height, int steps, double cfgScale,
+                        int warmup, int repeat, int threads, String attentionSlice, long attentionBudgetMb, boolean profile,
+                        long seed) {
+        this(model, randomWeights, width, height, steps, cfgScale, warmup, repeat, threads, attentionSlice,
+                attentionBudgetMb, profile, seed, ComputeSpec.CPU);
+    }
+
     public BenchOptions {
+        compute = compute == null ? ComputeSpec.CPU : compute;
         if (steps < 1) {
             throw new IllegalArgumentException("--steps must be >= 1");
         }

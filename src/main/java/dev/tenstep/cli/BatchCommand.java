@@ -71,6 +71,9 @@ public final class BatchCommand implements Callable<Integer> {
     @Mixin
     GenerationOptions gen = new GenerationOptions();
 
+    @Mixin
+    ComputeOptions compute = new ComputeOptions();
+
     @Option(names = "--threads", converter = ThreadsConverter.class,
             description = "Intra-op CPU threads, at least 1 (default: number of cores).")
     Integer threads;
@@ -100,11 +103,12 @@ public final class BatchCommand implements Callable<Integer> {
             ModelLocator.modelOption(cmd, model); // fail before loading
         }
         DjlEnvironment.threads(threads);
+        dev.tenstep.pipeline.ComputeSpec spec = compute.resolve(cmd);
         BatchRunner.Settings settings = new BatchRunner.Settings(prompts, output, gen, variants, resume);
         boolean bar = !noProgress && Terminals.stderrIsTerminal();
         try (TextToImage pipeline = model != null && dev.tenstep.sampling.ideal.IdealModels.isIdeal(model.toString())
-                ? ModelLocator.openIdeal(cmd, model.toString())
-                : checkpoint.load(cmd, ModelLocator.modelOption(cmd, model), cmd.getErr());
+                ? openIdeal(cmd, model.toString())
+                : checkpoint.load(cmd, ModelLocator.modelOption(cmd, model), cmd.getErr(), spec);
              Progress progress = new Progress(cmd.getOut(), cmd.getErr(), bar)) {
             BatchRunner.Summary s;
             try {
@@ -210,5 +214,11 @@ public final class BatchCommand implements Callable<Integer> {
                 bar = null;
             }
         }
+    }
+
+    /** An ideal model (CPU only): explicit --device/--dtype other than the CPU's are refused. */
+    private dev.tenstep.pipeline.TextToImage openIdeal(CommandLine cmd, String name) {
+        compute.requireCpu(cmd, name);
+        return ModelLocator.openIdeal(cmd, name);
     }
 }

@@ -59,10 +59,8 @@ public final class BenchCommand implements Callable<Integer> {
             description = "memory budget of one attention score slice for --attention-slice auto (default: 256 MiB)")
     long attentionBudgetMb;
 
-    @Option(names = "--dtype", defaultValue = "fp32", paramLabel = "fp32|bf16|fp16",
-            description = "compute dtype; only fp32 runs on the CPU: bf16 and fp16 are refused with the reason "
-                    + "(default: ${DEFAULT-VALUE})")
-    String dtype;
+    @CommandLine.Mixin
+    ComputeOptions compute = new ComputeOptions();
 
     @Option(names = "--json", description = "print one JSON object instead of the table")
     boolean json;
@@ -80,27 +78,15 @@ public final class BenchCommand implements Callable<Integer> {
     public Integer call() {
         PrintWriter out = spec != null ? spec.commandLine().getOut() : new PrintWriter(System.out, true);
         PrintWriter err = spec != null ? spec.commandLine().getErr() : new PrintWriter(System.err, true);
-        checkDtype();
+        // the thread count must be set before the engine loads, which resolving the device does
+        Bench.configureThreads(threads == null ? 0 : threads);
+        dev.tenstep.pipeline.ComputeSpec device = spec != null ? compute.resolve(spec.commandLine())
+                : dev.tenstep.pipeline.ComputeSpec.CPU;
         BenchOptions o = new BenchOptions(model, randomWeights, width, height, steps, cfgScale, warmup,
-                repeat, threads == null ? 0 : threads, attentionSlice, attentionBudgetMb, profile, seed);
+                repeat, threads == null ? 0 : threads, attentionSlice, attentionBudgetMb, profile, seed, device);
         BenchResult r = new Bench(o, err).run();
         out.print(json ? r.toJson() + System.lineSeparator() : r.toTable());
         out.flush();
         return 0;
-    }
-
-    /** fp32 is the CPU's dtype; bf16 and fp16 are refused with the reason (docs/performance.md, "bf16 on the CPU"). */
-    private void checkDtype() {
-        String d = dtype == null ? "fp32" : dtype.trim().toLowerCase(java.util.Locale.ROOT);
-        String problem = switch (d) {
-            case "fp32", "float32" -> null;
-            case "bf16", "bfloat16" -> "--dtype bf16: " + CpuBf16.refusal(CpuBf16.cpuFlags());
-            case "fp16", "float16" -> "--dtype fp16: fp16 on the CPU is refused: libtorch has no fast fp16 CPU kernels "
-                    + "(~250x slower than fp32); use fp32";
-            default -> "--dtype must be fp32, bf16 or fp16, got " + dtype;
-        };
-        if (problem != null) {
-            throw new CommandLine.ParameterException(spec != null ? spec.commandLine() : new CommandLine(this), problem);
-        }
     }
 }

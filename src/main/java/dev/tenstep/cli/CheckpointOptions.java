@@ -40,6 +40,15 @@ public final class CheckpointOptions {
      * @throws CommandLine.ParameterException naming the option at fault
      */
     StableDiffusionPipeline load(CommandLine cmd, Path model, PrintWriter err) {
+        return load(cmd, model, err, dev.tenstep.pipeline.ComputeSpec.CPU);
+    }
+
+    /**
+     * As {@link #load(CommandLine, Path, PrintWriter)}, a diffusers folder on {@code compute}'s
+     * device and dtypes. Single-file checkpoints load on the CPU in fp32 only for now: another
+     * setting is refused rather than silently run on the CPU.
+     */
+    StableDiffusionPipeline load(CommandLine cmd, Path model, PrintWriter err, dev.tenstep.pipeline.ComputeSpec compute) {
         if (predictionType != null && !predictionType.equals("epsilon") && !predictionType.equals("v_prediction")) {
             throw new CommandLine.ParameterException(cmd, "--prediction-type: '" + predictionType + "' is not epsilon or v_prediction");
         }
@@ -48,7 +57,12 @@ public final class CheckpointOptions {
                 throw new CommandLine.ParameterException(cmd, "--config, --vae, --ema and --prediction-type apply to "
                         + "single-file checkpoints (.safetensors, .ckpt); " + model + " is a diffusers folder");
             }
-            return StableDiffusionPipeline.load(model);
+            return StableDiffusionPipeline.load(model, compute);
+        }
+        if (!compute.isCpuDefault()) {
+            throw new CommandLine.ParameterException(cmd, "--device/--dtype: single-file checkpoints run on the CPU in fp32 "
+                    + "only for now (this run resolved to " + compute.label() + "); pass --device cpu, or use the diffusers "
+                    + "folder of the model");
         }
         StableDiffusionPipeline p = SingleFilePipeline.load(model, new SingleFilePipeline.Options(config, vae, ema, predictionType));
         try {

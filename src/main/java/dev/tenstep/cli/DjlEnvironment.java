@@ -8,10 +8,18 @@ public final class DjlEnvironment {
     private DjlEnvironment() {
     }
 
-    /** Sets {@code ai.djl.offline} and {@code OPT_OUT_TRACKING}; idempotent. */
+    /**
+     * Sets {@code ai.djl.offline} and {@code OPT_OUT_TRACKING}; idempotent. The one exception to
+     * offline is the explicit GPU download route of docs/gpu.md (the launcher's
+     * {@code TENSTEP_NATIVES=download} passes {@code -Dai.djl.offline=false}), which lets DJL fetch
+     * the CUDA libtorch once.
+     */
     public static void configure() {
-        System.setProperty("ai.djl.offline", "true");
         System.setProperty("OPT_OUT_TRACKING", "true");
+        if ("false".equalsIgnoreCase(System.getProperty("ai.djl.offline"))) {
+            return;
+        }
+        System.setProperty("ai.djl.offline", "true");
         System.setProperty("DJL_OFFLINE", "true");
     }
 

@@ -67,6 +67,9 @@ public final class GenerateCommand implements Callable<Integer> {
             description = "Write 'final_latents' [1,4,h,w] (pipeline scale), 'x0_hat_per_step' [N,1,4,h,w], 'sigmas', 'timesteps'.")
     Path saveLatents;
 
+    @Mixin
+    ComputeOptions compute = new ComputeOptions();
+
     @Option(names = "--threads", converter = ThreadsConverter.class,
             description = "Intra-op CPU threads, at least 1 (default: number of cores).")
     Integer threads;
@@ -93,11 +96,12 @@ public final class GenerateCommand implements Callable<Integer> {
             checkWritable(cmd, "--save-latents", saveLatents);
         }
         DjlEnvironment.threads(threads);
+        dev.tenstep.pipeline.ComputeSpec spec = compute.resolve(cmd);
         PrintWriter out = cmd.getOut();
         PrintWriter err = cmd.getErr();
         try (TextToImage pipeline = model != null && IdealModels.isIdeal(model.toString())
-                ? ModelLocator.openIdeal(cmd, model.toString())
-                : checkpoint.load(cmd, ModelLocator.modelOption(cmd, model), err)) {
+                ? openIdeal(cmd, model.toString())
+                : checkpoint.load(cmd, ModelLocator.modelOption(cmd, model), err, spec)) {
             GenerationRequest request = gen.toRequest();
             float[] init = null;
             if (initLatents != null) {
@@ -221,5 +225,11 @@ public final class GenerateCommand implements Callable<Integer> {
             f[i] = (float) d[i];
         }
         return f;
+    }
+
+    /** An ideal model (CPU only): explicit --device/--dtype other than the CPU's are refused. */
+    private dev.tenstep.pipeline.TextToImage openIdeal(CommandLine cmd, String name) {
+        compute.requireCpu(cmd, name);
+        return ModelLocator.openIdeal(cmd, name);
     }
 }

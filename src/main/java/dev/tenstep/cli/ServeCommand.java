@@ -70,6 +70,9 @@ public class ServeCommand implements Callable<Integer> {
                     + GenerationRequest.MAX_SIZE + ")")
     Integer maxSize;
 
+    @CommandLine.Mixin
+    ComputeOptions compute = new ComputeOptions();
+
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
@@ -81,19 +84,24 @@ public class ServeCommand implements Callable<Integer> {
         validateOptions();
         // before the (slow) model load: a busy port is reported at once
         probePort(host, port);
+        // before anything is written or loaded: a bad --device/--dtype is one line
+        dev.tenstep.pipeline.ComputeSpec device = compute.resolve(spec.commandLine());
         TextToImage pipeline;
         Path models = modelsDir != null ? modelsDir : ModelLocator.defaultModelsDir();
         if (model != null && IdealModels.isIdeal(model.toString())) {
+            compute.requireCpu(spec.commandLine(), model.toString());
             pipeline = ModelLocator.openIdeal(spec.commandLine(), model.toString());
         } else if (model == null && ModelLocator.pipelines(models).stream().allMatch(DemoPipeline::isDemo)) {
             // a fresh installation: real pictures from the built-in ideal model rather than the random-weight demo
             System.out.println("no trained model under " + models + ": serving " + IdealModels.SHAPES
                     + " (the ideal denoiser of the built-in shapes data set; --model models/demo for the demo pipeline)");
+            compute.requireCpu(spec.commandLine(), IdealModels.SHAPES);
             pipeline = IdealPipeline.load(IdealModels.SHAPES);
         } else {
             Path dir = model != null ? model : ModelLocator.defaultModelOrDemo(models);
-            System.out.println("loading " + dir + " ...");
-            pipeline = StableDiffusionPipeline.load(dir);
+            System.out.println("loading " + dir + " on " + device.label() + " ...");
+            // the model stays resident on the device between requests
+            pipeline = StableDiffusionPipeline.load(dir, device);
         }
         JobQueue queue = null;
         Javalin app = null;
@@ -111,7 +119,7 @@ public class ServeCommand implements Callable<Integer> {
             queue = new JobQueue(generator, store, workers, queueSize);
             app = WebApp.create(queue, store);
             start(app, host, port);
-            System.out.println("tenstep is serving " + pipeline.name() + " on http://" + host + ":" + app.port()
+            System.out.println("tenstep is serving " + pipeline.name() + " (" + device.label() + ") on http://" + host + ":" + app.port()
                     + "/  (sizes up to " + limit + " px; outputs: " + store.dir() + "; Ctrl+C to stop)");
         } catch (Exception | Error e) {
             if (queue != null) {

@@ -269,6 +269,26 @@ public final class SafeTensors implements TensorFile {
         return load(manager, info(name));
     }
 
+    /**
+     * Loads one tensor with floating-point tensors as {@code floatType} (see
+     * {@link TensorFile#load(NDManager, TensorInfo, DataType)}): for FLOAT16 an F16 tensor goes to
+     * the manager as it is stored (on a GPU manager the engine copies the half-size bytes to the
+     * device), other float tensors are narrowed on the manager's device.
+     */
+    public NDArray load(NDManager manager, String name, DataType floatType) throws IOException {
+        return load(manager, info(name), floatType);
+    }
+
+    @Override
+    public NDArray load(NDManager manager, TensorInfo info, DataType floatType) throws IOException {
+        if (floatType == DataType.FLOAT16 && info.dtype() == DType.F16 && info.byteLength() > 0) {
+            ByteBuffer buf = channel.map(FileChannel.MapMode.READ_ONLY, info.begin(), info.byteLength())
+                    .order(ByteOrder.LITTLE_ENDIAN);
+            return manager.create(buf, info.djlShape(), DataType.FLOAT16);
+        }
+        return TensorFile.super.load(manager, info, floatType);
+    }
+
     /** Loads {@code info} (an entry of this file, or a row range / reshape of one) as {@link #load(NDManager, String)} does. */
     @Override
     public NDArray load(NDManager manager, TensorInfo info) throws IOException {

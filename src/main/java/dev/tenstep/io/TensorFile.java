@@ -28,6 +28,35 @@ public interface TensorFile extends AutoCloseable {
      */
     NDArray load(NDManager manager, SafeTensors.TensorInfo info) throws IOException;
 
+    /**
+     * As {@link #load(NDManager, SafeTensors.TensorInfo)}, floating-point tensors created as
+     * {@code floatType} on the manager's device: FLOAT32 is that method; FLOAT16 narrows on the
+     * manager's device. {@link SafeTensors} overrides it to hand an F16 entry over as it is stored
+     * (never widened on the host).
+     *
+     * @param floatType FLOAT32 or FLOAT16 (DJL 0.36 cannot hold BFLOAT16: docs/gpu.md)
+     * @throws IllegalArgumentException for another floatType
+     */
+    default NDArray load(NDManager manager, SafeTensors.TensorInfo info, ai.djl.ndarray.types.DataType floatType)
+            throws IOException {
+        if (floatType == ai.djl.ndarray.types.DataType.FLOAT32) {
+            return load(manager, info);
+        }
+        if (floatType != ai.djl.ndarray.types.DataType.FLOAT16) {
+            throw new IllegalArgumentException("cannot load tensors as " + floatType + " (FLOAT32 or FLOAT16)");
+        }
+        DType d = info.dtype();
+        if (d != DType.F32 && d != DType.F16 && d != DType.BF16 && d != DType.F64) {
+            return load(manager, info);
+        }
+        try (NDManager tmp = manager.newSubManager()) {
+            NDArray wide = load(tmp, info);
+            NDArray half = wide.toType(ai.djl.ndarray.types.DataType.FLOAT16, false);
+            half.attach(manager);
+            return half;
+        }
+    }
+
     @Override
     void close() throws IOException;
 }

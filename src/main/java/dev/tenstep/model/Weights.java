@@ -33,6 +33,9 @@ public final class Weights implements AutoCloseable {
     private final TensorFile file;
     private final NDManager manager;
     private final UnaryOperator<String> alias;
+    /** The type floating-point weights are created as (FLOAT32, or FLOAT16 for half-precision compute). */
+    private final ai.djl.ndarray.types.DataType floatType;
+    private boolean upcastAttention;
     private final Set<String> taken = new LinkedHashSet<>();
     private final Set<String> ignored = new LinkedHashSet<>();
     /** Random mode (file == null): seeded generator and the arrays handed out, by name. */
@@ -48,17 +51,59 @@ public final class Weights implements AutoCloseable {
      *                attention names); identity when the file already uses the current names
      */
     public Weights(TensorFile file, NDManager manager, UnaryOperator<String> alias) {
+        this(file, manager, alias, ai.djl.ndarray.types.DataType.FLOAT32);
+    }
+
+    /**
+     * As {@link #Weights(TensorFile, NDManager, UnaryOperator)}, with floating-point weights created
+     * as {@code floatType} on the manager's device (see {@link TensorFile#load(NDManager,
+     * SafeTensors.TensorInfo, ai.djl.ndarray.types.DataType)}: an fp16 safetensors file is not
+     * widened on the host for fp16 compute).
+     */
+    public Weights(TensorFile file, NDManager manager, UnaryOperator<String> alias, ai.djl.ndarray.types.DataType floatType) {
         this.file = file;
         this.manager = manager;
         this.alias = alias;
         this.random = null;
+        this.floatType = floatType;
     }
 
     private Weights(NDManager manager, long seed, boolean shapesOnly) {
+        this(manager, seed, shapesOnly, ai.djl.ndarray.types.DataType.FLOAT32);
+    }
+
+    private Weights(NDManager manager, long seed, boolean shapesOnly, ai.djl.ndarray.types.DataType floatType) {
         this.file = null;
         this.manager = manager;
         this.alias = UnaryOperator.identity();
         this.random = shapesOnly ? null : new java.util.SplittableRandom(seed);
+        this.floatType = floatType;
+    }
+
+    /** As {@link #random(NDManager, long)}, the same values narrowed to {@code floatType} on the manager's device. */
+    public static Weights random(NDManager manager, long seed, ai.djl.ndarray.types.DataType floatType) {
+        return new Weights(manager, seed, false, floatType);
+    }
+
+    /** The type floating-point weights are created as. */
+    public ai.djl.ndarray.types.DataType floatType() {
+        return floatType;
+    }
+
+    /**
+     * Asks the attention modules built from this store to compute their scores and softmax in fp32
+     * under half precision (diffusers' {@code upcast_attention}, from unet/config.json).
+     *
+     * @return this store
+     */
+    public Weights upcastAttention(boolean on) {
+        this.upcastAttention = on;
+        return this;
+    }
+
+    /** See {@link #upcastAttention(boolean)}. */
+    public boolean upcastAttention() {
+        return upcastAttention;
     }
 
     /** Shapes-only mode: name -> shape of every weight asked for. */
@@ -114,6 +159,11 @@ public final class Weights implements AutoCloseable {
             }
         }
         NDArray a = manager.create(data, new Shape(shape));
+        if (floatType != ai.djl.ndarray.types.DataType.FLOAT32) {
+            NDArray narrow = a.toType(floatType, false);
+            a.close();
+            a = narrow;
+        }
         created.put(name, a);
         return a;
     }
@@ -124,9 +174,15 @@ public final class Weights implements AutoCloseable {
 
     /** Opens the weight file of a diffusers component folder (see {@link #findWeightFile}). */
     public static Weights open(Path componentDir, NDManager manager, UnaryOperator<String> alias) {
+        return open(componentDir, manager, alias, ai.djl.ndarray.types.DataType.FLOAT32);
+    }
+
+    /** As {@link #open(Path, NDManager, UnaryOperator)}, floating-point weights created as {@code floatType}. */
+    public static Weights open(Path componentDir, NDManager manager, UnaryOperator<String> alias,
+                               ai.djl.ndarray.types.DataType floatType) {
         Path f = findWeightFile(componentDir);
         try {
-            return new Weights(SafeTensors.open(f), manager, alias);
+            return new Weights(SafeTensors.open(f), manager, alias, floatType);
         } catch (IOException e) {
             throw new ModelLoadException(e.getMessage(), e);
         }
@@ -212,7 +268,7 @@ public final class Weights implements AutoCloseable {
                         + Arrays.toString(info.shape()) + ", expected " + Arrays.toString(shape));
             }
             taken.add(inFile);
-            NDArray a = file.load(manager, info);
+            NDArray a = file.load(manager, info, floatType);
             a.setName(name);
             return a;
         } catch (IOException e) {

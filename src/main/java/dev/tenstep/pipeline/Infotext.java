@@ -30,6 +30,16 @@ public final class Infotext {
      * of the checkpoint's SHA-256) before {@code Model} when {@code modelHash} is not null.
      */
     public static String format(GenerationRequest r, long seed, int width, int height, String modelName, String modelHash) {
+        return format(r, seed, width, height, modelName, modelHash, ComputeSpec.CPU);
+    }
+
+    /**
+     * As {@link #format(GenerationRequest, long, int, int, String, String)}, followed by the device
+     * and dtypes ({@code Device: "cuda:0", Dtype: fp16}) unless they are the CPU fp32 default, whose
+     * infotexts stay as they always were.
+     */
+    public static String format(GenerationRequest r, long seed, int width, int height, String modelName, String modelHash,
+                                ComputeSpec compute) {
         StringBuilder sb = new StringBuilder(r.prompt());
         if (!r.negativePrompt().isEmpty()) {
             sb.append("\nNegative prompt: ").append(r.negativePrompt());
@@ -58,6 +68,7 @@ public final class Infotext {
         if (r.resolvedSyntax() == PromptSyntax.PLAIN) {
             p.put("Emphasis", "None");
         }
+        p.putAll(compute.infotextFields());
         sb.append('\n');
         boolean first = true;
         for (Map.Entry<String, String> e : p.entrySet()) {

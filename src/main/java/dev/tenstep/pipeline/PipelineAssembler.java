@@ -1,6 +1,7 @@
 package dev.tenstep.pipeline;
 
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
 import dev.tenstep.model.ModelLoadException;
 import dev.tenstep.model.Weights;
 import dev.tenstep.model.clip.ClipTextModel;
@@ -82,12 +83,24 @@ public final class PipelineAssembler {
      * @throws ModelLoadException naming the missing or invalid file, config key or weight
      */
     public static StableDiffusionPipeline load(Path dir) {
+        return load(dir, ComputeSpec.CPU);
+    }
+
+    /**
+     * As {@link #load(Path)}, on {@code compute}'s device: the text encoder and UNet weights are
+     * created in its compute dtype, the VAE's in its VAE dtype, straight from the file onto the
+     * device (an fp16 file is not widened on the host for fp16 compute).
+     *
+     * @throws ModelLoadException naming the missing or invalid file, config key or weight
+     */
+    public static StableDiffusionPipeline load(Path dir, ComputeSpec compute) {
         FolderConfigs c = FolderConfigs.read(dir);
         String name = dir.toAbsolutePath().normalize().getFileName().toString();
-        return assemble(name, dir, c.scheduler(), dir.resolve("tokenizer"), m -> new Networks(
-                ClipTextModel.load(dir.resolve("text_encoder"), m),
-                UNet2DConditionModel.load(dir.resolve("unet"), m),
-                AutoencoderKL.load(dir.resolve("vae"), m)));
+        DataType dt = compute.dtype().dataType();
+        return assemble(name, dir, c.scheduler(), dir.resolve("tokenizer"), compute, m -> new Networks(
+                ClipTextModel.load(dir.resolve("text_encoder"), m, dt),
+                UNet2DConditionModel.load(dir.resolve("unet"), m, dt),
+                AutoencoderKL.load(dir.resolve("vae"), m, compute.vaeDtype().dataType())));
     }
 
     /**
@@ -98,17 +111,25 @@ public final class PipelineAssembler {
      * @throws ModelLoadException naming the missing or invalid config
      */
     public static StableDiffusionPipeline randomWeights(Path dir, long seed) {
+        return randomWeights(dir, seed, ComputeSpec.CPU);
+    }
+
+    /** As {@link #randomWeights(Path, long)}, on {@code compute}'s device and in its dtypes (the same values, narrowed). */
+    public static StableDiffusionPipeline randomWeights(Path dir, long seed, ComputeSpec compute) {
         FolderConfigs c = FolderConfigs.read(dir);
         String name = dir.toAbsolutePath().normalize().getFileName().toString() + " (random weights)";
-        return assemble(name, dir, c.scheduler(), dir.resolve("tokenizer"), m -> new Networks(
-                new ClipTextModel(Weights.random(m, seed + TEXT_ENCODER_SEED), c.textEncoder()),
-                new UNet2DConditionModel(c.unet(), Weights.random(m, seed + UNET_SEED)),
-                new AutoencoderKL(Weights.random(m, seed + VAE_SEED), c.vae())));
+        DataType dt = compute.dtype().dataType();
+        return assemble(name, dir, c.scheduler(), dir.resolve("tokenizer"), compute, m -> new Networks(
+                new ClipTextModel(Weights.random(m, seed + TEXT_ENCODER_SEED, dt), c.textEncoder()),
+                new UNet2DConditionModel(c.unet(), Weights.random(m, seed + UNET_SEED, dt)
+                        .upcastAttention(c.unet().upcastAttention())),
+                new AutoencoderKL(Weights.random(m, seed + VAE_SEED, compute.vaeDtype().dataType()), c.vae())));
     }
 
     /**
      * Assembles a pipeline: tokenizer, networks (built by {@code networks} inside a new manager),
      * the compatibility check, the noise schedule. On any failure everything allocated is released.
+     * On the CPU in fp32.
      *
      * @param name         the model name (UIs, infotexts)
      * @param source       the folder or file it was loaded from
@@ -117,8 +138,15 @@ public final class PipelineAssembler {
      */
     static StableDiffusionPipeline assemble(String name, Path source, SchedulerConfig scheduler, Path tokenizerDir,
                                             NetworkBuilder networks) {
+        return assemble(name, source, scheduler, tokenizerDir, ComputeSpec.CPU, networks);
+    }
+
+    /** As {@link #assemble(String, Path, SchedulerConfig, Path, NetworkBuilder)}, the manager on {@code compute}'s device. */
+    static StableDiffusionPipeline assemble(String name, Path source, SchedulerConfig scheduler, Path tokenizerDir,
+                                            ComputeSpec compute, NetworkBuilder networks) {
         long t0 = System.nanoTime();
-        NDManager manager = NDManager.newBaseManager();
+        // every weight and intermediate on the chosen device: sub-managers inherit it
+        NDManager manager = NDManager.newBaseManager(compute.device());
         ClipTokenizer tokenizer = null;
         try {
             tokenizer = tokenizer(tokenizerDir);
@@ -128,9 +156,9 @@ public final class PipelineAssembler {
                         + " differs from the VAE's latent_channels " + n.vae().config().latentChannels()
                         + " (an inpainting or depth model?); only text-to-image models are supported");
             }
-            LOG.info("loaded {} in {} ms", name, (System.nanoTime() - t0) / 1_000_000);
+            LOG.info("loaded {} on {} in {} ms", name, compute.label(), (System.nanoTime() - t0) / 1_000_000);
             return new StableDiffusionPipeline(name, source, manager, tokenizer, n.textEncoder(), n.unet(), n.vae(),
-                    NoiseSchedule.of(scheduler));
+                    NoiseSchedule.of(scheduler), compute);
         } catch (RuntimeException e) {
             if (tokenizer != null) {
                 tokenizer.close();

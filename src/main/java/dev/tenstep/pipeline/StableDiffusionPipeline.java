@@ -2,6 +2,7 @@ package dev.tenstep.pipeline;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import dev.tenstep.model.ModelLoadException;
 import dev.tenstep.model.clip.ClipTextModel;
@@ -58,6 +59,7 @@ public final class StableDiffusionPipeline implements TextToImage {
     private final UNet2DConditionModel unet;
     private final AutoencoderKL vae;
     private final NoiseSchedule noiseSchedule;
+    private final ComputeSpec compute;
     private final PromptEncoder promptEncoder;
     /** A1111's short model hash (10 hex digits of the file's SHA-256), or null (folders). */
     private volatile String modelHash;
@@ -97,6 +99,17 @@ public final class StableDiffusionPipeline implements TextToImage {
     public StableDiffusionPipeline(String name, Path dir, NDManager manager, ClipTokenizer tokenizer,
                                    ClipTextModel textEncoder, UNet2DConditionModel unet, AutoencoderKL vae,
                                    NoiseSchedule noiseSchedule) {
+        this(name, dir, manager, tokenizer, textEncoder, unet, vae, noiseSchedule, ComputeSpec.CPU);
+    }
+
+    /**
+     * @param manager the pipeline's manager, on {@code compute}'s device, holding the weights
+     * @param compute the device and dtypes the networks were built in
+     */
+    public StableDiffusionPipeline(String name, Path dir, NDManager manager, ClipTokenizer tokenizer,
+                                   ClipTextModel textEncoder, UNet2DConditionModel unet, AutoencoderKL vae,
+                                   NoiseSchedule noiseSchedule, ComputeSpec compute) {
+        this.compute = compute;
         this.name = name;
         this.dir = dir;
         this.manager = manager;
@@ -115,6 +128,17 @@ public final class StableDiffusionPipeline implements TextToImage {
      */
     public static StableDiffusionPipeline load(Path dir) {
         return PipelineAssembler.load(dir);
+    }
+
+    /** Loads a diffusers folder on a device, in a precision (see {@link PipelineAssembler#load(Path, ComputeSpec)}). */
+    public static StableDiffusionPipeline load(Path dir, ComputeSpec compute) {
+        return PipelineAssembler.load(dir, compute);
+    }
+
+    /** The device and dtypes this pipeline computes in. */
+    @Override
+    public ComputeSpec compute() {
+        return compute;
     }
 
     @Override
@@ -288,8 +312,12 @@ public final class StableDiffusionPipeline implements TextToImage {
                     r.resolvedSyntax(), r.resolvedClipSkip(), cache);
             long tText = System.nanoTime();
             Map<String, NDArray> contexts = new HashMap<>();
-            java.util.function.IntFunction<NDArray> contextAt = k -> contexts.computeIfAbsent(cond.idAt(k),
-                    id -> gen.create(cond.contextAt(k), new Shape(cond.shapeAt(k))));
+            DataType computeType = compute.dtype().dataType();
+            java.util.function.IntFunction<NDArray> contextAt = k -> contexts.computeIfAbsent(cond.idAt(k), id -> {
+                NDArray c = gen.create(cond.contextAt(k), new Shape(cond.shapeAt(k)));
+                // the UNet's cross-attention reads the conditioning in the compute dtype
+                return computeType == DataType.FLOAT32 ? c : c.toType(computeType, false);
+            });
 
             NDArray zInit;
             dev.tenstep.sampling.RngKind.SeedNoise seedNoise = r.resolvedRng().open(r.seed());
@@ -307,15 +335,16 @@ public final class StableDiffusionPipeline implements TextToImage {
             }
             float[] initial = zInit.toFloatArray();
 
-            CfgDenoiser denoiser = new CfgDenoiser(unet::forward, contextAt, r.cfgScale(), noiseSchedule.vPrediction());
+            CfgDenoiser denoiser = new CfgDenoiser(unetFn(), contextAt, r.cfgScale(), noiseSchedule.vPrediction());
             List<float[]> x0hats = new ArrayList<>();
             NDArray zFinal = sampler.sample(denoiser, zInit, schedule, seedNoise.perStep(),
                     stepListener(options, x0hats, t0, h, w, cond::idAt));
             long tDenoise = System.nanoTime();
             float[] finalLatents = zFinal.toFloatArray();
-            BufferedImage image = Images.toImage(decodeLatents(zFinal));
+            NonFiniteException.check(finalLatents, "denoising (final latents; UNet " + compute.label() + ")");
+            BufferedImage image = decodeChecked(zFinal);
             long tEnd = System.nanoTime();
-            String infotext = Infotext.format(r, r.seed(), r.width(), r.height(), name, modelHash);
+            String infotext = Infotext.format(r, r.seed(), r.width(), r.height(), name, modelHash, compute);
             return new GenerationResult(image, r, infotext, latentShape, finalLatents, x0hats,
                     schedule.timesteps(), schedule.sigmas(), cond.warnings(),
                     new GenerationResult.Timings((tText - t0) / 1_000_000, (tDenoise - tText) / 1_000_000,
@@ -351,16 +380,59 @@ public final class StableDiffusionPipeline implements TextToImage {
         };
     }
 
-    /** Stage 4: {@code vae.decode(latents / scaling_factor)}: [1, 4, h, w] pipeline scale -> [1, 3, H, W] raw. */
+    /**
+     * The UNet as the sampler calls it: fp32 latents in and out. Under half precision the latents are
+     * narrowed to the compute dtype for the UNet and its output widened back, so the sampler's state
+     * stays fp32 (as diffusers' schedulers keep theirs); in fp32 it is the UNet itself.
+     */
+    private dev.tenstep.sampling.ModelFn unetFn() {
+        DataType computeType = compute.dtype().dataType();
+        if (computeType == DataType.FLOAT32) {
+            return unet::forward;
+        }
+        return (z, t, context) -> {
+            NDArray zHalf = z.toType(computeType, false);
+            NDArray out = unet.forward(zHalf, t, context);
+            NDArray out32 = out.toType(DataType.FLOAT32, false);
+            out.close();
+            zHalf.close();
+            return out32;
+        };
+    }
+
+    /**
+     * Stage 4: {@code vae.decode(latents / scaling_factor)}: [1, 4, h, w] pipeline scale, float32 ->
+     * [1, 3, H, W] raw, float32; the VAE itself runs in its own dtype ({@link ComputeSpec#vaeDtype}).
+     */
     public NDArray decodeLatents(NDArray latents) {
-        return vae.decode(latents.div((float) vae.config().scalingFactor()));
+        NDArray scaled = latents.div((float) vae.config().scalingFactor());
+        DataType vaeType = compute.vaeDtype().dataType();
+        if (vaeType == DataType.FLOAT32) {
+            return vae.decode(scaled);
+        }
+        NDArray image = vae.decode(scaled.toType(vaeType, false));
+        return image.toType(DataType.FLOAT32, false);
+    }
+
+    /**
+     * Decodes and converts to RGB; a NaN or infinity in the decoded pixels is an error naming the VAE
+     * stage (never a black PNG).
+     *
+     * @throws NonFiniteException if the decoded image is not finite
+     */
+    private BufferedImage decodeChecked(NDArray latents) {
+        NDArray decoded = decodeLatents(latents);
+        long[] s = decoded.getShape().getShape();
+        float[] pixels = decoded.toFloatArray();
+        NonFiniteException.check(pixels, "VAE decode (" + compute.deviceName() + " " + compute.vaeDtype().id() + ")");
+        return Images.toImage(pixels, (int) s[2], (int) s[3]);
     }
 
     /** Decodes a latent given as row-major floats [1, 4, h, w] to an RGB image (full VAE decode, e.g. for exact previews). */
     public BufferedImage decodeToImage(float[] latents, int h, int w) {
         try (NDManager m = manager.newSubManager()) {
             NDArray z = m.create(latents, new Shape(1, unet.config().inChannels(), h, w));
-            return Images.toImage(decodeLatents(z));
+            return decodeChecked(z);
         }
     }
 

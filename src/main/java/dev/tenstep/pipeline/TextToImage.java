@@ -16,6 +16,11 @@ public interface TextToImage extends AutoCloseable {
     /** The model's name, shown in UIs and written into infotexts ({@code Model: ...}). */
     String name();
 
+    /** The device and dtypes the model computes in (CPU fp32 unless loaded with a {@link ComputeSpec}). */
+    default ComputeSpec compute() {
+        return ComputeSpec.CPU;
+    }
+
     /** True for a model whose pictures are meaningless by design (the bundled random-weight demo). */
     default boolean isDemo() {
         return false;

@@ -17,6 +17,11 @@ public interface Generator {
     /** Model name shown in the UI, infotexts and {@code /sdapi/v1/sd-models}. */
     String modelName();
 
+    /** The device and dtypes the model computes in, shown in the page header and {@code /api/info}. */
+    default dev.tenstep.pipeline.ComputeSpec compute() {
+        return dev.tenstep.pipeline.ComputeSpec.CPU;
+    }
+
     /** True for the bundled demo pipeline (random weights): the UI says so. */
     boolean isDemo();
 
@@ -86,6 +91,11 @@ public interface Generator {
             @Override
             public boolean isDemo() {
                 return demo;
+            }
+
+            @Override
+            public dev.tenstep.pipeline.ComputeSpec compute() {
+                return p.compute();
             }
 
             @Override

@@ -68,6 +68,9 @@ record JobsApi(JobQueue queue, OutputStore store) implements WebApp.Routes {
     private Map<String, Object> info() {
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("model", generator().modelName());
+        m.put("device", generator().compute().deviceName());
+        m.put("dtype", generator().compute().dtype().id());
+        m.put("vae_dtype", generator().compute().vaeDtype().id());
         m.put("demo", generator().isDemo());
         m.put("default_size", generator().defaultSize());
         m.put("size_multiple", generator().sizeMultiple());

@@ -46,6 +46,7 @@ record Pages(JobQueue queue, OutputStore store) implements WebApp.Routes {
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("active", active);
         m.put("model", generator().modelName());
+        m.put("device", generator().compute().label());
         m.put("demo", generator().isDemo());
         m.put("demoLabel", DemoPipeline.LABEL);
         m.put("sizeMultiple", generator().sizeMultiple());

@@ -112,6 +112,10 @@ class WebAppTest {
             assertEquals(404, client.get("/result/nothing-here.png").code());
             JsonNode info = json(client.get("/api/info"));
             assertEquals(pipeline.defaultSize(), info.get("default_size").asInt());
+            assertEquals("cpu", info.get("device").asText());
+            assertEquals("fp32", info.get("dtype").asText());
+            assertEquals("fp32", info.get("vae_dtype").asText());
+            assertTrue(index.contains("on <b class=\"device\">cpu fp32</b>"), "the header names device and dtype");
         });
     }
 

@@ -71,6 +71,11 @@ final class WebTestSupport {
         }
 
         @Override
+        public dev.tenstep.pipeline.ComputeSpec compute() {
+            return real.compute();
+        }
+
+        @Override
         public int sizeMultiple() {
             return real.sizeMultiple();
         }

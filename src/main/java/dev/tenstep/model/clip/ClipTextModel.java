@@ -169,8 +169,13 @@ public final class ClipTextModel {
      *                            weight, or a file with only pickled weights
      */
     public static ClipTextModel load(Path textEncoderDir, NDManager manager) {
+        return load(textEncoderDir, manager, ai.djl.ndarray.types.DataType.FLOAT32);
+    }
+
+    /** As {@link #load(Path, NDManager)}, the weights created as {@code floatType} on the manager's device. */
+    public static ClipTextModel load(Path textEncoderDir, NDManager manager, ai.djl.ndarray.types.DataType floatType) {
         TextEncoderConfig config = Configs.read(textEncoderDir.resolve("config.json"), TextEncoderConfig.class);
-        try (Weights w = Weights.open(textEncoderDir, manager, UnaryOperator.identity())) {
+        try (Weights w = Weights.open(textEncoderDir, manager, UnaryOperator.identity(), floatType)) {
             ClipTextModel model = new ClipTextModel(w, config);
             w.finish();
             return model;
@@ -244,8 +249,12 @@ public final class ClipTextModel {
                 ids = inputIds.toType(DataType.INT64, false);
                 ids.attach(scope);
             }
-            NDArray mask = causalMask(scope, (int) s.get(1));
             NDArray x = embeddings.forward(ids);
+            NDArray mask = causalMask(scope, (int) s.get(1));
+            if (mask.getDataType() != x.getDataType()) {
+                // half precision: -Float.MAX_VALUE becomes -inf, which softmax maps to 0 like the fp32 minimum
+                mask = mask.toType(x.getDataType(), false);
+            }
             if (intermediates != null) {
                 recorded.put("text_encoder.embeddings", x);
             }

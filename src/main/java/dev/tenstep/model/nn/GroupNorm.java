@@ -45,7 +45,7 @@ public final class GroupNorm {
         // GroupNorm = LayerNorm over each (sample, group) row of [N, G, C/G * H * W]: one fused torch
         // kernel (mean, biased variance, normalise) instead of five full-size element-wise passes
         NDArray normed = ai.djl.nn.norm.LayerNorm.layerNorm(x.reshape(n, groups, perGroup), new Shape(perGroup),
-                ones(perGroup), zeros(perGroup), eps).singletonOrThrow();
+                ones(perGroup, x), zeros(perGroup, x), eps).singletonOrThrow();
         long[] s4 = shape.dimension() == 4 ? shape.getShape() : new long[] {n, channels, -1, 1};
         // per-channel affine in place on the fresh result (never on the weights)
         NDArray y = normed.reshape(s4);
@@ -54,23 +54,33 @@ public final class GroupNorm {
     }
 
     private static final NDManager CONSTANTS = NDManager.newBaseManager();
-    private static final Map<Long, NDArray[]> UNIT_AFFINE = new ConcurrentHashMap<>();
+    /** Identity affines by (length, device, dtype): torch needs them on the input's device and in its dtype. */
+    private static final Map<String, NDArray[]> UNIT_AFFINE = new ConcurrentHashMap<>();
 
-    /** Identity affine of length {@code len} (ones, zeros), shared and never modified. */
-    private static NDArray[] unit(long len) {
-        return UNIT_AFFINE.computeIfAbsent(len, l -> {
+    /** Identity affine of length {@code len} (ones, zeros) on {@code like}'s device in its dtype, shared and never modified. */
+    private static NDArray[] unit(long len, NDArray like) {
+        ai.djl.Device device = like.getDevice();
+        ai.djl.ndarray.types.DataType type = like.getDataType();
+        return UNIT_AFFINE.computeIfAbsent(len + "/" + device + "/" + type, k -> {
             synchronized (CONSTANTS) {
-                return new NDArray[] {CONSTANTS.ones(new Shape(l)), CONSTANTS.zeros(new Shape(l))};
+                NDArray ones = CONSTANTS.ones(new Shape(len));
+                NDArray zeros = CONSTANTS.zeros(new Shape(len));
+                if (!device.equals(CONSTANTS.getDevice()) || type != ones.getDataType()) {
+                    // arrays moved by toDevice stay attached to CONSTANTS, so they live as long as the cache
+                    ones = ones.toDevice(device, false).toType(type, false);
+                    zeros = zeros.toDevice(device, false).toType(type, false);
+                }
+                return new NDArray[] {ones, zeros};
             }
         });
     }
 
-    private static NDArray ones(long len) {
-        return unit(len)[0];
+    private static NDArray ones(long len, NDArray like) {
+        return unit(len, like)[0];
     }
 
-    private static NDArray zeros(long len) {
-        return unit(len)[1];
+    private static NDArray zeros(long len, NDArray like) {
+        return unit(len, like)[1];
     }
 
     /** Fused GroupNorm followed by SiLU, the pattern of every resnet block. */

@@ -41,6 +41,12 @@ final class ComponentView implements TensorFile {
     }
 
     @Override
+    public NDArray load(NDManager manager, SafeTensors.TensorInfo info, ai.djl.ndarray.types.DataType floatType)
+            throws IOException {
+        return source.load(manager, info, floatType);
+    }
+
+    @Override
     public void close() {
     }
 

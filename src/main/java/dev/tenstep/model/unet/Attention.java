@@ -21,6 +21,8 @@ public final class Attention {
     public final Linear toOut;
     private final long heads;
     private final float scale;
+    /** diffusers' {@code upcast_attention} (SD 2.1): fp32 scores and softmax under half precision (sliced path). */
+    private final boolean upcast;
 
     /**
      * @param queryDim   channels of the query stream (= inner dim = heads * headDim)
@@ -37,6 +39,7 @@ public final class Attention {
         this.toOut = new Linear(w, prefix + ".to_out.0", queryDim, queryDim, true);
         this.heads = heads;
         this.scale = (float) Math.pow(queryDim / heads, -0.5);
+        this.upcast = w.upcastAttention();
     }
 
     /**
@@ -53,7 +56,7 @@ public final class Attention {
         NDArray q = headsView(toQ.forward(x));
         NDArray k = headsView(toK.forward(ctx));
         NDArray v = headsView(toV.forward(ctx));
-        NDArray o = Ops.attentionHeads(q, k, v, scale);
+        NDArray o = Ops.attentionHeads(q, k, v, scale, upcast);
         // [B, H, L, d] -> [B, L, H*d]; no copy when the kernel wrote o as [B, L, H, d] (libtorch's CPU flash kernel does)
         long[] s = o.getShape().getShape();
         return toOut.forward(o.transpose(0, 2, 1, 3).reshape(s[0], s[2], s[1] * s[3]));

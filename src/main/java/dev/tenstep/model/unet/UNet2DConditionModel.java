@@ -103,9 +103,18 @@ public final class UNet2DConditionModel implements AutoCloseable {
      *                            the wrong shape, or is not used (the message names the tensor)
      */
     public static UNet2DConditionModel load(Path unetDir, NDManager manager) {
+        return load(unetDir, manager, ai.djl.ndarray.types.DataType.FLOAT32);
+    }
+
+    /**
+     * As {@link #load(Path, NDManager)}, the weights created as {@code floatType} on the manager's
+     * device, and the config's {@code upcast_attention} applied (fp32 scores under half precision).
+     */
+    public static UNet2DConditionModel load(Path unetDir, NDManager manager, ai.djl.ndarray.types.DataType floatType) {
         UNetConfig config = Configs.read(unetDir.resolve("config.json"), UNetConfig.class);
         NDManager wm = manager.newSubManager();
-        try (Weights w = Weights.open(unetDir, wm, UnaryOperator.identity())) {
+        try (Weights w = Weights.open(unetDir, wm, UnaryOperator.identity(), floatType)
+                .upcastAttention(config.upcastAttention())) {
             UNet2DConditionModel m = new UNet2DConditionModel(config, w, wm);
             w.finish();
             return m;
@@ -187,6 +196,10 @@ public final class UNet2DConditionModel implements AutoCloseable {
             long b = sample.getShape().get(0);
 
             NDArray tproj = timeProj.forward(fm, timestep, b);
+            if (tproj.getDataType() != sample.getDataType()) {
+                // fp32 sinusoids, then the compute dtype (diffusers: t_emb.to(dtype=sample.dtype))
+                tproj = tproj.toType(sample.getDataType(), false);
+            }
             h.accept("unet.time_proj", tproj);
             NDArray temb = timeEmbedding.forward(tproj);
             h.accept("unet.time_embedding", temb);

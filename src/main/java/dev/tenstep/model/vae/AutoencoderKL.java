@@ -61,8 +61,13 @@ public final class AutoencoderKL {
      *                                              the file holds weights the config does not use
      */
     public static AutoencoderKL load(Path vaeDir, NDManager manager) {
+        return load(vaeDir, manager, ai.djl.ndarray.types.DataType.FLOAT32);
+    }
+
+    /** As {@link #load(Path, NDManager)}, the weights created as {@code floatType} on the manager's device. */
+    public static AutoencoderKL load(Path vaeDir, NDManager manager, ai.djl.ndarray.types.DataType floatType) {
         VaeConfig config = Configs.read(vaeDir.resolve("config.json"), VaeConfig.class);
-        try (Weights w = Weights.open(vaeDir, manager, VaeNames::toCurrent)) {
+        try (Weights w = Weights.open(vaeDir, manager, VaeNames::toCurrent, floatType)) {
             return new AutoencoderKL(w, config);
         }
     }

@@ -77,6 +77,10 @@ public final class PromptEncoder {
         }
         try (NDManager m = manager.newSubManager()) {
             NDArray z = textEncoder.forward(m.create(ids, new Shape(n, PromptChunks.CHUNK_LENGTH)), clipSkip);
+            if (z.getDataType() != ai.djl.ndarray.types.DataType.FLOAT32) {
+                // a half-precision text encoder: the conditioning is kept and weighted in fp32
+                z = z.toType(ai.djl.ndarray.types.DataType.FLOAT32, false);
+            }
             int dim = (int) z.getShape().get(2);
             List<NDArray> rows = new ArrayList<>();
             for (int i = 0; i < n; i++) {

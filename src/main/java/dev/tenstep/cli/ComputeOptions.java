@@ -1,0 +1,62 @@
+package dev.tenstep.cli;
+
+import dev.tenstep.pipeline.Accelerators;
+import dev.tenstep.pipeline.ComputeSpec;
+import dev.tenstep.pipeline.DeviceUnavailableException;
+import picocli.CommandLine;
+import picocli.CommandLine.Option;
+
+/**
+ * {@code --device}, {@code --dtype}, {@code --vae-dtype}: the options of {@code generate}, {@code serve},
+ * {@code batch} and {@code bench}, resolved by {@link ComputeSpec#resolve} against the loaded engine.
+ */
+public final class ComputeOptions {
+    @Option(names = "--device", paramLabel = "auto|cpu|cuda|cuda:N", defaultValue = "auto",
+            description = "Where to compute: auto = CUDA GPU 0 when DJL's PyTorch engine has CUDA and sees a GPU, else the CPU "
+                    + "(default: ${DEFAULT-VALUE}; GPU setup: docs/gpu.md).")
+    String device = "auto";
+
+    @Option(names = "--dtype", paramLabel = "auto|fp32|fp16|bf16", defaultValue = "auto",
+            description = "Precision of the text encoder and UNet: auto = fp16 on CUDA, fp32 on the CPU; half precision is "
+                    + "refused on the CPU, bf16 is refused with DJL 0.36 (default: ${DEFAULT-VALUE}).")
+    String dtype = "auto";
+
+    @Option(names = "--vae-dtype", paramLabel = "auto|fp32|fp16|bf16", defaultValue = "auto",
+            description = "Precision of the VAE: auto = fp32 when --dtype is half (the SD VAE overflows in fp16), else --dtype "
+                    + "(default: ${DEFAULT-VALUE}).")
+    String vaeDtype = "auto";
+
+    /**
+     * For a model that computes on the CPU only (the ideal denoisers: small host arrays): with
+     * {@code --device} and {@code --dtype} at {@code auto} it runs there; an explicit other device or
+     * dtype is refused rather than silently ignored.
+     *
+     * @throws CommandLine.ParameterException naming the options
+     */
+    public void requireCpu(CommandLine cmd, String what) {
+        boolean explicitDevice = device != null && !device.isBlank() && !device.trim().equalsIgnoreCase("auto")
+                && !device.trim().equalsIgnoreCase("cpu");
+        boolean explicitDtype = (dtype != null && !dtype.isBlank() && !dtype.trim().equalsIgnoreCase("auto")
+                && !dtype.trim().equalsIgnoreCase("fp32"))
+                || (vaeDtype != null && !vaeDtype.isBlank() && !vaeDtype.trim().equalsIgnoreCase("auto")
+                && !vaeDtype.trim().equalsIgnoreCase("fp32"));
+        if (explicitDevice || explicitDtype) {
+            throw new CommandLine.ParameterException(cmd, "--device/--dtype: " + what + " computes on the CPU in fp32 only; "
+                    + "drop --device/--dtype or pass --device cpu");
+        }
+    }
+
+    /**
+     * Resolves the options; loads the PyTorch engine (set its thread count first).
+     *
+     * @throws CommandLine.ParameterException (exit 2) naming the option: a malformed or refused value,
+     *                                        or {@code --device cuda} without a usable GPU
+     */
+    public ComputeSpec resolve(CommandLine cmd) {
+        try {
+            return ComputeSpec.resolve(device, dtype, vaeDtype, Accelerators.djl());
+        } catch (IllegalArgumentException | DeviceUnavailableException e) {
+            throw new CommandLine.ParameterException(cmd, e.getMessage());
+        }
+    }
+}

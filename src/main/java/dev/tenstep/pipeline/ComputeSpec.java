@@ -1,0 +1,203 @@
+package dev.tenstep.pipeline;
+
+import ai.djl.Device;
+import ai.djl.ndarray.types.DataType;
+
+import java.util.Locale;
+
+/**
+ * Where and in which precision a pipeline computes: the device every weight and intermediate lives
+ * on, the compute dtype of the text encoder and UNet, and the dtype of the VAE.
+ *
+ * <p>Resolved from the {@code --device auto|cpu|cuda|cuda:N}, {@code --dtype auto|fp32|fp16|bf16}
+ * and {@code --vae-dtype auto|fp32|fp16|bf16} options against what DJL's PyTorch engine reports
+ * ({@link Accelerators}): {@code auto} is CUDA device 0 when the engine has CUDA and sees a GPU,
+ * else the CPU; dtype {@code auto} is fp16 on CUDA and fp32 on the CPU; VAE dtype {@code auto} is
+ * fp32 whenever the compute dtype is half (the SD VAE overflows to NaN in fp16, as every GPU runner
+ * knows), else the compute dtype. The sampler state (latents, sigmas) is always fp32.
+ *
+ * @param device   the DJL device (CPU or GPU n)
+ * @param dtype    compute dtype of the text encoder and the UNet
+ * @param vaeDtype dtype of the VAE decoder (and encoder)
+ */
+public record ComputeSpec(Device device, Precision dtype, Precision vaeDtype) {
+    /** The CPU in fp32: the default of every machine without a usable GPU, and the tests' setting. */
+    public static final ComputeSpec CPU = new ComputeSpec(Device.cpu(), Precision.FP32, Precision.FP32);
+
+    /** A floating-point precision of weights and activations. */
+    public enum Precision {
+        FP32("fp32", DataType.FLOAT32),
+        FP16("fp16", DataType.FLOAT16),
+        BF16("bf16", DataType.BFLOAT16);
+
+        private final String id;
+        private final DataType dataType;
+
+        Precision(String id, DataType dataType) {
+            this.id = id;
+            this.dataType = dataType;
+        }
+
+        /** {@code fp32}, {@code fp16}, {@code bf16}: the option value and the infotext name. */
+        public String id() {
+            return id;
+        }
+
+        public DataType dataType() {
+            return dataType;
+        }
+
+        public boolean isHalf() {
+            return this != FP32;
+        }
+
+        /**
+         * @param name {@code fp32|float32|fp16|float16|half|bf16|bfloat16}, any case
+         * @throws IllegalArgumentException naming the accepted values
+         */
+        public static Precision byName(String name) {
+            switch (name.trim().toLowerCase(Locale.ROOT)) {
+                case "fp32": case "float32": return FP32;
+                case "fp16": case "float16": case "half": return FP16;
+                case "bf16": case "bfloat16": return BF16;
+                default: throw new IllegalArgumentException("must be auto, fp32, fp16 or bf16, got '" + name + "'");
+            }
+        }
+    }
+
+    /**
+     * Why bf16 cannot run here, or null when it can: the single place to enable it. DJL 0.36.0's
+     * PyTorch JNI maps its data-type numbers to torch types in {@code GetScalarTypeFromDType}
+     * ({@code djl_pytorch_utils.h}), which has no case for {@code DataType.BFLOAT16} (number 11) and
+     * ends in a bare {@code throw;} with no active exception: C++ then calls {@code std::terminate}
+     * and the JVM dies with "terminate called without an active exception" at the first bf16 array
+     * (a cast, a creation, a {@code zeros}). docs/gpu.md has the details and the JNI patch; issue 13
+     * studies bf16 on the CPU.
+     */
+    static String bf16Unsupported(Device device) {
+        return "bf16 is refused: DJL 0.36.0's PyTorch JNI has no mapping for torch's BFloat16 type "
+                + "(its GetScalarTypeFromDType ends in a bare 'throw;', so the first bf16 array aborts the JVM with "
+                + "'terminate called without an active exception'); use --dtype fp16 on CUDA (see docs/gpu.md)";
+    }
+
+    /** Why half precision is refused on the CPU (bf16: the CPU's own reason, from its instruction set). */
+    static String halfOnCpu(String option, Precision p) {
+        if (p == Precision.BF16) {
+            return option + " bf16: " + dev.tenstep.model.nn.CpuBf16.refusal(dev.tenstep.model.nn.CpuBf16.cpuFlags());
+        }
+        return option + " fp16: fp16 on the CPU is refused: libtorch has no fast fp16 CPU kernels (~250x slower than "
+                + "fp32); use " + option + " fp32 (the CPU default) or a CUDA device (--device cuda)";
+    }
+
+    /**
+     * Resolves the three option values.
+     *
+     * @param device   {@code auto}, {@code cpu}, {@code cuda}, {@code cuda:N} (also {@code gpu}, {@code gpu:N})
+     * @param dtype    {@code auto}, {@code fp32}, {@code fp16}, {@code bf16}
+     * @param vaeDtype {@code auto} or a dtype
+     * @param gpus     what the engine reports
+     * @throws IllegalArgumentException naming the option for a malformed value or a refused dtype
+     * @throws DeviceUnavailableException for a CUDA device the engine cannot use (one line: which
+     *                                    library was loaded, what to set)
+     */
+    public static ComputeSpec resolve(String device, String dtype, String vaeDtype, Accelerators gpus) {
+        Device d = resolveDevice(device == null ? "auto" : device, gpus);
+        boolean cuda = d.isGpu();
+        Precision compute = isAuto(dtype) ? (cuda ? Precision.FP16 : Precision.FP32) : parse("--dtype", dtype);
+        Precision vae = isAuto(vaeDtype) ? (compute.isHalf() ? Precision.FP32 : compute) : parse("--vae-dtype", vaeDtype);
+        check("--dtype", compute, d);
+        check("--vae-dtype", vae, d);
+        return new ComputeSpec(d, compute, vae);
+    }
+
+    private static boolean isAuto(String v) {
+        return v == null || v.isBlank() || v.trim().equalsIgnoreCase("auto");
+    }
+
+    private static Precision parse(String option, String v) {
+        try {
+            return Precision.byName(v);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException(option + " " + e.getMessage());
+        }
+    }
+
+    private static void check(String option, Precision p, Device d) {
+        if (p.isHalf() && !d.isGpu()) {
+            throw new IllegalArgumentException(halfOnCpu(option, p));
+        }
+        if (p == Precision.BF16) {
+            String why = bf16Unsupported(d);
+            if (why != null) {
+                throw new IllegalArgumentException(option + " " + why);
+            }
+        }
+    }
+
+    private static Device resolveDevice(String value, Accelerators gpus) {
+        String v = value.trim().toLowerCase(Locale.ROOT);
+        if (v.equals("auto")) {
+            return gpus.usableGpus() > 0 ? Device.gpu(0) : Device.cpu();
+        }
+        if (v.equals("cpu")) {
+            return Device.cpu();
+        }
+        int index;
+        if (v.equals("cuda") || v.equals("gpu")) {
+            index = 0;
+        } else if (v.matches("(cuda|gpu):\\d{1,4}")) {
+            index = Integer.parseInt(v.substring(v.indexOf(':') + 1));
+        } else {
+            throw new IllegalArgumentException("--device must be auto, cpu, cuda or cuda:N, got '" + value + "'");
+        }
+        int usable = gpus.usableGpus();
+        if (usable == 0) {
+            throw new DeviceUnavailableException("--device " + value + ": " + gpus.whyNoGpu());
+        }
+        if (index >= usable) {
+            throw new DeviceUnavailableException("--device " + value + ": DJL's PyTorch engine sees " + usable
+                    + " CUDA GPU(s), numbered 0.." + (usable - 1));
+        }
+        return Device.gpu(index);
+    }
+
+    /** True on the CPU in fp32: the setting whose infotexts and outputs are those of every earlier release. */
+    public boolean isCpuDefault() {
+        return !device.isGpu() && dtype == Precision.FP32 && vaeDtype == Precision.FP32;
+    }
+
+    /** {@code cpu} or {@code cuda:N}, as the options and infotexts write it. */
+    public String deviceName() {
+        return device.isGpu() ? "cuda:" + device.getDeviceId() : "cpu";
+    }
+
+    /**
+     * The infotext fields of this setting in order, e.g. {@code Device} = {@code cuda:0},
+     * {@code Dtype} = {@code fp16} (with {@code VAE dtype} when it differs from fp32 under half
+     * precision or from the compute dtype otherwise); none for the CPU fp32 default, so those
+     * infotexts stay as before.
+     */
+    public java.util.Map<String, String> infotextFields() {
+        java.util.Map<String, String> m = new java.util.LinkedHashMap<>();
+        if (isCpuDefault()) {
+            return m;
+        }
+        m.put("Device", deviceName());
+        m.put("Dtype", dtype.id());
+        Precision defaultVae = dtype.isHalf() ? Precision.FP32 : dtype;
+        if (vaeDtype != defaultVae) {
+            m.put("VAE dtype", vaeDtype.id());
+        }
+        return m;
+    }
+
+    /** {@code cuda:0 fp16 (VAE fp32)}: the short label of logs, bench and the web page header. */
+    public String label() {
+        return deviceName() + " " + dtype.id() + (vaeDtype == dtype ? "" : " (VAE " + vaeDtype.id() + ")");
+    }
+
+    @Override
+    public String toString() {
+        return label();
+    }
+}
