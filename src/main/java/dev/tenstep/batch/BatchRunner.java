@@ -11,6 +11,9 @@ import dev.tenstep.pipeline.StableDiffusionPipeline;
 import dev.tenstep.pipeline.StableDiffusionPipeline.PromptEmbedding;
 import dev.tenstep.pipeline.StepProgress;
 import dev.tenstep.pipeline.TextToImage;
+import dev.tenstep.pipeline.prompt.PromptChunks;
+import dev.tenstep.pipeline.prompt.PromptEncoder;
+import dev.tenstep.pipeline.prompt.PromptSyntax;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -35,8 +38,10 @@ import java.util.Objects;
  * then append its manifest record (fsync), then rewrite the contact sheet atomically. So a record
  * exists only for a complete file, a process killed at any moment loses at most the image in flight,
  * and the sheet always shows the finished images (no shutdown hook is needed, none can race a write). On resume, a (line, variant)
- * whose latest record describes the same generation, whose file exists and whose SHA-256 matches
- * is skipped.
+ * whose latest record describes the same generation ({@link GenerationRecord#sameGeneration}: prompt syntax, clip
+ * skip and RNG included), whose file exists and whose SHA-256 matches is skipped. Records of earlier versions lack
+ * those three fields: they are read as the behaviour of then (literal prompts cut at 77 tokens, clip skip 1, the
+ * {@code tenstep} RNG), so such an image is redone unless the line asks for exactly that.
  *
  * <p>The pipeline is loaded by the caller once; each line's prompt is encoded once and the
  * embedding reused by all its variants, which also share the starting noise z_init of the line's
@@ -220,7 +225,8 @@ public final class BatchRunner {
             long encodeMs;
             try {
                 long t0 = System.nanoTime();
-                emb = pipeline.encodePrompt(e.request().prompt(), e.request().negativePrompt());
+                // with the line's prompt syntax and clip skip, which all its variants share
+                emb = pipeline.encodePrompt(pending.get(0).request());
                 encodeMs = (System.nanoTime() - t0) / 1_000_000;
                 emb.warnings().forEach(w -> observer.warning(e.location() + ": " + w));
             } catch (RuntimeException ex) {
@@ -283,7 +289,7 @@ public final class BatchRunner {
         GenerationRecord expected = GenerationRecord.ofRequest(r, pipeline.name()).stored(j.fileName(), null, null)
                 .inBatch(j.key(), j.entry().location(), j.entry().index(), j.variant().label(), seedBase,
                         j.entry().randomSeed(), null);
-        if (!expected.sameGeneration(prev)) {
+        if (!expected.sameGeneration(prev) || (prev.predatesPromptFields() && longerThanOneChunk(r))) {
             return false;
         }
         Path file = out.resolve(prev.file());
@@ -292,6 +298,21 @@ public final class BatchRunner {
         } catch (IOException e) {
             return false;
         }
+    }
+
+    /**
+     * Whether a prompt of {@code r} is longer than one 75-token chunk: then a record from before prompt chunks
+     * ({@link GenerationRecord#predatesPromptFields}) describes an image whose prompt was cut at 77 tokens, which no
+     * request makes any more. Only plain requests get here (such a record's syntax is plain).
+     */
+    private boolean longerThanOneChunk(GenerationRequest r) {
+        PromptEncoder encoder = pipeline.promptEncoder();
+        if (encoder == null) {
+            // no text encoder (e.g. an ideal model): prompts were never tokenized, so never cut
+            return false;
+        }
+        return encoder.chunks(r.prompt(), PromptSyntax.PLAIN).tokenCount() > PromptChunks.CHUNK_TOKENS
+                || encoder.chunks(r.negativePrompt(), PromptSyntax.PLAIN).tokenCount() > PromptChunks.CHUNK_TOKENS;
     }
 
     private List<PromptEntry> readEntries() throws IOException {

@@ -8,7 +8,11 @@ import com.fasterxml.jackson.databind.PropertyNamingStrategies;
 import com.fasterxml.jackson.databind.annotation.JsonNaming;
 import com.fasterxml.jackson.databind.json.JsonMapper;
 
+import dev.tenstep.pipeline.prompt.PromptSyntax;
+import dev.tenstep.sampling.RngKind;
+
 import java.util.List;
+import java.util.Objects;
 
 /**
  * The one description of a generation, written by every adapter in the same snake_case JSON layout:
@@ -29,6 +33,10 @@ import java.util.List;
  * @param gamma          gradient-estimation weight actually used
  * @param width          image width in pixels
  * @param height         image height in pixels
+ * @param promptSyntax   how the prompts were read: {@code a1111} or {@code plain} ({@link PromptSyntax#id})
+ * @param clipSkip       text-encoder layers skipped at the end, 1 = none (A1111's "Clip skip")
+ * @param rng            the generator of the starting and per-step noise: {@code philox}, {@code torch-cpu} or
+ *                       {@code tenstep} ({@link RngKind#id})
  * @param model          model name (folder or file name)
  * @param infotext       the A1111 {@code parameters} text stored in the PNG
  * @param warnings       e.g. words dropped from a prompt longer than the text encoder's limit
@@ -60,6 +68,9 @@ public record GenerationRecord(
         double gamma,
         int width,
         int height,
+        String promptSyntax,
+        Integer clipSkip,
+        String rng,
         String model,
         String infotext,
         List<String> warnings,
@@ -117,7 +128,8 @@ public record GenerationRecord(
     public static GenerationRecord ofRequest(GenerationRequest r, String model) {
         return new GenerationRecord(r.prompt(), r.negativePrompt(), r.steps(), r.cfgScale(), r.seed(),
                 r.sampler().id(), r.sampler().displayName(), r.resolvedSchedule().id(), r.resolvedGamma(),
-                r.width() == null ? 0 : r.width(), r.height() == null ? 0 : r.height(), model,
+                r.width() == null ? 0 : r.width(), r.height() == null ? 0 : r.height(),
+                r.resolvedSyntax().id(), r.resolvedClipSkip(), r.resolvedRng().id(), model,
                 null, null, null, null, null, null, null, null, null, null, null, null, null);
     }
 
@@ -125,7 +137,8 @@ public record GenerationRecord(
     public static GenerationRecord of(GenerationResult result, String model) {
         GenerationRecord p = ofRequest(result.request(), model);
         return new GenerationRecord(p.prompt, p.negativePrompt, p.steps, p.cfgScale, p.seed, p.sampler,
-                p.samplerName, p.schedule, p.gamma, p.width, p.height, model, result.infotext(),
+                p.samplerName, p.schedule, p.gamma, p.width, p.height, p.promptSyntax, p.clipSkip, p.rng, model,
+                result.infotext(),
                 List.copyOf(result.warnings()), Timings.of(result.timings()),
                 null, null, null, null, null, null, null, null, null, null);
     }
@@ -133,14 +146,14 @@ public record GenerationRecord(
     /** This record, stored as {@code file} with the given hash (may be null) at time {@code created}. */
     public GenerationRecord stored(String fileName, String sha, String createdAt) {
         return new GenerationRecord(prompt, negativePrompt, steps, cfgScale, seed, sampler, samplerName, schedule,
-                gamma, width, height, model, infotext, warnings, timings, fileName, sha, createdAt,
+                gamma, width, height, promptSyntax, clipSkip, rng, model, infotext, warnings, timings, fileName, sha, createdAt,
                 key, source, index, variant, seedBase, randomSeed, noiseSha256);
     }
 
     /** This record with other timings. */
     public GenerationRecord withTimings(Timings t) {
         return new GenerationRecord(prompt, negativePrompt, steps, cfgScale, seed, sampler, samplerName, schedule,
-                gamma, width, height, model, infotext, warnings, t, file, sha256, created,
+                gamma, width, height, promptSyntax, clipSkip, rng, model, infotext, warnings, t, file, sha256, created,
                 key, source, index, variant, seedBase, randomSeed, noiseSha256);
     }
 
@@ -148,18 +161,53 @@ public record GenerationRecord(
     public GenerationRecord inBatch(String cellKey, String cellSource, int lineIndex, String variantLabel,
                                     long base, boolean random, String noiseSha) {
         return new GenerationRecord(prompt, negativePrompt, steps, cfgScale, seed, sampler, samplerName, schedule,
-                gamma, width, height, model, infotext, warnings, timings, file, sha256, created,
+                gamma, width, height, promptSyntax, clipSkip, rng, model, infotext, warnings, timings, file, sha256, created,
                 cellKey, cellSource, lineIndex, variantLabel, base, random, noiseSha);
     }
 
     /**
-     * Whether this record describes the same generation as {@code o}: same cell, parameters, model and
-     * file (ignores timings, hashes, warnings and times). Used by batch resume.
+     * The prompt syntax of this record. A record without one ({@code prompt_syntax} absent: written before the
+     * field existed) was made when prompts were literal text, i.e. {@code plain}; such a record also predates
+     * 75-token chunks (prompts were cut at 77 tokens), which only its prompt's length can tell
+     * ({@link #predatesPromptFields}).
+     */
+    public String effectivePromptSyntax() {
+        return promptSyntax != null ? promptSyntax : PromptSyntax.PLAIN.id();
+    }
+
+    /** The clip skip of this record; 1 (the last layer, the only choice then) for a record written without one. */
+    public int effectiveClipSkip() {
+        return clipSkip != null ? clipSkip : 1;
+    }
+
+    /**
+     * The RNG id of this record. A record without one was written before the field existed, when this program's
+     * own generator ({@code tenstep}) was the only one: the default became {@code philox} in the same change that
+     * added the choice (CHANGELOG.md), and records name their RNG since.
+     */
+    public String effectiveRng() {
+        return rng != null ? rng : RngKind.TENSTEP.id();
+    }
+
+    /**
+     * True for a record written before prompt syntax, clip skip and RNG were recorded: its prompts were literal
+     * text cut at 77 tokens (see {@link #effectivePromptSyntax}).
+     */
+    public boolean predatesPromptFields() {
+        return promptSyntax == null;
+    }
+
+    /**
+     * Whether this record describes the same generation as {@code o}: same cell, parameters (prompt syntax, clip
+     * skip and RNG included, missing ones read as described at their accessors), model and file (ignores timings,
+     * hashes, warnings and times). Used by batch resume.
      */
     public boolean sameGeneration(GenerationRecord o) {
-        return java.util.Objects.equals(key, o.key) && prompt.equals(o.prompt) && negativePrompt.equals(o.negativePrompt)
+        return Objects.equals(key, o.key) && prompt.equals(o.prompt) && negativePrompt.equals(o.negativePrompt)
                 && steps == o.steps && cfgScale == o.cfgScale && seed == o.seed && sampler.equals(o.sampler)
                 && schedule.equals(o.schedule) && gamma == o.gamma && width == o.width && height == o.height
-                && java.util.Objects.equals(model, o.model) && java.util.Objects.equals(file, o.file);
+                && effectivePromptSyntax().equals(o.effectivePromptSyntax()) && effectiveClipSkip() == o.effectiveClipSkip()
+                && effectiveRng().equals(o.effectiveRng())
+                && Objects.equals(model, o.model) && Objects.equals(file, o.file);
     }
 }

@@ -106,12 +106,17 @@ public final class IdealPipeline implements TextToImage {
         } catch (IllegalArgumentException e) {
             errors.add(new FieldError("negative_prompt", e.getMessage()));
         }
+        if (r.resolvedClipSkip() != 1) {
+            errors.add(new FieldError("clip_skip", name + " has no text encoder: clip skip must be 1, got " + r.clipSkip()));
+        }
         if (!errors.isEmpty()) {
             throw new InvalidRequestException(errors);
         }
         long seed = r.seed() >= 0 ? r.seed() : (SEEDS.nextLong() & 0xffffffffL);
+        // the prompt syntax changes nothing here (prompts only name caption subsets) but is kept for the record
         return new GenerationRequest(r.prompt(), r.negativePrompt(), r.steps(), r.cfgScale(), seed, r.sampler(),
-                r.resolvedSchedule(), r.resolvedGamma(), data.width(), data.height());
+                r.resolvedSchedule(), r.resolvedGamma(), data.width(), data.height())
+                .withText(r.resolvedSyntax(), r.resolvedClipSkip(), r.resolvedRng());
     }
 
     /** {@code [1, C, H, W]} of the data set. */

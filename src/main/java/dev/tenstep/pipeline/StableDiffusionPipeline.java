@@ -263,6 +263,11 @@ public final class StableDiffusionPipeline implements TextToImage {
         return encodePrompt(prompt, negativePrompt, PromptSyntax.A1111, 1);
     }
 
+    @Override
+    public PromptEmbedding encodePrompt(GenerationRequest request) {
+        return encodePrompt(request.prompt(), request.negativePrompt(), request.resolvedSyntax(), request.resolvedClipSkip());
+    }
+
     /**
      * Stage 1: encodes the negative prompt and the prompt (75-token chunks, emphasis, clip skip) for reuse by
      * {@link #generate}; prompt-editing texts of other steps are encoded when a generation needs them.

@@ -66,6 +66,16 @@ public interface TextToImage extends AutoCloseable {
     StableDiffusionPipeline.PromptEmbedding encodePrompt(String prompt, String negativePrompt);
 
     /**
+     * Stage 1 for a request's prompts, read with its prompt syntax and clip skip (what {@link #generate} reuses
+     * for that request). The default suits a model without a text encoder, for which neither applies.
+     *
+     * @throws dev.tenstep.pipeline.prompt.PromptSyntaxException if a prompt's emphasis cannot be read
+     */
+    default StableDiffusionPipeline.PromptEmbedding encodePrompt(GenerationRequest request) {
+        return encodePrompt(request.prompt(), request.negativePrompt());
+    }
+
+    /**
      * Runs a generation on the calling thread.
      *
      * @param request   the request (resolved here)

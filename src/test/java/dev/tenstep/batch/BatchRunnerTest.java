@@ -472,4 +472,82 @@ class BatchRunnerTest {
         run(List.of(f), out, defaults(100), compare, false, fresh);
         assertEquals(List.of(false, false), fresh.randomSeedReused, "--no-resume draws again");
     }
+
+    @Test
+    void resumeRedoesAnImageWhoseRngClipSkipOrPromptSyntaxChanged() throws IOException {
+        Path f = promptFile("text.txt", "a (red:1.5) cube");
+        Path out = tmp.resolve("text");
+        GenerationOptions d = defaults(4);
+        run(List.of(f), out, d, null, true, null);
+        JsonNode rec = manifest(out).get(0);
+        assertEquals("a1111", rec.get("prompt_syntax").asText());
+        assertEquals(1, rec.get("clip_skip").asInt());
+        assertEquals("philox", rec.get("rng").asText());
+        String sha = rec.get("sha256").asText();
+
+        Counter same = new Counter(-1);
+        assertEquals(1, run(List.of(f), out, d, null, true, same).skipped(), "nothing changed: skipped");
+        String[][] changes = {{"rng", "torch-cpu"}, {"clip_skip", "2"}, {"prompt_syntax", "plain"}};
+        for (String[] c : changes) {
+            switch (c[0]) {
+                case "rng" -> d.rng = c[1];
+                case "clip_skip" -> d.clipSkip = Integer.parseInt(c[1]);
+                default -> d.promptSyntax = c[1];
+            }
+            Counter redo = new Counter(-1);
+            BatchRunner.Summary s = run(List.of(f), out, d, null, true, redo);
+            assertEquals(0, s.skipped(), c[0] + " changed: the image is redone");
+            assertEquals(1, redo.recorded.get());
+            JsonNode last = manifest(out).get(manifest(out).size() - 1);
+            assertEquals(c[1], last.get(c[0]).asText(), "the new record names the new " + c[0]);
+            assertNotEquals(sha, last.get("sha256").asText(), c[0] + " changes the picture");
+            sha = last.get("sha256").asText();
+        }
+        JsonNode last = manifest(out).get(manifest(out).size() - 1);
+        assertEquals(List.of("torch-cpu", "2", "plain"), List.of(last.get("rng").asText(), last.get("clip_skip").asText(),
+                last.get("prompt_syntax").asText()), "all three recorded together");
+        assertTrue(last.get("infotext").asText().contains("Clip skip: 2, RNG: CPU, Emphasis: None"), last.get("infotext").asText());
+        assertEquals(1, run(List.of(f), out, d, null, true, null).skipped(), "unchanged again: skipped");
+    }
+
+    /** Removes the fields earlier versions did not write from every manifest line. */
+    private static void stripPromptFields(Path out) throws IOException {
+        List<String> lines = new ArrayList<>();
+        for (JsonNode r : manifest(out)) {
+            ObjectNode o = r.deepCopy();
+            o.remove(List.of("rng", "clip_skip", "prompt_syntax"));
+            lines.add(o.toString());
+        }
+        Files.write(out.resolve(Manifest.FILE), lines, StandardCharsets.UTF_8);
+    }
+
+    @Test
+    void manifestLinesOfEarlierVersionsMeanTheBehaviourOfThen() throws IOException {
+        // before these fields were recorded: the tenstep RNG, clip skip 1, literal prompts cut at 77 tokens
+        String longPrompt = dev.tenstep.pipeline.prompt.A1111ConditioningTestWords.LONG;
+        Path f = promptFile("old.txt", "a (red) cube", longPrompt);
+        Path out = tmp.resolve("old");
+        GenerationOptions then = defaults(6);
+        then.rng = "tenstep";
+        then.promptSyntax = "plain";
+        run(List.of(f), out, then, null, true, null);
+        stripPromptFields(out);
+        GenerationRecord old = Manifest.JSON.readValue(Files.readAllLines(out.resolve(Manifest.FILE)).get(0),
+                GenerationRecord.class);
+        assertEquals(List.of("tenstep", "1", "plain"), List.of(old.effectiveRng(), Integer.toString(old.effectiveClipSkip()),
+                old.effectivePromptSyntax()));
+        assertTrue(old.predatesPromptFields());
+
+        Counter c = new Counter(-1);
+        BatchRunner.Summary s = run(List.of(f), out, then, null, true, c);
+        assertEquals(1, s.skipped(), "the short line, made as asked (tenstep, plain, clip skip 1), is kept");
+        assertEquals(1, s.generated(), "the 150-token line was cut at 77 tokens then: redone in two chunks");
+        assertEquals(longPrompt, manifest(out).get(2).get("prompt").asText());
+
+        stripPromptFields(out);
+        Counter now = new Counter(-1);
+        BatchRunner.Summary s2 = run(List.of(f), out, defaults(6), null, true, now);
+        assertEquals(0, s2.skipped(), "today's defaults (philox, a1111) are not what old lines were made with");
+        assertEquals(2, s2.generated());
+    }
 }

@@ -61,6 +61,21 @@ class IdealPipelineTest {
     }
 
     @Test
+    void keepsTheRngAndRefusesClipSkip() {
+        try (IdealPipeline p = IdealPipeline.load(IdealModels.SHAPES)) {
+            GenerationRequest torch = p.resolve(request("a red circle", SamplerKind.DDIM, 10)
+                    .withText(dev.tenstep.pipeline.prompt.PromptSyntax.PLAIN, null, dev.tenstep.sampling.RngKind.TENSTEP));
+            assertEquals(dev.tenstep.sampling.RngKind.TENSTEP, torch.rng(), "the request's RNG survives resolve");
+            assertEquals(dev.tenstep.pipeline.prompt.PromptSyntax.PLAIN, torch.promptSyntax());
+            assertArrayEquals(dev.tenstep.sampling.RngKind.TENSTEP.initialDraw(11, 3 * 64 * 64), p.initialLatents(torch));
+            assertTrue(p.generate(torch).infotext().contains("RNG: tenstep"));
+            InvalidRequestException e = assertThrows(InvalidRequestException.class, () -> p.resolve(
+                    request("a red circle", SamplerKind.DDIM, 10).withText(null, 2, null)));
+            assertEquals(List.of("clip_skip"), e.fieldErrors().stream().map(FieldError::field).toList());
+        }
+    }
+
+    @Test
     void dpmSolverPreset() {
         SamplerKind k = SamplerKind.byName("DPM++ 2M");
         assertEquals(SamplerKind.DPMPP_2M, k);
