@@ -25,8 +25,8 @@ import java.util.concurrent.TimeoutException;
 
 /**
  * The subset of the AUTOMATIC1111 web UI API that clients of it use, under {@value #PREFIX}:
- * {@code POST /txt2img} (synchronous: queues one job per image on the shared {@link JobQueue} and
- * waits), {@code GET /samplers}, {@code GET /sd-models}, with A1111's field names and layouts
+ * {@code POST /txt2img} (synchronous: queues one job per image on the shared {@link JobQueue}, one after
+ * another, and waits; {@link A1111Calls} lets {@code /skip} and {@code /interrupt} end an image or the call), {@code GET /samplers}, {@code GET /sd-models}, with A1111's field names and layouts
  * (docs/web.md lists them); request fields are read by {@link Requests} with
  * {@link Requests.Names#A1111}.
  *
@@ -34,7 +34,8 @@ import java.util.concurrent.TimeoutException;
  * and a method here that builds its response; errors are thrown as {@link ApiException} or
  * {@link InvalidRequestException} and mapped to JSON by {@link WebApp}.
  */
-record A1111Api(JobQueue queue, OutputStore store, AtomicReference<A1111Settings> settings) implements WebApp.Routes {
+record A1111Api(JobQueue queue, OutputStore store, AtomicReference<A1111Settings> settings, A1111Calls calls)
+        implements WebApp.Routes {
     /** Where A1111 serves its API. */
     static final String PREFIX = "/sdapi/v1";
     /** Most images one txt2img call may ask for (batch_size x n_iter). */
@@ -54,7 +55,11 @@ record A1111Api(JobQueue queue, OutputStore store, AtomicReference<A1111Settings
         app.get(PREFIX + "/sd-models", ctx -> ctx.json(List.of(model())));
     }
 
-    /** {@code POST /txt2img}: images as base64 PNGs, the request echoed, {@code info} as a JSON string. */
+    /**
+     * {@code POST /txt2img}: images as base64 PNGs, the request echoed, {@code info} as a JSON string. Images ended
+     * by {@code /skip} or {@code /interrupt} are left out ({@code all_seeds} and {@code infotexts} list the returned
+     * ones), as A1111 answers an interrupted call with what it finished.
+     */
     private void txt2img(Context ctx) throws IOException, InterruptedException {
         JsonNode body = Requests.body(ctx.body());
         GenerationRequest parsed = Requests.parse(body, Requests.Names.A1111);
@@ -98,31 +103,41 @@ record A1111Api(JobQueue queue, OutputStore store, AtomicReference<A1111Settings
         List<Long> seeds = new ArrayList<>();
         List<String> infotexts = new ArrayList<>();
         List<String> warnings = new ArrayList<>();
-        for (int i = 0; i < count; i++) {
-            // A1111: image i of a call uses seed + i
-            GenerationRequest r = first.withSeed(first.seed() + i);
-            Job job = finished(queue.submit(r, Job.Preview.NONE));
-            Path p = store.resolve(job.result().file()).orElseThrow(() -> new ApiException(500, "result file vanished"));
-            if (sendImages) {
-                images.add(Base64.getEncoder().encodeToString(Files.readAllBytes(p)));
-            }
-            if (!saveImages) {
-                store.delete(job.result().file());
-            }
-            seeds.add(r.seed());
-            infotexts.add(job.result().infotext());
-            for (String w : job.result().warnings()) {
-                if (!warnings.contains(w)) {
-                    warnings.add(w);
+        try (A1111Calls.Call call = calls.open()) {
+            for (int i = 0; i < count; i++) {
+                // A1111: image i of a call uses seed + i
+                GenerationRequest r = first.withSeed(first.seed() + i);
+                Job job = call.next(() -> queue.submit(r, Job.Preview.NONE));
+                if (job == null) {
+                    break;
+                }
+                if (!finished(job)) {
+                    // cancelled: skipped (the call goes on) or interrupted (it answers with the images so far)
+                    continue;
+                }
+                Path p = store.resolve(job.result().file()).orElseThrow(() -> new ApiException(500, "result file vanished"));
+                if (sendImages) {
+                    images.add(Base64.getEncoder().encodeToString(Files.readAllBytes(p)));
+                }
+                if (!saveImages) {
+                    store.delete(job.result().file());
+                }
+                seeds.add(r.seed());
+                infotexts.add(job.result().infotext());
+                for (String w : job.result().warnings()) {
+                    if (!warnings.contains(w)) {
+                        warnings.add(w);
+                    }
                 }
             }
         }
         Map<String, Object> info = new LinkedHashMap<>();
         info.put("prompt", first.prompt());
-        info.put("all_prompts", Collections.nCopies(count, first.prompt()));
+        info.put("all_prompts", Collections.nCopies(seeds.size(), first.prompt()));
         info.put("negative_prompt", first.negativePrompt());
-        info.put("all_negative_prompts", Collections.nCopies(count, first.negativePrompt()));
-        info.put("seed", first.seed());
+        info.put("all_negative_prompts", Collections.nCopies(seeds.size(), first.negativePrompt()));
+        // the seed of the first image returned (a skipped first image leaves the next one first)
+        info.put("seed", seeds.isEmpty() ? first.seed() : seeds.get(0));
         info.put("all_seeds", seeds);
         info.put("width", first.width());
         info.put("height", first.height());
@@ -146,22 +161,21 @@ record A1111Api(JobQueue queue, OutputStore store, AtomicReference<A1111Settings
     /**
      * Waits for a job of a synchronous call.
      *
-     * @return the job, {@link Job.Status#DONE}
-     * @throws ApiException 504 after {@link #TIMEOUT_MINUTES} (the job is cancelled), 409 when it
-     *                      was cancelled, 500 with its error when it failed
+     * @return true when the job is {@link Job.Status#DONE}, false when it was cancelled ({@code /skip},
+     *         {@code /interrupt}, or a cancel of the job)
+     * @throws ApiException 504 after {@link #TIMEOUT_MINUTES} (the job is cancelled), 500 with its error when it failed
      */
-    private Job finished(Job job) throws InterruptedException {
+    private boolean finished(Job job) throws InterruptedException {
         try {
             job.done().get(TIMEOUT_MINUTES, TimeUnit.MINUTES);
         } catch (ExecutionException | TimeoutException e) {
             queue.cancel(job.id());
             throw new ApiException(504, "generation did not finish in time");
         }
-        if (job.status() != Job.Status.DONE) {
-            boolean cancelled = job.status() == Job.Status.CANCELLED;
-            throw new ApiException(cancelled ? 409 : 500, cancelled ? "cancelled" : job.error());
+        if (job.status() == Job.Status.FAILED) {
+            throw new ApiException(500, job.error());
         }
-        return job;
+        return job.status() == Job.Status.DONE;
     }
 
     /** {@code GET /samplers}: name (A1111 display name), aliases (our id first), options. */

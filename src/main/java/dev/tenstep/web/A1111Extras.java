@@ -1,5 +1,6 @@
 package dev.tenstep.web;
 
+import dev.tenstep.pipeline.StepProgress;
 import dev.tenstep.pipeline.prompt.PromptChunks;
 import dev.tenstep.pipeline.prompt.PromptEncoder;
 import dev.tenstep.sampling.ScheduleKind;
@@ -24,14 +25,23 @@ final class A1111Extras implements WebApp.Routes {
     private final JobQueue queue;
     private final AtomicReference<A1111Settings> settings;
     private final PromptEncoder encoder;
+    private final A1111Calls calls;
+    /** The last {@code current_image} made, so clients polling one step get it without a new render. */
+    private final AtomicReference<CurrentImage> currentImage = new AtomicReference<>();
+
+    /** The base64 PNG preview of one job's step. */
+    private record CurrentImage(Job job, int step, String base64) {
+    }
 
     /**
      * @param encoder the model's prompt encoder, or null when the generator has none (token counts then answer 404)
+     * @param calls   the txt2img calls in progress, which {@code /interrupt} and {@code /skip} end or advance
      */
-    A1111Extras(JobQueue queue, AtomicReference<A1111Settings> settings, PromptEncoder encoder) {
+    A1111Extras(JobQueue queue, AtomicReference<A1111Settings> settings, PromptEncoder encoder, A1111Calls calls) {
         this.queue = queue;
         this.settings = settings;
         this.encoder = encoder;
+        this.calls = calls;
     }
 
     @Override
@@ -44,13 +54,13 @@ final class A1111Extras implements WebApp.Routes {
         });
         app.get("/sdapi/v1/progress", this::progress);
         app.post("/sdapi/v1/interrupt", ctx -> {
-            // A1111 stops the image being generated now; waiting requests still run
-            queue.runningJobs().forEach(j -> queue.cancel(j.id()));
+            // the running image and the rest of its txt2img call; calls and jobs still waiting run
+            calls.interrupt();
             ctx.json(Map.of());
         });
         app.post("/sdapi/v1/skip", ctx -> {
-            // A1111 skips the current image of a batch: here each image is its own job, so the same as interrupt
-            queue.runningJobs().forEach(j -> queue.cancel(j.id()));
+            // the running image only: its txt2img call goes on with its next image
+            calls.skip();
             ctx.json(Map.of());
         });
         app.get("/sdapi/v1/schedulers", ctx -> ctx.json(schedulers()));
@@ -58,6 +68,12 @@ final class A1111Extras implements WebApp.Routes {
         app.get("/api/tokenize", this::tokenize);
     }
 
+    /**
+     * {@code GET /progress}: the oldest running job's step, {@code eta_relative} in seconds from its start (time in
+     * the queue not counted), and {@code current_image}: the cheap preview of its last x0-hat as a base64 PNG
+     * (latent resolution, as A1111's "Approx cheap"), null before the first step or with
+     * {@code skip_current_image=true}.
+     */
     private void progress(Context ctx) {
         List<Job> running = queue.runningJobs();
         Map<String, Object> state = new LinkedHashMap<>();
@@ -66,13 +82,17 @@ final class A1111Extras implements WebApp.Routes {
         double eta = 0;
         int step = 0;
         int total = 0;
+        String image = null;
         if (!running.isEmpty()) {
             Job j = running.get(0);
-            step = j.step();
+            StepProgress last = j.lastStep();
+            step = last != null ? last.step() : j.step();
             total = j.request().steps();
             progress = total == 0 ? 0 : (double) step / total;
-            double elapsed = Duration.between(j.created(), Instant.now()).toMillis() / 1000.0;
-            eta = step == 0 ? 0 : elapsed / step * (total - step);
+            eta = eta(j.started(), Instant.now(), step, total);
+            if (last != null && !"true".equalsIgnoreCase(ctx.queryParam("skip_current_image"))) {
+                image = currentImage(j, last);
+            }
         }
         state.put("skipped", false);
         state.put("interrupted", false);
@@ -85,10 +105,33 @@ final class A1111Extras implements WebApp.Routes {
         out.put("progress", progress);
         out.put("eta_relative", eta);
         out.put("state", state);
-        // previews are streamed per job (GET /api/jobs/{id}/events); no image here
-        out.put("current_image", null);
+        out.put("current_image", image);
         out.put("textinfo", running.isEmpty() ? null : "step " + step + " of " + total);
         ctx.json(out);
+    }
+
+    /**
+     * Seconds left for a job that started at {@code started} and has finished {@code step} of {@code total} steps
+     * by {@code now}, at its pace so far; 0 before the first step or when not started.
+     */
+    static double eta(Instant started, Instant now, int step, int total) {
+        if (started == null || step <= 0) {
+            return 0;
+        }
+        double elapsed = Duration.between(started, now).toNanos() / 1e9;
+        return elapsed / step * (total - step);
+    }
+
+    /** The step's cheap preview as a base64 PNG, rendered once per job and step. */
+    private String currentImage(Job job, StepProgress last) {
+        CurrentImage c = currentImage.get();
+        if (c != null && c.job() == job && c.step() == last.step()) {
+            return c.base64();
+        }
+        String dataUrl = JobQueue.dataUrl(queue.generator().preview(last, false));
+        String base64 = dataUrl.substring(dataUrl.indexOf(',') + 1);
+        currentImage.set(new CurrentImage(job, last.step(), base64));
+        return base64;
     }
 
     private static List<Map<String, Object>> schedulers() {

@@ -3,6 +3,7 @@ package dev.tenstep.web;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.tenstep.pipeline.GenerationRecord;
 import dev.tenstep.pipeline.GenerationRequest;
+import dev.tenstep.pipeline.StepProgress;
 
 import java.time.Instant;
 import java.util.ArrayList;
@@ -76,7 +77,10 @@ public final class Job {
 
     private volatile Status status = Status.QUEUED;
     private volatile boolean cancelRequested;
+    private volatile Instant started;
     private volatile int step;
+    /** The last step's progress (its x0-hat) while running, for previews on demand; null before and after. */
+    private volatile StepProgress lastStep;
     private volatile String error;
     private volatile OutputStore.Entry result;
 
@@ -112,6 +116,19 @@ public final class Job {
         return created;
     }
 
+    /** When a worker began the generation; null while queued (and for a job cancelled before it ran). */
+    public Instant started() {
+        return started;
+    }
+
+    /**
+     * The progress of the last finished step, x0-hat included, while the job runs (for a preview on demand, such as
+     * {@code /sdapi/v1/progress}'s {@code current_image}); null before the first step and once the job has ended.
+     */
+    public StepProgress lastStep() {
+        return lastStep;
+    }
+
     /** The stored output, once {@link Status#DONE}. */
     public OutputStore.Entry result() {
         return result;
@@ -135,11 +152,13 @@ public final class Job {
     }
 
     void running() {
+        started = Instant.now();
         status = Status.RUNNING;
     }
 
-    void step(int s) {
-        step = s;
+    void step(StepProgress p) {
+        step = p.step();
+        lastStep = p;
     }
 
     void succeeded(OutputStore.Entry entry) {
@@ -157,6 +176,8 @@ public final class Job {
     }
 
     void complete() {
+        // the latent is only needed while running; finished jobs are kept for a while
+        lastStep = null;
         done.complete(this);
     }
 

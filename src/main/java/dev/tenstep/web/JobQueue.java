@@ -289,7 +289,7 @@ public final class JobQueue implements AutoCloseable {
         if (job.cancelRequested()) {
             return false;
         }
-        job.step(p.step());
+        job.step(p);
         Map<String, Object> data = new LinkedHashMap<>();
         data.put("step", p.step());
         data.put("total", p.total());

@@ -63,8 +63,10 @@ public final class WebApp {
         // the A1111 options of this server (/sdapi/v1/options): defaults for requests that leave them unset
         java.util.concurrent.atomic.AtomicReference<A1111Settings> settings =
                 new java.util.concurrent.atomic.AtomicReference<>(A1111Settings.DEFAULT);
-        for (Routes part : List.of(new Pages(queue, store), new JobsApi(queue, store), new A1111Api(queue, store, settings),
-                new A1111Extras(queue, settings, queue.generator().promptEncoder()))) {
+        // the txt2img calls in progress, for /sdapi/v1/interrupt and /skip
+        A1111Calls calls = new A1111Calls(queue);
+        for (Routes part : List.of(new Pages(queue, store), new JobsApi(queue, store), new A1111Api(queue, store, settings, calls),
+                new A1111Extras(queue, settings, queue.generator().promptEncoder(), calls))) {
             part.register(app);
         }
         errors(app);

@@ -150,4 +150,54 @@ final class WebTestSupport {
         }
 
     }
+
+    /**
+     * Wraps a generator: every generation reports its first step to its listener (so the job has its progress and
+     * x0-hat), then waits at a gate until {@link #pass} lets one generation on, or its job is cancelled (the worker's
+     * interrupt). {@link #awaitArrival} returns the seeds in the order their generations reached the gate; no sleeping.
+     */
+    static final class GateGenerator extends ForwardingGenerator {
+        private final java.util.concurrent.BlockingQueue<Long> arrived = new java.util.concurrent.LinkedBlockingQueue<>();
+        private final java.util.concurrent.Semaphore permits = new java.util.concurrent.Semaphore(0);
+
+        GateGenerator(Generator real) {
+            super(real);
+        }
+
+        /** Lets one waiting (or the next) generation past the gate. */
+        void pass() {
+            permits.release();
+        }
+
+        /** The seed of the next generation to reach the gate. */
+        long awaitArrival() throws InterruptedException {
+            Long seed = arrived.poll(60, TimeUnit.SECONDS);
+            if (seed == null) {
+                throw new AssertionError("no generation reached the gate");
+            }
+            return seed;
+        }
+
+        /** Seeds that reached the gate and were not yet taken by {@link #awaitArrival}. */
+        java.util.List<Long> pending() {
+            return java.util.List.copyOf(arrived);
+        }
+
+        @Override
+        public GenerationResult generate(GenerationRequest request, StableDiffusionPipeline.Listener listener) {
+            return real.generate(request, p -> {
+                boolean go = listener.onStep(p);
+                if (go && p.step() == 1) {
+                    arrived.add(request.seed());
+                    try {
+                        permits.acquire();
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                        return false;
+                    }
+                }
+                return go;
+            });
+        }
+    }
 }
