@@ -17,6 +17,9 @@ const tenstep = (() => {
       width: num('width'),
       height: num('height'),
       steps: num('steps'),
+      prompt_syntax: v('prompt_syntax'),
+      clip_skip: num('clip_skip'),
+      rng: v('rng'),
       preview: v('preview') || 'approx',
     };
   }
@@ -115,13 +118,16 @@ document.addEventListener('DOMContentLoaded', () => {
     const box = document.getElementById(out.dataset.for);
     if (!box) return;
     let timer = null;
+    // counted with the syntax chosen in the form (emphasis brackets are not tokens in A1111 syntax)
+    const syntax = document.getElementById('prompt_syntax');
     const update = () => {
-      fetch('/api/tokenize?text=' + encodeURIComponent(box.value))
+      fetch('/api/tokenize?text=' + encodeURIComponent(box.value) + (syntax ? '&syntax=' + encodeURIComponent(syntax.value) : ''))
         .then(r => r.ok ? r.json() : null)
         .then(j => { out.textContent = j ? j.label : ''; })
         .catch(() => { out.textContent = ''; });
     };
     box.addEventListener('input', () => { clearTimeout(timer); timer = setTimeout(update, 250); });
+    if (syntax) syntax.addEventListener('change', update);
     update();
   });
 });

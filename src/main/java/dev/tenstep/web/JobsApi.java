@@ -78,6 +78,13 @@ record JobsApi(JobQueue queue, OutputStore store) implements WebApp.Routes {
         m.put("samplers", WebApp.samplerList());
         m.put("schedules", ScheduleKind.ids());
         m.put("default_sampler", SamplerKind.DEFAULT.id());
+        GenerationRequest defaults = WebApp.textDefaults();
+        m.put("rngs", WebApp.rngList());
+        m.put("default_rng", defaults.resolvedRng().id());
+        m.put("prompt_syntaxes", WebApp.promptSyntaxList());
+        m.put("default_prompt_syntax", defaults.resolvedSyntax().id());
+        m.put("default_clip_skip", defaults.resolvedClipSkip());
+        m.put("max_clip_skip", GenerationRequest.MAX_CLIP_SKIP);
         m.put("queue_size", queue.capacity());
         m.put("waiting", queue.waiting());
         return m;

@@ -1,6 +1,7 @@
 package dev.tenstep.web;
 
 import dev.tenstep.pipeline.DemoPipeline;
+import dev.tenstep.pipeline.GenerationRecord;
 import dev.tenstep.pipeline.GenerationRequest;
 import dev.tenstep.sampling.SamplerKind;
 import dev.tenstep.sampling.ScheduleKind;
@@ -55,6 +56,9 @@ record Pages(JobQueue queue, OutputStore store) implements WebApp.Routes {
         m.put("queueSize", queue.capacity());
         m.put("samplers", WebApp.samplerList());
         m.put("schedules", ScheduleKind.ids());
+        m.put("rngs", WebApp.rngList());
+        m.put("promptSyntaxes", WebApp.promptSyntaxList());
+        m.put("maxClipSkip", GenerationRequest.MAX_CLIP_SKIP);
         m.put("form", form(ctx));
         return m;
     }
@@ -72,6 +76,10 @@ record Pages(JobQueue queue, OutputStore store) implements WebApp.Routes {
         f.put("sampler", SamplerKind.DEFAULT.id());
         f.put("schedule", SamplerKind.DEFAULT.defaultSchedule().id());
         f.put("gamma", SamplerKind.DEFAULT.gamma());
+        GenerationRequest defaults = WebApp.textDefaults();
+        f.put("prompt_syntax", defaults.resolvedSyntax().id());
+        f.put("clip_skip", defaults.resolvedClipSkip());
+        f.put("rng", defaults.resolvedRng().id());
         String reuse = ctx.queryParam("reuse");
         if (reuse != null) {
             store.entry(reuse).ifPresent(e -> {
@@ -80,6 +88,7 @@ record Pages(JobQueue queue, OutputStore store) implements WebApp.Routes {
                         f.put(k, e.params().get(k));
                     }
                 }
+                reuseText(e.params(), f);
             });
         }
         for (String k : List.copyOf(f.keySet())) {
@@ -89,6 +98,27 @@ record Pages(JobQueue queue, OutputStore store) implements WebApp.Routes {
             }
         }
         return f;
+    }
+
+    /**
+     * Fills prompt syntax, clip skip and RNG from a sidecar of this program (one with a {@code sampler}); a sidecar
+     * of an earlier version lacks them and means what was done then ({@link GenerationRecord#effectiveRng} etc.), so
+     * reusing it remakes that picture. A file without a sidecar leaves the defaults.
+     */
+    private static void reuseText(Map<String, Object> params, Map<String, Object> f) {
+        if (params.get("sampler") == null) {
+            return;
+        }
+        GenerationRecord rec;
+        try {
+            rec = GenerationRecord.JSON.convertValue(params, GenerationRecord.class);
+        } catch (IllegalArgumentException e) {
+            // a sidecar edited by hand into another shape: keep the defaults
+            return;
+        }
+        f.put("prompt_syntax", rec.effectivePromptSyntax());
+        f.put("clip_skip", rec.effectiveClipSkip());
+        f.put("rng", rec.effectiveRng());
     }
 
     private void gallery(Context ctx) {

@@ -2,6 +2,8 @@ package dev.tenstep.web;
 
 import dev.tenstep.pipeline.GenerationRequest;
 import dev.tenstep.pipeline.InvalidRequestException;
+import dev.tenstep.pipeline.prompt.PromptSyntax;
+import dev.tenstep.sampling.RngKind;
 import dev.tenstep.sampling.SamplerKind;
 import io.javalin.Javalin;
 import io.javalin.http.HttpResponseException;
@@ -117,5 +119,40 @@ public final class WebApp {
             l.add(m);
         }
         return l;
+    }
+
+    /**
+     * The RNGs as the forms and {@code /api/info} list them: {@code value} (the request's {@code rng}) and
+     * {@code label}; the default is {@link #textDefaults}'s.
+     */
+    static List<Map<String, Object>> rngList() {
+        List<Map<String, Object>> l = new ArrayList<>();
+        for (RngKind k : RngKind.values()) {
+            String label = switch (k) {
+                case PHILOX -> "philox (GPU torch.randn, A1111's default)";
+                case TORCH_CPU -> "torch-cpu (CPU torch.randn, diffusers)";
+                case TENSTEP -> "tenstep (own, before 0.2)";
+            };
+            l.add(Map.of("value", k.id(), "label", label));
+        }
+        return l;
+    }
+
+    /** The prompt syntaxes as the forms and {@code /api/info} list them: {@code value} and {@code label}. */
+    static List<Map<String, Object>> promptSyntaxList() {
+        List<Map<String, Object>> l = new ArrayList<>();
+        for (PromptSyntax s : PromptSyntax.values()) {
+            String label = switch (s) {
+                case A1111 -> "A1111 (emphasis, editing)";
+                case PLAIN -> "plain (brackets are text)";
+            };
+            l.add(Map.of("value", s.id(), "label", label));
+        }
+        return l;
+    }
+
+    /** The request that leaves everything unset: its resolved prompt syntax, clip skip and RNG are the defaults. */
+    static GenerationRequest textDefaults() {
+        return GenerationRequest.of("");
     }
 }

@@ -550,4 +550,21 @@ class BatchRunnerTest {
         assertEquals(0, s2.skipped(), "today's defaults (philox, a1111) are not what old lines were made with");
         assertEquals(2, s2.generated());
     }
+
+    @Test
+    void aLineIsEncodedWithItsOwnSyntaxAndClipSkip() throws IOException {
+        // "(x:1.2.3)" is an emphasis error in A1111 syntax, plain text in plain syntax
+        Path f = promptFile("own.txt", "--prompt \"a (x:1.2.3) cube\" --prompt-syntax plain --clip-skip 2");
+        Path out = tmp.resolve("own");
+        Counter c = new Counter(-1);
+        BatchRunner.Summary s = run(List.of(f), out, defaults(3), "ddim:ddim,ge:log-linear", true, c);
+        assertEquals(List.of(), c.failures, "encoded as plain text, not read as A1111 emphasis");
+        assertEquals(2, s.generated());
+        List<JsonNode> recs = manifest(out);
+        assertEquals(2, recs.size());
+        for (JsonNode r : recs) {
+            assertEquals("plain", r.get("prompt_syntax").asText());
+            assertEquals(2, r.get("clip_skip").asInt());
+        }
+    }
 }

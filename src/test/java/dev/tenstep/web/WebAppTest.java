@@ -226,6 +226,63 @@ class WebAppTest {
         });
     }
 
+    /** Whether the page's option {@code value} is selected (Thymeleaf writes {@code selected="selected"}). */
+    private static boolean selected(String html, String value) {
+        return html.matches("(?s).*<option value=\"" + java.util.regex.Pattern.quote(value) + "\"[^>]*selected.*");
+    }
+
+    @Test
+    void promptSyntaxClipSkipAndRngGoThroughFormRecordAndReuse() {
+        withApp(generator, 16, (client, queue, store) -> {
+            JsonNode info = json(client.get("/api/info"));
+            List<String> rngs = new ArrayList<>();
+            info.get("rngs").forEach(n -> rngs.add(n.get("value").asText()));
+            assertEquals(List.of("philox", "torch-cpu", "tenstep"), rngs);
+            List<String> syntaxes = new ArrayList<>();
+            info.get("prompt_syntaxes").forEach(n -> syntaxes.add(n.get("value").asText()));
+            assertEquals(List.of("a1111", "plain"), syntaxes);
+            assertEquals("philox", info.get("default_rng").asText());
+            assertEquals("a1111", info.get("default_prompt_syntax").asText());
+            assertEquals(1, info.get("default_clip_skip").asInt());
+            assertEquals(12, info.get("max_clip_skip").asInt());
+            for (String path : List.of("/", "/compare", "/grid")) {
+                String html = client.get(path).body().string();
+                for (String id : List.of("id=\"prompt_syntax\"", "id=\"clip_skip\"", "id=\"rng\"")) {
+                    assertTrue(html.contains(id), path + " " + id);
+                }
+                assertTrue(selected(html, "philox") && selected(html, "a1111"), path + ": the server's defaults selected");
+                assertFalse(selected(html, "tenstep") || selected(html, "plain"), path);
+            }
+
+            String id = submit(client, "{\"prompt\": \"a (red) cube\", \"steps\": 2, \"seed\": 11, \"width\": 64, "
+                    + "\"height\": 64, \"rng\": \"torch-cpu\", \"clip_skip\": 2, \"prompt_syntax\": \"plain\"}");
+            JsonNode job = finish(queue, id);
+            JsonNode result = job.get("result");
+            Path sidecar = outputs.resolve(result.get("file").asText().replace(".png", ".json"));
+            for (JsonNode rec : List.of(job.get("request"), result, WebTestSupport.JSON.readTree(sidecar.toFile()))) {
+                assertEquals("torch-cpu", rec.get("rng").asText(), rec.toString());
+                assertEquals(2, rec.get("clip_skip").asInt());
+                assertEquals("plain", rec.get("prompt_syntax").asText());
+            }
+            assertTrue(result.get("infotext").asText().contains("Clip skip: 2, RNG: CPU, Emphasis: None"));
+            String reuse = client.get(result.get("reuse").asText()).body().string();
+            assertTrue(selected(reuse, "torch-cpu") && selected(reuse, "plain"), "reuse selects the result's RNG and syntax");
+            assertFalse(selected(reuse, "philox") || selected(reuse, "a1111"));
+            assertTrue(reuse.matches("(?s).*id=\"clip_skip\"[^>]*value=\"2\".*"), "reuse fills clip skip");
+
+            // a sidecar of an earlier version (no such fields): the picture was made with tenstep, plain, clip skip 1
+            com.fasterxml.jackson.databind.node.ObjectNode old = (com.fasterxml.jackson.databind.node.ObjectNode)
+                    WebTestSupport.JSON.readTree(sidecar.toFile());
+            old.remove(List.of("rng", "clip_skip", "prompt_syntax"));
+            Files.copy(outputs.resolve(result.get("file").asText()), outputs.resolve("old.png"));
+            Files.writeString(outputs.resolve("old.json"), old.toString());
+            String legacy = client.get("/?reuse=old.png").body().string();
+            assertTrue(selected(legacy, "tenstep") && selected(legacy, "plain"), "an old sidecar means the old behaviour");
+            assertTrue(legacy.matches("(?s).*id=\"clip_skip\"[^>]*value=\"1\".*"));
+            assertTrue(selected(client.get("/?rng=tenstep").body().string(), "tenstep"), "query parameters fill them too");
+        });
+    }
+
     /** {@code /api/events?jobs=...}: several jobs over one stream, every event naming its job, each job's events in order. */
     @Test
     void oneStreamCarriesTheEventsOfSeveralJobs() {

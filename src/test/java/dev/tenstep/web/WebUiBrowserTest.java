@@ -19,6 +19,7 @@ import org.openqa.selenium.WebElement;
 import org.openqa.selenium.chrome.ChromeDriver;
 import org.openqa.selenium.chrome.ChromeDriverService;
 import org.openqa.selenium.chrome.ChromeOptions;
+import org.openqa.selenium.support.ui.Select;
 import org.openqa.selenium.support.ui.WebDriverWait;
 
 import javax.imageio.ImageIO;
@@ -152,13 +153,31 @@ class WebUiBrowserTest {
         WebElement seed = driver.findElement(By.id("seed"));
         seed.clear();
         seed.sendKeys("1234");
+        // prompt syntax, clip skip and RNG: the server's lists, its defaults selected
+        Select rng = new Select(driver.findElement(By.id("rng")));
+        Select syntax = new Select(driver.findElement(By.id("prompt_syntax")));
+        assertEquals(List.of("philox", "torch-cpu", "tenstep"), rng.getOptions().stream().map(o -> o.getAttribute("value")).toList());
+        assertEquals("philox", rng.getFirstSelectedOption().getAttribute("value"));
+        assertEquals("a1111", syntax.getFirstSelectedOption().getAttribute("value"));
+        assertEquals("1", driver.findElement(By.id("clip_skip")).getAttribute("value"));
+        rng.selectByValue("torch-cpu");
+        syntax.selectByValue("plain");
+        type("clip_skip", "2");
         driver.findElement(By.id("generate")).click();
         waiting().until(d -> d.findElement(By.id("result")).isDisplayed() && imageLoaded(d.findElement(By.id("result-image"))));
         String params = driver.findElement(By.id("parameters")).getText();
         assertTrue(params.contains("<b>oil painting</b>"), "the prompt shows as text: " + params);
         assertTrue(params.contains("Seed: 1234") && params.contains("Sampler: GE"), params);
+        assertTrue(params.contains("Clip skip: 2, RNG: CPU, Emphasis: None"), "the form's choices reach the job: " + params);
         assertTrue(driver.findElement(By.id("download")).getAttribute("href").contains("/outputs/"));
         screenshot("index-result.png");
+        // "Reuse these settings" refills the form, these three included
+        driver.findElement(By.id("reuse")).click();
+        waiting().until(d -> d.getCurrentUrl().contains("reuse="));
+        assertEquals("torch-cpu", new Select(driver.findElement(By.id("rng"))).getFirstSelectedOption().getAttribute("value"));
+        assertEquals("plain", new Select(driver.findElement(By.id("prompt_syntax"))).getFirstSelectedOption().getAttribute("value"));
+        assertEquals("2", driver.findElement(By.id("clip_skip")).getAttribute("value"));
+        assertEquals("1234", driver.findElement(By.id("seed")).getAttribute("value"));
 
         driver.get(base + "/compare");
         WebElement cprompt = driver.findElement(By.id("prompt"));
