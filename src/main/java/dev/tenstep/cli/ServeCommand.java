@@ -86,6 +86,8 @@ public class ServeCommand implements Callable<Integer> {
         probePort(host, port);
         // before anything is written or loaded: a bad --device/--dtype is one line
         dev.tenstep.pipeline.ComputeSpec device = compute.resolve(spec.commandLine());
+        // for the life of the server: every request computes attention this way
+        dev.tenstep.model.nn.AttentionSettings.use(compute.attention(spec.commandLine()));
         TextToImage pipeline;
         Path models = modelsDir != null ? modelsDir : ModelLocator.defaultModelsDir();
         if (model != null && IdealModels.isIdeal(model.toString())) {
