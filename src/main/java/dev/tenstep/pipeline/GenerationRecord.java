@@ -30,6 +30,8 @@ import java.util.List;
  * @param width          image width in pixels
  * @param height         image height in pixels
  * @param model          model name (folder or file name)
+ * @param modelHash      A1111's {@code Model hash} of a single-file checkpoint (first 10 hex digits of
+ *                       its SHA-256), or null (folders, ideal models)
  * @param infotext       the A1111 {@code parameters} text stored in the PNG
  * @param warnings       e.g. words dropped from a prompt longer than the text encoder's limit
  * @param timings        stage wall times
@@ -61,6 +63,7 @@ public record GenerationRecord(
         int width,
         int height,
         String model,
+        String modelHash,
         String infotext,
         List<String> warnings,
         Timings timings,
@@ -117,15 +120,23 @@ public record GenerationRecord(
     public static GenerationRecord ofRequest(GenerationRequest r, String model) {
         return new GenerationRecord(r.prompt(), r.negativePrompt(), r.steps(), r.cfgScale(), r.seed(),
                 r.sampler().id(), r.sampler().displayName(), r.resolvedSchedule().id(), r.resolvedGamma(),
-                r.width() == null ? 0 : r.width(), r.height() == null ? 0 : r.height(), model,
+                r.width() == null ? 0 : r.width(), r.height() == null ? 0 : r.height(), model, null,
                 null, null, null, null, null, null, null, null, null, null, null, null, null);
     }
 
     /** A finished generation (not yet stored): parameters, model, infotext, warnings and stage times. */
     public static GenerationRecord of(GenerationResult result, String model) {
+        return of(result, model, null);
+    }
+
+    /**
+     * As {@link #of(GenerationResult, String)}, with the model's A1111 hash ({@link TextToImage#modelHash},
+     * may be null).
+     */
+    public static GenerationRecord of(GenerationResult result, String model, String modelHash) {
         GenerationRecord p = ofRequest(result.request(), model);
         return new GenerationRecord(p.prompt, p.negativePrompt, p.steps, p.cfgScale, p.seed, p.sampler,
-                p.samplerName, p.schedule, p.gamma, p.width, p.height, model, result.infotext(),
+                p.samplerName, p.schedule, p.gamma, p.width, p.height, model, modelHash, result.infotext(),
                 List.copyOf(result.warnings()), Timings.of(result.timings()),
                 null, null, null, null, null, null, null, null, null, null);
     }
@@ -133,14 +144,14 @@ public record GenerationRecord(
     /** This record, stored as {@code file} with the given hash (may be null) at time {@code created}. */
     public GenerationRecord stored(String fileName, String sha, String createdAt) {
         return new GenerationRecord(prompt, negativePrompt, steps, cfgScale, seed, sampler, samplerName, schedule,
-                gamma, width, height, model, infotext, warnings, timings, fileName, sha, createdAt,
+                gamma, width, height, model, modelHash, infotext, warnings, timings, fileName, sha, createdAt,
                 key, source, index, variant, seedBase, randomSeed, noiseSha256);
     }
 
     /** This record with other timings. */
     public GenerationRecord withTimings(Timings t) {
         return new GenerationRecord(prompt, negativePrompt, steps, cfgScale, seed, sampler, samplerName, schedule,
-                gamma, width, height, model, infotext, warnings, t, file, sha256, created,
+                gamma, width, height, model, modelHash, infotext, warnings, t, file, sha256, created,
                 key, source, index, variant, seedBase, randomSeed, noiseSha256);
     }
 
@@ -148,7 +159,7 @@ public record GenerationRecord(
     public GenerationRecord inBatch(String cellKey, String cellSource, int lineIndex, String variantLabel,
                                     long base, boolean random, String noiseSha) {
         return new GenerationRecord(prompt, negativePrompt, steps, cfgScale, seed, sampler, samplerName, schedule,
-                gamma, width, height, model, infotext, warnings, timings, file, sha256, created,
+                gamma, width, height, model, modelHash, infotext, warnings, timings, file, sha256, created,
                 cellKey, cellSource, lineIndex, variantLabel, base, random, noiseSha);
     }
 
