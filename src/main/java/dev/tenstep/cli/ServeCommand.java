@@ -1,5 +1,6 @@
 package dev.tenstep.cli;
 
+import dev.tenstep.model.ModelLoadException;
 import dev.tenstep.pipeline.ComputeSpec;
 import dev.tenstep.pipeline.DemoPipeline;
 import dev.tenstep.pipeline.GenerationRequest;
@@ -166,9 +167,18 @@ public class ServeCommand implements Callable<Integer> {
             pipeline = ModelLocator.openIdeal(cmd, entry.filename());
         } else {
             System.out.println("loading " + entry.filename() + " on " + device.label() + " ...");
-            CheckpointOptions options = entry.sameModel(given) ? checkpoint : new CheckpointOptions();
-            // the model stays resident on the device between requests
-            pipeline = options.load(cmd, entry.path(), err, device);
+            boolean isGiven = entry.sameModel(given);
+            CheckpointOptions options = isGiven ? checkpoint : new CheckpointOptions();
+            try {
+                // the model stays resident on the device between requests
+                pipeline = options.load(cmd, entry.path(), err, device);
+            } catch (ModelLoadException e) {
+                if (isGiven || entry.kind() != ModelCatalog.Kind.FILE) {
+                    throw e;
+                }
+                throw new ModelLoadException(e.getMessage() + " (serve applies --config, --vae, --ema and --prediction-type "
+                        + "to its --model only: start it with --model " + entry.filename() + " and those options)", e);
+            }
         }
         int limit = maxSize != null ? maxSize : Generator.defaultMaxSize(pipeline.defaultSize());
         if (limit < pipeline.defaultSize()) {
