@@ -95,20 +95,7 @@ public class ServeCommand implements Callable<Integer> {
         ComputeSpec device = compute.resolve(cmd);
         Path models = modelsDir != null ? modelsDir : ModelLocator.defaultModelsDir();
         ModelCatalog catalog = new ModelCatalog(models);
-        ModelCatalog.Entry first;
-        if (model != null && IdealModels.isIdeal(model.toString())) {
-            first = ModelCatalog.ideal(model.toString());
-        } else if (model != null) {
-            first = ModelCatalog.entryOf(ModelLocator.modelOption(cmd, model));
-        } else {
-            first = catalog.defaultEntry().orElse(null);
-            if (first == null) {
-                // a fresh installation: real pictures from the built-in ideal model rather than the random-weight demo
-                System.out.println("no trained model under " + models + ": serving " + IdealModels.SHAPES
-                        + " (the ideal denoiser of the built-in shapes data set; --model models/demo for the demo pipeline)");
-                first = ModelCatalog.ideal(IdealModels.SHAPES);
-            }
-        }
+        ModelCatalog.Entry first = firstModel(cmd, catalog);
         ModelCatalog.Entry given = model != null ? first : null;
         PrintWriter err = cmd.getErr();
         ModelSwitcher.Loader loader = entry -> load(cmd, entry, given, device, err);
@@ -147,6 +134,27 @@ public class ServeCommand implements Callable<Integer> {
         }, "serve-shutdown"));
         stopped.await();
         return 0;
+    }
+
+    /**
+     * The model served first: {@code --model} (checked to exist), else the catalog's first model
+     * that is not the demo pipeline (folders and single files, by name), else {@code ideal:shapes}.
+     *
+     * @throws CommandLine.ParameterException naming {@code --model} when it does not exist
+     */
+    ModelCatalog.Entry firstModel(CommandLine cmd, ModelCatalog catalog) {
+        if (model != null && IdealModels.isIdeal(model.toString())) {
+            return ModelCatalog.ideal(model.toString());
+        }
+        if (model != null) {
+            return ModelCatalog.entryOf(ModelLocator.modelOption(cmd, model));
+        }
+        return catalog.defaultEntry().orElseGet(() -> {
+            // a fresh installation: real pictures from the built-in ideal model rather than the random-weight demo
+            System.out.println("no trained model under " + catalog.dir() + ": serving " + IdealModels.SHAPES
+                    + " (the ideal denoiser of the built-in shapes data set; --model models/demo for the demo pipeline)");
+            return ModelCatalog.ideal(IdealModels.SHAPES);
+        });
     }
 
     /**
