@@ -2,6 +2,7 @@ package dev.tenstep.bench;
 
 import ai.djl.engine.Engine;
 import ai.djl.pytorch.jni.JniUtils;
+import dev.tenstep.model.nn.AttentionSettings;
 import dev.tenstep.model.nn.Profiler;
 import dev.tenstep.pipeline.GenerationRequest;
 import dev.tenstep.pipeline.GenerationResult;
@@ -57,24 +58,17 @@ public final class Bench {
     }
 
     public BenchResult run() {
-        String oldSlice = System.getProperty("tenstep.attention.slice");
-        String oldBudget = System.getProperty("tenstep.attention.budget");
-        System.setProperty("tenstep.attention.slice", o.attentionSlice());
-        if (o.attentionBudgetMb() > 0) {
-            System.setProperty("tenstep.attention.budget", Long.toString(o.attentionBudgetMb() << 20));
-        }
         boolean oldProfile = Profiler.enabled();
         String oldThreadsProperty = System.getProperty("ai.djl.pytorch.num_threads");
         Engine.getEngine("PyTorch");
         int oldThreads = JniUtils.getNumThreads();
-        try (RssSampler rss = new RssSampler(10)) {
+        try (AttentionSettings.Scope attention = AttentionSettings.use(o.attention());
+             RssSampler rss = new RssSampler(10)) {
             return measure(rss);
         } finally {
             // the thread count is process-wide: give the caller (e.g. other tests in this JVM) its own back
             JniUtils.setNumThreads(oldThreads);
             restore("ai.djl.pytorch.num_threads", oldThreadsProperty);
-            restore("tenstep.attention.slice", oldSlice);
-            restore("tenstep.attention.budget", oldBudget);
             Profiler.setEnabled(oldProfile);
         }
     }
@@ -95,9 +89,9 @@ public final class Bench {
         int threads = configureThreads(o.threads());
         r.put("threads", threads);
         r.put("allocator", allocator());
-        r.put("attention_slice", o.attentionSlice());
+        r.put("attention_slice", o.attention().label());
         r.put("attention_fused", dev.tenstep.model.nn.Ops.fusedAttention());
-        r.put("attention_budget_mb", Long.getLong("tenstep.attention.budget", 256L << 20) >> 20);
+        r.put("attention_budget_mb", o.attention().budgetBytes() >> 20);
         r.put("rss_before_load_mb", round1(RssSampler.currentMb()));
 
         long t0 = System.nanoTime();

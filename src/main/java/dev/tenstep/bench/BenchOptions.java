@@ -1,5 +1,6 @@
 package dev.tenstep.bench;
 
+import dev.tenstep.model.nn.AttentionSettings;
 import dev.tenstep.pipeline.ComputeSpec;
 
 import java.nio.file.Path;
@@ -16,24 +17,23 @@ import java.nio.file.Path;
  * @param warmup         unmeasured generations first
  * @param repeat         measured generations
  * @param threads        intra-op threads (&lt;= 0: the machine's cores)
- * @param attentionSlice {@code fused} (libtorch's tiled kernel), or the score matrix in query slices:
- *                       {@code auto} (from the budget), {@code off} (one slice) or N query rows per slice
- * @param attentionBudgetMb budget of one attention score slice for {@code auto}, MiB (&lt;= 0: default)
+ * @param attention      how attention is computed during the run (null: {@link AttentionSettings#DEFAULT})
  * @param profile        time per module type
  * @param seed           generation and weight seed
  * @param compute        device and dtypes
  */
 public record BenchOptions(Path model, boolean randomWeights, Integer width, Integer height,
-                           int steps, double cfgScale, int warmup, int repeat, int threads, String attentionSlice,
-                           long attentionBudgetMb, boolean profile, long seed, ComputeSpec compute) {
+                           int steps, double cfgScale, int warmup, int repeat, int threads,
+                           AttentionSettings attention, boolean profile, long seed, ComputeSpec compute) {
     /** On the CPU in fp32. */
     public BenchOptions(Path model, boolean randomWeights, Integer width, Integer height, int steps, double cfgScale,
-                        int warmup, int repeat, int threads, String attentionSlice, long attentionBudgetMb, boolean profile,
+                        int warmup, int repeat, int threads, AttentionSettings attention, boolean profile,
                         long seed) {
-        this(model, randomWeights, width, height, steps, cfgScale, warmup, repeat, threads, attentionSlice,
-                attentionBudgetMb, profile, seed, ComputeSpec.CPU);
+        this(model, randomWeights, width, height, steps, cfgScale, warmup, repeat, threads, attention,
+                profile, seed, ComputeSpec.CPU);
     }
 
+    /** @throws IllegalArgumentException naming the option out of range */
     public BenchOptions {
         compute = compute == null ? ComputeSpec.CPU : compute;
         if (steps < 1) {
@@ -45,16 +45,6 @@ public record BenchOptions(Path model, boolean randomWeights, Integer width, Int
         if (warmup < 0) {
             throw new IllegalArgumentException("--warmup must be >= 0");
         }
-        attentionSlice = attentionSlice == null ? "fused" : attentionSlice.trim().toLowerCase(java.util.Locale.ROOT);
-        if (!attentionSlice.equals("fused") && !attentionSlice.equals("auto") && !attentionSlice.equals("off")) {
-            try {
-                if (Long.parseLong(attentionSlice) < 0) {
-                    throw new NumberFormatException();
-                }
-            } catch (NumberFormatException e) {
-                throw new IllegalArgumentException("--attention-slice must be fused, auto, off or a number of query rows, got "
-                        + attentionSlice);
-            }
-        }
+        attention = attention == null ? AttentionSettings.DEFAULT : attention;
     }
 }

@@ -64,11 +64,23 @@ public final class BenchResult {
         }
     }
 
+    /** A figure as the table shows it: scalars as they are, records and maps as one line of JSON. */
+    private static String cell(Object value) {
+        if (value == null || value instanceof Number || value instanceof CharSequence || value instanceof Boolean) {
+            return String.valueOf(value);
+        }
+        try {
+            return JSON.writeValueAsString(value);
+        } catch (JsonProcessingException e) {
+            return String.valueOf(value);
+        }
+    }
+
     public String toTable() {
         StringBuilder b = new StringBuilder();
         int w = figures.keySet().stream().mapToInt(String::length).max().orElse(10);
         for (Map.Entry<String, Object> e : figures.entrySet()) {
-            b.append(String.format("%-" + w + "s  %s%n", e.getKey(), e.getValue()));
+            b.append(String.format("%-" + w + "s  %s%n", e.getKey(), cell(e.getValue())));
         }
         if (!profile.isEmpty()) {
             b.append(String.format("%nprofile (per call of the root module; self = excluding profiled modules inside)%n"));

@@ -106,7 +106,9 @@ public final class BatchCommand implements Callable<Integer> {
         dev.tenstep.pipeline.ComputeSpec spec = compute.resolve(cmd);
         BatchRunner.Settings settings = new BatchRunner.Settings(prompts, output, gen, variants, resume);
         boolean bar = !noProgress && Terminals.stderrIsTerminal();
-        try (TextToImage pipeline = model != null && dev.tenstep.sampling.ideal.IdealModels.isIdeal(model.toString())
+        try (dev.tenstep.model.nn.AttentionSettings.Scope attention = dev.tenstep.model.nn.AttentionSettings.use(
+                compute.attention(cmd));
+             TextToImage pipeline = model != null && dev.tenstep.sampling.ideal.IdealModels.isIdeal(model.toString())
                 ? openIdeal(cmd, model.toString())
                 : checkpoint.load(cmd, ModelLocator.modelOption(cmd, model), cmd.getErr(), spec);
              Progress progress = new Progress(cmd.getOut(), cmd.getErr(), bar)) {

@@ -50,15 +50,6 @@ public final class BenchCommand implements Callable<Integer> {
             description = "intra-op threads, at least 1 (default: the machine's cores)")
     Integer threads;
 
-    @Option(names = "--attention-slice", defaultValue = "fused", paramLabel = "fused|auto|off|N",
-            description = "attention: fused (libtorch's tiled kernel, no score matrix), or the score matrix in query slices: "
-                    + "auto (from --attention-budget), off (one slice), N query rows per slice (default: ${DEFAULT-VALUE})")
-    String attentionSlice;
-
-    @Option(names = "--attention-budget", defaultValue = "0", paramLabel = "MiB",
-            description = "memory budget of one attention score slice for --attention-slice auto (default: 256 MiB)")
-    long attentionBudgetMb;
-
     @CommandLine.Mixin
     ComputeOptions compute = new ComputeOptions();
 
@@ -82,8 +73,10 @@ public final class BenchCommand implements Callable<Integer> {
         Bench.configureThreads(threads == null ? 0 : threads);
         dev.tenstep.pipeline.ComputeSpec device = spec != null ? compute.resolve(spec.commandLine())
                 : dev.tenstep.pipeline.ComputeSpec.CPU;
+        dev.tenstep.model.nn.AttentionSettings attention = spec != null ? compute.attention(spec.commandLine())
+                : dev.tenstep.model.nn.AttentionSettings.DEFAULT;
         BenchOptions o = new BenchOptions(model, randomWeights, width, height, steps, cfgScale, warmup,
-                repeat, threads == null ? 0 : threads, attentionSlice, attentionBudgetMb, profile, seed, device);
+                repeat, threads == null ? 0 : threads, attention, profile, seed, device);
         BenchResult r = new Bench(o, err).run();
         out.print(json ? r.toJson() + System.lineSeparator() : r.toTable());
         out.flush();

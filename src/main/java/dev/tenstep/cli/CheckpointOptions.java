@@ -44,9 +44,8 @@ public final class CheckpointOptions {
     }
 
     /**
-     * As {@link #load(CommandLine, Path, PrintWriter)}, a diffusers folder on {@code compute}'s
-     * device and dtypes. Single-file checkpoints load on the CPU in fp32 only for now: another
-     * setting is refused rather than silently run on the CPU.
+     * As {@link #load(CommandLine, Path, PrintWriter)}, on {@code compute}'s device and in its
+     * dtypes (folders and single files alike).
      */
     StableDiffusionPipeline load(CommandLine cmd, Path model, PrintWriter err, dev.tenstep.pipeline.ComputeSpec compute) {
         if (predictionType != null && !predictionType.equals("epsilon") && !predictionType.equals("v_prediction")) {
@@ -59,12 +58,8 @@ public final class CheckpointOptions {
             }
             return StableDiffusionPipeline.load(model, compute);
         }
-        if (!compute.isCpuDefault()) {
-            throw new CommandLine.ParameterException(cmd, "--device/--dtype: single-file checkpoints run on the CPU in fp32 "
-                    + "only for now (this run resolved to " + compute.label() + "); pass --device cpu, or use the diffusers "
-                    + "folder of the model");
-        }
-        StableDiffusionPipeline p = SingleFilePipeline.load(model, new SingleFilePipeline.Options(config, vae, ema, predictionType));
+        StableDiffusionPipeline p = SingleFilePipeline.load(model, new SingleFilePipeline.Options(config, vae, ema, predictionType),
+                compute);
         try {
             p.setModelHash(ModelHash.shortHash(ModelHash.sha256(model, line -> {
                 err.println(line);

@@ -1,5 +1,6 @@
 package dev.tenstep.cli;
 
+import dev.tenstep.model.nn.AttentionSettings;
 import dev.tenstep.pipeline.Accelerators;
 import dev.tenstep.pipeline.ComputeSpec;
 import dev.tenstep.pipeline.DeviceUnavailableException;
@@ -8,7 +9,9 @@ import picocli.CommandLine.Option;
 
 /**
  * {@code --device}, {@code --dtype}, {@code --vae-dtype}: the options of {@code generate}, {@code serve},
- * {@code batch} and {@code bench}, resolved by {@link ComputeSpec#resolve} against the loaded engine.
+ * {@code batch} and {@code bench}, resolved by {@link ComputeSpec#resolve} against the loaded engine;
+ * and {@code --attention-slice}/{@code --attention-budget}, how attention is computed
+ * ({@link AttentionSettings}).
  */
 public final class ComputeOptions {
     @Option(names = "--device", paramLabel = "auto|cpu|cuda|cuda:N", defaultValue = "auto",
@@ -25,6 +28,29 @@ public final class ComputeOptions {
             description = "Precision of the VAE: auto = fp32 when --dtype is half (the SD VAE overflows in fp16), else --dtype "
                     + "(default: ${DEFAULT-VALUE}).")
     String vaeDtype = "auto";
+
+    @Option(names = "--attention-slice", defaultValue = "fused", paramLabel = "fused|auto|off|N",
+            description = "Attention: fused (libtorch's tiled kernel, no score matrix), or the score matrix in query slices: "
+                    + "auto (from --attention-budget), off (one slice), N query rows per slice; all give the same "
+                    + "image (default: ${DEFAULT-VALUE}; docs/performance.md).")
+    String attentionSlice = "fused";
+
+    @Option(names = "--attention-budget", defaultValue = "0", paramLabel = "MiB",
+            description = "Memory of one attention score slice for --attention-slice auto (default: 256 MiB).")
+    long attentionBudgetMb;
+
+    /**
+     * The attention options.
+     *
+     * @throws CommandLine.ParameterException naming {@code --attention-slice} for a malformed value
+     */
+    public AttentionSettings attention(CommandLine cmd) {
+        try {
+            return AttentionSettings.parse(attentionSlice, attentionBudgetMb);
+        } catch (IllegalArgumentException e) {
+            throw new CommandLine.ParameterException(cmd, e.getMessage());
+        }
+    }
 
     /**
      * For a model that computes on the CPU only (the ideal denoisers: small host arrays): with

@@ -99,7 +99,10 @@ public final class GenerateCommand implements Callable<Integer> {
         dev.tenstep.pipeline.ComputeSpec spec = compute.resolve(cmd);
         PrintWriter out = cmd.getOut();
         PrintWriter err = cmd.getErr();
-        try (TextToImage pipeline = model != null && IdealModels.isIdeal(model.toString())
+        // the attention setting holds for this command only (tests run several commands in one JVM)
+        try (dev.tenstep.model.nn.AttentionSettings.Scope attention = dev.tenstep.model.nn.AttentionSettings.use(
+                compute.attention(cmd));
+             TextToImage pipeline = model != null && IdealModels.isIdeal(model.toString())
                 ? openIdeal(cmd, model.toString())
                 : checkpoint.load(cmd, ModelLocator.modelOption(cmd, model), err, spec)) {
             GenerationRequest request = gen.toRequest();

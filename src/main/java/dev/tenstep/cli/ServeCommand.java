@@ -93,6 +93,8 @@ public class ServeCommand implements Callable<Integer> {
         probePort(host, port);
         // before anything is written or loaded: a bad --device/--dtype is one line
         ComputeSpec device = compute.resolve(cmd);
+        // for the life of the server: every request computes attention this way
+        dev.tenstep.model.nn.AttentionSettings.use(compute.attention(cmd));
         Path models = modelsDir != null ? modelsDir : ModelLocator.defaultModelsDir();
         ModelCatalog catalog = new ModelCatalog(models);
         ModelCatalog.Entry first = firstModel(cmd, catalog);

@@ -52,12 +52,23 @@ public final class FixtureParity {
      * @throws IOException if the reference files cannot be read
      */
     public static List<Comparison> pipelineDdim(Path fixtureDir, ComputeSpec compute, double toleranceScale) throws IOException {
+        try (StableDiffusionPipeline p = PipelineAssembler.load(fixtureDir, compute)) {
+            return pipelineDdim(fixtureDir, p, toleranceScale);
+        }
+    }
+
+    /**
+     * As {@link #pipelineDdim(Path, ComputeSpec, double)}, on a pipeline already loaded (e.g. a
+     * single-file copy of the fixture's weights) on its own device and dtypes; the caller closes it.
+     */
+    public static List<Comparison> pipelineDdim(Path fixtureDir, StableDiffusionPipeline p, double toleranceScale)
+            throws IOException {
+        ComputeSpec compute = p.compute();
         JsonNode pipelineCase = caseById(fixtureDir, "pipeline_ddim");
         JsonNode textCase = caseById(fixtureDir, "text_encoder");
         JsonNode in = pipelineCase.get("inputs");
         List<Comparison> out = new ArrayList<>();
-        try (StableDiffusionPipeline p = PipelineAssembler.load(fixtureDir, compute);
-             NDManager host = NDManager.newBaseManager(ai.djl.Device.cpu())) {
+        try (NDManager host = NDManager.newBaseManager(ai.djl.Device.cpu())) {
             Map<String, NDArray> ref = SafeTensors.read(fixtureDir.resolve(pipelineCase.get("file").asText()), host);
             NDArray init = ref.get("initial_latents");
             long[] s = init.getShape().getShape();

@@ -1,6 +1,7 @@
 package dev.tenstep.pipeline;
 
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
 import dev.tenstep.model.ModelLoadException;
 import dev.tenstep.model.Weights;
 import dev.tenstep.model.clip.ClipTextModel;
@@ -19,6 +20,7 @@ import org.slf4j.LoggerFactory;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Locale;
+import java.util.function.UnaryOperator;
 
 /**
  * Loads a Stable Diffusion pipeline from a single-file checkpoint ({@code .safetensors} or
@@ -74,6 +76,18 @@ public final class SingleFilePipeline {
      *                            {@code --config}
      */
     public static StableDiffusionPipeline load(Path file, Options options) {
+        return load(file, options, ComputeSpec.CPU);
+    }
+
+    /**
+     * As {@link #load(Path, Options)}, on {@code compute}'s device: text encoder and UNet weights
+     * created in its compute dtype, the VAE's in its VAE dtype, as {@link PipelineAssembler#load(Path,
+     * ComputeSpec)} does for a folder (an fp16 file's tensors are narrowed or kept, never widened
+     * twice).
+     *
+     * @throws ModelLoadException as {@link #load(Path, Options)}
+     */
+    public static StableDiffusionPipeline load(Path file, Options options, ComputeSpec compute) {
         long t0 = System.nanoTime();
         if (options.config() != null && !Files.isDirectory(options.config())) {
             throw new ModelLoadException("--config: folder not found: " + options.config());
@@ -96,28 +110,32 @@ public final class SingleFilePipeline {
             TextEncoderConfig tc = Configs.read(configDir.resolve("text_encoder/config.json"), TextEncoderConfig.class);
             UNetConfig uc = Configs.read(configDir.resolve("unet/config.json"), UNetConfig.class);
             Path cfg = configDir;
-            StableDiffusionPipeline p = PipelineAssembler.assemble(modelName(file), file, sc, configDir.resolve("tokenizer"), m -> {
-                Weights wt = new Weights(ckpt.textEncoder(tc), m);
+            DataType dt = compute.dtype().dataType();
+            DataType vaeDt = compute.vaeDtype().dataType();
+            StableDiffusionPipeline p = PipelineAssembler.assemble(modelName(file), file, sc, configDir.resolve("tokenizer"),
+                    compute, m -> {
+                Weights wt = new Weights(ckpt.textEncoder(tc), m, UnaryOperator.identity(), dt);
                 ClipTextModel textEncoder = new ClipTextModel(wt, tc);
                 wt.finish();
-                UNet2DConditionModel unet = UNet2DConditionModel.load(uc, ckpt.unet(uc, options.ema()), m);
-                return new PipelineAssembler.Networks(textEncoder, unet, loadVae(ckpt, options.vae(), cfg, m));
+                UNet2DConditionModel unet = UNet2DConditionModel.load(uc, ckpt.unet(uc, options.ema()), m, dt);
+                return new PipelineAssembler.Networks(textEncoder, unet, loadVae(ckpt, options.vae(), cfg, m, vaeDt));
             });
             LOG.info("loaded {} in {} ms", file.getFileName(), (System.nanoTime() - t0) / 1_000_000);
             return p;
         }
     }
 
-    private static AutoencoderKL loadVae(SingleFileCheckpoint ckpt, Path vaeOption, Path configDir, NDManager manager) {
+    private static AutoencoderKL loadVae(SingleFileCheckpoint ckpt, Path vaeOption, Path configDir, NDManager manager,
+                                         DataType floatType) {
         if (vaeOption != null && Files.isDirectory(vaeOption)) {
-            return AutoencoderKL.load(vaeOption, manager);
+            return AutoencoderKL.load(vaeOption, manager, floatType);
         }
         VaeConfig vc = Configs.read(configDir.resolve("vae/config.json"), VaeConfig.class);
         if (vaeOption == null) {
-            return new AutoencoderKL(new Weights(ckpt.vae(vc), manager), vc);
+            return new AutoencoderKL(new Weights(ckpt.vae(vc), manager, UnaryOperator.identity(), floatType), vc);
         }
         try (SingleFileCheckpoint vaeFile = SingleFileCheckpoint.openVae(vaeOption)) {
-            return new AutoencoderKL(new Weights(vaeFile.vae(vc), manager), vc);
+            return new AutoencoderKL(new Weights(vaeFile.vae(vc), manager, UnaryOperator.identity(), floatType), vc);
         }
     }
 }

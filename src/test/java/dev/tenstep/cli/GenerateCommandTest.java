@@ -114,6 +114,32 @@ class GenerateCommandTest {
                 + "CFG scale: 7.5, Seed: 3, Size: 64x64, Model: tiny-sd15", params);
     }
 
+    /** The sliced attention path gives the fused path's image, and the setting ends with the command. */
+    @Test
+    void attentionSliceOptionKeepsTheImageAndIsScopedToTheCommand() throws Exception {
+        String model = Fixtures.dir(Fixtures.SD15).toString();
+        Path fused = tmp.resolve("fused.png");
+        Path sliced = tmp.resolve("sliced.png");
+        Run a = run("generate", "--model", model, "--no-progress", "--steps", "2", "--seed", "5", "-o", fused.toString());
+        assertEquals(0, a.exit(), a.err());
+        Run b = run("generate", "--model", model, "--no-progress", "--steps", "2", "--seed", "5", "--attention-slice", "3",
+                "-o", sliced.toString());
+        assertEquals(0, b.exit(), b.err());
+        assertEquals(dev.tenstep.model.nn.AttentionSettings.DEFAULT, dev.tenstep.model.nn.AttentionSettings.current());
+        java.awt.image.BufferedImage x = javax.imageio.ImageIO.read(fused.toFile());
+        java.awt.image.BufferedImage y = javax.imageio.ImageIO.read(sliced.toFile());
+        int worst = 0;
+        for (int j = 0; j < x.getHeight(); j++) {
+            for (int i = 0; i < x.getWidth(); i++) {
+                for (int shift = 0; shift < 24; shift += 8) {
+                    worst = Math.max(worst, Math.abs((x.getRGB(i, j) >> shift & 255) - (y.getRGB(i, j) >> shift & 255)));
+                }
+            }
+        }
+        // same maths, different summation order: at most one 8-bit level apart
+        assertTrue(worst <= 1, "fused vs 3-row slices differ by " + worst + " levels");
+    }
+
     @Test
     void badArgumentsExitNonZeroNamingTheArgument() throws Exception {
         String model = Fixtures.dir(Fixtures.SD15).toString();
@@ -132,6 +158,12 @@ class GenerateCommandTest {
         r = run("generate", "--model", model, "--schedule", "cosine");
         assertEquals(2, r.exit());
         assertTrue(r.err().contains("unknown schedule 'cosine'"), r.err());
+
+        r = run("generate", "--model", model, "--attention-slice", "lots", "-o", tmp.resolve("a.png").toString());
+        assertEquals(2, r.exit());
+        assertTrue(r.err().contains("--attention-slice must be fused, auto, off or a positive number of query rows, got 'lots'"),
+                r.err());
+        assertFalse(Files.exists(tmp.resolve("a.png")));
 
         r = run("generate", "--model", tmp.resolve("nope").toString());
         assertEquals(2, r.exit());

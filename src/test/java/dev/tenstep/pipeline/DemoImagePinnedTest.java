@@ -26,7 +26,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
  * computed on commit 207cd76 (identical with 1 and 2 PyTorch threads); a failure means the picture
  * changed, not that the pin needs updating. The latents were re-pinned once, when attention moved to
  * libtorch's fused tiled kernel (its fp32 summation order differs: final latent [100] 7.53091 ->
- * 7.5309052; the pixels' hash is unchanged, and {@code -Dtenstep.attention.slice=auto} still gives the
+ * 7.5309052; the pixels' hash is unchanged, and {@code --attention-slice auto} still gives the
  * old latents' hash 5084c903...).
  */
 class DemoImagePinnedTest {

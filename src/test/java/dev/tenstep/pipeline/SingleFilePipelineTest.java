@@ -109,6 +109,27 @@ class SingleFilePipelineTest {
         return new Sampler(spec.get("gamma").asDouble(), spec.get("mu").asDouble()).sample(d, inputs.get("initial_latents"), s, null, null);
     }
 
+    /**
+     * A single file on a half-precision compute spec (the GPU default: fp16 text encoder and UNet, fp32
+     * VAE; run on the CPU here, which the command line refuses but the tiny fixtures afford): the
+     * weights are created in the spec's dtypes and the fixture's pipeline case passes within the
+     * half-precision tolerance of the folder path ({@link HalfPrecisionTest}).
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {Fixtures.SD15, Fixtures.SD21})
+    void singleFileOnHalfPrecisionComputeMatchesTheFolderFixture(String fixture) throws Exception {
+        ComputeSpec half = new ComputeSpec(ai.djl.Device.cpu(), ComputeSpec.Precision.FP16, ComputeSpec.Precision.FP32);
+        try (StableDiffusionPipeline p = SingleFilePipeline.load(singleFile(fixture + ".safetensors"),
+                new SingleFilePipeline.Options(Fixtures.dir(fixture), null, false, null), half)) {
+            assertEquals(half, p.compute());
+            java.util.List<FixtureParity.Comparison> c = FixtureParity.pipelineDdim(Fixtures.dir(fixture), p,
+                    HalfPrecisionTest.FP16_TOLERANCE_SCALE);
+            assertEquals(3, c.size());
+            c.forEach(x -> assertTrue(x.passed(), fixture + " single file, fp16 " + x));
+            c.forEach(x -> assertTrue(x.maxAbsError() > 0, fixture + " fp16 computed exactly like fp32? " + x));
+        }
+    }
+
     @Test
     void predictionTypeOverridesTheSchedulerConfig() {
         try (StableDiffusionPipeline p = SingleFilePipeline.load(singleFile("tiny-sd15.safetensors"),

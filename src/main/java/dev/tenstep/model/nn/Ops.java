@@ -65,57 +65,15 @@ public final class Ops {
         return like.getManager().create(idx);
     }
 
-    /**
-     * Default number of query rows per attention slice: bounds the [batch*heads, rows, keys] score
-     * matrix to about {@code budgetBytes} of float32 (diffusers' attention slicing, but sized from a
-     * memory budget instead of a fixed head count).
-     */
-    public static long sliceRows(long batchHeads, long keys, long budgetBytes) {
-        long perRow = Math.max(1, batchHeads * keys * 4L);
-        return Math.max(1, budgetBytes / perRow);
-    }
-
-    /**
-     * Query rows per slice for an attention with {@code batchHeads} x {@code keys} scores per row,
-     * when the attention runs sliced (see {@link #attentionMode()}): {@code auto} (from
-     * {@link #attentionBudget()}), {@code off} (no slicing) or a fixed number of rows N.
-     */
-    public static long rowsPerSlice(long batchHeads, long keys) {
-        String mode = attentionMode();
-        if (mode.equals("auto") || mode.equals("fused")) {
-            return sliceRows(batchHeads, keys, attentionBudget());
-        }
-        if (mode.equals("off") || mode.equals("0")) {
-            return Long.MAX_VALUE;
-        }
-        return Math.max(1, Long.parseLong(mode));
-    }
-
-    /**
-     * How attention is computed, system property {@code tenstep.attention.slice}: {@code fused}
-     * (default: libtorch's tiled flash-attention kernel, {@link FusedAttention}; the score matrix is
-     * never materialised), or the score matrix computed with DJL ops in slices of query rows:
-     * {@code auto} (rows from {@link #attentionBudget()}), {@code off} (one slice) or N rows.
-     */
-    public static String attentionMode() {
-        String mode = System.getProperty("tenstep.attention.slice", "fused").trim().toLowerCase(java.util.Locale.ROOT);
-        return mode.isEmpty() ? "fused" : mode;
-    }
-
-    /** Memory budget for one attention score slice; 256 MiB unless {@code tenstep.attention.budget} (bytes) is set. */
-    public static long attentionBudget() {
-        return Long.getLong("tenstep.attention.budget", 256L << 20);
-    }
-
     /** Whether {@link #attention} and {@link #attentionHeads} use the fused kernel now. */
     public static boolean fusedAttention() {
-        return attentionMode().equals("fused") && FusedAttention.available();
+        return AttentionSettings.current().fused() && FusedAttention.available();
     }
 
     /**
      * Scaled dot-product attention {@code softmax(q k^T * scale + mask) v}: with the fused kernel
-     * (no mask, {@link #attentionMode()} {@code fused}) or in slices of query rows so that the score
-     * matrix stays within {@link #attentionBudget()}. The result may be an inference tensor of
+     * (no mask, {@link AttentionSettings#fused()}) or in slices of query rows
+     * ({@link AttentionSettings#rowsPerSlice}). The result may be an inference tensor of
      * libtorch: callers do not modify it in place.
      *
      * @param q     [B, Lq, d]
@@ -181,7 +139,7 @@ public final class Ops {
         long lq = q.getShape().get(1);
         long lk = k.getShape().get(1);
         NDArray kt = k.transpose(0, 2, 1);
-        long rows = rowsPerSlice(b, lk);
+        long rows = AttentionSettings.current().rowsPerSlice(b, lk);
         if (rows >= lq) {
             return attend(q.mul(scale), kt, v, mask);
         }

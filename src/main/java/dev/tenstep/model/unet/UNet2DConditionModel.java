@@ -132,9 +132,19 @@ public final class UNet2DConditionModel implements AutoCloseable {
      * @throws ModelLoadException naming a missing, misshaped or unused weight
      */
     public static UNet2DConditionModel load(UNetConfig config, dev.tenstep.io.TensorFile file, NDManager manager) {
+        return load(config, file, manager, ai.djl.ndarray.types.DataType.FLOAT32);
+    }
+
+    /**
+     * As {@link #load(UNetConfig, dev.tenstep.io.TensorFile, NDManager)}, the weights created as
+     * {@code floatType} on the manager's device and the config's {@code upcast_attention} applied,
+     * as {@link #load(Path, NDManager, ai.djl.ndarray.types.DataType)} does for a folder.
+     */
+    public static UNet2DConditionModel load(UNetConfig config, dev.tenstep.io.TensorFile file, NDManager manager,
+                                            ai.djl.ndarray.types.DataType floatType) {
         NDManager wm = manager.newSubManager();
         try {
-            Weights w = new Weights(file, wm);
+            Weights w = new Weights(file, wm, UnaryOperator.identity(), floatType).upcastAttention(config.upcastAttention());
             UNet2DConditionModel m = new UNet2DConditionModel(config, w, wm);
             w.finish();
             return m;

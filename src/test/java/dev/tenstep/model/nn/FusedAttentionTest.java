@@ -21,20 +21,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * inputs, and its memory: the score matrix is never materialised.
  */
 class FusedAttentionTest {
-    private static final String MODE = "tenstep.attention.slice";
-
-    /** Runs {@code body} with attention mode {@code mode}, restoring the previous setting. */
+    /** Runs {@code body} with attention mode {@code mode} ({@code --attention-slice}), restoring the previous setting. */
     private static NDArray withMode(String mode, Supplier<NDArray> body) {
-        String old = System.getProperty(MODE);
-        System.setProperty(MODE, mode);
-        try {
+        try (AttentionSettings.Scope ignored = AttentionSettings.use(AttentionSettings.parse(mode, 0))) {
             return body.get();
-        } finally {
-            if (old == null) {
-                System.clearProperty(MODE);
-            } else {
-                System.setProperty(MODE, old);
-            }
         }
     }
 
@@ -45,17 +35,10 @@ class FusedAttentionTest {
 
     @Test
     void fusedIsTheDefaultAndAvailable() {
-        String old = System.getProperty(MODE);
-        System.clearProperty(MODE);
-        try {
-            assertEquals("fused", Ops.attentionMode());
-            assertTrue(FusedAttention.available(), "libtorch's scaled_dot_product_attention loads through TorchScript");
-            assertTrue(Ops.fusedAttention());
-        } finally {
-            if (old != null) {
-                System.setProperty(MODE, old);
-            }
-        }
+        assertEquals(AttentionSettings.DEFAULT, AttentionSettings.current());
+        assertEquals("fused", AttentionSettings.current().label());
+        assertTrue(FusedAttention.available(), "libtorch's scaled_dot_product_attention loads through TorchScript");
+        assertTrue(Ops.fusedAttention());
     }
 
     /** SD 1.5 self-attention at 512 px: 4096 tokens, 8 heads of 40 (one image); then cross-attention to 77 tokens. */

@@ -6,6 +6,7 @@ import ai.djl.ndarray.types.Shape;
 import dev.tenstep.io.SafeTensors;
 import dev.tenstep.model.Weights;
 import dev.tenstep.model.nn.GroupNorm;
+import dev.tenstep.model.nn.AttentionSettings;
 import dev.tenstep.model.nn.Ops;
 import dev.tenstep.testing.Allclose;
 import org.junit.jupiter.api.Test;
@@ -128,7 +129,8 @@ class UNetPrimitivesTest {
         }
         // budget for 2 query rows per slice: 13 rows -> 7 slices
         long budget = 2L * bsz * lk * 4;
-        assertEquals(2, Ops.sliceRows(bsz, lk, budget));
+        AttentionSettings twoRows = new AttentionSettings(false, AttentionSettings.AUTO_ROWS, budget);
+        assertEquals(2, twoRows.rowsPerSlice(bsz, lk));
         try (NDManager m = NDManager.newBaseManager()) {
             NDArray qa = m.create(q, new Shape(bsz, lq, d));
             NDArray ka = m.create(k, new Shape(bsz, lk, d));
@@ -138,18 +140,11 @@ class UNetPrimitivesTest {
                 NDArray mk = withMask ? ma : null;
                 // default mode: the fused kernel without mask, one slice of the score matrix with it
                 NDArray unsliced = Ops.attention(qa, ka, va, scale, mk);
-                String old = System.getProperty("tenstep.attention.budget");
-                String oldMode = System.getProperty("tenstep.attention.slice");
                 NDArray sliced;
-                System.setProperty("tenstep.attention.budget", Long.toString(budget));
-                System.setProperty("tenstep.attention.slice", "auto");
-                try {
-                    assertTrue(Ops.sliceRows(bsz, lk, Ops.attentionBudget()) < lq, "forces several slices");
+                try (AttentionSettings.Scope ignored = AttentionSettings.use(twoRows)) {
+                    assertTrue(AttentionSettings.current().rowsPerSlice(bsz, lk) < lq, "forces several slices");
                     assertTrue(!Ops.fusedAttention(), "sliced path");
                     sliced = Ops.attention(qa, ka, va, scale, mk);
-                } finally {
-                    restore("tenstep.attention.budget", old);
-                    restore("tenstep.attention.slice", oldMode);
                 }
                 double[] expected = attentionLoop(q, k, v, withMask ? mask : null, bsz, lq, lk, d, dv, scale);
                 NDArray exp = m.create(expected, new Shape(bsz, lq, dv));
@@ -160,14 +155,6 @@ class UNetPrimitivesTest {
                         unsliced.toType(ai.djl.ndarray.types.DataType.FLOAT64, false), 1e-5, 1e-5);
                 Allclose.assertClose("sliced vs " + (withMask ? "unsliced" : "fused") + " attention" + tag, unsliced, sliced, 1e-6, 1e-6);
             }
-        }
-    }
-
-    private static void restore(String key, String value) {
-        if (value == null) {
-            System.clearProperty(key);
-        } else {
-            System.setProperty(key, value);
         }
     }
 }

@@ -4,6 +4,7 @@ import ai.djl.ndarray.BaseNDManager;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import dev.tenstep.io.SafeTensors;
+import dev.tenstep.model.nn.AttentionSettings;
 import dev.tenstep.testing.Allclose;
 import dev.tenstep.testing.Fixtures;
 import org.junit.jupiter.api.Test;
@@ -44,35 +45,26 @@ class VaeMemoryTest {
 
     @Test
     void slicedMidBlockAttentionMatchesReference() throws IOException {
-        String key = "tenstep.attention.budget";
-        String old = System.getProperty(key);
-        String oldMode = System.getProperty("tenstep.attention.slice");
         try (NDManager m = NDManager.newBaseManager()) {
             AutoencoderKL vae = AutoencoderKL.load(Fixtures.dir(Fixtures.SD15).resolve("vae"), m);
             Map<String, NDArray> ref = SafeTensors.read(Fixtures.reference(Fixtures.SD15, "vae.safetensors"), m);
             NDArray z = ref.get("decode_latents").div((float) vae.config().scalingFactor());
             NDArray fused = vae.decode(z); // default: the fused tiled kernel
-            System.setProperty("tenstep.attention.slice", "off");
-            NDArray whole = vae.decode(z);
+            NDArray whole;
+            try (AttentionSettings.Scope off = AttentionSettings.use(AttentionSettings.parse("off", 0))) {
+                whole = vae.decode(z);
+            }
             // 16x16 latent -> 256 tokens; 8 KiB per slice = 8 query rows of 256 keys: 32 slices
-            System.setProperty("tenstep.attention.slice", "auto");
-            System.setProperty(key, Long.toString(8L * 256 * 4));
-            NDArray sliced = vae.decode(z);
+            NDArray sliced;
+            try (AttentionSettings.Scope auto = AttentionSettings.use(
+                    new AttentionSettings(false, AttentionSettings.AUTO_ROWS, 8L * 256 * 4))) {
+                assertEquals(8, AttentionSettings.current().rowsPerSlice(1, 256));
+                sliced = vae.decode(z);
+            }
             Allclose.assertClose("sliced vs whole attention: decode", whole, sliced, 1e-6, 0);
             Allclose.assertClose("fused vs whole attention: decode", whole, fused, 1e-5, 1e-5);
             Allclose.assertClose("tiny-sd15 vae.decode_image (sliced attention)", ref.get("decode_image"), sliced,
                     Fixtures.tolerance(Fixtures.SD15, "vae", "decode_image"));
-        } finally {
-            if (old == null) {
-                System.clearProperty(key);
-            } else {
-                System.setProperty(key, old);
-            }
-            if (oldMode == null) {
-                System.clearProperty("tenstep.attention.slice");
-            } else {
-                System.setProperty("tenstep.attention.slice", oldMode);
-            }
         }
     }
 }
