@@ -1,11 +1,7 @@
 package dev.tenstep.sampling;
 
 import ai.djl.ndarray.NDArray;
-import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.types.DataType;
 
-import java.util.Objects;
-import java.util.concurrent.CancellationException;
 
 /**
  * DPM-Solver++(2M): the multistep second-order solver of the probability-flow ODE in data prediction (Lu et al.
@@ -46,67 +42,28 @@ public final class DpmSolverPlusPlus2M implements LatentSampler {
     @Override
     public NDArray sample(Denoiser denoiser, NDArray zInit, SigmaSchedule schedule, NoiseSource noise,
                           StepListener listener) {
-        Objects.requireNonNull(denoiser, "denoiser");
-        Objects.requireNonNull(zInit, "zInit");
-        Objects.requireNonNull(schedule, "schedule");
-        if (zInit.getDataType() != DataType.FLOAT32) {
-            throw new IllegalArgumentException("zInit must be float32, got " + zInit.getDataType());
-        }
-        StepListener l = listener == null ? StepListener.NONE : listener;
-        int n = schedule.steps();
-        double[] s = schedule.sigmas();
-        double[] t = schedule.timesteps();
-        NDManager outer = zInit.getManager();
-        try (NDManager loop = outer.newSubManager()) {
-            NDArray x = zInit.mul((float) Math.sqrt(1.0 + s[0] * s[0]));
-            x.attach(loop);
-            NDArray dPrev = null;
-            double hPrev = 0;
-            for (int k = 0; k < n; k++) {
-                if (Thread.currentThread().isInterrupted()) {
-                    throw new CancellationException("sampling interrupted before step " + (k + 1) + " of " + n);
-                }
-                try (NDManager step = loop.newSubManager()) {
-                    x.attach(step);
-                    if (dPrev != null) {
-                        dPrev.attach(step);
-                    }
-                    NDArray eps = denoiser.eps(x, s[k], t[k]);
-                    eps.attach(step);
-                    if (!eps.getShape().equals(x.getShape())) {
-                        throw new IllegalArgumentException("denoiser returned shape " + eps.getShape()
-                                + " for a latent of shape " + x.getShape());
-                    }
-                    NDArray d = x.sub(eps.mul((float) s[k]));
-                    double ratio = s[k + 1] / s[k];
-                    double h = s[k + 1] == 0 ? Double.POSITIVE_INFINITY : Math.log(s[k] / s[k + 1]);
-                    NDArray dd = d;
-                    if (dPrev != null && hPrev > 0 && h > 0 && Double.isFinite(h)) {
-                        double c = h / (2 * hPrev);     // 1 / (2r)
-                        dd = d.mul((float) (1 + c)).sub(dPrev.mul((float) c));
-                    }
-                    NDArray xNew;
-                    if (s[k + 1] == 0) {
-                        xNew = dd.duplicate();
-                    } else if (h == 0) {
-                        xNew = x.duplicate();
-                    } else {
-                        xNew = x.mul((float) ratio).add(dd.mul((float) (1 - ratio)));
-                    }
-                    xNew.attach(loop);
-                    d.attach(loop);
-                    x = xNew;
-                    dPrev = d;
-                    hPrev = h;
-                    if (!l.onStep(new StepListener.StepEvent(k, n, s[k], s[k + 1], t[k], dd, x))) {
-                        throw new CancellationException("sampling cancelled after step " + (k + 1) + " of " + n);
-                    }
-                }
+        // h of the previous step: the multistep correction needs the ratio of step lengths
+        double[] hPrev = {0};
+        return SamplingLoop.run(denoiser, zInit, schedule, listener, (k, s, x, eps, dPrev, step) -> {
+            NDArray d = x.sub(eps.mul((float) s[k]));
+            double ratio = s[k + 1] / s[k];
+            double h = s[k + 1] == 0 ? Double.POSITIVE_INFINITY : Math.log(s[k] / s[k + 1]);
+            NDArray dd = d;
+            if (dPrev != null && hPrev[0] > 0 && h > 0 && Double.isFinite(h)) {
+                double c = h / (2 * hPrev[0]);     // 1 / (2r)
+                dd = d.mul((float) (1 + c)).sub(dPrev.mul((float) c));
             }
-            NDArray zFinal = x.div((float) Math.sqrt(1.0 + s[n] * s[n]));
-            zFinal.attach(outer);
-            return zFinal;
-        }
+            NDArray xNew;
+            if (s[k + 1] == 0) {
+                xNew = dd.duplicate();
+            } else if (h == 0) {
+                xNew = x.duplicate();
+            } else {
+                xNew = x.mul((float) ratio).add(dd.mul((float) (1 - ratio)));
+            }
+            hPrev[0] = h;
+            return new SamplingLoop.Step(xNew, dd, d);
+        });
     }
 
     @Override

@@ -1,10 +1,7 @@
 package dev.tenstep.sampling;
 
 import ai.djl.ndarray.NDArray;
-import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.types.DataType;
 
-import java.util.Objects;
 import java.util.concurrent.CancellationException;
 
 /**
@@ -101,64 +98,21 @@ public final class Sampler implements LatentSampler {
     @Override
     public NDArray sample(Denoiser denoiser, NDArray zInit, SigmaSchedule schedule, NoiseSource noise,
                           StepListener listener) {
-        Objects.requireNonNull(denoiser, "denoiser");
-        Objects.requireNonNull(zInit, "zInit");
-        Objects.requireNonNull(schedule, "schedule");
-        if (zInit.getDataType() != DataType.FLOAT32) {
-            throw new IllegalArgumentException("zInit must be float32, got " + zInit.getDataType());
-        }
-        if (stochastic() && noise == null) {
-            noise = NoiseSource.none();
-        }
-        StepListener l = listener == null ? StepListener.NONE : listener;
-        int n = schedule.steps();
-        double[] s = schedule.sigmas();
-        double[] t = schedule.timesteps();
-        NDManager outer = zInit.getManager();
-        try (NDManager loop = outer.newSubManager()) {
-            NDArray x = zInit.mul((float) Math.sqrt(1.0 + s[0] * s[0]));
-            x.attach(loop);
-            NDArray epsPrev = null;
-            for (int k = 0; k < n; k++) {
-                if (Thread.currentThread().isInterrupted()) {
-                    throw new CancellationException("sampling interrupted before step " + (k + 1) + " of " + n);
-                }
-                try (NDManager step = loop.newSubManager()) {
-                    x.attach(step);
-                    if (epsPrev != null) {
-                        epsPrev.attach(step);
-                    }
-                    denoiser.beginStep(k);
-                    NDArray eps = denoiser.eps(x, s[k], t[k]);
-                    eps.attach(step);
-                    if (!eps.getShape().equals(x.getShape())) {
-                        throw new IllegalArgumentException("denoiser returned shape " + eps.getShape()
-                                + " for a latent of shape " + x.getShape());
-                    }
-                    NDArray epsBar = epsPrev == null || gamma == 1.0
-                            ? eps
-                            : eps.mul((float) gamma).add(epsPrev.mul((float) (1.0 - gamma)));
-                    double[] lv = stepLevels(s[k], s[k + 1]);
-                    NDArray x0hat = x.sub(epsBar.mul((float) s[k]));
-                    NDArray xNew = x.add(epsBar.mul((float) (lv[0] - s[k])));
-                    if (lv[1] > 0) {
-                        NDArray w = noise.noise(k, step, x.getShape());
-                        w.attach(step);
-                        xNew = xNew.add(w.mul((float) lv[1]));
-                    }
-                    xNew.attach(loop);
-                    eps.attach(loop);
-                    x = xNew;
-                    epsPrev = eps;
-                    if (!l.onStep(new StepListener.StepEvent(k, n, s[k], s[k + 1], t[k], x0hat, x))) {
-                        throw new CancellationException("sampling cancelled after step " + (k + 1) + " of " + n);
-                    }
-                }
+        NoiseSource w = stochastic() && noise == null ? NoiseSource.none() : noise;
+        return SamplingLoop.run(denoiser, zInit, schedule, listener, (k, s, x, eps, epsPrev, step) -> {
+            NDArray epsBar = epsPrev == null || gamma == 1.0
+                    ? eps
+                    : eps.mul((float) gamma).add(epsPrev.mul((float) (1.0 - gamma)));
+            double[] lv = stepLevels(s[k], s[k + 1]);
+            NDArray x0hat = x.sub(epsBar.mul((float) s[k]));
+            NDArray xNew = x.add(epsBar.mul((float) (lv[0] - s[k])));
+            if (lv[1] > 0) {
+                NDArray fresh = w.noise(k, step, x.getShape());
+                fresh.attach(step);
+                xNew = xNew.add(fresh.mul((float) lv[1]));
             }
-            NDArray zFinal = x.div((float) Math.sqrt(1.0 + s[n] * s[n]));
-            zFinal.attach(outer);
-            return zFinal;
-        }
+            return new SamplingLoop.Step(xNew, x0hat, eps);
+        });
     }
 
     /** As {@link #sample(Denoiser, NDArray, SigmaSchedule, NoiseSource, StepListener)} without noise or listener. */

@@ -353,4 +353,45 @@ class SamplerTest {
             assertTrue(ise.getMessage().contains("noise"), ise.getMessage());
         }
     }
+
+    /**
+     * Every method tells the denoiser each step before evaluating it (A1111 prompt editing switches the
+     * conditioning there; DPM++ 2M once skipped it, so edited prompts kept their first conditioning), and
+     * its live set of arrays does not grow with the steps.
+     */
+    @Test
+    void everyMethodAnnouncesEachStepToTheDenoiser() {
+        NoiseSchedule ns = sd();
+        for (SamplerKind kind : SamplerKind.values()) {
+            SigmaSchedule s = kind.defaultSchedule().build(ns, 6);
+            try (NDManager m = NDManager.newBaseManager()) {
+                List<String> calls = new ArrayList<>();
+                Denoiser base = dummy(m);
+                Denoiser d = new Denoiser() {
+                    @Override
+                    public void beginStep(int k) {
+                        calls.add("begin " + k);
+                    }
+
+                    @Override
+                    public NDArray eps(NDArray x, double sigma, double t) {
+                        calls.add("eps");
+                        return base.eps(x, sigma, t);
+                    }
+                };
+                NDArray zInit = SeededRandom.latent(9, m, LATENT);
+                List<Integer> live = new ArrayList<>();
+                kind.method().sample(d, zInit, s, NoiseSource.seeded(3), e -> {
+                    live.add(m.getManagedArrays().size());
+                    return true;
+                });
+                assertEquals(List.of("begin 0", "eps", "begin 1", "eps", "begin 2", "eps", "begin 3", "eps", "begin 4", "eps",
+                        "begin 5", "eps"), calls, kind.id());
+                // the live set does not grow with the step index (a final level 0 may need fewer arrays)
+                for (int k = 2; k < live.size(); k++) {
+                    assertTrue(live.get(k) <= live.get(1), kind.id() + " live arrays at step " + k + ": " + live);
+                }
+            }
+        }
+    }
 }
