@@ -131,3 +131,37 @@ document.addEventListener('DOMContentLoaded', () => {
     update();
   });
 });
+
+// The model picker in the header: POST /api/model switches the server's resident model and answers once the
+// new model is loaded (after the jobs queued before it have finished); the page then reloads, since sizes and
+// defaults belong to the model. A failed load leaves the old model resident and says why.
+document.addEventListener('DOMContentLoaded', () => {
+  const picker = document.getElementById('model-picker');
+  const status = document.getElementById('model-status');
+  if (!picker || !status) return;
+  picker.addEventListener('change', async () => {
+    const wanted = picker.value;
+    const current = picker.dataset.current;
+    if (wanted === current) return;
+    picker.disabled = true;
+    picker.setAttribute('aria-busy', 'true');
+    status.textContent = 'loading ' + wanted + '…';
+    try {
+      const res = await fetch('/api/model', {
+        method: 'POST', headers: {'Content-Type': 'application/json'}, body: JSON.stringify({model: wanted}),
+      });
+      const data = await res.json().catch(() => ({error: 'HTTP ' + res.status}));
+      if (!res.ok) {
+        const details = (data.errors || []).map(e => e.field + ': ' + e.message).join('\n');
+        throw new Error(details || data.error || ('HTTP ' + res.status));
+      }
+      status.textContent = 'loaded ' + data.model + '; reloading the page…';
+      location.reload();
+    } catch (e) {
+      status.textContent = 'could not switch: ' + e.message;
+      picker.value = current;
+      picker.disabled = false;
+      picker.removeAttribute('aria-busy');
+    }
+  });
+});

@@ -270,7 +270,7 @@ public final class BatchRunner {
         AtomicFiles.write(file, png);
         long writeMs = (System.nanoTime() - t0) / 1_000_000;
         observer.written(j, file);
-        GenerationRecord rec = GenerationRecord.of(result, pipeline.name())
+        GenerationRecord rec = GenerationRecord.of(result, pipeline.name(), pipeline.modelHash())
                 .stored(j.fileName(), Hashes.sha256(png),
                         OffsetDateTime.now(ZoneOffset.UTC).truncatedTo(ChronoUnit.MILLIS).toString())
                 .inBatch(j.key(), j.entry().location(), j.entry().index(), j.variant().label(), seedBase,

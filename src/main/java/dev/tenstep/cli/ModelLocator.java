@@ -94,16 +94,4 @@ public final class ModelLocator {
             throw new picocli.CommandLine.ParameterException(cmd, "--model: " + e.getMessage());
         }
     }
-
-    /** {@link #defaultModel}, or the demo pipeline written to {@code modelsDir/demo} when there is none. */
-    public static Path defaultModelOrDemo(Path modelsDir) throws IOException {
-        Optional<Path> found = defaultModel(modelsDir);
-        if (found.isPresent()) {
-            return found.get();
-        }
-        Path demo = modelsDir.resolve("demo");
-        System.out.println("no pipeline under " + modelsDir + ": writing the demo pipeline to " + demo
-                + " (" + DemoPipeline.LABEL + ")");
-        return DemoPipeline.create(demo, DemoPipeline.DEFAULT_SEED);
-    }
 }

@@ -1,13 +1,15 @@
 package dev.tenstep.cli;
 
+import dev.tenstep.model.ModelLoadException;
+import dev.tenstep.pipeline.ComputeSpec;
 import dev.tenstep.pipeline.DemoPipeline;
 import dev.tenstep.pipeline.GenerationRequest;
-import dev.tenstep.pipeline.IdealPipeline;
-import dev.tenstep.pipeline.StableDiffusionPipeline;
+import dev.tenstep.pipeline.ModelCatalog;
 import dev.tenstep.pipeline.TextToImage;
 import dev.tenstep.sampling.ideal.IdealModels;
 import dev.tenstep.web.Generator;
 import dev.tenstep.web.JobQueue;
+import dev.tenstep.web.ModelSwitcher;
 import dev.tenstep.web.OutputStore;
 import dev.tenstep.web.WebApp;
 import io.javalin.Javalin;
@@ -16,34 +18,34 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 import java.io.IOException;
+import java.io.PrintWriter;
 import java.net.BindException;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Optional;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
-import java.util.stream.Stream;
 
 /**
- * {@code serve}: loads one pipeline and starts the web app (pages, JSON API, A1111 subset).
- * Without {@code --model}, the first pipeline folder under {@code models/} is used (real models
- * before the demo); when there is none, the bundled demo pipeline is written to
- * {@code models/demo} first (as {@code make-demo} does).
+ * {@code serve}: loads one model and starts the web app (pages, JSON API, A1111 subset). The
+ * models under {@code --models-dir} (diffusers folders and single-file checkpoints, see
+ * {@link ModelCatalog}) are listed and can be switched to from the page or the API; one model is
+ * resident at a time. Without {@code --model}, the first one that is not the demo pipeline is
+ * served, else the built-in {@code ideal:shapes}.
  */
 @Command(name = "serve", mixinStandardHelpOptions = true,
         description = "Start the web UI and API (http://127.0.0.1:7860 by default).")
 public class ServeCommand implements Callable<Integer> {
-    @Option(names = "--model", paramLabel = "DIR",
-            description = "diffusers Stable Diffusion folder, ideal:shapes or ideal:DIR (default: the first trained model "
-                    + "under models/, else ideal:shapes)")
+    @Option(names = "--model", paramLabel = "FILE|DIR",
+            description = "the model served first: a single-file checkpoint (.safetensors, .ckpt), a diffusers folder, "
+                    + "ideal:shapes or ideal:DIR (default: the first model under --models-dir that is not the demo, "
+                    + "else ideal:shapes); the others under --models-dir can be switched to from the page or the API")
     Path model;
 
     @Option(names = "--models-dir", paramLabel = "DIR",
-            description = "where to look for pipelines when --model is not given (default: models/ of the installation)")
+            description = "the models to list and switch between (default: models/ of the installation)")
     Path modelsDir;
 
     @Option(names = "--host", defaultValue = "127.0.0.1", description = "address to listen on (default: ${DEFAULT-VALUE})")
@@ -70,6 +72,10 @@ public class ServeCommand implements Callable<Integer> {
                     + GenerationRequest.MAX_SIZE + ")")
     Integer maxSize;
 
+    /** --config, --vae, --ema, --prediction-type: they apply to the --model checkpoint only. */
+    @CommandLine.Mixin
+    CheckpointOptions checkpoint = new CheckpointOptions();
+
     @CommandLine.Mixin
     ComputeOptions compute = new ComputeOptions();
 
@@ -82,65 +88,115 @@ public class ServeCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         validateOptions();
+        CommandLine cmd = spec.commandLine();
         // before the (slow) model load: a busy port is reported at once
         probePort(host, port);
         // before anything is written or loaded: a bad --device/--dtype is one line
-        dev.tenstep.pipeline.ComputeSpec device = compute.resolve(spec.commandLine());
+        ComputeSpec device = compute.resolve(cmd);
         // for the life of the server: every request computes attention this way
-        dev.tenstep.model.nn.AttentionSettings.use(compute.attention(spec.commandLine()));
-        TextToImage pipeline;
+        dev.tenstep.model.nn.AttentionSettings.use(compute.attention(cmd));
         Path models = modelsDir != null ? modelsDir : ModelLocator.defaultModelsDir();
-        if (model != null && IdealModels.isIdeal(model.toString())) {
-            compute.requireCpu(spec.commandLine(), model.toString());
-            pipeline = ModelLocator.openIdeal(spec.commandLine(), model.toString());
-        } else if (model == null && ModelLocator.pipelines(models).stream().allMatch(DemoPipeline::isDemo)) {
-            // a fresh installation: real pictures from the built-in ideal model rather than the random-weight demo
-            System.out.println("no trained model under " + models + ": serving " + IdealModels.SHAPES
-                    + " (the ideal denoiser of the built-in shapes data set; --model models/demo for the demo pipeline)");
-            compute.requireCpu(spec.commandLine(), IdealModels.SHAPES);
-            pipeline = IdealPipeline.load(IdealModels.SHAPES);
-        } else {
-            Path dir = model != null ? model : ModelLocator.defaultModelOrDemo(models);
-            System.out.println("loading " + dir + " on " + device.label() + " ...");
-            // the model stays resident on the device between requests
-            pipeline = StableDiffusionPipeline.load(dir, device);
-        }
+        ModelCatalog catalog = new ModelCatalog(models);
+        ModelCatalog.Entry first = firstModel(cmd, catalog);
+        ModelCatalog.Entry given = model != null ? first : null;
+        PrintWriter err = cmd.getErr();
+        ModelSwitcher.Loader loader = entry -> load(cmd, entry, given, device, err);
+        Generator generator = load(cmd, first, given, device, err);
         JobQueue queue = null;
+        ModelSwitcher switcher = null;
         Javalin app = null;
         try {
-            int limit = maxSize != null ? maxSize : Generator.defaultMaxSize(pipeline.defaultSize());
-            if (limit < pipeline.defaultSize()) {
-                throw new CommandLine.ParameterException(spec.commandLine(), "--max-size must be at least the model's default size ("
-                        + pipeline.defaultSize() + " pixels), got " + limit);
-            }
-            Generator generator = Generator.of(pipeline, limit);
             if (generator.isDemo()) {
                 System.out.println("using the bundled demo pipeline (" + DemoPipeline.LABEL + ")");
             }
             OutputStore store = new OutputStore(outputs != null ? outputs : ModelLocator.defaultOutputsDir());
             queue = new JobQueue(generator, store, workers, queueSize);
-            app = WebApp.create(queue, store);
+            switcher = new ModelSwitcher(queue, catalog, loader, first);
+            app = WebApp.create(queue, store, switcher);
             start(app, host, port);
-            System.out.println("tenstep is serving " + pipeline.name() + " (" + device.label() + ") on http://" + host + ":" + app.port()
-                    + "/  (sizes up to " + limit + " px; outputs: " + store.dir() + "; Ctrl+C to stop)");
+            System.out.println("tenstep is serving " + generator.modelName() + " (" + device.label() + ") on http://" + host
+                    + ":" + app.port() + "/  (sizes up to " + generator.maxSize() + " px; " + switcher.entries().size()
+                    + " model(s) listed from " + models + "; outputs: " + store.dir() + "; Ctrl+C to stop)");
         } catch (Exception | Error e) {
             if (queue != null) {
                 queue.close();
             }
-            pipeline.close();
+            generator.close();
             throw e;
         }
         CountDownLatch stopped = new CountDownLatch(1);
         Javalin started = app;
         JobQueue q = queue;
+        ModelSwitcher s = switcher;
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             started.stop();
             q.close();
-            pipeline.close();
+            s.close();
             stopped.countDown();
         }, "serve-shutdown"));
         stopped.await();
         return 0;
+    }
+
+    /**
+     * The model served first: {@code --model} (checked to exist), else the catalog's first model
+     * that is not the demo pipeline (folders and single files, by name), else {@code ideal:shapes}.
+     *
+     * @throws CommandLine.ParameterException naming {@code --model} when it does not exist
+     */
+    ModelCatalog.Entry firstModel(CommandLine cmd, ModelCatalog catalog) {
+        if (model != null && IdealModels.isIdeal(model.toString())) {
+            return ModelCatalog.ideal(model.toString());
+        }
+        if (model != null) {
+            return ModelCatalog.entryOf(ModelLocator.modelOption(cmd, model));
+        }
+        return catalog.defaultEntry().orElseGet(() -> {
+            // a fresh installation: real pictures from the built-in ideal model rather than the random-weight demo
+            System.out.println("no trained model under " + catalog.dir() + ": serving " + IdealModels.SHAPES
+                    + " (the ideal denoiser of the built-in shapes data set; --model models/demo for the demo pipeline)");
+            return ModelCatalog.ideal(IdealModels.SHAPES);
+        });
+    }
+
+    /**
+     * Opens a model for serving: an ideal model, a diffusers folder on {@code device}, or a single
+     * file ({@link CheckpointOptions#load}, which also computes its A1111 hash); the
+     * {@code --config/--vae/--ema/--prediction-type} options apply to the {@code --model} entry
+     * only, other files are recognised from their shapes. Used at start-up and for each switch.
+     *
+     * @param given the {@code --model} entry, or null
+     * @throws CommandLine.ParameterException naming the option at fault (an ideal model or single
+     *                                        file on a GPU, {@code --max-size} below the model's
+     *                                        default size); model load errors name the file
+     */
+    Generator load(CommandLine cmd, ModelCatalog.Entry entry, ModelCatalog.Entry given, ComputeSpec device, PrintWriter err) {
+        TextToImage pipeline;
+        if (entry.kind() == ModelCatalog.Kind.IDEAL) {
+            compute.requireCpu(cmd, entry.filename());
+            pipeline = ModelLocator.openIdeal(cmd, entry.filename());
+        } else {
+            System.out.println("loading " + entry.filename() + " on " + device.label() + " ...");
+            boolean isGiven = entry.sameModel(given);
+            CheckpointOptions options = isGiven ? checkpoint : new CheckpointOptions();
+            try {
+                // the model stays resident on the device between requests
+                pipeline = options.load(cmd, entry.path(), err, device);
+            } catch (ModelLoadException e) {
+                if (isGiven || entry.kind() != ModelCatalog.Kind.FILE) {
+                    throw e;
+                }
+                throw new ModelLoadException(e.getMessage() + " (serve applies --config, --vae, --ema and --prediction-type "
+                        + "to its --model only: start it with --model " + entry.filename() + " and those options)", e);
+            }
+        }
+        int limit = maxSize != null ? maxSize : Generator.defaultMaxSize(pipeline.defaultSize());
+        if (limit < pipeline.defaultSize()) {
+            pipeline.close();
+            throw new CommandLine.ParameterException(cmd, "--max-size must be at least the model's default size ("
+                    + pipeline.defaultSize() + " pixels), got " + limit);
+        }
+        return Generator.owning(pipeline, limit);
     }
 
     /** Range checks of the options, each message naming its option (exit 2). */

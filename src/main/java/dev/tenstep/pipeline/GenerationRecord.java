@@ -38,6 +38,8 @@ import java.util.Objects;
  * @param rng            the generator of the starting and per-step noise: {@code philox}, {@code torch-cpu} or
  *                       {@code tenstep} ({@link RngKind#id})
  * @param model          model name (folder or file name)
+ * @param modelHash      A1111's {@code Model hash} of a single-file checkpoint (first 10 hex digits of
+ *                       its SHA-256), or null (folders, ideal models)
  * @param infotext       the A1111 {@code parameters} text stored in the PNG
  * @param warnings       e.g. words dropped from a prompt longer than the text encoder's limit
  * @param timings        stage wall times
@@ -72,6 +74,7 @@ public record GenerationRecord(
         Integer clipSkip,
         String rng,
         String model,
+        String modelHash,
         String infotext,
         List<String> warnings,
         Timings timings,
@@ -129,15 +132,23 @@ public record GenerationRecord(
         return new GenerationRecord(r.prompt(), r.negativePrompt(), r.steps(), r.cfgScale(), r.seed(),
                 r.sampler().id(), r.sampler().displayName(), r.resolvedSchedule().id(), r.resolvedGamma(),
                 r.width() == null ? 0 : r.width(), r.height() == null ? 0 : r.height(),
-                r.resolvedSyntax().id(), r.resolvedClipSkip(), r.resolvedRng().id(), model,
+                r.resolvedSyntax().id(), r.resolvedClipSkip(), r.resolvedRng().id(), model, null,
                 null, null, null, null, null, null, null, null, null, null, null, null, null);
     }
 
     /** A finished generation (not yet stored): parameters, model, infotext, warnings and stage times. */
     public static GenerationRecord of(GenerationResult result, String model) {
+        return of(result, model, null);
+    }
+
+    /**
+     * As {@link #of(GenerationResult, String)}, with the model's A1111 hash ({@link TextToImage#modelHash},
+     * may be null).
+     */
+    public static GenerationRecord of(GenerationResult result, String model, String modelHash) {
         GenerationRecord p = ofRequest(result.request(), model);
         return new GenerationRecord(p.prompt, p.negativePrompt, p.steps, p.cfgScale, p.seed, p.sampler,
-                p.samplerName, p.schedule, p.gamma, p.width, p.height, p.promptSyntax, p.clipSkip, p.rng, model,
+                p.samplerName, p.schedule, p.gamma, p.width, p.height, p.promptSyntax, p.clipSkip, p.rng, model, modelHash,
                 result.infotext(),
                 List.copyOf(result.warnings()), Timings.of(result.timings()),
                 null, null, null, null, null, null, null, null, null, null);
@@ -146,14 +157,14 @@ public record GenerationRecord(
     /** This record, stored as {@code file} with the given hash (may be null) at time {@code created}. */
     public GenerationRecord stored(String fileName, String sha, String createdAt) {
         return new GenerationRecord(prompt, negativePrompt, steps, cfgScale, seed, sampler, samplerName, schedule,
-                gamma, width, height, promptSyntax, clipSkip, rng, model, infotext, warnings, timings, fileName, sha, createdAt,
+                gamma, width, height, promptSyntax, clipSkip, rng, model, modelHash, infotext, warnings, timings, fileName, sha, createdAt,
                 key, source, index, variant, seedBase, randomSeed, noiseSha256);
     }
 
     /** This record with other timings. */
     public GenerationRecord withTimings(Timings t) {
         return new GenerationRecord(prompt, negativePrompt, steps, cfgScale, seed, sampler, samplerName, schedule,
-                gamma, width, height, promptSyntax, clipSkip, rng, model, infotext, warnings, t, file, sha256, created,
+                gamma, width, height, promptSyntax, clipSkip, rng, model, modelHash, infotext, warnings, t, file, sha256, created,
                 key, source, index, variant, seedBase, randomSeed, noiseSha256);
     }
 
@@ -161,7 +172,7 @@ public record GenerationRecord(
     public GenerationRecord inBatch(String cellKey, String cellSource, int lineIndex, String variantLabel,
                                     long base, boolean random, String noiseSha) {
         return new GenerationRecord(prompt, negativePrompt, steps, cfgScale, seed, sampler, samplerName, schedule,
-                gamma, width, height, promptSyntax, clipSkip, rng, model, infotext, warnings, timings, file, sha256, created,
+                gamma, width, height, promptSyntax, clipSkip, rng, model, modelHash, infotext, warnings, timings, file, sha256, created,
                 cellKey, cellSource, lineIndex, variantLabel, base, random, noiseSha);
     }
 

@@ -147,6 +147,7 @@ public final class StableDiffusionPipeline implements TextToImage {
     }
 
     /** A1111's {@code Model hash} of a single-file checkpoint, or null. */
+    @Override
     public String modelHash() {
         return modelHash;
     }

@@ -16,6 +16,15 @@ public interface TextToImage extends AutoCloseable {
     /** The model's name, shown in UIs and written into infotexts ({@code Model: ...}). */
     String name();
 
+    /**
+     * A1111's {@code Model hash} of the checkpoint file (first 10 hex digits of its SHA-256, see
+     * {@link dev.tenstep.io.ModelHash}), or null when the model has none (a diffusers folder, an
+     * ideal model) or it was not computed.
+     */
+    default String modelHash() {
+        return null;
+    }
+
     /** The device and dtypes the model computes in (CPU fp32 unless loaded with a {@link ComputeSpec}). */
     default ComputeSpec compute() {
         return ComputeSpec.CPU;

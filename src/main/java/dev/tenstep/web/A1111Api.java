@@ -26,7 +26,8 @@ import java.util.concurrent.TimeoutException;
 /**
  * The subset of the AUTOMATIC1111 web UI API that clients of it use, under {@value #PREFIX}:
  * {@code POST /txt2img} (synchronous: queues one job per image on the shared {@link JobQueue}, one after
- * another, and waits; {@link A1111Calls} lets {@code /skip} and {@code /interrupt} end an image or the call), {@code GET /samplers}, {@code GET /sd-models}, with A1111's field names and layouts
+ * another, and waits; {@link A1111Calls} lets {@code /skip} and {@code /interrupt} end an image or the call),
+ * {@code GET /samplers} ({@code /sd-models} is in {@link ModelsApi}), with A1111's field names and layouts
  * (docs/web.md lists them); request fields are read by {@link Requests} with
  * {@link Requests.Names#A1111}.
  *
@@ -34,7 +35,8 @@ import java.util.concurrent.TimeoutException;
  * and a method here that builds its response; errors are thrown as {@link ApiException} or
  * {@link InvalidRequestException} and mapped to JSON by {@link WebApp}.
  */
-record A1111Api(JobQueue queue, OutputStore store, AtomicReference<A1111Settings> settings, A1111Calls calls)
+record A1111Api(JobQueue queue, OutputStore store, AtomicReference<A1111Settings> settings, A1111Calls calls,
+                ModelSwitcher models)
         implements WebApp.Routes {
     /** Where A1111 serves its API. */
     static final String PREFIX = "/sdapi/v1";
@@ -44,28 +46,33 @@ record A1111Api(JobQueue queue, OutputStore store, AtomicReference<A1111Settings
     static final long TIMEOUT_MINUTES = 30;
     private static final ObjectMapper JSON = new ObjectMapper();
 
-    private Generator generator() {
-        return queue.generator();
-    }
-
     @Override
     public void register(Javalin app) {
         app.post(PREFIX + "/txt2img", this::txt2img);
         app.get(PREFIX + "/samplers", ctx -> ctx.json(samplers()));
-        app.get(PREFIX + "/sd-models", ctx -> ctx.json(List.of(model())));
     }
 
     /**
      * {@code POST /txt2img}: images as base64 PNGs, the request echoed, {@code info} as a JSON string. Images ended
      * by {@code /skip} or {@code /interrupt} are left out ({@code all_seeds} and {@code infotexts} list the returned
      * ones), as A1111 answers an interrupted call with what it finished.
+     * The call holds a {@link JobQueue.Lease} throughout, so all its images come from one model: a
+     * model switch asked for meanwhile waits for it, and a call made while a switch is pending waits
+     * for the new model.
      */
     private void txt2img(Context ctx) throws IOException, InterruptedException {
+        try (JobQueue.Lease lease = queue.lease(TIMEOUT_MINUTES, TimeUnit.MINUTES)) {
+            txt2img(ctx, lease);
+        }
+    }
+
+    private void txt2img(Context ctx, JobQueue.Lease lease) throws IOException, InterruptedException {
+        Generator generator = lease.generator();
         JsonNode body = Requests.body(ctx.body());
         GenerationRequest parsed = Requests.parse(body, Requests.Names.A1111);
         List<FieldError> errors = new ArrayList<>(Requests.unhonoured(body));
         A1111Settings override = settings.get().apply(body.get("override_settings"), "override_settings",
-                generator().modelName());
+                sent -> models.overrideProblem(sent, generator));
         JsonNode restore = body.get("override_settings_restore_afterwards");
         boolean sendImages = body.path("send_images").asBoolean(true);
         // A1111's API default: images are not saved unless save_images is true
@@ -89,7 +96,7 @@ record A1111Api(JobQueue queue, OutputStore store, AtomicReference<A1111Settings
         if (!errors.isEmpty()) {
             throw new InvalidRequestException(errors);
         }
-        GenerationRequest first = generator().resolve(base);
+        GenerationRequest first = generator.resolve(base);
         if (restore != null && !restore.asBoolean(true)) {
             settings.set(override);
         }
@@ -107,7 +114,7 @@ record A1111Api(JobQueue queue, OutputStore store, AtomicReference<A1111Settings
             for (int i = 0; i < count; i++) {
                 // A1111: image i of a call uses seed + i
                 GenerationRequest r = first.withSeed(first.seed() + i);
-                Job job = call.next(() -> queue.submit(r, Job.Preview.NONE));
+                Job job = call.next(() -> queue.submit(lease, r, Job.Preview.NONE));
                 if (job == null) {
                     break;
                 }
@@ -146,7 +153,8 @@ record A1111Api(JobQueue queue, OutputStore store, AtomicReference<A1111Settings
         info.put("cfg_scale", first.cfgScale());
         info.put("steps", first.steps());
         info.put("batch_size", (int) batchSize);
-        info.put("sd_model_name", generator().modelName());
+        info.put("sd_model_name", generator.modelName());
+        info.put("sd_model_hash", generator.modelHash());
         info.put("index_of_first_image", 0);
         info.put("infotexts", infotexts);
         info.put("clip_skip", first.resolvedClipSkip());
@@ -193,17 +201,5 @@ record A1111Api(JobQueue queue, OutputStore store, AtomicReference<A1111Settings
             l.add(m);
         }
         return l;
-    }
-
-    /** {@code GET /sd-models}: the one loaded model (no hash: a diffusers folder has no single checkpoint file). */
-    private Map<String, Object> model() {
-        Map<String, Object> m = new LinkedHashMap<>();
-        m.put("title", generator().modelName());
-        m.put("model_name", generator().modelName());
-        m.put("hash", null);
-        m.put("sha256", null);
-        m.put("filename", generator().modelName());
-        m.put("config", null);
-        return m;
     }
 }

@@ -24,8 +24,8 @@ import java.util.concurrent.atomic.AtomicReference;
 final class A1111Extras implements WebApp.Routes {
     private final JobQueue queue;
     private final AtomicReference<A1111Settings> settings;
-    private final PromptEncoder encoder;
     private final A1111Calls calls;
+    private final ModelSwitcher models;
     /** The last {@code current_image} made, so clients polling one step get it without a new render. */
     private final AtomicReference<CurrentImage> currentImage = new AtomicReference<>();
 
@@ -34,24 +34,20 @@ final class A1111Extras implements WebApp.Routes {
     }
 
     /**
-     * @param encoder the model's prompt encoder, or null when the generator has none (token counts then answer 404)
-     * @param calls   the txt2img calls in progress, which {@code /interrupt} and {@code /skip} end or advance
+     * @param calls  the txt2img calls in progress, which {@code /interrupt} and {@code /skip} end or advance
+     * @param models the model list: {@code sd_model_checkpoint} in the options switches between them
      */
-    A1111Extras(JobQueue queue, AtomicReference<A1111Settings> settings, PromptEncoder encoder, A1111Calls calls) {
+    A1111Extras(JobQueue queue, AtomicReference<A1111Settings> settings, A1111Calls calls, ModelSwitcher models) {
         this.queue = queue;
         this.settings = settings;
-        this.encoder = encoder;
         this.calls = calls;
+        this.models = models;
     }
 
     @Override
     public void register(Javalin app) {
-        app.get("/sdapi/v1/options", ctx -> ctx.json(settings.get().toJson(queue.generator().modelName())));
-        app.post("/sdapi/v1/options", ctx -> {
-            String model = queue.generator().modelName();
-            settings.updateAndGet(s -> s.apply(Requests.body(ctx.body()), "options", model));
-            ctx.json(Map.of());
-        });
+        app.get("/sdapi/v1/options", ctx -> ctx.json(settings.get().toJson(models.current().title())));
+        app.post("/sdapi/v1/options", this::setOptions);
         app.get("/sdapi/v1/progress", this::progress);
         app.post("/sdapi/v1/interrupt", ctx -> {
             // the running image and the rest of its txt2img call; calls and jobs still waiting run
@@ -66,6 +62,24 @@ final class A1111Extras implements WebApp.Routes {
         app.get("/sdapi/v1/schedulers", ctx -> ctx.json(schedulers()));
         app.get("/sdapi/v1/sd-vae", ctx -> ctx.json(List.of()));
         app.get("/api/tokenize", this::tokenize);
+    }
+
+    /**
+     * {@code POST /sdapi/v1/options}: every field is checked first (422 naming each bad one, an
+     * unknown checkpoint included); then {@code sd_model_checkpoint} switches the model, answering
+     * once it is loaded (500 naming the problem when it cannot be, the old model served on, the
+     * other settings left unchanged); then the other settings apply.
+     */
+    private void setOptions(Context ctx) throws InterruptedException {
+        com.fasterxml.jackson.databind.JsonNode body = Requests.body(ctx.body());
+        settings.get().apply(body, "options", models::unknownProblem);
+        com.fasterxml.jackson.databind.JsonNode checkpoint = body.get("sd_model_checkpoint");
+        if (checkpoint != null && !checkpoint.asText("").isBlank()) {
+            models.switchTo(models.find(checkpoint.asText()).orElseThrow(() -> dev.tenstep.pipeline.InvalidRequestException.of(
+                    "options.sd_model_checkpoint", models.unknownProblem(checkpoint.asText()))));
+        }
+        settings.updateAndGet(s -> s.apply(body, "options", models::unknownProblem));
+        ctx.json(Map.of());
     }
 
     /**
@@ -149,6 +163,7 @@ final class A1111Extras implements WebApp.Routes {
     }
 
     private void tokenize(Context ctx) {
+        PromptEncoder encoder = queue.generator().promptEncoder();
         if (encoder == null) {
             throw new ApiException(404, "this generator has no tokenizer");
         }

@@ -15,7 +15,8 @@ import java.util.Map;
 
 /**
  * The A1111 settings this server has, as {@code GET/POST /sdapi/v1/options} and a txt2img request's
- * {@code override_settings} use them: {@code sd_model_checkpoint} (only the loaded model),
+ * {@code override_settings} use them: {@code sd_model_checkpoint} (checked by the caller: a model of
+ * the catalog for the options, which then switch to it; only the loaded one in {@code override_settings}),
  * {@code CLIP_stop_at_last_layers} (clip skip), {@code randn_source} ({@code GPU}/{@code NV} = philox,
  * {@code CPU} = torch-cpu), {@code emphasis} ({@code Original} = A1111 syntax, {@code None} = plain),
  * {@code eta_noise_seed_delta} (only 0) and {@code sd_vae} (only the model's own). Other keys are accepted and
@@ -45,11 +46,11 @@ record A1111Settings(int clipSkip, RngKind rng, PromptSyntax syntax) {
      * These settings changed by an A1111 options object ({@code POST /sdapi/v1/options} body or
      * {@code override_settings}).
      *
-     * @param field     the field name for messages ({@code override_settings} or {@code options})
-     * @param modelName the loaded model (the only checkpoint accepted)
+     * @param field      the field name for messages ({@code override_settings} or {@code options})
+     * @param checkpoint what is wrong with an {@code sd_model_checkpoint} value, or null when it is accepted
      * @throws InvalidRequestException naming each setting that cannot be applied
      */
-    A1111Settings apply(JsonNode options, String field, String modelName) {
+    A1111Settings apply(JsonNode options, String field, java.util.function.UnaryOperator<String> checkpoint) {
         if (options == null || options.isNull()) {
             return this;
         }
@@ -67,9 +68,9 @@ record A1111Settings(int clipSkip, RngKind rng, PromptSyntax syntax) {
             switch (e.getKey()) {
                 case "sd_model_checkpoint" -> {
                     String name = v.asText("");
-                    if (!name.isBlank() && !matchesModel(name, modelName)) {
-                        errors.add(new FieldError(key, "unknown checkpoint '" + name + "': this server has only '"
-                                + modelName + "'"));
+                    String problem = name.isBlank() ? null : checkpoint.apply(name);
+                    if (problem != null) {
+                        errors.add(new FieldError(key, problem));
                     }
                 }
                 case "CLIP_stop_at_last_layers" -> {
@@ -119,21 +120,6 @@ record A1111Settings(int clipSkip, RngKind rng, PromptSyntax syntax) {
             throw new InvalidRequestException(errors);
         }
         return new A1111Settings(skip, r, s);
-    }
-
-    /** A1111 clients send "name", "name.safetensors" or "name [hash]". */
-    private static boolean matchesModel(String sent, String modelName) {
-        String t = sent.strip();
-        int bracket = t.indexOf(" [");
-        if (bracket > 0) {
-            t = t.substring(0, bracket);
-        }
-        for (String ext : List.of(".safetensors", ".ckpt")) {
-            if (t.endsWith(ext)) {
-                t = t.substring(0, t.length() - ext.length());
-            }
-        }
-        return t.equals(modelName);
     }
 
     /** The request with these settings filled in where it leaves them unset. */

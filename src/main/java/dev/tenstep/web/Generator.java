@@ -17,6 +17,18 @@ public interface Generator {
     /** Model name shown in the UI, infotexts and {@code /sdapi/v1/sd-models}. */
     String modelName();
 
+    /** A1111's {@code Model hash} of the model's checkpoint file (see {@link TextToImage#modelHash}), or null. */
+    default String modelHash() {
+        return null;
+    }
+
+    /**
+     * Releases the model when the server switches to another or stops. The default and
+     * {@link #of} release nothing (the caller owns the pipeline); {@link #owning} closes it.
+     */
+    default void close() {
+    }
+
     /** The device and dtypes the model computes in, shown in the page header and {@code /api/info}. */
     default dev.tenstep.pipeline.ComputeSpec compute() {
         return dev.tenstep.pipeline.ComputeSpec.CPU;
@@ -73,6 +85,18 @@ public interface Generator {
      * @param maxSize largest width or height accepted, at most {@link GenerationRequest#MAX_SIZE}
      */
     static Generator of(TextToImage p, int maxSize) {
+        return adapt(p, maxSize, false);
+    }
+
+    /**
+     * As {@link #of(TextToImage, int)}, taking ownership: {@link #close} closes the pipeline (a
+     * server that switches models closes the old one before loading the next).
+     */
+    static Generator owning(TextToImage p, int maxSize) {
+        return adapt(p, maxSize, true);
+    }
+
+    private static Generator adapt(TextToImage p, int maxSize, boolean owns) {
         if (maxSize < 1 || maxSize > GenerationRequest.MAX_SIZE) {
             throw new IllegalArgumentException("max size must be between 1 and " + GenerationRequest.MAX_SIZE + ", got " + maxSize);
         }
@@ -91,6 +115,18 @@ public interface Generator {
             @Override
             public boolean isDemo() {
                 return demo;
+            }
+
+            @Override
+            public String modelHash() {
+                return p.modelHash();
+            }
+
+            @Override
+            public void close() {
+                if (owns) {
+                    p.close();
+                }
             }
 
             @Override

@@ -70,6 +70,8 @@ public final class Job {
     private final String id;
     private final GenerationRequest request;
     private final Preview preview;
+    /** The model this job runs on: the one resident when it was submitted. */
+    private final Generator generator;
     private final Instant created = Instant.now();
     private final List<Event> events = new ArrayList<>();
     private final List<Consumer<Event>> subscribers = new ArrayList<>();
@@ -84,10 +86,11 @@ public final class Job {
     private volatile String error;
     private volatile OutputStore.Entry result;
 
-    Job(String id, GenerationRequest resolvedRequest, Preview preview) {
+    Job(String id, GenerationRequest resolvedRequest, Preview preview, Generator generator) {
         this.id = id;
         this.request = resolvedRequest;
         this.preview = preview;
+        this.generator = generator;
     }
 
     public String id() {
@@ -101,6 +104,16 @@ public final class Job {
 
     public Preview preview() {
         return preview;
+    }
+
+    /** The model the job runs (or ran) on: the one resident when it was submitted. */
+    Generator generator() {
+        return generator;
+    }
+
+    /** The name of the model the job runs (or ran) on. */
+    public String model() {
+        return generator.modelName();
     }
 
     public Status status() {
@@ -215,9 +228,10 @@ public final class Job {
     }
 
     /**
-     * The JSON shape of {@code GET /api/jobs/{id}}: status and progress, {@code request} (the
-     * {@link GenerationRecord} of the resolved request) and, once done, {@code result}: the stored
-     * image's record plus its links ({@code image} URL, result {@code page}, {@code reuse} form).
+     * The JSON shape of {@code GET /api/jobs/{id}}: status and progress, {@code model} (the model it
+     * runs on), {@code request} (the {@link GenerationRecord} of the resolved request) and, once
+     * done, {@code result}: the stored image's record plus its links ({@code image} URL, result
+     * {@code page}, {@code reuse} form).
      */
     public Map<String, Object> toJson(int position) {
         Map<String, Object> m = new LinkedHashMap<>();
@@ -226,6 +240,7 @@ public final class Job {
         m.put("position", position);
         m.put("step", step);
         m.put("total", request.steps());
+        m.put("model", generator.modelName());
         m.put("events", "/api/jobs/" + id + "/events");
         m.put("request", GenerationRecord.ofRequest(request, null));
         if (error != null) {

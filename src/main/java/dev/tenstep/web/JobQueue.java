@@ -16,6 +16,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.TreeMap;
 import java.util.UUID;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.CancellationException;
@@ -38,6 +39,15 @@ import java.util.concurrent.atomic.AtomicInteger;
  * <p>Every change of the work queue (submit, start, cancel) happens under this object's lock
  * together with the {@code queued} events announcing the new positions, so the last position a
  * waiting job hears is its true one.
+ *
+ * <p><b>The resident model and switching.</b> One model is resident ({@link #generator()}). Work
+ * uses it through a {@link Lease}: a request is resolved against the lease's generator and its job
+ * keeps a lease until it ends, so a job runs on the model its request was checked against.
+ * {@link #switchModel} is a barrier in line with the leases: leases and switches are served in the
+ * order they were asked for (a ticket each), so a switch waits until every job submitted before it
+ * has ended (with any number of workers), then swaps the model while nothing uses it, and only
+ * leases asked for after it get the new model. While a switch is pending, {@link #tryLease} refuses
+ * with {@link SwitchingException} (HTTP 503) and {@link #lease(long, TimeUnit)} waits.
  */
 public final class JobQueue implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(JobQueue.class);
@@ -46,7 +56,8 @@ public final class JobQueue implements AutoCloseable {
     /** How long {@link #close} waits for running jobs to stop. */
     private static final long CLOSE_WAIT_SECONDS = 10;
 
-    private final Generator generator;
+    /** The resident model: what new leases get (written only by {@link #switchModel}). */
+    private volatile Generator generator;
     private final OutputStore store;
     private final int capacity;
     private final ThreadPoolExecutor executor;
@@ -57,6 +68,12 @@ public final class JobQueue implements AutoCloseable {
     /** The worker thread of each running job (guarded by this): the one {@link #cancel} interrupts. */
     private final Map<Job, Thread> running = new IdentityHashMap<>();
     private boolean closed;
+    /** Open leases on the resident model (guarded by this); a switch waits for none. */
+    private long leases;
+    /** The next ticket of a lease or switch request (guarded by this): requests are served in ticket order. */
+    private long nextTicket;
+    /** Switches asked for and not yet finished, by ticket, with the model each switches to (guarded by this). */
+    private final TreeMap<Long, String> switches = new TreeMap<>();
 
     /** Thrown by {@link #submit} when {@code capacity} jobs are already waiting. */
     public static final class QueueFullException extends RuntimeException {
@@ -65,17 +82,61 @@ public final class JobQueue implements AutoCloseable {
         }
     }
 
+    /** Thrown by {@link #tryLease} (and {@link #lease} after its wait) while the model is being switched: HTTP 503. */
+    public static final class SwitchingException extends RuntimeException {
+        public SwitchingException(String message) {
+            super(message);
+        }
+    }
+
+    /**
+     * A use of the resident model: while any lease is open, the model is not switched. Each job
+     * holds its own lease until it ends; a caller holds one from resolving a request to submitting
+     * it (or, for a synchronous call, until its last job has ended). Closing twice is harmless.
+     */
+    public final class Lease implements AutoCloseable {
+        private final Generator leased;
+        private boolean open = true;
+
+        private Lease(Generator leased) {
+            this.leased = leased;
+        }
+
+        /** The model this lease uses: resolve requests with it. */
+        public Generator generator() {
+            return leased;
+        }
+
+        @Override
+        public void close() {
+            synchronized (JobQueue.this) {
+                if (open) {
+                    open = false;
+                    leases--;
+                    JobQueue.this.notifyAll();
+                }
+            }
+        }
+    }
+
     /** The work item of one job in the executor (found again by its job for positions and cancel). */
     private final class JobTask implements Runnable {
         final Job job;
+        /** The job's own lease on its model, closed when the job ends. */
+        final Lease lease;
 
-        JobTask(Job job) {
+        JobTask(Job job, Lease lease) {
             this.job = job;
+            this.lease = lease;
         }
 
         @Override
         public void run() {
-            runJob(job);
+            try {
+                runJob(job);
+            } finally {
+                lease.close();
+            }
         }
     }
 
@@ -96,7 +157,7 @@ public final class JobQueue implements AutoCloseable {
         this.waiting = new LinkedBlockingQueue<>(capacity);
         AtomicInteger n = new AtomicInteger();
         ThreadFactory threads = r -> {
-            Thread t = new Thread(r, "generate-" + generator.modelName() + "-" + n.getAndIncrement());
+            Thread t = new Thread(r, "generate-" + n.getAndIncrement());
             t.setDaemon(true);
             return t;
         };
@@ -108,8 +169,117 @@ public final class JobQueue implements AutoCloseable {
         executor.prestartAllCoreThreads();
     }
 
+    /**
+     * The resident model: for what pages and lists show. Work that depends on the model (resolving
+     * a request, then running it) takes a {@link #lease} instead, so a switch cannot come between.
+     */
     public Generator generator() {
         return generator;
+    }
+
+    /**
+     * A lease on the resident model, at once.
+     *
+     * @throws SwitchingException    while a switch is pending (asked for and not finished)
+     * @throws IllegalStateException after {@link #close}
+     */
+    public synchronized Lease tryLease() {
+        if (closed) {
+            throw new IllegalStateException("the server is shutting down");
+        }
+        if (!switches.isEmpty()) {
+            throw switching(switches.firstEntry().getValue());
+        }
+        leases++;
+        return new Lease(generator);
+    }
+
+    /**
+     * A lease on the resident model, after every switch asked for before this call has finished
+     * (so the lease gets the model those switches loaded).
+     *
+     * @throws SwitchingException    when those switches take longer than {@code timeout}
+     * @throws IllegalStateException after {@link #close}
+     * @throws InterruptedException  when interrupted while waiting
+     */
+    public synchronized Lease lease(long timeout, TimeUnit unit) throws InterruptedException {
+        long ticket = nextTicket++;
+        long deadline = System.nanoTime() + unit.toNanos(timeout);
+        while (!closed && !switches.isEmpty() && switches.firstKey() < ticket) {
+            long left = deadline - System.nanoTime();
+            if (left <= 0) {
+                throw switching(switches.firstEntry().getValue());
+            }
+            TimeUnit.NANOSECONDS.timedWait(this, left);
+        }
+        if (closed) {
+            throw new IllegalStateException("the server is shutting down");
+        }
+        leases++;
+        return new Lease(generator);
+    }
+
+    /** The model a pending switch goes to (it waits for earlier jobs, or loads), or null when none is pending. */
+    public synchronized String switchingTo() {
+        return switches.isEmpty() ? null : switches.firstEntry().getValue();
+    }
+
+    private static SwitchingException switching(String target) {
+        return new SwitchingException("the server is switching the model to '" + target
+                + "' after the jobs queued before; new jobs are taken once it is loaded, try again shortly");
+    }
+
+    /**
+     * Switches the resident model: waits until every lease and switch asked for before has ended
+     * (all jobs submitted before have finished or been cancelled), then calls {@code swap} with the
+     * resident model, with no job running and none waiting; what it returns is the resident model
+     * from then on. Leases asked for meanwhile wait ({@link #lease}) or are refused
+     * ({@link #tryLease}) until {@code swap} returns.
+     *
+     * @param target name of the model switched to, for the refusals' messages
+     * @param swap   closes the old model, loads the new one and returns it, or returns the model to
+     *               keep serving (it must not return null); runs on the calling thread, outside this
+     *               queue's lock. Should it throw, the old model stays resident.
+     * @return what {@code swap} returned
+     * @throws IllegalStateException after {@link #close}
+     * @throws InterruptedException  when interrupted while waiting (nothing was swapped)
+     */
+    public Generator switchModel(String target, java.util.function.UnaryOperator<Generator> swap) throws InterruptedException {
+        long ticket;
+        Generator old;
+        synchronized (this) {
+            if (closed) {
+                throw new IllegalStateException("the server is shutting down");
+            }
+            ticket = nextTicket++;
+            switches.put(ticket, target);
+            try {
+                while (!closed && (switches.firstKey() != ticket || leases > 0)) {
+                    wait();
+                }
+            } catch (InterruptedException e) {
+                switches.remove(ticket);
+                notifyAll();
+                throw e;
+            }
+            if (closed) {
+                switches.remove(ticket);
+                notifyAll();
+                throw new IllegalStateException("the server is shutting down");
+            }
+            old = generator;
+        }
+        Generator now = old;
+        try {
+            now = java.util.Objects.requireNonNull(swap.apply(old), "swap returned no model");
+            return now;
+        } finally {
+            synchronized (this) {
+                generator = now;
+                switches.remove(ticket);
+                notifyAll();
+            }
+        }
     }
 
     public int capacity() {
@@ -117,28 +287,52 @@ public final class JobQueue implements AutoCloseable {
     }
 
     /**
-     * Queues a generation.
+     * Queues a generation on the resident model ({@link #tryLease}).
      *
-     * @param request a request already {@link Generator#resolve resolved} (validated, seed fixed)
+     * @param request a request already {@link Generator#resolve resolved} by the resident model
      * @throws QueueFullException    when {@code capacity} jobs are waiting
+     * @throws SwitchingException    while the model is being switched
      * @throws IllegalStateException after {@link #close}
      */
-    public synchronized Job submit(GenerationRequest request, Job.Preview preview) {
+    public Job submit(GenerationRequest request, Job.Preview preview) {
+        try (Lease lease = tryLease()) {
+            return submit(lease, request, preview);
+        }
+    }
+
+    /**
+     * Queues a generation on the lease's model; the job takes a lease of its own, held until it
+     * ends, so the caller may close its lease after this returns.
+     *
+     * @param lease   an open lease
+     * @param request a request {@link Generator#resolve resolved} by {@code lease.generator()}
+     * @throws QueueFullException    when {@code capacity} jobs are waiting
+     * @throws IllegalStateException after {@link #close}, or when the lease is closed
+     */
+    public synchronized Job submit(Lease lease, GenerationRequest request, Job.Preview preview) {
         if (closed) {
             throw new IllegalStateException("the server is shutting down");
+        }
+        if (!lease.open) {
+            throw new IllegalStateException("the lease is closed");
         }
         if (waiting.remainingCapacity() == 0) {
             throw new QueueFullException(capacity);
         }
-        Job job = new Job(UUID.randomUUID().toString().replace("-", "").substring(0, 12), request, preview);
+        Job job = new Job(UUID.randomUUID().toString().replace("-", "").substring(0, 12), request, preview,
+                lease.generator());
+        // the caller's open lease keeps any switch waiting, so the job's own lease is on the same model
+        leases++;
+        Lease own = new Lease(lease.generator());
         // announced before the task can start, so "queued" always precedes "started"
         job.emit("queued", Map.of("position", waiting.size() + 1));
         jobs.put(job.id(), job);
         try {
-            executor.execute(new JobTask(job));
+            executor.execute(new JobTask(job, own));
         } catch (RejectedExecutionException e) {
             // only a shutdown can get here: the queue only shrinks while this lock is held
             jobs.remove(job.id());
+            own.close();
             throw new QueueFullException(capacity);
         }
         forgetOldJobs();
@@ -194,6 +388,7 @@ public final class JobQueue implements AutoCloseable {
         Job job;
         boolean wasWaiting = false;
         boolean stopping;
+        JobTask removed = null;
         synchronized (this) {
             job = jobs.get(id);
             if (job == null) {
@@ -203,6 +398,7 @@ public final class JobQueue implements AutoCloseable {
             for (Runnable r : waiting) {
                 if (((JobTask) r).job == job) {
                     wasWaiting = executor.remove(r);
+                    removed = (JobTask) r;
                     break;
                 }
             }
@@ -219,6 +415,7 @@ public final class JobQueue implements AutoCloseable {
         }
         if (wasWaiting) {
             endCancelled(job, "cancelled while waiting");
+            removed.lease.close();
         }
         return Optional.of(new Cancellation(job, stopping));
     }
@@ -244,6 +441,7 @@ public final class JobQueue implements AutoCloseable {
             announcePositions();
         }
         GenerationRequest r = job.request();
+        Generator generator = job.generator();
         job.emit("started", Map.of("id", job.id(), "total", r.steps(), "width", r.width(), "height", r.height()));
         try {
             GenerationResult result;
@@ -257,7 +455,7 @@ public final class JobQueue implements AutoCloseable {
                 // so the file writes below and the next job do not see it
                 Thread.interrupted();
             }
-            OutputStore.Entry entry = store.save(result, job.id(), generator.modelName());
+            OutputStore.Entry entry = store.save(result, job.id(), generator.modelName(), generator.modelHash());
             job.succeeded(entry);
             job.emit("result", job.toJson(0));
             job.complete();
@@ -297,7 +495,7 @@ public final class JobQueue implements AutoCloseable {
         data.put("timestep", p.timestep());
         data.put("elapsed_ms", p.elapsedMs());
         if (job.preview() != Job.Preview.NONE) {
-            BufferedImage img = generator.preview(p, job.preview() == Job.Preview.VAE);
+            BufferedImage img = job.generator().preview(p, job.preview() == Job.Preview.VAE);
             data.put("preview", dataUrl(img));
             data.put("preview_kind", job.preview().label());
         }
@@ -339,9 +537,12 @@ public final class JobQueue implements AutoCloseable {
             jobs.values().forEach(Job::requestCancel);
             // drains the work queue and interrupts every worker, idle or running
             dropped = new ArrayList<>(executor.shutdownNow());
+            // callers waiting for a lease or a switch give up
+            notifyAll();
         }
         for (Runnable r : dropped) {
             endCancelled(((JobTask) r).job, "server shutting down");
+            ((JobTask) r).lease.close();
         }
         try {
             if (!executor.awaitTermination(CLOSE_WAIT_SECONDS, TimeUnit.SECONDS)) {

@@ -25,10 +25,10 @@ import java.util.Map;
  * The JSON jobs API: {@code POST /api/txt2img} (202 with the job), {@code GET|DELETE /api/jobs/{id}},
  * the event streams {@code GET /api/jobs/{id}/events} (one job) and {@code GET /api/events?jobs=a,b}
  * (several jobs over one connection, see {@link EventStreams}), {@code GET /api/grid.png} (finished
- * jobs as one labelled PNG) and {@code GET /api/info} (the model, its limits and the lists the
- * pages use). docs/web.md describes each field.
+ * jobs as one labelled PNG) and {@code GET /api/info} (the model, its limits, the models to switch
+ * to and the lists the pages use). docs/web.md describes each field.
  */
-record JobsApi(JobQueue queue, OutputStore store) implements WebApp.Routes {
+record JobsApi(JobQueue queue, OutputStore store, ModelSwitcher models) implements WebApp.Routes {
     /** Most jobs one multiplexed stream may follow (a grid of 16 x 16 cells). */
     static final int MAX_STREAMED_JOBS = 256;
     private static final String EVENT_STREAM = "text/event-stream";
@@ -87,14 +87,24 @@ record JobsApi(JobQueue queue, OutputStore store) implements WebApp.Routes {
         m.put("max_clip_skip", GenerationRequest.MAX_CLIP_SKIP);
         m.put("queue_size", queue.capacity());
         m.put("waiting", queue.waiting());
+        Map<String, Object> state = ModelsApi.state(models);
+        // "model" stays the resident model's name; its catalog title (with the hash of a file) is model_title
+        m.put("model_title", state.get("model"));
+        m.put("switching_to", state.get("switching_to"));
+        m.put("models", state.get("models"));
         return m;
     }
 
+    /** {@code POST /api/txt2img}: 202 with the job; 503 while the model is being switched (the page shows it). */
     private void submit(Context ctx) {
         JsonNode body = Requests.body(ctx.body());
-        GenerationRequest r = generator().resolve(Requests.parse(body, Requests.Names.NATIVE));
-        Job job = queue.submit(r, Requests.preview(body));
-        ctx.status(HttpStatus.ACCEPTED).json(job.toJson(queue.position(job)));
+        GenerationRequest parsed = Requests.parse(body, Requests.Names.NATIVE);
+        // resolved and queued on one model: a switch cannot come between
+        try (JobQueue.Lease lease = queue.tryLease()) {
+            GenerationRequest r = lease.generator().resolve(parsed);
+            Job job = queue.submit(lease, r, Requests.preview(body));
+            ctx.status(HttpStatus.ACCEPTED).json(job.toJson(queue.position(job)));
+        }
     }
 
     private Job job(String id) {

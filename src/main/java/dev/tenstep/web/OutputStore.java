@@ -108,13 +108,18 @@ public final class OutputStore {
      * image (with the PNG's SHA-256 and the write time); returns the stored entry.
      */
     public Entry save(GenerationResult result, String jobId, String modelName) throws IOException {
+        return save(result, jobId, modelName, null);
+    }
+
+    /** As {@link #save(GenerationResult, String, String)}, recording the model's A1111 hash (may be null). */
+    public Entry save(GenerationResult result, String jobId, String modelName, String modelHash) throws IOException {
         Instant now = Instant.now();
         String base = STAMP.format(now) + "-" + result.seed() + "-" + jobId;
         String png = base + ".png";
         long t0 = System.nanoTime();
         byte[] bytes = PngImages.encode(result.image(), Map.of(PngImages.PARAMETERS, result.infotext()));
         AtomicFiles.write(dir.resolve(png), bytes);
-        GenerationRecord record = GenerationRecord.of(result, modelName)
+        GenerationRecord record = GenerationRecord.of(result, modelName, modelHash)
                 .stored(png, Hashes.sha256(bytes), now.toString());
         record = record.withTimings(record.timings().withWrite((System.nanoTime() - t0) / 1_000_000));
         AtomicFiles.write(dir.resolve(base + ".json"), GenerationRecord.JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(record));

@@ -21,7 +21,7 @@ import java.util.Map;
  * {@code /outputs/{file}}, the one route that serves a stored image or sidecar. Every page gets
  * the model's limits, the sampler and schedule lists and the form values ({@link #form}).
  */
-record Pages(JobQueue queue, OutputStore store) implements WebApp.Routes {
+record Pages(JobQueue queue, OutputStore store, ModelSwitcher models) implements WebApp.Routes {
     /** Gallery page size. */
     static final int PAGE_SIZE = 24;
     /** The form fields a stored result ({@code ?reuse=file}) fills in. */
@@ -47,6 +47,10 @@ record Pages(JobQueue queue, OutputStore store) implements WebApp.Routes {
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("active", active);
         m.put("model", generator().modelName());
+        // the model picker: every listed model, the resident one selected
+        m.put("modelTitle", models.current().title());
+        m.put("models", models.entries());
+        m.put("switchingTo", models.switchingTo());
         m.put("device", generator().compute().label());
         m.put("demo", generator().isDemo());
         m.put("demoLabel", DemoPipeline.LABEL);

@@ -26,9 +26,9 @@ import java.util.Map;
  * ({@code serve} starts it; tests use {@code JavalinTest}). A thin adapter: requests become
  * {@link GenerationRequest}s queued on the {@link JobQueue}; nothing here runs a model.
  *
- * <p>The routes live in three parts: {@link Pages} (HTML pages and the outputs file route),
- * {@link JobsApi} (the JSON jobs API and its event streams) and {@link A1111Api} (the
- * {@code /sdapi/v1} subset). Static files are served from {@code /static/*}. Every error is mapped
+ * <p>The routes live in parts: {@link Pages} (HTML pages and the outputs file route),
+ * {@link JobsApi} (the JSON jobs API and its event streams), {@link A1111Api} and
+ * {@link A1111Extras} (the {@code /sdapi/v1} subset) and {@link ModelsApi} (model list and switch). Static files are served from {@code /static/*}. Every error is mapped
  * to JSON in {@link #errors}, the one place where exceptions become responses; no response carries
  * a stack trace.
  */
@@ -44,13 +44,25 @@ public final class WebApp {
     }
 
     /**
-     * Builds the app.
+     * Builds the app serving the queue's model only (nothing to switch to).
      *
      * @param queue the job queue of the loaded model
      * @param store the outputs folder (gallery, file route)
      * @return the configured, unstarted app
      */
     public static Javalin create(JobQueue queue, OutputStore store) {
+        return create(queue, store, ModelSwitcher.single(queue));
+    }
+
+    /**
+     * Builds the app.
+     *
+     * @param queue  the job queue of the resident model
+     * @param store  the outputs folder (gallery, file route)
+     * @param models the model list and switch ({@code serve} gives it the models folder and a loader)
+     * @return the configured, unstarted app
+     */
+    public static Javalin create(JobQueue queue, OutputStore store, ModelSwitcher models) {
         Javalin app = Javalin.create(config -> {
             config.showJavalinBanner = false;
             config.fileRenderer(new JavalinThymeleaf(templateEngine()));
@@ -67,8 +79,9 @@ public final class WebApp {
                 new java.util.concurrent.atomic.AtomicReference<>(A1111Settings.DEFAULT);
         // the txt2img calls in progress, for /sdapi/v1/interrupt and /skip
         A1111Calls calls = new A1111Calls(queue);
-        for (Routes part : List.of(new Pages(queue, store), new JobsApi(queue, store), new A1111Api(queue, store, settings, calls),
-                new A1111Extras(queue, settings, queue.generator().promptEncoder(), calls))) {
+        for (Routes part : List.of(new Pages(queue, store, models), new JobsApi(queue, store, models),
+                new A1111Api(queue, store, settings, calls, models), new A1111Extras(queue, settings, calls, models),
+                new ModelsApi(models))) {
             part.register(app);
         }
         errors(app);
@@ -95,6 +108,8 @@ public final class WebApp {
                     .json(Map.of("error", "invalid request: " + e.getMessage(), "errors", e.fieldErrors()));
         });
         app.exception(JobQueue.QueueFullException.class, (e, ctx) -> ctx.status(429).json(Map.of("error", e.getMessage())));
+        app.exception(JobQueue.SwitchingException.class, (e, ctx) -> ctx.status(503).header("Retry-After", "5")
+                .json(Map.of("error", e.getMessage())));
         app.exception(ApiException.class, (e, ctx) -> ctx.status(e.status()).json(Map.of("error", e.getMessage())));
         app.exception(HttpResponseException.class, (e, ctx) -> ctx.status(e.getStatus()).json(Map.of("error", e.getMessage())));
         app.exception(Exception.class, (e, ctx) -> {

@@ -102,6 +102,7 @@ class BatchCommandTest {
                 "--steps", "1", "--seed", "3", "--no-progress").exit());
         Path m = out.resolve(Manifest.FILE);
         String text = Files.readString(m);
+        assertFalse(text.contains("model_hash"), "a diffusers folder has no model hash: " + text);
         Files.writeString(m, text + text.substring(0, 30));
         ByteArrayOutputStream sysErr = new ByteArrayOutputStream();
         Run r = run(sysErr, "batch", "--model", model, "--prompts", f.toString(), "--output", out.toString(),
@@ -136,6 +137,23 @@ class BatchCommandTest {
                 "--output", out.toString(), "--steps", "2", "--seed", "50", "--no-progress");
         assertTrue(again.out().contains(f + ":1: random seed " + seed.group(1) + " (from the manifest)"), again.out());
         assertTrue(again.out().contains("done: 0 generated, 2 skipped"), again.out());
+    }
+
+    @Test
+    void manifestCarriesTheModelHashOfASingleFile() throws IOException {
+        Path f = tmp.resolve("h.txt");
+        Files.write(f, List.of("a red barn"));
+        Path out = tmp.resolve("h");
+        Run r = run("batch", "--model", Fixtures.root().resolve("single-file/tiny-sd15.safetensors").toString(),
+                "--config", Fixtures.dir(Fixtures.SD15).toString(), "--prompts", f.toString(), "--output", out.toString(),
+                "--steps", "1", "--seed", "3", "--no-progress");
+        assertEquals(0, r.exit(), r.err());
+        com.fasterxml.jackson.databind.JsonNode line = new com.fasterxml.jackson.databind.ObjectMapper()
+                .readTree(Files.readAllLines(out.resolve(Manifest.FILE)).get(0));
+        assertEquals("tiny-sd15", line.get("model").asText());
+        // A1111's short hash: the first 10 hex digits of the file's SHA-256
+        assertEquals("711f9eeb00", line.get("model_hash").asText());
+        assertTrue(line.get("infotext").asText().contains("Model hash: 711f9eeb00, Model: tiny-sd15"), line.toString());
     }
 
     @Test

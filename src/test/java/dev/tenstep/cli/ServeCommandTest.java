@@ -1,8 +1,16 @@
 package dev.tenstep.cli;
 
+import dev.tenstep.io.ModelHash;
+import dev.tenstep.model.ModelLoadException;
+import dev.tenstep.pipeline.ComputeSpec;
+import dev.tenstep.pipeline.DemoPipeline;
+import dev.tenstep.pipeline.ModelCatalog;
+import dev.tenstep.sampling.ideal.IdealModels;
 import dev.tenstep.testing.Fixtures;
+import dev.tenstep.web.Generator;
 import io.javalin.Javalin;
 import org.junit.jupiter.api.Test;
+import picocli.CommandLine;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
@@ -97,5 +105,60 @@ class ServeCommandTest {
         assertEquals(2, r.exit(), r.err());
         assertOneLine(r);
         assertTrue(r.err().contains("--max-size must be at least the model's default size (64 pixels), got 32"), r.err());
+    }
+
+    private Path link(Path models, String name, Path target) throws IOException {
+        java.nio.file.Files.createDirectories(models);
+        return java.nio.file.Files.createSymbolicLink(models.resolve(name), target);
+    }
+
+    private static Path sd15File() {
+        return Fixtures.root().resolve("single-file/tiny-sd15.safetensors");
+    }
+
+    @Test
+    void aSingleFileModelLoadsWithItsOptionsAndHash() throws IOException {
+        Path models = tmp.resolve("models");
+        Path file = link(models, "tiny-sd15.safetensors", sd15File());
+        Path other = link(models, "other.safetensors", sd15File());
+        ServeCommand serve = new ServeCommand();
+        CommandLine cmd = new CommandLine(serve);
+        cmd.parseArgs("--model", file.toString(), "--config", Fixtures.dir(Fixtures.SD15).toString(), "--models-dir", models.toString());
+        ModelCatalog catalog = new ModelCatalog(models);
+        ModelCatalog.Entry first = serve.firstModel(cmd, catalog);
+        assertEquals(ModelCatalog.Kind.FILE, first.kind());
+        assertEquals(file.toAbsolutePath().toString(), first.filename());
+        java.io.StringWriter err = new java.io.StringWriter();
+        java.io.PrintWriter pw = new java.io.PrintWriter(err, true);
+        Generator g = serve.load(cmd, first, first, ComputeSpec.CPU, pw);
+        try {
+            assertEquals("tiny-sd15", g.modelName());
+            assertEquals("711f9eeb00", g.modelHash(), "the A1111 hash is computed at load");
+            assertEquals(128, g.maxSize(), "twice tiny-sd15's default size of 64");
+        } finally {
+            g.close();
+        }
+        assertTrue(java.nio.file.Files.exists(models.resolve("tiny-sd15.safetensors" + ModelHash.CACHE_SUFFIX)));
+        assertEquals("tiny-sd15.safetensors [711f9eeb00]", catalog.refresh().get(1).title());
+        // another file of the folder is loaded without --config: the error says why and what to do
+        ModelLoadException e = assertThrows(ModelLoadException.class,
+                () -> serve.load(cmd, ModelCatalog.entryOf(other), first, ComputeSpec.CPU, pw));
+        assertTrue(e.getMessage().contains("Pass --config DIR") && e.getMessage().contains("to its --model only"), e.getMessage());
+    }
+
+    @Test
+    void withoutModelTheFirstRealEntryIsServedElseIdealShapes() throws IOException {
+        Path models = tmp.resolve("models");
+        Path demo = java.nio.file.Files.createDirectories(models.resolve("a-demo"));
+        java.nio.file.Files.writeString(demo.resolve("model_index.json"), "{}");
+        java.nio.file.Files.writeString(demo.resolve(DemoPipeline.MARKER), "random");
+        ServeCommand serve = new ServeCommand();
+        CommandLine cmd = new CommandLine(serve);
+        cmd.parseArgs("--models-dir", models.toString());
+        assertEquals(ModelCatalog.ideal(IdealModels.SHAPES), serve.firstModel(cmd, new ModelCatalog(models)), "only the demo");
+        link(models, "b.safetensors", sd15File());
+        link(models, "c", Fixtures.dir(Fixtures.SD21));
+        assertEquals(ModelCatalog.entryOf(models.resolve("b.safetensors")), serve.firstModel(cmd, new ModelCatalog(models)),
+                "single files count as models, the demo does not");
     }
 }

@@ -140,4 +140,77 @@ class JobQueueTest {
         assertThrows(IllegalArgumentException.class, () -> new JobQueue(generator, store, 0, 1));
         assertThrows(IllegalArgumentException.class, () -> new JobQueue(generator, store, 1, 0));
     }
+
+    /** A model that answers to another name: what a switch loads in these tests. */
+    private static Generator named(String name) {
+        return new WebTestSupport.ForwardingGenerator(generator) {
+            @Override
+            public String modelName() {
+                return name;
+            }
+
+            @Override
+            public GenerationResult generate(GenerationRequest request, StableDiffusionPipeline.Listener listener) {
+                return real.generate(request, listener);
+            }
+        };
+    }
+
+    @Test
+    void aSwitchWaitsForEveryJobSubmittedBeforeItOnEveryWorker() throws Exception {
+        WebTestSupport.HoldingGenerator holding = new WebTestSupport.HoldingGenerator(generator);
+        Generator second = named("second-model");
+        try (JobQueue queue = new JobQueue(holding, new OutputStore(outputs), 2, 4)) {
+            // two workers: a and b run (held at their first step), c waits
+            List<Job> before = List.of(queue.submit(request("a"), Job.Preview.NONE),
+                    queue.submit(request("b"), Job.Preview.NONE), queue.submit(request("c"), Job.Preview.NONE));
+            holding.awaitStarted();
+            List<String> atSwap = Collections.synchronizedList(new ArrayList<>());
+            java.util.concurrent.CompletableFuture<Generator> switched = java.util.concurrent.CompletableFuture.supplyAsync(() -> {
+                try {
+                    return queue.switchModel("second-model", old -> {
+                        before.forEach(j -> atSwap.add(j.request().prompt() + ":" + j.status().label()));
+                        atSwap.add("old:" + old.modelName());
+                        return second;
+                    });
+                } catch (InterruptedException e) {
+                    throw new IllegalStateException(e);
+                }
+            });
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+            while (!"second-model".equals(queue.switchingTo())) {
+                assertTrue(System.nanoTime() < deadline, "the switch was never asked for");
+                Thread.onSpinWait();
+            }
+            // while it is pending: an immediate submit is refused, a waiting lease gets the new model
+            JobQueue.SwitchingException refused = assertThrows(JobQueue.SwitchingException.class,
+                    () -> queue.submit(request("refused"), Job.Preview.NONE));
+            assertTrue(refused.getMessage().contains("switching the model to 'second-model'"), refused.getMessage());
+            java.util.concurrent.CompletableFuture<Job> after = java.util.concurrent.CompletableFuture.supplyAsync(() -> {
+                try (JobQueue.Lease lease = queue.lease(1, TimeUnit.MINUTES)) {
+                    return queue.submit(lease, lease.generator().resolve(GenerationRequest.of("d").withSteps(1).withSeed(1)),
+                            Job.Preview.NONE);
+                } catch (InterruptedException e) {
+                    throw new IllegalStateException(e);
+                }
+            });
+            assertFalse(switched.isDone(), "the held jobs keep the old model resident");
+            assertFalse(after.isDone(), "work asked for after the switch waits for it");
+
+            holding.release();
+            assertEquals(second, switched.get(60, TimeUnit.SECONDS));
+            assertEquals(List.of("a:done", "b:done", "c:done", "old:tiny-sd15"), atSwap,
+                    "swapped only after every earlier job had ended, on both workers");
+            Job d = after.get(60, TimeUnit.SECONDS);
+            assertEquals(Job.Status.DONE, d.done().get(60, TimeUnit.SECONDS).status(), String.valueOf(d.error()));
+            assertEquals("second-model", d.model());
+            assertEquals("second-model", d.result().params().get("model"));
+            for (Job j : before) {
+                assertEquals("tiny-sd15", j.model());
+                assertEquals("tiny-sd15", j.result().params().get("model"), "the sidecar records the model that made it");
+            }
+            assertEquals(second, queue.generator());
+            assertEquals(null, queue.switchingTo());
+        }
+    }
 }

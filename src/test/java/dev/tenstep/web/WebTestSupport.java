@@ -66,6 +66,16 @@ final class WebTestSupport {
         }
 
         @Override
+        public String modelHash() {
+            return real.modelHash();
+        }
+
+        @Override
+        public void close() {
+            real.close();
+        }
+
+        @Override
         public boolean isDemo() {
             return real.isDemo();
         }
@@ -123,12 +133,6 @@ final class WebTestSupport {
                 throw new AssertionError("the job never started");
             }
         }
-
-
-
-
-
-
 
         @Override
         public GenerationResult generate(GenerationRequest request, StableDiffusionPipeline.Listener listener) {

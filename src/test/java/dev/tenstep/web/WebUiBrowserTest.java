@@ -250,6 +250,68 @@ class WebUiBrowserTest {
     }
 
     /**
+     * The model picker in the header: a labelled select of the catalog (a folder of links: the demo, tiny-sd15
+     * and a broken folder); choosing tiny-sd15 while a job runs shows "loading" until the job ends and the
+     * model is loaded, then the page reloads on it; choosing the broken folder says why and keeps tiny-sd15.
+     */
+    @Test
+    void modelPickerSwitchesTheModel() throws Exception {
+        Path models = Files.createDirectories(tmp.resolve("picker-models"));
+        Files.createSymbolicLink(models.resolve("demo"), tmp.resolve("models/demo"));
+        Files.createSymbolicLink(models.resolve("tiny-sd15"), dev.tenstep.testing.Fixtures.dir(dev.tenstep.testing.Fixtures.SD15));
+        Path broken = Files.createDirectories(models.resolve("tiny-broken"));
+        Files.writeString(broken.resolve("model_index.json"), "{}");
+        dev.tenstep.pipeline.ModelCatalog catalog = new dev.tenstep.pipeline.ModelCatalog(models);
+        ModelSwitcher.Loader loader = e -> {
+            StableDiffusionPipeline p = StableDiffusionPipeline.load(e.path());
+            return Generator.owning(p, Generator.defaultMaxSize(p.defaultSize()));
+        };
+        dev.tenstep.pipeline.ModelCatalog.Entry demo = catalog.find("demo").orElseThrow();
+        WebTestSupport.HoldingGenerator held = new WebTestSupport.HoldingGenerator(loader.load(demo));
+        OutputStore store = new OutputStore(tmp.resolve("picker-outputs"));
+        JobQueue q = new JobQueue(held, store, 1, 4);
+        ModelSwitcher switcher = new ModelSwitcher(q, catalog, loader, demo);
+        Javalin a = WebApp.create(q, store, switcher).start("127.0.0.1", 0);
+        try {
+            String b = "http://127.0.0.1:" + a.port();
+            driver.get(b + "/");
+            assertEquals("Model", driver.findElement(By.cssSelector("label[for=model-picker]")).getText());
+            org.openqa.selenium.support.ui.Select picker = new org.openqa.selenium.support.ui.Select(driver.findElement(By.id("model-picker")));
+            assertEquals(List.of("demo", "tiny-broken", "tiny-sd15"), picker.getOptions().stream().map(WebElement::getText).toList());
+            assertEquals("demo", picker.getFirstSelectedOption().getText());
+
+            Job running = q.submit(held.resolve(dev.tenstep.pipeline.GenerationRequest.of("held").withSteps(2).withSeed(1)), Job.Preview.NONE);
+            held.awaitStarted();
+            picker.selectByValue("tiny-sd15");
+            waiting().until(d -> "tiny-sd15".equals(q.switchingTo()));
+            WebElement status = driver.findElement(By.id("model-status"));
+            assertEquals("loading tiny-sd15…", status.getText());
+            assertTrue(!driver.findElement(By.id("model-picker")).isEnabled(), "the picker waits for the switch");
+            screenshot("model-loading.png");
+            held.release();
+            assertEquals(Job.Status.DONE, running.done().get(60, java.util.concurrent.TimeUnit.SECONDS).status());
+            waiting().ignoring(org.openqa.selenium.StaleElementReferenceException.class).until(d ->
+                    "tiny-sd15".equals(d.findElement(By.id("model-picker")).getAttribute("data-current")));
+            assertEquals("tiny-sd15", new org.openqa.selenium.support.ui.Select(driver.findElement(By.id("model-picker")))
+                    .getFirstSelectedOption().getText());
+            assertTrue(driver.findElements(By.id("demo-banner")).isEmpty(), "tiny-sd15 is not the demo");
+            assertEquals("demo", running.model(), "the job that ran during the switch stayed on the old model");
+
+            new org.openqa.selenium.support.ui.Select(driver.findElement(By.id("model-picker"))).selectByValue("tiny-broken");
+            waiting().until(d -> d.findElement(By.id("model-status")).getText().startsWith("could not switch"));
+            String why = driver.findElement(By.id("model-status")).getText();
+            assertTrue(why.contains("could not load 'tiny-broken'") && why.contains("still serving 'tiny-sd15'"), why);
+            assertEquals("tiny-sd15", driver.findElement(By.id("model-picker")).getAttribute("value"));
+            assertTrue(driver.findElement(By.id("model-picker")).isEnabled());
+            screenshot("model-failed.png");
+        } finally {
+            a.stop();
+            q.close();
+            switcher.close();
+        }
+    }
+
+    /**
      * The ideal shapes model in the same pages: /compare at N = 50 gives pictures, not noise (nearly every pixel
      * is a colour of the data set's palette, as in its images), and at N = 5 DDIM and GE visibly differ.
      */

@@ -1,0 +1,254 @@
+package dev.tenstep.web;
+
+import dev.tenstep.pipeline.GenerationRequest;
+import dev.tenstep.pipeline.GenerationResult;
+import dev.tenstep.pipeline.ModelCatalog;
+import dev.tenstep.pipeline.StableDiffusionPipeline;
+import dev.tenstep.pipeline.StepProgress;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.awt.image.BufferedImage;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.stream.Collectors;
+
+/**
+ * The models a server lists ({@link ModelCatalog}) and the switch of the one resident model
+ * between them ({@code POST /sdapi/v1/options {"sd_model_checkpoint": ...}}, {@code POST /api/model}).
+ *
+ * <p>A switch is a {@link JobQueue#switchModel barrier on the job queue}: jobs submitted before it
+ * finish on the old model; then the old model is closed (one model resident: two Stable Diffusion
+ * models do not fit the memory of many machines) and the new one is loaded by the {@link Loader}
+ * that {@code serve} injects (the web layer does not know how models are opened). Should the load
+ * fail, the old model is loaded again and served on, and the switch answers with the error. Jobs
+ * submitted while a switch is pending wait for it ({@code /sdapi/v1/txt2img}) or are refused with
+ * 503 ({@code /api/txt2img}), so no job runs on a model its request was not checked against.
+ */
+public final class ModelSwitcher implements AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(ModelSwitcher.class);
+
+    /** Opens a catalog entry for serving. */
+    @FunctionalInterface
+    public interface Loader {
+        /**
+         * @return the loaded model, owning its pipeline ({@link Generator#owning}: closed when switched away from)
+         * @throws RuntimeException with a message naming the problem (a missing file, shapes that
+         *                          need a config, a size limit below the model's default size)
+         */
+        Generator load(ModelCatalog.Entry entry);
+    }
+
+    private final JobQueue queue;
+    private final ModelCatalog catalog;
+    private final Loader loader;
+    private volatile ModelCatalog.Entry current;
+
+    /**
+     * @param queue   the job queue, whose {@link JobQueue#generator} is {@code current} loaded
+     * @param catalog the models to list; {@code current} is pinned to it when it is not inside its folder
+     * @param loader  opens a model for a switch
+     * @param current the entry of the resident model
+     */
+    public ModelSwitcher(JobQueue queue, ModelCatalog catalog, Loader loader, ModelCatalog.Entry current) {
+        this.queue = queue;
+        this.catalog = catalog;
+        this.loader = loader;
+        this.current = current;
+        if (catalog.entries().stream().noneMatch(current::sameModel)) {
+            catalog.pin(current);
+        }
+    }
+
+    /** A server with one model and nothing to switch to (the queue's generator, as the tests start it). */
+    static ModelSwitcher single(JobQueue queue) {
+        ModelCatalog.Entry only = ModelCatalog.named(queue.generator().modelName());
+        ModelCatalog c = new ModelCatalog(null);
+        return new ModelSwitcher(queue, c, e -> {
+            throw new IllegalStateException("this server was started with one model, " + only.title());
+        }, only);
+    }
+
+    /** The resident model's entry, with its hash once the load has computed it. */
+    public ModelCatalog.Entry current() {
+        return current.withHash(queue.generator().modelHash());
+    }
+
+    /** The title of the model a pending switch goes to (waiting for earlier jobs, or loading), or null. */
+    public String switchingTo() {
+        return queue.switchingTo();
+    }
+
+    /** The catalog, the resident model's entry with its hash once known. */
+    public List<ModelCatalog.Entry> entries() {
+        ModelCatalog.Entry now = current();
+        return catalog.entries().stream().map(e -> e.sameModel(now) ? now : e).toList();
+    }
+
+    /** Rescans the models folder; returns {@link #entries()}. */
+    public List<ModelCatalog.Entry> refresh() {
+        catalog.refresh();
+        return entries();
+    }
+
+    /** The entry an A1111 checkpoint name denotes ({@link ModelCatalog#find}). */
+    public Optional<ModelCatalog.Entry> find(String sent) {
+        Optional<ModelCatalog.Entry> found = catalog.find(sent);
+        return found.isPresent() ? found : entries().stream().filter(e -> e.matches(sent)).findFirst();
+    }
+
+    /** For the options call: null when {@code sent} names a listed model, else the message. */
+    String unknownProblem(String sent) {
+        return find(sent).isPresent() ? null : "unknown checkpoint '" + sent + "'; this server has "
+                + entries().stream().map(e -> "'" + e.title() + "'").collect(Collectors.joining(", "))
+                + " (GET /sdapi/v1/sd-models lists them; POST /sdapi/v1/refresh-checkpoints rescans the folder)";
+    }
+
+    /**
+     * For a request's {@code override_settings}: null when {@code sent} names the model of
+     * {@code lease}, else the message. A request does not switch the model: with several clients,
+     * switching for one request and back would reload models for every request and race with the
+     * other clients' choice; clients switch with the options call first.
+     */
+    String overrideProblem(String sent, Generator leased) {
+        Optional<ModelCatalog.Entry> e = find(sent);
+        if (e.isEmpty()) {
+            return unknownProblem(sent);
+        }
+        if (e.get().modelName().equals(leased.modelName())) {
+            return null;
+        }
+        return "'" + e.get().title() + "' is not the loaded model ('" + leased.modelName() + "'); a request does not "
+                + "switch models: switch first with POST /sdapi/v1/options {\"sd_model_checkpoint\": \"" + e.get().title()
+                + "\"}";
+    }
+
+    /**
+     * Makes {@code target} the resident model, after the jobs submitted before have finished; returns
+     * at once when it already is and no switch is pending.
+     *
+     * @return the entry now resident
+     * @throws ApiException         500 naming the model and the problem when it could not be loaded
+     *                              (the old model is served on)
+     * @throws InterruptedException when interrupted while waiting for earlier jobs (nothing changed)
+     */
+    public ModelCatalog.Entry switchTo(ModelCatalog.Entry target) throws InterruptedException {
+        if (target.sameModel(current) && queue.switchingTo() == null && !(queue.generator() instanceof Unloaded)) {
+            return current();
+        }
+        AtomicReference<String> failure = new AtomicReference<>();
+        queue.switchModel(target.title(), old -> {
+            if (target.sameModel(current) && !(old instanceof Unloaded)) {
+                return old;
+            }
+            ModelCatalog.Entry previous = current;
+            LOG.info("switching the model from {} to {}", previous.title(), target.title());
+            old.close();
+            try {
+                Generator next = loader.load(target);
+                current = target;
+                refreshQuietly();
+                LOG.info("now serving {}", target.title());
+                return next;
+            } catch (RuntimeException | OutOfMemoryError e) {
+                String why = message(e);
+                LOG.warn("could not load {}: {}", target.title(), why, e);
+                if (old instanceof Unloaded) {
+                    failure.set("could not load '" + target.title() + "': " + why + "; no model is loaded");
+                    return old;
+                }
+                try {
+                    Generator back = loader.load(previous);
+                    failure.set("could not load '" + target.title() + "': " + why + "; still serving '"
+                            + previous.title() + "'");
+                    return back;
+                } catch (RuntimeException | OutOfMemoryError e2) {
+                    LOG.error("could not load {} again either", previous.title(), e2);
+                    String msg = "could not load '" + target.title() + "': " + why + "; reloading '"
+                            + previous.title() + "' failed too: " + message(e2) + "; no model is loaded";
+                    failure.set(msg);
+                    return new Unloaded(previous.modelName(), msg);
+                }
+            }
+        });
+        if (failure.get() != null) {
+            throw new ApiException(500, failure.get());
+        }
+        return current();
+    }
+
+    private void refreshQuietly() {
+        try {
+            // the load hashed a single file and cached the hash beside it: list it
+            catalog.refresh();
+        } catch (RuntimeException e) {
+            LOG.warn("could not rescan the models folder: {}", e.getMessage());
+        }
+    }
+
+    private static String message(Throwable e) {
+        String m = e.getMessage();
+        return m == null || m.isBlank() ? e.getClass().getSimpleName() : m.lines().findFirst().orElse(m);
+    }
+
+    /** Closes the resident model (server shutdown). */
+    @Override
+    public void close() {
+        queue.generator().close();
+    }
+
+    /**
+     * What is resident after a failed switch whose old model could not be loaded again either:
+     * every request is refused with 503 naming both failures, until a switch succeeds.
+     */
+    private static final class Unloaded implements Generator {
+        private final String name;
+        private final String why;
+
+        Unloaded(String name, String why) {
+            this.name = name;
+            this.why = why;
+        }
+
+        @Override
+        public String modelName() {
+            return name;
+        }
+
+        @Override
+        public boolean isDemo() {
+            return false;
+        }
+
+        @Override
+        public int sizeMultiple() {
+            return 8;
+        }
+
+        @Override
+        public int defaultSize() {
+            return 512;
+        }
+
+        @Override
+        public int maxSize() {
+            return 512;
+        }
+
+        @Override
+        public GenerationRequest resolve(GenerationRequest request) {
+            throw new ApiException(503, why + "; switch to another model (POST /sdapi/v1/options or the page's model list)");
+        }
+
+        @Override
+        public GenerationResult generate(GenerationRequest request, StableDiffusionPipeline.Listener listener) {
+            throw new IllegalStateException(why);
+        }
+
+        @Override
+        public BufferedImage preview(StepProgress step, boolean exact) {
+            throw new IllegalStateException(why);
+        }
+    }
+}
