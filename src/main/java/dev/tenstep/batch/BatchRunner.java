@@ -7,8 +7,7 @@ import dev.tenstep.pipeline.GenerationRecord;
 import dev.tenstep.pipeline.GenerationRequest;
 import dev.tenstep.pipeline.GenerationResult;
 import dev.tenstep.pipeline.InvalidRequestException;
-import dev.tenstep.pipeline.StableDiffusionPipeline;
-import dev.tenstep.pipeline.StableDiffusionPipeline.PromptEmbedding;
+import dev.tenstep.pipeline.TextToImage.PromptEmbedding;
 import dev.tenstep.pipeline.StepProgress;
 import dev.tenstep.pipeline.TextToImage;
 import dev.tenstep.pipeline.prompt.PromptChunks;
@@ -260,7 +259,7 @@ public final class BatchRunner {
                                   Manifest manifest) throws IOException {
         GenerationRequest r = j.request();
         float[] noise = pipeline.initialLatents(r);
-        GenerationResult result = pipeline.generate(r, emb, new StableDiffusionPipeline.Options(noise, false, p -> {
+        GenerationResult result = pipeline.generate(r, emb, new TextToImage.Options(noise, false, p -> {
             observer.step(j, p);
             return true;
         }));

@@ -1,5 +1,6 @@
 package dev.tenstep.bench;
 
+import dev.tenstep.pipeline.TextToImage;
 import ai.djl.engine.Engine;
 import ai.djl.pytorch.jni.JniUtils;
 import dev.tenstep.model.nn.AttentionSettings;
@@ -189,7 +190,7 @@ public final class Bench {
         List<Long> cpuMarks = new ArrayList<>();
         long cpuStart = processCpuNanos();
         long start = System.nanoTime();
-        GenerationResult res = p.generate(req, null, StableDiffusionPipeline.Options.DEFAULT.withListener(s -> {
+        GenerationResult res = p.generate(req, null, TextToImage.Options.DEFAULT.withListener(s -> {
             marks.add(System.nanoTime());
             cpuMarks.add(processCpuNanos());
             return true;

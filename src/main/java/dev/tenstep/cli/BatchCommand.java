@@ -4,7 +4,6 @@ import dev.tenstep.batch.GenerationOptions;
 import dev.tenstep.batch.BatchRunner;
 import dev.tenstep.pipeline.GenerationRecord;
 import dev.tenstep.batch.Variant;
-import dev.tenstep.pipeline.StableDiffusionPipeline;
 import dev.tenstep.pipeline.TextToImage;
 import me.tongfei.progressbar.ProgressBar;
 import me.tongfei.progressbar.ProgressBarBuilder;

@@ -132,7 +132,7 @@ public final class GenerateCommand implements Callable<Integer> {
             try (ProgressBar bar = !useBar ? null : new ProgressBarBuilder().setTaskName("denoise")
                     .setInitialMax(request.steps()).setStyle(ProgressBarStyle.ASCII).setUpdateIntervalMillis(100)
                     .continuousUpdate().build()) {
-                result = pipeline.generate(request, null, new StableDiffusionPipeline.Options(init, saveLatents != null, p -> {
+                result = pipeline.generate(request, null, new TextToImage.Options(init, saveLatents != null, p -> {
                     String sigma = String.format(java.util.Locale.ROOT, "sigma %.3f", p.sigma());
                     if (bar != null) {
                         bar.stepTo(p.step());

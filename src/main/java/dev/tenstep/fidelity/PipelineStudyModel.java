@@ -1,5 +1,6 @@
 package dev.tenstep.fidelity;
 
+import dev.tenstep.pipeline.TextToImage;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
@@ -49,7 +50,7 @@ public final class PipelineStudyModel implements StudyModel {
 
     @Override
     public Denoiser denoiser(NDManager manager, String prompt, String negativePrompt, double guidanceScale) {
-        StableDiffusionPipeline.PromptEmbedding e = pipeline.encodePrompt(prompt, negativePrompt);
+        TextToImage.PromptEmbedding e = pipeline.encodePrompt(prompt, negativePrompt);
         NDArray context = manager.create(e.data(), new Shape(e.shape()));
         return new CfgDenoiser(pipeline.unet()::forward, context, guidanceScale, pipeline.noiseSchedule());
     }

@@ -76,11 +76,11 @@ public final class FixtureParity {
             GenerationRequest request = new GenerationRequest(in.get("prompt").asText(), in.get("negative_prompt").asText(),
                     in.get("num_inference_steps").asInt(), in.get("guidance_scale").asDouble(), 0, SamplerKind.DDIM,
                     ScheduleKind.DDIM, null, (int) s[3] * scale, (int) s[2] * scale);
-            StableDiffusionPipeline.PromptEmbedding e = p.encodePrompt(request.prompt(), request.negativePrompt());
+            TextToImage.PromptEmbedding e = p.encodePrompt(request.prompt(), request.negativePrompt());
             out.add(compare("prompt_embeds", ref.get("prompt_embeds").toFloatArray(), e.data(),
                     tolerance(textCase, "last_hidden_state"), toleranceScale));
             GenerationResult r = p.generate(request, e,
-                    new StableDiffusionPipeline.Options(init.toFloatArray(), false, StableDiffusionPipeline.Listener.NONE));
+                    new TextToImage.Options(init.toFloatArray(), false, TextToImage.Listener.NONE));
             out.add(compare("final_latents", ref.get("final_latents").toFloatArray(), r.finalLatents(),
                     tolerance(pipelineCase, "final_latents"), toleranceScale));
             float[] image;

@@ -135,8 +135,8 @@ public final class IdealPipeline implements TextToImage {
      * caption subsets at generation time.
      */
     @Override
-    public StableDiffusionPipeline.PromptEmbedding encodePrompt(String prompt, String negativePrompt) {
-        return new StableDiffusionPipeline.PromptEmbedding(prompt, negativePrompt,
+    public TextToImage.PromptEmbedding encodePrompt(String prompt, String negativePrompt) {
+        return new TextToImage.PromptEmbedding(prompt, negativePrompt,
                 dev.tenstep.pipeline.prompt.PromptSyntax.PLAIN, 1, java.util.Map.of(), new float[0], new long[] {0}, List.of());
     }
 
@@ -148,8 +148,8 @@ public final class IdealPipeline implements TextToImage {
      * @throws java.util.concurrent.CancellationException if the listener cancelled
      */
     @Override
-    public GenerationResult generate(GenerationRequest request, StableDiffusionPipeline.PromptEmbedding embedding,
-                                     StableDiffusionPipeline.Options options) {
+    public GenerationResult generate(GenerationRequest request, TextToImage.PromptEmbedding embedding,
+                                     TextToImage.Options options) {
         GenerationRequest r = resolve(request);
         long t0 = System.nanoTime();
         long[] shape = latentShape(r);

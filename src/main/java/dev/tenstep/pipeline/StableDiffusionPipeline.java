@@ -64,38 +64,6 @@ public final class StableDiffusionPipeline implements TextToImage {
     /** A1111's short model hash (10 hex digits of the file's SHA-256), or null (folders). */
     private volatile String modelHash;
 
-    /** Receives each denoising step; return false to cancel the generation. */
-    @FunctionalInterface
-    public interface Listener {
-        Listener NONE = p -> true;
-
-        boolean onStep(StepProgress progress);
-    }
-
-    /** Optional inputs and outputs of a generation beyond the request. */
-    public record Options(float[] initLatents, boolean keepX0hats, Listener listener) {
-        public static final Options DEFAULT = new Options(null, false, Listener.NONE);
-
-        public Options withListener(Listener l) {
-            return new Options(initLatents, keepX0hats, l);
-        }
-    }
-
-    /**
-     * The text conditioning of one (prompt, negative prompt) pair, reusable across generations with the same
-     * prompts, syntax and clip skip: the encodings of the texts met so far (a thread-safe cache), and the context
-     * of the first step of a one-step run as {@link #data()} [2, 77 * chunks, D] (row 0 negative, row 1 prompt).
-     */
-    public record PromptEmbedding(String prompt, String negativePrompt, PromptSyntax syntax, int clipSkip,
-                                  Map<String, PromptEncoder.Encoded> cache, float[] data, long[] shape,
-                                  List<String> warnings) {
-        /** Whether this embedding was made for the request's prompts, syntax and clip skip. */
-        public boolean matches(GenerationRequest r) {
-            return prompt.equals(r.prompt()) && negativePrompt.equals(r.negativePrompt())
-                    && syntax == r.resolvedSyntax() && clipSkip == r.resolvedClipSkip();
-        }
-    }
-
     public StableDiffusionPipeline(String name, Path dir, NDManager manager, ClipTokenizer tokenizer,
                                    ClipTextModel textEncoder, UNet2DConditionModel unet, AutoencoderKL vae,
                                    NoiseSchedule noiseSchedule) {

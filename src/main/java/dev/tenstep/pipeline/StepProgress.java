@@ -1,7 +1,7 @@
 package dev.tenstep.pipeline;
 
 /**
- * Progress of one denoising step, as delivered to a {@link StableDiffusionPipeline.Listener}.
+ * Progress of one denoising step, as delivered to a {@link TextToImage.Listener}.
  *
  * @param step      1-based step number
  * @param total     number of steps N

@@ -1,6 +1,11 @@
 package dev.tenstep.pipeline;
 
+import dev.tenstep.pipeline.prompt.PromptEncoder;
+import dev.tenstep.pipeline.prompt.PromptSyntax;
+
 import java.awt.image.BufferedImage;
+import java.util.List;
+import java.util.Map;
 
 /**
  * A loaded text-to-image model as the adapters ({@code web}, {@code batch}, {@code bench}, {@code cli})
@@ -12,6 +17,44 @@ import java.awt.image.BufferedImage;
  * <p>Implementations are thread-safe: concurrent generations do not change each other's images.
  */
 public interface TextToImage extends AutoCloseable {
+
+    /** Receives each denoising step ({@link StepProgress}); return false to cancel the generation. */
+    @FunctionalInterface
+    public interface Listener {
+        Listener NONE = p -> true;
+
+        boolean onStep(StepProgress progress);
+    }
+
+    /**
+     * Optional inputs and outputs of a generation beyond the request.
+     *
+     * @param initLatents the starting noise z_init [1, C, h, w] row-major instead of the seed's, or null
+     * @param keepX0hats  keep every step's x0_hat in the result (for {@code --save-latents})
+     * @param listener    receives each step
+     */
+    public record Options(float[] initLatents, boolean keepX0hats, Listener listener) {
+        public static final Options DEFAULT = new Options(null, false, Listener.NONE);
+
+        public Options withListener(Listener l) {
+            return new Options(initLatents, keepX0hats, l);
+        }
+    }
+
+    /**
+     * The text conditioning of one (prompt, negative prompt) pair, reusable across generations with the same
+     * prompts, syntax and clip skip: the encodings of the texts met so far (a thread-safe cache), and the context
+     * of the first step of a one-step run as {@link #data()} [2, 77 * chunks, D] (row 0 negative, row 1 prompt).
+     */
+    public record PromptEmbedding(String prompt, String negativePrompt, PromptSyntax syntax, int clipSkip,
+                                  Map<String, PromptEncoder.Encoded> cache, float[] data, long[] shape,
+                                  List<String> warnings) {
+        /** Whether this embedding was made for the request's prompts, syntax and clip skip. */
+        public boolean matches(GenerationRequest r) {
+            return prompt.equals(r.prompt()) && negativePrompt.equals(r.negativePrompt())
+                    && syntax == r.resolvedSyntax() && clipSkip == r.resolvedClipSkip();
+        }
+    }
 
     /** The model's name, shown in UIs and written into infotexts ({@code Model: ...}). */
     String name();
@@ -72,7 +115,7 @@ public interface TextToImage extends AutoCloseable {
      * Stage 1: the conditioning of a (prompt, negative prompt) pair, reusable across generations
      * that share the prompts (e.g. a batch line's sampler columns).
      */
-    StableDiffusionPipeline.PromptEmbedding encodePrompt(String prompt, String negativePrompt);
+    TextToImage.PromptEmbedding encodePrompt(String prompt, String negativePrompt);
 
     /**
      * Stage 1 for a request's prompts, read with its prompt syntax and clip skip (what {@link #generate} reuses
@@ -80,7 +123,7 @@ public interface TextToImage extends AutoCloseable {
      *
      * @throws dev.tenstep.pipeline.prompt.PromptSyntaxException if a prompt's emphasis cannot be read
      */
-    default StableDiffusionPipeline.PromptEmbedding encodePrompt(GenerationRequest request) {
+    default TextToImage.PromptEmbedding encodePrompt(GenerationRequest request) {
         return encodePrompt(request.prompt(), request.negativePrompt());
     }
 
@@ -93,12 +136,12 @@ public interface TextToImage extends AutoCloseable {
      * @throws InvalidRequestException if a field is invalid
      * @throws java.util.concurrent.CancellationException if the listener cancelled or the thread was interrupted
      */
-    GenerationResult generate(GenerationRequest request, StableDiffusionPipeline.PromptEmbedding embedding,
-                              StableDiffusionPipeline.Options options);
+    GenerationResult generate(GenerationRequest request, TextToImage.PromptEmbedding embedding,
+                              TextToImage.Options options);
 
-    /** As {@link #generate(GenerationRequest, StableDiffusionPipeline.PromptEmbedding, StableDiffusionPipeline.Options)} with defaults. */
+    /** As {@link #generate(GenerationRequest, TextToImage.PromptEmbedding, TextToImage.Options)} with defaults. */
     default GenerationResult generate(GenerationRequest request) {
-        return generate(request, null, StableDiffusionPipeline.Options.DEFAULT);
+        return generate(request, null, TextToImage.Options.DEFAULT);
     }
 
     /**

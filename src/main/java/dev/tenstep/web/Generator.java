@@ -2,7 +2,6 @@ package dev.tenstep.web;
 
 import dev.tenstep.pipeline.GenerationRequest;
 import dev.tenstep.pipeline.GenerationResult;
-import dev.tenstep.pipeline.StableDiffusionPipeline;
 import dev.tenstep.pipeline.StepProgress;
 import dev.tenstep.pipeline.TextToImage;
 
@@ -64,7 +63,7 @@ public interface Generator {
      * @throws java.util.concurrent.CancellationException when {@code listener} returned false or
      *         the thread was interrupted (also inside a step: the UNet and VAE check between blocks)
      */
-    GenerationResult generate(GenerationRequest request, StableDiffusionPipeline.Listener listener);
+    GenerationResult generate(GenerationRequest request, TextToImage.Listener listener);
 
     /** A step preview: {@code exact} = full decode (e.g. the VAE), else the model's cheap approximation. */
     BufferedImage preview(StepProgress step, boolean exact);
@@ -155,8 +154,8 @@ public interface Generator {
             }
 
             @Override
-            public GenerationResult generate(GenerationRequest request, StableDiffusionPipeline.Listener listener) {
-                return p.generate(request, null, StableDiffusionPipeline.Options.DEFAULT.withListener(listener));
+            public GenerationResult generate(GenerationRequest request, TextToImage.Listener listener) {
+                return p.generate(request, null, TextToImage.Options.DEFAULT.withListener(listener));
             }
 
             @Override

@@ -1,9 +1,9 @@
 package dev.tenstep.web;
 
+import dev.tenstep.pipeline.TextToImage;
 import dev.tenstep.pipeline.GenerationRequest;
 import dev.tenstep.pipeline.GenerationResult;
 import dev.tenstep.pipeline.ModelCatalog;
-import dev.tenstep.pipeline.StableDiffusionPipeline;
 import dev.tenstep.pipeline.StepProgress;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -242,7 +242,7 @@ public final class ModelSwitcher implements AutoCloseable {
         }
 
         @Override
-        public GenerationResult generate(GenerationRequest request, StableDiffusionPipeline.Listener listener) {
+        public GenerationResult generate(GenerationRequest request, TextToImage.Listener listener) {
             throw new IllegalStateException(why);
         }
 

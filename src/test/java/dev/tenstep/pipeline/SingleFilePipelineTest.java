@@ -41,7 +41,7 @@ class SingleFilePipelineTest {
         JsonNode spec = Fixtures.caseById(fixture, "sigma_sampler").get("runs").get(runName);
         Map<String, NDArray> inputs = SafeTensors.read(Fixtures.reference(fixture, "pipeline_ddim.safetensors"), m);
         // the prompt embedding comes from this pipeline's own text encoder, so the CLIP weights count too
-        StableDiffusionPipeline.PromptEmbedding e = p.encodePrompt("a photo of an astronaut riding a horse on mars", "");
+        TextToImage.PromptEmbedding e = p.encodePrompt("a photo of an astronaut riding a horse on mars", "");
         NDArray ctx = m.create(e.data(), new ai.djl.ndarray.types.Shape(e.shape()));
         Allclose.assertClose(fixture + " " + runName + " prompt_embeds", inputs.get("prompt_embeds"), ctx,
                 Fixtures.tolerance(fixture, "text_encoder", "last_hidden_state"));
@@ -102,7 +102,7 @@ class SingleFilePipelineTest {
     private static NDArray run16(StableDiffusionPipeline p, NDManager m) throws Exception {
         JsonNode spec = Fixtures.caseById(Fixtures.SD15, "sigma_sampler").get("runs").get("f_loglinear_g2");
         Map<String, NDArray> inputs = SafeTensors.read(Fixtures.reference(Fixtures.SD15, "pipeline_ddim.safetensors"), m);
-        StableDiffusionPipeline.PromptEmbedding e = p.encodePrompt("a photo of an astronaut riding a horse on mars", "");
+        TextToImage.PromptEmbedding e = p.encodePrompt("a photo of an astronaut riding a horse on mars", "");
         NDArray ctx = m.create(e.data(), new ai.djl.ndarray.types.Shape(e.shape()));
         SigmaSchedule s = ScheduleKind.byName(spec.get("schedule").asText()).build(p.noiseSchedule(), 10);
         CfgDenoiser d = new CfgDenoiser(p.unet()::forward, ctx, 7.5, p.noiseSchedule());

@@ -1,5 +1,6 @@
 package dev.tenstep.web;
 
+import dev.tenstep.pipeline.TextToImage;
 import dev.tenstep.pipeline.GenerationRequest;
 import dev.tenstep.pipeline.GenerationResult;
 import dev.tenstep.pipeline.StableDiffusionPipeline;
@@ -55,7 +56,7 @@ class JobQueueTest {
         }
 
         @Override
-        public GenerationResult generate(GenerationRequest request, StableDiffusionPipeline.Listener listener) {
+        public GenerationResult generate(GenerationRequest request, TextToImage.Listener listener) {
             started.add(request.prompt());
             return real.generate(request, listener);
         }
@@ -150,7 +151,7 @@ class JobQueueTest {
             }
 
             @Override
-            public GenerationResult generate(GenerationRequest request, StableDiffusionPipeline.Listener listener) {
+            public GenerationResult generate(GenerationRequest request, TextToImage.Listener listener) {
                 return real.generate(request, listener);
             }
         };

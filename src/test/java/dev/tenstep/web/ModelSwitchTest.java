@@ -56,7 +56,7 @@ class ModelSwitchTest {
             Generator owning = Generator.owning(p, Generator.defaultMaxSize(p.defaultSize()));
             return new WebTestSupport.ForwardingGenerator(owning) {
                 @Override
-                public GenerationResult generate(GenerationRequest request, StableDiffusionPipeline.Listener listener) {
+                public GenerationResult generate(GenerationRequest request, TextToImage.Listener listener) {
                     return real.generate(request, listener);
                 }
 

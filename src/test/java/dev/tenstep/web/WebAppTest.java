@@ -1,5 +1,6 @@
 package dev.tenstep.web;
 
+import dev.tenstep.pipeline.TextToImage;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.tenstep.io.PngImages;
 import dev.tenstep.pipeline.StableDiffusionPipeline;
@@ -596,7 +597,7 @@ class WebAppTest {
 
         @Override
         public dev.tenstep.pipeline.GenerationResult generate(dev.tenstep.pipeline.GenerationRequest request,
-                                                                StableDiffusionPipeline.Listener listener) {
+                                                                TextToImage.Listener listener) {
             if (request.prompt().equals("slow")) {
                 inStep.countDown();
                 long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);

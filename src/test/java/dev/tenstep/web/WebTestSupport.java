@@ -1,10 +1,10 @@
 package dev.tenstep.web;
 
+import dev.tenstep.pipeline.TextToImage;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.tenstep.pipeline.GenerationRequest;
 import dev.tenstep.pipeline.GenerationResult;
-import dev.tenstep.pipeline.StableDiffusionPipeline;
 import io.javalin.testtools.HttpClient;
 import okhttp3.MediaType;
 import okhttp3.RequestBody;
@@ -135,7 +135,7 @@ final class WebTestSupport {
         }
 
         @Override
-        public GenerationResult generate(GenerationRequest request, StableDiffusionPipeline.Listener listener) {
+        public GenerationResult generate(GenerationRequest request, TextToImage.Listener listener) {
             if (request.prompt().equals("explode")) {
                 throw new IllegalStateException("the test generator exploded on purpose");
             }
@@ -188,7 +188,7 @@ final class WebTestSupport {
         }
 
         @Override
-        public GenerationResult generate(GenerationRequest request, StableDiffusionPipeline.Listener listener) {
+        public GenerationResult generate(GenerationRequest request, TextToImage.Listener listener) {
             return real.generate(request, p -> {
                 boolean go = listener.onStep(p);
                 if (go && p.step() == 1) {

@@ -1,5 +1,6 @@
 package dev.tenstep.pipeline.prompt;
 
+import dev.tenstep.pipeline.TextToImage;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
@@ -197,7 +198,7 @@ class A1111ConditioningTest {
     void promptEditingSwitchesAtTheRightStepForBothBranches() {
         List<String> ids = new ArrayList<>();
         GenerationRequest r = new GenerationRequest("a [dog:cat:2]", "[ugly|blurry]", 5, 7.5, 3, dev.tenstep.sampling.SamplerKind.DDIM, null, null, 64, 64);
-        GenerationResult res = p.generate(r, null, StableDiffusionPipeline.Options.DEFAULT.withListener(s -> {
+        GenerationResult res = p.generate(r, null, TextToImage.Options.DEFAULT.withListener(s -> {
             ids.add(s.conditioning());
             return true;
         }));
@@ -211,7 +212,7 @@ class A1111ConditioningTest {
         assertFalse(Arrays.equals(res.finalLatents(), dogOnly.finalLatents()));
         // plain syntax: no editing, brackets literal
         List<String> plainIds = new ArrayList<>();
-        p.generate(r.withText(PromptSyntax.PLAIN, null, null), null, StableDiffusionPipeline.Options.DEFAULT.withListener(s -> {
+        p.generate(r.withText(PromptSyntax.PLAIN, null, null), null, TextToImage.Options.DEFAULT.withListener(s -> {
             plainIds.add(s.conditioning());
             return true;
         }));
