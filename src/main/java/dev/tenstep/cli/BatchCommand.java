@@ -107,9 +107,7 @@ public final class BatchCommand implements Callable<Integer> {
         boolean bar = !noProgress && Terminals.stderrIsTerminal();
         try (dev.tenstep.model.nn.AttentionSettings.Scope attention = dev.tenstep.model.nn.AttentionSettings.use(
                 compute.attention(cmd));
-             TextToImage pipeline = model != null && dev.tenstep.sampling.ideal.IdealModels.isIdeal(model.toString())
-                ? openIdeal(cmd, model.toString())
-                : checkpoint.load(cmd, ModelLocator.modelOption(cmd, model), cmd.getErr(), spec);
+             TextToImage pipeline = checkpoint.open(cmd, model, cmd.getErr(), compute, spec);
              Progress progress = new Progress(cmd.getOut(), cmd.getErr(), bar)) {
             BatchRunner.Summary s;
             try {
@@ -217,9 +215,4 @@ public final class BatchCommand implements Callable<Integer> {
         }
     }
 
-    /** An ideal model (CPU only): explicit --device/--dtype other than the CPU's are refused. */
-    private dev.tenstep.pipeline.TextToImage openIdeal(CommandLine cmd, String name) {
-        compute.requireCpu(cmd, name);
-        return ModelLocator.openIdeal(cmd, name);
-    }
 }

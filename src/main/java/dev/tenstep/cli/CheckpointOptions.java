@@ -71,4 +71,24 @@ public final class CheckpointOptions {
         }
         return p;
     }
+
+    /**
+     * Opens a command's {@code --model}: {@code ideal:shapes} / {@code ideal:DIR} (which compute on the CPU:
+     * an explicit other {@code --device}/{@code --dtype} is refused), else a diffusers folder or single file
+     * ({@link #load}; the default model under {@code models/} when {@code model} is null).
+     *
+     * @throws CommandLine.ParameterException naming the option at fault
+     */
+    dev.tenstep.pipeline.TextToImage open(CommandLine cmd, Path model, PrintWriter err, ComputeOptions computeOptions,
+                                          dev.tenstep.pipeline.ComputeSpec compute) {
+        if (model != null && dev.tenstep.sampling.ideal.IdealModels.isIdeal(model.toString())) {
+            if (config != null || vae != null || ema || predictionType != null) {
+                throw new CommandLine.ParameterException(cmd, "--config, --vae, --ema and --prediction-type apply to "
+                        + "single-file checkpoints, not to " + model);
+            }
+            computeOptions.requireCpu(cmd, model.toString());
+            return ModelLocator.openIdeal(cmd, model.toString());
+        }
+        return load(cmd, ModelLocator.modelOption(cmd, model), err, compute);
+    }
 }

@@ -102,9 +102,7 @@ public final class GenerateCommand implements Callable<Integer> {
         // the attention setting holds for this command only (tests run several commands in one JVM)
         try (dev.tenstep.model.nn.AttentionSettings.Scope attention = dev.tenstep.model.nn.AttentionSettings.use(
                 compute.attention(cmd));
-             TextToImage pipeline = model != null && IdealModels.isIdeal(model.toString())
-                ? openIdeal(cmd, model.toString())
-                : checkpoint.load(cmd, ModelLocator.modelOption(cmd, model), err, spec)) {
+             TextToImage pipeline = checkpoint.open(cmd, model, err, compute, spec)) {
             GenerationRequest request = gen.toRequest();
             float[] init = null;
             if (initLatents != null) {
@@ -230,9 +228,4 @@ public final class GenerateCommand implements Callable<Integer> {
         return f;
     }
 
-    /** An ideal model (CPU only): explicit --device/--dtype other than the CPU's are refused. */
-    private dev.tenstep.pipeline.TextToImage openIdeal(CommandLine cmd, String name) {
-        compute.requireCpu(cmd, name);
-        return ModelLocator.openIdeal(cmd, name);
-    }
 }
