@@ -104,7 +104,7 @@ public final class FidelityCommand implements Callable<Integer> {
         };
         String name = model;
         if (name == null) {
-            name = ModelLocator.defaultModel(ModelLocator.defaultModelsDir()).map(Path::toString).orElse(IdealModels.SHAPES);
+            name = ModelLocator.defaultFolder(ModelLocator.defaultModelsDir()).map(Path::toString).orElse(IdealModels.SHAPES);
         }
         boolean ideal = IdealModels.isIdeal(name);
         int nThreads = threads != null ? threads : ideal ? Runtime.getRuntime().availableProcessors() : 1;

@@ -45,7 +45,7 @@ public final class GenerateCommand implements Callable<Integer> {
 
     @Option(names = {"-m", "--model"}, paramLabel = "DIR|FILE",
             description = "Diffusers pipeline folder, single-file checkpoint (.safetensors, .ckpt), ideal:shapes or "
-                    + "ideal:DIR (default: the first pipeline under models/).")
+                    + "ideal:DIR (default: the first model under models/, folders and single files by name, the demo last).")
     Path model;
 
     @CommandLine.Mixin

@@ -1,18 +1,16 @@
 package dev.tenstep.cli;
 
-import dev.tenstep.pipeline.DemoPipeline;
 import dev.tenstep.pipeline.IdealPipeline;
+import dev.tenstep.pipeline.ModelCatalog;
 import dev.tenstep.pipeline.StableDiffusionPipeline;
 import dev.tenstep.pipeline.TextToImage;
 import dev.tenstep.sampling.ideal.IdealModels;
 
-import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Optional;
-import java.util.stream.Stream;
 
 /**
  * Finds pipelines under the {@code models/} folder. Default folders are relative to the
@@ -37,23 +35,20 @@ public final class ModelLocator {
         return Path.of(System.getProperty("tenstep.home", "."));
     }
 
-    /** Folders directly under {@code modelsDir} that hold a {@code model_index.json}, sorted by name. */
-    public static List<Path> pipelines(Path modelsDir) {
-        if (!Files.isDirectory(modelsDir)) {
-            return List.of();
-        }
-        try (Stream<Path> s = Files.list(modelsDir)) {
-            return s.filter(p -> Files.isRegularFile(p.resolve("model_index.json"))).sorted().toList();
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
+    /**
+     * The first real model under {@code modelsDir} by name (a diffusers folder or a single-file
+     * checkpoint, as {@code serve} lists them: {@link ModelCatalog#scan}), else the demo pipeline if present.
+     */
+    public static Optional<Path> defaultModel(Path modelsDir) {
+        List<ModelCatalog.Entry> all = ModelCatalog.scan(modelsDir);
+        return all.stream().filter(e -> !e.demo()).findFirst().or(() -> all.stream().findFirst()).map(ModelCatalog.Entry::path);
     }
 
-    /** The first real pipeline under {@code modelsDir} (by name), else the demo pipeline if present. */
-    public static Optional<Path> defaultModel(Path modelsDir) {
-        List<Path> all = pipelines(modelsDir);
-        return all.stream().filter(p -> !DemoPipeline.isDemo(p)).findFirst()
-                .or(() -> all.stream().findFirst());
+    /** As {@link #defaultModel}, diffusers folders only (for commands that load folders only). */
+    public static Optional<Path> defaultFolder(Path modelsDir) {
+        List<ModelCatalog.Entry> all = ModelCatalog.scan(modelsDir).stream()
+                .filter(e -> e.kind() == ModelCatalog.Kind.FOLDER).toList();
+        return all.stream().filter(e -> !e.demo()).findFirst().or(() -> all.stream().findFirst()).map(ModelCatalog.Entry::path);
     }
 
     /**
@@ -68,8 +63,9 @@ public final class ModelLocator {
                     ? model + " is neither a diffusers folder nor a .safetensors/.ckpt checkpoint" : "not found: " + model));
         }
         return model != null ? model : defaultModel(defaultModelsDir()).orElseThrow(() ->
-                new picocli.CommandLine.ParameterException(cmd, "--model: no pipeline found under " + defaultModelsDir()
-                        + "; pass --model DIR (a diffusers folder) or run 'make-demo' to create the demo pipeline"));
+                new picocli.CommandLine.ParameterException(cmd, "--model: no model found under " + defaultModelsDir()
+                        + "; pass --model DIR|FILE (a diffusers folder or a .safetensors/.ckpt checkpoint), "
+                        + "--model ideal:shapes, or run 'make-demo' to create the demo pipeline"));
     }
 
     /**
