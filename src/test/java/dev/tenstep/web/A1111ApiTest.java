@@ -1,22 +1,16 @@
 package dev.tenstep.web;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import dev.tenstep.pipeline.StableDiffusionPipeline;
 import dev.tenstep.pipeline.prompt.A1111ConditioningTestWords;
-import dev.tenstep.testing.Fixtures;
 import io.javalin.Javalin;
 import io.javalin.testtools.HttpClient;
 import io.javalin.testtools.JavalinTest;
 import okhttp3.Response;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 import java.net.URLEncoder;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
 
@@ -28,23 +22,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** Issue 10's failures 2-5, 7 and 8 over HTTP, each with its small input, on the tiny-sd15 fixture. */
-class A1111ApiTest {
-    private static StableDiffusionPipeline pipeline;
-    private static Generator generator;
-
-    @TempDir
-    Path outputs;
-
-    @BeforeAll
-    static void load() {
-        pipeline = StableDiffusionPipeline.load(Fixtures.dir(Fixtures.SD15));
-        generator = Generator.of(pipeline);
-    }
-
-    @AfterAll
-    static void close() {
-        pipeline.close();
-    }
+class A1111ApiTest extends TinySd15WebTest {
 
     interface AppTest {
         void run(HttpClient client, JobQueue queue, OutputStore store) throws Exception;

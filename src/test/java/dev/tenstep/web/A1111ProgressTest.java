@@ -1,22 +1,16 @@
 package dev.tenstep.web;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import dev.tenstep.pipeline.StableDiffusionPipeline;
 import dev.tenstep.pipeline.StepProgress;
-import dev.tenstep.testing.Fixtures;
 import io.javalin.Javalin;
 import io.javalin.testtools.HttpClient;
 import io.javalin.testtools.JavalinTest;
 import okhttp3.Response;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 import javax.imageio.ImageIO;
 import java.awt.image.BufferedImage;
 import java.io.ByteArrayInputStream;
-import java.nio.file.Path;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Base64;
@@ -37,23 +31,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * against txt2img calls of several images, on the tiny-sd15 fixture (64 x 64, 2 steps) with every generation held
  * after its first step ({@link WebTestSupport.GateGenerator}).
  */
-class A1111ProgressTest {
-    private static StableDiffusionPipeline pipeline;
-    private static Generator generator;
-
-    @TempDir
-    Path outputs;
-
-    @BeforeAll
-    static void load() {
-        pipeline = StableDiffusionPipeline.load(Fixtures.dir(Fixtures.SD15));
-        generator = Generator.of(pipeline);
-    }
-
-    @AfterAll
-    static void close() {
-        pipeline.close();
-    }
+class A1111ProgressTest extends TinySd15WebTest {
 
     interface GateTest {
         void run(HttpClient client, JobQueue queue, WebTestSupport.GateGenerator gate) throws Exception;

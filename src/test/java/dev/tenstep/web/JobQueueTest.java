@@ -3,14 +3,8 @@ package dev.tenstep.web;
 import dev.tenstep.pipeline.TextToImage;
 import dev.tenstep.pipeline.GenerationRequest;
 import dev.tenstep.pipeline.GenerationResult;
-import dev.tenstep.pipeline.StableDiffusionPipeline;
-import dev.tenstep.testing.Fixtures;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
@@ -27,25 +21,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * The job queue's rules on the tiny-sd15 fixture, with the first job held at its first step:
  * FIFO order, the waiting capacity, announced positions, cancel of a waiting job, close().
  */
-class JobQueueTest {
-    private static StableDiffusionPipeline pipeline;
-    private static Generator generator;
-
-    @TempDir
-    Path outputs;
-
-    @BeforeAll
-    static void load() {
-        pipeline = StableDiffusionPipeline.load(Fixtures.dir(Fixtures.SD15));
-        generator = Generator.of(pipeline);
-    }
-
-    @AfterAll
-    static void close() {
-        if (pipeline != null) {
-            pipeline.close();
-        }
-    }
+class JobQueueTest extends TinySd15WebTest {
 
     /** Records the order in which jobs start, then holds or runs them as {@link WebTestSupport.HoldingGenerator} does. */
     static final class RecordingGenerator extends WebTestSupport.ForwardingGenerator {

@@ -3,16 +3,11 @@ package dev.tenstep.web;
 import dev.tenstep.pipeline.TextToImage;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.tenstep.io.PngImages;
-import dev.tenstep.pipeline.StableDiffusionPipeline;
-import dev.tenstep.testing.Fixtures;
 import io.javalin.Javalin;
 import io.javalin.testtools.HttpClient;
 import io.javalin.testtools.JavalinTest;
 import okhttp3.Response;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 import javax.imageio.ImageIO;
 import java.io.ByteArrayInputStream;
@@ -37,25 +32,7 @@ import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** Every route of the web app on the tiny-sd15 fixture pipeline (loaded once for the class). */
-class WebAppTest {
-    private static StableDiffusionPipeline pipeline;
-    private static Generator generator;
-
-    @TempDir
-    Path outputs;
-
-    @BeforeAll
-    static void load() {
-        pipeline = StableDiffusionPipeline.load(Fixtures.dir(Fixtures.SD15));
-        generator = Generator.of(pipeline);
-    }
-
-    @AfterAll
-    static void close() {
-        if (pipeline != null) {
-            pipeline.close();
-        }
-    }
+class WebAppTest extends TinySd15WebTest {
 
     @FunctionalInterface
     interface AppTest {
