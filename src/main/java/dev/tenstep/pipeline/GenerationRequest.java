@@ -4,6 +4,9 @@ import dev.tenstep.sampling.SamplerKind;
 import dev.tenstep.sampling.ScheduleKind;
 
 import dev.tenstep.pipeline.prompt.PromptSyntax;
+import dev.tenstep.pipeline.prompt.Emphasis;
+import dev.tenstep.pipeline.prompt.PromptSchedule;
+import dev.tenstep.pipeline.prompt.PromptSyntaxException;
 import dev.tenstep.sampling.RngKind;
 
 import java.util.ArrayList;
@@ -143,7 +146,30 @@ public record GenerationRequest(
         }
         checkSize(errors, "width", width, sizeMultiple, max);
         checkSize(errors, "height", height, sizeMultiple, max);
+        if (resolvedSyntax() == PromptSyntax.A1111) {
+            checkSyntax(errors, "prompt", prompt);
+            checkSyntax(errors, "negative_prompt", negativePrompt);
+        }
         return errors;
+    }
+
+    /**
+     * A prompt the A1111 syntax cannot read (an emphasis weight such as {@code (x:1.2.3)}) is a
+     * request error, found before the request is queued: every text the prompt takes during
+     * sampling (prompt editing) is parsed as the text encoder will parse it.
+     */
+    private void checkSyntax(List<FieldError> errors, String field, String text) {
+        if (text == null || text.isEmpty()) {
+            return;
+        }
+        try {
+            for (PromptSchedule.Entry e : PromptSchedule.of(text, Math.max(1, steps)).entries()) {
+                Emphasis.parse(e.text());
+            }
+        } catch (PromptSyntaxException ex) {
+            String m = ex.getMessage();
+            errors.add(new FieldError(field, m.startsWith("prompt: ") ? m.substring("prompt: ".length()) : m));
+        }
     }
 
     private static void checkSize(List<FieldError> errors, String field, Integer v, int multiple, int max) {

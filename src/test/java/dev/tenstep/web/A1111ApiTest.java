@@ -62,6 +62,26 @@ class A1111ApiTest extends TinySd15WebTest {
         });
     }
 
+    /** A prompt the A1111 syntax cannot read is a request error on both APIs, before anything is queued. */
+    @Test
+    void unreadablePromptIsRefusedNamingTheField() {
+        withApp((client, queue, store) -> {
+            String prompt = "\"prompt\": \"a (x:1.2.3) cube\"";
+            Response a = postJsonSlow(client, "/sdapi/v1/txt2img", "{" + SMALL + ", " + prompt + "}");
+            String body = a.body().string();
+            assertEquals(422, a.code(), body);
+            JsonNode err = WebTestSupport.JSON.readTree(body).get("errors").get(0);
+            assertEquals("prompt", err.get("field").asText());
+            assertTrue(err.get("message").asText().startsWith("emphasis weight '1.2.3'"), body);
+            Response n = postJsonSlow(client, "/api/txt2img", "{" + SMALL + ", " + prompt + "}");
+            String nb = n.body().string();
+            assertEquals(400, n.code(), nb);
+            assertTrue(nb.contains("\"field\":\"prompt\""), nb);
+            assertEquals(0, queue.waiting());
+            assertEquals(0, store.list(1, 10).total());
+        });
+    }
+
     @Test
     void sendAndSaveImagesAreHonoured() {
         // failure 4: send_images false returns no image; save_images false (A1111's default) leaves no file
