@@ -97,11 +97,15 @@ public class ServeCommand implements Callable<Integer> {
         dev.tenstep.model.nn.AttentionSettings.use(compute.attention(cmd));
         Path models = modelsDir != null ? modelsDir : ModelLocator.defaultModelsDir();
         ModelCatalog catalog = new ModelCatalog(models);
-        ModelCatalog.Entry first = firstModel(cmd, catalog);
-        ModelCatalog.Entry given = model != null ? first : null;
+        if (modelsDir != null && !java.nio.file.Files.isDirectory(modelsDir)) {
+            System.out.println("warning: --models-dir " + modelsDir + " is not a folder: no models listed from it");
+        }
+        ModelCatalog.Entry given = model != null ? firstModel(cmd, catalog) : null;
         PrintWriter err = cmd.getErr();
         ModelSwitcher.Loader loader = entry -> load(cmd, entry, given, device, err);
-        Generator generator = load(cmd, first, given, device, err);
+        Served served = loadFirst(cmd, catalog, device, err);
+        ModelCatalog.Entry first = served.entry();
+        Generator generator = served.generator();
         JobQueue queue = null;
         ModelSwitcher switcher = null;
         Javalin app = null;
@@ -199,9 +203,50 @@ public class ServeCommand implements Callable<Integer> {
         return Generator.owning(pipeline, limit);
     }
 
+    /** The model a server starts with and its catalog entry. */
+    record Served(ModelCatalog.Entry entry, Generator generator) {
+    }
+
+    /**
+     * Loads the model the server starts with: {@code --model} ({@link #firstModel}); without it, the
+     * first model of the folder that loads (a model that fails is skipped with one line naming it
+     * and why), else {@code ideal:shapes}: one odd file in {@code models/} must not keep the server
+     * from starting.
+     *
+     * @throws CommandLine.ParameterException as {@link #firstModel} and {@link #load}
+     */
+    Served loadFirst(CommandLine cmd, ModelCatalog catalog, ComputeSpec device, PrintWriter err) {
+        ModelCatalog.Entry first = firstModel(cmd, catalog);
+        if (model != null || first.kind() == ModelCatalog.Kind.IDEAL) {
+            return new Served(first, load(cmd, first, model != null ? first : null, device, err));
+        }
+        for (ModelCatalog.Entry e : catalog.entries()) {
+            if (e.demo()) {
+                continue;
+            }
+            try {
+                return new Served(e, load(cmd, e, null, device, err));
+            } catch (ModelLoadException | java.io.UncheckedIOException ex) {
+                String why = String.valueOf(ex.getMessage()).lines().findFirst().orElse("");
+                // the first sentence: a shape-mismatch message lists dozens of tensors
+                int cut = why.indexOf(". ");
+                System.out.println("skipping " + e.title() + ": " + (cut > 0 ? why.substring(0, cut + 1) : why)
+                        + " (pass --model to choose the model, with --config etc. for a single file)");
+            }
+        }
+        ModelCatalog.Entry shapes = ModelCatalog.ideal(IdealModels.SHAPES);
+        System.out.println("no model under " + catalog.dir() + " could be loaded: serving " + IdealModels.SHAPES);
+        return new Served(shapes, load(cmd, shapes, null, device, err));
+    }
+
     /** Range checks of the options, each message naming its option (exit 2). */
     void validateOptions() {
         List<String> errors = new ArrayList<>();
+        if (model == null && (checkpoint.config != null || checkpoint.vae != null || checkpoint.ema
+                || checkpoint.predictionType != null)) {
+            errors.add("--config, --vae, --ema and --prediction-type apply to the single file given with --model; "
+                    + "pass --model FILE with them");
+        }
         if (port < 1 || port > 65535) {
             errors.add("--port must be between 1 and 65535, got " + port);
         }

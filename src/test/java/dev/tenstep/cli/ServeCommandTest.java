@@ -161,4 +161,29 @@ class ServeCommandTest {
         assertEquals(ModelCatalog.entryOf(models.resolve("b.safetensors")), serve.firstModel(cmd, new ModelCatalog(models)),
                 "single files count as models, the demo does not");
     }
+
+    /** QA finding: a file that cannot load (here: shapes that need --config) no longer keeps serve from starting. */
+    @Test
+    void withoutModelAModelThatFailsIsSkipped() throws IOException {
+        Path models = tmp.resolve("models");
+        link(models, "a.safetensors", sd15File());
+        link(models, "b", Fixtures.dir(Fixtures.SD15));
+        ServeCommand serve = new ServeCommand();
+        CommandLine cmd = new CommandLine(serve);
+        cmd.parseArgs("--models-dir", models.toString());
+        java.io.PrintWriter pw = new java.io.PrintWriter(new java.io.StringWriter(), true);
+        ServeCommand.Served s = serve.loadFirst(cmd, new ModelCatalog(models), ComputeSpec.CPU, pw);
+        try {
+            assertEquals(ModelCatalog.entryOf(models.resolve("b")), s.entry());
+            assertEquals("b", s.generator().modelName());
+        } finally {
+            s.generator().close();
+        }
+        // checkpoint options without --model are refused rather than ignored
+        GenerateCommandTest.Run r = GenerateCommandTest.run("serve", "--models-dir", models.toString(), "--config",
+                Fixtures.dir(Fixtures.SD15).toString(), "--port", "1");
+        assertEquals(2, r.exit());
+        assertTrue(r.err().contains("--config, --vae, --ema and --prediction-type apply to the single file given with --model"),
+                r.err());
+    }
 }
