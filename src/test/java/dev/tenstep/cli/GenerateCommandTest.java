@@ -161,7 +161,7 @@ class GenerateCommandTest {
 
         r = run("generate", "--model", model, "--attention-slice", "lots", "-o", tmp.resolve("a.png").toString());
         assertEquals(2, r.exit());
-        assertTrue(r.err().contains("--attention-slice must be fused, auto, off or a positive number of query rows, got 'lots'"),
+        assertTrue(r.err().contains("--attention-slice must be fused, auto, off (or 0) or a positive number of query rows, got 'lots'"),
                 r.err());
         assertFalse(Files.exists(tmp.resolve("a.png")));
 

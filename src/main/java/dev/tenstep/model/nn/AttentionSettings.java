@@ -43,10 +43,14 @@ public record AttentionSettings(boolean fused, long sliceRows, long budgetBytes)
      *
      * @param slice    {@code fused}, {@code auto} (rows from the budget), {@code off} (one slice) or a
      *                 positive number of query rows; case-insensitive
-     * @param budgetMb budget of one slice in MiB for {@code auto}; {@code <= 0} = {@link #DEFAULT_BUDGET_BYTES}
-     * @throws IllegalArgumentException naming the accepted values
+     * @param budgetMb budget of one slice in MiB for {@code auto}; 0 = {@link #DEFAULT_BUDGET_BYTES}
+     * @throws IllegalArgumentException naming the accepted values (a negative budget included)
      */
     public static AttentionSettings parse(String slice, long budgetMb) {
+        if (budgetMb < 0 || budgetMb > (Long.MAX_VALUE >> 20)) {
+            throw new IllegalArgumentException("--attention-budget must be a number of MiB >= 0 (0 = the default, 256), got "
+                    + budgetMb);
+        }
         long budget = budgetMb > 0 ? budgetMb << 20 : DEFAULT_BUDGET_BYTES;
         String s = slice == null ? "fused" : slice.strip().toLowerCase(Locale.ROOT);
         switch (s) {
@@ -67,8 +71,8 @@ public record AttentionSettings(boolean fused, long sliceRows, long budgetBytes)
                     rows = -1;
                 }
                 if (rows < 1) {
-                    throw new IllegalArgumentException("--attention-slice must be fused, auto, off or a positive number of "
-                            + "query rows, got '" + slice + "'");
+                    throw new IllegalArgumentException("--attention-slice must be fused, auto, off (or 0) or a positive number "
+                            + "of query rows, got '" + slice + "'");
                 }
                 return new AttentionSettings(false, rows, budget);
             }

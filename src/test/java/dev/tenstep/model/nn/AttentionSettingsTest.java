@@ -27,6 +27,8 @@ class AttentionSettingsTest {
             assertTrue(e.getMessage().startsWith("--attention-slice must be fused, auto, off"), e.getMessage());
             assertTrue(e.getMessage().contains("'" + bad + "'"), e.getMessage());
         }
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> AttentionSettings.parse("auto", -5));
+        assertEquals("--attention-budget must be a number of MiB >= 0 (0 = the default, 256), got -5", e.getMessage());
     }
 
     @Test
