@@ -112,8 +112,13 @@ public class GenerationOptions {
         } catch (IllegalArgumentException e) {
             errors.add("--schedule: " + e.getMessage());
         }
-        if (errors.isEmpty()) {
-            toRequest().validate(1, 1000).forEach(e -> errors.add(optionError(e)));
+        try {
+            if (errors.isEmpty()) {
+                toRequest().validate(1, 1000).forEach(e -> errors.add(optionError(e)));
+            }
+        } catch (IllegalArgumentException e) {
+            // --prompt-syntax or --rng, named in the message
+            errors.add(e.getMessage());
         }
         if (!errors.isEmpty()) {
             throw new CommandLine.ParameterException(cmd, String.join("; ", errors));

@@ -165,6 +165,14 @@ class GenerateCommandTest {
                 r.err());
         assertFalse(Files.exists(tmp.resolve("a.png")));
 
+        r = run("generate", "--model", model, "--rng", "foo");
+        assertEquals(2, r.exit());
+        assertTrue(r.err().contains("--rng: unknown rng 'foo'"), r.err());
+
+        r = run("generate", "--model", model, "--prompt", "a (x:1.2.3) cube");
+        assertEquals(2, r.exit());
+        assertTrue(r.err().contains("--prompt: emphasis weight '1.2.3'"), r.err());
+
         r = run("generate", "--model", tmp.resolve("nope").toString());
         assertEquals(2, r.exit());
         assertTrue(r.err().contains("--model: not found: "), r.err());
