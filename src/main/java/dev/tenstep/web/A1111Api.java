@@ -110,7 +110,7 @@ record A1111Api(JobQueue queue, OutputStore store, AtomicReference<A1111Settings
         List<Long> seeds = new ArrayList<>();
         List<String> infotexts = new ArrayList<>();
         List<String> warnings = new ArrayList<>();
-        try (A1111Calls.Call call = calls.open()) {
+        try (A1111Calls.Call call = calls.open(count)) {
             for (int i = 0; i < count; i++) {
                 // A1111: image i of a call uses seed + i
                 GenerationRequest r = first.withSeed(first.seed() + i);

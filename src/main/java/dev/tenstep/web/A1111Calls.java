@@ -1,5 +1,8 @@
 package dev.tenstep.web;
 
+import java.time.Instant;
+import java.util.List;
+import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 
@@ -9,7 +12,8 @@ import java.util.concurrent.ConcurrentHashMap;
  * on with its next image; <b>interrupt</b> ends the image being generated and the rest of its call, which then
  * answers with the images finished so far. Here each image of a call is its own job on the {@link JobQueue}, queued
  * only when the one before it has ended; a call records its current job, and an interrupted call queues no more.
- * Thread-safe.
+ * {@code /progress} reads the calls too ({@link #active}): between two images of a call no job of it runs, yet the
+ * call is still in progress. Thread-safe.
  */
 final class A1111Calls {
     private final JobQueue queue;
@@ -19,11 +23,28 @@ final class A1111Calls {
         this.queue = queue;
     }
 
+    /**
+     * Where a call stands, for {@code /progress}.
+     *
+     * @param current the job of its current image (running, waiting, or the one just ended before the next is queued)
+     * @param done    images of the call that have ended (generated, skipped or failed)
+     * @param images  images the call renders in all
+     * @param started when the call's first image started, or null when it has not started
+     */
+    record State(Job current, int done, int images, Instant started) {
+    }
+
     /** One txt2img call: its current job, how many of its images have ended, and whether it was interrupted. */
     final class Call implements AutoCloseable {
+        private final int images;
+        private Job first;
         private Job current;
         private int ended;
         private boolean interrupted;
+
+        private Call(int images) {
+            this.images = images;
+        }
 
         /**
          * Queues the call's next image, unless the call was interrupted.
@@ -39,7 +60,15 @@ final class A1111Calls {
                 ended++;
             }
             current = submit.get();
+            if (first == null) {
+                first = current;
+            }
             return current;
+        }
+
+        private synchronized State state() {
+            int done = ended + (current != null && current.status().finished() ? 1 : 0);
+            return new State(current, done, images, first == null ? null : first.started());
         }
 
         synchronized boolean interrupted() {
@@ -68,11 +97,38 @@ final class A1111Calls {
         }
     }
 
-    /** Registers a new call; close it when the call answers. */
-    Call open() {
-        Call c = new Call();
+    /**
+     * Registers a new call; close it when the call answers.
+     *
+     * @param images the images the call renders (batch_size x n_iter), at least 1
+     */
+    Call open(int images) {
+        Call c = new Call(images);
         calls.add(c);
         return c;
+    }
+
+    /**
+     * The call {@code /progress} reports: the call of the oldest running job that belongs to a call, else a call
+     * that has begun and is between two images (its next image waiting, or not queued yet), else empty (no call, or
+     * only calls still waiting for their first image).
+     *
+     * @param running the running jobs, oldest first ({@link JobQueue#runningJobs})
+     */
+    Optional<State> active(List<Job> running) {
+        for (Job j : running) {
+            for (Call c : calls) {
+                if (c.runs(j)) {
+                    return Optional.of(c.state());
+                }
+            }
+        }
+        for (Call c : calls) {
+            if (c.begun()) {
+                return Optional.of(c.state());
+            }
+        }
+        return Optional.empty();
     }
 
     /**

@@ -13,6 +13,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.atomic.AtomicReference;
 
 /**
@@ -34,7 +35,8 @@ final class A1111Extras implements WebApp.Routes {
     }
 
     /**
-     * @param calls  the txt2img calls in progress, which {@code /interrupt} and {@code /skip} end or advance
+     * @param calls  the txt2img calls in progress, which {@code /interrupt} and {@code /skip} end or advance and
+     *               {@code /progress} reports
      * @param models the model list: {@code sd_model_checkpoint} in the options switches between them
      */
     A1111Extras(JobQueue queue, AtomicReference<A1111Settings> settings, A1111Calls calls, ModelSwitcher models) {
@@ -83,45 +85,82 @@ final class A1111Extras implements WebApp.Routes {
     }
 
     /**
-     * {@code GET /progress}: the oldest running job's step, {@code eta_relative} in seconds from its start (time in
-     * the queue not counted), and {@code current_image}: the cheap preview of its last x0-hat as a base64 PNG
-     * (latent resolution, as A1111's "Approx cheap"), null before the first step or with
+     * {@code GET /progress}. While a txt2img call is in progress ({@link A1111Calls#active}) it reports the whole
+     * call, as A1111 does: {@code job_no} the index of the current image, {@code job_count} the call's images plus
+     * the other running and waiting jobs, {@code progress} (images done + the current image's step fraction) /
+     * images, {@code eta_relative} in seconds from the call's start at that pace. Between two images of a call it
+     * stays active (step 0 of the next image), so that clients do not take the gap for the end. Otherwise it reports
+     * the oldest running job: its step, {@code eta_relative} from its start (time in the queue not counted),
+     * {@code job_no} 0. {@code current_image} is the cheap preview of the running job's last x0-hat as a base64 PNG
+     * (latent resolution, as A1111's "Approx cheap"), null before the first step, between images or with
      * {@code skip_current_image=true}.
      */
     private void progress(Context ctx) {
         List<Job> running = queue.runningJobs();
+        Optional<A1111Calls.State> call = calls.active(running);
+        Job j = call.map(A1111Calls.State::current).orElse(running.isEmpty() ? null : running.get(0));
         Map<String, Object> state = new LinkedHashMap<>();
         Map<String, Object> out = new LinkedHashMap<>();
         double progress = 0;
         double eta = 0;
         int step = 0;
         int total = 0;
+        int jobNo = 0;
+        int jobCount = running.size() + queue.waiting();
         String image = null;
-        if (!running.isEmpty()) {
-            Job j = running.get(0);
-            StepProgress last = j.lastStep();
-            step = last != null ? last.step() : j.step();
+        String textinfo = null;
+        if (j != null) {
+            boolean runs = j.status() == Job.Status.RUNNING;
+            StepProgress last = runs ? j.lastStep() : null;
+            step = !runs ? 0 : last != null ? last.step() : j.step();
             total = j.request().steps();
-            progress = total == 0 ? 0 : (double) step / total;
-            eta = eta(j.started(), Instant.now(), step, total);
+            double fraction = total == 0 ? 0 : (double) step / total;
+            if (call.isPresent()) {
+                A1111Calls.State c = call.get();
+                // the call's current job, when queued or running, is already among the running and waiting jobs
+                boolean counted = j.status() == Job.Status.QUEUED || runs;
+                jobCount += c.images() - (counted ? 1 : 0);
+                // between images the ended job is still current: its step is over, the next image is at step 0
+                jobNo = Math.min(c.done(), c.images() - 1);
+                progress = (c.done() + (runs ? fraction : 0)) / c.images();
+                eta = callEta(c.started(), Instant.now(), progress);
+                textinfo = "image " + (jobNo + 1) + " of " + c.images() + ", step " + step + " of " + total;
+            } else {
+                progress = fraction;
+                eta = eta(j.started(), Instant.now(), step, total);
+                textinfo = "step " + step + " of " + total;
+            }
             if (last != null && !"true".equalsIgnoreCase(ctx.queryParam("skip_current_image"))) {
                 image = currentImage(j, last);
             }
         }
         state.put("skipped", false);
         state.put("interrupted", false);
-        state.put("job", running.isEmpty() ? "" : running.get(0).id());
-        state.put("job_count", running.size() + queue.waiting());
-        state.put("job_timestamp", running.isEmpty() ? "0" : running.get(0).created().toString());
-        state.put("job_no", 0);
+        state.put("job", j == null ? "" : j.id());
+        state.put("job_count", jobCount);
+        state.put("job_timestamp", j == null ? "0" : j.created().toString());
+        state.put("job_no", jobNo);
         state.put("sampling_step", step);
         state.put("sampling_steps", total);
         out.put("progress", progress);
         out.put("eta_relative", eta);
         out.put("state", state);
         out.put("current_image", image);
-        out.put("textinfo", running.isEmpty() ? null : "step " + step + " of " + total);
+        out.put("textinfo", textinfo);
         ctx.json(out);
+    }
+
+    /**
+     * Seconds left for a call that started at {@code started} and has done the fraction {@code progress} (0..1) of
+     * its images by {@code now}, at its pace so far (A1111's elapsed / progress - elapsed); 0 before any progress or
+     * when not started.
+     */
+    static double callEta(Instant started, Instant now, double progress) {
+        if (started == null || progress <= 0) {
+            return 0;
+        }
+        double elapsed = Duration.between(started, now).toNanos() / 1e9;
+        return Math.max(0, elapsed / progress - elapsed);
     }
 
     /**

@@ -92,10 +92,29 @@ public final class ModelSwitcher implements AutoCloseable {
         return entries();
     }
 
-    /** The entry an A1111 checkpoint name denotes ({@link ModelCatalog#find}). */
+    /**
+     * The entry an A1111 checkpoint name denotes ({@link ModelCatalog#find}). A name that matches no
+     * entry, or an entry whose file or folder is gone since the last scan, rescans the folder first
+     * (a model added or deleted since is then listed or not); an entry still gone after it is
+     * empty, as an unknown name (the resident model excepted: it stays loaded).
+     */
     public Optional<ModelCatalog.Entry> find(String sent) {
+        Optional<ModelCatalog.Entry> found = lookup(sent);
+        if (found.isPresent() && present(found.get())) {
+            return found;
+        }
+        refreshQuietly();
+        return lookup(sent).filter(this::present);
+    }
+
+    private Optional<ModelCatalog.Entry> lookup(String sent) {
         Optional<ModelCatalog.Entry> found = catalog.find(sent);
         return found.isPresent() ? found : entries().stream().filter(e -> e.matches(sent)).findFirst();
+    }
+
+    /** Whether a switch to {@code e} can load it: an ideal model, the resident one, or a file or folder that exists. */
+    private boolean present(ModelCatalog.Entry e) {
+        return e.kind() == ModelCatalog.Kind.IDEAL || e.sameModel(current) || java.nio.file.Files.exists(e.path());
     }
 
     /** For the options call: null when {@code sent} names a listed model, else the message. */
@@ -153,7 +172,9 @@ public final class ModelSwitcher implements AutoCloseable {
                 return next;
             } catch (RuntimeException | OutOfMemoryError e) {
                 String why = message(e);
-                LOG.warn("could not load {}: {}", target.title(), why, e);
+                // one line: the message says what is wrong; the stack trace only helps a developer
+                LOG.warn("could not load {}: {}{}", target.title(), why, causeOf(e));
+                LOG.debug("could not load {}", target.title(), e);
                 if (old instanceof Unloaded) {
                     failure.set("could not load '" + target.title() + "': " + why + "; no model is loaded");
                     return old;
@@ -164,7 +185,8 @@ public final class ModelSwitcher implements AutoCloseable {
                             + previous.title() + "'");
                     return back;
                 } catch (RuntimeException | OutOfMemoryError e2) {
-                    LOG.error("could not load {} again either", previous.title(), e2);
+                    LOG.error("could not load {} again either: {}{}", previous.title(), message(e2), causeOf(e2));
+                    LOG.debug("could not load {} again either", previous.title(), e2);
                     String msg = "could not load '" + target.title() + "': " + why + "; reloading '"
                             + previous.title() + "' failed too: " + message(e2) + "; no model is loaded";
                     failure.set(msg);
@@ -187,6 +209,18 @@ public final class ModelSwitcher implements AutoCloseable {
         }
     }
 
+    /** For a log line: {@code " (cause: ...)"} with the first line of the cause's message, when it adds to {@code e}'s. */
+    private static String causeOf(Throwable e) {
+        Throwable c = e.getCause();
+        if (c == null || c == e) {
+            return "";
+        }
+        String m = message(c);
+        String own = e.getMessage();
+        return own != null && own.contains(m) ? "" : " (cause: " + m + ")";
+    }
+
+    /** The first line of the message (a load error may carry a multi-line report), or the class name. */
     private static String message(Throwable e) {
         String m = e.getMessage();
         return m == null || m.isBlank() ? e.getClass().getSimpleName() : m.lines().findFirst().orElse(m);

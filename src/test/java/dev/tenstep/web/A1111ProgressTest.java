@@ -109,11 +109,53 @@ class A1111ProgressTest extends TinySd15WebTest {
     }
 
     @Test
+    void progressReportsTheWholeCallAndStaysActiveBetweenItsImages() {
+        withGate((client, queue, gate) -> {
+            CompletableFuture<JsonNode> call = txt2img(client, 2);
+            assertEquals(5, gate.awaitArrival());
+            JsonNode p = json(client.get("/sdapi/v1/progress"));
+            assertEquals(0, p.get("state").get("job_no").asInt(), "the call's first image");
+            assertEquals(2, p.get("state").get("job_count").asInt(), "the call's two images");
+            assertEquals(0.25, p.get("progress").asDouble(), 1e-12, "(0 images + step 1 of 2) / 2 images");
+            // a native job queued now runs before the call's second image, which is queued only when the first ends:
+            // while it runs (held at the gate), the call is between its images and no job of it runs
+            Job other = queue.submit(generator.resolve(dev.tenstep.pipeline.GenerationRequest.of("b")
+                    .withSize(64, 64).withSteps(2).withSeed(40)), Job.Preview.NONE);
+            gate.pass();
+            assertEquals(40, gate.awaitArrival());
+            JsonNode between = json(client.get("/sdapi/v1/progress"));
+            assertEquals(1, between.get("state").get("job_no").asInt(), "the call's second image is next");
+            assertEquals(3, between.get("state").get("job_count").asInt(), "the call's two images and the other job");
+            assertEquals(0.5, between.get("progress").asDouble(), 1e-12, "1 of 2 images done, the next not begun");
+            assertEquals(0, between.get("state").get("sampling_step").asInt());
+            assertTrue(between.get("eta_relative").asDouble() > 0, "half done: as long again");
+            assertTrue(between.get("current_image").isNull(), "no image of the call runs");
+            assertTrue(!between.get("state").get("job").asText().isEmpty());
+            gate.pass();
+            other.done().get(5, TimeUnit.MINUTES);
+            assertEquals(6, gate.awaitArrival());
+            JsonNode second = json(client.get("/sdapi/v1/progress"));
+            assertEquals(1, second.get("state").get("job_no").asInt());
+            assertEquals(2, second.get("state").get("job_count").asInt());
+            assertEquals(0.75, second.get("progress").asDouble(), 1e-12, "(1 image + step 1 of 2) / 2 images");
+            assertEquals(1, second.get("state").get("sampling_step").asInt());
+            gate.pass();
+            assertEquals(2, call.get(5, TimeUnit.MINUTES).get("images").size());
+            JsonNode idle = json(client.get("/sdapi/v1/progress"));
+            assertEquals(0, idle.get("state").get("job_count").asInt(), "the call has answered: idle");
+            assertEquals(0.0, idle.get("progress").asDouble());
+            assertEquals(List.of(), gate.pending());
+        });
+    }
+
+    @Test
     void etaCountsFromTheJobStartNotFromQueueing() {
         Instant t0 = Instant.parse("2026-01-01T00:00:00Z");
         assertEquals(40.0, A1111Extras.eta(t0, t0.plusSeconds(10), 2, 10), 1e-9, "10 s for 2 steps: 8 more take 40 s");
         assertEquals(0.0, A1111Extras.eta(t0, t0.plusSeconds(10), 0, 10), "no step yet: no estimate");
         assertEquals(0.0, A1111Extras.eta(null, t0, 1, 10), "not started");
+        assertEquals(30.0, A1111Extras.callEta(t0, t0.plusSeconds(10), 0.25), 1e-9, "a quarter in 10 s: 30 s more");
+        assertEquals(0.0, A1111Extras.callEta(t0, t0.plusSeconds(10), 0), "no progress yet: no estimate");
         withGate((client, queue, gate) -> {
             Job first = queue.submit(generator.resolve(dev.tenstep.pipeline.GenerationRequest.of("a")
                     .withSize(64, 64).withSteps(2).withSeed(1)), Job.Preview.NONE);

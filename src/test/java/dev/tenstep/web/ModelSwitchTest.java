@@ -2,6 +2,7 @@ package dev.tenstep.web;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.tenstep.io.ModelHash;
+import dev.tenstep.model.ModelLoadException;
 import dev.tenstep.pipeline.GenerationRequest;
 import dev.tenstep.pipeline.GenerationResult;
 import dev.tenstep.pipeline.ModelCatalog;
@@ -263,6 +264,51 @@ class ModelSwitchTest {
             JsonNode job = finished(queue, submit(client));
             assertEquals("tiny-sd15", job.get("result").get("model").asText(), "the server serves on");
         });
+    }
+
+    @Test
+    void aModelDeletedSinceTheScanIsAnUnknownCheckpoint() throws Exception {
+        withServer((client, queue, first, loader) -> {
+            Path zero = Files.createFile(tmp.resolve("models/zero.ckpt"));
+            assertEquals(200, postJson(client, "/sdapi/v1/refresh-checkpoints", "").code());
+            assertTrue(titles(json(client.get("/sdapi/v1/sd-models"))).contains("zero.ckpt"));
+            Files.delete(zero);
+
+            Response r = postJsonSlow(client, "/sdapi/v1/options", "{\"sd_model_checkpoint\": \"zero.ckpt\"}");
+            String body = r.body().string();
+            assertEquals(422, r.code(), body);
+            assertTrue(body.contains("options.sd_model_checkpoint") && body.contains("unknown checkpoint 'zero.ckpt'")
+                    && !body.contains("not found"), body);
+            assertFalse(titles(json(client.get("/sdapi/v1/sd-models"))).contains("zero.ckpt"), "the switch rescanned");
+            Response page = postJson(client, "/api/model", "{\"model\": \"zero.ckpt\"}");
+            String pageBody = page.body().string();
+            assertEquals(400, page.code(), pageBody);
+            assertTrue(pageBody.contains("\"field\":\"model\"") && pageBody.contains("unknown checkpoint 'zero.ckpt'"), pageBody);
+            assertEquals(List.of("load tiny-sd15"), loader.events, "nothing closed or loaded");
+        });
+    }
+
+    @Test
+    void aCorruptFileFailsWithTheFirstLineOfItsError() throws Exception {
+        withServer((client, queue, first, loader) -> {
+            Files.createFile(tmp.resolve("models/empty.ckpt"));
+            Response r = postJsonSlow(client, "/sdapi/v1/options", "{\"sd_model_checkpoint\": \"empty.ckpt\"}");
+            String body = r.body().string();
+            assertEquals(500, r.code(), body);
+            String message = WebTestSupport.JSON.readTree(body).get("error").asText();
+            assertTrue(message.startsWith("could not load 'empty.ckpt': ") && message.endsWith("; still serving 'tiny-sd15'")
+                    && !message.contains("\n") && !message.contains("--config"), message);
+            assertEquals(List.of("load tiny-sd15", "close tiny-sd15", "load empty.ckpt", "load tiny-sd15"), loader.events);
+        });
+        // only the shapes-match-no-release failure is one a config folder fixes (serve points at --config for it)
+        ModelLoadException empty = org.junit.jupiter.api.Assertions.assertThrows(ModelLoadException.class,
+                () -> SingleFilePipeline.load(tmp.resolve("models/empty.ckpt"), SingleFilePipeline.Options.DEFAULT));
+        assertFalse(empty.needsConfig(), empty.getMessage());
+        ModelLoadException shapes = org.junit.jupiter.api.Assertions.assertThrows(ModelLoadException.class,
+                () -> SingleFilePipeline.load(Fixtures.root().resolve("single-file/tiny-sd15.safetensors"),
+                        SingleFilePipeline.Options.DEFAULT));
+        assertTrue(shapes.needsConfig() && shapes.getMessage().contains("--config"), shapes.getMessage());
+        assertTrue(new ModelLoadException("wrapped", shapes).needsConfig(), "a wrapper keeps the flag");
     }
 
     interface Call {

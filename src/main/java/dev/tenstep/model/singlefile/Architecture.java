@@ -142,7 +142,7 @@ public final class Architecture {
     }
 
     private static ModelLoadException mismatch(SingleFileCheckpoint ckpt, Release tried, List<String> diffs) {
-        return new ModelLoadException(ckpt.file() + ": the tensor shapes match no Stable Diffusion release known here "
+        return ModelLoadException.needingConfig(ckpt.file() + ": the tensor shapes match no Stable Diffusion release known here "
                 + "(SD 1.x, SD 2.x base, SD 2.x 768-v). Found: " + summary(ckpt) + ". Differences from " + tried.label
                 + ": " + String.join("; ", diffs) + ". Pass --config DIR, a folder with the unet/, vae/, text_encoder/, "
                 + "scheduler/ and tokenizer/ config files of this model (as diffusers' from_single_file(config=...)).");
