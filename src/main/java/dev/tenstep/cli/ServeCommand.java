@@ -187,7 +187,7 @@ public class ServeCommand implements Callable<Integer> {
                 // the model stays resident on the device between requests
                 pipeline = options.load(cmd, entry.path(), err, device);
             } catch (ModelLoadException e) {
-                if (isGiven || entry.kind() != ModelCatalog.Kind.FILE) {
+                if (isGiven || entry.kind() != ModelCatalog.Kind.FILE || !e.needsConfig()) {
                     throw e;
                 }
                 throw new ModelLoadException(e.getMessage() + " (serve applies --config, --vae, --ema and --prediction-type "
