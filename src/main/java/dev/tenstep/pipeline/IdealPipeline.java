@@ -83,6 +83,12 @@ public final class IdealPipeline implements TextToImage {
      *                                 a width or height other than the data set's, a prompt or negative prompt that
      *                                 matches no caption (listing the known words)
      */
+    /** No text encoder: clip skip 1 only. */
+    @Override
+    public int maxClipSkip() {
+        return 1;
+    }
+
     @Override
     public GenerationRequest resolve(GenerationRequest r, int maxSize) {
         List<FieldError> errors = new ArrayList<>(r.validate(1, noiseSchedule.numTrainTimesteps(),

@@ -195,6 +195,11 @@ public final class StableDiffusionPipeline implements TextToImage {
      * @throws InvalidRequestException listing every invalid field
      */
     @Override
+    public int maxClipSkip() {
+        return Math.min(textEncoder.encoder.layers.size(), GenerationRequest.MAX_CLIP_SKIP);
+    }
+
+    @Override
     public GenerationRequest resolve(GenerationRequest r, int maxSize) {
         List<FieldError> errors = new ArrayList<>(r.validate(sizeMultiple(), noiseSchedule.numTrainTimesteps(), maxSize));
         int layers = textEncoder.encoder.layers.size();

@@ -68,6 +68,15 @@ public interface TextToImage extends AutoCloseable {
         return null;
     }
 
+    /**
+     * The largest clip skip this model takes: its text encoder's layer count, at most
+     * {@link GenerationRequest#MAX_CLIP_SKIP} (12 for SD 1.x, whose CLIP has 12 layers); 1 for a
+     * model without a text encoder.
+     */
+    default int maxClipSkip() {
+        return GenerationRequest.MAX_CLIP_SKIP;
+    }
+
     /** The device and dtypes the model computes in (CPU fp32 unless loaded with a {@link ComputeSpec}). */
     default ComputeSpec compute() {
         return ComputeSpec.CPU;

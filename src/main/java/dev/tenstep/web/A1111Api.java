@@ -72,7 +72,7 @@ record A1111Api(JobQueue queue, OutputStore store, AtomicReference<A1111Settings
         GenerationRequest parsed = Requests.parse(body, Requests.Names.A1111);
         List<FieldError> errors = new ArrayList<>(Requests.unhonoured(body));
         A1111Settings override = settings.get().apply(body.get("override_settings"), "override_settings",
-                sent -> models.overrideProblem(sent, generator));
+                sent -> models.overrideProblem(sent, generator), generator.maxClipSkip());
         JsonNode restore = body.get("override_settings_restore_afterwards");
         boolean sendImages = body.path("send_images").asBoolean(true);
         // A1111's API default: images are not saved unless save_images is true

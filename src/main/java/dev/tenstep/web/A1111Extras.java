@@ -74,13 +74,17 @@ final class A1111Extras implements WebApp.Routes {
      */
     private void setOptions(Context ctx) throws InterruptedException {
         com.fasterxml.jackson.databind.JsonNode body = Requests.body(ctx.body());
-        settings.get().apply(body, "options", models::unknownProblem);
         com.fasterxml.jackson.databind.JsonNode checkpoint = body.get("sd_model_checkpoint");
+        boolean switching = checkpoint != null && !checkpoint.asText("").isBlank();
+        // clip skip is checked against the model it will apply to: the new one when this call switches
+        settings.get().apply(body, "options", models::unknownProblem,
+                switching ? dev.tenstep.pipeline.GenerationRequest.MAX_CLIP_SKIP : queue.generator().maxClipSkip());
         if (checkpoint != null && !checkpoint.asText("").isBlank()) {
             models.switchTo(models.find(checkpoint.asText()).orElseThrow(() -> dev.tenstep.pipeline.InvalidRequestException.of(
                     "options.sd_model_checkpoint", models.unknownProblem(checkpoint.asText()))));
         }
-        settings.updateAndGet(s -> s.apply(body, "options", models::unknownProblem));
+        int max = queue.generator().maxClipSkip();
+        settings.updateAndGet(s -> s.apply(body, "options", models::unknownProblem, max));
         ctx.json(Map.of());
     }
 

@@ -51,6 +51,17 @@ record A1111Settings(int clipSkip, RngKind rng, PromptSyntax syntax) {
      * @throws InvalidRequestException naming each setting that cannot be applied
      */
     A1111Settings apply(JsonNode options, String field, java.util.function.UnaryOperator<String> checkpoint) {
+        return apply(options, field, checkpoint, GenerationRequest.MAX_CLIP_SKIP);
+    }
+
+    /**
+     * As {@link #apply(JsonNode, String, java.util.function.UnaryOperator)}, with
+     * {@code CLIP_stop_at_last_layers} checked against the loaded model's {@code maxClipSkip}
+     * (its text encoder's layer count), so a value the model cannot take is refused here, naming
+     * this field, rather than failing every later request.
+     */
+    A1111Settings apply(JsonNode options, String field, java.util.function.UnaryOperator<String> checkpoint,
+                        int maxClipSkip) {
         if (options == null || options.isNull()) {
             return this;
         }
@@ -75,8 +86,8 @@ record A1111Settings(int clipSkip, RngKind rng, PromptSyntax syntax) {
                 }
                 case "CLIP_stop_at_last_layers" -> {
                     if (!v.canConvertToInt() || !v.isIntegralNumber() || v.asInt() < 1
-                            || v.asInt() > GenerationRequest.MAX_CLIP_SKIP) {
-                        errors.add(new FieldError(key, "must be an integer from 1 to " + GenerationRequest.MAX_CLIP_SKIP
+                            || v.asInt() > maxClipSkip) {
+                        errors.add(new FieldError(key, "must be an integer from 1 to " + maxClipSkip
                                 + ", got " + v));
                     } else {
                         skip = v.asInt();

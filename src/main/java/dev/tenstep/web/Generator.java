@@ -69,6 +69,11 @@ public interface Generator {
     BufferedImage preview(StepProgress step, boolean exact);
 
     /** The model's prompt encoder for token counts, or null (the default) when it has none. */
+    default int maxClipSkip() {
+        return GenerationRequest.MAX_CLIP_SKIP;
+    }
+
+    /** The model's prompt encoder for token counts, or null (the default) when it has none. */
     default dev.tenstep.pipeline.prompt.PromptEncoder promptEncoder() {
         return null;
     }
@@ -119,6 +124,11 @@ public interface Generator {
             @Override
             public String modelHash() {
                 return p.modelHash();
+            }
+
+            @Override
+            public int maxClipSkip() {
+                return p.maxClipSkip();
             }
 
             @Override

@@ -84,7 +84,7 @@ record JobsApi(JobQueue queue, OutputStore store, ModelSwitcher models) implemen
         m.put("prompt_syntaxes", WebApp.promptSyntaxList());
         m.put("default_prompt_syntax", defaults.resolvedSyntax().id());
         m.put("default_clip_skip", defaults.resolvedClipSkip());
-        m.put("max_clip_skip", GenerationRequest.MAX_CLIP_SKIP);
+        m.put("max_clip_skip", generator().maxClipSkip());
         m.put("queue_size", queue.capacity());
         m.put("waiting", queue.waiting());
         Map<String, Object> state = ModelsApi.state(models);

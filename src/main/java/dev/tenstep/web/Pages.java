@@ -62,7 +62,7 @@ record Pages(JobQueue queue, OutputStore store, ModelSwitcher models) implements
         m.put("schedules", ScheduleKind.ids());
         m.put("rngs", WebApp.rngList());
         m.put("promptSyntaxes", WebApp.promptSyntaxList());
-        m.put("maxClipSkip", GenerationRequest.MAX_CLIP_SKIP);
+        m.put("maxClipSkip", generator().maxClipSkip());
         m.put("form", form(ctx));
         return m;
     }

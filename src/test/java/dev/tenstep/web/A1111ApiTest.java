@@ -130,6 +130,12 @@ class A1111ApiTest extends TinySd15WebTest {
             JsonNode options = json(client.get("/sdapi/v1/options"));
             assertEquals(pipeline.name(), options.get("sd_model_checkpoint").asText());
             assertEquals("GPU", options.get("randn_source").asText());
+            // more layers than the model's text encoder has: refused here, naming the setting
+            Response tooDeep = postJson(client, "/sdapi/v1/options", "{\"CLIP_stop_at_last_layers\": 4}");
+            String tooDeepBody = tooDeep.body().string();
+            assertEquals(422, tooDeep.code(), tooDeepBody);
+            assertTrue(tooDeepBody.contains("options.CLIP_stop_at_last_layers") && tooDeepBody.contains("from 1 to 3"),
+                    tooDeepBody);
             Response set = postJson(client, "/sdapi/v1/options", "{\"CLIP_stop_at_last_layers\": 2, \"randn_source\": \"CPU\"}");
             assertEquals(200, set.code());
             JsonNode after = json(client.get("/sdapi/v1/options"));

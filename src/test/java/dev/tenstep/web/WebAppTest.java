@@ -222,7 +222,9 @@ class WebAppTest extends TinySd15WebTest {
             assertEquals("philox", info.get("default_rng").asText());
             assertEquals("a1111", info.get("default_prompt_syntax").asText());
             assertEquals(1, info.get("default_clip_skip").asInt());
-            assertEquals(12, info.get("max_clip_skip").asInt());
+            // the model's text encoder layers (tiny-sd15: 3), not the A1111 slider's 12
+            assertEquals(pipeline.maxClipSkip(), info.get("max_clip_skip").asInt());
+            assertEquals(3, info.get("max_clip_skip").asInt());
             for (String path : List.of("/", "/compare", "/grid")) {
                 String html = client.get(path).body().string();
                 for (String id : List.of("id=\"prompt_syntax\"", "id=\"clip_skip\"", "id=\"rng\"")) {

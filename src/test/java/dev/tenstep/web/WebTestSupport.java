@@ -66,6 +66,11 @@ final class WebTestSupport {
         }
 
         @Override
+        public int maxClipSkip() {
+            return real.maxClipSkip();
+        }
+
+        @Override
         public String modelHash() {
             return real.modelHash();
         }
