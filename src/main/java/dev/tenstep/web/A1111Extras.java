@@ -205,13 +205,17 @@ final class A1111Extras implements WebApp.Routes {
         return l;
     }
 
+    /** Steps assumed when counting the texts of an edited prompt ({@code [a:b:0.5]}: both texts appear). */
+    private static final int TOKEN_COUNT_STEPS = 20;
+
     private void tokenize(Context ctx) {
         PromptEncoder encoder = queue.generator().promptEncoder();
         if (encoder == null) {
             throw new ApiException(404, "this generator has no tokenizer");
         }
         String text = ctx.queryParam("text");
-        String syntaxText = ctx.queryParam("syntax");
+        // "syntax", or the request field's name "prompt_syntax"
+        String syntaxText = ctx.queryParam("syntax") != null ? ctx.queryParam("syntax") : ctx.queryParam("prompt_syntax");
         dev.tenstep.pipeline.prompt.PromptSyntax syntax;
         try {
             syntax = syntaxText == null || syntaxText.isBlank() ? settings.get().syntax()
@@ -221,7 +225,20 @@ final class A1111Extras implements WebApp.Routes {
         }
         PromptChunks c;
         try {
-            c = encoder.chunks(text == null ? "" : text, syntax);
+            String t = text == null ? "" : text;
+            if (syntax == dev.tenstep.pipeline.prompt.PromptSyntax.A1111) {
+                // with prompt editing the longest text the prompt takes during sampling counts, as A1111's counter does
+                c = null;
+                for (dev.tenstep.pipeline.prompt.PromptSchedule.Entry e
+                        : dev.tenstep.pipeline.prompt.PromptSchedule.of(t, TOKEN_COUNT_STEPS).entries()) {
+                    PromptChunks ce = encoder.chunks(e.text(), syntax);
+                    if (c == null || ce.tokenCount() > c.tokenCount()) {
+                        c = ce;
+                    }
+                }
+            } else {
+                c = encoder.chunks(t, syntax);
+            }
         } catch (IllegalArgumentException e) {
             throw dev.tenstep.pipeline.InvalidRequestException.of("text", e.getMessage());
         }

@@ -172,6 +172,13 @@ class A1111ApiTest extends TinySd15WebTest {
             assertEquals("150/150", tok.get("label").asText());
             JsonNode emph = json(client.get("/api/tokenize?text=" + URLEncoder.encode("a (red:1.5) apple", StandardCharsets.UTF_8)));
             assertEquals(3, emph.get("tokens").asInt());
+            // prompt editing: the longer of the texts the prompt takes counts (A1111's counter), not the brackets
+            JsonNode edit = json(client.get("/api/tokenize?text=" + URLEncoder.encode("[dog:cat:4]", StandardCharsets.UTF_8)));
+            assertEquals(1, edit.get("tokens").asInt());
+            JsonNode plain = json(client.get("/api/tokenize?prompt_syntax=plain&text=" + URLEncoder.encode("(a cat)",
+                    StandardCharsets.UTF_8)));
+            assertEquals(4, plain.get("tokens").asInt(), "plain syntax counts the brackets");
+            assertEquals(400, client.get("/api/tokenize?prompt_syntax=bogus&text=a").code());
             assertTrue(client.get("/").body().string().contains("id=\"prompt_tokens\""), "token count under the prompt box");
             // the native API: the notice is in the job JSON and on the result page
             Response sub = postJson(client, "/api/txt2img", "{" + SMALL + ", \"prompt\": \"" + A1111ConditioningTestWords.LONG + "\"}");
