@@ -2,9 +2,7 @@ package dev.tenstep.web;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.tenstep.pipeline.prompt.A1111ConditioningTestWords;
-import io.javalin.Javalin;
 import io.javalin.testtools.HttpClient;
-import io.javalin.testtools.JavalinTest;
 import okhttp3.Response;
 import org.junit.jupiter.api.Test;
 
@@ -23,21 +21,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** Issue 10's failures 2-5, 7 and 8 over HTTP, each with its small input, on the tiny-sd15 fixture. */
 class A1111ApiTest extends TinySd15WebTest {
-
-    interface AppTest {
-        void run(HttpClient client, JobQueue queue, OutputStore store) throws Exception;
-    }
-
-    private void withApp(AppTest test) {
-        OutputStore store = new OutputStore(outputs);
-        JobQueue queue = new JobQueue(generator, store, 1, 16);
-        try {
-            Javalin app = WebApp.create(queue, store);
-            JavalinTest.test(app, (server, client) -> test.run(client, queue, store));
-        } finally {
-            queue.close();
-        }
-    }
 
     private static final String SMALL = "\"width\": 64, \"height\": 64, \"steps\": 2, \"seed\": 5";
 

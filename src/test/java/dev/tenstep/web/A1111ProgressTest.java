@@ -2,9 +2,7 @@ package dev.tenstep.web;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.tenstep.pipeline.StepProgress;
-import io.javalin.Javalin;
 import io.javalin.testtools.HttpClient;
-import io.javalin.testtools.JavalinTest;
 import okhttp3.Response;
 import org.junit.jupiter.api.Test;
 
@@ -39,14 +37,7 @@ class A1111ProgressTest extends TinySd15WebTest {
 
     private void withGate(GateTest test) {
         WebTestSupport.GateGenerator gate = new WebTestSupport.GateGenerator(generator);
-        OutputStore store = new OutputStore(outputs);
-        JobQueue queue = new JobQueue(gate, store, 1, 16);
-        try {
-            Javalin app = WebApp.create(queue, store);
-            JavalinTest.test(app, (server, client) -> test.run(client, queue, gate));
-        } finally {
-            queue.close();
-        }
+        withApp(gate, 16, (client, queue, store) -> test.run(client, queue, gate));
     }
 
     /** Posts a txt2img call of {@code images} images (seeds 5, 6, ...) on another thread; its body once it answers. */

@@ -2,6 +2,9 @@ package dev.tenstep.web;
 
 import dev.tenstep.pipeline.StableDiffusionPipeline;
 import dev.tenstep.testing.Fixtures;
+import io.javalin.Javalin;
+import io.javalin.testtools.HttpClient;
+import io.javalin.testtools.JavalinTest;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.io.TempDir;
@@ -24,6 +27,29 @@ abstract class TinySd15WebTest {
     static void loadTinySd15() {
         pipeline = StableDiffusionPipeline.load(Fixtures.dir(Fixtures.SD15));
         generator = Generator.of(pipeline);
+    }
+
+    /** A test body run against a started app. */
+    @FunctionalInterface
+    interface AppTest {
+        void run(HttpClient client, JobQueue queue, OutputStore store) throws Exception;
+    }
+
+    /** Runs {@code test} against the web app of {@code gen} (one worker, {@code queueSize} waiting jobs) on {@link #outputs}. */
+    void withApp(Generator gen, int queueSize, AppTest test) {
+        OutputStore store = new OutputStore(outputs);
+        JobQueue queue = new JobQueue(gen, store, 1, queueSize);
+        try {
+            Javalin app = WebApp.create(queue, store);
+            JavalinTest.test(app, (server, client) -> test.run(client, queue, store));
+        } finally {
+            queue.close();
+        }
+    }
+
+    /** {@link #withApp(Generator, int, AppTest)} with the tiny-sd15 generator and 16 waiting jobs. */
+    void withApp(AppTest test) {
+        withApp(generator, 16, test);
     }
 
     @AfterAll

@@ -3,9 +3,7 @@ package dev.tenstep.web;
 import dev.tenstep.pipeline.TextToImage;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.tenstep.io.PngImages;
-import io.javalin.Javalin;
 import io.javalin.testtools.HttpClient;
-import io.javalin.testtools.JavalinTest;
 import okhttp3.Response;
 import org.junit.jupiter.api.Test;
 
@@ -33,22 +31,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** Every route of the web app on the tiny-sd15 fixture pipeline (loaded once for the class). */
 class WebAppTest extends TinySd15WebTest {
-
-    @FunctionalInterface
-    interface AppTest {
-        void run(HttpClient client, JobQueue queue, OutputStore store) throws Exception;
-    }
-
-    private void withApp(Generator gen, int queueSize, AppTest test) {
-        OutputStore store = new OutputStore(outputs);
-        JobQueue queue = new JobQueue(gen, store, 1, queueSize);
-        try {
-            Javalin app = WebApp.create(queue, store);
-            JavalinTest.test(app, (server, client) -> test.run(client, queue, store));
-        } finally {
-            queue.close();
-        }
-    }
 
     private static JsonNode finish(JobQueue queue, String id) throws Exception {
         Job job = queue.get(id).orElseThrow().done().get(60, TimeUnit.SECONDS);
