@@ -20,8 +20,8 @@ public final class ComputeOptions {
     String device = "auto";
 
     @Option(names = "--dtype", paramLabel = "auto|fp32|fp16|bf16", defaultValue = "auto",
-            description = "Precision of the text encoder and UNet: auto = fp16 on CUDA, fp32 on the CPU; half precision is "
-                    + "refused on the CPU, bf16 is refused with DJL 0.36 (default: ${DEFAULT-VALUE}).")
+            description = "Precision of the text encoder and UNet: auto = fp16 on CUDA, fp32 on the CPU; half precision "
+                    + "(fp16, bf16) is refused on the CPU, and bf16 on CUDA too: DJL 0.36 cannot hold it (default: ${DEFAULT-VALUE}).")
     String dtype = "auto";
 
     @Option(names = "--vae-dtype", paramLabel = "auto|fp32|fp16|bf16", defaultValue = "auto",

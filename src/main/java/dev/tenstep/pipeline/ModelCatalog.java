@@ -79,7 +79,8 @@ public final class ModelCatalog {
         /**
          * Whether an A1111 client's checkpoint name denotes this entry: the title, the file name
          * ({@code name.safetensors}), the model name ({@code name}) or the absolute path, each
-         * optionally followed by {@code " [hash]"}; a hash that is given must agree with a known one.
+         * optionally followed by {@code " [hash]"} (a hash that is given must agree with a known one);
+         * or the known short hash or SHA-256 alone.
          */
         public boolean matches(String sent) {
             if (sent == null) {
@@ -87,6 +88,10 @@ public final class ModelCatalog {
             }
             String t = sent.strip();
             if (t.equals(title)) {
+                return true;
+            }
+            // A1111 also takes a checkpoint's short hash or full SHA-256 alone (its checkpoint aliases)
+            if ((hash != null && t.equalsIgnoreCase(hash)) || (sha256 != null && t.equalsIgnoreCase(sha256))) {
                 return true;
             }
             int bracket = t.lastIndexOf(" [");

@@ -87,7 +87,9 @@ class ModelCatalogTest {
         ModelCatalog.Entry file = catalog.entries().get(2);
         ModelCatalog.Entry folder = catalog.entries().get(1);
         for (String sent : List.of("tiny-sd15.safetensors [711f9eeb00]", "tiny-sd15.safetensors", " tiny-sd15.safetensors [711F9EEB00] ",
-                file.filename(), "tiny-sd15.safetensors [" + SD15_FILE_SHA256 + "]")) {
+                file.filename(), "tiny-sd15.safetensors [" + SD15_FILE_SHA256 + "]",
+                // A1111's aliases: the short hash or the SHA-256 alone
+                "711f9eeb00", "711F9EEB00", SD15_FILE_SHA256)) {
             assertEquals(file, catalog.find(sent).orElseThrow(), sent);
         }
         // the bare name is the folder's (listed first) as well as the file's model_name
@@ -97,6 +99,7 @@ class ModelCatalogTest {
         assertTrue(catalog.find("tiny-sd21").isEmpty());
         assertTrue(catalog.find("kl-f8.vae.safetensors").isEmpty(), "VAEs are not checkpoints");
         assertTrue(catalog.find(" ").isEmpty());
+        assertTrue(catalog.find("0123456789").isEmpty(), "an unknown hash");
     }
 
     @Test
