@@ -40,15 +40,17 @@ public final class ModelLocator {
      * checkpoint, as {@code serve} lists them: {@link ModelCatalog#scan}), else the demo pipeline if present.
      */
     public static Optional<Path> defaultModel(Path modelsDir) {
-        List<ModelCatalog.Entry> all = ModelCatalog.scan(modelsDir);
-        return all.stream().filter(e -> !e.demo()).findFirst().or(() -> all.stream().findFirst()).map(ModelCatalog.Entry::path);
+        return firstRealElseDemo(ModelCatalog.scan(modelsDir));
     }
 
     /** As {@link #defaultModel}, diffusers folders only (for commands that load folders only). */
     public static Optional<Path> defaultFolder(Path modelsDir) {
-        List<ModelCatalog.Entry> all = ModelCatalog.scan(modelsDir).stream()
-                .filter(e -> e.kind() == ModelCatalog.Kind.FOLDER).toList();
-        return all.stream().filter(e -> !e.demo()).findFirst().or(() -> all.stream().findFirst()).map(ModelCatalog.Entry::path);
+        return firstRealElseDemo(ModelCatalog.scan(modelsDir).stream().filter(e -> e.kind() == ModelCatalog.Kind.FOLDER).toList());
+    }
+
+    private static Optional<Path> firstRealElseDemo(List<ModelCatalog.Entry> entries) {
+        return entries.stream().filter(e -> !e.demo()).findFirst().or(() -> entries.stream().findFirst())
+                .map(ModelCatalog.Entry::path);
     }
 
     /**

@@ -100,11 +100,12 @@ public class ServeCommand implements Callable<Integer> {
         if (modelsDir != null && !java.nio.file.Files.isDirectory(modelsDir)) {
             System.out.println("warning: --models-dir " + modelsDir + " is not a folder: no models listed from it");
         }
-        ModelCatalog.Entry given = model != null ? firstModel(cmd, catalog) : null;
         PrintWriter err = cmd.getErr();
-        ModelSwitcher.Loader loader = entry -> load(cmd, entry, given, device, err);
         Served served = loadFirst(cmd, catalog, device, err);
         ModelCatalog.Entry first = served.entry();
+        // the --model entry, to which the checkpoint options apply on a switch back to it
+        ModelCatalog.Entry given = model != null ? first : null;
+        ModelSwitcher.Loader loader = entry -> load(cmd, entry, given, device, err);
         Generator generator = served.generator();
         JobQueue queue = null;
         ModelSwitcher switcher = null;

@@ -226,18 +226,14 @@ final class A1111Extras implements WebApp.Routes {
         PromptChunks c;
         try {
             String t = text == null ? "" : text;
-            if (syntax == dev.tenstep.pipeline.prompt.PromptSyntax.A1111) {
-                // with prompt editing the longest text the prompt takes during sampling counts, as A1111's counter does
-                c = null;
-                for (dev.tenstep.pipeline.prompt.PromptSchedule.Entry e
-                        : dev.tenstep.pipeline.prompt.PromptSchedule.of(t, TOKEN_COUNT_STEPS).entries()) {
-                    PromptChunks ce = encoder.chunks(e.text(), syntax);
-                    if (c == null || ce.tokenCount() > c.tokenCount()) {
-                        c = ce;
-                    }
+            // with prompt editing the longest text the prompt takes during sampling counts, as A1111's counter does
+            c = null;
+            for (dev.tenstep.pipeline.prompt.PromptSchedule.Entry e
+                    : dev.tenstep.pipeline.prompt.PromptSchedule.of(t, TOKEN_COUNT_STEPS, syntax).entries()) {
+                PromptChunks ce = encoder.chunks(e.text(), syntax);
+                if (c == null || ce.tokenCount() > c.tokenCount()) {
+                    c = ce;
                 }
-            } else {
-                c = encoder.chunks(t, syntax);
             }
         } catch (IllegalArgumentException e) {
             throw dev.tenstep.pipeline.InvalidRequestException.of("text", e.getMessage());

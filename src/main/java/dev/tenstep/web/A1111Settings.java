@@ -46,19 +46,12 @@ record A1111Settings(int clipSkip, RngKind rng, PromptSyntax syntax) {
      * These settings changed by an A1111 options object ({@code POST /sdapi/v1/options} body or
      * {@code override_settings}).
      *
-     * @param field      the field name for messages ({@code override_settings} or {@code options})
-     * @param checkpoint what is wrong with an {@code sd_model_checkpoint} value, or null when it is accepted
+     * @param field       the field name for messages ({@code override_settings} or {@code options})
+     * @param checkpoint  what is wrong with an {@code sd_model_checkpoint} value, or null when it is accepted
+     * @param maxClipSkip the loaded model's {@code maxClipSkip} (its text encoder's layer count):
+     *                    {@code CLIP_stop_at_last_layers} above it is refused here, naming this field,
+     *                    rather than failing every later request
      * @throws InvalidRequestException naming each setting that cannot be applied
-     */
-    A1111Settings apply(JsonNode options, String field, java.util.function.UnaryOperator<String> checkpoint) {
-        return apply(options, field, checkpoint, GenerationRequest.MAX_CLIP_SKIP);
-    }
-
-    /**
-     * As {@link #apply(JsonNode, String, java.util.function.UnaryOperator)}, with
-     * {@code CLIP_stop_at_last_layers} checked against the loaded model's {@code maxClipSkip}
-     * (its text encoder's layer count), so a value the model cannot take is refused here, naming
-     * this field, rather than failing every later request.
      */
     A1111Settings apply(JsonNode options, String field, java.util.function.UnaryOperator<String> checkpoint,
                         int maxClipSkip) {

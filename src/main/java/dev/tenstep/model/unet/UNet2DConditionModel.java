@@ -112,15 +112,12 @@ public final class UNet2DConditionModel implements AutoCloseable {
      */
     public static UNet2DConditionModel load(Path unetDir, NDManager manager, ai.djl.ndarray.types.DataType floatType) {
         UNetConfig config = Configs.read(unetDir.resolve("config.json"), UNetConfig.class);
-        NDManager wm = manager.newSubManager();
-        try (Weights w = Weights.open(unetDir, wm, UnaryOperator.identity(), floatType)
-                .upcastAttention(config.upcastAttention())) {
-            UNet2DConditionModel m = new UNet2DConditionModel(config, w, wm);
-            w.finish();
-            return m;
-        } catch (RuntimeException e) {
-            wm.close();
-            throw e;
+        Path file = Weights.findWeightFile(unetDir);
+        // the file channel closes after the load; the mapped weights stay valid until the model's manager closes
+        try (dev.tenstep.io.SafeTensors weights = dev.tenstep.io.SafeTensors.open(file)) {
+            return load(config, weights, manager, floatType);
+        } catch (java.io.IOException e) {
+            throw new ModelLoadException(e.getMessage(), e);
         }
     }
 

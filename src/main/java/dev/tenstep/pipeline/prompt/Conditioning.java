@@ -48,8 +48,8 @@ public final class Conditioning {
      */
     public static Conditioning build(PromptEncoder encoder, NDManager manager, String prompt, String negative, int steps,
                                      PromptSyntax syntax, int clipSkip, Map<String, PromptEncoder.Encoded> cache) {
-        PromptSchedule pos = schedule(prompt, steps, syntax);
-        PromptSchedule neg = schedule(negative, steps, syntax);
+        PromptSchedule pos = PromptSchedule.of(prompt, steps, syntax);
+        PromptSchedule neg = PromptSchedule.of(negative, steps, syntax);
         List<PromptEncoder.Encoded> p = new ArrayList<>();
         List<PromptEncoder.Encoded> n = new ArrayList<>();
         for (PromptSchedule.Entry e : pos.entries()) {
@@ -73,12 +73,6 @@ public final class Conditioning {
                         + "different picture)");
             }
         }
-    }
-
-    private static PromptSchedule schedule(String text, int steps, PromptSyntax syntax) {
-        return syntax == PromptSyntax.PLAIN
-                ? PromptSchedule.constant(text, steps)
-                : PromptSchedule.of(text, steps);
     }
 
     /** The cache key of a text's encoding. */

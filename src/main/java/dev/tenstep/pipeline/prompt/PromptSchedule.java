@@ -61,6 +61,14 @@ public final class PromptSchedule {
         return new PromptSchedule(out);
     }
 
+    /**
+     * The schedule of a prompt read with {@code syntax}: {@link #of(String, int)} for A1111 syntax,
+     * {@link #constant} for plain text (brackets are literal).
+     */
+    public static PromptSchedule of(String prompt, int steps, PromptSyntax syntax) {
+        return syntax == PromptSyntax.PLAIN ? constant(prompt, steps) : of(prompt, steps);
+    }
+
     /** A schedule with one entry: {@code prompt} for all {@code steps} (no editing syntax). */
     public static PromptSchedule constant(String prompt, int steps) {
         return new PromptSchedule(List.of(new Entry(steps, prompt)));
