@@ -90,7 +90,7 @@ public final class AtomicFiles {
      * Creates an empty temporary file in {@code dir} whose name is never longer (in UTF-8 bytes, what file systems
      * limit) than {@code finalName}, so any name the file system accepts for the result also works for the
      * temporary: {@code .} and random letters (hidden from listings), at most {@value #MAX_TEMP_NAME} bytes; a
-     * one-byte final name gets a one-letter temporary name.
+     * one-byte final name gets a one-letter temporary name, never the final name itself.
      */
     static Path createTemp(Path dir, String finalName) throws IOException {
         int len = Math.max(1, Math.min(MAX_TEMP_NAME, finalName.getBytes(StandardCharsets.UTF_8).length));
@@ -102,6 +102,11 @@ public final class AtomicFiles {
             }
             while (b.length() < len) {
                 b.append(TEMP_CHARS.charAt(rnd.nextInt(TEMP_CHARS.length())));
+            }
+            if (b.toString().equals(finalName)) {
+                // a one-letter name drawn as its own temporary: the move would be a no-op and the
+                // clean-up of the temporary would delete the written file
+                continue;
             }
             try {
                 return Files.createFile(dir.resolve(b.toString()));

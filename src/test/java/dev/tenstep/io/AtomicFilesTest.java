@@ -40,5 +40,16 @@ class AtomicFilesTest {
         }
         AtomicFiles.write(dir.resolve("x"), new byte[] {7});
         assertArrayEquals(new byte[] {7}, Files.readAllBytes(dir.resolve("x")));
+        // every one-letter name, several times: a temporary drawn equal to the final name (1 in 36) once
+        // deleted the file it had just written
+        for (int round = 0; round < 20; round++) {
+            Path sub = Files.createDirectory(dir.resolve("round" + round));
+            for (char c : "abcdefghijklmnopqrstuvwxyz0123456789".toCharArray()) {
+                Path f = sub.resolve(String.valueOf(c));
+                AtomicFiles.write(f, new byte[] {(byte) c});
+                assertArrayEquals(new byte[] {(byte) c}, Files.readAllBytes(f), f.toString());
+                Files.delete(f);
+            }
+        }
     }
 }
