@@ -7,8 +7,11 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.FileTime;
+import java.nio.file.attribute.PosixFilePermission;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Set;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -38,10 +41,18 @@ class ModelHashTest {
     }
 
     @Test
-    void aReadOnlyFolderStillGivesTheHash() throws Exception {
-        // ../shared/fixtures is read-only: no cache can be written there
-        Path fixture = dev.tenstep.testing.Fixtures.root().resolve("single-file/tiny-sd15-fp16.safetensors");
-        assertEquals("efb695d826b391c30631eb4d20ed005c4f917e56b550e33c3f17bf24879b9b0e", ModelHash.sha256(fixture, null));
-        assertTrue(!Files.exists(fixture.resolveSibling(fixture.getFileName() + ModelHash.CACHE_SUFFIX)));
+    void aReadOnlyFolderStillGivesTheHash(@TempDir Path tmp) throws Exception {
+        // a folder without the owner's write bit is left untouched, even for root (whom access(2) lets write)
+        Path dir = tmp.resolve("read-only");
+        Path file = dev.tenstep.testing.Fixtures.copyOf("single-file/tiny-sd15-fp16.safetensors", dir);
+        Set<PosixFilePermission> before = Files.getPosixFilePermissions(dir);
+        Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("r-xr-xr-x"));
+        try {
+            // sha256sum of the fixture file
+            assertEquals("1dc6193b6432f73f9e75ac3fbc8e4d62e9533eeb5027cf0c9e31f26137f29710", ModelHash.sha256(file, null));
+            assertTrue(!Files.exists(file.resolveSibling(file.getFileName() + ModelHash.CACHE_SUFFIX)));
+        } finally {
+            Files.setPosixFilePermissions(dir, before);
+        }
     }
 }

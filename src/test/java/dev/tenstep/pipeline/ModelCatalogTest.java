@@ -20,7 +20,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 class ModelCatalogTest {
     /** SHA-256 of ../shared/fixtures/single-file/tiny-sd15.safetensors (sha256sum). */
-    static final String SD15_FILE_SHA256 = "711f9eeb0025d9fd0c502ed71e566d4b1856c246bcd3c58c3cf3753399272501";
+    static final String SD15_FILE_SHA256 = "3e4a28f7743da6c98e6662458a393dac09c89643224615ddebe9326777a1a3df";
 
     @TempDir
     Path tmp;
@@ -70,8 +70,8 @@ class ModelCatalogTest {
         // a load hashes the file and caches the hash beside it; a rescan lists it as A1111 titles it
         assertEquals(SD15_FILE_SHA256, ModelHash.sha256(models.resolve("tiny-sd15.safetensors"), null));
         ModelCatalog.Entry hashed = catalog.refresh().get(2);
-        assertEquals("tiny-sd15.safetensors [711f9eeb00]", hashed.title());
-        assertEquals("711f9eeb00", hashed.hash());
+        assertEquals("tiny-sd15.safetensors [3e4a28f774]", hashed.title());
+        assertEquals("3e4a28f774", hashed.hash());
         assertEquals(SD15_FILE_SHA256, hashed.sha256());
 
         // a stale cache (another size) is not believed
@@ -86,10 +86,10 @@ class ModelCatalogTest {
         ModelCatalog catalog = new ModelCatalog(models);
         ModelCatalog.Entry file = catalog.entries().get(2);
         ModelCatalog.Entry folder = catalog.entries().get(1);
-        for (String sent : List.of("tiny-sd15.safetensors [711f9eeb00]", "tiny-sd15.safetensors", " tiny-sd15.safetensors [711F9EEB00] ",
+        for (String sent : List.of("tiny-sd15.safetensors [3e4a28f774]", "tiny-sd15.safetensors", " tiny-sd15.safetensors [3E4A28F774] ",
                 file.filename(), "tiny-sd15.safetensors [" + SD15_FILE_SHA256 + "]",
                 // A1111's aliases: the short hash or the SHA-256 alone
-                "711f9eeb00", "711F9EEB00", SD15_FILE_SHA256)) {
+                "3e4a28f774", "3E4A28F774", SD15_FILE_SHA256)) {
             assertEquals(file, catalog.find(sent).orElseThrow(), sent);
         }
         // the bare name is the folder's (listed first) as well as the file's model_name

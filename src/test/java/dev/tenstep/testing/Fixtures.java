@@ -102,6 +102,40 @@ public final class Fixtures {
         return dir(name).resolve("reference").resolve(file);
     }
 
+    private static Path scratch;
+
+    /**
+     * A copy of a fixture file in a folder of its own under the system's temporary directory, made
+     * once per test JVM and removed at its exit: for tests that hand a single-file checkpoint to the
+     * product, whose load writes the {@code .sha256} hash cache beside the file.
+     *
+     * @param relative a path under the fixture root, e.g. {@code single-file/tiny-sd15.safetensors}
+     */
+    public static synchronized Path writableCopy(String relative) {
+        try {
+            if (scratch == null) {
+                scratch = Files.createTempDirectory("tenstep-fixtures");
+                Path dir = scratch;
+                Runtime.getRuntime().addShutdownHook(new Thread(() -> deleteTree(dir)));
+            }
+            Path copy = scratch.resolve(relative);
+            if (!Files.exists(copy)) {
+                copyOf(relative, copy.getParent());
+            }
+            return copy;
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    private static void deleteTree(Path dir) {
+        try (Stream<Path> files = Files.walk(dir)) {
+            files.sorted(java.util.Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
+        } catch (IOException e) {
+            // best effort at JVM exit
+        }
+    }
+
     /** The real release configs in {@code src/test/shared/configs} (system property {@code configs.dir}). */
     public static Path configs() {
         Path p = Path.of(System.getProperty("configs.dir", "src/test/shared/configs")).toAbsolutePath().normalize();
