@@ -4,7 +4,7 @@ import dev.tenstep.io.AtomicFiles;
 import dev.tenstep.io.Hashes;
 import dev.tenstep.io.PngImages;
 import dev.tenstep.pipeline.GenerationRecord;
-import dev.tenstep.pipeline.GenerationRequest;
+import dev.tenstep.pipeline.ResolvedRequest;
 import dev.tenstep.pipeline.GenerationResult;
 import dev.tenstep.pipeline.InvalidRequestException;
 import dev.tenstep.pipeline.TextToImage.PromptEmbedding;
@@ -67,7 +67,7 @@ public final class BatchRunner {
     }
 
     /** One image to make. */
-    public record Job(PromptEntry entry, Variant variant, GenerationRequest request, String key, String fileName) {
+    public record Job(PromptEntry entry, Variant variant, ResolvedRequest request, String key, String fileName) {
     }
 
     /** A line or image that failed: {@code source} is {@code file:line}. */
@@ -183,7 +183,7 @@ public final class BatchRunner {
             };
             try {
                 for (Variant v : variants) {
-                    GenerationRequest r = pipeline.resolve(v.apply(e.request().withSeed(seed)));
+                    ResolvedRequest r = pipeline.resolve(v.apply(e.request().withSeed(seed)));
                     String key = lineKey(e) + "#" + v.label();
                     String name = stem(e.file()) + "-" + String.format("%04d", e.line()) + "-" + v.slug() + ".png";
                     list.add(new Job(e, v, r, key, name));
@@ -257,7 +257,7 @@ public final class BatchRunner {
 
     private GenerationRecord render(Job j, PromptEmbedding emb, long encodeMs, boolean reused, long seedBase,
                                   Manifest manifest) throws IOException {
-        GenerationRequest r = j.request();
+        ResolvedRequest r = j.request();
         float[] noise = pipeline.initialLatents(r);
         GenerationResult result = pipeline.generate(r, emb, new TextToImage.Options(noise, false, p -> {
             observer.step(j, p);
@@ -284,7 +284,7 @@ public final class BatchRunner {
 
     /** Whether {@code prev} is a finished record of job {@code j}: same generation, file present and intact. */
     private boolean isDone(Job j, GenerationRecord prev, long seedBase, Path out) {
-        GenerationRequest r = j.request();
+        ResolvedRequest r = j.request();
         GenerationRecord expected = GenerationRecord.ofRequest(r, pipeline.name()).stored(j.fileName(), null, null)
                 .inBatch(j.key(), j.entry().location(), j.entry().index(), j.variant().label(), seedBase,
                         j.entry().randomSeed(), null);
@@ -304,7 +304,7 @@ public final class BatchRunner {
      * ({@link GenerationRecord#predatesPromptFields}) describes an image whose prompt was cut at 77 tokens, which no
      * request makes any more. Only plain requests get here (such a record's syntax is plain).
      */
-    private boolean longerThanOneChunk(GenerationRequest r) {
+    private boolean longerThanOneChunk(ResolvedRequest r) {
         PromptEncoder encoder = pipeline.promptEncoder();
         if (encoder == null) {
             // no text encoder (e.g. an ideal model): prompts were never tokenized, so never cut

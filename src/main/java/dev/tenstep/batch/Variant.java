@@ -20,7 +20,7 @@ public record Variant(SamplerKind sampler, ScheduleKind schedule, Double gamma) 
 
     /** The variant a request asks for by itself (no {@code --compare}). */
     public static Variant of(GenerationRequest r) {
-        return new Variant(r.sampler(), r.resolvedSchedule(), r.gamma());
+        return new Variant(r.sampler(), r.schedule() != null ? r.schedule() : r.sampler().defaultSchedule(), r.gamma());
     }
 
     /**

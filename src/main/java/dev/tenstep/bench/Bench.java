@@ -6,6 +6,7 @@ import ai.djl.pytorch.jni.JniUtils;
 import dev.tenstep.model.nn.AttentionSettings;
 import dev.tenstep.model.nn.Profiler;
 import dev.tenstep.pipeline.GenerationRequest;
+import dev.tenstep.pipeline.ResolvedRequest;
 import dev.tenstep.pipeline.GenerationResult;
 import dev.tenstep.pipeline.GenerationRecord;
 import dev.tenstep.pipeline.PipelineAssembler;
@@ -105,9 +106,8 @@ public final class Bench {
             double loadMs = ms(System.nanoTime() - t0);
             gpu.markLoaded();
             r.put("rss_after_load_mb", round1(RssSampler.currentMb()));
-            GenerationRequest req = new GenerationRequest(PROMPT, "", o.steps(), o.cfgScale(), o.seed(), SamplerKind.GE, null,
-                    null, o.width(), o.height());
-            req = p.resolve(req);
+            ResolvedRequest req = p.resolve(new GenerationRequest(PROMPT, "", o.steps(), o.cfgScale(), o.seed(),
+                    SamplerKind.GE, null, null, o.width(), o.height()));
             // the generation's parameters in the layout of every other generation record (sidecar, manifest)
             r.put("request", GenerationRecord.ofRequest(req, p.name()));
             r.put("unet_batch", o.cfgScale() > 1 ? 2 : 1);
@@ -185,7 +185,7 @@ public final class Bench {
                        double cpuMs) {
     }
 
-    private Run generate(StableDiffusionPipeline p, GenerationRequest req) {
+    private Run generate(StableDiffusionPipeline p, ResolvedRequest req) {
         List<Long> marks = new ArrayList<>();
         List<Long> cpuMarks = new ArrayList<>();
         long cpuStart = processCpuNanos();

@@ -7,6 +7,7 @@ import ai.djl.ndarray.types.Shape;
 import dev.tenstep.io.PngImages;
 import dev.tenstep.io.SafeTensors;
 import dev.tenstep.pipeline.GenerationRequest;
+import dev.tenstep.pipeline.ResolvedRequest;
 import dev.tenstep.pipeline.GenerationResult;
 import dev.tenstep.pipeline.StableDiffusionPipeline;
 import dev.tenstep.pipeline.TextToImage;
@@ -120,17 +121,17 @@ public final class GenerateCommand implements Callable<Integer> {
                 }
                 request = request.withSize(w, h);
             }
-            request = pipeline.resolve(request);
-            out.println("seed: " + request.seed());
+            ResolvedRequest resolved = pipeline.resolve(request);
+            out.println("seed: " + resolved.seed());
             out.flush();
             GenerationResult result;
             // The bar redraws with carriage returns: only on a terminal. Redirected, one plain line per step.
             boolean useBar = !noProgress && Terminals.stderrIsTerminal();
             boolean lines = !noProgress && !useBar;
             try (ProgressBar bar = !useBar ? null : new ProgressBarBuilder().setTaskName("denoise")
-                    .setInitialMax(request.steps()).setStyle(ProgressBarStyle.ASCII).setUpdateIntervalMillis(100)
+                    .setInitialMax(resolved.steps()).setStyle(ProgressBarStyle.ASCII).setUpdateIntervalMillis(100)
                     .continuousUpdate().build()) {
-                result = pipeline.generate(request, null, new TextToImage.Options(init, saveLatents != null, p -> {
+                result = pipeline.generate(resolved, null, new TextToImage.Options(init, saveLatents != null, p -> {
                     String sigma = String.format(java.util.Locale.ROOT, "sigma %.3f", p.sigma());
                     if (bar != null) {
                         bar.stepTo(p.step());

@@ -2,7 +2,7 @@ package dev.tenstep.cli;
 
 import dev.tenstep.model.ModelLoadException;
 import dev.tenstep.pipeline.ComputeSpec;
-import dev.tenstep.pipeline.DemoPipeline;
+import dev.tenstep.pipeline.DemoModelWriter;
 import dev.tenstep.pipeline.GenerationRequest;
 import dev.tenstep.pipeline.ModelCatalog;
 import dev.tenstep.pipeline.TextToImage;
@@ -112,7 +112,7 @@ public class ServeCommand implements Callable<Integer> {
         Javalin app = null;
         try {
             if (generator.isDemo()) {
-                System.out.println("using the bundled demo pipeline (" + DemoPipeline.LABEL + ")");
+                System.out.println("using the bundled demo pipeline (" + DemoModelWriter.LABEL + ")");
             }
             OutputStore store = new OutputStore(outputs != null ? outputs : ModelLocator.defaultOutputsDir());
             queue = new JobQueue(generator, store, workers, queueSize);

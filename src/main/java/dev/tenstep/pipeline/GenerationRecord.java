@@ -125,14 +125,13 @@ public record GenerationRecord(
     /**
      * The parameters of a resolved request (defaults filled in), before anything ran.
      *
-     * @param r     a request resolved by the pipeline (seed, size, schedule and gamma set)
+     * @param r     a request resolved by the model
      * @param model the model name, or null
      */
-    public static GenerationRecord ofRequest(GenerationRequest r, String model) {
+    public static GenerationRecord ofRequest(ResolvedRequest r, String model) {
         return new GenerationRecord(r.prompt(), r.negativePrompt(), r.steps(), r.cfgScale(), r.seed(),
-                r.sampler().id(), r.sampler().displayName(), r.resolvedSchedule().id(), r.resolvedGamma(),
-                r.width() == null ? 0 : r.width(), r.height() == null ? 0 : r.height(),
-                r.resolvedSyntax().id(), r.resolvedClipSkip(), r.resolvedRng().id(), model, null,
+                r.sampler().id(), r.sampler().displayName(), r.schedule().id(), r.gamma(), r.width(), r.height(),
+                r.promptSyntax().id(), r.clipSkip(), r.rng().id(), model, null,
                 null, null, null, null, null, null, null, null, null, null, null, null, null);
     }
 

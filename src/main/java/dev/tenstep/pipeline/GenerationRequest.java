@@ -13,9 +13,9 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * Everything that determines one text-to-image generation. Unset values ({@code null} width,
- * height, schedule or gamma; seed {@code < 0}) are filled from the model and the sampler preset by
- * {@link #resolve}.
+ * A text-to-image request as a client sends it: unset values ({@code null} width, height, schedule,
+ * gamma, prompt syntax, clip skip or RNG; seed {@code < 0}) are filled from the model and the sampler preset by
+ * {@link TextToImage#resolve}, which validates it into the {@link ResolvedRequest} that a model runs.
  *
  * @param prompt         text prompt (may be empty)
  * @param negativePrompt negative prompt for classifier-free guidance ("" = unconditional)
@@ -53,6 +53,12 @@ public record GenerationRequest(
 
     /** Largest clip skip accepted in a request (A1111's slider range); a model may allow fewer. */
     public static final int MAX_CLIP_SKIP = 12;
+
+    /** The prompt syntax of a request that sets none: A1111's emphasis and prompt editing. */
+    public static final PromptSyntax DEFAULT_SYNTAX = PromptSyntax.A1111;
+
+    /** The clip skip of a request that sets none: 1, the text encoder's last layer. */
+    public static final int DEFAULT_CLIP_SKIP = 1;
 
     /** As the canonical constructor with the default prompt syntax, clip skip and RNG. */
     public GenerationRequest(String prompt, String negativePrompt, int steps, double cfgScale, long seed,
@@ -98,19 +104,20 @@ public record GenerationRequest(
                 syntax, skip, generator);
     }
 
-    /** The prompt syntax actually used. */
-    public PromptSyntax resolvedSyntax() {
-        return promptSyntax != null ? promptSyntax : PromptSyntax.A1111;
-    }
-
-    /** The clip skip actually used (1 = the last layer). */
-    public int resolvedClipSkip() {
-        return clipSkip != null ? clipSkip : 1;
-    }
-
-    /** The RNG actually used. */
-    public RngKind resolvedRng() {
-        return rng != null ? rng : RngKind.DEFAULT;
+    /**
+     * This request with the model-independent defaults filled (the sampler's schedule and gamma, prompt syntax
+     * {@link #DEFAULT_SYNTAX}, clip skip 1, {@link RngKind#DEFAULT}) and the given seed and size: the last step of
+     * a model's {@link TextToImage#resolve}, after it validated the request and chose the size and seed.
+     *
+     * @param drawnSeed the seed (this request's own when set), &gt;= 0
+     * @param w         the image width in pixels (this request's own when set)
+     * @param h         the image height in pixels
+     */
+    public ResolvedRequest resolved(long drawnSeed, int w, int h) {
+        return new ResolvedRequest(prompt, negativePrompt, steps, cfgScale, drawnSeed, sampler,
+                schedule != null ? schedule : sampler.defaultSchedule(), gamma != null ? gamma : sampler.gamma(), w, h,
+                promptSyntax != null ? promptSyntax : DEFAULT_SYNTAX, clipSkip != null ? clipSkip : DEFAULT_CLIP_SKIP,
+                rng != null ? rng : RngKind.DEFAULT);
     }
 
     /**
@@ -146,7 +153,7 @@ public record GenerationRequest(
         }
         checkSize(errors, "width", width, sizeMultiple, max);
         checkSize(errors, "height", height, sizeMultiple, max);
-        if (resolvedSyntax() == PromptSyntax.A1111) {
+        if ((promptSyntax != null ? promptSyntax : DEFAULT_SYNTAX) == PromptSyntax.A1111) {
             checkSyntax(errors, "prompt", prompt);
             checkSyntax(errors, "negative_prompt", negativePrompt);
         }
@@ -183,15 +190,5 @@ public record GenerationRequest(
         } else if (v % multiple != 0) {
             errors.add(new FieldError(field, "must be a multiple of " + multiple + ", got " + v));
         }
-    }
-
-    /** The schedule actually used: the explicit one, else the sampler's default. */
-    public ScheduleKind resolvedSchedule() {
-        return schedule != null ? schedule : sampler.defaultSchedule();
-    }
-
-    /** The gamma actually used: the explicit one, else the sampler's preset. */
-    public double resolvedGamma() {
-        return gamma != null ? gamma : sampler.gamma();
     }
 }

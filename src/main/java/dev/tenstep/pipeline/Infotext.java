@@ -20,26 +20,18 @@ public final class Infotext {
     private Infotext() {
     }
 
-    /** Formats the infotext of a finished generation. */
-    public static String format(GenerationRequest r, long seed, int width, int height, String modelName) {
-        return format(r, seed, width, height, modelName, null);
+    /** Formats the infotext of a finished generation on the CPU in fp32, without a model hash. */
+    public static String format(ResolvedRequest r, String modelName) {
+        return format(r, modelName, null, ComputeSpec.CPU);
     }
 
     /**
-     * Formats the infotext of a finished generation, with A1111's {@code Model hash} (10 hex digits
-     * of the checkpoint's SHA-256) before {@code Model} when {@code modelHash} is not null.
+     * Formats the infotext of a finished generation, with A1111's {@code Model hash} (10 hex digits of the
+     * checkpoint's SHA-256) before {@code Model} when {@code modelHash} is not null, followed by the device and
+     * dtypes ({@code Device: "cuda:0", Dtype: fp16}) unless they are the CPU fp32 default, whose infotexts stay as
+     * they always were.
      */
-    public static String format(GenerationRequest r, long seed, int width, int height, String modelName, String modelHash) {
-        return format(r, seed, width, height, modelName, modelHash, ComputeSpec.CPU);
-    }
-
-    /**
-     * As {@link #format(GenerationRequest, long, int, int, String, String)}, followed by the device
-     * and dtypes ({@code Device: "cuda:0", Dtype: fp16}) unless they are the CPU fp32 default, whose
-     * infotexts stay as they always were.
-     */
-    public static String format(GenerationRequest r, long seed, int width, int height, String modelName, String modelHash,
-                                ComputeSpec compute) {
+    public static String format(ResolvedRequest r, String modelName, String modelHash, ComputeSpec compute) {
         StringBuilder sb = new StringBuilder(r.prompt());
         if (!r.negativePrompt().isEmpty()) {
             sb.append("\nNegative prompt: ").append(r.negativePrompt());
@@ -47,25 +39,25 @@ public final class Infotext {
         Map<String, String> p = new LinkedHashMap<>();
         p.put("Steps", Integer.toString(r.steps()));
         p.put("Sampler", r.sampler().displayName());
-        p.put("Schedule", r.resolvedSchedule().id());
+        p.put("Schedule", r.schedule().id());
         p.put("CFG scale", number(r.cfgScale()));
-        p.put("Seed", Long.toString(seed));
-        p.put("Size", width + "x" + height);
+        p.put("Seed", Long.toString(r.seed()));
+        p.put("Size", r.width() + "x" + r.height());
         if (modelHash != null) {
             p.put("Model hash", modelHash);
         }
         p.put("Model", modelName);
-        if (r.resolvedGamma() != r.sampler().gamma()) {
-            p.put("Gamma", number(r.resolvedGamma()));
+        if (r.customGamma()) {
+            p.put("Gamma", number(r.gamma()));
         }
         // A1111 writes these only when not at their defaults; "Emphasis: None" makes it read brackets literally
-        if (r.resolvedClipSkip() > 1) {
-            p.put("Clip skip", Integer.toString(r.resolvedClipSkip()));
+        if (r.clipSkip() > 1) {
+            p.put("Clip skip", Integer.toString(r.clipSkip()));
         }
-        if (r.resolvedRng() != RngKind.PHILOX) {
-            p.put("RNG", r.resolvedRng().infotext());
+        if (r.rng() != RngKind.PHILOX) {
+            p.put("RNG", r.rng().infotext());
         }
-        if (r.resolvedSyntax() == PromptSyntax.PLAIN) {
+        if (r.promptSyntax() == PromptSyntax.PLAIN) {
             p.put("Emphasis", "None");
         }
         p.putAll(compute.infotextFields());

@@ -215,13 +215,13 @@ public final class ModelCatalog {
         Path abs = path.toAbsolutePath().normalize();
         if (Files.isDirectory(abs)) {
             String name = abs.getFileName().toString();
-            return new Entry(Kind.FOLDER, name, name, null, null, abs.toString(), DemoPipeline.isDemo(abs));
+            return new Entry(Kind.FOLDER, name, name, null, null, abs.toString(), DemoModelWriter.isDemo(abs));
         }
         String sha = ModelHash.cachedSha256(abs);
         String shortHash = sha == null ? null : ModelHash.shortHash(sha);
         String file = abs.getFileName().toString();
         return new Entry(Kind.FILE, shortHash == null ? file : file + " [" + shortHash + "]",
-                SingleFilePipeline.modelName(abs), shortHash, sha, abs.toString(), false);
+                SingleFileLoader.modelName(abs), shortHash, sha, abs.toString(), false);
     }
 
     /**

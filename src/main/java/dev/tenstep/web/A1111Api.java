@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.tenstep.pipeline.FieldError;
 import dev.tenstep.pipeline.GenerationRequest;
+import dev.tenstep.pipeline.ResolvedRequest;
 import dev.tenstep.pipeline.InvalidRequestException;
 import dev.tenstep.sampling.SamplerKind;
 import io.javalin.Javalin;
@@ -96,7 +97,7 @@ record A1111Api(JobQueue queue, OutputStore store, AtomicReference<A1111Settings
         if (!errors.isEmpty()) {
             throw new InvalidRequestException(errors);
         }
-        GenerationRequest first = generator.resolve(base);
+        ResolvedRequest first = generator.resolve(base);
         if (restore != null && !restore.asBoolean(true)) {
             settings.set(override);
         }
@@ -113,7 +114,7 @@ record A1111Api(JobQueue queue, OutputStore store, AtomicReference<A1111Settings
         try (A1111Calls.Call call = calls.open(count)) {
             for (int i = 0; i < count; i++) {
                 // A1111: image i of a call uses seed + i
-                GenerationRequest r = first.withSeed(first.seed() + i);
+                ResolvedRequest r = first.withSeed(first.seed() + i);
                 Job job = call.next(() -> queue.submit(lease, r, Job.Preview.NONE));
                 if (job == null) {
                     break;
@@ -149,7 +150,7 @@ record A1111Api(JobQueue queue, OutputStore store, AtomicReference<A1111Settings
         info.put("width", first.width());
         info.put("height", first.height());
         info.put("sampler_name", first.sampler().displayName());
-        info.put("scheduler", first.resolvedSchedule().id());
+        info.put("scheduler", first.schedule().id());
         info.put("cfg_scale", first.cfgScale());
         info.put("steps", first.steps());
         info.put("batch_size", (int) batchSize);
@@ -157,7 +158,7 @@ record A1111Api(JobQueue queue, OutputStore store, AtomicReference<A1111Settings
         info.put("sd_model_hash", generator.modelHash());
         info.put("index_of_first_image", 0);
         info.put("infotexts", infotexts);
-        info.put("clip_skip", first.resolvedClipSkip());
+        info.put("clip_skip", first.clipSkip());
         info.put("warnings", warnings);
         Map<String, Object> out = new LinkedHashMap<>();
         out.put("images", images);

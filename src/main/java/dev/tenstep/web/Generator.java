@@ -2,6 +2,7 @@ package dev.tenstep.web;
 
 import dev.tenstep.pipeline.GenerationRequest;
 import dev.tenstep.pipeline.GenerationResult;
+import dev.tenstep.pipeline.ResolvedRequest;
 import dev.tenstep.pipeline.StepProgress;
 import dev.tenstep.pipeline.TextToImage;
 
@@ -47,7 +48,7 @@ public interface Generator {
 
     /** The default limit: twice the model's default size (1024 for SD 1.5, 256 for the demo), at most 4096. */
     static int defaultMaxSize(int defaultSize) {
-        return Math.min(2 * defaultSize, GenerationRequest.MAX_SIZE);
+        return TextToImage.defaultMaxSize(defaultSize);
     }
 
     /**
@@ -55,7 +56,7 @@ public interface Generator {
      *
      * @throws dev.tenstep.pipeline.InvalidRequestException naming each invalid field
      */
-    GenerationRequest resolve(GenerationRequest request);
+    ResolvedRequest resolve(GenerationRequest request);
 
     /**
      * Generates one image on the calling (worker) thread.
@@ -63,7 +64,7 @@ public interface Generator {
      * @throws java.util.concurrent.CancellationException when {@code listener} returned false or
      *         the thread was interrupted (also inside a step: the UNet and VAE check between blocks)
      */
-    GenerationResult generate(GenerationRequest request, TextToImage.Listener listener);
+    GenerationResult generate(ResolvedRequest request, TextToImage.Listener listener);
 
     /** A step preview: {@code exact} = full decode (e.g. the VAE), else the model's cheap approximation. */
     BufferedImage preview(StepProgress step, boolean exact);
@@ -159,12 +160,12 @@ public interface Generator {
             }
 
             @Override
-            public GenerationRequest resolve(GenerationRequest request) {
+            public ResolvedRequest resolve(GenerationRequest request) {
                 return p.resolve(request, maxSize);
             }
 
             @Override
-            public GenerationResult generate(GenerationRequest request, TextToImage.Listener listener) {
+            public GenerationResult generate(ResolvedRequest request, TextToImage.Listener listener) {
                 return p.generate(request, null, TextToImage.Options.DEFAULT.withListener(listener));
             }
 

@@ -2,7 +2,7 @@ package dev.tenstep.web;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.tenstep.pipeline.GenerationRecord;
-import dev.tenstep.pipeline.GenerationRequest;
+import dev.tenstep.pipeline.ResolvedRequest;
 import dev.tenstep.pipeline.StepProgress;
 
 import java.time.Instant;
@@ -68,7 +68,7 @@ public final class Job {
     }
 
     private final String id;
-    private final GenerationRequest request;
+    private final ResolvedRequest request;
     private final Preview preview;
     /** The model this job runs on: the one resident when it was submitted. */
     private final Generator generator;
@@ -86,7 +86,7 @@ public final class Job {
     private volatile String error;
     private volatile OutputStore.Entry result;
 
-    Job(String id, GenerationRequest resolvedRequest, Preview preview, Generator generator) {
+    Job(String id, ResolvedRequest resolvedRequest, Preview preview, Generator generator) {
         this.id = id;
         this.request = resolvedRequest;
         this.preview = preview;
@@ -98,7 +98,7 @@ public final class Job {
     }
 
     /** The request with defaults filled in (seed, size, schedule, gamma). */
-    public GenerationRequest request() {
+    public ResolvedRequest request() {
         return request;
     }
 

@@ -1,7 +1,7 @@
 package dev.tenstep.web;
 
 import dev.tenstep.io.PngImages;
-import dev.tenstep.pipeline.GenerationRequest;
+import dev.tenstep.pipeline.ResolvedRequest;
 import dev.tenstep.pipeline.GenerationResult;
 import dev.tenstep.pipeline.StepProgress;
 import org.slf4j.Logger;
@@ -294,7 +294,7 @@ public final class JobQueue implements AutoCloseable {
      * @throws SwitchingException    while the model is being switched
      * @throws IllegalStateException after {@link #close}
      */
-    public Job submit(GenerationRequest request, Job.Preview preview) {
+    public Job submit(ResolvedRequest request, Job.Preview preview) {
         try (Lease lease = tryLease()) {
             return submit(lease, request, preview);
         }
@@ -309,7 +309,7 @@ public final class JobQueue implements AutoCloseable {
      * @throws QueueFullException    when {@code capacity} jobs are waiting
      * @throws IllegalStateException after {@link #close}, or when the lease is closed
      */
-    public synchronized Job submit(Lease lease, GenerationRequest request, Job.Preview preview) {
+    public synchronized Job submit(Lease lease, ResolvedRequest request, Job.Preview preview) {
         if (closed) {
             throw new IllegalStateException("the server is shutting down");
         }
@@ -440,7 +440,7 @@ public final class JobQueue implements AutoCloseable {
             running.put(job, Thread.currentThread());
             announcePositions();
         }
-        GenerationRequest r = job.request();
+        ResolvedRequest r = job.request();
         Generator generator = job.generator();
         job.emit("started", Map.of("id", job.id(), "total", r.steps(), "width", r.width(), "height", r.height()));
         try {

@@ -3,6 +3,7 @@ package dev.tenstep.web;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.tenstep.io.PngImages;
 import dev.tenstep.pipeline.GenerationRequest;
+import dev.tenstep.pipeline.ResolvedRequest;
 import dev.tenstep.pipeline.InvalidRequestException;
 import dev.tenstep.sampling.SamplerKind;
 import dev.tenstep.sampling.ScheduleKind;
@@ -78,12 +79,11 @@ record JobsApi(JobQueue queue, OutputStore store, ModelSwitcher models) implemen
         m.put("samplers", WebApp.samplerList());
         m.put("schedules", ScheduleKind.ids());
         m.put("default_sampler", SamplerKind.DEFAULT.id());
-        GenerationRequest defaults = WebApp.textDefaults();
         m.put("rngs", WebApp.rngList());
-        m.put("default_rng", defaults.resolvedRng().id());
+        m.put("default_rng", dev.tenstep.sampling.RngKind.DEFAULT.id());
         m.put("prompt_syntaxes", WebApp.promptSyntaxList());
-        m.put("default_prompt_syntax", defaults.resolvedSyntax().id());
-        m.put("default_clip_skip", defaults.resolvedClipSkip());
+        m.put("default_prompt_syntax", GenerationRequest.DEFAULT_SYNTAX.id());
+        m.put("default_clip_skip", GenerationRequest.DEFAULT_CLIP_SKIP);
         m.put("max_clip_skip", generator().maxClipSkip());
         m.put("queue_size", queue.capacity());
         m.put("waiting", queue.waiting());
@@ -101,7 +101,7 @@ record JobsApi(JobQueue queue, OutputStore store, ModelSwitcher models) implemen
         GenerationRequest parsed = Requests.parse(body, Requests.Names.NATIVE);
         // resolved and queued on one model: a switch cannot come between
         try (JobQueue.Lease lease = queue.tryLease()) {
-            GenerationRequest r = lease.generator().resolve(parsed);
+            ResolvedRequest r = lease.generator().resolve(parsed);
             Job job = queue.submit(lease, r, Requests.preview(body));
             ctx.status(HttpStatus.ACCEPTED).json(job.toJson(queue.position(job)));
         }
@@ -177,14 +177,14 @@ record JobsApi(JobQueue queue, OutputStore store, ModelSwitcher models) implemen
         }
         List<String> rowLabels = new ArrayList<>();
         for (int r = 0; r < rows; r++) {
-            GenerationRequest q = jobs.get(r * cols).request();
-            rowLabels.add(q.sampler().displayName() + " / " + q.resolvedSchedule().id());
+            ResolvedRequest q = jobs.get(r * cols).request();
+            rowLabels.add(q.sampler().displayName() + " / " + q.schedule().id());
         }
         List<String> colLabels = new ArrayList<>();
         for (int c = 0; c < cols; c++) {
             colLabels.add("N = " + jobs.get(c).request().steps());
         }
-        GenerationRequest first = jobs.get(0).request();
+        ResolvedRequest first = jobs.get(0).request();
         String title = "\"" + first.prompt() + "\"  seed " + first.seed() + ", CFG " + first.cfgScale() + ", " + generator().modelName();
         byte[] png = PngImages.encode(GridImage.compose(cells, rowLabels, colLabels, title), Map.of("parameters", title));
         ctx.contentType("image/png");

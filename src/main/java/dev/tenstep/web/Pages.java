@@ -1,6 +1,6 @@
 package dev.tenstep.web;
 
-import dev.tenstep.pipeline.DemoPipeline;
+import dev.tenstep.pipeline.DemoModelWriter;
 import dev.tenstep.pipeline.GenerationRecord;
 import dev.tenstep.pipeline.GenerationRequest;
 import dev.tenstep.sampling.SamplerKind;
@@ -53,7 +53,7 @@ record Pages(JobQueue queue, OutputStore store, ModelSwitcher models) implements
         m.put("switchingTo", models.switchingTo());
         m.put("device", generator().compute().label());
         m.put("demo", generator().isDemo());
-        m.put("demoLabel", DemoPipeline.LABEL);
+        m.put("demoLabel", DemoModelWriter.LABEL);
         m.put("sizeMultiple", generator().sizeMultiple());
         m.put("defaultSize", generator().defaultSize());
         m.put("maxSize", generator().maxSize());
@@ -80,10 +80,9 @@ record Pages(JobQueue queue, OutputStore store, ModelSwitcher models) implements
         f.put("sampler", SamplerKind.DEFAULT.id());
         f.put("schedule", SamplerKind.DEFAULT.defaultSchedule().id());
         f.put("gamma", SamplerKind.DEFAULT.gamma());
-        GenerationRequest defaults = WebApp.textDefaults();
-        f.put("prompt_syntax", defaults.resolvedSyntax().id());
-        f.put("clip_skip", defaults.resolvedClipSkip());
-        f.put("rng", defaults.resolvedRng().id());
+        f.put("prompt_syntax", GenerationRequest.DEFAULT_SYNTAX.id());
+        f.put("clip_skip", GenerationRequest.DEFAULT_CLIP_SKIP);
+        f.put("rng", dev.tenstep.sampling.RngKind.DEFAULT.id());
         String reuse = ctx.queryParam("reuse");
         if (reuse != null) {
             store.entry(reuse).ifPresent(e -> {

@@ -138,7 +138,7 @@ public final class WebApp {
 
     /**
      * The RNGs as the forms and {@code /api/info} list them: {@code value} (the request's {@code rng}) and
-     * {@code label}; the default is {@link #textDefaults}'s.
+     * {@code label}; the default is {@link RngKind#DEFAULT}.
      */
     static List<Map<String, Object>> rngList() {
         List<Map<String, Object>> l = new ArrayList<>();
@@ -166,8 +166,4 @@ public final class WebApp {
         return l;
     }
 
-    /** The request that leaves everything unset: its resolved prompt syntax, clip skip and RNG are the defaults. */
-    static GenerationRequest textDefaults() {
-        return GenerationRequest.of("");
-    }
 }

@@ -79,13 +79,13 @@ class ComputeSpecTest {
     /** Infotexts name device and dtype, except for the CPU fp32 default, whose infotexts stay byte-identical. */
     @Test
     void infotextNamesDeviceAndDtypeOffTheCpuDefault() {
-        GenerationRequest r = new GenerationRequest("a cat", "", 10, 7.5, 42, dev.tenstep.sampling.SamplerKind.GE, null,
-                null, 512, 512);
+        ResolvedRequest r = new GenerationRequest("a cat", "", 10, 7.5, 42, dev.tenstep.sampling.SamplerKind.GE, null,
+                null, 512, 512).resolved(42, 512, 512);
         String plain = "a cat\nSteps: 10, Sampler: GE, Schedule: log-linear, CFG scale: 7.5, Seed: 42, Size: 512x512, Model: sd15";
-        assertEquals(plain, Infotext.format(r, 42, 512, 512, "sd15"));
-        assertEquals(plain, Infotext.format(r, 42, 512, 512, "sd15", null, ComputeSpec.CPU));
+        assertEquals(plain, Infotext.format(r, "sd15"));
+        assertEquals(plain, Infotext.format(r, "sd15", null, ComputeSpec.CPU));
         assertEquals(plain + ", Device: \"cuda:0\", Dtype: fp16",
-                Infotext.format(r, 42, 512, 512, "sd15", null, ComputeSpec.resolve("auto", "auto", "auto", TWO)));
+                Infotext.format(r, "sd15", null, ComputeSpec.resolve("auto", "auto", "auto", TWO)));
     }
 
     /** The engine of this build: DJL's CPU natives, so no GPU, and the reason names the libtorch it loaded. */

@@ -53,7 +53,7 @@ class IdealPipelineTest {
             e = assertThrows(InvalidRequestException.class, () -> p.resolve(request("a mauve blob", SamplerKind.DDIM, 10)));
             assertEquals("prompt", e.fieldErrors().get(0).field());
             assertTrue(e.getMessage().contains("unknown words mauve, blob"), e.getMessage());
-            GenerationRequest ok = p.resolve(request("", SamplerKind.DDIM, 10));
+            ResolvedRequest ok = p.resolve(request("", SamplerKind.DDIM, 10));
             assertEquals(64, ok.width());
             assertEquals(11, ok.seed());
         }
@@ -63,7 +63,7 @@ class IdealPipelineTest {
     @Test
     void keepsTheRngAndRefusesClipSkip() {
         try (IdealPipeline p = IdealPipeline.load(IdealModels.SHAPES)) {
-            GenerationRequest torch = p.resolve(request("a red circle", SamplerKind.DDIM, 10)
+            ResolvedRequest torch = p.resolve(request("a red circle", SamplerKind.DDIM, 10)
                     .withText(dev.tenstep.pipeline.prompt.PromptSyntax.PLAIN, null, dev.tenstep.sampling.RngKind.TENSTEP));
             assertEquals(dev.tenstep.sampling.RngKind.TENSTEP, torch.rng(), "the request's RNG survives resolve");
             assertEquals(dev.tenstep.pipeline.prompt.PromptSyntax.PLAIN, torch.promptSyntax());

@@ -37,7 +37,7 @@ class ModelCatalogTest {
         // the demo pipeline (marker file) sorts first but is not the default
         Path demo = Files.createDirectories(models.resolve("a-demo"));
         Files.writeString(demo.resolve("model_index.json"), "{}");
-        Files.writeString(demo.resolve(DemoPipeline.MARKER), "random");
+        Files.writeString(demo.resolve(DemoModelWriter.MARKER), "random");
         return models;
     }
 

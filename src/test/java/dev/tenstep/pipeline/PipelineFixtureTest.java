@@ -165,7 +165,7 @@ class PipelineFixtureTest {
             GenerationRequest req = new GenerationRequest("a photo of an astronaut riding a horse on mars", "", 10, 7.5,
                     1234, dev.tenstep.sampling.SamplerKind.GE, null, null, null, null);
             List<StepProgress> steps = new ArrayList<>();
-            GenerationResult res = p.generate(req, null, new TextToImage.Options(zInit.toFloatArray(), true, steps::add));
+            GenerationResult res = p.generate(p.resolve(req), null, new TextToImage.Options(zInit.toFloatArray(), true, steps::add));
             assertEquals(dev.tenstep.sampling.ScheduleKind.LOG_LINEAR, res.request().schedule());
             assertEquals(2.0, res.request().gamma());
             assertEquals(10, steps.size());

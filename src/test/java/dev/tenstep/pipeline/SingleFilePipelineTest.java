@@ -33,7 +33,7 @@ class SingleFilePipelineTest {
     }
 
     private static StableDiffusionPipeline load(String file, String fixture) {
-        return SingleFilePipeline.load(singleFile(file), new SingleFilePipeline.Options(Fixtures.dir(fixture), null, false, null));
+        return SingleFileLoader.load(singleFile(file), new SingleFileLoader.Options(Fixtures.dir(fixture), null, false, null));
     }
 
     /** Runs a reference run of case 7 with the pipeline's networks and returns its final latents. */
@@ -72,7 +72,7 @@ class SingleFilePipelineTest {
                             p.decodeLatents(z), Fixtures.tolerance(fixture, "sigma_sampler", run + ".final_image"));
                 }
             }
-            assertEquals(SingleFilePipeline.modelName(singleFile(fixture + ".safetensors")), p.name());
+            assertEquals(SingleFileLoader.modelName(singleFile(fixture + ".safetensors")), p.name());
         }
     }
 
@@ -119,8 +119,8 @@ class SingleFilePipelineTest {
     @ValueSource(strings = {Fixtures.SD15, Fixtures.SD21})
     void singleFileOnHalfPrecisionComputeMatchesTheFolderFixture(String fixture) throws Exception {
         ComputeSpec half = new ComputeSpec(ai.djl.Device.cpu(), ComputeSpec.Precision.FP16, ComputeSpec.Precision.FP32);
-        try (StableDiffusionPipeline p = SingleFilePipeline.load(singleFile(fixture + ".safetensors"),
-                new SingleFilePipeline.Options(Fixtures.dir(fixture), null, false, null), half)) {
+        try (StableDiffusionPipeline p = SingleFileLoader.load(singleFile(fixture + ".safetensors"),
+                new SingleFileLoader.Options(Fixtures.dir(fixture), null, false, null), half)) {
             assertEquals(half, p.compute());
             java.util.List<FixtureParity.Comparison> c = FixtureParity.pipelineDdim(Fixtures.dir(fixture), p,
                     HalfPrecisionTest.FP16_TOLERANCE_SCALE);
@@ -132,8 +132,8 @@ class SingleFilePipelineTest {
 
     @Test
     void predictionTypeOverridesTheSchedulerConfig() {
-        try (StableDiffusionPipeline p = SingleFilePipeline.load(singleFile("tiny-sd15.safetensors"),
-                new SingleFilePipeline.Options(Fixtures.dir(Fixtures.SD15), null, false, "v_prediction"))) {
+        try (StableDiffusionPipeline p = SingleFileLoader.load(singleFile("tiny-sd15.safetensors"),
+                new SingleFileLoader.Options(Fixtures.dir(Fixtures.SD15), null, false, "v_prediction"))) {
             assertTrue(p.noiseSchedule().vPrediction());
         }
     }
@@ -153,10 +153,10 @@ class SingleFilePipelineTest {
             SafeTensors.write(vaeFile, vae, Map.of("format", "pt"));
         }
         try (StableDiffusionPipeline baked = load("tiny-sd15.safetensors", Fixtures.SD15);
-             StableDiffusionPipeline folder = SingleFilePipeline.load(singleFile("tiny-sd15.safetensors"),
-                     new SingleFilePipeline.Options(Fixtures.dir(Fixtures.SD15), Fixtures.dir(Fixtures.SD15).resolve("vae"), false, null));
-             StableDiffusionPipeline file = SingleFilePipeline.load(singleFile("tiny-sd15.safetensors"),
-                     new SingleFilePipeline.Options(Fixtures.dir(Fixtures.SD15), vaeFile, false, null));
+             StableDiffusionPipeline folder = SingleFileLoader.load(singleFile("tiny-sd15.safetensors"),
+                     new SingleFileLoader.Options(Fixtures.dir(Fixtures.SD15), Fixtures.dir(Fixtures.SD15).resolve("vae"), false, null));
+             StableDiffusionPipeline file = SingleFileLoader.load(singleFile("tiny-sd15.safetensors"),
+                     new SingleFileLoader.Options(Fixtures.dir(Fixtures.SD15), vaeFile, false, null));
              NDManager m = NDManager.newBaseManager()) {
             NDArray lat = SafeTensors.read(Fixtures.reference(Fixtures.SD15, "vae.safetensors"), m).get("decode_latents");
             NDArray a = baked.decodeLatents(lat);
@@ -170,8 +170,8 @@ class SingleFilePipelineTest {
     @Test
     void aFullCheckpointIsNotAVaeAndAVaeIsNotACheckpoint() {
         // a --vae file must hold VAE weights only, as A1111's VAE files do
-        ModelLoadException e = assertThrows(ModelLoadException.class, () -> SingleFilePipeline.load(singleFile("tiny-sd15.safetensors"),
-                new SingleFilePipeline.Options(Fixtures.dir(Fixtures.SD15), singleFile("tiny-sd21.safetensors"), false, null)));
+        ModelLoadException e = assertThrows(ModelLoadException.class, () -> SingleFileLoader.load(singleFile("tiny-sd15.safetensors"),
+                new SingleFileLoader.Options(Fixtures.dir(Fixtures.SD15), singleFile("tiny-sd21.safetensors"), false, null)));
         assertTrue(e.getMessage().contains("not a VAE file"), e.getMessage());
     }
 }

@@ -557,7 +557,7 @@ class WebAppTest extends TinySd15WebTest {
         }
 
         @Override
-        public dev.tenstep.pipeline.GenerationResult generate(dev.tenstep.pipeline.GenerationRequest request,
+        public dev.tenstep.pipeline.GenerationResult generate(dev.tenstep.pipeline.ResolvedRequest request,
                                                                 TextToImage.Listener listener) {
             if (request.prompt().equals("slow")) {
                 inStep.countDown();

@@ -1,6 +1,6 @@
 package dev.tenstep.web;
 
-import dev.tenstep.pipeline.DemoPipeline;
+import dev.tenstep.pipeline.DemoModelWriter;
 import dev.tenstep.pipeline.IdealPipeline;
 import dev.tenstep.sampling.ideal.IdealModels;
 import dev.tenstep.sampling.ideal.ShapesDataSet;
@@ -65,7 +65,7 @@ class WebUiBrowserTest {
             fail("the browser test needs Chromium and its driver at " + CHROMIUM + " and " + CHROMEDRIVER
                     + ": install them with `apt-get install -y chromium chromium-driver` (.ci/run does this on CI)");
         }
-        Path demo = DemoPipeline.create(tmp.resolve("models/demo"), DemoPipeline.DEFAULT_SEED);
+        Path demo = DemoModelWriter.create(tmp.resolve("models/demo"), DemoModelWriter.DEFAULT_SEED);
         pipeline = StableDiffusionPipeline.load(demo);
         OutputStore store = new OutputStore(tmp.resolve("outputs"));
         // a queue of 2: the default grid's 8 cells do not fit at once, so the page submits in batches
@@ -146,7 +146,7 @@ class WebUiBrowserTest {
     @Test
     void generateThenCompareInARealBrowser() throws Exception {
         driver.get(base + "/");
-        assertTrue(driver.findElement(By.id("demo-banner")).getText().contains(DemoPipeline.LABEL));
+        assertTrue(driver.findElement(By.id("demo-banner")).getText().contains(DemoModelWriter.LABEL));
         WebElement prompt = driver.findElement(By.id("prompt"));
         prompt.clear();
         prompt.sendKeys("a lighthouse on a cliff at dusk, <b>oil painting</b>");

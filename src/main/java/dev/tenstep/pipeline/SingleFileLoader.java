@@ -27,8 +27,8 @@ import java.util.function.UnaryOperator;
  * {@code .ckpt} in the CompVis / A1111 layout, see {@link SingleFileCheckpoint}), with the options
  * that A1111 and diffusers' {@code from_single_file} offer.
  */
-public final class SingleFilePipeline {
-    private static final Logger LOG = LoggerFactory.getLogger(SingleFilePipeline.class);
+public final class SingleFileLoader {
+    private static final Logger LOG = LoggerFactory.getLogger(SingleFileLoader.class);
 
     /**
      * Options of a single-file load.
@@ -51,7 +51,7 @@ public final class SingleFilePipeline {
         }
     }
 
-    private SingleFilePipeline() {
+    private SingleFileLoader() {
     }
 
     /** True when {@code path} names a checkpoint file this class loads (by extension). */

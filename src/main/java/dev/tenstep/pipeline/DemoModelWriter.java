@@ -28,7 +28,8 @@ import java.util.Map;
 import java.util.stream.Stream;
 
 /**
- * The bundled demo pipeline: a tiny Stable-Diffusion-architecture model in the exact diffusers
+ * Writes the bundled demo model ({@code make-demo}; loaded by {@link StableDiffusionPipeline#load} like any
+ * diffusers folder): a tiny Stable-Diffusion-architecture model in the exact diffusers
  * folder layout ({@code model_index.json}, {@code scheduler/}, {@code text_encoder/},
  * {@code tokenizer/}, {@code unet/}, {@code vae/}) with the real CLIP vocabulary and seeded random
  * weights. It exists so that {@code serve} works on a fresh machine: it shows the machinery
@@ -39,7 +40,7 @@ import java.util.stream.Stream;
  * names and shapes that {@link StableDiffusionPipeline#load} expects. The same seed gives the same
  * files. Default image: 128 x 128 (latent 32 x 32, VAE scale 4).
  */
-public final class DemoPipeline {
+public final class DemoModelWriter {
     /** Label shown wherever the demo model is in use. */
     public static final String LABEL = "demo weights: random, shows the machinery, not pictures";
     /** File written into the folder to mark it as the demo (read by the UI). */
@@ -48,7 +49,7 @@ public final class DemoPipeline {
 
     private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
 
-    private DemoPipeline() {
+    private DemoModelWriter() {
     }
 
     /** True when {@code dir} is a demo pipeline written by {@link #create}. */
