@@ -19,7 +19,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * single file (hash cached beside it or not), a VAE file, a demo folder and things that are no models.
  */
 class ModelCatalogTest {
-    /** SHA-256 of ../shared/fixtures/single-file/tiny-sd15.safetensors (sha256sum). */
+    /** SHA-256 of src/test/shared/fixtures/single-file/tiny-sd15.safetensors (sha256sum). */
     static final String SD15_FILE_SHA256 = "3e4a28f7743da6c98e6662458a393dac09c89643224615ddebe9326777a1a3df";
 
     @TempDir

@@ -8,7 +8,9 @@ import dev.tenstep.pipeline.StableDiffusionPipeline;
 import io.javalin.Javalin;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
+import dev.tenstep.testing.Browsers;
 import org.junit.jupiter.api.io.TempDir;
 import org.openqa.selenium.By;
 import org.openqa.selenium.JavascriptExecutor;
@@ -42,11 +44,11 @@ import static org.junit.jupiter.api.Assertions.fail;
  * browser's 6 connections per host and more than the queue of 2 takes at once) until every cell
  * shows its image, checks that each page holds at most one event stream, and saves screenshots in
  * target/screenshots/.
- * Fails (never skips) when Chromium is not installed.
+ * Fails (never skips) when Chromium or chromedriver is missing ({@link Browsers} says which). Tagged
+ * {@code browser}: {@code ./tenstep test -DexcludedGroups=browser,slow} runs the suite without it.
  */
+@Tag("browser")
 class WebUiBrowserTest {
-    private static final Path CHROMIUM = Path.of("/usr/bin/chromium");
-    private static final Path CHROMEDRIVER = Path.of("/usr/bin/chromedriver");
     private static final Path SHOTS = Path.of("target/screenshots");
     private static final int QUEUE_SIZE = 2;
 
@@ -61,9 +63,12 @@ class WebUiBrowserTest {
 
     @BeforeAll
     static void start() throws Exception {
-        if (!Files.isExecutable(CHROMIUM) || !Files.isExecutable(CHROMEDRIVER)) {
-            fail("the browser test needs Chromium and its driver at " + CHROMIUM + " and " + CHROMEDRIVER
-                    + ": install them with `apt-get install -y chromium chromium-driver` (.ci/run does this on CI)");
+        Browsers.Found browser;
+        try {
+            browser = Browsers.find();
+        } catch (IllegalStateException e) {
+            fail(e.getMessage());
+            return;
         }
         Path demo = DemoPipeline.create(tmp.resolve("models/demo"), DemoPipeline.DEFAULT_SEED);
         pipeline = StableDiffusionPipeline.load(demo);
@@ -74,13 +79,13 @@ class WebUiBrowserTest {
         base = "http://127.0.0.1:" + app.port();
 
         System.setProperty("SE_AVOID_STATS", "true");
-        System.setProperty("webdriver.chrome.driver", CHROMEDRIVER.toString());
+        System.setProperty("webdriver.chrome.driver", browser.driver().toString());
         ChromeOptions options = new ChromeOptions();
-        options.setBinary(CHROMIUM.toFile());
+        options.setBinary(browser.browser().toFile());
         options.addArguments("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                 "--disable-component-update", "--no-first-run", "--disable-dev-shm-usage", "--window-size=1280,1100");
         ChromeDriverService service = new ChromeDriverService.Builder()
-                .usingDriverExecutable(CHROMEDRIVER.toFile()).usingAnyFreePort().build();
+                .usingDriverExecutable(browser.driver().toFile()).usingAnyFreePort().build();
         driver = new ChromeDriver(service, options);
         Files.createDirectories(SHOTS);
     }
