@@ -97,15 +97,6 @@ public final class OutputWriter {
         return new Output(file, png, stored);
     }
 
-    /**
-     * As {@link #write(Path, BufferedImage, GenerationRecord, Instant, Sidecar)} for a generation as the pipeline
-     * returned it: the record is {@link GenerationRecord#of(GenerationResult, String, String)}, created now.
-     */
-    public static Output write(Path file, GenerationResult result, String model, String modelHash, Sidecar sidecar)
-            throws IOException {
-        return write(file, result.image(), GenerationRecord.of(result, model, modelHash), Instant.now(), sidecar);
-    }
-
     /** The sidecar of a PNG: the same name with {@code .json} in place of {@code .png} ({@code .json} appended otherwise). */
     public static Path sidecarOf(Path png) {
         String n = png.getFileName().toString();
