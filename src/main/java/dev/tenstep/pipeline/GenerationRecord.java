@@ -168,6 +168,13 @@ public record GenerationRecord(
                 key, source, index, variant, seedBase, randomSeed, noiseSha256);
     }
 
+    /** This record with another infotext (the stored PNG's {@code parameters}), e.g. with a field added by the command. */
+    public GenerationRecord withInfotext(String text) {
+        return new GenerationRecord(prompt, negativePrompt, steps, cfgScale, seed, sampler, samplerName, schedule,
+                gamma, width, height, promptSyntax, clipSkip, rng, model, modelHash, text, warnings, timings, file, sha256, created,
+                key, source, index, variant, seedBase, randomSeed, noiseSha256);
+    }
+
     /** This record as the cell of a batch (see the batch-only parameters above). */
     public GenerationRecord inBatch(String cellKey, String cellSource, int lineIndex, String variantLabel,
                                     long base, boolean random, String noiseSha) {

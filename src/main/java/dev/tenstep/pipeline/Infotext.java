@@ -81,6 +81,14 @@ public final class Infotext {
         return sb.toString();
     }
 
+    /**
+     * {@code infotext} with one more {@code key: value} field at the end of its parameter line, the value quoted as
+     * A1111 quotes it (e.g. {@code Init latents: init.safetensors}).
+     */
+    public static String withField(String infotext, String key, String value) {
+        return infotext + ", " + key + ": " + quote(value);
+    }
+
     static String number(double v) {
         if (v == Math.rint(v) && Math.abs(v) < 1e15) {
             return Long.toString((long) v);

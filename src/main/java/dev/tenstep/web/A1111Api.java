@@ -11,7 +11,6 @@ import io.javalin.http.Context;
 
 import java.io.IOException;
 import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Base64;
 import java.util.Collections;
@@ -114,7 +113,7 @@ record A1111Api(JobQueue queue, OutputStore store, AtomicReference<A1111Settings
             for (int i = 0; i < count; i++) {
                 // A1111: image i of a call uses seed + i
                 GenerationRequest r = first.withSeed(first.seed() + i);
-                Job job = call.next(() -> queue.submit(lease, r, Job.Preview.NONE));
+                Job job = call.next(() -> queue.submit(lease, r, Job.Preview.NONE, saveImages));
                 if (job == null) {
                     break;
                 }
@@ -122,12 +121,11 @@ record A1111Api(JobQueue queue, OutputStore store, AtomicReference<A1111Settings
                     // cancelled: skipped (the call goes on) or interrupted (it answers with the images so far)
                     continue;
                 }
-                Path p = store.resolve(job.result().file()).orElseThrow(() -> new ApiException(500, "result file vanished"));
+                // save_images false: the job encoded the PNG in memory and wrote nothing
+                byte[] png = saveImages ? Files.readAllBytes(store.resolve(job.result().file())
+                        .orElseThrow(() -> new ApiException(500, "result file vanished"))) : job.takePng();
                 if (sendImages) {
-                    images.add(Base64.getEncoder().encodeToString(Files.readAllBytes(p)));
-                }
-                if (!saveImages) {
-                    store.delete(job.result().file());
+                    images.add(Base64.getEncoder().encodeToString(png));
                 }
                 seeds.add(r.seed());
                 infotexts.add(job.result().infotext());

@@ -85,12 +85,35 @@ public final class Job {
     private volatile StepProgress lastStep;
     private volatile String error;
     private volatile OutputStore.Entry result;
+    /** Whether the result is written to the outputs folder (else encoded in memory only). */
+    private final boolean save;
+    /** The PNG of a result kept in memory ({@code save} false) until {@link #takePng}; null otherwise. */
+    private volatile byte[] png;
 
-    Job(String id, GenerationRequest resolvedRequest, Preview preview, Generator generator) {
+    Job(String id, GenerationRequest resolvedRequest, Preview preview, Generator generator, boolean save) {
         this.id = id;
         this.request = resolvedRequest;
         this.preview = preview;
         this.generator = generator;
+        this.save = save;
+    }
+
+    /**
+     * Whether the result goes to the outputs folder; false for an A1111 call with {@code save_images: false}, whose
+     * image is answered from memory ({@link #takePng}).
+     */
+    public boolean save() {
+        return save;
+    }
+
+    /**
+     * The PNG of a result kept in memory ({@link #save} false), handed out once: the job keeps no image after (finished
+     * jobs are retained for a while). Null for a saved result, before the job is done, or when already taken.
+     */
+    public synchronized byte[] takePng() {
+        byte[] p = png;
+        png = null;
+        return p;
     }
 
     public String id() {
@@ -174,8 +197,10 @@ public final class Job {
         lastStep = p;
     }
 
-    void succeeded(OutputStore.Entry entry) {
+    /** Done: {@code entry} is the stored result, {@code inMemory} its PNG when not saved (else null). */
+    void succeeded(OutputStore.Entry entry, byte[] inMemory) {
         result = entry;
+        png = inMemory;
         status = Status.DONE;
     }
 
@@ -249,11 +274,14 @@ public final class Job {
         OutputStore.Entry r = result;
         if (r != null) {
             ObjectNode res = GenerationRecord.JSON.valueToTree(r.params());
-            res.put("image", r.url());
-            res.put("file", r.file());
             res.put("infotext", r.infotext());
-            res.put("page", r.resultUrl());
-            res.put("reuse", r.reuseUrl());
+            if (r.file() != null) {
+                // a result kept in memory only (save_images: false) has no file and no links
+                res.put("image", r.url());
+                res.put("file", r.file());
+                res.put("page", r.resultUrl());
+                res.put("reuse", r.reuseUrl());
+            }
             m.put("result", res);
         }
         return m;

@@ -66,6 +66,25 @@ class A1111ApiTest extends TinySd15WebTest {
     }
 
     @Test
+    void unsavedImagesAreAnsweredFromMemory() {
+        // save_images false (A1111's default): the PNG is encoded in memory, nothing is written, read back or deleted,
+        // so the call works even where the outputs folder cannot be written (it used to fail with a 500 here)
+        withApp((client, queue, store) -> {
+            Files.delete(outputs);
+            Files.writeString(outputs, "not a folder");
+            JsonNode res = txt2img(client, "\"save_images\": false");
+            assertEquals(1, res.get("images").size());
+            byte[] png = java.util.Base64.getDecoder().decode(res.get("images").get(0).asText());
+            assertEquals(64, javax.imageio.ImageIO.read(new java.io.ByteArrayInputStream(png)).getWidth());
+            assertEquals(info(res).get("infotexts").get(0).asText(), dev.tenstep.io.PngImages.readText(
+                    new java.io.ByteArrayInputStream(png)).get(dev.tenstep.io.PngImages.PARAMETERS), "infotext in the PNG");
+            assertEquals("not a folder", Files.readString(outputs), "the outputs path was not touched");
+            Files.delete(outputs);
+            Files.createDirectory(outputs);
+        });
+    }
+
+    @Test
     void sendAndSaveImagesAreHonoured() {
         // failure 4: send_images false returns no image; save_images false (A1111's default) leaves no file
         withApp((client, queue, store) -> {
@@ -180,8 +199,8 @@ class A1111ApiTest extends TinySd15WebTest {
         withApp((client, queue, store) -> {
             List<String> names = List.of("a b.png", "東京.png", "foo.bar.png", "_x.png", "00001-123-a cat.png");
             for (String n : names) {
-                dev.tenstep.io.PngImages.writeAtomic(new java.awt.image.BufferedImage(8, 8,
-                        java.awt.image.BufferedImage.TYPE_INT_RGB), Map.of("parameters", "x"), outputs.resolve(n));
+                Files.write(outputs.resolve(n), dev.tenstep.io.PngImages.encode(new java.awt.image.BufferedImage(8, 8,
+                        java.awt.image.BufferedImage.TYPE_INT_RGB), Map.of("parameters", "x")));
             }
             assertEquals(names.size(), store.list(1, 50).total());
             for (OutputStore.Entry e : store.list(1, 50).entries()) {
