@@ -202,6 +202,10 @@ public final class StableDiffusionPipeline implements TextToImage {
     @Override
     public GenerationRequest resolve(GenerationRequest r, int maxSize) {
         List<FieldError> errors = new ArrayList<>(r.validate(sizeMultiple(), noiseSchedule.numTrainTimesteps(), maxSize));
+        String stepsProblem = r.resolvedSchedule().stepsProblem(noiseSchedule, r.steps());
+        if (stepsProblem != null && errors.stream().noneMatch(e -> e.field().equals("steps"))) {
+            errors.add(new FieldError("steps", stepsProblem));
+        }
         int layers = textEncoder.encoder.layers.size();
         if (r.clipSkip() != null && r.clipSkip() > layers && r.clipSkip() <= GenerationRequest.MAX_CLIP_SKIP) {
             errors.add(new FieldError("clip_skip", "must be between 1 and " + layers + " for this model (its text encoder has "

@@ -19,7 +19,9 @@ public enum ScheduleKind {
      * diffusers DDIM "leading" spacing plus {@code steps_offset}: {@code t_k = k * (T / N) + steps_offset}
      * (integer division), k = N-1..0, then the final level {@code sqrt(1/finalAlphaBar - 1)}.
      * SD, N = 10: 901, 801, ..., 1. Source: diffusers {@code scheduling_ddim.py set_timesteps}.
-     * A timestep beyond T-1 (only possible with N = T and an offset) is clamped to T-1.
+     * A step count whose first timestep would lie beyond T-1 (SD: N = 1000 with offset 1, t = 1000) is refused
+     * ({@link #maxDdimSteps}): diffusers fails there indexing {@code alphas_cumprod[1000]}, and clamping it to T-1 would
+     * run the first two steps at the same sigma, a wasted UNet call.
      */
     DDIM("ddim", "DDIM", List.of("ddim_uniform", "leading")),
     /**
@@ -132,15 +134,54 @@ public enum ScheduleKind {
         }
     }
 
-    /** {@link #DDIM}. */
+    /**
+     * The most steps {@link #DDIM} takes with this {@code steps_offset} so that every timestep is a trained one
+     * ({@code (N - 1) * (T / N) + steps_offset <= T - 1}): SD (T = 1000, offset 1): 999; offset 0: T.
+     */
+    public static int maxDdimSteps(int trainTimesteps, int stepsOffset) {
+        for (int n = trainTimesteps; n > 1; n--) {
+            if ((long) (n - 1) * (trainTimesteps / n) + stepsOffset <= trainTimesteps - 1) {
+                return n;
+            }
+        }
+        return 1;
+    }
+
+    /**
+     * Why this schedule cannot take {@code steps} steps on these tables (a message naming the limit), or null when it
+     * can: N outside [1, T], or {@link #DDIM} beyond {@link #maxDdimSteps} with the tables' {@code steps_offset}.
+     */
+    public String stepsProblem(NoiseSchedule ns, int steps) {
+        int t = ns.numTrainTimesteps();
+        if (steps < 1 || steps > t) {
+            return "must be between 1 and " + t + " (num_train_timesteps), got " + steps;
+        }
+        if (this == DDIM) {
+            int max = maxDdimSteps(t, ns.stepsOffset());
+            if (steps > max) {
+                int first = (steps - 1) * (t / steps) + ns.stepsOffset();
+                return "must be at most " + max + " with the ddim schedule (steps_offset " + ns.stepsOffset() + "): at "
+                        + steps + " steps its first timestep would be " + first + ", past the last trained one (" + (t - 1)
+                        + "); use " + max + " steps or another schedule, got " + steps;
+            }
+        }
+        return null;
+    }
+
+    /** {@link #DDIM}; refuses N beyond {@link #maxDdimSteps} (see {@link #stepsProblem}). */
     public static SigmaSchedule ddim(NoiseSchedule ns, int steps, int stepsOffset) {
         checkSteps(ns, steps);
         int tMax = ns.numTrainTimesteps() - 1;
+        int max = maxDdimSteps(ns.numTrainTimesteps(), stepsOffset);
+        if (steps > max) {
+            throw new IllegalArgumentException("steps must be at most " + max + " with the ddim schedule (steps_offset "
+                    + stepsOffset + "; a timestep past " + tMax + " is not trained), got steps = " + steps);
+        }
         int ratio = ns.numTrainTimesteps() / steps;
         int[] ts = new int[steps];
         for (int i = 0; i < steps; i++) {
             int k = steps - 1 - i;
-            ts[i] = Math.min(Math.max(k * ratio + stepsOffset, 0), tMax);
+            ts[i] = Math.max(k * ratio + stepsOffset, 0);
         }
         return discrete(ns, ts, ns.finalSigma(), "ddim");
     }
