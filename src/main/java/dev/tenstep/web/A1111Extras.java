@@ -1,5 +1,6 @@
 package dev.tenstep.web;
 
+import dev.tenstep.pipeline.ModelCatalog;
 import dev.tenstep.pipeline.StepProgress;
 import dev.tenstep.pipeline.prompt.PromptChunks;
 import dev.tenstep.pipeline.prompt.PromptEncoder;
@@ -48,7 +49,10 @@ final class A1111Extras implements WebApp.Routes {
 
     @Override
     public void register(Javalin app) {
-        app.get("/sdapi/v1/options", ctx -> ctx.json(settings.get().toJson(models.current().title())));
+        app.get("/sdapi/v1/options", ctx -> {
+            ModelCatalog.Entry current = models.current();
+            ctx.json(settings.get().toJson(current.title(), current.sha256()));
+        });
         app.post("/sdapi/v1/options", this::setOptions);
         app.get("/sdapi/v1/progress", this::progress);
         app.post("/sdapi/v1/interrupt", ctx -> {
