@@ -40,6 +40,23 @@ public final class Infotext {
      */
     public static String format(GenerationRequest r, long seed, int width, int height, String modelName, String modelHash,
                                 ComputeSpec compute) {
+        return format(r, seed, width, height, modelName, modelHash, null, compute);
+    }
+
+    /**
+     * A VAE that replaced the checkpoint's: A1111's {@code VAE hash} (10 hex digits of the file's SHA-256, null for a
+     * diffusers folder, which A1111 has no hash for) and {@code VAE} (the file name).
+     */
+    public record Vae(String name, String hash) {
+    }
+
+    /**
+     * As {@link #format(GenerationRequest, long, int, int, String, String, ComputeSpec)}, with A1111's
+     * {@code VAE hash} and {@code VAE} after {@code Model} when {@code vae} is not null (a {@code --vae} replaced the
+     * checkpoint's; A1111 writes them only then).
+     */
+    public static String format(GenerationRequest r, long seed, int width, int height, String modelName, String modelHash,
+                                Vae vae, ComputeSpec compute) {
         StringBuilder sb = new StringBuilder(r.prompt());
         if (!r.negativePrompt().isEmpty()) {
             sb.append("\nNegative prompt: ").append(r.negativePrompt());
@@ -55,6 +72,12 @@ public final class Infotext {
             p.put("Model hash", modelHash);
         }
         p.put("Model", modelName);
+        if (vae != null) {
+            if (vae.hash() != null) {
+                p.put("VAE hash", vae.hash());
+            }
+            p.put("VAE", vae.name());
+        }
         if (r.resolvedGamma() != r.sampler().gamma()) {
             p.put("Gamma", number(r.resolvedGamma()));
         }

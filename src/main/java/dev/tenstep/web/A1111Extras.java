@@ -51,7 +51,8 @@ final class A1111Extras implements WebApp.Routes {
     public void register(Javalin app) {
         app.get("/sdapi/v1/options", ctx -> {
             ModelCatalog.Entry current = models.current();
-            ctx.json(settings.get().toJson(current.title(), current.sha256()));
+            java.nio.file.Path vae = queue.generator().vaeFile();
+            ctx.json(settings.get().toJson(current.title(), current.sha256(), vae == null ? null : vae.getFileName().toString()));
         });
         app.post("/sdapi/v1/options", this::setOptions);
         app.get("/sdapi/v1/progress", this::progress);
@@ -66,7 +67,12 @@ final class A1111Extras implements WebApp.Routes {
             ctx.json(Map.of());
         });
         app.get("/sdapi/v1/schedulers", ctx -> ctx.json(schedulers()));
-        app.get("/sdapi/v1/sd-vae", ctx -> ctx.json(List.of()));
+        // A1111 lists its VAE files as {model_name, filename}; this server has the --vae it started with, if any
+        app.get("/sdapi/v1/sd-vae", ctx -> {
+            java.nio.file.Path vae = queue.generator().vaeFile();
+            ctx.json(vae == null ? List.of() : List.of(Map.of("model_name", vae.getFileName().toString(),
+                    "filename", vae.toAbsolutePath().toString())));
+        });
         app.get("/api/tokenize", this::tokenize);
     }
 

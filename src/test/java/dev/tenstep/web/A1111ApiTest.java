@@ -9,6 +9,7 @@ import org.junit.jupiter.api.Test;
 import java.net.URLEncoder;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
 
@@ -103,6 +104,35 @@ class A1111ApiTest extends TinySd15WebTest {
             JsonNode noop = txt2img(client, "\"enable_hr\": false, \"restore_faces\": false, \"styles\": [], "
                     + "\"override_settings_restore_afterwards\": true");
             assertEquals(1, noop.get("images").size());
+        });
+    }
+
+    /** A --vae the server started with is named by /sdapi/v1/options (sd_vae) and listed by /sdapi/v1/sd-vae. */
+    @Test
+    void aVaeOverrideIsNamedInOptionsAndListed() {
+        withApp(generator, 16, (client, queue, store) -> {
+            assertEquals("Automatic", json(client.get("/sdapi/v1/options")).get("sd_vae").asText());
+            assertEquals(0, json(client.get("/sdapi/v1/sd-vae")).size());
+        });
+        Path vae = outputs.resolveSibling("vae-ft-mse.vae.safetensors").toAbsolutePath();
+        Generator withVae = new WebTestSupport.ForwardingGenerator(generator) {
+            @Override
+            public Path vaeFile() {
+                return vae;
+            }
+
+            @Override
+            public dev.tenstep.pipeline.GenerationResult generate(dev.tenstep.pipeline.GenerationRequest request,
+                                                                  dev.tenstep.pipeline.TextToImage.Listener listener) {
+                return real.generate(request, listener);
+            }
+        };
+        withApp(withVae, 16, (client, queue, store) -> {
+            assertEquals("vae-ft-mse.vae.safetensors", json(client.get("/sdapi/v1/options")).get("sd_vae").asText());
+            JsonNode list = json(client.get("/sdapi/v1/sd-vae"));
+            assertEquals(1, list.size(), list.toString());
+            assertEquals("vae-ft-mse.vae.safetensors", list.get(0).get("model_name").asText());
+            assertEquals(vae.toString(), list.get(0).get("filename").asText());
         });
     }
 
