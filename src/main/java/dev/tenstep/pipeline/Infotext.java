@@ -12,7 +12,7 @@ import java.util.Map;
  * <pre>
  * a photo of an astronaut riding a horse on mars
  * Negative prompt: blurry
- * Steps: 10, Sampler: GE, Schedule: log-linear, CFG scale: 7.5, Seed: 42, Size: 512x512, Model: stable-diffusion-v1-5
+ * Steps: 10, Sampler: GE, Schedule type: log-linear, CFG scale: 7.5, Seed: 42, Size: 512x512, Model: stable-diffusion-v1-5
  * </pre>
  * The negative-prompt line is omitted when empty, as A1111 does.
  */
@@ -64,7 +64,8 @@ public final class Infotext {
         Map<String, String> p = new LinkedHashMap<>();
         p.put("Steps", Integer.toString(r.steps()));
         p.put("Sampler", r.sampler().displayName());
-        p.put("Schedule", r.resolvedSchedule().id());
+        // A1111's key; its value is A1111's label where A1111 has the same schedule (Karras), else the id
+        p.put("Schedule type", r.resolvedSchedule().label());
         p.put("CFG scale", number(r.cfgScale()));
         p.put("Seed", Long.toString(seed));
         p.put("Size", width + "x" + height);

@@ -23,26 +23,26 @@ public enum ScheduleKind {
      * ({@link #maxDdimSteps}): diffusers fails there indexing {@code alphas_cumprod[1000]}, and clamping it to T-1 would
      * run the first two steps at the same sigma, a wasted UNet call.
      */
-    DDIM("ddim", "DDIM", List.of("ddim_uniform", "leading")),
+    DDIM("ddim", null, List.of("ddim_uniform", "leading")),
     /**
      * {@code t_k = round(T * (1 - k/N)) - 1} (numpy round-half-even of {@code arange(T, 0, -T/N)}), k = 0..N-1,
      * then t = 0. SD, N = 10: 999, 899, ..., 99, 0. Source: diffusers "trailing", smalldiffusion.
      */
-    TRAILING("trailing", "SGM Uniform", List.of("sgm_uniform", "sgm uniform")),
+    TRAILING("trailing", null, List.of()),
     /**
      * The paper's schedule (Permenter and Yuan, ICML 2024, arXiv:2306.04848, used with Algorithm 2 in section 6),
      * as the authors' reference {@code GEScheduler} builds it ({@code style='Linear'}, {@code factor=0}): N sigmas geometric from
      * {@code sHi} (default {@link #DEFAULT_S_HI}) to {@code sigma(T / N)} inclusive, all but the last snapped
      * up to the smallest t with {@code sigma(t) >= s}, the last is t = T / N; then t = 0.
      */
-    LOG_LINEAR("log-linear", "Log-linear", List.of("loglinear")),
+    LOG_LINEAR("log-linear", null, List.of("loglinear")),
     /**
      * EDM (Karras et al. 2022), rho = 7: N sigmas from {@code sigma(T-1)} to {@code sigma(0)}, then 0;
      * fractional timesteps.
      */
     KARRAS("karras", "Karras", List.of()),
     /** N + 1 sigmas geometric from {@code sigma(T-1)} to {@code sigma(0)}, not snapped; fractional timesteps. */
-    LOG_LINEAR_CONTINUOUS("log-linear-continuous", "Exponential", List.of("exponential"));
+    LOG_LINEAR_CONTINUOUS("log-linear-continuous", null, List.of());
 
     /** The paper's top noise level of the log-linear schedule. */
     public static final double DEFAULT_S_HI = 8.35;
@@ -65,13 +65,23 @@ public enum ScheduleKind {
     }
 
     /**
-     * The label of the A1111 API's {@code /sdapi/v1/schedulers} list: A1111's name of the closest
-     * schedule ({@code Karras} is the same; {@code Exponential} and {@code SGM Uniform} are close
-     * relatives of {@code log-linear-continuous} and {@code trailing}, see docs/samplers.md), else ours.
+     * A1111's label of this schedule where A1111 computes the same levels ({@code Karras}), else null: A1111's
+     * {@code Exponential}, {@code SGM Uniform} and {@code DDIM} are near neighbours of {@code log-linear-continuous},
+     * {@code trailing} and {@code ddim}, not the same levels (docs/samplers.md section 4), so those names are refused
+     * rather than run as another schedule.
      */
     public String a1111Name() {
         return a1111Name;
     }
+
+    /** The label A1111's infotext ({@code Schedule type}) and {@code /sdapi/v1/schedulers} show: A1111's, else the id. */
+    public String label() {
+        return a1111Name != null ? a1111Name : id;
+    }
+
+    /** A1111's scheduler labels that name no schedule of this project (docs/web.md says why each differs). */
+    public static final List<String> A1111_ONLY = List.of("Uniform", "Exponential", "Polyexponential", "SGM Uniform",
+            "KL Optimal", "Align Your Steps", "Simple", "Normal", "Beta");
 
     /** Other accepted spellings (A1111's scheduler names included), lower case. */
     public List<String> aliases() {
@@ -93,8 +103,15 @@ public enum ScheduleKind {
         String n = name == null ? "" : name.trim().toLowerCase(Locale.ROOT);
         String dashed = n.replace('_', '-').replace(' ', '-');
         for (ScheduleKind s : values()) {
-            if (s.id.equals(dashed) || s.a1111Name.toLowerCase(Locale.ROOT).equals(n) || s.aliases.contains(n)) {
+            if (s.id.equals(dashed) || (s.a1111Name != null && s.a1111Name.toLowerCase(Locale.ROOT).equals(n))
+                    || s.aliases.contains(n)) {
                 return s;
+            }
+        }
+        for (String a : A1111_ONLY) {
+            if (a.toLowerCase(Locale.ROOT).replace(' ', '_').equals(n.replace(' ', '_'))) {
+                throw new IllegalArgumentException("schedule '" + name + "' is A1111's, which this server does not have"
+                        + " (its levels differ from every schedule here; see docs/web.md); valid: " + String.join(", ", ids()));
             }
         }
         throw new IllegalArgumentException("unknown schedule '" + name + "' (valid: " + String.join(", ", ids()) + ")");

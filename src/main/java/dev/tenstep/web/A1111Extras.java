@@ -206,9 +206,10 @@ final class A1111Extras implements WebApp.Routes {
         for (ScheduleKind k : ScheduleKind.values()) {
             Map<String, Object> m = new LinkedHashMap<>();
             m.put("name", k.id());
-            m.put("label", k.id());
-            m.put("aliases", List.of());
-            m.put("default_rho", null);
+            m.put("label", k.label());
+            m.put("aliases", k.aliases());
+            // A1111's Scheduler: default_rho -1 unless the schedule has a rho (Karras: 7)
+            m.put("default_rho", k == ScheduleKind.KARRAS ? ScheduleKind.KARRAS_RHO : -1.0);
             m.put("need_inner_model", false);
             l.add(m);
         }

@@ -97,7 +97,7 @@ class IdealPipelineTest {
         try (IdealPipeline p = IdealPipeline.load(IdealModels.SHAPES)) {
             GenerationResult r = p.generate(request("a blue square", k, 10));
             assertEquals(0.0, r.sigmas()[10], 0.0);
-            assertTrue(r.infotext().contains("Sampler: DPM++ 2M") && r.infotext().contains("karras"), r.infotext());
+            assertTrue(r.infotext().contains("Sampler: DPM++ 2M") && r.infotext().contains("Schedule type: Karras"), r.infotext());
         }
     }
 }

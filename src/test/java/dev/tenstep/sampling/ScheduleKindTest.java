@@ -61,6 +61,24 @@ class ScheduleKindTest {
         assertEquals(999.0, c.timestep(0), 0.0);
     }
 
+    /**
+     * A1111's scheduler names: Karras is the same schedule; Exponential and SGM Uniform ran log-linear-continuous and
+     * trailing silently (other levels): refused now, naming the docs. The infotext label is A1111's where it is the
+     * same, else the id.
+     */
+    @Test
+    void a1111SchedulerNamesAreHonouredOrRefused() {
+        assertEquals(ScheduleKind.KARRAS, ScheduleKind.byName("Karras"));
+        assertEquals("Karras", ScheduleKind.KARRAS.label());
+        assertEquals("log-linear-continuous", ScheduleKind.LOG_LINEAR_CONTINUOUS.label());
+        assertEquals("trailing", ScheduleKind.TRAILING.label());
+        for (String a1111 : new String[] {"Exponential", "exponential", "SGM Uniform", "sgm_uniform", "Align Your Steps",
+                "KL Optimal", "Polyexponential", "Uniform", "Simple", "Normal", "Beta"}) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> ScheduleKind.byName(a1111), a1111);
+            assertTrue(e.getMessage().contains("is A1111's") && e.getMessage().contains("docs/web.md"), e.getMessage());
+        }
+    }
+
     @Test
     void namesAndLookups() {
         assertEquals(ScheduleKind.LOG_LINEAR_CONTINUOUS, ScheduleKind.byName("log-linear-continuous"));

@@ -166,6 +166,21 @@ class A1111ApiTest extends TinySd15WebTest {
             assertEquals(200, postJson(client, "/sdapi/v1/skip", "{}").code());
             JsonNode schedulers = json(client.get("/sdapi/v1/schedulers"));
             assertTrue(schedulers.size() >= 2);
+            JsonNode karras = null;
+            for (JsonNode sch : schedulers) {
+                assertTrue(sch.has("name") && sch.has("label") && sch.get("aliases").isArray() && sch.has("default_rho")
+                        && sch.has("need_inner_model"), sch.toString());
+                if (sch.get("name").asText().equals("karras")) {
+                    karras = sch;
+                }
+            }
+            assertEquals("Karras", karras.get("label").asText(), "A1111's label where A1111 has the same schedule");
+            assertEquals(7.0, karras.get("default_rho").asDouble());
+            // A1111's Exponential is not log-linear-continuous: refused, not run as it
+            Response exp = postJson(client, "/sdapi/v1/txt2img", "{\"steps\": 2, \"width\": 64, \"height\": 64, "
+                    + "\"scheduler\": \"Exponential\"}");
+            assertEquals(422, exp.code());
+            assertEquals("scheduler", json(exp).get("errors").get(0).get("field").asText());
             assertEquals(200, client.get("/sdapi/v1/sd-vae").code());
         });
     }
