@@ -119,4 +119,55 @@ public final class Infotext {
         }
         return v;
     }
+
+    /** One {@code key: value} of A1111's parameters line; a quoted value may hold commas (A1111's {@code re_param}). */
+    private static final java.util.regex.Pattern PARAM =
+            java.util.regex.Pattern.compile("\\s*(\\w[\\w \\-/]+):\\s*(\"(?:\\\\.|[^\\\\\"])+\"|[^,]*)(?:,|$)");
+
+    /**
+     * Reads an A1111 infotext (A1111's {@code parse_generation_parameters}): the prompt lines, an optional
+     * {@code Negative prompt:} (which may span lines) and the last line's {@code key: value} pairs ({@code Steps: 20,
+     * Sampler: Euler a, Schedule type: Karras, CFG scale: 7, Seed: 1, Size: 512x768, ...}), quoted values unquoted.
+     *
+     * @return {@code prompt}, {@code negative_prompt} (possibly empty) and every key as written; empty for a blank text
+     */
+    public static Map<String, String> parse(String infotext) {
+        Map<String, String> out = new LinkedHashMap<>();
+        if (infotext == null || infotext.isBlank()) {
+            return out;
+        }
+        String[] lines = infotext.strip().split("\n", -1);
+        String last = lines[lines.length - 1];
+        int n = lines.length;
+        if (PARAM.matcher(last).results().count() >= 3) {
+            java.util.regex.Matcher m = PARAM.matcher(last);
+            while (m.find()) {
+                String v = m.group(2).strip();
+                if (v.length() >= 2 && v.startsWith("\"") && v.endsWith("\"")) {
+                    try {
+                        v = new com.fasterxml.jackson.databind.ObjectMapper().readValue(v, String.class);
+                    } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+                        v = v.substring(1, v.length() - 1);
+                    }
+                }
+                out.put(m.group(1).strip(), v);
+            }
+            n--;
+        }
+        StringBuilder prompt = new StringBuilder();
+        StringBuilder negative = null;
+        for (int k = 0; k < n; k++) {
+            String line = lines[k];
+            if (negative == null && line.startsWith("Negative prompt:")) {
+                negative = new StringBuilder(line.substring("Negative prompt:".length()).strip());
+            } else if (negative != null) {
+                negative.append('\n').append(line);
+            } else {
+                prompt.append(prompt.length() == 0 ? "" : "\n").append(line);
+            }
+        }
+        out.put("prompt", prompt.toString().strip());
+        out.put("negative_prompt", negative == null ? "" : negative.toString().strip());
+        return out;
+    }
 }
