@@ -120,8 +120,20 @@ public final class SingleFilePipeline {
                 UNet2DConditionModel unet = UNet2DConditionModel.load(uc, ckpt.unet(uc, options.ema()), m, dt);
                 return new PipelineAssembler.Networks(textEncoder, unet, loadVae(ckpt, options.vae(), cfg, m, vaeDt));
             });
+            if (options.vae() != null) {
+                // A1111's "VAE hash": the first 10 hex digits of the VAE file's SHA-256 (none for a folder)
+                p.setVae(options.vae(), Files.isDirectory(options.vae()) ? null : vaeHash(options.vae()));
+            }
             LOG.info("loaded {} in {} ms", file.getFileName(), (System.nanoTime() - t0) / 1_000_000);
             return p;
+        }
+    }
+
+    private static String vaeHash(Path vae) {
+        try {
+            return dev.tenstep.io.ModelHash.shortHash(dev.tenstep.io.ModelHash.sha256(vae, null));
+        } catch (java.io.IOException e) {
+            throw new ModelLoadException("--vae: cannot read " + vae + ": " + e.getMessage(), e);
         }
     }
 

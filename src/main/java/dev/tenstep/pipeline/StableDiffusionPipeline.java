@@ -63,6 +63,10 @@ public final class StableDiffusionPipeline implements TextToImage {
     private final PromptEncoder promptEncoder;
     /** A1111's short model hash (10 hex digits of the file's SHA-256), or null (folders). */
     private volatile String modelHash;
+    /** The VAE file or folder that replaced the checkpoint's ({@code --vae}), or null. */
+    private volatile Path vaeFile;
+    /** A1111's {@code VAE hash} of {@link #vaeFile} (10 hex digits of its SHA-256), or null (a folder, none). */
+    private volatile String vaeHash;
 
     public StableDiffusionPipeline(String name, Path dir, NDManager manager, ClipTokenizer tokenizer,
                                    ClipTextModel textEncoder, UNet2DConditionModel unet, AutoencoderKL vae,
@@ -123,6 +127,28 @@ public final class StableDiffusionPipeline implements TextToImage {
     /** Sets the {@code Model hash} written into infotexts (see {@link dev.tenstep.io.ModelHash}). */
     public void setModelHash(String modelHash) {
         this.modelHash = modelHash;
+    }
+
+    /** The VAE file or folder that replaced the checkpoint's ({@code --vae}), or null for the model's own. */
+    @Override
+    public Path vaeFile() {
+        return vaeFile;
+    }
+
+    /** A1111's {@code VAE hash} of the replacing VAE file (10 hex digits of its SHA-256), or null. */
+    public String vaeHash() {
+        return vaeHash;
+    }
+
+    /**
+     * Records the VAE that replaced the checkpoint's, for the infotext's {@code VAE hash} / {@code VAE} (A1111's keys).
+     *
+     * @param file      the VAE file or folder
+     * @param shortHash 10 hex digits of the file's SHA-256, or null (a folder)
+     */
+    public void setVae(Path file, String shortHash) {
+        this.vaeFile = file;
+        this.vaeHash = shortHash;
     }
 
     public Path dir() {
@@ -202,6 +228,10 @@ public final class StableDiffusionPipeline implements TextToImage {
     @Override
     public GenerationRequest resolve(GenerationRequest r, int maxSize) {
         List<FieldError> errors = new ArrayList<>(r.validate(sizeMultiple(), noiseSchedule.numTrainTimesteps(), maxSize));
+        String stepsProblem = r.resolvedSchedule().stepsProblem(noiseSchedule, r.steps());
+        if (stepsProblem != null && errors.stream().noneMatch(e -> e.field().equals("steps"))) {
+            errors.add(new FieldError("steps", stepsProblem));
+        }
         int layers = textEncoder.encoder.layers.size();
         if (r.clipSkip() != null && r.clipSkip() > layers && r.clipSkip() <= GenerationRequest.MAX_CLIP_SKIP) {
             errors.add(new FieldError("clip_skip", "must be between 1 and " + layers + " for this model (its text encoder has "
@@ -323,7 +353,8 @@ public final class StableDiffusionPipeline implements TextToImage {
             NonFiniteException.check(finalLatents, "denoising (final latents; UNet " + compute.label() + ")");
             BufferedImage image = decodeChecked(zFinal);
             long tEnd = System.nanoTime();
-            String infotext = Infotext.format(r, r.seed(), r.width(), r.height(), name, modelHash, compute);
+            String infotext = Infotext.format(r, r.seed(), r.width(), r.height(), name, modelHash,
+                    vaeFile == null ? null : new Infotext.Vae(vaeFile.getFileName().toString(), vaeHash), compute);
             return new GenerationResult(image, r, infotext, latentShape, finalLatents, x0hats,
                     schedule.timesteps(), schedule.sigmas(), cond.warnings(),
                     new GenerationResult.Timings((tText - t0) / 1_000_000, (tDenoise - tText) / 1_000_000,

@@ -68,6 +68,11 @@ public interface TextToImage extends AutoCloseable {
         return null;
     }
 
+    /** The VAE file or folder that replaced the checkpoint's ({@code --vae}), or null when the model's own decodes. */
+    default java.nio.file.Path vaeFile() {
+        return null;
+    }
+
     /**
      * The largest clip skip this model takes: its text encoder's layer count, at most
      * {@link GenerationRequest#MAX_CLIP_SKIP} (12 for SD 1.x, whose CLIP has 12 layers); 1 for a

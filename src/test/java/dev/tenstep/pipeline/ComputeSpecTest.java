@@ -81,7 +81,7 @@ class ComputeSpecTest {
     void infotextNamesDeviceAndDtypeOffTheCpuDefault() {
         GenerationRequest r = new GenerationRequest("a cat", "", 10, 7.5, 42, dev.tenstep.sampling.SamplerKind.GE, null,
                 null, 512, 512);
-        String plain = "a cat\nSteps: 10, Sampler: GE, Schedule: log-linear, CFG scale: 7.5, Seed: 42, Size: 512x512, Model: sd15";
+        String plain = "a cat\nSteps: 10, Sampler: GE, Schedule type: log-linear, CFG scale: 7.5, Seed: 42, Size: 512x512, Model: sd15";
         assertEquals(plain, Infotext.format(r, 42, 512, 512, "sd15"));
         assertEquals(plain, Infotext.format(r, 42, 512, 512, "sd15", null, ComputeSpec.CPU));
         assertEquals(plain + ", Device: \"cuda:0\", Dtype: fp16",

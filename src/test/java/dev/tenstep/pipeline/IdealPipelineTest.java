@@ -54,6 +54,11 @@ class IdealPipelineTest {
             assertEquals("prompt", e.fieldErrors().get(0).field());
             assertTrue(e.getMessage().contains("unknown words mauve, blob"), e.getMessage());
             GenerationRequest ok = p.resolve(request("", SamplerKind.DDIM, 10));
+            // ddim at N = T with steps_offset 1 would start at t = 1000: refused before it runs, naming steps
+            e = assertThrows(InvalidRequestException.class, () -> p.resolve(request("", SamplerKind.DDIM, 1000)));
+            assertEquals(List.of("steps"), e.fieldErrors().stream().map(FieldError::field).toList());
+            assertTrue(e.getMessage().contains("at most 999"), e.getMessage());
+            assertEquals(999, p.resolve(request("", SamplerKind.DDIM, 999)).steps());
             assertEquals(64, ok.width());
             assertEquals(11, ok.seed());
         }
@@ -92,7 +97,7 @@ class IdealPipelineTest {
         try (IdealPipeline p = IdealPipeline.load(IdealModels.SHAPES)) {
             GenerationResult r = p.generate(request("a blue square", k, 10));
             assertEquals(0.0, r.sigmas()[10], 0.0);
-            assertTrue(r.infotext().contains("Sampler: DPM++ 2M") && r.infotext().contains("karras"), r.infotext());
+            assertTrue(r.infotext().contains("Sampler: DPM++ 2M") && r.infotext().contains("Schedule type: Karras"), r.infotext());
         }
     }
 }

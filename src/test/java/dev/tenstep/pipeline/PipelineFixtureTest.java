@@ -199,7 +199,7 @@ class PipelineFixtureTest {
             }
             System.out.printf("[pixels] %s GE image: %d of %d 8-bit values differ by 1, none by more%n", fixture, mismatches, 3 * plane);
             assertTrue(mismatches <= plane * 3 / 1000, "too many rounding-boundary differences: " + mismatches);
-            assertTrue(res.infotext().contains("Steps: 10, Sampler: GE, Schedule: log-linear, CFG scale: 7.5, Seed: 1234, Size: "
+            assertTrue(res.infotext().contains("Steps: 10, Sampler: GE, Schedule type: log-linear, CFG scale: 7.5, Seed: 1234, Size: "
                     + size + "x" + size + ", Model: " + fixture), res.infotext());
         }
     }

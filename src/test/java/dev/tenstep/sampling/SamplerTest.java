@@ -276,7 +276,7 @@ class SamplerTest {
     }
 
     @Test
-    void cfgDenoiserCombinesHalvesAndSkipsUnconditionalWhenUnguided() {
+    void cfgDenoiserCombinesHalvesForEveryScaleAndSkipsUnconditionalOnlyAtOne() {
         NoiseSchedule ns = sd();
         try (NDManager m = NDManager.newBaseManager()) {
             float[] c = new float[2 * 77 * 8];
@@ -290,22 +290,22 @@ class SamplerTest {
             double t = ns.timestepOf(sigma);
             double[] xd = toD(x.toFloatArray());
             for (boolean vPred : new boolean[] {false, true}) {
-                for (double w : new double[] {7.5, 1.0, 0.5}) {
+                for (double w : new double[] {7.5, 1.0, 0.5, 0.0}) {
                     List<Long> batches = new ArrayList<>();
                     NDArray eps = new CfgDenoiser(dummyUnet(m, batches), ctx, w, vPred).eps(x, sigma, t);
-                    assertEquals(List.of(w > 1 ? 2L : 1L), batches, "batch for w = " + w);
+                    assertEquals(List.of(w != 1 ? 2L : 1L), batches, "batch for w = " + w);
                     double[] expected = new double[SIZE];
                     double abar = 1 / (1 + sigma * sigma);
                     for (int j = 0; j < SIZE; j++) {
                         double zj = xd[j] / Math.sqrt(1 + sigma * sigma);
                         double u = dummyUnetD(zj, j, (float) t, ctxMean[0]);
                         double cc = dummyUnetD(zj, j, (float) t, ctxMean[1]);
-                        double g = w > 1 ? u + w * (cc - u) : cc;
+                        double g = u + w * (cc - u);
                         if (vPred) {
                             // per half, then guidance: identical because the conversion is affine
                             double eu = Math.sqrt(abar) * u + Math.sqrt(1 - abar) * zj;
                             double ec = Math.sqrt(abar) * cc + Math.sqrt(1 - abar) * zj;
-                            g = w > 1 ? eu + w * (ec - eu) : ec;
+                            g = eu + w * (ec - eu);
                         }
                         expected[j] = g;
                     }

@@ -9,6 +9,7 @@ import org.junit.jupiter.api.Test;
 import java.net.URLEncoder;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
 
@@ -125,6 +126,35 @@ class A1111ApiTest extends TinySd15WebTest {
         });
     }
 
+    /** A --vae the server started with is named by /sdapi/v1/options (sd_vae) and listed by /sdapi/v1/sd-vae. */
+    @Test
+    void aVaeOverrideIsNamedInOptionsAndListed() {
+        withApp(generator, 16, (client, queue, store) -> {
+            assertEquals("Automatic", json(client.get("/sdapi/v1/options")).get("sd_vae").asText());
+            assertEquals(0, json(client.get("/sdapi/v1/sd-vae")).size());
+        });
+        Path vae = outputs.resolveSibling("vae-ft-mse.vae.safetensors").toAbsolutePath();
+        Generator withVae = new WebTestSupport.ForwardingGenerator(generator) {
+            @Override
+            public Path vaeFile() {
+                return vae;
+            }
+
+            @Override
+            public dev.tenstep.pipeline.GenerationResult generate(dev.tenstep.pipeline.GenerationRequest request,
+                                                                  dev.tenstep.pipeline.TextToImage.Listener listener) {
+                return real.generate(request, listener);
+            }
+        };
+        withApp(withVae, 16, (client, queue, store) -> {
+            assertEquals("vae-ft-mse.vae.safetensors", json(client.get("/sdapi/v1/options")).get("sd_vae").asText());
+            JsonNode list = json(client.get("/sdapi/v1/sd-vae"));
+            assertEquals(1, list.size(), list.toString());
+            assertEquals("vae-ft-mse.vae.safetensors", list.get(0).get("model_name").asText());
+            assertEquals(vae.toString(), list.get(0).get("filename").asText());
+        });
+    }
+
     @Test
     void optionsProgressInterruptSkipSchedulersAnswer() {
         // failure 8
@@ -155,6 +185,21 @@ class A1111ApiTest extends TinySd15WebTest {
             assertEquals(200, postJson(client, "/sdapi/v1/skip", "{}").code());
             JsonNode schedulers = json(client.get("/sdapi/v1/schedulers"));
             assertTrue(schedulers.size() >= 2);
+            JsonNode karras = null;
+            for (JsonNode sch : schedulers) {
+                assertTrue(sch.has("name") && sch.has("label") && sch.get("aliases").isArray() && sch.has("default_rho")
+                        && sch.has("need_inner_model"), sch.toString());
+                if (sch.get("name").asText().equals("karras")) {
+                    karras = sch;
+                }
+            }
+            assertEquals("Karras", karras.get("label").asText(), "A1111's label where A1111 has the same schedule");
+            assertEquals(7.0, karras.get("default_rho").asDouble());
+            // A1111's Exponential is not log-linear-continuous: refused, not run as it
+            Response exp = postJson(client, "/sdapi/v1/txt2img", "{\"steps\": 2, \"width\": 64, \"height\": 64, "
+                    + "\"scheduler\": \"Exponential\"}");
+            assertEquals(422, exp.code());
+            assertEquals("scheduler", json(exp).get("errors").get(0).get("field").asText());
             assertEquals(200, client.get("/sdapi/v1/sd-vae").code());
         });
     }

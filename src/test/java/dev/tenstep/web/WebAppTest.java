@@ -102,6 +102,15 @@ class WebAppTest extends TinySd15WebTest {
             }
             Response bad = postJson(client, "/api/txt2img", "{not json");
             assertEquals(400, bad.code());
+            // an empty body is refused, as A1111's FastAPI does ("field required", body), not run with defaults
+            for (String empty : new String[] {"", "  \n"}) {
+                Response none = postJson(client, "/api/txt2img", empty);
+                assertEquals(400, none.code(), "empty body on /api/txt2img");
+                assertEquals("body", json(none).get("errors").get(0).get("field").asText());
+                Response noneA = postJson(client, "/sdapi/v1/txt2img", empty);
+                assertEquals(422, noneA.code(), "empty body on /sdapi/v1/txt2img");
+                assertEquals("body", json(noneA).get("errors").get(0).get("field").asText());
+            }
             Response a1111 = postJson(client, "/sdapi/v1/txt2img", "{\"sampler_name\": \"Euler a\"}");
             assertEquals(422, a1111.code(), "A1111's API answers validation errors with 422");
             assertEquals("sampler_name", json(a1111).get("errors").get(0).get("field").asText());

@@ -207,8 +207,8 @@ class WebUiBrowserTest {
                     && imageLoaded(e.findElement(By.cssSelector(".p-image"))));
         });
         List<WebElement> infos = driver.findElements(By.cssSelector(".cmp-panel .p-info"));
-        assertTrue(infos.get(0).getText().contains("Sampler: DDIM") && infos.get(0).getText().contains("Schedule: ddim"));
-        assertTrue(infos.get(1).getText().contains("Sampler: GE") && infos.get(1).getText().contains("Schedule: log-linear"));
+        assertTrue(infos.get(0).getText().contains("Sampler: DDIM") && infos.get(0).getText().contains("Schedule type: ddim"));
+        assertTrue(infos.get(1).getText().contains("Sampler: GE") && infos.get(1).getText().contains("Schedule type: log-linear"));
         String seed0 = infos.get(0).getText().replaceAll("(?s).*Seed: (\\d+).*", "$1");
         assertTrue(infos.get(1).getText().contains("Seed: " + seed0), "both panels share the seed");
         assertEquals(1, eventSources().size(), "one event stream for both panels: " + eventSources());
