@@ -282,7 +282,7 @@ public final class StableDiffusionPipeline implements TextToImage {
         int latentChannels = unet.config().inChannels();
         long[] latentShape = {1, latentChannels, h, w};
         SigmaSchedule schedule = r.schedule().build(noiseSchedule, r.steps());
-        LatentSampler sampler = r.sampler().method(r.gamma());
+        LatentSampler sampler = r.sampler().sampler(r.gamma());
 
         try (NDManager gen = manager.newSubManager()) {
             Map<String, PromptEncoder.Encoded> cache = embedding != null && embedding.matches(r)

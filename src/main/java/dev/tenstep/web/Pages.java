@@ -79,7 +79,7 @@ record Pages(JobQueue queue, OutputStore store, ModelSwitcher models) implements
         f.put("height", generator().defaultSize());
         f.put("sampler", SamplerKind.DEFAULT.id());
         f.put("schedule", SamplerKind.DEFAULT.defaultSchedule().id());
-        f.put("gamma", SamplerKind.DEFAULT.gamma());
+        f.put("gamma", SamplerKind.DEFAULT.defaultGamma().orElse(SamplerKind.MIN_GAMMA));
         GenerationRequest defaults = WebApp.textDefaults();
         f.put("prompt_syntax", defaults.resolvedSyntax().id());
         f.put("clip_skip", defaults.resolvedClipSkip());

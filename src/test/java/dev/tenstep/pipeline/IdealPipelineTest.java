@@ -11,6 +11,7 @@ import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -83,8 +84,11 @@ class IdealPipelineTest {
         assertEquals("DPM++ 2M", k.displayName());
         assertEquals(ScheduleKind.KARRAS, k.defaultSchedule());
         assertEquals("Karras", k.defaultSchedule().a1111Name());
-        assertInstanceOf(DpmSolverPlusPlus2M.class, k.method());
-        assertThrows(UnsupportedOperationException.class, k::sampler);
+        assertInstanceOf(DpmSolverPlusPlus2M.class, k.sampler());
+        assertFalse(k.hasGamma());
+        assertTrue(k.defaultGamma().isEmpty(), "no fake gamma");
+        IllegalArgumentException noGamma = assertThrows(IllegalArgumentException.class, () -> k.sampler(2.0));
+        assertTrue(noGamma.getMessage().contains("DPM++ 2M has no gradient-estimation weight"), noGamma.getMessage());
         GenerationRequest withGamma = new GenerationRequest("x", "", 10, 7.5, 1, k, null, 2.0, null, null);
         List<FieldError> errors = withGamma.validate(8, 1000);
         assertEquals(1, errors.size());

@@ -456,6 +456,15 @@ class WebAppTest extends TinySd15WebTest {
             samplers.forEach(s -> names.add(s.get("name").asText()));
             assertEquals(List.of("DDIM", "GE", "DDPM", "DPM++ 2M"), names);
             assertEquals("karras", samplers.get(3).get("options").get("default_schedule").asText());
+            // only GE has a parameter (gamma); the others publish none (no fake gamma 1 / mu 0)
+            assertEquals("2.0", samplers.get(1).get("options").get("gamma").asText());
+            for (int i : new int[] {0, 2, 3}) {
+                assertEquals(List.of("default_schedule"), iterator(samplers.get(i).get("options").fieldNames()),
+                        samplers.get(i).get("name").asText());
+            }
+            JsonNode apiInfo = json(client.get("/api/info"));
+            assertEquals(2.0, apiInfo.get("samplers").get(1).get("gamma").asDouble());
+            assertTrue(apiInfo.get("samplers").get(3).get("gamma") == null, "DPM++ 2M has no gamma");
             JsonNode models = json(client.get("/sdapi/v1/sd-models"));
             assertEquals(pipeline.name(), models.get(0).get("model_name").asText());
         });
@@ -630,5 +639,11 @@ class WebAppTest extends TinySd15WebTest {
             assertTrue(message.contains(expected[1]), c.getKey() + " -> " + message);
             assertFalse(message.contains("2147483647") || message.contains("Infinity"), c.getKey() + " -> " + message);
         }
+    }
+
+    private static List<String> iterator(java.util.Iterator<String> it) {
+        List<String> l = new ArrayList<>();
+        it.forEachRemaining(l::add);
+        return l;
     }
 }
