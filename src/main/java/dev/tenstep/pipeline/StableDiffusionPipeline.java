@@ -333,8 +333,8 @@ public final class StableDiffusionPipeline implements TextToImage {
 
     /**
      * The sampler's step callback of a generation: reports each step as {@link StepProgress} to the
-     * options' listener (x0-hat as row-major floats [1, C, h, w]) and keeps x0-hat in {@code x0hats}
-     * when asked. Shared by every {@link TextToImage} that runs the sampler loop.
+     * options' listener (x0-hat copied to the host only when the listener asks, {@link StepProgress#x0hat}) and
+     * keeps x0-hat in {@code x0hats} when asked. Shared by every {@link TextToImage} that runs the sampler loop.
      *
      * @param t0 {@link System#nanoTime} at the start of the generation (for {@code elapsedMs})
      */
@@ -350,12 +350,17 @@ public final class StableDiffusionPipeline implements TextToImage {
                                                           java.util.function.IntFunction<String> conditioning) {
         Listener listener = options.listener() == null ? Listener.NONE : options.listener();
         return e -> {
-            float[] x0 = e.x0hat().toFloatArray();
-            if (options.keepX0hats()) {
-                x0hats.add(x0);
+            // x0-hat stays on the device unless a listener (or keepX0hats) asks for it: no sync per step
+            StepProgress p = StepProgress.onDevice(e.index() + 1, e.total(), e.sigma(), e.timestep(),
+                    (System.nanoTime() - t0) / 1_000_000, e.x0hat(), h, w, conditioning.apply(e.index()));
+            try {
+                if (options.keepX0hats()) {
+                    x0hats.add(p.x0hat());
+                }
+                return listener.onStep(p);
+            } finally {
+                p.release();
             }
-            return listener.onStep(new StepProgress(e.index() + 1, e.total(), e.sigma(), e.timestep(),
-                    (System.nanoTime() - t0) / 1_000_000, x0, h, w, conditioning.apply(e.index())));
         };
     }
 
