@@ -2,6 +2,7 @@ package dev.tenstep.model.singlefile;
 
 import ai.djl.ndarray.NDManager;
 import dev.tenstep.model.ModelLoadException;
+import dev.tenstep.model.ShapesOnlyWeights;
 import dev.tenstep.model.Weights;
 import dev.tenstep.model.clip.ClipTextModel;
 import dev.tenstep.model.config.Configs;
@@ -106,13 +107,13 @@ public enum Release {
     public static Map<String, Map<String, long[]>> expectedShapes(Path configDir) {
         Map<String, Map<String, long[]>> out = new LinkedHashMap<>();
         try (NDManager m = NDManager.newBaseManager()) {
-            Weights wt = Weights.shapesOnly(m);
+            ShapesOnlyWeights wt = Weights.shapesOnly(m);
             new ClipTextModel(wt, Configs.read(configDir.resolve("text_encoder/config.json"), TextEncoderConfig.class));
             out.put("text_encoder", wt.shapes());
-            Weights wu = Weights.shapesOnly(m);
+            ShapesOnlyWeights wu = Weights.shapesOnly(m);
             new UNet2DConditionModel(Configs.read(configDir.resolve("unet/config.json"), UNetConfig.class), wu);
             out.put("unet", wu.shapes());
-            Weights wv = Weights.shapesOnly(m);
+            ShapesOnlyWeights wv = Weights.shapesOnly(m);
             new AutoencoderKL(wv, Configs.read(configDir.resolve("vae/config.json"), VaeConfig.class));
             out.put("vae", wv.shapes());
         }

@@ -141,7 +141,7 @@ public final class UNet2DConditionModel implements AutoCloseable {
                                             ai.djl.ndarray.types.DataType floatType) {
         NDManager wm = manager.newSubManager();
         try {
-            Weights w = new Weights(file, wm, UnaryOperator.identity(), floatType).upcastAttention(config.upcastAttention());
+            Weights w = Weights.of(file, wm, UnaryOperator.identity(), floatType);
             UNet2DConditionModel m = new UNet2DConditionModel(config, w, wm);
             w.finish();
             return m;
