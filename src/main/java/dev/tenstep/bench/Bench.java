@@ -3,7 +3,6 @@ package dev.tenstep.bench;
 import dev.tenstep.pipeline.TextToImage;
 import ai.djl.engine.Engine;
 import ai.djl.pytorch.jni.JniUtils;
-import dev.tenstep.model.nn.AttentionSettings;
 import dev.tenstep.model.nn.Profiler;
 import dev.tenstep.pipeline.GenerationRequest;
 import dev.tenstep.pipeline.GenerationResult;
@@ -63,8 +62,8 @@ public final class Bench {
         String oldThreadsProperty = System.getProperty("ai.djl.pytorch.num_threads");
         Engine.getEngine("PyTorch");
         int oldThreads = JniUtils.getNumThreads();
-        try (AttentionSettings.Scope attention = AttentionSettings.use(o.attention());
-             RssSampler rss = new RssSampler(10)) {
+        // the attention setting goes to the pipeline in o.compute()
+        try (RssSampler rss = new RssSampler(10)) {
             return measure(rss);
         } finally {
             // the thread count is process-wide: give the caller (e.g. other tests in this JVM) its own back
@@ -91,7 +90,7 @@ public final class Bench {
         r.put("threads", threads);
         r.put("allocator", allocator());
         r.put("attention_slice", o.attention().label());
-        r.put("attention_fused", dev.tenstep.model.nn.Ops.fusedAttention());
+        r.put("attention_fused", dev.tenstep.model.nn.Ops.fusedAttention(o.compute().attention()));
         r.put("attention_budget_mb", o.attention().budgetBytes() >> 20);
         r.put("rss_before_load_mb", round1(RssSampler.currentMb()));
 

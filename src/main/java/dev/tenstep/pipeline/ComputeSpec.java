@@ -2,6 +2,7 @@ package dev.tenstep.pipeline;
 
 import ai.djl.Device;
 import ai.djl.ndarray.types.DataType;
+import dev.tenstep.model.nn.AttentionSettings;
 
 import java.util.Locale;
 
@@ -16,13 +17,32 @@ import java.util.Locale;
  * fp32 whenever the compute dtype is half (the SD VAE overflows to NaN in fp16, as every GPU runner
  * knows), else the compute dtype. The sampler state (latents, sigmas) is always fp32.
  *
- * @param device   the DJL device (CPU or GPU n)
- * @param dtype    compute dtype of the text encoder and the UNet
- * @param vaeDtype dtype of the VAE decoder (and encoder)
+ * <p>It also carries how attention is computed ({@code --attention-slice}, {@link AttentionSettings}): an
+ * inference setting that changes memory and speed, never the picture, so it is not part of the infotext or the
+ * label. A pipeline applies it around its own model calls; no adapter sets a process-wide value.
+ *
+ * @param device    the DJL device (CPU or GPU n)
+ * @param dtype     compute dtype of the text encoder and the UNet
+ * @param vaeDtype  dtype of the VAE decoder (and encoder)
+ * @param attention how attention is computed (fused kernel or query slices); null = {@link AttentionSettings#DEFAULT}
  */
-public record ComputeSpec(Device device, Precision dtype, Precision vaeDtype) {
+public record ComputeSpec(Device device, Precision dtype, Precision vaeDtype, AttentionSettings attention) {
     /** The CPU in fp32: the default of every machine without a usable GPU, and the tests' setting. */
     public static final ComputeSpec CPU = new ComputeSpec(Device.cpu(), Precision.FP32, Precision.FP32);
+
+    public ComputeSpec {
+        attention = attention == null ? AttentionSettings.DEFAULT : attention;
+    }
+
+    /** With the default attention ({@link AttentionSettings#DEFAULT}, the fused kernel). */
+    public ComputeSpec(Device device, Precision dtype, Precision vaeDtype) {
+        this(device, dtype, vaeDtype, AttentionSettings.DEFAULT);
+    }
+
+    /** This setting with another attention computation. */
+    public ComputeSpec withAttention(AttentionSettings a) {
+        return new ComputeSpec(device, dtype, vaeDtype, a);
+    }
 
     /** A floating-point precision of weights and activations. */
     public enum Precision {

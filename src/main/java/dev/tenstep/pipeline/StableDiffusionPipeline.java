@@ -10,6 +10,7 @@ import dev.tenstep.model.clip.ClipTokenizer;
 import dev.tenstep.model.config.Configs;
 import dev.tenstep.model.config.ModelIndex;
 import dev.tenstep.model.config.SchedulerConfig;
+import dev.tenstep.model.nn.AttentionSettings;
 import dev.tenstep.model.unet.UNet2DConditionModel;
 import dev.tenstep.model.vae.AutoencoderKL;
 import dev.tenstep.pipeline.prompt.Conditioning;
@@ -365,22 +366,24 @@ public final class StableDiffusionPipeline implements TextToImage {
     }
 
     /**
-     * The UNet as the sampler calls it: fp32 latents in and out. Under half precision the latents are
-     * narrowed to the compute dtype for the UNet and its output widened back, so the sampler's state
-     * stays fp32 (as diffusers' schedulers keep theirs); in fp32 it is the UNet itself.
+     * The UNet as the sampler calls it: fp32 latents in and out, attention computed as {@link ComputeSpec#attention}
+     * says. Under half precision the latents are narrowed to the compute dtype for the UNet and its output widened
+     * back, so the sampler's state stays fp32 (as diffusers' schedulers keep theirs).
      */
     private dev.tenstep.sampling.ModelFn unetFn() {
         DataType computeType = compute.dtype().dataType();
-        if (computeType == DataType.FLOAT32) {
-            return unet::forward;
-        }
         return (z, t, context) -> {
-            NDArray zHalf = z.toType(computeType, false);
-            NDArray out = unet.forward(zHalf, t, context);
-            NDArray out32 = out.toType(DataType.FLOAT32, false);
-            out.close();
-            zHalf.close();
-            return out32;
+            try (AttentionSettings.Scope a = AttentionSettings.use(compute.attention())) {
+                if (computeType == DataType.FLOAT32) {
+                    return unet.forward(z, t, context);
+                }
+                NDArray zHalf = z.toType(computeType, false);
+                NDArray out = unet.forward(zHalf, t, context);
+                NDArray out32 = out.toType(DataType.FLOAT32, false);
+                out.close();
+                zHalf.close();
+                return out32;
+            }
         };
     }
 
@@ -391,11 +394,13 @@ public final class StableDiffusionPipeline implements TextToImage {
     public NDArray decodeLatents(NDArray latents) {
         NDArray scaled = latents.div((float) vae.config().scalingFactor());
         DataType vaeType = compute.vaeDtype().dataType();
-        if (vaeType == DataType.FLOAT32) {
-            return vae.decode(scaled);
+        try (AttentionSettings.Scope a = AttentionSettings.use(compute.attention())) {
+            if (vaeType == DataType.FLOAT32) {
+                return vae.decode(scaled);
+            }
+            NDArray image = vae.decode(scaled.toType(vaeType, false));
+            return image.toType(DataType.FLOAT32, false);
         }
-        NDArray image = vae.decode(scaled.toType(vaeType, false));
-        return image.toType(DataType.FLOAT32, false);
     }
 
     /**

@@ -65,9 +65,14 @@ public final class Ops {
         return like.getManager().create(idx);
     }
 
-    /** Whether {@link #attention} and {@link #attentionHeads} use the fused kernel now. */
+    /** Whether {@link #attention} and {@link #attentionHeads} use the fused kernel now, on this thread. */
     public static boolean fusedAttention() {
-        return AttentionSettings.current().fused() && FusedAttention.available();
+        return fusedAttention(AttentionSettings.current());
+    }
+
+    /** Whether attention computed with {@code settings} uses the fused kernel (asked for, and libtorch has it). */
+    public static boolean fusedAttention(AttentionSettings settings) {
+        return settings.fused() && FusedAttention.available();
     }
 
     /**
