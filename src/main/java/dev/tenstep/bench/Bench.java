@@ -58,7 +58,6 @@ public final class Bench {
     }
 
     public BenchResult run() {
-        boolean oldProfile = Profiler.enabled();
         String oldThreadsProperty = System.getProperty("ai.djl.pytorch.num_threads");
         Engine.getEngine("PyTorch");
         int oldThreads = JniUtils.getNumThreads();
@@ -69,7 +68,6 @@ public final class Bench {
             // the thread count is process-wide: give the caller (e.g. other tests in this JVM) its own back
             JniUtils.setNumThreads(oldThreads);
             restore("ai.djl.pytorch.num_threads", oldThreadsProperty);
-            Profiler.setEnabled(oldProfile);
         }
     }
 
@@ -120,8 +118,8 @@ public final class Bench {
                 log.printf("bench: warmup %d: %.1f s%n", i + 1, w.totalMs / 1000);
                 log.flush();
             }
-            Profiler.reset();
-            Profiler.setEnabled(o.profile());
+            // the measured runs only: a profiler of this bench, active on this thread (generate runs here)
+            Profiler profiler = o.profile() ? new Profiler() : null;
             rss.resetWindow();
             List<Double> text = new ArrayList<>();
             List<Double> steps = new ArrayList<>();
@@ -129,19 +127,20 @@ public final class Bench {
             List<Double> total = new ArrayList<>();
             List<Double> stepCpu = new ArrayList<>();
             List<Double> cpu = new ArrayList<>();
-            for (int i = 0; i < o.repeat(); i++) {
-                Run m = generate(p, req);
-                text.add(m.textMs);
-                steps.addAll(m.stepMs);
-                vae.add(m.vaeMs);
-                total.add(m.totalMs);
-                stepCpu.addAll(m.stepCpuMs);
-                cpu.add(m.cpuMs);
-                log.printf("bench: run %d: text %.0f ms, steps %s ms, vae %.0f ms, total %.1f s%n", i + 1, m.textMs,
-                        m.stepMs.stream().map(d -> String.format("%.0f", d)).toList(), m.vaeMs, m.totalMs / 1000);
-                log.flush();
+            try (Profiler.Scope profiling = profiler != null ? profiler.activate() : Profiler.Scope.NONE) {
+                for (int i = 0; i < o.repeat(); i++) {
+                    Run m = generate(p, req);
+                    text.add(m.textMs);
+                    steps.addAll(m.stepMs);
+                    vae.add(m.vaeMs);
+                    total.add(m.totalMs);
+                    stepCpu.addAll(m.stepCpuMs);
+                    cpu.add(m.cpuMs);
+                    log.printf("bench: run %d: text %.0f ms, steps %s ms, vae %.0f ms, total %.1f s%n", i + 1, m.textMs,
+                            m.stepMs.stream().map(d -> String.format("%.0f", d)).toList(), m.vaeMs, m.totalMs / 1000);
+                    log.flush();
+                }
             }
-            Profiler.setEnabled(false);
             double textMed = median(text);
             double stepMed = median(steps);
             double vaeMed = median(vae);
@@ -173,7 +172,7 @@ public final class Bench {
                 r.put("gpu_memory_total_mb", round1(gpu.totalMb()));
             }
             if (o.profile()) {
-                r.setProfile(Profiler.snapshot());
+                r.setProfile(profiler.snapshot());
             }
             return r;
         }
