@@ -60,6 +60,14 @@ class WebAppTest extends TinySd15WebTest {
                 assertTrue(index.contains(id), id);
             }
             assertTrue(index.contains("value=\"10\""), "steps default 10");
+            // only GE's option carries a gamma for the form (no fake gamma 1 for the others)
+            java.util.regex.Matcher opt = java.util.regex.Pattern.compile("<option[^>]*value=\"(ddim|ge|ddpm|dpmpp-2m)\"[^>]*>")
+                    .matcher(index);
+            Map<String, Boolean> hasGamma = new java.util.LinkedHashMap<>();
+            while (opt.find()) {
+                hasGamma.put(opt.group(1), opt.group().contains("data-gamma"));
+            }
+            assertEquals(Map.of("ddim", false, "ge", true, "ddpm", false, "dpmpp-2m", false), hasGamma, index);
             assertTrue(index.contains("value=\"7.5\""), "cfg default 7.5");
             assertTrue(index.matches("(?s).*<option value=\"ge\"[^>]*selected.*"), "GE selected by default");
             assertTrue(index.matches("(?s).*<option value=\"log-linear\"[^>]*selected.*"), "log-linear selected by default");
