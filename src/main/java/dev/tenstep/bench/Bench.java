@@ -22,6 +22,8 @@ import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
 import java.util.Map;
+import dev.tenstep.model.nn.Ops;
+import java.lang.management.OperatingSystemMXBean;
 
 /**
  * Runs the Stable Diffusion pipeline as {@code bench} measures it: model load, then
@@ -88,7 +90,7 @@ public final class Bench {
         r.put("threads", threads);
         r.put("allocator", allocator());
         r.put("attention_slice", o.attention().label());
-        r.put("attention_fused", dev.tenstep.model.nn.Ops.fusedAttention(o.compute().attention()));
+        r.put("attention_fused", Ops.fusedAttention(o.compute().attention()));
         r.put("attention_budget_mb", o.attention().budgetBytes() >> 20);
         r.put("rss_before_load_mb", round1(RssSampler.currentMb()));
 
@@ -211,7 +213,7 @@ public final class Bench {
 
     /** CPU time of the whole process (all threads, user + system), ns; -1 if unavailable. */
     static long processCpuNanos() {
-        java.lang.management.OperatingSystemMXBean os = ManagementFactory.getOperatingSystemMXBean();
+        OperatingSystemMXBean os = ManagementFactory.getOperatingSystemMXBean();
         if (os instanceof com.sun.management.OperatingSystemMXBean sun) {
             return sun.getProcessCpuTime();
         }

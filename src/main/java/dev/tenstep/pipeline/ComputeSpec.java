@@ -5,6 +5,9 @@ import ai.djl.ndarray.types.DataType;
 import dev.tenstep.model.nn.AttentionSettings;
 
 import java.util.Locale;
+import dev.tenstep.model.nn.CpuBf16;
+import java.util.LinkedHashMap;
+import java.util.Map;
 
 /**
  * Where and in which precision a pipeline computes: the device every weight and intermediate lives
@@ -103,7 +106,7 @@ public record ComputeSpec(Device device, Precision dtype, Precision vaeDtype, At
     /** Why half precision is refused on the CPU (bf16: the CPU's own reason, from its instruction set). */
     static String halfOnCpu(String option, Precision p) {
         if (p == Precision.BF16) {
-            return option + " bf16: " + dev.tenstep.model.nn.CpuBf16.refusal(dev.tenstep.model.nn.CpuBf16.cpuFlags());
+            return option + " bf16: " + CpuBf16.refusal(CpuBf16.cpuFlags());
         }
         return option + " fp16: fp16 on the CPU is refused: libtorch has no fast fp16 CPU kernels (~250x slower than "
                 + "fp32); use " + option + " fp32 (the CPU default) or a CUDA device (--device cuda)";
@@ -197,8 +200,8 @@ public record ComputeSpec(Device device, Precision dtype, Precision vaeDtype, At
      * precision or from the compute dtype otherwise); none for the CPU fp32 default, so those
      * infotexts stay as before.
      */
-    public java.util.Map<String, String> infotextFields() {
-        java.util.Map<String, String> m = new java.util.LinkedHashMap<>();
+    public Map<String, String> infotextFields() {
+        Map<String, String> m = new LinkedHashMap<>();
         if (isCpuDefault()) {
             return m;
         }

@@ -1,6 +1,7 @@
 package dev.tenstep.model.nn;
 
 import java.util.Locale;
+import java.util.Objects;
 
 /**
  * How {@link Ops#attention} and {@link Ops#attentionHeads} compute {@code softmax(q k^T * scale) v}:
@@ -113,7 +114,7 @@ public record AttentionSettings(boolean fused, long sliceRows, long budgetBytes)
      */
     public static Scope use(AttentionSettings settings) {
         AttentionSettings previous = CURRENT.get();
-        CURRENT.set(java.util.Objects.requireNonNull(settings, "settings"));
+        CURRENT.set(Objects.requireNonNull(settings, "settings"));
         return () -> CURRENT.set(previous);
     }
 

@@ -20,6 +20,7 @@ import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.EnumMap;
 
 /**
  * The Stable Diffusion releases whose single-file checkpoints are recognised from their tensor
@@ -40,7 +41,7 @@ public enum Release {
             "text_encoder/config.json", "unet/config.json", "vae/config.json", "tokenizer/special_tokens_map.json",
             "tokenizer/tokenizer_config.json");
     private static final List<String> VOCAB = List.of("vocab.json", "merges.txt");
-    private static final Map<Release, Path> EXTRACTED = new java.util.EnumMap<>(Release.class);
+    private static final Map<Release, Path> EXTRACTED = new EnumMap<>(Release.class);
 
     /** The folder name under {@code /sdconfigs/} (the diffusers repository name). */
     public final String configName;
