@@ -102,10 +102,8 @@ public final class GenerateCommand implements Callable<Integer> {
         dev.tenstep.pipeline.ComputeSpec spec = compute.resolve(cmd);
         PrintWriter out = cmd.getOut();
         PrintWriter err = cmd.getErr();
-        // the attention setting holds for this command only (tests run several commands in one JVM)
-        try (dev.tenstep.model.nn.AttentionSettings.Scope attention = dev.tenstep.model.nn.AttentionSettings.use(
-                compute.attention(cmd));
-             TextToImage pipeline = checkpoint.open(cmd, model, err, compute, spec)) {
+        // the attention setting travels in spec (ComputeSpec.attention)
+        try (TextToImage pipeline = checkpoint.open(cmd, model, err, compute, spec)) {
             GenerationRequest request = gen.toRequest();
             float[] init = null;
             if (initLatents != null) {

@@ -30,7 +30,7 @@ import java.util.Objects;
  * @param sampler        sampler id ({@code ddim}, {@code ge}, ...)
  * @param samplerName    sampler display / A1111 name ({@code DDIM}, {@code GE}, ...)
  * @param schedule       schedule id ({@code log-linear}, ...)
- * @param gamma          gradient-estimation weight actually used
+ * @param gamma          gradient-estimation weight actually used; null for a sampler without gamma (all but GE)
  * @param width          image width in pixels
  * @param height         image height in pixels
  * @param promptSyntax   how the prompts were read: {@code a1111} or {@code plain} ({@link PromptSyntax#id})
@@ -67,7 +67,7 @@ public record GenerationRecord(
         String sampler,
         String samplerName,
         String schedule,
-        double gamma,
+        Double gamma,
         int width,
         int height,
         String promptSyntax,
@@ -223,7 +223,7 @@ public record GenerationRecord(
     public boolean sameGeneration(GenerationRecord o) {
         return Objects.equals(key, o.key) && prompt.equals(o.prompt) && negativePrompt.equals(o.negativePrompt)
                 && steps == o.steps && cfgScale == o.cfgScale && seed == o.seed && sampler.equals(o.sampler)
-                && schedule.equals(o.schedule) && gamma == o.gamma && width == o.width && height == o.height
+                && schedule.equals(o.schedule) && Objects.equals(gamma, o.gamma) && width == o.width && height == o.height
                 && effectivePromptSyntax().equals(o.effectivePromptSyntax()) && effectiveClipSkip() == o.effectiveClipSkip()
                 && effectiveRng().equals(o.effectiveRng())
                 && Objects.equals(model, o.model) && Objects.equals(file, o.file);

@@ -24,7 +24,7 @@ import java.util.List;
  * @param seed           seed of the starting noise and of the per-step noise; negative = random
  * @param sampler        the sampler preset; null = {@link SamplerKind#DEFAULT} (GE)
  * @param schedule       the sigma schedule; null = the sampler's default
- * @param gamma          gradient-estimation weight (>= 1); null = the sampler's preset
+ * @param gamma          gradient-estimation weight (1..10), only for a sampler that has one (GE); null = its default
  * @param width          image width in pixels, a multiple of the VAE scale (8 for SD); null = the model's default
  * @param height         image height in pixels; null = the model's default
  * @param promptSyntax   how the prompts are read ({@code a1111} emphasis and editing, or {@code plain}); null = a1111
@@ -137,7 +137,7 @@ public record GenerationRequest(
         }
         if (gamma != null && (!Double.isFinite(gamma) || gamma < 1 || gamma > 10)) {
             errors.add(new FieldError("gamma", "must be between 1 and 10, got " + gamma));
-        } else if (gamma != null && !sampler.hasGamma() && gamma != sampler.gamma()) {
+        } else if (gamma != null && !sampler.hasGamma()) {
             errors.add(new FieldError("gamma", sampler.displayName() + " has no gradient-estimation weight; "
                     + "leave gamma unset (got " + gamma + ")"));
         }
@@ -190,8 +190,8 @@ public record GenerationRequest(
         return schedule != null ? schedule : sampler.defaultSchedule();
     }
 
-    /** The gamma actually used: the explicit one, else the sampler's preset. */
-    public double resolvedGamma() {
-        return gamma != null ? gamma : sampler.gamma();
+    /** The gamma actually used: the explicit one, else the sampler's default; null for a sampler without gamma. */
+    public Double resolvedGamma() {
+        return gamma != null ? gamma : sampler.hasGamma() ? sampler.defaultGamma().getAsDouble() : null;
     }
 }

@@ -166,7 +166,7 @@ public final class IdealPipeline implements TextToImage {
         int h = data.height();
         int w = data.width();
         SigmaSchedule schedule = r.schedule().build(noiseSchedule, r.steps());
-        LatentSampler sampler = r.sampler().method(r.gamma());
+        LatentSampler sampler = r.sampler().sampler(r.gamma());
         IdealDenoiser denoiser = IdealDenoiser.forPrompt(data, r.prompt(), r.negativePrompt(), r.cfgScale());
         try (NDManager gen = NDManager.newBaseManager()) {
             float[] init = options.initLatents() != null ? options.initLatents() : initialLatents(r);

@@ -79,8 +79,9 @@ public final class Infotext {
             }
             p.put("VAE", vae.name());
         }
-        if (r.resolvedGamma() != r.sampler().gamma()) {
-            p.put("Gamma", number(r.resolvedGamma()));
+        Double gamma = r.resolvedGamma();
+        if (gamma != null && gamma != r.sampler().defaultGamma().orElse(Double.NaN)) {
+            p.put("Gamma", number(gamma));
         }
         // A1111 writes these only when not at their defaults; "Emphasis: None" makes it read brackets literally
         if (r.resolvedClipSkip() > 1) {

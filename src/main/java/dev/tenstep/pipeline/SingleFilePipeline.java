@@ -114,7 +114,7 @@ public final class SingleFilePipeline {
             DataType vaeDt = compute.vaeDtype().dataType();
             StableDiffusionPipeline p = PipelineAssembler.assemble(modelName(file), file, sc, configDir.resolve("tokenizer"),
                     compute, m -> {
-                Weights wt = new Weights(ckpt.textEncoder(tc), m, UnaryOperator.identity(), dt);
+                Weights wt = Weights.of(ckpt.textEncoder(tc), m, UnaryOperator.identity(), dt);
                 ClipTextModel textEncoder = new ClipTextModel(wt, tc);
                 wt.finish();
                 UNet2DConditionModel unet = UNet2DConditionModel.load(uc, ckpt.unet(uc, options.ema()), m, dt);
@@ -144,10 +144,10 @@ public final class SingleFilePipeline {
         }
         VaeConfig vc = Configs.read(configDir.resolve("vae/config.json"), VaeConfig.class);
         if (vaeOption == null) {
-            return new AutoencoderKL(new Weights(ckpt.vae(vc), manager, UnaryOperator.identity(), floatType), vc);
+            return new AutoencoderKL(Weights.of(ckpt.vae(vc), manager, UnaryOperator.identity(), floatType), vc);
         }
         try (SingleFileCheckpoint vaeFile = SingleFileCheckpoint.openVae(vaeOption)) {
-            return new AutoencoderKL(new Weights(vaeFile.vae(vc), manager, UnaryOperator.identity(), floatType), vc);
+            return new AutoencoderKL(Weights.of(vaeFile.vae(vc), manager, UnaryOperator.identity(), floatType), vc);
         }
     }
 }

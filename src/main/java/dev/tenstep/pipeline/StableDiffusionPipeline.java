@@ -10,6 +10,7 @@ import dev.tenstep.model.clip.ClipTokenizer;
 import dev.tenstep.model.config.Configs;
 import dev.tenstep.model.config.ModelIndex;
 import dev.tenstep.model.config.SchedulerConfig;
+import dev.tenstep.model.nn.AttentionSettings;
 import dev.tenstep.model.unet.UNet2DConditionModel;
 import dev.tenstep.model.vae.AutoencoderKL;
 import dev.tenstep.pipeline.prompt.Conditioning;
@@ -312,7 +313,7 @@ public final class StableDiffusionPipeline implements TextToImage {
         int latentChannels = unet.config().inChannels();
         long[] latentShape = {1, latentChannels, h, w};
         SigmaSchedule schedule = r.schedule().build(noiseSchedule, r.steps());
-        LatentSampler sampler = r.sampler().method(r.gamma());
+        LatentSampler sampler = r.sampler().sampler(r.gamma());
 
         try (NDManager gen = manager.newSubManager()) {
             Map<String, PromptEncoder.Encoded> cache = embedding != null && embedding.matches(r)
@@ -364,8 +365,8 @@ public final class StableDiffusionPipeline implements TextToImage {
 
     /**
      * The sampler's step callback of a generation: reports each step as {@link StepProgress} to the
-     * options' listener (x0-hat as row-major floats [1, C, h, w]) and keeps x0-hat in {@code x0hats}
-     * when asked. Shared by every {@link TextToImage} that runs the sampler loop.
+     * options' listener (x0-hat copied to the host only when the listener asks, {@link StepProgress#x0hat}) and
+     * keeps x0-hat in {@code x0hats} when asked. Shared by every {@link TextToImage} that runs the sampler loop.
      *
      * @param t0 {@link System#nanoTime} at the start of the generation (for {@code elapsedMs})
      */
@@ -381,32 +382,39 @@ public final class StableDiffusionPipeline implements TextToImage {
                                                           java.util.function.IntFunction<String> conditioning) {
         Listener listener = options.listener() == null ? Listener.NONE : options.listener();
         return e -> {
-            float[] x0 = e.x0hat().toFloatArray();
-            if (options.keepX0hats()) {
-                x0hats.add(x0);
+            // x0-hat stays on the device unless a listener (or keepX0hats) asks for it: no sync per step
+            StepProgress p = StepProgress.onDevice(e.index() + 1, e.total(), e.sigma(), e.timestep(),
+                    (System.nanoTime() - t0) / 1_000_000, e.x0hat(), h, w, conditioning.apply(e.index()));
+            try {
+                if (options.keepX0hats()) {
+                    x0hats.add(p.x0hat());
+                }
+                return listener.onStep(p);
+            } finally {
+                p.release();
             }
-            return listener.onStep(new StepProgress(e.index() + 1, e.total(), e.sigma(), e.timestep(),
-                    (System.nanoTime() - t0) / 1_000_000, x0, h, w, conditioning.apply(e.index())));
         };
     }
 
     /**
-     * The UNet as the sampler calls it: fp32 latents in and out. Under half precision the latents are
-     * narrowed to the compute dtype for the UNet and its output widened back, so the sampler's state
-     * stays fp32 (as diffusers' schedulers keep theirs); in fp32 it is the UNet itself.
+     * The UNet as the sampler calls it: fp32 latents in and out, attention computed as {@link ComputeSpec#attention}
+     * says. Under half precision the latents are narrowed to the compute dtype for the UNet and its output widened
+     * back, so the sampler's state stays fp32 (as diffusers' schedulers keep theirs).
      */
     private dev.tenstep.sampling.ModelFn unetFn() {
         DataType computeType = compute.dtype().dataType();
-        if (computeType == DataType.FLOAT32) {
-            return unet::forward;
-        }
         return (z, t, context) -> {
-            NDArray zHalf = z.toType(computeType, false);
-            NDArray out = unet.forward(zHalf, t, context);
-            NDArray out32 = out.toType(DataType.FLOAT32, false);
-            out.close();
-            zHalf.close();
-            return out32;
+            try (AttentionSettings.Scope a = AttentionSettings.use(compute.attention())) {
+                if (computeType == DataType.FLOAT32) {
+                    return unet.forward(z, t, context);
+                }
+                NDArray zHalf = z.toType(computeType, false);
+                NDArray out = unet.forward(zHalf, t, context);
+                NDArray out32 = out.toType(DataType.FLOAT32, false);
+                out.close();
+                zHalf.close();
+                return out32;
+            }
         };
     }
 
@@ -417,11 +425,13 @@ public final class StableDiffusionPipeline implements TextToImage {
     public NDArray decodeLatents(NDArray latents) {
         NDArray scaled = latents.div((float) vae.config().scalingFactor());
         DataType vaeType = compute.vaeDtype().dataType();
-        if (vaeType == DataType.FLOAT32) {
-            return vae.decode(scaled);
+        try (AttentionSettings.Scope a = AttentionSettings.use(compute.attention())) {
+            if (vaeType == DataType.FLOAT32) {
+                return vae.decode(scaled);
+            }
+            NDArray image = vae.decode(scaled.toType(vaeType, false));
+            return image.toType(DataType.FLOAT32, false);
         }
-        NDArray image = vae.decode(scaled.toType(vaeType, false));
-        return image.toType(DataType.FLOAT32, false);
     }
 
     /**

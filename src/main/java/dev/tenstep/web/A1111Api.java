@@ -184,7 +184,7 @@ record A1111Api(JobQueue queue, OutputStore store, AtomicReference<A1111Settings
         return job.status() == Job.Status.DONE;
     }
 
-    /** {@code GET /samplers}: name (A1111 display name), aliases (our id first), options. */
+    /** {@code GET /samplers}: name (A1111 display name), aliases (our id first), options ({@code gamma} for GE, {@code default_schedule}). */
     private static List<Map<String, Object>> samplers() {
         List<Map<String, Object>> l = new ArrayList<>();
         for (SamplerKind k : SamplerKind.values()) {
@@ -193,9 +193,11 @@ record A1111Api(JobQueue queue, OutputStore store, AtomicReference<A1111Settings
             List<String> aliases = new ArrayList<>(List.of(k.id()));
             aliases.addAll(k.aliases());
             m.put("aliases", aliases);
-            m.put("options", Map.of("gamma", Double.toString(k.gamma()),
-                    "mu", Double.toString(k.mu()),
-                    "default_schedule", k.defaultSchedule().id()));
+            // only real parameters: gamma is GE's alone
+            Map<String, String> options = new LinkedHashMap<>();
+            k.defaultGamma().ifPresent(g -> options.put("gamma", Double.toString(g)));
+            options.put("default_schedule", k.defaultSchedule().id());
+            m.put("options", options);
             l.add(m);
         }
         return l;

@@ -145,7 +145,10 @@ final class A1111Extras implements WebApp.Routes {
                 textinfo = "step " + step + " of " + total;
             }
             if (last != null && !"true".equalsIgnoreCase(ctx.queryParam("skip_current_image"))) {
-                image = currentImage(j, last);
+                // x0-hat reaches the host only for a job whose image is polled: from the next step on, or now
+                // while the step's callback still runs
+                j.wantX0hat();
+                image = last.hasX0hat() ? currentImage(j, last) : null;
             }
         }
         state.put("skipped", false);

@@ -83,6 +83,8 @@ public final class Job {
     private volatile int step;
     /** The last step's progress (its x0-hat) while running, for previews on demand; null before and after. */
     private volatile StepProgress lastStep;
+    /** Whether a poll asked for the current image ({@link #wantX0hat}). */
+    private volatile boolean x0hatWanted;
     private volatile String error;
     private volatile OutputStore.Entry result;
     /** Whether the result is written to the outputs folder (else encoded in memory only). */
@@ -192,8 +194,20 @@ public final class Job {
         status = Status.RUNNING;
     }
 
+    /**
+     * Asks for this job's x0-hat at every later step ({@code /sdapi/v1/progress}'s {@code current_image}): the
+     * device copy is made only for jobs whose image someone polls.
+     */
+    void wantX0hat() {
+        x0hatWanted = true;
+    }
+
     void step(StepProgress p) {
         step = p.step();
+        if (x0hatWanted) {
+            // copied while the step's device array lives, for a poll after the callback
+            p.x0hat();
+        }
         lastStep = p;
     }
 

@@ -79,7 +79,7 @@ record Pages(JobQueue queue, OutputStore store, ModelSwitcher models) implements
         f.put("height", generator().defaultSize());
         f.put("sampler", SamplerKind.DEFAULT.id());
         f.put("schedule", SamplerKind.DEFAULT.defaultSchedule().id());
-        f.put("gamma", SamplerKind.DEFAULT.gamma());
+        f.put("gamma", SamplerKind.DEFAULT.defaultGamma().orElse(SamplerKind.MIN_GAMMA));
         GenerationRequest defaults = WebApp.textDefaults();
         f.put("prompt_syntax", defaults.resolvedSyntax().id());
         f.put("clip_skip", defaults.resolvedClipSkip());
@@ -154,7 +154,9 @@ record Pages(JobQueue queue, OutputStore store, ModelSwitcher models) implements
                 SamplerKind k = SamplerKind.byName(p.get("Sampler"));
                 f.put("sampler", k.id());
                 f.put("schedule", k.defaultSchedule().id());
-                f.put("gamma", k.gamma());
+                if (k.hasGamma()) {
+                    f.put("gamma", k.defaultGamma().getAsDouble());
+                }
             } catch (IllegalArgumentException ex) {
                 left.add("Sampler: " + p.get("Sampler") + " (not on this server)");
             }

@@ -99,4 +99,17 @@ class ComputeSpecTest {
         assertTrue(why.contains("--torch-home DIR or PYTORCH_LIBRARY_PATH=DIR (see docs/gpu.md)"), why);
         assertEquals(ComputeSpec.CPU, ComputeSpec.resolve("auto", "auto", "auto", djl));
     }
+
+    /** The attention setting travels with the compute settings; it changes no picture, so no label or infotext. */
+    @Test
+    void carriesTheAttentionSetting() {
+        assertEquals(dev.tenstep.model.nn.AttentionSettings.DEFAULT, ComputeSpec.CPU.attention());
+        dev.tenstep.model.nn.AttentionSettings sliced = dev.tenstep.model.nn.AttentionSettings.parse("7", 0);
+        ComputeSpec s = ComputeSpec.CPU.withAttention(sliced);
+        assertEquals(sliced, s.attention());
+        assertEquals(ComputeSpec.CPU.label(), s.label());
+        assertEquals(Map.of(), s.infotextFields());
+        assertEquals(dev.tenstep.model.nn.AttentionSettings.DEFAULT,
+                new ComputeSpec(Device.cpu(), ComputeSpec.Precision.FP32, ComputeSpec.Precision.FP32, null).attention());
+    }
 }

@@ -99,7 +99,7 @@ class PipelineFixtureTest {
             CfgDenoiser d = new CfgDenoiser(p.unet()::forward, r.get("prompt_embeds"), 7.5, p.noiseSchedule());
             List<float[]> zPerStep = new ArrayList<>();
             NDArray zInit = r.get("initial_latents");
-            NDArray z = Sampler.of(dev.tenstep.sampling.SamplerKind.DDIM).sample(d, zInit, s, null, e -> {
+            NDArray z = dev.tenstep.sampling.SamplerKind.DDIM.sampler().sample(d, zInit, s, null, e -> {
                 // diffusers' latents_per_step are z-space: z = x / sqrt(1 + s_next^2)
                 zPerStep.add(e.x().div((float) Math.sqrt(1 + e.sigmaNext() * e.sigmaNext())).toFloatArray());
                 return true;

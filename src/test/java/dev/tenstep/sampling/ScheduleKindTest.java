@@ -87,8 +87,8 @@ class ScheduleKindTest {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> ScheduleKind.byName("euler"));
         assertTrue(e.getMessage().contains("euler") && e.getMessage().contains("log-linear"), e.getMessage());
         assertEquals(SamplerKind.GE, SamplerKind.byName("GE"));
-        assertEquals(2.0, SamplerKind.GE.gamma());
-        assertEquals(0.5, SamplerKind.DDPM.mu());
+        assertEquals(java.util.OptionalDouble.of(2.0), SamplerKind.GE.defaultGamma());
+        assertEquals(0.5, ((Sampler) SamplerKind.DDPM.sampler()).mu());
         assertThrows(IllegalArgumentException.class, () -> SamplerKind.byName("heun"));
     }
 

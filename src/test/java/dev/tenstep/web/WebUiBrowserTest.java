@@ -34,6 +34,7 @@ import java.time.Duration;
 import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
@@ -183,6 +184,20 @@ class WebUiBrowserTest {
         assertEquals("plain", new Select(driver.findElement(By.id("prompt_syntax"))).getFirstSelectedOption().getAttribute("value"));
         assertEquals("2", driver.findElement(By.id("clip_skip")).getAttribute("value"));
         assertEquals("1234", driver.findElement(By.id("seed")).getAttribute("value"));
+        // gamma is GE's alone: the field is disabled (and not sent) for DDIM, whose request the server then accepts
+        Select sampler = new Select(driver.findElement(By.id("sampler")));
+        WebElement gamma = driver.findElement(By.id("gamma"));
+        assertTrue(gamma.isEnabled(), "GE has a gamma");
+        sampler.selectByValue("ddim");
+        assertFalse(gamma.isEnabled(), "DDIM has no gamma");
+        sampler.selectByValue("ge");
+        assertTrue(gamma.isEnabled());
+        assertEquals(2.0, Double.parseDouble(gamma.getAttribute("value")), "GE's default gamma");
+        sampler.selectByValue("ddim");
+        driver.findElement(By.id("generate")).click();
+        waiting().until(d -> d.findElement(By.id("result")).isDisplayed() && imageLoaded(d.findElement(By.id("result-image"))));
+        String ddimParams = driver.findElement(By.id("parameters")).getText();
+        assertTrue(ddimParams.contains("Sampler: DDIM") && !ddimParams.contains("Gamma"), ddimParams);
 
         driver.get(base + "/compare");
         WebElement cprompt = driver.findElement(By.id("prompt"));
@@ -250,7 +265,8 @@ class WebUiBrowserTest {
         screenshot("grid.png");
 
         driver.get(base + "/gallery");
-        assertEquals(11, driver.findElements(By.cssSelector(".gallery .card")).size());
+        // 2 from the generate page (GE, then DDIM), 2 from compare, 8 from the grid
+        assertEquals(12, driver.findElements(By.cssSelector(".gallery .card")).size());
         screenshot("gallery.png");
     }
 
