@@ -6,7 +6,7 @@
 #                                             .device-kit/, and copies into .gpu-data/ (ignored by git) what the
 #                                             run needs: the two tiny fixture pipelines with their pipeline_ddim
 #                                             reference, and the SD 1.5 config folder (FIXTURES, CONFIGS: where
-#                                             they are, default ../shared/fixtures and ../shared/configs).
+#                                             they are, default src/test/shared/fixtures and src/test/shared/configs).
 #   scripts/gpu-check.sh run                  on the GPU machine, from the project root, with .device-kit/ and
 #                                             .gpu-data/ carried over: every check, logs under $OUT (default
 #                                             ./gpu-check-out), a summary in $OUT/summary.txt.
@@ -23,7 +23,7 @@ data=.gpu-data
 if [ "${1:-}" = prepare ]; then
   set -e
   kit_script=${2:?usage: scripts/gpu-check.sh prepare PATH/TO/make-device-kit.sh}
-  fixtures=${FIXTURES:-../shared/fixtures}; configs=${CONFIGS:-../shared/configs}
+  fixtures=${FIXTURES:-src/test/shared/fixtures}; configs=${CONFIGS:-src/test/shared/configs}
   mvn -q -B -o -DskipTests package
   bash "$kit_script" target/tenstep.jar
   grep -qx "/$data/" .git/info/exclude 2>/dev/null || echo "/$data/" >>.git/info/exclude

@@ -93,8 +93,6 @@ public class ServeCommand implements Callable<Integer> {
         probePort(host, port);
         // before anything is written or loaded: a bad --device/--dtype is one line
         ComputeSpec device = compute.resolve(cmd);
-        // for the life of the server: every request computes attention this way
-        dev.tenstep.model.nn.AttentionSettings.use(compute.attention(cmd));
         Path models = modelsDir != null ? modelsDir : ModelLocator.defaultModelsDir();
         ModelCatalog catalog = new ModelCatalog(models);
         if (modelsDir != null && !java.nio.file.Files.isDirectory(modelsDir)) {

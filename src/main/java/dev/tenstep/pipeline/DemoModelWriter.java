@@ -4,6 +4,7 @@ import ai.djl.ndarray.NDManager;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import dev.tenstep.io.SafeTensors;
+import dev.tenstep.model.RandomWeights;
 import dev.tenstep.model.Weights;
 import dev.tenstep.model.clip.ClipTextModel;
 import dev.tenstep.model.config.Configs;
@@ -105,17 +106,17 @@ public final class DemoModelWriter {
         Map<String, String> meta = Map.of("format", "pt", "tenstep", "demo pipeline, seeded random weights, seed " + seed);
         try (NDManager m = NDManager.newBaseManager()) {
             TextEncoderConfig tc = Configs.read(dir.resolve("text_encoder/config.json"), TextEncoderConfig.class);
-            Weights wt = Weights.random(m, seed + PipelineAssembler.TEXT_ENCODER_SEED);
+            RandomWeights wt = Weights.random(m, seed + PipelineAssembler.TEXT_ENCODER_SEED);
             new ClipTextModel(wt, tc);
             SafeTensors.write(dir.resolve("text_encoder/model.safetensors"), wt.created(), meta);
 
             UNetConfig uc = Configs.read(dir.resolve("unet/config.json"), UNetConfig.class);
-            Weights wu = Weights.random(m, seed + PipelineAssembler.UNET_SEED);
+            RandomWeights wu = Weights.random(m, seed + PipelineAssembler.UNET_SEED);
             new UNet2DConditionModel(uc, wu);
             SafeTensors.write(dir.resolve("unet/diffusion_pytorch_model.safetensors"), wu.created(), meta);
 
             VaeConfig vc = Configs.read(dir.resolve("vae/config.json"), VaeConfig.class);
-            Weights wv = Weights.random(m, seed + PipelineAssembler.VAE_SEED);
+            RandomWeights wv = Weights.random(m, seed + PipelineAssembler.VAE_SEED);
             new AutoencoderKL(wv, vc);
             SafeTensors.write(dir.resolve("vae/diffusion_pytorch_model.safetensors"), wv.created(), meta);
         }

@@ -49,7 +49,7 @@ public final class DenoiseStage {
         long[] latentShape = model.latentShape(r);
         Shape shape = new Shape(latentShape);
         SigmaSchedule schedule = r.schedule().build(model.noiseSchedule(), r.steps());
-        LatentSampler sampler = r.sampler().method(r.gamma());
+        LatentSampler sampler = r.sampler().sampler(r.gamma());
         try (NDManager gen = model.newManager()) {
             TextToImage.Conditioned cond = model.condition(r, embedding, gen);
             long tText = System.nanoTime();
@@ -76,7 +76,9 @@ public final class DenoiseStage {
             NDArray decoded = model.decode(zFinal);
             BufferedImage image = Images.toImage(decoded);
             long tEnd = System.nanoTime();
-            String infotext = Infotext.format(r, model.name(), model.modelHash(), model.compute());
+            java.nio.file.Path vaeFile = model.vaeFile();
+            Infotext.Vae vae = vaeFile == null ? null : new Infotext.Vae(vaeFile.getFileName().toString(), model.vaeHash());
+            String infotext = Infotext.format(r, model.name(), model.modelHash(), vae, model.compute());
             return new GenerationResult(image, r, infotext, latentShape, finalLatents, x0hats,
                     schedule.timesteps(), schedule.sigmas(), cond.warnings(),
                     new GenerationResult.Timings((tText - t0) / 1_000_000, (tDenoise - tText) / 1_000_000,
@@ -86,7 +88,8 @@ public final class DenoiseStage {
 
     /**
      * The sampler's step callback of a generation: reports each step as {@link StepProgress} to the options'
-     * listener (x0-hat as row-major floats [1, C, h, w]) and keeps x0-hat in {@code x0hats} when asked.
+     * listener (x0-hat [1, C, h, w] copied to the host only when the listener asks, {@link StepProgress#x0hat}) and
+     * keeps x0-hat in {@code x0hats} when asked.
      *
      * @param t0           {@link System#nanoTime} at the start of the generation (for {@code elapsedMs})
      * @param conditioning which prompt-schedule entries conditioned each 0-based step
@@ -95,12 +98,17 @@ public final class DenoiseStage {
                                      IntFunction<String> conditioning) {
         TextToImage.Listener listener = options.listener() == null ? TextToImage.Listener.NONE : options.listener();
         return e -> {
-            float[] x0 = e.x0hat().toFloatArray();
-            if (options.keepX0hats()) {
-                x0hats.add(x0);
+            // x0-hat stays on the device unless a listener (or keepX0hats) asks for it: no sync per step
+            StepProgress p = StepProgress.onDevice(e.index() + 1, e.total(), e.sigma(), e.timestep(),
+                    (System.nanoTime() - t0) / 1_000_000, e.x0hat(), h, w, conditioning.apply(e.index()));
+            try {
+                if (options.keepX0hats()) {
+                    x0hats.add(p.x0hat());
+                }
+                return listener.onStep(p);
+            } finally {
+                p.release();
             }
-            return listener.onStep(new StepProgress(e.index() + 1, e.total(), e.sigma(), e.timestep(),
-                    (System.nanoTime() - t0) / 1_000_000, x0, h, w, conditioning.apply(e.index())));
         };
     }
 }

@@ -30,7 +30,7 @@ import java.util.Objects;
  * @param sampler        sampler id ({@code ddim}, {@code ge}, ...)
  * @param samplerName    sampler display / A1111 name ({@code DDIM}, {@code GE}, ...)
  * @param schedule       schedule id ({@code log-linear}, ...)
- * @param gamma          gradient-estimation weight actually used
+ * @param gamma          gradient-estimation weight actually used; null for a sampler without gamma (all but GE)
  * @param width          image width in pixels
  * @param height         image height in pixels
  * @param promptSyntax   how the prompts were read: {@code a1111} or {@code plain} ({@link PromptSyntax#id})
@@ -67,7 +67,7 @@ public record GenerationRecord(
         String sampler,
         String samplerName,
         String schedule,
-        double gamma,
+        Double gamma,
         int width,
         int height,
         String promptSyntax,
@@ -167,6 +167,13 @@ public record GenerationRecord(
                 key, source, index, variant, seedBase, randomSeed, noiseSha256);
     }
 
+    /** This record with another infotext (the stored PNG's {@code parameters}), e.g. with a field added by the command. */
+    public GenerationRecord withInfotext(String text) {
+        return new GenerationRecord(prompt, negativePrompt, steps, cfgScale, seed, sampler, samplerName, schedule,
+                gamma, width, height, promptSyntax, clipSkip, rng, model, modelHash, text, warnings, timings, file, sha256, created,
+                key, source, index, variant, seedBase, randomSeed, noiseSha256);
+    }
+
     /** This record as the cell of a batch (see the batch-only parameters above). */
     public GenerationRecord inBatch(String cellKey, String cellSource, int lineIndex, String variantLabel,
                                     long base, boolean random, String noiseSha) {
@@ -215,7 +222,7 @@ public record GenerationRecord(
     public boolean sameGeneration(GenerationRecord o) {
         return Objects.equals(key, o.key) && prompt.equals(o.prompt) && negativePrompt.equals(o.negativePrompt)
                 && steps == o.steps && cfgScale == o.cfgScale && seed == o.seed && sampler.equals(o.sampler)
-                && schedule.equals(o.schedule) && gamma == o.gamma && width == o.width && height == o.height
+                && schedule.equals(o.schedule) && Objects.equals(gamma, o.gamma) && width == o.width && height == o.height
                 && effectivePromptSyntax().equals(o.effectivePromptSyntax()) && effectiveClipSkip() == o.effectiveClipSkip()
                 && effectiveRng().equals(o.effectiveRng())
                 && Objects.equals(model, o.model) && Objects.equals(file, o.file);

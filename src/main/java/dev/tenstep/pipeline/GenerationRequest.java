@@ -24,7 +24,7 @@ import java.util.List;
  * @param seed           seed of the starting noise and of the per-step noise; negative = random
  * @param sampler        the sampler preset; null = {@link SamplerKind#DEFAULT} (GE)
  * @param schedule       the sigma schedule; null = the sampler's default
- * @param gamma          gradient-estimation weight (>= 1); null = the sampler's preset
+ * @param gamma          gradient-estimation weight (1..10), only for a sampler that has one (GE); null = its default
  * @param width          image width in pixels, a multiple of the VAE scale (8 for SD); null = the model's default
  * @param height         image height in pixels; null = the model's default
  * @param promptSyntax   how the prompts are read ({@code a1111} emphasis and editing, or {@code plain}); null = a1111
@@ -105,7 +105,8 @@ public record GenerationRequest(
     }
 
     /**
-     * This request with the model-independent defaults filled (the sampler's schedule and gamma, prompt syntax
+     * This request with the model-independent defaults filled (the sampler's schedule and gamma - null for a
+     * sampler without one -, prompt syntax
      * {@link #DEFAULT_SYNTAX}, clip skip 1, {@link RngKind#DEFAULT}) and the given seed and size: the last step of
      * a model's {@link TextToImage#resolve}, after it validated the request and chose the size and seed.
      *
@@ -115,7 +116,8 @@ public record GenerationRequest(
      */
     public ResolvedRequest resolved(long drawnSeed, int w, int h) {
         return new ResolvedRequest(prompt, negativePrompt, steps, cfgScale, drawnSeed, sampler,
-                schedule != null ? schedule : sampler.defaultSchedule(), gamma != null ? gamma : sampler.gamma(), w, h,
+                schedule != null ? schedule : sampler.defaultSchedule(),
+                gamma != null ? gamma : sampler.hasGamma() ? sampler.defaultGamma().getAsDouble() : null, w, h,
                 promptSyntax != null ? promptSyntax : DEFAULT_SYNTAX, clipSkip != null ? clipSkip : DEFAULT_CLIP_SKIP,
                 rng != null ? rng : RngKind.DEFAULT);
     }
@@ -144,7 +146,7 @@ public record GenerationRequest(
         }
         if (gamma != null && (!Double.isFinite(gamma) || gamma < 1 || gamma > 10)) {
             errors.add(new FieldError("gamma", "must be between 1 and 10, got " + gamma));
-        } else if (gamma != null && !sampler.hasGamma() && gamma != sampler.gamma()) {
+        } else if (gamma != null && !sampler.hasGamma()) {
             errors.add(new FieldError("gamma", sampler.displayName() + " has no gradient-estimation weight; "
                     + "leave gamma unset (got " + gamma + ")"));
         }

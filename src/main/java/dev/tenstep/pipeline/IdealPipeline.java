@@ -92,6 +92,10 @@ public final class IdealPipeline implements TextToImage {
         List<FieldError> errors = new ArrayList<>(r.validate(1, noiseSchedule.numTrainTimesteps(),
                 Math.max(maxSize, Math.max(data.width(), data.height()))));
         errors.removeIf(e -> e.field().equals("width") || e.field().equals("height"));
+        String stepsProblem = (r.schedule() != null ? r.schedule() : r.sampler().defaultSchedule()).stepsProblem(noiseSchedule, r.steps());
+        if (stepsProblem != null && errors.stream().noneMatch(e -> e.field().equals("steps"))) {
+            errors.add(new FieldError("steps", stepsProblem));
+        }
         if (r.width() != null && r.width() != data.width()) {
             errors.add(new FieldError("width", "must be " + data.width() + " for " + name + " (the data set's image width), got "
                     + r.width()));

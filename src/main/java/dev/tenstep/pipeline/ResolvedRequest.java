@@ -21,7 +21,8 @@ import java.util.Objects;
  * @param seed           seed of the starting noise and of the per-step noise, &gt;= 0
  * @param sampler        the sampler preset
  * @param schedule       the sigma schedule
- * @param gamma          the gradient-estimation weight used (the sampler's preset unless the request set one)
+ * @param gamma          the gradient-estimation weight used (the sampler's preset unless the request set one); null
+ *                       for a sampler without gamma (only GE has one)
  * @param width          image width in pixels
  * @param height         image height in pixels
  * @param promptSyntax   how the prompts are read
@@ -36,7 +37,7 @@ public record ResolvedRequest(
         long seed,
         SamplerKind sampler,
         ScheduleKind schedule,
-        double gamma,
+        Double gamma,
         int width,
         int height,
         PromptSyntax promptSyntax,
@@ -45,8 +46,9 @@ public record ResolvedRequest(
 
     /**
      * @throws NullPointerException     if a text or a kind is null
-     * @throws IllegalArgumentException if the seed is negative or steps, size or clip skip are below 1 (the
-     *                                  model's limits are checked by its {@link TextToImage#resolve})
+     * @throws IllegalArgumentException if the seed is negative, steps, size or clip skip are below 1, or a gamma is
+     *                                  given to a sampler without one or a GE request has none (the model's limits
+     *                                  are checked by its {@link TextToImage#resolve})
      */
     public ResolvedRequest {
         Objects.requireNonNull(prompt, "prompt");
@@ -60,6 +62,11 @@ public record ResolvedRequest(
                     + "clip skip >= 1, got seed " + seed + ", steps " + steps + ", " + width + "x" + height
                     + ", clip skip " + clipSkip);
         }
+        if ((gamma != null) != sampler.hasGamma()) {
+            throw new IllegalArgumentException(sampler.hasGamma()
+                    ? sampler.displayName() + " needs a resolved gamma"
+                    : sampler.displayName() + " has no gradient-estimation weight gamma (got " + gamma + ")");
+        }
     }
 
     /** This request with another seed (e.g. the n-th image of an A1111 batch: seed + n). */
@@ -70,7 +77,7 @@ public record ResolvedRequest(
 
     /** Whether the gamma differs from the sampler's preset (then the infotext and batch labels name it). */
     public boolean customGamma() {
-        return gamma != sampler.gamma();
+        return gamma != null && (sampler.defaultGamma().isEmpty() || gamma != sampler.defaultGamma().getAsDouble());
     }
 
     /** This request as an unresolved one with every field set: resolving it again gives the same request. */

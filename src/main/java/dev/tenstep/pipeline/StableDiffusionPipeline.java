@@ -10,6 +10,7 @@ import dev.tenstep.model.clip.ClipTokenizer;
 import dev.tenstep.model.config.Configs;
 import dev.tenstep.model.config.ModelIndex;
 import dev.tenstep.model.config.SchedulerConfig;
+import dev.tenstep.model.nn.AttentionSettings;
 import dev.tenstep.model.unet.UNet2DConditionModel;
 import dev.tenstep.model.vae.AutoencoderKL;
 import dev.tenstep.pipeline.prompt.Conditioning;
@@ -62,6 +63,10 @@ public final class StableDiffusionPipeline implements TextToImage {
     private final PromptEncoder promptEncoder;
     /** A1111's short model hash (10 hex digits of the file's SHA-256), or null (folders). */
     private volatile String modelHash;
+    /** The VAE file or folder that replaced the checkpoint's ({@code --vae}), or null. */
+    private volatile Path vaeFile;
+    /** A1111's {@code VAE hash} of {@link #vaeFile} (10 hex digits of its SHA-256), or null (a folder, none). */
+    private volatile String vaeHash;
 
     public StableDiffusionPipeline(String name, Path dir, NDManager manager, ClipTokenizer tokenizer,
                                    ClipTextModel textEncoder, UNet2DConditionModel unet, AutoencoderKL vae,
@@ -122,6 +127,29 @@ public final class StableDiffusionPipeline implements TextToImage {
     /** Sets the {@code Model hash} written into infotexts (see {@link dev.tenstep.io.ModelHash}). */
     public void setModelHash(String modelHash) {
         this.modelHash = modelHash;
+    }
+
+    /** The VAE file or folder that replaced the checkpoint's ({@code --vae}), or null for the model's own. */
+    @Override
+    public Path vaeFile() {
+        return vaeFile;
+    }
+
+    /** A1111's {@code VAE hash} of the replacing VAE file (10 hex digits of its SHA-256), or null. */
+    @Override
+    public String vaeHash() {
+        return vaeHash;
+    }
+
+    /**
+     * Records the VAE that replaced the checkpoint's, for the infotext's {@code VAE hash} / {@code VAE} (A1111's keys).
+     *
+     * @param file      the VAE file or folder
+     * @param shortHash 10 hex digits of the file's SHA-256, or null (a folder)
+     */
+    public void setVae(Path file, String shortHash) {
+        this.vaeFile = file;
+        this.vaeHash = shortHash;
     }
 
     public Path dir() {
@@ -192,6 +220,10 @@ public final class StableDiffusionPipeline implements TextToImage {
     @Override
     public ResolvedRequest resolve(GenerationRequest r, int maxSize) {
         List<FieldError> errors = new ArrayList<>(r.validate(sizeMultiple(), noiseSchedule.numTrainTimesteps(), maxSize));
+        String stepsProblem = (r.schedule() != null ? r.schedule() : r.sampler().defaultSchedule()).stepsProblem(noiseSchedule, r.steps());
+        if (stepsProblem != null && errors.stream().noneMatch(e -> e.field().equals("steps"))) {
+            errors.add(new FieldError("steps", stepsProblem));
+        }
         int layers = textEncoder.encoder.layers.size();
         if (r.clipSkip() != null && r.clipSkip() > layers && r.clipSkip() <= GenerationRequest.MAX_CLIP_SKIP) {
             errors.add(new FieldError("clip_skip", "must be between 1 and " + layers + " for this model (its text encoder has "
@@ -265,22 +297,24 @@ public final class StableDiffusionPipeline implements TextToImage {
     }
 
     /**
-     * The UNet as the sampler calls it: fp32 latents in and out. Under half precision the latents are
-     * narrowed to the compute dtype for the UNet and its output widened back, so the sampler's state
-     * stays fp32 (as diffusers' schedulers keep theirs); in fp32 it is the UNet itself.
+     * The UNet as the sampler calls it: fp32 latents in and out, attention computed as {@link ComputeSpec#attention}
+     * says. Under half precision the latents are narrowed to the compute dtype for the UNet and its output widened
+     * back, so the sampler's state stays fp32 (as diffusers' schedulers keep theirs).
      */
     private dev.tenstep.sampling.ModelFn unetFn() {
         DataType computeType = compute.dtype().dataType();
-        if (computeType == DataType.FLOAT32) {
-            return unet::forward;
-        }
         return (z, t, context) -> {
-            NDArray zHalf = z.toType(computeType, false);
-            NDArray out = unet.forward(zHalf, t, context);
-            NDArray out32 = out.toType(DataType.FLOAT32, false);
-            out.close();
-            zHalf.close();
-            return out32;
+            try (AttentionSettings.Scope a = AttentionSettings.use(compute.attention())) {
+                if (computeType == DataType.FLOAT32) {
+                    return unet.forward(z, t, context);
+                }
+                NDArray zHalf = z.toType(computeType, false);
+                NDArray out = unet.forward(zHalf, t, context);
+                NDArray out32 = out.toType(DataType.FLOAT32, false);
+                out.close();
+                zHalf.close();
+                return out32;
+            }
         };
     }
 
@@ -291,11 +325,13 @@ public final class StableDiffusionPipeline implements TextToImage {
     public NDArray decodeLatents(NDArray latents) {
         NDArray scaled = latents.div((float) vae.config().scalingFactor());
         DataType vaeType = compute.vaeDtype().dataType();
-        if (vaeType == DataType.FLOAT32) {
-            return vae.decode(scaled);
+        try (AttentionSettings.Scope a = AttentionSettings.use(compute.attention())) {
+            if (vaeType == DataType.FLOAT32) {
+                return vae.decode(scaled);
+            }
+            NDArray image = vae.decode(scaled.toType(vaeType, false));
+            return image.toType(DataType.FLOAT32, false);
         }
-        NDArray image = vae.decode(scaled.toType(vaeType, false));
-        return image.toType(DataType.FLOAT32, false);
     }
 
     /**

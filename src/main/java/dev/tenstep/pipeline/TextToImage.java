@@ -92,6 +92,19 @@ public interface TextToImage extends AutoCloseable {
         return null;
     }
 
+    /** The VAE file or folder that replaced the checkpoint's ({@code --vae}), or null when the model's own decodes. */
+    default java.nio.file.Path vaeFile() {
+        return null;
+    }
+
+    /**
+     * A1111's {@code VAE hash} of {@link #vaeFile} (first 10 hex digits of its SHA-256), or null when there is none
+     * (no replacing VAE, or a diffusers folder, which A1111 has no hash for).
+     */
+    default String vaeHash() {
+        return null;
+    }
+
     /**
      * The largest clip skip this model takes: its text encoder's layer count, at most
      * {@link GenerationRequest#MAX_CLIP_SKIP} (12 for SD 1.x, whose CLIP has 12 layers); 1 for a

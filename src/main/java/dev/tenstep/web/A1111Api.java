@@ -12,7 +12,6 @@ import io.javalin.http.Context;
 
 import java.io.IOException;
 import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Base64;
 import java.util.Collections;
@@ -115,7 +114,7 @@ record A1111Api(JobQueue queue, OutputStore store, AtomicReference<A1111Settings
             for (int i = 0; i < count; i++) {
                 // A1111: image i of a call uses seed + i
                 ResolvedRequest r = first.withSeed(first.seed() + i);
-                Job job = call.next(() -> queue.submit(lease, r, Job.Preview.NONE));
+                Job job = call.next(() -> queue.submit(lease, r, Job.Preview.NONE, saveImages));
                 if (job == null) {
                     break;
                 }
@@ -123,12 +122,11 @@ record A1111Api(JobQueue queue, OutputStore store, AtomicReference<A1111Settings
                     // cancelled: skipped (the call goes on) or interrupted (it answers with the images so far)
                     continue;
                 }
-                Path p = store.resolve(job.result().file()).orElseThrow(() -> new ApiException(500, "result file vanished"));
+                // save_images false: the job encoded the PNG in memory and wrote nothing
+                byte[] png = saveImages ? Files.readAllBytes(store.resolve(job.result().file())
+                        .orElseThrow(() -> new ApiException(500, "result file vanished"))) : job.takePng();
                 if (sendImages) {
-                    images.add(Base64.getEncoder().encodeToString(Files.readAllBytes(p)));
-                }
-                if (!saveImages) {
-                    store.delete(job.result().file());
+                    images.add(Base64.getEncoder().encodeToString(png));
                 }
                 seeds.add(r.seed());
                 infotexts.add(job.result().infotext());
@@ -187,7 +185,7 @@ record A1111Api(JobQueue queue, OutputStore store, AtomicReference<A1111Settings
         return job.status() == Job.Status.DONE;
     }
 
-    /** {@code GET /samplers}: name (A1111 display name), aliases (our id first), options. */
+    /** {@code GET /samplers}: name (A1111 display name), aliases (our id first), options ({@code gamma} for GE, {@code default_schedule}). */
     private static List<Map<String, Object>> samplers() {
         List<Map<String, Object>> l = new ArrayList<>();
         for (SamplerKind k : SamplerKind.values()) {
@@ -196,9 +194,11 @@ record A1111Api(JobQueue queue, OutputStore store, AtomicReference<A1111Settings
             List<String> aliases = new ArrayList<>(List.of(k.id()));
             aliases.addAll(k.aliases());
             m.put("aliases", aliases);
-            m.put("options", Map.of("gamma", Double.toString(k.gamma()),
-                    "mu", Double.toString(k.mu()),
-                    "default_schedule", k.defaultSchedule().id()));
+            // only real parameters: gamma is GE's alone
+            Map<String, String> options = new LinkedHashMap<>();
+            k.defaultGamma().ifPresent(g -> options.put("gamma", Double.toString(g)));
+            options.put("default_schedule", k.defaultSchedule().id());
+            m.put("options", options);
             l.add(m);
         }
         return l;

@@ -1,5 +1,6 @@
 package dev.tenstep.web;
 
+import dev.tenstep.pipeline.ModelCatalog;
 import dev.tenstep.pipeline.StepProgress;
 import dev.tenstep.pipeline.prompt.PromptChunks;
 import dev.tenstep.pipeline.prompt.PromptEncoder;
@@ -48,7 +49,11 @@ final class A1111Extras implements WebApp.Routes {
 
     @Override
     public void register(Javalin app) {
-        app.get("/sdapi/v1/options", ctx -> ctx.json(settings.get().toJson(models.current().title())));
+        app.get("/sdapi/v1/options", ctx -> {
+            ModelCatalog.Entry current = models.current();
+            java.nio.file.Path vae = queue.generator().vaeFile();
+            ctx.json(settings.get().toJson(current.title(), current.sha256(), vae == null ? null : vae.getFileName().toString()));
+        });
         app.post("/sdapi/v1/options", this::setOptions);
         app.get("/sdapi/v1/progress", this::progress);
         app.post("/sdapi/v1/interrupt", ctx -> {
@@ -62,7 +67,12 @@ final class A1111Extras implements WebApp.Routes {
             ctx.json(Map.of());
         });
         app.get("/sdapi/v1/schedulers", ctx -> ctx.json(schedulers()));
-        app.get("/sdapi/v1/sd-vae", ctx -> ctx.json(List.of()));
+        // A1111 lists its VAE files as {model_name, filename}; this server has the --vae it started with, if any
+        app.get("/sdapi/v1/sd-vae", ctx -> {
+            java.nio.file.Path vae = queue.generator().vaeFile();
+            ctx.json(vae == null ? List.of() : List.of(Map.of("model_name", vae.getFileName().toString(),
+                    "filename", vae.toAbsolutePath().toString())));
+        });
         app.get("/api/tokenize", this::tokenize);
     }
 
@@ -135,7 +145,10 @@ final class A1111Extras implements WebApp.Routes {
                 textinfo = "step " + step + " of " + total;
             }
             if (last != null && !"true".equalsIgnoreCase(ctx.queryParam("skip_current_image"))) {
-                image = currentImage(j, last);
+                // x0-hat reaches the host only for a job whose image is polled: from the next step on, or now
+                // while the step's callback still runs
+                j.wantX0hat();
+                image = last.hasX0hat() ? currentImage(j, last) : null;
             }
         }
         state.put("skipped", false);
@@ -196,9 +209,10 @@ final class A1111Extras implements WebApp.Routes {
         for (ScheduleKind k : ScheduleKind.values()) {
             Map<String, Object> m = new LinkedHashMap<>();
             m.put("name", k.id());
-            m.put("label", k.id());
-            m.put("aliases", List.of());
-            m.put("default_rho", null);
+            m.put("label", k.label());
+            m.put("aliases", k.aliases());
+            // A1111's Scheduler: default_rho -1 unless the schedule has a rho (Karras: 7)
+            m.put("default_rho", k == ScheduleKind.KARRAS ? ScheduleKind.KARRAS_RHO : -1.0);
             m.put("need_inner_model", false);
             l.add(m);
         }

@@ -29,11 +29,19 @@ import java.util.Map;
 record A1111Settings(int clipSkip, RngKind rng, PromptSyntax syntax) {
     static final A1111Settings DEFAULT = new A1111Settings(1, RngKind.DEFAULT, PromptSyntax.A1111);
 
-    /** The options as A1111 names them. */
-    Map<String, Object> toJson(String modelName) {
+    /**
+     * The options as A1111 names them.
+     *
+     * @param modelName      the resident model's title
+     * @param checkpointHash its full SHA-256 ({@code sd_checkpoint_hash}), or null when not known (a folder)
+     * @param vae            the file name of the VAE that replaced the checkpoint's ({@code --vae}), or null: then
+     *                       {@code sd_vae} is {@code Automatic} (the checkpoint's own)
+     */
+    Map<String, Object> toJson(String modelName, String checkpointHash, String vae) {
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("sd_model_checkpoint", modelName);
-        m.put("sd_vae", "Automatic");
+        m.put("sd_checkpoint_hash", checkpointHash);
+        m.put("sd_vae", vae == null ? "Automatic" : vae);
         m.put("CLIP_stop_at_last_layers", clipSkip);
         m.put("randn_source", rng == RngKind.PHILOX ? "GPU" : rng == RngKind.TORCH_CPU ? "CPU" : rng.id());
         m.put("emphasis", syntax == PromptSyntax.PLAIN ? "None" : "Original");

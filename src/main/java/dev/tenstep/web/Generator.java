@@ -22,6 +22,11 @@ public interface Generator {
         return null;
     }
 
+    /** The VAE that replaced the checkpoint's ({@code --vae}; see {@link TextToImage#vaeFile}), or null. */
+    default java.nio.file.Path vaeFile() {
+        return null;
+    }
+
     /**
      * Releases the model when the server switches to another or stops. The default and
      * {@link #of} release nothing (the caller owns the pipeline); {@link #owning} closes it.
@@ -125,6 +130,11 @@ public interface Generator {
             @Override
             public String modelHash() {
                 return p.modelHash();
+            }
+
+            @Override
+            public java.nio.file.Path vaeFile() {
+                return p.vaeFile();
             }
 
             @Override

@@ -1,13 +1,16 @@
 package dev.tenstep.web;
 
 import dev.tenstep.io.PngImages;
+import dev.tenstep.pipeline.GenerationRecord;
 import dev.tenstep.pipeline.ResolvedRequest;
 import dev.tenstep.pipeline.GenerationResult;
+import dev.tenstep.pipeline.OutputWriter;
 import dev.tenstep.pipeline.StepProgress;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.awt.image.BufferedImage;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Base64;
 import java.util.IdentityHashMap;
@@ -309,7 +312,15 @@ public final class JobQueue implements AutoCloseable {
      * @throws QueueFullException    when {@code capacity} jobs are waiting
      * @throws IllegalStateException after {@link #close}, or when the lease is closed
      */
-    public synchronized Job submit(Lease lease, ResolvedRequest request, Job.Preview preview) {
+    public Job submit(Lease lease, ResolvedRequest request, Job.Preview preview) {
+        return submit(lease, request, preview, true);
+    }
+
+    /**
+     * As {@link #submit(Lease, ResolvedRequest, Job.Preview)}; with {@code save} false the result is encoded in
+     * memory only ({@link Job#takePng}), nothing written to the outputs folder (A1111's {@code save_images: false}).
+     */
+    public synchronized Job submit(Lease lease, ResolvedRequest request, Job.Preview preview, boolean save) {
         if (closed) {
             throw new IllegalStateException("the server is shutting down");
         }
@@ -320,7 +331,7 @@ public final class JobQueue implements AutoCloseable {
             throw new QueueFullException(capacity);
         }
         Job job = new Job(UUID.randomUUID().toString().replace("-", "").substring(0, 12), request, preview,
-                lease.generator());
+                lease.generator(), save);
         // the caller's open lease keeps any switch waiting, so the job's own lease is on the same model
         leases++;
         Lease own = new Lease(lease.generator());
@@ -455,8 +466,13 @@ public final class JobQueue implements AutoCloseable {
                 // so the file writes below and the next job do not see it
                 Thread.interrupted();
             }
-            OutputStore.Entry entry = store.save(result, job.id(), generator.modelName(), generator.modelHash());
-            job.succeeded(entry);
+            Instant now = Instant.now();
+            GenerationRecord record = GenerationRecord.of(result, generator.modelName(), generator.modelHash());
+            OutputWriter.Output output = job.save()
+                    ? OutputWriter.write(store.newFile(result.seed(), job.id(), now), result.image(), record, now,
+                    OutputWriter.Sidecar.JSON)
+                    : OutputWriter.encode(result.image(), record, now);
+            job.succeeded(OutputStore.entry(output), job.save() ? null : output.png());
             job.emit("result", job.toJson(0));
             job.complete();
         } catch (CancellationException e) {

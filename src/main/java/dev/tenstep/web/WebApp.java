@@ -120,7 +120,7 @@ public final class WebApp {
 
     /**
      * The samplers as the pages and {@code /api/info} list them: {@code value} (id), {@code label}
-     * (display name), {@code schedule} (its default) and {@code gamma} (its preset), so the forms
+     * (display name), {@code schedule} (its default) and, for the one sampler that has it (GE), {@code gamma} (its default), so the forms
      * and scripts hold no list of their own.
      */
     static List<Map<String, Object>> samplerList() {
@@ -130,7 +130,8 @@ public final class WebApp {
             m.put("value", k.id());
             m.put("label", k.displayName());
             m.put("schedule", k.defaultSchedule().id());
-            m.put("gamma", k.gamma());
+            // only GE has a gamma: the forms disable the field for the others
+            k.defaultGamma().ifPresent(g -> m.put("gamma", g));
             l.add(m);
         }
         return l;

@@ -19,6 +19,7 @@ import java.nio.file.Path;
 import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -164,6 +165,42 @@ class SingleFilePipelineTest {
             Allclose.assertClose("vae folder override", a, folder.decodeLatents(lat), 0, 0);
             double dev = Allclose.assertClose("fp16 vae file override", a, file.decodeLatents(lat), 0.02, 0.02);
             assertTrue(dev > 0, "the override must really replace the VAE");
+        }
+    }
+
+    /**
+     * A --vae was applied but not recorded: the infotext needs A1111's {@code VAE hash} (10 hex digits of the file's
+     * SHA-256) and {@code VAE} (the file name) after {@code Model}; the model's own VAE writes neither.
+     */
+    @Test
+    void aVaeOverrideIsRecordedInTheInfotext(@org.junit.jupiter.api.io.TempDir Path tmp) throws Exception {
+        Path vaeFile = tmp.resolve("tiny.vae.safetensors");
+        try (NDManager m = NDManager.newBaseManager(); SafeTensors st = SafeTensors.open(singleFile("tiny-sd15.safetensors"))) {
+            Map<String, NDArray> vae = new java.util.LinkedHashMap<>();
+            for (String k : st.tensors().keySet()) {
+                if (k.startsWith("first_stage_model.")) {
+                    vae.put(k.substring("first_stage_model.".length()), st.load(m, k));
+                }
+            }
+            SafeTensors.write(vaeFile, vae, Map.of("format", "pt"));
+        }
+        String vaeHash = dev.tenstep.io.Hashes.sha256(java.nio.file.Files.readAllBytes(vaeFile)).substring(0, 10);
+        GenerationRequest r = new GenerationRequest("a cube", "", 2, 7.5, 5, dev.tenstep.sampling.SamplerKind.DDIM, null,
+                null, 64, 64);
+        try (StableDiffusionPipeline own = SingleFileLoader.load(singleFile("tiny-sd15.safetensors"),
+                     new SingleFileLoader.Options(Fixtures.dir(Fixtures.SD15), null, false, null));
+             StableDiffusionPipeline file = SingleFileLoader.load(singleFile("tiny-sd15.safetensors"),
+                     new SingleFileLoader.Options(Fixtures.dir(Fixtures.SD15), vaeFile, false, null));
+             StableDiffusionPipeline folder = SingleFileLoader.load(singleFile("tiny-sd15.safetensors"),
+                     new SingleFileLoader.Options(Fixtures.dir(Fixtures.SD15), Fixtures.dir(Fixtures.SD15).resolve("vae"), false, null))) {
+            assertEquals(null, own.vaeFile());
+            assertFalse(own.generate(r).infotext().contains("VAE"), "the model's own VAE: no VAE keys");
+            assertEquals(vaeFile, file.vaeFile());
+            String info = file.generate(r).infotext();
+            assertTrue(info.contains(", Model: tiny-sd15, VAE hash: " + vaeHash + ", VAE: tiny.vae.safetensors"), info);
+            // a diffusers vae/ folder has no file hash: its name only
+            String fromFolder = folder.generate(r).infotext();
+            assertTrue(fromFolder.contains(", Model: tiny-sd15, VAE: vae") && !fromFolder.contains("VAE hash"), fromFolder);
         }
     }
 

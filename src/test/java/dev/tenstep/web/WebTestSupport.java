@@ -76,6 +76,11 @@ final class WebTestSupport {
         }
 
         @Override
+        public java.nio.file.Path vaeFile() {
+            return real.vaeFile();
+        }
+
+        @Override
         public void close() {
             real.close();
         }

@@ -8,7 +8,9 @@ import dev.tenstep.pipeline.StableDiffusionPipeline;
 import io.javalin.Javalin;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
+import dev.tenstep.testing.Browsers;
 import org.junit.jupiter.api.io.TempDir;
 import org.openqa.selenium.By;
 import org.openqa.selenium.JavascriptExecutor;
@@ -32,6 +34,7 @@ import java.time.Duration;
 import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
@@ -42,11 +45,11 @@ import static org.junit.jupiter.api.Assertions.fail;
  * browser's 6 connections per host and more than the queue of 2 takes at once) until every cell
  * shows its image, checks that each page holds at most one event stream, and saves screenshots in
  * target/screenshots/.
- * Fails (never skips) when Chromium is not installed.
+ * Fails (never skips) when Chromium or chromedriver is missing ({@link Browsers} says which). Tagged
+ * {@code browser}: {@code ./tenstep test -DexcludedGroups=browser,slow} runs the suite without it.
  */
+@Tag("browser")
 class WebUiBrowserTest {
-    private static final Path CHROMIUM = Path.of("/usr/bin/chromium");
-    private static final Path CHROMEDRIVER = Path.of("/usr/bin/chromedriver");
     private static final Path SHOTS = Path.of("target/screenshots");
     private static final int QUEUE_SIZE = 2;
 
@@ -61,9 +64,12 @@ class WebUiBrowserTest {
 
     @BeforeAll
     static void start() throws Exception {
-        if (!Files.isExecutable(CHROMIUM) || !Files.isExecutable(CHROMEDRIVER)) {
-            fail("the browser test needs Chromium and its driver at " + CHROMIUM + " and " + CHROMEDRIVER
-                    + ": install them with `apt-get install -y chromium chromium-driver` (.ci/run does this on CI)");
+        Browsers.Found browser;
+        try {
+            browser = Browsers.find();
+        } catch (IllegalStateException e) {
+            fail(e.getMessage());
+            return;
         }
         Path demo = DemoModelWriter.create(tmp.resolve("models/demo"), DemoModelWriter.DEFAULT_SEED);
         pipeline = StableDiffusionPipeline.load(demo);
@@ -74,13 +80,13 @@ class WebUiBrowserTest {
         base = "http://127.0.0.1:" + app.port();
 
         System.setProperty("SE_AVOID_STATS", "true");
-        System.setProperty("webdriver.chrome.driver", CHROMEDRIVER.toString());
+        System.setProperty("webdriver.chrome.driver", browser.driver().toString());
         ChromeOptions options = new ChromeOptions();
-        options.setBinary(CHROMIUM.toFile());
+        options.setBinary(browser.browser().toFile());
         options.addArguments("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                 "--disable-component-update", "--no-first-run", "--disable-dev-shm-usage", "--window-size=1280,1100");
         ChromeDriverService service = new ChromeDriverService.Builder()
-                .usingDriverExecutable(CHROMEDRIVER.toFile()).usingAnyFreePort().build();
+                .usingDriverExecutable(browser.driver().toFile()).usingAnyFreePort().build();
         driver = new ChromeDriver(service, options);
         Files.createDirectories(SHOTS);
     }
@@ -178,6 +184,20 @@ class WebUiBrowserTest {
         assertEquals("plain", new Select(driver.findElement(By.id("prompt_syntax"))).getFirstSelectedOption().getAttribute("value"));
         assertEquals("2", driver.findElement(By.id("clip_skip")).getAttribute("value"));
         assertEquals("1234", driver.findElement(By.id("seed")).getAttribute("value"));
+        // gamma is GE's alone: the field is disabled (and not sent) for DDIM, whose request the server then accepts
+        Select sampler = new Select(driver.findElement(By.id("sampler")));
+        WebElement gamma = driver.findElement(By.id("gamma"));
+        assertTrue(gamma.isEnabled(), "GE has a gamma");
+        sampler.selectByValue("ddim");
+        assertFalse(gamma.isEnabled(), "DDIM has no gamma");
+        sampler.selectByValue("ge");
+        assertTrue(gamma.isEnabled());
+        assertEquals(2.0, Double.parseDouble(gamma.getAttribute("value")), "GE's default gamma");
+        sampler.selectByValue("ddim");
+        driver.findElement(By.id("generate")).click();
+        waiting().until(d -> d.findElement(By.id("result")).isDisplayed() && imageLoaded(d.findElement(By.id("result-image"))));
+        String ddimParams = driver.findElement(By.id("parameters")).getText();
+        assertTrue(ddimParams.contains("Sampler: DDIM") && !ddimParams.contains("Gamma"), ddimParams);
 
         driver.get(base + "/compare");
         WebElement cprompt = driver.findElement(By.id("prompt"));
@@ -202,8 +222,8 @@ class WebUiBrowserTest {
                     && imageLoaded(e.findElement(By.cssSelector(".p-image"))));
         });
         List<WebElement> infos = driver.findElements(By.cssSelector(".cmp-panel .p-info"));
-        assertTrue(infos.get(0).getText().contains("Sampler: DDIM") && infos.get(0).getText().contains("Schedule: ddim"));
-        assertTrue(infos.get(1).getText().contains("Sampler: GE") && infos.get(1).getText().contains("Schedule: log-linear"));
+        assertTrue(infos.get(0).getText().contains("Sampler: DDIM") && infos.get(0).getText().contains("Schedule type: ddim"));
+        assertTrue(infos.get(1).getText().contains("Sampler: GE") && infos.get(1).getText().contains("Schedule type: log-linear"));
         String seed0 = infos.get(0).getText().replaceAll("(?s).*Seed: (\\d+).*", "$1");
         assertTrue(infos.get(1).getText().contains("Seed: " + seed0), "both panels share the seed");
         assertEquals(1, eventSources().size(), "one event stream for both panels: " + eventSources());
@@ -245,7 +265,8 @@ class WebUiBrowserTest {
         screenshot("grid.png");
 
         driver.get(base + "/gallery");
-        assertEquals(11, driver.findElements(By.cssSelector(".gallery .card")).size());
+        // 2 from the generate page (GE, then DDIM), 2 from compare, 8 from the grid
+        assertEquals(12, driver.findElements(By.cssSelector(".gallery .card")).size());
         screenshot("gallery.png");
     }
 

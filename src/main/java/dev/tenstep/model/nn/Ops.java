@@ -4,6 +4,8 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.index.NDIndex;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.nn.Activation;
 
 /** Activations and attention shared by CLIP, the UNet and the VAE. */
 public final class Ops {
@@ -27,7 +29,7 @@ public final class Ops {
 
     /** Exact (erf) GELU, torch's default. */
     public static NDArray gelu(NDArray x) {
-        return ai.djl.nn.Activation.gelu(x);
+        return Activation.gelu(x);
     }
 
     /** CLIP's {@code quick_gelu}: {@code x * sigmoid(1.702 x)}. */
@@ -65,9 +67,14 @@ public final class Ops {
         return like.getManager().create(idx);
     }
 
-    /** Whether {@link #attention} and {@link #attentionHeads} use the fused kernel now. */
+    /** Whether {@link #attention} and {@link #attentionHeads} use the fused kernel now, on this thread. */
     public static boolean fusedAttention() {
-        return AttentionSettings.current().fused() && FusedAttention.available();
+        return fusedAttention(AttentionSettings.current());
+    }
+
+    /** Whether attention computed with {@code settings} uses the fused kernel (asked for, and libtorch has it). */
+    public static boolean fusedAttention(AttentionSettings settings) {
+        return settings.fused() && FusedAttention.available();
     }
 
     /**
@@ -125,9 +132,9 @@ public final class Ops {
             long[] ks = k.getShape().getShape();
             long[] vs = v.getShape().getShape();
             long bh = qs[0] * qs[1];
-            boolean widen = upcast && q.getDataType() != ai.djl.ndarray.types.DataType.FLOAT32;
-            NDArray qq = widen ? q.toType(ai.djl.ndarray.types.DataType.FLOAT32, false) : q;
-            NDArray kk = widen ? k.toType(ai.djl.ndarray.types.DataType.FLOAT32, false) : k;
+            boolean widen = upcast && q.getDataType() != DataType.FLOAT32;
+            NDArray qq = widen ? q.toType(DataType.FLOAT32, false) : q;
+            NDArray kk = widen ? k.toType(DataType.FLOAT32, false) : k;
             NDArray o = attentionSliced(qq.reshape(bh, qs[2], qs[3]), kk.reshape(bh, ks[2], ks[3]),
                     v.reshape(bh, vs[2], vs[3]), scale, null);
             return o.reshape(qs[0], qs[1], qs[2], vs[3]);

@@ -17,6 +17,10 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.function.BiConsumer;
 import java.util.function.UnaryOperator;
+import ai.djl.ndarray.types.DataType;
+import dev.tenstep.io.SafeTensors;
+import dev.tenstep.io.TensorFile;
+import java.io.IOException;
 
 /**
  * The Stable Diffusion 1.x/2.x denoiser, diffusers {@code unet_2d_condition.UNet2DConditionModel}
@@ -103,20 +107,20 @@ public final class UNet2DConditionModel implements AutoCloseable {
      *                            the wrong shape, or is not used (the message names the tensor)
      */
     public static UNet2DConditionModel load(Path unetDir, NDManager manager) {
-        return load(unetDir, manager, ai.djl.ndarray.types.DataType.FLOAT32);
+        return load(unetDir, manager, DataType.FLOAT32);
     }
 
     /**
      * As {@link #load(Path, NDManager)}, the weights created as {@code floatType} on the manager's
      * device, and the config's {@code upcast_attention} applied (fp32 scores under half precision).
      */
-    public static UNet2DConditionModel load(Path unetDir, NDManager manager, ai.djl.ndarray.types.DataType floatType) {
+    public static UNet2DConditionModel load(Path unetDir, NDManager manager, DataType floatType) {
         UNetConfig config = Configs.read(unetDir.resolve("config.json"), UNetConfig.class);
         Path file = Weights.findWeightFile(unetDir);
         // the file channel closes after the load; the mapped weights stay valid until the model's manager closes
-        try (dev.tenstep.io.SafeTensors weights = dev.tenstep.io.SafeTensors.open(file)) {
+        try (SafeTensors weights = SafeTensors.open(file)) {
             return load(config, weights, manager, floatType);
-        } catch (java.io.IOException e) {
+        } catch (IOException e) {
             throw new ModelLoadException(e.getMessage(), e);
         }
     }
@@ -128,8 +132,8 @@ public final class UNet2DConditionModel implements AutoCloseable {
      * @param manager the weights go into a sub-manager of it, closed by {@link #close}
      * @throws ModelLoadException naming a missing, misshaped or unused weight
      */
-    public static UNet2DConditionModel load(UNetConfig config, dev.tenstep.io.TensorFile file, NDManager manager) {
-        return load(config, file, manager, ai.djl.ndarray.types.DataType.FLOAT32);
+    public static UNet2DConditionModel load(UNetConfig config, TensorFile file, NDManager manager) {
+        return load(config, file, manager, DataType.FLOAT32);
     }
 
     /**
@@ -137,11 +141,11 @@ public final class UNet2DConditionModel implements AutoCloseable {
      * {@code floatType} on the manager's device and the config's {@code upcast_attention} applied,
      * as {@link #load(Path, NDManager, ai.djl.ndarray.types.DataType)} does for a folder.
      */
-    public static UNet2DConditionModel load(UNetConfig config, dev.tenstep.io.TensorFile file, NDManager manager,
-                                            ai.djl.ndarray.types.DataType floatType) {
+    public static UNet2DConditionModel load(UNetConfig config, TensorFile file, NDManager manager,
+                                            DataType floatType) {
         NDManager wm = manager.newSubManager();
         try {
-            Weights w = new Weights(file, wm, UnaryOperator.identity(), floatType).upcastAttention(config.upcastAttention());
+            Weights w = Weights.of(file, wm, UnaryOperator.identity(), floatType);
             UNet2DConditionModel m = new UNet2DConditionModel(config, w, wm);
             w.finish();
             return m;

@@ -13,7 +13,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * Release recognition on the full key sets and shapes of the real SD 1.5, SD 2.1-base and SD 2.1
- * (768, v) checkpoints, built from ../shared/configs without allocating a weight.
+ * (768, v) checkpoints, built from src/test/shared/configs without allocating a weight.
  */
 class ArchitectureTest {
     private static final String PROBE = "model.diffusion_model." + Architecture.V_PROBE;
