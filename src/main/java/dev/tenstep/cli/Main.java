@@ -13,7 +13,7 @@ import java.io.IOException;
         description = "Stable Diffusion 1.x/2.x text-to-image in Java, with the gradient-estimation sampler "
                 + "(Permenter and Yuan, ICML 2024) for good images in 10 steps.",
         subcommands = {ServeCommand.class, GenerateCommand.class, BatchCommand.class, BenchCommand.class, FidelityCommand.class,
-                MakeDemoCommand.class, CheckDeviceCommand.class,
+                MakeDemoCommand.class, CheckDeviceCommand.class, TrainCommand.class,
                 CommandLine.HelpCommand.class})
 public final class Main implements java.util.concurrent.Callable<Integer> {
     @CommandLine.Spec
