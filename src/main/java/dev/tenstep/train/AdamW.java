@@ -80,6 +80,17 @@ public final class AdamW {
                 sq += g.square().sum().getFloat();
             }
             float norm = (float) Math.sqrt(sq);
+            if (!Float.isFinite(norm)) {
+                // a diverged step: stop before it poisons the weights, naming where it starts
+                for (Map.Entry<String, NDArray> e : grads.entrySet()) {
+                    float s = e.getValue().square().sum().getFloat();
+                    if (!Float.isFinite(s)) {
+                        throw new IllegalStateException("non-finite gradient of " + e.getKey() + " at optimizer step " + t
+                                + " (lower the learning rate)");
+                    }
+                }
+                throw new IllegalStateException("non-finite gradient norm at optimizer step " + t);
+            }
             float scale = maxGradNorm > 0 && norm > maxGradNorm ? (float) (maxGradNorm / (norm + 1e-6)) : 1f;
             float bc1 = (float) (1 - Math.pow(beta1, t));
             float bc2 = (float) (1 - Math.pow(beta2, t));
@@ -129,7 +140,9 @@ public final class AdamW {
                     throw new IllegalArgumentException("checkpoint optimizer state lacks " + prefix + e.getKey()
                             + " of shape " + e.getValue().getShape());
                 }
-                e.getValue().set(saved.toFloatArray());
+                // a libtorch-owned copy, not set(): DJL's set swaps in Java-backed storage
+                e.getValue().close();
+                e.setValue(Parameters.owned(saved, manager));
             }
         }
         this.t = steps;

@@ -56,9 +56,8 @@ public final class Parameters implements TensorFile {
             Weights random = Weights.random(scratch, seed);
             build.accept(random);
             for (Map.Entry<String, NDArray> e : random.created().entrySet()) {
-                // a fresh copy owned by manager: the random store's arrays close with the scratch manager
-                NDArray copy = manager.create(e.getValue().toFloatArray(), e.getValue().getShape());
-                arrays.put(e.getKey(), copy);
+                // a copy owned by manager: the random store's arrays close with the scratch manager
+                arrays.put(e.getKey(), owned(e.getValue(), manager));
             }
         }
         return new Parameters(manager, arrays);
@@ -73,11 +72,22 @@ public final class Parameters implements TensorFile {
         Map<String, NDArray> arrays = new LinkedHashMap<>();
         try (NDManager scratch = manager.newSubManager()) {
             for (Map.Entry<String, NDArray> e : SafeTensors.read(file, scratch).entrySet()) {
-                NDArray wide = e.getValue().toType(DataType.FLOAT32, false);
-                arrays.put(e.getKey(), manager.create(wide.toFloatArray(), wide.getShape()));
+                arrays.put(e.getKey(), owned(e.getValue().toType(DataType.FLOAT32, false), manager));
             }
         }
         return new Parameters(manager, arrays);
+    }
+
+    /**
+     * A copy of {@code a} in memory that libtorch allocated and owns, attached to {@code manager}.
+     * Why: DJL creates a CPU array from Java data (and from a file mapping) as a view of a Java
+     * buffer ({@code from_blob}) that lives only as long as the Java array object; views and
+     * autograd's saved tensors outlive it. A clone made by libtorch has no such tie.
+     */
+    static NDArray owned(NDArray a, NDManager manager) {
+        NDArray copy = a.duplicate();
+        copy.attach(manager);
+        return copy;
     }
 
     /** A store over these parameters for building the network: its modules hold exactly these arrays. */

@@ -89,7 +89,13 @@ public final class Trainer {
 
     /** The state saved with a checkpoint. */
     record State(int stage, int step, long optimizerSteps, double scalingFactor, List<Float> vaeLosses,
-                 List<Float> unetLosses, Map<String, Object> recipe) {
+                 List<Float> unetLosses, Map<String, Object> recipe, Map<Integer, Float> vaeEval,
+                 Map<Integer, Float> unetEval) {
+        /** The same run at another stage and step. */
+        State at(int newStage, int newStep, long newOptimizerSteps, double newScalingFactor) {
+            return new State(newStage, newStep, newOptimizerSteps, newScalingFactor, vaeLosses, unetLosses, recipe, vaeEval,
+                    unetEval);
+        }
     }
 
     /**
@@ -107,6 +113,7 @@ public final class Trainer {
         // libtorch's grad mode is per thread and on by default outside DJL's first thread: off here, so that
         // only the forward passes inside a GradientCollector record a graph and the optimizer's in-place
         // updates of the parameters are allowed
+        Engine.getInstance(); // loads libtorch before its JNI is called
         boolean gradMode = JniUtils.isGradMode();
         JniUtils.setGradMode(false);
         try {
@@ -122,7 +129,8 @@ public final class Trainer {
         Path tokDir = options.checkpoints().resolve("tokenizer");
         PipelineWriter.writeTokenizer(tokDir);
         NoiseSchedule schedule = NoiseSchedule.of(PipelineWriter.schedulerConfig());
-        State state = new State(1, 0, 0, 1.0, new ArrayList<>(), new ArrayList<>(), options.recipe());
+        State state = new State(1, 0, 0, 1.0, new ArrayList<>(), new ArrayList<>(), options.recipe(), new java.util.TreeMap<>(),
+                new java.util.TreeMap<>());
         Path from = null;
         if (resume) {
             from = latest();
@@ -155,6 +163,9 @@ public final class Trainer {
                 }
                 listener.log("stage 1: VAE, " + options.vaeSteps() + " steps of " + options.vaeBatch() + " pictures"
                         + (state.step() > 0 ? ", resuming at step " + (state.step() + 1) : ""));
+                if (state.step() == 0) {
+                    state.vaeEval().put(0, vaeEval(manager, vae));
+                }
                 while (state.step() < options.vaeSteps()) {
                     if (budget-- <= 0) {
                         checkpoint(nets, adam, state);
@@ -164,16 +175,18 @@ public final class Trainer {
                     float loss = vaeStep(manager, vae, s);
                     adam.step(options.learningRate(options.vaeLr(), s, options.vaeSteps()));
                     state.vaeLosses().add(loss);
-                    state = new State(1, s + 1, adam.steps(), state.scalingFactor(), state.vaeLosses(), state.unetLosses(),
-                            state.recipe());
+                    state = state.at(1, s + 1, adam.steps(), state.scalingFactor());
                     listener.step(1, s + 1, options.vaeSteps(), loss);
-                    if ((s + 1) % options.checkpointEvery() == 0 && s + 1 < options.vaeSteps()) {
-                        checkpoint(nets, adam, state);
+                    if ((s + 1) % options.checkpointEvery() == 0 || s + 1 == options.vaeSteps()) {
+                        state.vaeEval().put(s + 1, vaeEval(manager, vae));
+                        if (s + 1 < options.vaeSteps()) {
+                            checkpoint(nets, adam, state);
+                        }
                     }
                 }
                 double scale = scalingFactor(manager, vae);
                 listener.log(String.format(java.util.Locale.ROOT, "VAE latent scaling_factor %.5f", scale));
-                state = new State(2, 0, 0, scale, state.vaeLosses(), state.unetLosses(), state.recipe());
+                state = state.at(2, 0, 0, scale);
                 checkpoint(nets, null, state);
             }
 
@@ -187,6 +200,9 @@ public final class Trainer {
                 }
                 listener.log("stage 2: UNet + text encoder, " + options.unetSteps() + " steps of " + options.unetBatch()
                         + " pictures" + (state.step() > 0 ? ", resuming at step " + (state.step() + 1) : ""));
+                if (state.step() == 0) {
+                    state.unetEval().put(0, unetEval(manager, nets, tokenizer, schedule, state.scalingFactor()));
+                }
                 while (state.step() < options.unetSteps()) {
                     if (budget-- <= 0) {
                         checkpoint(nets, adam, state);
@@ -196,10 +212,12 @@ public final class Trainer {
                     float loss = unetStep(manager, nets, tokenizer, schedule, state.scalingFactor(), s);
                     adam.step(options.learningRate(options.unetLr(), s, options.unetSteps()));
                     state.unetLosses().add(loss);
-                    state = new State(2, s + 1, adam.steps(), state.scalingFactor(), state.vaeLosses(),
-                            state.unetLosses(), state.recipe());
+                    state = state.at(2, s + 1, adam.steps(), state.scalingFactor());
                     listener.step(2, s + 1, options.unetSteps(), loss);
                     if ((s + 1) % options.checkpointEvery() == 0 || s + 1 == options.unetSteps()) {
+                        state.unetEval().put(s + 1, unetEval(manager, nets, tokenizer, schedule, state.scalingFactor()));
+                        listener.log(String.format(java.util.Locale.ROOT, "stage 2 step %d: held-out eps MSE %.5f", s + 1,
+                                state.unetEval().get(s + 1)));
                         checkpoint(nets, adam, state);
                     }
                 }
@@ -265,6 +283,51 @@ public final class Trainer {
                 gc.backward(loss);
                 return loss.getFloat();
             }
+        }
+    }
+
+    /** Pictures of the fixed held-out batches of {@link #vaeEval} and {@link #unetEval}. */
+    static final int EVAL_PICTURES = 16;
+
+    /**
+     * The VAE's L1 reconstruction error of the posterior mean on a fixed batch (drawn from the seed's
+     * stream of "stage 4"), outside autograd: a loss without the per-batch noise of the training losses.
+     */
+    private float vaeEval(NDManager manager, AutoencoderKL vae) {
+        try (NDManager m = manager.newSubManager()) {
+            Batch batch = batch(m, stepRandom(options.seed(), 4, 0), EVAL_PICTURES);
+            return vae.decode(vae.encode(batch.images()).mean()).sub(batch.images()).abs().mean().getFloat();
+        }
+    }
+
+    /**
+     * The epsilon MSE on a fixed batch (stage 5's stream: pictures, posterior noise, eps, full captions)
+     * at timesteps spread evenly over 0..999, outside autograd.
+     */
+    private float unetEval(NDManager manager, Networks nets, ClipTokenizer tokenizer, NoiseSchedule schedule,
+                           double scalingFactor) {
+        SplittableRandom rnd = stepRandom(options.seed(), 5, 0);
+        int b = EVAL_PICTURES;
+        int l = options.sizes().latentSize();
+        try (NDManager m = manager.newSubManager()) {
+            Batch batch = batch(m, rnd, b);
+            NDArray z = nets.vae().encode(batch.images()).sample(gaussian(m, rnd, b, 4, l, l)).mul((float) scalingFactor);
+            NDArray eps = gaussian(m, rnd, b, 4, l, l);
+            float[] t = new float[b];
+            float[] a = new float[b];
+            float[] s = new float[b];
+            long[] ids = new long[b * ClipTokenizer.MAX_LENGTH];
+            for (int i = 0; i < b; i++) {
+                int ti = (int) ((i + 0.5) * schedule.numTrainTimesteps() / b);
+                t[i] = ti;
+                a[i] = (float) Math.sqrt(schedule.alphaBar(ti));
+                s[i] = (float) Math.sqrt(1.0 - schedule.alphaBar(ti));
+                System.arraycopy(tokenizer.encode(batch.captions().get(i)).ids(), 0, ids, i * ClipTokenizer.MAX_LENGTH,
+                        ClipTokenizer.MAX_LENGTH);
+            }
+            NDArray xt = z.mul(m.create(a, new Shape(b, 1, 1, 1))).add(eps.mul(m.create(s, new Shape(b, 1, 1, 1))));
+            NDArray context = nets.text().forward(m.create(ids, new Shape(b, ClipTokenizer.MAX_LENGTH)));
+            return nets.unet().forward(xt, m.create(t, new Shape(b)), context).sub(eps).square().mean().getFloat();
         }
     }
 
@@ -350,7 +413,8 @@ public final class Trainer {
     private State readState(Path dir) throws IOException {
         Map<String, Object> m = JSON.readValue(dir.resolve("state.json").toFile(), Map.class);
         Map<String, Object> recipe = (Map<String, Object>) m.get("recipe");
-        Map<String, Object> mine = JSON.convertValue(options.recipe(), Map.class);
+        // compared as parsed JSON, so that 7 and 7L, as written and as read back, are the same value
+        Object mine = JSON.readValue(JSON.writeValueAsString(options.recipe()), Map.class);
         if (!mine.equals(recipe)) {
             throw new IllegalArgumentException("--resume: the checkpoint " + dir + " was made with other settings: "
                     + recipe + "; this run asks for " + mine);
@@ -365,7 +429,17 @@ public final class Trainer {
         }
         return new State(((Number) m.get("stage")).intValue(), ((Number) m.get("step")).intValue(),
                 ((Number) m.get("optimizer_steps")).longValue(), ((Number) m.get("scaling_factor")).doubleValue(), vl, ul,
-                recipe);
+                recipe, evals(m.get("vae_eval")), evals(m.get("unet_eval")));
+    }
+
+    /** A step -> loss map as state.json holds it (keys are strings in JSON). */
+    @SuppressWarnings("unchecked")
+    private static Map<Integer, Float> evals(Object json) {
+        Map<Integer, Float> r = new java.util.TreeMap<>();
+        if (json != null) {
+            ((Map<String, Object>) json).forEach((k, v) -> r.put(Integer.parseInt(k), ((Number) v).floatValue()));
+        }
+        return r;
     }
 
     /** Writes a checkpoint folder, then points {@code latest} at it and deletes the older ones. */
@@ -390,6 +464,8 @@ public final class Trainer {
         s.put("recipe", state.recipe());
         s.put("vae_losses", state.vaeLosses());
         s.put("unet_losses", state.unetLosses());
+        s.put("vae_eval", state.vaeEval());
+        s.put("unet_eval", state.unetEval());
         AtomicFiles.write(tmp.resolve("state.json"), JSON.writeValueAsBytes(s));
         deleteTree(dir);
         move(tmp, dir);
@@ -421,6 +497,8 @@ public final class Trainer {
         record.put("scaling_factor", state.scalingFactor());
         record.put("final_vae_loss", mean(state.vaeLosses(), 50));
         record.put("final_unet_loss", mean(state.unetLosses(), 200));
+        record.put("vae_eval", state.vaeEval());
+        record.put("unet_eval", state.unetEval());
         AtomicFiles.write(tmp.resolve("training.json"), JSON.writeValueAsBytes(record));
         LossChart.write(tmp.resolve("loss.png"), state.vaeLosses(), state.unetLosses());
         AtomicFiles.write(tmp.resolve(LOSS_LOG), lossLog(state).getBytes(java.nio.charset.StandardCharsets.UTF_8));
