@@ -51,10 +51,10 @@ public final class TrainCommand implements Callable<Integer> {
     @Option(names = "--seed", defaultValue = "1", description = "seed of the weights and every random draw (default: ${DEFAULT-VALUE})")
     long seed;
 
-    @Option(names = "--vae-steps", defaultValue = "1500", description = "stage 1 (VAE) steps (default: ${DEFAULT-VALUE})")
+    @Option(names = "--vae-steps", defaultValue = "2000", description = "stage 1 (VAE) steps (default: ${DEFAULT-VALUE})")
     int vaeSteps;
 
-    @Option(names = "--unet-steps", defaultValue = "6000", description = "stage 2 (UNet + text encoder) steps (default: ${DEFAULT-VALUE})")
+    @Option(names = "--unet-steps", defaultValue = "3000", description = "stage 2 (UNet + text encoder) steps (default: ${DEFAULT-VALUE})")
     int unetSteps;
 
     @Option(names = "--vae-batch", defaultValue = "8", description = "pictures per VAE step (default: ${DEFAULT-VALUE})")

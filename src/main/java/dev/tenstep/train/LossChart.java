@@ -16,7 +16,7 @@ import java.util.Map;
 
 /**
  * The loss curves of a run as a PNG: one panel per stage (VAE reconstruction + KL; UNet epsilon MSE),
- * each step's loss in light grey and its exponential moving average (0.98) in colour, log-scaled loss
+ * each step's loss in grey and its exponential moving average (0.98 on long runs) in colour, log-scaled loss
  * axis, steps on the horizontal axis.
  */
 public final class LossChart {
@@ -45,6 +45,7 @@ public final class LossChart {
         int top = 40;
         int bottom = H - 40;
         g.setColor(Color.BLACK);
+        g.setStroke(new BasicStroke(1f));
         g.setFont(new Font(Font.SANS_SERIF, Font.PLAIN, 13));
         g.drawString(title + (losses.isEmpty() ? " (no steps)" : ", " + losses.size() + " steps"), left, 24);
         g.drawRect(left, top, right - left, bottom - top);
@@ -70,6 +71,8 @@ public final class LossChart {
         g.drawString("0", left, bottom + 16);
         g.drawString(Integer.toString(losses.size()), right - 30, bottom + 16);
         int n = losses.size();
+        // about 20 steps' worth of smoothing on long runs, less on short ones
+        double keep = Math.min(0.98, Math.max(0.0, 1 - 20.0 / n));
         double ema = losses.get(0);
         int px = -1;
         int py = -1;
@@ -78,9 +81,9 @@ public final class LossChart {
             int x = left + (int) Math.round((right - left) * (n == 1 ? 0.5 : i / (double) (n - 1)));
             if (l > 0 && Float.isFinite(l)) {
                 int y = yOf(Math.log10(l), lo, hi, top, bottom);
-                g.setColor(new Color(200, 200, 200));
-                g.fillRect(x, y, 1, 1);
-                ema = 0.98 * ema + 0.02 * l;
+                g.setColor(new Color(170, 170, 170));
+                g.fillRect(x - 1, y - 1, 2, 2);
+                ema = keep * ema + (1 - keep) * l;
             }
             int ey = yOf(Math.log10(Math.max(ema, 1e-12)), lo, hi, top, bottom);
             if (px >= 0) {
