@@ -152,7 +152,8 @@ public final class Trainer {
             ClipTextModel text = new ClipTextModel(textParams.weights(), sizes.textEncoderConfig());
             listener.log("sizes: " + sizes.describe() + "; parameters: text encoder " + textParams.count() + ", UNet "
                     + unetParams.count() + ", VAE " + vaeParams.count());
-            listener.log("data: " + options.data().describe());
+            listener.log("data: " + options.data().describe() + "; " + JniUtils.getNumThreads() + " intra-op thread(s)"
+                    + " (a resumed run repeats an uninterrupted one bit for bit with the same count)");
             Networks nets = new Networks(vaeParams, unetParams, textParams, vae, unet, text);
             int budget = stopAfter > 0 ? stopAfter : Integer.MAX_VALUE;
 
@@ -495,6 +496,7 @@ public final class Trainer {
         record.put("recipe", state.recipe());
         record.put("sizes", options.sizes().describe());
         record.put("scaling_factor", state.scalingFactor());
+        record.put("threads", JniUtils.getNumThreads());
         record.put("final_vae_loss", mean(state.vaeLosses(), 50));
         record.put("final_unet_loss", mean(state.unetLosses(), 200));
         record.put("vae_eval", state.vaeEval());
