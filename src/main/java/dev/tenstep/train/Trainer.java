@@ -124,6 +124,16 @@ public final class Trainer {
     }
 
     private Path train(boolean resume, int stopAfter) throws IOException {
+        Path target = options.output().toAbsolutePath().normalize();
+        if (Files.isDirectory(target) && !Files.isRegularFile(target.resolve("training.json"))) {
+            try (Stream<Path> s = Files.list(target)) {
+                if (s.findAny().isPresent()) {
+                    // the output is replaced at the end: never a folder this command did not write
+                    throw new IllegalArgumentException("--output " + target + " exists and was not written by train "
+                            + "(no training.json); choose another folder");
+                }
+            }
+        }
         ModelSizes sizes = options.sizes();
         Files.createDirectories(options.checkpoints());
         Path tokDir = options.checkpoints().resolve("tokenizer");

@@ -134,12 +134,21 @@ class TrainerTest {
     }
 
     @Test
-    void resumeRefusesOtherSettingsAndMissingCheckpoints() {
+    void refusesOtherSettingsMissingCheckpointsAndForeignOutput() {
         TrainOptions o = options(tmp.resolve("a"));
         TrainOptions other = new TrainOptions(o.output(), o.checkpoints(), "tiny", ModelSizes.tiny(), TrainingData.shapes(32),
                 8, VAE_STEPS, UNET_STEPS, 4, 4, 3e-3, 2e-3, 2, 1e-3, 0.1, 4, true);
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new Trainer(other, quiet()).run(true, 0));
         assertTrue(e.getMessage().contains("other settings"), e.getMessage());
+        Path foreign = tmp.resolve("foreign");
+        TrainOptions intoForeign = options(foreign);
+        e = assertThrows(IllegalArgumentException.class, () -> {
+            Files.createDirectories(intoForeign.output());
+            Files.writeString(intoForeign.output().resolve("model_index.json"), "{}");
+            new Trainer(intoForeign, quiet()).run(false, 0);
+        });
+        assertTrue(e.getMessage().endsWith("exists and was not written by train (no training.json); choose another folder"),
+                e.getMessage());
         TrainOptions none = options(tmp.resolve("none"));
         e = assertThrows(IllegalArgumentException.class, () -> new Trainer(none, quiet()).run(true, 0));
         assertTrue(e.getMessage().startsWith("--resume: no checkpoint in "), e.getMessage());
