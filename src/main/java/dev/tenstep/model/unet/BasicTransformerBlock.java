@@ -5,6 +5,7 @@ import ai.djl.ndarray.NDArray;
 import dev.tenstep.model.Weights;
 import dev.tenstep.model.config.UNetConfig;
 import dev.tenstep.model.nn.LayerNorm;
+import dev.tenstep.model.nn.Ops;
 
 /**
  * diffusers {@code attention.BasicTransformerBlock} (layer_norm, SD 1.x/2.x):
@@ -42,9 +43,9 @@ public final class BasicTransformerBlock {
      */
     public NDArray forward(NDArray x, NDArray context) {
         return Scope.run(x, in -> {
-            NDArray h = attn1.forward(norm1.forward(in), null).addi(in);
-            h.addi(attn2.forward(norm2.forward(h), context));
-            return h.addi(ff.forward(norm3.forward(h)));
+            NDArray h = Ops.addInPlace(attn1.forward(norm1.forward(in), null), in);
+            h = Ops.addInPlace(h, attn2.forward(norm2.forward(h), context));
+            return Ops.addInPlace(h, ff.forward(norm3.forward(h)));
         });
     }
 }

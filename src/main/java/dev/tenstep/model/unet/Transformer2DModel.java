@@ -8,6 +8,7 @@ import dev.tenstep.model.config.UNetConfig;
 import dev.tenstep.model.nn.Conv2d;
 import dev.tenstep.model.nn.GroupNorm;
 import dev.tenstep.model.nn.Linear;
+import dev.tenstep.model.nn.Ops;
 
 import java.util.List;
 
@@ -81,7 +82,7 @@ public final class Transformer2DModel {
             if (projOutConv != null) {
                 h = projOutConv.forward(h);
             }
-            return h.addi(in); // h is this block's fresh proj_out result
+            return Ops.addInPlace(h, in); // h is this block's fresh proj_out result
         });
     }
 }

@@ -197,7 +197,31 @@ public final class UNet2DConditionModel implements AutoCloseable {
         return Profiler.time("unet", () -> compute(sample, timestep, encoderHiddenStates, hook));
     }
 
+    /**
+     * One denoiser evaluation with one timestep per sample (training: each sample of the batch is
+     * noised to its own timestep).
+     *
+     * @param sample              latents [B, in_channels, h, w]
+     * @param timesteps           [B] float32 training-scale timesteps (0..999), on sample's manager
+     * @param encoderHiddenStates text conditioning [B, L, cross_attention_dim]
+     * @return [B, out_channels, h, w], attached to {@code sample}'s manager
+     * @throws IllegalArgumentException if a shape does not fit the configuration
+     */
+    public NDArray forward(NDArray sample, NDArray timesteps, NDArray encoderHiddenStates) {
+        if (timesteps.getShape().dimension() != 1 || timesteps.getShape().get(0) != sample.getShape().get(0)) {
+            throw new IllegalArgumentException("UNet timesteps must be [" + sample.getShape().get(0) + "], got "
+                    + timesteps.getShape());
+        }
+        return Profiler.time("unet", () -> compute(sample, 0f, timesteps, encoderHiddenStates, null));
+    }
+
     private NDArray compute(NDArray sample, float timestep, NDArray encoderHiddenStates, BiConsumer<String, NDArray> hook) {
+        return compute(sample, timestep, null, encoderHiddenStates, hook);
+    }
+
+    /** With {@code timesteps} ([B]) non-null, it replaces the scalar {@code timestep}. */
+    private NDArray compute(NDArray sample, float timestep, NDArray timesteps, NDArray encoderHiddenStates,
+                            BiConsumer<String, NDArray> hook) {
         check(sample, timestep, encoderHiddenStates);
         BiConsumer<String, NDArray> h = hook != null ? hook : (n, a) -> { };
         NDManager caller = sample.getManager();
@@ -206,7 +230,10 @@ public final class UNet2DConditionModel implements AutoCloseable {
             encoderHiddenStates.tempAttach(fm);
             long b = sample.getShape().get(0);
 
-            NDArray tproj = timeProj.forward(fm, timestep, b);
+            if (timesteps != null) {
+                timesteps.tempAttach(fm);
+            }
+            NDArray tproj = timesteps != null ? timeProj.forward(timesteps) : timeProj.forward(fm, timestep, b);
             if (tproj.getDataType() != sample.getDataType()) {
                 // fp32 sinusoids, then the compute dtype (diffusers: t_emb.to(dtype=sample.dtype))
                 tproj = tproj.toType(sample.getDataType(), false);
