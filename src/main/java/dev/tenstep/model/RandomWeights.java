@@ -71,14 +71,7 @@ public final class RandomWeights implements Weights {
         return Collections.unmodifiableMap(created);
     }
 
-    @Override
-    public void ignore(String name) {
-    }
 
-    /** Nothing to check: every weight asked for was made. */
-    @Override
-    public void finish() {
-    }
 
     @Override
     public NDManager manager() {
@@ -90,17 +83,6 @@ public final class RandomWeights implements Weights {
         return floatType;
     }
 
-    @Override
-    public Map<String, SafeTensors.TensorInfo> tensors() {
-        return Map.of();
-    }
 
-    @Override
-    public Path path() {
-        return null;
-    }
 
-    @Override
-    public void close() {
-    }
 }

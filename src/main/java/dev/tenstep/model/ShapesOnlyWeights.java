@@ -37,13 +37,7 @@ public final class ShapesOnlyWeights implements Weights {
         return Collections.unmodifiableMap(shapes);
     }
 
-    @Override
-    public void ignore(String name) {
-    }
 
-    @Override
-    public void finish() {
-    }
 
     @Override
     public NDManager manager() {
@@ -56,17 +50,6 @@ public final class ShapesOnlyWeights implements Weights {
         return DataType.FLOAT32;
     }
 
-    @Override
-    public Map<String, SafeTensors.TensorInfo> tensors() {
-        return Map.of();
-    }
 
-    @Override
-    public Path path() {
-        return null;
-    }
 
-    @Override
-    public void close() {
-    }
 }

@@ -41,14 +41,17 @@ public sealed interface Weights extends AutoCloseable permits FileWeights, Rando
      * Marks a tensor as known but unused (e.g. CLIP's {@code position_ids} buffer), so {@link #finish} does not
      * count it; a no-op for stores without a file.
      */
-    void ignore(String name);
+    default void ignore(String name) {
+    }
 
     /**
      * Ends loading.
      *
-     * @throws ModelLoadException listing every tensor in the file that no module took (file stores)
+     * @throws ModelLoadException listing every tensor in the file that no module took (file stores);
+     *                            nothing to check for stores without a file, which make every weight asked for
      */
-    void finish();
+    default void finish() {
+    }
 
     /** The manager the weights belong to. */
     NDManager manager();
@@ -57,14 +60,19 @@ public sealed interface Weights extends AutoCloseable permits FileWeights, Rando
     DataType floatType();
 
     /** The tensors of the file, by name in the file (empty for stores without a file). */
-    Map<String, SafeTensors.TensorInfo> tensors();
+    default Map<String, SafeTensors.TensorInfo> tensors() {
+        return Map.of();
+    }
 
     /** The file, or null for stores without one. */
-    Path path();
+    default Path path() {
+        return null;
+    }
 
-    /** Releases the file; arrays already taken stay valid until their manager closes. */
+    /** Releases the file (nothing for stores without one); arrays already taken stay valid until their manager closes. */
     @Override
-    void close();
+    default void close() {
+    }
 
     /** A strict store over {@code file}, fp32, names as in the file. */
     static FileWeights of(TensorFile file, NDManager manager) {
