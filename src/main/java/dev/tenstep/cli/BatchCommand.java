@@ -98,7 +98,8 @@ public final class BatchCommand implements Callable<Integer> {
                 throw new CommandLine.ParameterException(cmd, "--prompts: no such file: " + p);
             }
         }
-        if (model == null || !dev.tenstep.sampling.ideal.IdealModels.isIdeal(model.toString())) {
+        model = ModelLocator.modelOrDefault(model, cmd.getErr());
+        if (!dev.tenstep.sampling.ideal.IdealModels.isIdeal(model.toString())) {
             ModelLocator.modelOption(cmd, model); // fail before loading
         }
         DjlEnvironment.threads(threads);

@@ -86,7 +86,8 @@ public final class GenerateCommand implements Callable<Integer> {
     public Integer call() throws IOException {
         CommandLine cmd = spec.commandLine();
         gen.validate(cmd);
-        if (model == null || !IdealModels.isIdeal(model.toString())) {
+        model = ModelLocator.modelOrDefault(model, cmd.getErr());
+        if (!IdealModels.isIdeal(model.toString())) {
             ModelLocator.modelOption(cmd, model); // fail before minutes of work, not after
         }
         Path file = output != null ? output : ModelLocator.defaultOutputsDir().resolve(

@@ -54,6 +54,35 @@ public final class ModelLocator {
     }
 
     /**
+     * The model a command runs when {@code --model} is absent, as {@code serve} chooses it: the first real model
+     * under {@code models/}, else the demo pipeline, else {@code ideal:shapes}; says on {@code err} which one it
+     * is when that is not obvious (the demo's random weights draw no pictures; ideal:shapes is not Stable
+     * Diffusion).
+     *
+     * @param model the {@code --model} value, or null
+     * @return {@code model} when given, else the default
+     */
+    public static Path modelOrDefault(Path model, java.io.PrintWriter err) {
+        if (model != null) {
+            return model;
+        }
+        List<ModelCatalog.Entry> entries = ModelCatalog.scan(defaultModelsDir());
+        Optional<ModelCatalog.Entry> real = entries.stream().filter(e -> !e.demo()).findFirst();
+        if (real.isPresent()) {
+            return real.get().path();
+        }
+        Optional<ModelCatalog.Entry> demo = entries.stream().findFirst();
+        if (demo.isPresent()) {
+            err.println("no --model: using " + demo.get().path() + ", the demo pipeline (random weights: it shows the "
+                    + "machinery, not pictures)");
+            return demo.get().path();
+        }
+        err.println("no --model and no model under " + defaultModelsDir() + ": using " + IdealModels.SHAPES
+                + " (the exact denoiser of 240 built-in shapes pictures; prompts like \"a red circle\")");
+        return Path.of(IdealModels.SHAPES);
+    }
+
+    /**
      * The {@code --model} folder or single-file checkpoint of a command, else the default model under {@code models/}.
      *
      * @throws picocli.CommandLine.ParameterException naming {@code --model} when there is none or
