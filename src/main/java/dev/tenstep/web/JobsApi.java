@@ -1,7 +1,8 @@
 package dev.tenstep.web;
 
-import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.annotation.JsonProperty;
 import dev.tenstep.io.PngImages;
+import dev.tenstep.pipeline.FieldError;
 import dev.tenstep.pipeline.GenerationRequest;
 import dev.tenstep.pipeline.InvalidRequestException;
 import dev.tenstep.sampling.SamplerKind;
@@ -16,7 +17,6 @@ import java.awt.image.BufferedImage;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
@@ -34,7 +34,7 @@ record JobsApi(JobQueue queue, OutputStore store, ModelSwitcher models) implemen
     private static final String EVENT_STREAM = "text/event-stream";
 
     private Generator generator() {
-        return queue.generator();
+        return queue.model().generator();
     }
 
     @Override
@@ -65,44 +65,58 @@ record JobsApi(JobQueue queue, OutputStore store, ModelSwitcher models) implemen
         app.get("/api/grid.png", this::gridPng);
     }
 
-    private Map<String, Object> info() {
-        Map<String, Object> m = new LinkedHashMap<>();
-        m.put("model", generator().modelName());
-        m.put("device", generator().compute().deviceName());
-        m.put("dtype", generator().compute().dtype().id());
-        m.put("vae_dtype", generator().compute().vaeDtype().id());
-        m.put("demo", generator().isDemo());
-        m.put("default_size", generator().defaultSize());
-        m.put("size_multiple", generator().sizeMultiple());
-        m.put("max_size", generator().maxSize());
-        m.put("samplers", WebApp.samplerList());
-        m.put("schedules", ScheduleKind.ids());
-        m.put("default_sampler", SamplerKind.DEFAULT.id());
+    /**
+     * {@code GET /api/info} (docs/web.md describes each field).
+     *
+     * @param model      the resident model's name ({@code model_title} is its catalog title, with a file's hash)
+     * @param waiting    jobs waiting now
+     * @param switchingTo title of the model a pending switch loads, or null
+     */
+    record ServerInfo(String model, String device, String dtype,
+                      @JsonProperty("vae_dtype") String vaeDtype,
+                      boolean demo,
+                      @JsonProperty("default_size") int defaultSize,
+                      @JsonProperty("size_multiple") int sizeMultiple,
+                      @JsonProperty("max_size") int maxSize,
+                      List<WebApp.SamplerChoice> samplers,
+                      List<String> schedules,
+                      @JsonProperty("default_sampler") String defaultSampler,
+                      List<WebApp.Choice> rngs,
+                      @JsonProperty("default_rng") String defaultRng,
+                      @JsonProperty("prompt_syntaxes") List<WebApp.Choice> promptSyntaxes,
+                      @JsonProperty("default_prompt_syntax") String defaultPromptSyntax,
+                      @JsonProperty("default_clip_skip") int defaultClipSkip,
+                      @JsonProperty("max_clip_skip") int maxClipSkip,
+                      @JsonProperty("queue_size") int queueSize,
+                      int waiting,
+                      @JsonProperty("model_title") String modelTitle,
+                      @JsonProperty("switching_to") String switchingTo,
+                      List<ModelsApi.ListedModel> models) {
+    }
+
+    private ServerInfo info() {
+        Generator g = generator();
         GenerationRequest defaults = WebApp.textDefaults();
-        m.put("rngs", WebApp.rngList());
-        m.put("default_rng", defaults.resolvedRng().id());
-        m.put("prompt_syntaxes", WebApp.promptSyntaxList());
-        m.put("default_prompt_syntax", defaults.resolvedSyntax().id());
-        m.put("default_clip_skip", defaults.resolvedClipSkip());
-        m.put("max_clip_skip", generator().maxClipSkip());
-        m.put("queue_size", queue.capacity());
-        m.put("waiting", queue.waiting());
-        Map<String, Object> state = ModelsApi.state(models);
-        // "model" stays the resident model's name; its catalog title (with the hash of a file) is model_title
-        m.put("model_title", state.get("model"));
-        m.put("switching_to", state.get("switching_to"));
-        m.put("models", state.get("models"));
-        return m;
+        ModelsApi.ModelsState state = ModelsApi.state(models);
+        return new ServerInfo(g.modelName(), g.compute().deviceName(), g.compute().dtype().id(),
+                g.compute().vaeDtype().id(), g.isDemo(), g.defaultSize(), g.sizeMultiple(), g.maxSize(),
+                WebApp.samplerList(), ScheduleKind.ids(), SamplerKind.DEFAULT.id(), WebApp.rngList(),
+                defaults.resolvedRng().id(), WebApp.promptSyntaxList(), defaults.resolvedSyntax().id(),
+                defaults.resolvedClipSkip(), g.maxClipSkip(), queue.capacity(), queue.waiting(), state.model(),
+                state.switchingTo(), state.models());
     }
 
     /** {@code POST /api/txt2img}: 202 with the job; 503 while the model is being switched (the page shows it). */
     private void submit(Context ctx) {
-        JsonNode body = Requests.body(ctx.body());
-        GenerationRequest parsed = Requests.parse(body, Requests.Names.NATIVE);
+        List<FieldError> errors = new ArrayList<>();
+        Txt2ImgBody body = Requests.bind(Requests.body(ctx.body()), Txt2ImgBody.class, errors);
+        GenerationRequest parsed = body.toRequest(errors);
+        Job.Preview preview = body.previewMode(errors);
+        Requests.check(errors);
         // resolved and queued on one model: a switch cannot come between
-        try (JobQueue.Lease lease = queue.tryLease()) {
+        try (ResidentModel.Lease<Generator> lease = queue.model().tryLease()) {
             GenerationRequest r = lease.generator().resolve(parsed);
-            Job job = queue.submit(lease, r, Requests.preview(body));
+            Job job = queue.submit(lease, r, preview);
             ctx.status(HttpStatus.ACCEPTED).json(job.toJson(queue.position(job)));
         }
     }
