@@ -27,7 +27,7 @@ import java.util.concurrent.TimeoutException;
  * {@code POST /txt2img} (synchronous: queues one job per image on the shared {@link JobQueue}, one after
  * another, and waits; {@link A1111Calls} lets {@code /skip} and {@code /interrupt} end an image or the call),
  * {@code GET /samplers} ({@code /sd-models} is in {@link ModelsApi}), with A1111's field names and layouts
- * (docs/web.md lists them); the request body is bound to {@link A1111Txt2ImgBody}.
+ * (docs/web.md lists them); the request body is bound to {@link GenerationBody} and {@link A1111Txt2ImgBody}.
  *
  * <p>To add an endpoint: one line in {@link #register} ({@code app.get(PREFIX + "/name", ...)})
  * and a method here that builds its response; errors are thrown as {@link ApiException} or
@@ -68,8 +68,9 @@ record A1111Api(JobQueue queue, OutputStore store, AtomicReference<A1111Settings
         Generator generator = lease.generator();
         JsonNode sent = Requests.body(ctx.body());
         List<FieldError> errors = new ArrayList<>();
+        GenerationBody fields = Requests.bind(sent, GenerationBody.class, errors);
         A1111Txt2ImgBody body = Requests.bind(sent, A1111Txt2ImgBody.class, errors);
-        GenerationRequest parsed = body.toRequest(errors);
+        GenerationRequest parsed = fields.toRequest(body.samplerField(), body.scheduleField(), errors);
         Requests.check(errors);
         A1111Settings override = settings.get().apply(body.overrideSettings(), "override_settings",
                 name -> models.overrideProblem(name, generator), generator.maxClipSkip());

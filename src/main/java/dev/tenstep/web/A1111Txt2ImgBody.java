@@ -10,8 +10,9 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * The body of {@code POST /sdapi/v1/txt2img} with A1111's field names (docs/web.md), bound by
- * {@link Requests#bind}: every field is optional (null: not sent); unknown fields are ignored. Fields this
+ * The fields of {@code POST /sdapi/v1/txt2img} beyond the shared {@link GenerationBody}, with A1111's names
+ * (docs/web.md), bound by {@link Requests#bind} from the same body: every field is optional (null: not sent);
+ * others are ignored. Fields this
  * server cannot honour are accepted at their no-op values only ({@link #unhonoured}).
  *
  * @param samplerName      the sampler's A1111 display name or id
@@ -25,20 +26,9 @@ import java.util.List;
  * @param restoreAfterwards false: the override settings stay the server's options after the call
  */
 @JsonIgnoreProperties(ignoreUnknown = true)
-record A1111Txt2ImgBody(@JsonDeserialize(using = Requests.Text.class) String prompt,
-                        @JsonProperty("negative_prompt") @JsonDeserialize(using = Requests.Text.class) String negativePrompt,
-                        @JsonDeserialize(using = Requests.Int32.class) Integer steps,
-                        @JsonProperty("cfg_scale") @JsonDeserialize(using = Requests.Decimal.class) Double cfgScale,
-                        @JsonDeserialize(using = Requests.Seed.class) Long seed,
-                        @JsonDeserialize(using = Requests.Int32.class) Integer width,
-                        @JsonDeserialize(using = Requests.Int32.class) Integer height,
-                        @JsonDeserialize(using = Requests.Decimal.class) Double gamma,
-                        @JsonProperty("sampler_name") @JsonDeserialize(using = Requests.Text.class) String samplerName,
+record A1111Txt2ImgBody(@JsonProperty("sampler_name") @JsonDeserialize(using = Requests.Text.class) String samplerName,
                         @JsonProperty("sampler_index") @JsonDeserialize(using = Requests.Text.class) String samplerIndex,
                         @JsonDeserialize(using = Requests.Text.class) String scheduler,
-                        @JsonProperty("prompt_syntax") @JsonDeserialize(using = Requests.Text.class) String promptSyntax,
-                        @JsonProperty("clip_skip") @JsonDeserialize(using = Requests.Int32.class) Integer clipSkip,
-                        @JsonDeserialize(using = Requests.Text.class) String rng,
                         @JsonProperty("batch_size") @JsonDeserialize(using = Requests.Int64.class) Long batchSize,
                         @JsonProperty("n_iter") @JsonDeserialize(using = Requests.Int64.class) Long nIter,
                         @JsonProperty("send_images") @JsonDeserialize(using = Requests.Flag.class) Boolean sendImages,
@@ -54,27 +44,17 @@ record A1111Txt2ImgBody(@JsonDeserialize(using = Requests.Text.class) String pro
                         @JsonProperty("seed_resize_from_h") @JsonDeserialize(using = Requests.Decimal.class) Double seedResizeFromH,
                         @JsonProperty("seed_resize_from_w") @JsonDeserialize(using = Requests.Decimal.class) Double seedResizeFromW,
                         @JsonDeserialize(using = Requests.Decimal.class) Double eta,
-                        @JsonProperty("refiner_checkpoint") @JsonDeserialize(using = Requests.Text.class) String refinerCheckpoint)
-        implements GenerationFields {
+                        @JsonProperty("refiner_checkpoint") @JsonDeserialize(using = Requests.Text.class) String refinerCheckpoint) {
 
-    @Override
-    public String samplerField() {
-        return blank(samplerName) && samplerIndex != null ? "sampler_index" : "sampler_name";
+    /** The sampler field: {@code sampler_name}, or {@code sampler_index} when only that was sent (older clients). */
+    GenerationBody.Named samplerField() {
+        return blank(samplerName) && samplerIndex != null ? new GenerationBody.Named("sampler_index", samplerIndex)
+                : new GenerationBody.Named("sampler_name", samplerName);
     }
 
-    @Override
-    public String samplerText() {
-        return blank(samplerName) && samplerIndex != null ? samplerIndex : samplerName;
-    }
-
-    @Override
-    public String scheduleField() {
-        return "scheduler";
-    }
-
-    @Override
-    public String scheduleText() {
-        return scheduler;
+    /** The schedule field, {@code scheduler}. */
+    GenerationBody.Named scheduleField() {
+        return new GenerationBody.Named("scheduler", scheduler);
     }
 
     /**

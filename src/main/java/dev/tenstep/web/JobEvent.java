@@ -17,10 +17,10 @@ public sealed interface JobEvent {
     @JsonIgnore
     String name();
 
-    /** Whether this event ends the job's stream. */
+    /** Whether this event ends the job's stream: {@link Result}, {@link Failed} or {@link Cancelled}. */
     @JsonIgnore
     default boolean terminal() {
-        return false;
+        return this instanceof Result || this instanceof Failed || this instanceof Cancelled;
     }
 
     /** @param position 1-based place among the waiting jobs */
@@ -82,11 +82,6 @@ public sealed interface JobEvent {
         public String name() {
             return "result";
         }
-
-        @Override
-        public boolean terminal() {
-            return true;
-        }
     }
 
     /** @param error what went wrong (the message only: no stack trace leaves the server) */
@@ -95,11 +90,6 @@ public sealed interface JobEvent {
         public String name() {
             return "failed";
         }
-
-        @Override
-        public boolean terminal() {
-            return true;
-        }
     }
 
     /** @param message why: {@code cancelled}, {@code cancelled while waiting} or {@code server shutting down} */
@@ -107,11 +97,6 @@ public sealed interface JobEvent {
         @Override
         public String name() {
             return "cancelled";
-        }
-
-        @Override
-        public boolean terminal() {
-            return true;
         }
     }
 }

@@ -1,6 +1,7 @@
 package dev.tenstep.web;
 
 import com.fasterxml.jackson.annotation.JsonProperty;
+import com.fasterxml.jackson.databind.JsonNode;
 import dev.tenstep.io.PngImages;
 import dev.tenstep.pipeline.FieldError;
 import dev.tenstep.pipeline.GenerationRequest;
@@ -108,9 +109,11 @@ record JobsApi(JobQueue queue, OutputStore store, ModelSwitcher models) implemen
 
     /** {@code POST /api/txt2img}: 202 with the job; 503 while the model is being switched (the page shows it). */
     private void submit(Context ctx) {
+        JsonNode sent = Requests.body(ctx.body());
         List<FieldError> errors = new ArrayList<>();
-        Txt2ImgBody body = Requests.bind(Requests.body(ctx.body()), Txt2ImgBody.class, errors);
-        GenerationRequest parsed = body.toRequest(errors);
+        GenerationBody fields = Requests.bind(sent, GenerationBody.class, errors);
+        Txt2ImgBody body = Requests.bind(sent, Txt2ImgBody.class, errors);
+        GenerationRequest parsed = fields.toRequest(body.samplerField(), body.scheduleField(), errors);
         Job.Preview preview = body.previewMode(errors);
         Requests.check(errors);
         // resolved and queued on one model: a switch cannot come between

@@ -23,27 +23,31 @@ class RequestsTest {
     @Test
     void integralFormsAndNumericStringsAreTakenExactlyAndUnknownFieldsIgnored() {
         List<FieldError> errors = new ArrayList<>();
-        Txt2ImgBody b = bind("{\"steps\": 2.0, \"seed\": 9007199254740993, \"width\": \"64\", \"height\": \" \","
-                + " \"cfg_scale\": \"7.5\", \"sampler\": \"ddim\", \"whatever\": {\"x\": [1]}}", Txt2ImgBody.class, errors);
+        String json = "{\"steps\": 2.0, \"seed\": 9007199254740993, \"width\": \"64\", \"height\": \" \","
+                + " \"cfg_scale\": \"7.5\", \"sampler\": \"ddim\", \"whatever\": {\"x\": [1]}}";
+        GenerationBody b = bind(json, GenerationBody.class, errors);
+        Txt2ImgBody own = bind(json, Txt2ImgBody.class, errors);
         assertEquals(List.of(), errors);
         assertEquals(2, b.steps());
         assertEquals(9007199254740993L, b.seed(), "no rounding through double");
         assertEquals(64, b.width());
         assertNull(b.height(), "a blank string is not sent");
         assertEquals(7.5, b.cfgScale());
-        GenerationRequest r = b.toRequest(errors);
+        GenerationRequest r = b.toRequest(own.samplerField(), own.scheduleField(), errors);
         assertEquals(List.of(), errors);
         assertEquals(SamplerKind.byName("ddim"), r.sampler());
-        assertEquals(Job.Preview.APPROX, b.previewMode(errors));
+        assertEquals(Job.Preview.APPROX, own.previewMode(errors));
     }
 
     @Test
     void everyBadFieldIsNamedQuotingWhatWasSent() {
         List<FieldError> errors = new ArrayList<>();
-        Txt2ImgBody b = bind("{\"prompt\": 5, \"steps\": 2.5, \"seed\": -7, \"width\": 1e30, \"cfg_scale\": \"lots\","
-                + " \"gamma\": true, \"sampler\": \"euler_a\", \"preview\": \"big\"}", Txt2ImgBody.class, errors);
-        b.toRequest(errors);
-        b.previewMode(errors);
+        String json = "{\"prompt\": 5, \"steps\": 2.5, \"seed\": -7, \"width\": 1e30, \"cfg_scale\": \"lots\","
+                + " \"gamma\": true, \"sampler\": \"euler_a\", \"preview\": \"big\"}";
+        GenerationBody b = bind(json, GenerationBody.class, errors);
+        Txt2ImgBody own = bind(json, Txt2ImgBody.class, errors);
+        b.toRequest(own.samplerField(), own.scheduleField(), errors);
+        own.previewMode(errors);
         List<String> fields = errors.stream().map(FieldError::field).toList();
         assertEquals(List.of("prompt", "steps", "seed", "width", "cfg_scale", "gamma", "sampler", "preview"), fields);
         assertEquals("must be a string", errors.get(0).message());
@@ -61,8 +65,9 @@ class RequestsTest {
                 + " \"override_settings_restore_afterwards\": false, \"enable_hr\": false, \"styles\": [], \"eta\": 0,"
                 + " \"batch_size\": 3.0, \"n_iter\": \"2\"}", A1111Txt2ImgBody.class, errors);
         assertEquals(List.of(), errors);
-        assertEquals("sampler_index", b.samplerField());
-        assertEquals(SamplerKind.byName("DDIM"), b.toRequest(errors).sampler());
+        assertEquals("sampler_index", b.samplerField().field());
+        assertEquals(SamplerKind.byName("DDIM"), new GenerationBody(null, null, null, null, null, null, null, null, null,
+                null, null).toRequest(b.samplerField(), b.scheduleField(), errors).sampler());
         assertEquals(Boolean.FALSE, b.sendImages());
         assertEquals(Boolean.TRUE, b.saveImages());
         assertEquals(Boolean.FALSE, b.restoreAfterwards());
@@ -75,8 +80,9 @@ class RequestsTest {
                 A1111Txt2ImgBody.class, errors);
         assertEquals(List.of("enable_hr", "tiling", "styles", "subseed_strength", "refiner_checkpoint"),
                 refused.unhonoured().stream().map(FieldError::field).toList());
-        assertEquals("sampler_name", refused.samplerField());
-        refused.toRequest(errors);
+        assertEquals("sampler_name", refused.samplerField().field());
+        new GenerationBody(null, null, null, null, null, null, null, null, null, null, null)
+                .toRequest(refused.samplerField(), refused.scheduleField(), errors);
         assertEquals(List.of("sampler_name"), errors.stream().map(FieldError::field).toList());
         assertFalse(errors.get(0).message().isBlank());
     }
