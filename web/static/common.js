@@ -90,13 +90,22 @@ const tenstep = (() => {
     return fetch('/api/jobs/' + encodeURIComponent(id), {method: 'DELETE'});
   }
 
-  /** Sets the schedule and gamma to the sampler's defaults when the sampler changes. */
+  /**
+   * Sets the schedule and gamma to the sampler's defaults when the sampler changes; the gamma field is
+   * disabled (and not sent) for a sampler without gamma (only GE has one: its option carries data-gamma).
+   */
   function linkSampler(samplerEl, scheduleEl, gammaEl) {
+    const gammaState = () => {
+      const opt = samplerEl.selectedOptions[0];
+      if (gammaEl) gammaEl.disabled = !(opt && opt.dataset.gamma);
+    };
     samplerEl.addEventListener('change', () => {
       const opt = samplerEl.selectedOptions[0];
       if (opt && opt.dataset.schedule) scheduleEl.value = opt.dataset.schedule;
       if (gammaEl && opt && opt.dataset.gamma) gammaEl.value = opt.dataset.gamma;
+      gammaState();
     });
+    gammaState();
   }
 
   /** The alt text of a generated image: its prompt, then sampler, schedule and steps. */

@@ -1,12 +1,11 @@
 package dev.tenstep.batch;
 
-import dev.tenstep.io.AtomicFiles;
 import dev.tenstep.io.Hashes;
-import dev.tenstep.io.PngImages;
 import dev.tenstep.pipeline.GenerationRecord;
-import dev.tenstep.pipeline.GenerationRequest;
+import dev.tenstep.pipeline.ResolvedRequest;
 import dev.tenstep.pipeline.GenerationResult;
 import dev.tenstep.pipeline.InvalidRequestException;
+import dev.tenstep.pipeline.OutputWriter;
 import dev.tenstep.pipeline.TextToImage.PromptEmbedding;
 import dev.tenstep.pipeline.StepProgress;
 import dev.tenstep.pipeline.TextToImage;
@@ -18,25 +17,27 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.SecureRandom;
-import java.time.OffsetDateTime;
-import java.time.ZoneOffset;
-import java.time.temporal.ChronoUnit;
+import java.time.Duration;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.function.LongSupplier;
 
 /**
  * Runs a batch: every prompt line of the prompt files, once per {@link Variant} (sampler column),
  * into an output folder holding the PNGs, {@code manifest.jsonl} and the {@code index.html}
  * contact sheet.
  *
- * <p>Order of work for one image: generate, write the PNG atomically (temp file, fsync, rename),
- * then append its manifest record (fsync), then rewrite the contact sheet atomically. So a record
- * exists only for a complete file, a process killed at any moment loses at most the image in flight,
- * and the sheet always shows the finished images (no shutdown hook is needed, none can race a write). On resume, a (line, variant)
+ * <p>Order of work for one image: generate, write the PNG atomically ({@link OutputWriter}: temp file, fsync,
+ * rename), then append its manifest record (fsync). So a record exists only for a complete file and a process killed
+ * at any moment loses at most the image in flight (no shutdown hook is needed, none can race a write). The contact
+ * sheet is written atomically when the run starts and ends, and in between after an image or failure when the last
+ * write is at least {@link #SHEET_INTERVAL} old: it never shows an image that is not finished, and lags the manifest
+ * by at most that interval plus one image (a killed run's sheet is brought up to date by the resume). On resume, a (line, variant)
  * whose latest record describes the same generation ({@link GenerationRecord#sameGeneration}: prompt syntax, clip
  * skip and RNG included), whose file exists and whose SHA-256 matches is skipped. Records of earlier versions lack
  * those three fields: they are read as the behaviour of then (literal prompts cut at 77 tokens, clip skip 1, the
@@ -49,6 +50,9 @@ import java.util.Objects;
 public final class BatchRunner {
     /** The contact sheet's file name. */
     public static final String INDEX = "index.html";
+
+    /** Least time between two writes of the contact sheet while a batch runs. */
+    public static final Duration SHEET_INTERVAL = Duration.ofSeconds(10);
 
     private static final SecureRandom SEEDS = new SecureRandom();
 
@@ -67,7 +71,7 @@ public final class BatchRunner {
     }
 
     /** One image to make. */
-    public record Job(PromptEntry entry, Variant variant, GenerationRequest request, String key, String fileName) {
+    public record Job(PromptEntry entry, Variant variant, ResolvedRequest request, String key, String fileName) {
     }
 
     /** A line or image that failed: {@code source} is {@code file:line}. */
@@ -139,11 +143,28 @@ public final class BatchRunner {
     private final TextToImage pipeline;
     private final Settings settings;
     private final Observer observer;
+    private final long sheetIntervalNanos;
+    private final LongSupplier nanoTime;
+    /** {@link #nanoTime} of the contact sheet's last write. */
+    private long sheetWritten;
 
     public BatchRunner(TextToImage pipeline, Settings settings, Observer observer) {
+        this(pipeline, settings, observer, SHEET_INTERVAL, System::nanoTime);
+    }
+
+    /**
+     * With another contact-sheet interval and clock (tests).
+     *
+     * @param sheetInterval least time between two writes of the sheet while the batch runs ({@link Duration#ZERO}:
+     *                      after every image)
+     * @param nanoTime      a monotonic clock in nanoseconds, as {@link System#nanoTime}
+     */
+    BatchRunner(TextToImage pipeline, Settings settings, Observer observer, Duration sheetInterval, LongSupplier nanoTime) {
         this.pipeline = Objects.requireNonNull(pipeline);
         this.settings = Objects.requireNonNull(settings);
         this.observer = observer == null ? Observer.NONE : observer;
+        this.sheetIntervalNanos = sheetInterval.toNanos();
+        this.nanoTime = Objects.requireNonNull(nanoTime);
     }
 
     /** Runs the batch; failures of single lines are in the summary, not thrown. */
@@ -183,7 +204,7 @@ public final class BatchRunner {
             };
             try {
                 for (Variant v : variants) {
-                    GenerationRequest r = pipeline.resolve(v.apply(e.request().withSeed(seed)));
+                    ResolvedRequest r = pipeline.resolve(v.apply(e.request().withSeed(seed)));
                     String key = lineKey(e) + "#" + v.label();
                     String name = stem(e.file()) + "-" + String.format("%04d", e.line()) + "-" + v.slug() + ".png";
                     list.add(new Job(e, v, r, key, name));
@@ -206,10 +227,11 @@ public final class BatchRunner {
             jobs.put(e, list);
         }
 
-        // The sheet is written now (so a stale one from an earlier run never survives, e.g. after --no-resume)
-        // and rewritten atomically after every image, so an interrupted run leaves a sheet of what it finished.
+        // The sheet is written now (so a stale one from an earlier run never survives, e.g. after --no-resume),
+        // at most every SHEET_INTERVAL while the batch runs, and at the end.
         ContactSheet sheet = new ContactSheet(pipeline.name(), seedBase, entries, jobs, columns);
-        sheet.write(out.resolve(INDEX), done, failures);
+        sheet.write(out.resolve(INDEX), done, failures, false);
+        sheetWritten = nanoTime.getAsLong();
         int skipped = done.size();
         observer.started(total, skipped, seedBase);
 
@@ -249,7 +271,7 @@ public final class BatchRunner {
             }
         }
 
-        sheet.write(out.resolve(INDEX), done, failures);
+        sheet.write(out.resolve(INDEX), done, failures, true);
         Summary summary = new Summary(total, generated, skipped, List.copyOf(failures), seedBase);
         observer.finished(summary);
         return summary;
@@ -257,26 +279,23 @@ public final class BatchRunner {
 
     private GenerationRecord render(Job j, PromptEmbedding emb, long encodeMs, boolean reused, long seedBase,
                                   Manifest manifest) throws IOException {
-        GenerationRequest r = j.request();
+        ResolvedRequest r = j.request();
         float[] noise = pipeline.initialLatents(r);
         GenerationResult result = pipeline.generate(r, emb, new TextToImage.Options(noise, false, p -> {
             observer.step(j, p);
             return true;
         }));
-        long t0 = System.nanoTime();
-        byte[] png = PngImages.encode(result.image(), Map.of(PngImages.PARAMETERS, result.infotext()));
-        Path file = settings.output().resolve(j.fileName());
-        AtomicFiles.write(file, png);
-        long writeMs = (System.nanoTime() - t0) / 1_000_000;
-        observer.written(j, file);
-        GenerationRecord rec = GenerationRecord.of(result, pipeline.name(), pipeline.modelHash())
-                .stored(j.fileName(), Hashes.sha256(png),
-                        OffsetDateTime.now(ZoneOffset.UTC).truncatedTo(ChronoUnit.MILLIS).toString())
+        GenerationRecord made = GenerationRecord.of(result, pipeline.name(), pipeline.modelHash())
                 .inBatch(j.key(), j.entry().location(), j.entry().index(), j.variant().label(), seedBase,
                         j.entry().randomSeed(), Hashes.sha256(noise));
         // the line's prompt was encoded once, before its first variant: that time, and whether this variant reused it
-        rec = rec.withTimings(new GenerationRecord.Timings(encodeMs, reused, result.timings().denoiseMs(),
-                result.timings().decodeMs(), result.timings().totalMs(), writeMs));
+        made = made.withTimings(new GenerationRecord.Timings(encodeMs, reused, result.timings().denoiseMs(),
+                result.timings().decodeMs(), result.timings().totalMs(), null));
+        Path file = settings.output().resolve(j.fileName());
+        // the record goes to the manifest, not to a sidecar
+        GenerationRecord rec = OutputWriter.write(file, result.image(), made, Instant.now(), OutputWriter.Sidecar.NONE)
+                .record();
+        observer.written(j, file);
         manifest.append(rec);
         observer.recorded(j, rec);
         return rec;
@@ -284,7 +303,7 @@ public final class BatchRunner {
 
     /** Whether {@code prev} is a finished record of job {@code j}: same generation, file present and intact. */
     private boolean isDone(Job j, GenerationRecord prev, long seedBase, Path out) {
-        GenerationRequest r = j.request();
+        ResolvedRequest r = j.request();
         GenerationRecord expected = GenerationRecord.ofRequest(r, pipeline.name()).stored(j.fileName(), null, null)
                 .inBatch(j.key(), j.entry().location(), j.entry().index(), j.variant().label(), seedBase,
                         j.entry().randomSeed(), null);
@@ -304,7 +323,7 @@ public final class BatchRunner {
      * ({@link GenerationRecord#predatesPromptFields}) describes an image whose prompt was cut at 77 tokens, which no
      * request makes any more. Only plain requests get here (such a record's syntax is plain).
      */
-    private boolean longerThanOneChunk(GenerationRequest r) {
+    private boolean longerThanOneChunk(ResolvedRequest r) {
         PromptEncoder encoder = pipeline.promptEncoder();
         if (encoder == null) {
             // no text encoder (e.g. an ideal model): prompts were never tokenized, so never cut
@@ -341,16 +360,21 @@ public final class BatchRunner {
     }
 
     /**
-     * Rewrites the contact sheet (atomically) after an image: the sheet then matches the manifest even
-     * when the run is interrupted. A failure here only warns; the image and its record are safe, and the
-     * end of the run writes the sheet again (and fails then if it still cannot).
+     * Rewrites the contact sheet (atomically) after an image or failure when its last write is at least the sheet
+     * interval old. A failure here only warns; the image and its record are safe, and the end of the run writes the
+     * sheet again (and fails then if it still cannot).
      */
     private void refreshSheet(ContactSheet sheet, Map<String, GenerationRecord> done, List<Failure> failures) {
+        long now = nanoTime.getAsLong();
+        if (now - sheetWritten < sheetIntervalNanos) {
+            return;
+        }
         try {
-            sheet.write(settings.output().resolve(INDEX), done, failures);
+            sheet.write(settings.output().resolve(INDEX), done, failures, false);
         } catch (IOException ex) {
             observer.warning("cannot update " + INDEX + ": " + reason(ex));
         }
+        sheetWritten = now;
     }
 
     /**

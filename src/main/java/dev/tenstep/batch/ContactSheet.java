@@ -1,10 +1,16 @@
 package dev.tenstep.batch;
 
 import dev.tenstep.pipeline.GenerationRecord;
-import dev.tenstep.io.AtomicFiles;
+import dev.tenstep.pipeline.OutputWriter;
+import org.thymeleaf.TemplateEngine;
+import org.thymeleaf.context.Context;
+import org.thymeleaf.templatemode.TemplateMode;
+import org.thymeleaf.templateresolver.ClassLoaderTemplateResolver;
+
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -12,17 +18,51 @@ import java.util.Locale;
 import java.util.Map;
 
 /**
- * {@code index.html}: a static contact sheet of a batch. One row per prompt line (the prompt, its
- * source {@code file:line} and seed), one column per sampler variant; each cell shows the image,
- * links to the PNG, and carries the full A1111 parameters in its {@code title} tooltip. Failed lines
- * and images show their reason. Everything from prompts or files is HTML-escaped.
+ * {@code index.html}: a static contact sheet of a batch, rendered from the Thymeleaf template
+ * {@value #TEMPLATE} on the class path. One row per prompt line (the prompt, its source {@code file:line}), one
+ * column per sampler variant; each cell shows the image, links to the PNG, and carries the full A1111 parameters in
+ * its {@code title} tooltip. Failed lines and images show their reason. Thymeleaf escapes everything from prompts or
+ * files.
  */
 final class ContactSheet {
+    /** The template's class-path location. */
+    static final String TEMPLATE = "batch/templates/contact-sheet.html";
+
+    private static final TemplateEngine ENGINE = engine();
+
     private final String model;
     private final long seedBase;
     private final List<PromptEntry> entries;
     private final Map<PromptEntry, List<BatchRunner.Job>> jobs;
     private final List<String> columns;
+
+    /**
+     * A prompt line of the sheet.
+     *
+     * @param prompt         the line's prompt, null for a line that could not be read
+     * @param negativePrompt the negative prompt, null when empty or unread
+     * @param location       {@code file:line}
+     * @param lineFailed     the whole line failed (no cells; {@code errors} says why)
+     * @param errors         the line's failures
+     * @param cells          one per column, empty when {@code lineFailed}
+     */
+    record Row(String prompt, String negativePrompt, String location, boolean lineFailed, List<String> errors,
+               List<Cell> cells) {
+    }
+
+    /**
+     * One image of the sheet.
+     *
+     * @param href    the PNG's URL path relative to the sheet, null when the image is not (yet) made
+     * @param alt     the prompt
+     * @param title   the A1111 parameters
+     * @param width   image width in pixels
+     * @param height  image height in pixels
+     * @param caption seed, steps and guidance scale
+     * @param errors  the failures of this image
+     */
+    record Cell(String href, String alt, String title, int width, int height, String caption, List<String> errors) {
+    }
 
     ContactSheet(String model, long seedBase, List<PromptEntry> entries, Map<PromptEntry, List<BatchRunner.Job>> jobs,
                  List<String> columns) {
@@ -33,82 +73,70 @@ final class ContactSheet {
         this.columns = columns;
     }
 
-    /** Writes the sheet atomically. {@code done}: key -> record of the finished images. */
-    void write(Path file, Map<String, GenerationRecord> done, List<BatchRunner.Failure> failures) throws IOException {
-        AtomicFiles.write(file, html(done, failures).getBytes(StandardCharsets.UTF_8));
+    /**
+     * Writes the sheet atomically ({@link OutputWriter#writeText}).
+     *
+     * @param done     key -> record of the finished images
+     * @param failures the failures so far
+     * @param finished whether the batch has ended (else the sheet says it is still running, as of now)
+     */
+    void write(Path file, Map<String, GenerationRecord> done, List<BatchRunner.Failure> failures, boolean finished)
+            throws IOException {
+        OutputWriter.writeText(file, html(done, failures, finished));
     }
 
-    String html(Map<String, GenerationRecord> done, List<BatchRunner.Failure> failures) {
+    String html(Map<String, GenerationRecord> done, List<BatchRunner.Failure> failures, boolean finished) {
         Map<String, List<BatchRunner.Failure>> failed = new LinkedHashMap<>();
         for (BatchRunner.Failure f : failures) {
             failed.computeIfAbsent(f.source(), k -> new ArrayList<>()).add(f);
         }
-        StringBuilder h = new StringBuilder();
-        h.append("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n")
-                .append("<title>tenstep batch: ").append(esc(model)).append("</title>\n<style>\n")
-                .append("body{font-family:system-ui,sans-serif;margin:1em;background:#fafafa;color:#222}\n")
-                .append("table{border-collapse:collapse}th,td{border:1px solid #ccc;padding:6px;vertical-align:top;background:#fff}\n")
-                .append("thead th{position:sticky;top:0;background:#eee}\n")
-                .append("th.prompt{text-align:left;max-width:22em;font-weight:normal}\n")
-                .append(".src{color:#777;font-size:.85em}.err{color:#b00;font-size:.9em;max-width:22em}\n")
-                .append("img{display:block;max-width:256px;height:auto}.cap{font-size:.8em;color:#555}\n")
-                .append("</style>\n</head>\n<body>\n");
-        long images = done.size();
-        h.append("<h1>Batch contact sheet</h1>\n<p>Model <b>").append(esc(model)).append("</b>, seed base ")
-                .append(seedBase).append(", ").append(images).append(" image").append(images == 1 ? "" : "s")
-                .append(", ").append(failures.size()).append(" failure").append(failures.size() == 1 ? "" : "s")
-                .append(". Rows are prompt lines, columns samplers (sampler:schedule); hover an image for its parameters.</p>\n");
-        h.append("<table>\n<thead><tr><th>prompt</th>");
-        for (String c : columns) {
-            h.append("<th>").append(esc(c)).append("</th>");
-        }
-        h.append("</tr></thead>\n<tbody>\n");
+        List<Row> rows = new ArrayList<>();
         for (PromptEntry e : entries) {
-            h.append("<tr><th class=\"prompt\" scope=\"row\">");
-            if (e.ok()) {
-                h.append("<div>").append(esc(e.request().prompt())).append("</div>");
-                if (!e.request().negativePrompt().isEmpty()) {
-                    h.append("<div class=\"src\">negative: ").append(esc(e.request().negativePrompt())).append("</div>");
-                }
-            }
-            h.append("<div class=\"src\">").append(esc(e.location())).append("</div></th>");
-            List<BatchRunner.Job> js = jobs.get(e);
             List<BatchRunner.Failure> fs = failed.getOrDefault(e.location(), List.of());
+            String prompt = e.ok() ? e.request().prompt() : null;
+            String negative = e.ok() && !e.request().negativePrompt().isEmpty() ? e.request().negativePrompt() : null;
+            List<BatchRunner.Job> js = jobs.get(e);
             if (js == null) {
-                h.append("<td class=\"err\" colspan=\"").append(Math.max(1, columns.size())).append("\">");
-                for (BatchRunner.Failure f : fs) {
-                    h.append("<div>").append(esc(f.reason())).append("</div>");
-                }
-                h.append("</td></tr>\n");
+                rows.add(new Row(prompt, negative, e.location(), true,
+                        fs.stream().map(BatchRunner.Failure::reason).toList(), List.of()));
                 continue;
             }
+            List<Cell> cells = new ArrayList<>();
             for (String c : columns) {
                 BatchRunner.Job j = js.stream().filter(x -> x.variant().label().equals(c)).findFirst().orElse(null);
-                h.append("<td>");
-                if (j != null) {
-                    GenerationRecord r = done.get(j.key());
-                    if (r != null) {
-                        String href = esc(urlPath(r.file()));
-                        h.append("<a href=\"").append(href).append("\"><img src=\"").append(href)
-                                .append("\" loading=\"lazy\" alt=\"").append(esc(r.prompt())).append("\" title=\"")
-                                .append(esc(r.infotext())).append("\" width=\"").append(r.width()).append("\" height=\"")
-                                .append(r.height()).append("\"></a><div class=\"cap\">seed ").append(r.seed())
-                                .append(" &middot; ").append(r.steps()).append(" steps &middot; cfg ")
-                                .append(esc(fmt(r.cfgScale()))).append("</div>");
-                    } else {
-                        for (BatchRunner.Failure f : fs) {
-                            if (c.equals(f.variant())) {
-                                h.append("<div class=\"err\">").append(esc(f.reason())).append("</div>");
-                            }
-                        }
-                    }
+                GenerationRecord r = j == null ? null : done.get(j.key());
+                if (r != null) {
+                    cells.add(new Cell(urlPath(r.file()), r.prompt(), r.infotext(), r.width(), r.height(),
+                            "seed " + r.seed() + " \u00b7 " + r.steps() + " steps \u00b7 cfg " + fmt(r.cfgScale()), List.of()));
+                } else {
+                    List<String> errs = j == null ? List.of()
+                            : fs.stream().filter(f -> c.equals(f.variant())).map(BatchRunner.Failure::reason).toList();
+                    cells.add(new Cell(null, null, null, 0, 0, null, errs));
                 }
-                h.append("</td>");
             }
-            h.append("</tr>\n");
+            rows.add(new Row(prompt, negative, e.location(), false, List.of(), cells));
         }
-        h.append("</tbody>\n</table>\n</body>\n</html>\n");
-        return h.toString();
+        Context ctx = new Context(Locale.ROOT);
+        ctx.setVariable("model", model);
+        ctx.setVariable("seedBase", seedBase);
+        ctx.setVariable("images", done.size());
+        ctx.setVariable("failures", failures.size());
+        ctx.setVariable("finished", finished);
+        ctx.setVariable("time", OutputWriter.time(Instant.now()));
+        ctx.setVariable("columns", columns);
+        ctx.setVariable("columnCount", Math.max(1, columns.size()));
+        ctx.setVariable("rows", rows);
+        return ENGINE.process(TEMPLATE, ctx);
+    }
+
+    private static TemplateEngine engine() {
+        ClassLoaderTemplateResolver r = new ClassLoaderTemplateResolver(ContactSheet.class.getClassLoader());
+        r.setTemplateMode(TemplateMode.HTML);
+        r.setCharacterEncoding("UTF-8");
+        r.setCacheable(true);
+        TemplateEngine engine = new TemplateEngine();
+        engine.setTemplateResolver(r);
+        return engine;
     }
 
     private static String fmt(double v) {
@@ -124,27 +152,6 @@ final class ContactSheet {
                 sb.append((char) c);
             } else {
                 sb.append('%').append(String.format("%02X", c));
-            }
-        }
-        return sb.toString();
-    }
-
-    /** HTML-escapes text for element content and double- or single-quoted attributes. */
-    static String esc(String s) {
-        if (s == null) {
-            return "";
-        }
-        StringBuilder sb = new StringBuilder(s.length());
-        for (int i = 0; i < s.length(); i++) {
-            char c = s.charAt(i);
-            switch (c) {
-                case '&' -> sb.append("&amp;");
-                case '<' -> sb.append("&lt;");
-                case '>' -> sb.append("&gt;");
-                case '"' -> sb.append("&quot;");
-                case '\'' -> sb.append("&#39;");
-                case '\n' -> sb.append("&#10;");
-                default -> sb.append(c);
             }
         }
         return sb.toString();

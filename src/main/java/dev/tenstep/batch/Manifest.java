@@ -3,9 +3,7 @@ package dev.tenstep.batch;
 import dev.tenstep.pipeline.GenerationRecord;
 import dev.tenstep.io.AtomicFiles;
 import com.fasterxml.jackson.core.JsonProcessingException;
-import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.PropertyNamingStrategies;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -30,9 +28,8 @@ public final class Manifest {
     /** The file name in the output folder. */
     public static final String FILE = "manifest.jsonl";
 
-    static final ObjectMapper JSON = new ObjectMapper()
-            .setPropertyNamingStrategy(PropertyNamingStrategies.SNAKE_CASE)
-            .configure(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES, false);
+    /** The records' JSON layout: the one of every {@link GenerationRecord} ({@link GenerationRecord#JSON}). */
+    static final ObjectMapper JSON = GenerationRecord.JSON;
 
     private final Path file;
     private final List<GenerationRecord> records = new ArrayList<>();

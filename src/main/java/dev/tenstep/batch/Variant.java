@@ -14,13 +14,13 @@ import java.util.List;
  *
  * @param sampler  the sampler
  * @param schedule the sigma schedule (never null)
- * @param gamma    gradient-estimation weight; null = the sampler's preset
+ * @param gamma    gradient-estimation weight (GE only); null = the sampler's default
  */
 public record Variant(SamplerKind sampler, ScheduleKind schedule, Double gamma) {
 
     /** The variant a request asks for by itself (no {@code --compare}). */
     public static Variant of(GenerationRequest r) {
-        return new Variant(r.sampler(), r.resolvedSchedule(), r.gamma());
+        return new Variant(r.sampler(), r.schedule() != null ? r.schedule() : r.sampler().defaultSchedule(), r.gamma());
     }
 
     /**
@@ -50,6 +50,10 @@ public record Variant(SamplerKind sampler, ScheduleKind schedule, Double gamma) 
             }
             Double gamma = null;
             if (parts.length > 2) {
+                if (!sampler.hasGamma()) {
+                    throw new IllegalArgumentException("'" + it + "': " + sampler.displayName()
+                            + " has no gradient-estimation weight gamma");
+                }
                 try {
                     gamma = Double.valueOf(parts[2].trim());
                 } catch (NumberFormatException e) {
@@ -68,16 +72,16 @@ public record Variant(SamplerKind sampler, ScheduleKind schedule, Double gamma) 
         return out;
     }
 
-    /** The gamma actually used. */
-    public double resolvedGamma() {
-        return gamma != null ? gamma : sampler.gamma();
+    /** The gamma actually used; null for a sampler without gamma (all but GE). */
+    public Double resolvedGamma() {
+        return gamma != null ? gamma : sampler.hasGamma() ? sampler.defaultGamma().getAsDouble() : null;
     }
 
-    /** {@code sampler:schedule}, plus {@code :gamma} when it is not the sampler's preset. */
+    /** {@code sampler:schedule}, plus {@code :gamma} when it is not the sampler's default. */
     public String label() {
         String l = sampler.id() + ":" + schedule.id();
-        if (resolvedGamma() != sampler.gamma()) {
-            double g = resolvedGamma();
+        if (gamma != null && gamma != sampler.defaultGamma().orElse(Double.NaN)) {
+            double g = gamma;
             l += ":" + (g == Math.rint(g) ? Long.toString((long) g) : Double.toString(g));
         }
         return l;

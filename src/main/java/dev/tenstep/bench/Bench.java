@@ -3,9 +3,9 @@ package dev.tenstep.bench;
 import dev.tenstep.pipeline.TextToImage;
 import ai.djl.engine.Engine;
 import ai.djl.pytorch.jni.JniUtils;
-import dev.tenstep.model.nn.AttentionSettings;
 import dev.tenstep.model.nn.Profiler;
 import dev.tenstep.pipeline.GenerationRequest;
+import dev.tenstep.pipeline.ResolvedRequest;
 import dev.tenstep.pipeline.GenerationResult;
 import dev.tenstep.pipeline.GenerationRecord;
 import dev.tenstep.pipeline.PipelineAssembler;
@@ -23,6 +23,8 @@ import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
 import java.util.Map;
+import dev.tenstep.model.nn.Ops;
+import java.lang.management.OperatingSystemMXBean;
 
 /**
  * Runs the Stable Diffusion pipeline as {@code bench} measures it: model load, then
@@ -59,18 +61,16 @@ public final class Bench {
     }
 
     public BenchResult run() {
-        boolean oldProfile = Profiler.enabled();
         String oldThreadsProperty = System.getProperty("ai.djl.pytorch.num_threads");
         Engine.getEngine("PyTorch");
         int oldThreads = JniUtils.getNumThreads();
-        try (AttentionSettings.Scope attention = AttentionSettings.use(o.attention());
-             RssSampler rss = new RssSampler(10)) {
+        // the attention setting goes to the pipeline in o.compute()
+        try (RssSampler rss = new RssSampler(10)) {
             return measure(rss);
         } finally {
             // the thread count is process-wide: give the caller (e.g. other tests in this JVM) its own back
             JniUtils.setNumThreads(oldThreads);
             restore("ai.djl.pytorch.num_threads", oldThreadsProperty);
-            Profiler.setEnabled(oldProfile);
         }
     }
 
@@ -91,7 +91,7 @@ public final class Bench {
         r.put("threads", threads);
         r.put("allocator", allocator());
         r.put("attention_slice", o.attention().label());
-        r.put("attention_fused", dev.tenstep.model.nn.Ops.fusedAttention());
+        r.put("attention_fused", Ops.fusedAttention(o.compute().attention()));
         r.put("attention_budget_mb", o.attention().budgetBytes() >> 20);
         r.put("rss_before_load_mb", round1(RssSampler.currentMb()));
 
@@ -105,9 +105,8 @@ public final class Bench {
             double loadMs = ms(System.nanoTime() - t0);
             gpu.markLoaded();
             r.put("rss_after_load_mb", round1(RssSampler.currentMb()));
-            GenerationRequest req = new GenerationRequest(PROMPT, "", o.steps(), o.cfgScale(), o.seed(), SamplerKind.GE, null,
-                    null, o.width(), o.height());
-            req = p.resolve(req);
+            ResolvedRequest req = p.resolve(new GenerationRequest(PROMPT, "", o.steps(), o.cfgScale(), o.seed(),
+                    SamplerKind.GE, null, null, o.width(), o.height()));
             // the generation's parameters in the layout of every other generation record (sidecar, manifest)
             r.put("request", GenerationRecord.ofRequest(req, p.name()));
             r.put("unet_batch", o.cfgScale() > 1 ? 2 : 1);
@@ -121,8 +120,8 @@ public final class Bench {
                 log.printf("bench: warmup %d: %.1f s%n", i + 1, w.totalMs / 1000);
                 log.flush();
             }
-            Profiler.reset();
-            Profiler.setEnabled(o.profile());
+            // the measured runs only: a profiler of this bench, active on this thread (generate runs here)
+            Profiler profiler = o.profile() ? new Profiler() : null;
             rss.resetWindow();
             List<Double> text = new ArrayList<>();
             List<Double> steps = new ArrayList<>();
@@ -130,19 +129,20 @@ public final class Bench {
             List<Double> total = new ArrayList<>();
             List<Double> stepCpu = new ArrayList<>();
             List<Double> cpu = new ArrayList<>();
-            for (int i = 0; i < o.repeat(); i++) {
-                Run m = generate(p, req);
-                text.add(m.textMs);
-                steps.addAll(m.stepMs);
-                vae.add(m.vaeMs);
-                total.add(m.totalMs);
-                stepCpu.addAll(m.stepCpuMs);
-                cpu.add(m.cpuMs);
-                log.printf("bench: run %d: text %.0f ms, steps %s ms, vae %.0f ms, total %.1f s%n", i + 1, m.textMs,
-                        m.stepMs.stream().map(d -> String.format("%.0f", d)).toList(), m.vaeMs, m.totalMs / 1000);
-                log.flush();
+            try (Profiler.Scope profiling = profiler != null ? profiler.activate() : Profiler.Scope.NONE) {
+                for (int i = 0; i < o.repeat(); i++) {
+                    Run m = generate(p, req);
+                    text.add(m.textMs);
+                    steps.addAll(m.stepMs);
+                    vae.add(m.vaeMs);
+                    total.add(m.totalMs);
+                    stepCpu.addAll(m.stepCpuMs);
+                    cpu.add(m.cpuMs);
+                    log.printf("bench: run %d: text %.0f ms, steps %s ms, vae %.0f ms, total %.1f s%n", i + 1, m.textMs,
+                            m.stepMs.stream().map(d -> String.format("%.0f", d)).toList(), m.vaeMs, m.totalMs / 1000);
+                    log.flush();
+                }
             }
-            Profiler.setEnabled(false);
             double textMed = median(text);
             double stepMed = median(steps);
             double vaeMed = median(vae);
@@ -174,7 +174,7 @@ public final class Bench {
                 r.put("gpu_memory_total_mb", round1(gpu.totalMb()));
             }
             if (o.profile()) {
-                r.setProfile(Profiler.snapshot());
+                r.setProfile(profiler.snapshot());
             }
             return r;
         }
@@ -185,7 +185,7 @@ public final class Bench {
                        double cpuMs) {
     }
 
-    private Run generate(StableDiffusionPipeline p, GenerationRequest req) {
+    private Run generate(StableDiffusionPipeline p, ResolvedRequest req) {
         List<Long> marks = new ArrayList<>();
         List<Long> cpuMarks = new ArrayList<>();
         long cpuStart = processCpuNanos();
@@ -213,7 +213,7 @@ public final class Bench {
 
     /** CPU time of the whole process (all threads, user + system), ns; -1 if unavailable. */
     static long processCpuNanos() {
-        java.lang.management.OperatingSystemMXBean os = ManagementFactory.getOperatingSystemMXBean();
+        OperatingSystemMXBean os = ManagementFactory.getOperatingSystemMXBean();
         if (os instanceof com.sun.management.OperatingSystemMXBean sun) {
             return sun.getProcessCpuTime();
         }

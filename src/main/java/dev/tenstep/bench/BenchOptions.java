@@ -35,7 +35,9 @@ public record BenchOptions(Path model, boolean randomWeights, Integer width, Int
 
     /** @throws IllegalArgumentException naming the option out of range */
     public BenchOptions {
-        compute = compute == null ? ComputeSpec.CPU : compute;
+        attention = attention == null ? AttentionSettings.DEFAULT : attention;
+        // the pipeline applies the attention setting it is given with its compute settings
+        compute = (compute == null ? ComputeSpec.CPU : compute).withAttention(attention);
         if (steps < 1) {
             throw new IllegalArgumentException("--steps must be >= 1");
         }
@@ -45,6 +47,5 @@ public record BenchOptions(Path model, boolean randomWeights, Integer width, Int
         if (warmup < 0) {
             throw new IllegalArgumentException("--warmup must be >= 0");
         }
-        attention = attention == null ? AttentionSettings.DEFAULT : attention;
     }
 }

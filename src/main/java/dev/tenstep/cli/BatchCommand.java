@@ -105,9 +105,7 @@ public final class BatchCommand implements Callable<Integer> {
         dev.tenstep.pipeline.ComputeSpec spec = compute.resolve(cmd);
         BatchRunner.Settings settings = new BatchRunner.Settings(prompts, output, gen, variants, resume);
         boolean bar = !noProgress && Terminals.stderrIsTerminal();
-        try (dev.tenstep.model.nn.AttentionSettings.Scope attention = dev.tenstep.model.nn.AttentionSettings.use(
-                compute.attention(cmd));
-             TextToImage pipeline = checkpoint.open(cmd, model, cmd.getErr(), compute, spec);
+        try (TextToImage pipeline = checkpoint.open(cmd, model, cmd.getErr(), compute, spec);
              Progress progress = new Progress(cmd.getOut(), cmd.getErr(), bar)) {
             BatchRunner.Summary s;
             try {

@@ -1,7 +1,7 @@
 package dev.tenstep.cli;
 
 import dev.tenstep.io.ModelHash;
-import dev.tenstep.pipeline.SingleFilePipeline;
+import dev.tenstep.pipeline.SingleFileLoader;
 import dev.tenstep.pipeline.StableDiffusionPipeline;
 import picocli.CommandLine;
 import picocli.CommandLine.Option;
@@ -51,14 +51,14 @@ public final class CheckpointOptions {
         if (predictionType != null && !predictionType.equals("epsilon") && !predictionType.equals("v_prediction")) {
             throw new CommandLine.ParameterException(cmd, "--prediction-type: '" + predictionType + "' is not epsilon or v_prediction");
         }
-        if (!SingleFilePipeline.isSingleFile(model)) {
+        if (!SingleFileLoader.isSingleFile(model)) {
             if (config != null || vae != null || ema || predictionType != null) {
                 throw new CommandLine.ParameterException(cmd, "--config, --vae, --ema and --prediction-type apply to "
                         + "single-file checkpoints (.safetensors, .ckpt); " + model + " is a diffusers folder");
             }
             return StableDiffusionPipeline.load(model, compute);
         }
-        StableDiffusionPipeline p = SingleFilePipeline.load(model, new SingleFilePipeline.Options(config, vae, ema, predictionType),
+        StableDiffusionPipeline p = SingleFileLoader.load(model, new SingleFileLoader.Options(config, vae, ema, predictionType),
                 compute);
         try {
             p.setModelHash(ModelHash.shortHash(ModelHash.sha256(model, line -> {

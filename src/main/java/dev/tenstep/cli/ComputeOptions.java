@@ -73,14 +73,15 @@ public final class ComputeOptions {
     }
 
     /**
-     * Resolves the options; loads the PyTorch engine (set its thread count first).
+     * Resolves the options, the attention options included ({@link ComputeSpec#attention}); loads the PyTorch
+     * engine (set its thread count first).
      *
      * @throws CommandLine.ParameterException (exit 2) naming the option: a malformed or refused value,
      *                                        or {@code --device cuda} without a usable GPU
      */
     public ComputeSpec resolve(CommandLine cmd) {
         try {
-            return ComputeSpec.resolve(device, dtype, vaeDtype, Accelerators.djl());
+            return ComputeSpec.resolve(device, dtype, vaeDtype, Accelerators.djl()).withAttention(attention(cmd));
         } catch (IllegalArgumentException | DeviceUnavailableException e) {
             throw new CommandLine.ParameterException(cmd, e.getMessage());
         }

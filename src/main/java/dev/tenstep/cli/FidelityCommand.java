@@ -2,11 +2,10 @@ package dev.tenstep.cli;
 
 import dev.tenstep.fidelity.FidelityResult;
 import dev.tenstep.fidelity.FidelityStudy;
-import dev.tenstep.fidelity.IdealStudyModel;
-import dev.tenstep.fidelity.PipelineStudyModel;
 import dev.tenstep.fidelity.SamplerSpec;
-import dev.tenstep.fidelity.StudyModel;
+import dev.tenstep.pipeline.IdealPipeline;
 import dev.tenstep.pipeline.StableDiffusionPipeline;
+import dev.tenstep.pipeline.TextToImage;
 import dev.tenstep.sampling.ideal.IdealModels;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -116,19 +115,21 @@ public final class FidelityCommand implements Callable<Integer> {
             throw new CommandLine.ParameterException(cmd, e.getMessage());
         }
         Path dir = output != null ? output : ModelLocator.defaultOutputsDir().resolve("fidelity");
-        StableDiffusionPipeline pipeline = null;
+        TextToImage studyModel = null;
         try {
-            StudyModel studyModel;
             if (ideal) {
                 try {
-                    studyModel = new IdealStudyModel(name, IdealModels.dataSet(name));
+                    studyModel = IdealPipeline.load(name);
                 } catch (IllegalArgumentException e) {
                     throw new CommandLine.ParameterException(cmd, "--model: " + e.getMessage());
                 }
             } else {
                 Path p = ModelLocator.modelOption(cmd, Path.of(name));
-                pipeline = StableDiffusionPipeline.load(p);
-                studyModel = new PipelineStudyModel(pipeline, size != null ? size : pipeline.defaultSize());
+                studyModel = StableDiffusionPipeline.load(p);
+                if (size != null && (size < studyModel.sizeMultiple() || size % studyModel.sizeMultiple() != 0)) {
+                    throw new CommandLine.ParameterException(cmd, "--size must be a positive multiple of "
+                            + studyModel.sizeMultiple() + " for " + studyModel.name() + ", got " + size);
+                }
             }
             out.printf("fidelity study: %s, %d prompt(s) x %d seeds, samplers %s, N = %s, reference %d steps%n",
                     studyModel.name(), prompts.size(), seedList.size(), specs, steps, referenceSteps);
@@ -136,7 +137,7 @@ public final class FidelityCommand implements Callable<Integer> {
             long t0 = System.nanoTime();
             FidelityResult result;
             try {
-                result = new FidelityStudy(studyModel, options).run(line -> {
+                result = new FidelityStudy(studyModel, ideal ? null : size, options).run(line -> {
                     out.println(line);
                     out.flush();
                 });
@@ -150,8 +151,8 @@ public final class FidelityCommand implements Callable<Integer> {
             out.printf("wrote %s (%.0f s)%n", files, (System.nanoTime() - t0) / 1e9);
             return 0;
         } finally {
-            if (pipeline != null) {
-                pipeline.close();
+            if (studyModel != null) {
+                studyModel.close();
             }
         }
     }

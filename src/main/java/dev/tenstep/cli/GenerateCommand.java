@@ -4,10 +4,13 @@ import dev.tenstep.batch.GenerationOptions;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
-import dev.tenstep.io.PngImages;
 import dev.tenstep.io.SafeTensors;
+import dev.tenstep.pipeline.GenerationRecord;
 import dev.tenstep.pipeline.GenerationRequest;
+import dev.tenstep.pipeline.ResolvedRequest;
 import dev.tenstep.pipeline.GenerationResult;
+import dev.tenstep.pipeline.Infotext;
+import dev.tenstep.pipeline.OutputWriter;
 import dev.tenstep.pipeline.StableDiffusionPipeline;
 import dev.tenstep.pipeline.TextToImage;
 import dev.tenstep.sampling.ideal.IdealModels;
@@ -23,6 +26,7 @@ import picocli.CommandLine.Spec;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Path;
+import java.time.Instant;
 import java.time.LocalDateTime;
 import java.time.format.DateTimeFormatter;
 import java.util.LinkedHashMap;
@@ -99,10 +103,8 @@ public final class GenerateCommand implements Callable<Integer> {
         dev.tenstep.pipeline.ComputeSpec spec = compute.resolve(cmd);
         PrintWriter out = cmd.getOut();
         PrintWriter err = cmd.getErr();
-        // the attention setting holds for this command only (tests run several commands in one JVM)
-        try (dev.tenstep.model.nn.AttentionSettings.Scope attention = dev.tenstep.model.nn.AttentionSettings.use(
-                compute.attention(cmd));
-             TextToImage pipeline = checkpoint.open(cmd, model, err, compute, spec)) {
+        // the attention setting travels in spec (ComputeSpec.attention)
+        try (TextToImage pipeline = checkpoint.open(cmd, model, err, compute, spec)) {
             GenerationRequest request = gen.toRequest();
             float[] init = null;
             if (initLatents != null) {
@@ -120,17 +122,17 @@ public final class GenerateCommand implements Callable<Integer> {
                 }
                 request = request.withSize(w, h);
             }
-            request = pipeline.resolve(request);
-            out.println("seed: " + request.seed());
+            ResolvedRequest resolved = pipeline.resolve(request);
+            out.println("seed: " + resolved.seed());
             out.flush();
             GenerationResult result;
             // The bar redraws with carriage returns: only on a terminal. Redirected, one plain line per step.
             boolean useBar = !noProgress && Terminals.stderrIsTerminal();
             boolean lines = !noProgress && !useBar;
             try (ProgressBar bar = !useBar ? null : new ProgressBarBuilder().setTaskName("denoise")
-                    .setInitialMax(request.steps()).setStyle(ProgressBarStyle.ASCII).setUpdateIntervalMillis(100)
+                    .setInitialMax(resolved.steps()).setStyle(ProgressBarStyle.ASCII).setUpdateIntervalMillis(100)
                     .continuousUpdate().build()) {
-                result = pipeline.generate(request, null, new TextToImage.Options(init, saveLatents != null, p -> {
+                result = pipeline.generate(resolved, null, new TextToImage.Options(init, saveLatents != null, p -> {
                     String sigma = String.format(java.util.Locale.ROOT, "sigma %.3f", p.sigma());
                     if (bar != null) {
                         bar.stepTo(p.step());
@@ -144,12 +146,16 @@ public final class GenerateCommand implements Callable<Integer> {
             }
             result.warnings().forEach(w -> err.println("warning: " + w));
             file = Path.of(file.toString().replace("{seed}", Long.toString(result.seed())));
-            // the seed did not make the starting noise: say where it came from
-            String infotext = initLatents == null ? result.infotext()
-                    : result.infotext() + ", Init latents: " + initLatents.getFileName();
-            PngImages.writeAtomic(result.image(), Map.of(PngImages.PARAMETERS, infotext), file);
+            GenerationRecord record = GenerationRecord.of(result, pipeline.name(), pipeline.modelHash());
+            if (initLatents != null) {
+                // the seed did not make the starting noise: say where it came from
+                record = record.withInfotext(Infotext.withField(record.infotext(), "Init latents",
+                        initLatents.getFileName().toString()));
+            }
+            OutputWriter.Output written = OutputWriter.write(file, result.image(), record, Instant.now(),
+                    OutputWriter.Sidecar.NONE);
             if (saveLatents != null) {
-                writeLatents(saveLatents, result);
+                writeLatents(saveLatents, result, written.record().infotext());
                 out.println("latents: " + saveLatents);
             }
             out.println("wrote " + file + " (" + result.request().width() + "x" + result.request().height() + ", "
@@ -195,8 +201,8 @@ public final class GenerateCommand implements Callable<Integer> {
         }
     }
 
-    /** Writes the latents of a result (see {@code --save-latents}). */
-    static void writeLatents(Path file, GenerationResult r) throws IOException {
+    /** Writes the latents of a result (see {@code --save-latents}) with the infotext of its stored PNG. */
+    static void writeLatents(Path file, GenerationResult r, String infotext) throws IOException {
         try (NDManager m = NDManager.newBaseManager()) {
             Map<String, NDArray> t = new LinkedHashMap<>();
             long[] s = r.latentShape();
@@ -215,7 +221,7 @@ public final class GenerateCommand implements Callable<Integer> {
             t.put("timesteps", m.create(toFloats(r.timesteps())));
             Map<String, String> meta = new LinkedHashMap<>();
             meta.put("seed", Long.toString(r.seed()));
-            meta.put("parameters", r.infotext());
+            meta.put("parameters", infotext);
             SafeTensors.write(file, t, meta);
         }
     }

@@ -11,8 +11,9 @@ import java.io.IOException;
 /** The {@code tenstep} command: {@code generate}, and the other subcommands registered in {@link #commandLine()}. */
 @Command(name = "tenstep", mixinStandardHelpOptions = true, version = "tenstep 0.1.0",
         description = "Stable Diffusion 1.x/2.x text-to-image in Java, with the gradient-estimation sampler "
-                + "(Permenter and Yuan, ICML 2024) for good images in 10 steps.",
+                + "(Permenter and Yuan, ICML 2024) for few-step sampling.",
         subcommands = {ServeCommand.class, GenerateCommand.class, BatchCommand.class, BenchCommand.class, FidelityCommand.class,
+                AccuracyCommand.class, TrainCommand.class,
                 MakeDemoCommand.class, CheckDeviceCommand.class,
                 CommandLine.HelpCommand.class})
 public final class Main implements java.util.concurrent.Callable<Integer> {

@@ -1,6 +1,6 @@
 package dev.tenstep.cli;
 
-import dev.tenstep.pipeline.DemoPipeline;
+import dev.tenstep.pipeline.DemoModelWriter;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -19,13 +19,13 @@ import java.util.stream.Stream;
  * {@code models/} holds no pipeline.
  */
 @Command(name = "make-demo", mixinStandardHelpOptions = true,
-        description = "Write the demo pipeline (" + DemoPipeline.LABEL + ").")
+        description = "Write the demo pipeline (" + DemoModelWriter.LABEL + ").")
 public class MakeDemoCommand implements Callable<Integer> {
     @Option(names = {"-o", "--output"}, paramLabel = "DIR",
             description = "folder to create (default: models/demo of the installation)")
     Path output;
 
-    @Option(names = "--seed", defaultValue = "" + DemoPipeline.DEFAULT_SEED,
+    @Option(names = "--seed", defaultValue = "" + DemoModelWriter.DEFAULT_SEED,
             description = "seed of the random weights (default: ${DEFAULT-VALUE})")
     long seed;
 
@@ -55,8 +55,8 @@ public class MakeDemoCommand implements Callable<Integer> {
                 });
             }
         }
-        DemoPipeline.create(output, seed);
-        System.out.println("wrote the demo pipeline to " + output + " (" + DemoPipeline.LABEL + ")");
+        DemoModelWriter.create(output, seed);
+        System.out.println("wrote the demo pipeline to " + output + " (" + DemoModelWriter.LABEL + ")");
         return 0;
     }
 }

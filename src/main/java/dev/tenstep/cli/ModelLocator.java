@@ -60,7 +60,7 @@ public final class ModelLocator {
      *                                                the given folder does not exist
      */
     public static Path modelOption(picocli.CommandLine cmd, Path model) {
-        if (model != null && !Files.isDirectory(model) && !dev.tenstep.pipeline.SingleFilePipeline.isSingleFile(model)) {
+        if (model != null && !Files.isDirectory(model) && !dev.tenstep.pipeline.SingleFileLoader.isSingleFile(model)) {
             throw new picocli.CommandLine.ParameterException(cmd, "--model: " + (Files.exists(model)
                     ? model + " is neither a diffusers folder nor a .safetensors/.ckpt checkpoint" : "not found: " + model));
         }

@@ -2,7 +2,7 @@ package dev.tenstep.cli;
 
 import dev.tenstep.model.ModelLoadException;
 import dev.tenstep.pipeline.ComputeSpec;
-import dev.tenstep.pipeline.DemoPipeline;
+import dev.tenstep.pipeline.DemoModelWriter;
 import dev.tenstep.pipeline.GenerationRequest;
 import dev.tenstep.pipeline.ModelCatalog;
 import dev.tenstep.pipeline.TextToImage;
@@ -93,8 +93,6 @@ public class ServeCommand implements Callable<Integer> {
         probePort(host, port);
         // before anything is written or loaded: a bad --device/--dtype is one line
         ComputeSpec device = compute.resolve(cmd);
-        // for the life of the server: every request computes attention this way
-        dev.tenstep.model.nn.AttentionSettings.use(compute.attention(cmd));
         Path models = modelsDir != null ? modelsDir : ModelLocator.defaultModelsDir();
         ModelCatalog catalog = new ModelCatalog(models);
         if (modelsDir != null && !java.nio.file.Files.isDirectory(modelsDir)) {
@@ -112,7 +110,7 @@ public class ServeCommand implements Callable<Integer> {
         Javalin app = null;
         try {
             if (generator.isDemo()) {
-                System.out.println("using the bundled demo pipeline (" + DemoPipeline.LABEL + ")");
+                System.out.println("using the bundled demo pipeline (" + DemoModelWriter.LABEL + ")");
             }
             OutputStore store = new OutputStore(outputs != null ? outputs : ModelLocator.defaultOutputsDir());
             queue = new JobQueue(generator, store, workers, queueSize);

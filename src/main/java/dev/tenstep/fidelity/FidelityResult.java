@@ -5,10 +5,9 @@ import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 
-import javax.imageio.ImageIO;
+import dev.tenstep.pipeline.OutputWriter;
+
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -199,18 +198,18 @@ public record FidelityResult(String model, FidelityStudy.Options options, double
     }
 
     /**
-     * Writes {@code fidelity.json}, {@code fidelity.csv} and {@code fidelity.png} into {@code dir} (created).
+     * Writes {@code fidelity.json}, {@code fidelity.csv} and {@code fidelity.png} into {@code dir} (created), each
+     * atomically ({@link OutputWriter}): an interrupted study leaves the files of the last complete write or none.
      *
      * @return the three files
      */
     public List<Path> write(Path dir) throws IOException {
-        Files.createDirectories(dir);
         Path json = dir.resolve("fidelity.json");
         Path csv = dir.resolve("fidelity.csv");
         Path png = dir.resolve("fidelity.png");
-        Files.writeString(json, toJson(), StandardCharsets.UTF_8);
-        Files.writeString(csv, toCsv(), StandardCharsets.UTF_8);
-        ImageIO.write(FidelityChart.render(this), "png", png.toFile());
+        OutputWriter.writeText(json, toJson());
+        OutputWriter.writeText(csv, toCsv());
+        OutputWriter.writeImage(png, FidelityChart.render(this));
         return List.of(json, csv, png);
     }
 }

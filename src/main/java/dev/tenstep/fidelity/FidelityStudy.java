@@ -3,6 +3,9 @@ package dev.tenstep.fidelity;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
+import dev.tenstep.pipeline.GenerationRequest;
+import dev.tenstep.pipeline.ResolvedRequest;
+import dev.tenstep.pipeline.TextToImage;
 import dev.tenstep.sampling.Denoiser;
 import dev.tenstep.sampling.LatentSampler;
 import dev.tenstep.sampling.NoiseSchedule;
@@ -120,12 +123,65 @@ public final class FidelityStudy {
     public record Check(String prompt, long seed, double rms) {
     }
 
-    private final StudyModel model;
+    private final TextToImage model;
+    private final Integer size;
     private final Options options;
 
-    public FidelityStudy(StudyModel model, Options options) {
+    /** A study of a model at its default image size. */
+    public FidelityStudy(TextToImage model, Options options) {
+        this(model, null, options);
+    }
+
+    /**
+     * @param model   the model: its training table, latent shape, guided denoiser ({@link TextToImage#condition})
+     *                and decoder
+     * @param size    image width and height in pixels, or null for the model's default size
+     * @param options what to run
+     */
+    public FidelityStudy(TextToImage model, Integer size, Options options) {
         this.model = Objects.requireNonNull(model, "model");
+        this.size = size;
         this.options = Objects.requireNonNull(options, "options");
+    }
+
+    /**
+     * The request a prompt is studied with: one step (the sampler and schedule come from the study), the study's
+     * negative prompt, guidance scale and size, the default prompt syntax and clip skip.
+     *
+     * @throws dev.tenstep.pipeline.InvalidRequestException if the prompt or the size is invalid for the model
+     */
+    private ResolvedRequest request(String prompt) {
+        return model.resolve(new GenerationRequest(prompt, options.negativePrompt(), 1, options.guidanceScale(), 0,
+                null, null, null, size, size));
+    }
+
+    /**
+     * The model's guided denoiser for a prompt ({@link TextToImage#condition}); its arrays live in {@code manager},
+     * which the caller keeps open while sampling.
+     *
+     * @throws IllegalArgumentException if the prompt is invalid for the model (e.g. no ideal-model caption matches)
+     */
+    public Denoiser denoiser(NDManager manager, String prompt) {
+        return model.condition(request(prompt), null, manager).denoiser();
+    }
+
+    /** The latent shape of one image of the study, [1, C, h, w] (NCHW). */
+    public long[] latentShape() {
+        return model.latentShape(request(options.prompts().get(0)));
+    }
+
+    /**
+     * Decodes a final latent z (row-major, {@link #latentShape()}) to RGB pixels [3, H, W] in [0, 1]: the model's
+     * decoder, then {@code clamp((x + 1) / 2, 0, 1)} (not rounded to 8 bits).
+     */
+    public float[] decode(float[] latent) {
+        try (NDManager m = model.newManager()) {
+            float[] px = model.decode(m.create(latent, new Shape(latentShape()))).toFloatArray();
+            for (int i = 0; i < px.length; i++) {
+                px[i] = Math.min(1f, Math.max(0f, (px[i] + 1f) / 2f));
+            }
+            return px;
+        }
     }
 
     /**
@@ -235,10 +291,8 @@ public final class FidelityStudy {
                 s.schedule(ns, n); // fail early on N > T
             }
         }
-        try (NDManager probe = NDManager.newBaseManager()) {
-            for (String p : options.prompts()) {
-                model.denoiser(probe, p, options.negativePrompt(), options.guidanceScale()); // fail early on bad prompts
-            }
+        for (String p : options.prompts()) {
+            request(p); // fail early on bad prompts
         }
         record Task(String prompt, long seed) {
         }
@@ -293,10 +347,9 @@ public final class FidelityStudy {
     }
 
     private Check solveSeed(String prompt, long seed, List<Run> runs) {
-        NoiseSchedule ns = model.noiseSchedule();
-        long[] shape = model.latentShape();
-        try (NDManager m = NDManager.newBaseManager()) {
-            Denoiser denoiser = model.denoiser(m, prompt, options.negativePrompt(), options.guidanceScale());
+        long[] shape = latentShape();
+        try (NDManager m = model.newManager()) {
+            Denoiser denoiser = denoiser(m, prompt);
             float[] z = SeededRandom.latent(seed, m, new Shape(shape)).toFloatArray();
             return measure(denoiser, z, prompt, seed, runs);
         }
@@ -305,13 +358,13 @@ public final class FidelityStudy {
     /**
      * Measures every sampler and N from one initial latent against its reference(s).
      *
-     * @param z    the initial latent, row-major {@link StudyModel#latentShape()}
+     * @param z    the initial latent, row-major {@link #latentShape()}
      * @param runs receives one {@link Run} per sampler and N
      * @return the reference's convergence check, or null when skipped
      */
     public Check measure(Denoiser denoiser, float[] z, String prompt, long seed, List<Run> runs) {
         NoiseSchedule ns = model.noiseSchedule();
-        long[] shape = model.latentShape();
+        long[] shape = latentShape();
         LatentSampler ddim = SamplerKind.DDIM.sampler();
         java.util.Map<List<Double>, float[]> refs = new java.util.HashMap<>();
         java.util.Map<List<Double>, float[]> refPixels = new java.util.HashMap<>();
@@ -333,10 +386,10 @@ public final class FidelityStudy {
                 // ending at 0: the same solve plus the final step sigma(0) -> 0, x = x0_hat (shared, not re-solved)
                 float[] ref = !toZero ? toMin : refs.computeIfAbsent(List.of(start, 0.0),
                         k -> solve(ddim, denoiser, toMin, shape, finalStep(ns)));
-                float[] px = refPixels.computeIfAbsent(List.of(start, toZero ? 0.0 : ns.sigmaMin()), k -> model.decode(ref));
+                float[] px = refPixels.computeIfAbsent(List.of(start, toZero ? 0.0 : ns.sigmaMin()), k -> decode(ref));
                 float[] out = solve(s.method(), denoiser, z, shape, sch);
                 runs.add(new Run(prompt, seed, s.sampler(), s.schedule(), n, sch.sigma(0), rms(out, ref),
-                        psnr(model.decode(out), px)));
+                        psnr(decode(out), px)));
             }
         }
         if (options.checkSteps() == 0) {

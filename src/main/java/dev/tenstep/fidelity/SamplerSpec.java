@@ -26,7 +26,7 @@ public record SamplerSpec(String sampler, String schedule) {
      */
     public SamplerSpec {
         SamplerKind k = SamplerKind.byName(sampler);
-        if (k.mu() > 0) {
+        if (k.sampler().stochastic()) {
             throw new IllegalArgumentException("sampler '" + sampler + "' is stochastic; a fidelity study measures "
                     + "deterministic solvers of the probability-flow ODE (ddim, ge, " + DPMPP_2M + ")");
         }
@@ -54,7 +54,7 @@ public record SamplerSpec(String sampler, String schedule) {
 
     /** The sampling method. */
     public LatentSampler method() {
-        return SamplerKind.byName(sampler).method();
+        return SamplerKind.byName(sampler).sampler();
     }
 
     /** The schedule of N steps on a training table. */

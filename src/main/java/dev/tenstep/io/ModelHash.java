@@ -15,12 +15,15 @@ import java.util.function.Consumer;
  * digits, {@code modules/hashes.py}). Hashing a 4 GB file takes tens of seconds, so the result is
  * cached beside the file as {@code <file>.sha256} ({@code <hex> <size> <mtime ms>}) and reused
  * while size and modification time are unchanged. When the folder is read-only the hash is
- * still returned, only not cached.
+ * still returned, only not cached beside it; every hash computed is also kept for the process (same size and
+ * modification time), so {@link #cachedSha256} knows it either way.
  */
 public final class ModelHash {
     /** Suffix of the cache file written beside the checkpoint. */
     public static final String CACHE_SUFFIX = ".sha256";
     private static final int CHUNK = 1 << 20;
+    /** Hashes computed by this process: absolute path -> {@code <hex> <size> <mtime ms>}, as the cache file. */
+    private static final java.util.concurrent.ConcurrentMap<Path, String> COMPUTED = new java.util.concurrent.ConcurrentHashMap<>();
 
     private ModelHash() {
     }
@@ -68,6 +71,7 @@ public final class ModelHash {
             }
         }
         String hex = HexFormat.of().formatHex(md.digest());
+        COMPUTED.put(file.toAbsolutePath().normalize(), hex + " " + size + " " + mtime);
         if (writable(file.toAbsolutePath().getParent())) {
             try {
                 AtomicFiles.write(cache, (hex + " " + size + " " + mtime + "\n").getBytes(StandardCharsets.UTF_8));
@@ -79,15 +83,17 @@ public final class ModelHash {
     }
 
     /**
-     * The SHA-256 of {@code file} from its cache beside it when the cache is current (same size and
-     * modification time), else null; never reads the file itself, so listing many large
-     * checkpoints stays instant.
+     * The SHA-256 of {@code file} from its cache beside it, or from this process's own computation (a read-only
+     * folder has no cache), when current (same size and modification time), else null; never reads the file
+     * itself, so listing many large checkpoints stays instant.
      */
     public static String cachedSha256(Path file) {
         try {
             long size = Files.size(file);
             long mtime = Files.getLastModifiedTime(file).toMillis();
-            return readCache(file.resolveSibling(file.getFileName() + CACHE_SUFFIX), size, mtime);
+            String known = COMPUTED.get(file.toAbsolutePath().normalize());
+            String hex = known == null ? null : parse(known, size, mtime);
+            return hex != null ? hex : readCache(file.resolveSibling(file.getFileName() + CACHE_SUFFIX), size, mtime);
         } catch (IOException e) {
             return null;
         }
@@ -111,13 +117,23 @@ public final class ModelHash {
 
     private static String readCache(Path cache, long size, long mtime) {
         try {
-            String[] parts = Files.readString(cache, StandardCharsets.UTF_8).trim().split("\\s+");
+            return parse(Files.readString(cache, StandardCharsets.UTF_8), size, mtime);
+        } catch (IOException | RuntimeException e) {
+            // absent or unreadable cache: compute
+        }
+        return null;
+    }
+
+    /** The hex of a {@code <hex> <size> <mtime ms>} record when size and time match, else null. */
+    private static String parse(String record, long size, long mtime) {
+        String[] parts = record.trim().split("\\s+");
+        try {
             if (parts.length == 3 && parts[0].matches("[0-9a-f]{64}") && Long.parseLong(parts[1]) == size
                     && Long.parseLong(parts[2]) == mtime) {
                 return parts[0];
             }
-        } catch (IOException | RuntimeException e) {
-            // absent or unreadable cache: compute
+        } catch (NumberFormatException e) {
+            // a damaged record: none
         }
         return null;
     }

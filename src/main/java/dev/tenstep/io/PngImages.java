@@ -56,12 +56,6 @@ public final class PngImages {
         }
     }
 
-    /** Writes the PNG with {@link AtomicFiles#write}: never half-written under the final name. */
-    public static void writeAtomic(BufferedImage image, Map<String, String> text, Path file) throws IOException {
-        byte[] png = encode(image, text);
-        AtomicFiles.write(file, png);
-    }
-
     private static void addText(IIOMetadata meta, Map<String, String> text) throws IIOInvalidTreeException {
         String format = "javax_imageio_png_1.0";
         IIOMetadataNode root = new IIOMetadataNode(format);

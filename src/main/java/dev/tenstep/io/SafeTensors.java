@@ -108,6 +108,10 @@ public final class SafeTensors implements TensorFile {
             for (Iterator<Map.Entry<String, JsonNode>> it = header.fields(); it.hasNext(); ) {
                 Map.Entry<String, JsonNode> e = it.next();
                 if (e.getKey().equals("__metadata__")) {
+                    if (e.getValue().isNull()) {
+                        // null is no metadata: the reference reader types it Option<HashMap<String, String>>
+                        continue;
+                    }
                     if (!e.getValue().isObject()) {
                         throw new SafeTensorsException(file, "__metadata__ is not a JSON object of strings");
                     }

@@ -2,8 +2,12 @@ package dev.tenstep.pipeline;
 
 import ai.djl.Device;
 import ai.djl.ndarray.types.DataType;
+import dev.tenstep.model.nn.AttentionSettings;
 
 import java.util.Locale;
+import dev.tenstep.model.nn.CpuBf16;
+import java.util.LinkedHashMap;
+import java.util.Map;
 
 /**
  * Where and in which precision a pipeline computes: the device every weight and intermediate lives
@@ -16,13 +20,32 @@ import java.util.Locale;
  * fp32 whenever the compute dtype is half (the SD VAE overflows to NaN in fp16, as every GPU runner
  * knows), else the compute dtype. The sampler state (latents, sigmas) is always fp32.
  *
- * @param device   the DJL device (CPU or GPU n)
- * @param dtype    compute dtype of the text encoder and the UNet
- * @param vaeDtype dtype of the VAE decoder (and encoder)
+ * <p>It also carries how attention is computed ({@code --attention-slice}, {@link AttentionSettings}): an
+ * inference setting that changes memory and speed, never the picture, so it is not part of the infotext or the
+ * label. A pipeline applies it around its own model calls; no adapter sets a process-wide value.
+ *
+ * @param device    the DJL device (CPU or GPU n)
+ * @param dtype     compute dtype of the text encoder and the UNet
+ * @param vaeDtype  dtype of the VAE decoder (and encoder)
+ * @param attention how attention is computed (fused kernel or query slices); null = {@link AttentionSettings#DEFAULT}
  */
-public record ComputeSpec(Device device, Precision dtype, Precision vaeDtype) {
+public record ComputeSpec(Device device, Precision dtype, Precision vaeDtype, AttentionSettings attention) {
     /** The CPU in fp32: the default of every machine without a usable GPU, and the tests' setting. */
     public static final ComputeSpec CPU = new ComputeSpec(Device.cpu(), Precision.FP32, Precision.FP32);
+
+    public ComputeSpec {
+        attention = attention == null ? AttentionSettings.DEFAULT : attention;
+    }
+
+    /** With the default attention ({@link AttentionSettings#DEFAULT}, the fused kernel). */
+    public ComputeSpec(Device device, Precision dtype, Precision vaeDtype) {
+        this(device, dtype, vaeDtype, AttentionSettings.DEFAULT);
+    }
+
+    /** This setting with another attention computation. */
+    public ComputeSpec withAttention(AttentionSettings a) {
+        return new ComputeSpec(device, dtype, vaeDtype, a);
+    }
 
     /** A floating-point precision of weights and activations. */
     public enum Precision {
@@ -83,7 +106,7 @@ public record ComputeSpec(Device device, Precision dtype, Precision vaeDtype) {
     /** Why half precision is refused on the CPU (bf16: the CPU's own reason, from its instruction set). */
     static String halfOnCpu(String option, Precision p) {
         if (p == Precision.BF16) {
-            return option + " bf16: " + dev.tenstep.model.nn.CpuBf16.refusal(dev.tenstep.model.nn.CpuBf16.cpuFlags());
+            return option + " bf16: " + CpuBf16.refusal(CpuBf16.cpuFlags());
         }
         return option + " fp16: fp16 on the CPU is refused: libtorch has no fast fp16 CPU kernels (~250x slower than "
                 + "fp32); use " + option + " fp32 (the CPU default) or a CUDA device (--device cuda)";
@@ -177,8 +200,8 @@ public record ComputeSpec(Device device, Precision dtype, Precision vaeDtype) {
      * precision or from the compute dtype otherwise); none for the CPU fp32 default, so those
      * infotexts stay as before.
      */
-    public java.util.Map<String, String> infotextFields() {
-        java.util.Map<String, String> m = new java.util.LinkedHashMap<>();
+    public Map<String, String> infotextFields() {
+        Map<String, String> m = new LinkedHashMap<>();
         if (isCpuDefault()) {
             return m;
         }

@@ -73,9 +73,10 @@ public final class FixtureParity {
             NDArray init = ref.get("initial_latents");
             long[] s = init.getShape().getShape();
             int scale = p.vaeScale();
-            GenerationRequest request = new GenerationRequest(in.get("prompt").asText(), in.get("negative_prompt").asText(),
-                    in.get("num_inference_steps").asInt(), in.get("guidance_scale").asDouble(), 0, SamplerKind.DDIM,
-                    ScheduleKind.DDIM, null, (int) s[3] * scale, (int) s[2] * scale);
+            ResolvedRequest request = p.resolve(new GenerationRequest(in.get("prompt").asText(),
+                    in.get("negative_prompt").asText(), in.get("num_inference_steps").asInt(),
+                    in.get("guidance_scale").asDouble(), 0, SamplerKind.DDIM, ScheduleKind.DDIM, null,
+                    (int) s[3] * scale, (int) s[2] * scale));
             TextToImage.PromptEmbedding e = p.encodePrompt(request.prompt(), request.negativePrompt());
             out.add(compare("prompt_embeds", ref.get("prompt_embeds").toFloatArray(), e.data(),
                     tolerance(textCase, "last_hidden_state"), toleranceScale));

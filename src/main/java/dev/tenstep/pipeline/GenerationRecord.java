@@ -30,7 +30,7 @@ import java.util.Objects;
  * @param sampler        sampler id ({@code ddim}, {@code ge}, ...)
  * @param samplerName    sampler display / A1111 name ({@code DDIM}, {@code GE}, ...)
  * @param schedule       schedule id ({@code log-linear}, ...)
- * @param gamma          gradient-estimation weight actually used
+ * @param gamma          gradient-estimation weight actually used; null for a sampler without gamma (all but GE)
  * @param width          image width in pixels
  * @param height         image height in pixels
  * @param promptSyntax   how the prompts were read: {@code a1111} or {@code plain} ({@link PromptSyntax#id})
@@ -67,7 +67,7 @@ public record GenerationRecord(
         String sampler,
         String samplerName,
         String schedule,
-        double gamma,
+        Double gamma,
         int width,
         int height,
         String promptSyntax,
@@ -125,14 +125,13 @@ public record GenerationRecord(
     /**
      * The parameters of a resolved request (defaults filled in), before anything ran.
      *
-     * @param r     a request resolved by the pipeline (seed, size, schedule and gamma set)
+     * @param r     a request resolved by the model
      * @param model the model name, or null
      */
-    public static GenerationRecord ofRequest(GenerationRequest r, String model) {
+    public static GenerationRecord ofRequest(ResolvedRequest r, String model) {
         return new GenerationRecord(r.prompt(), r.negativePrompt(), r.steps(), r.cfgScale(), r.seed(),
-                r.sampler().id(), r.sampler().displayName(), r.resolvedSchedule().id(), r.resolvedGamma(),
-                r.width() == null ? 0 : r.width(), r.height() == null ? 0 : r.height(),
-                r.resolvedSyntax().id(), r.resolvedClipSkip(), r.resolvedRng().id(), model, null,
+                r.sampler().id(), r.sampler().displayName(), r.schedule().id(), r.gamma(), r.width(), r.height(),
+                r.promptSyntax().id(), r.clipSkip(), r.rng().id(), model, null,
                 null, null, null, null, null, null, null, null, null, null, null, null, null);
     }
 
@@ -165,6 +164,13 @@ public record GenerationRecord(
     public GenerationRecord withTimings(Timings t) {
         return new GenerationRecord(prompt, negativePrompt, steps, cfgScale, seed, sampler, samplerName, schedule,
                 gamma, width, height, promptSyntax, clipSkip, rng, model, modelHash, infotext, warnings, t, file, sha256, created,
+                key, source, index, variant, seedBase, randomSeed, noiseSha256);
+    }
+
+    /** This record with another infotext (the stored PNG's {@code parameters}), e.g. with a field added by the command. */
+    public GenerationRecord withInfotext(String text) {
+        return new GenerationRecord(prompt, negativePrompt, steps, cfgScale, seed, sampler, samplerName, schedule,
+                gamma, width, height, promptSyntax, clipSkip, rng, model, modelHash, text, warnings, timings, file, sha256, created,
                 key, source, index, variant, seedBase, randomSeed, noiseSha256);
     }
 
@@ -216,7 +222,7 @@ public record GenerationRecord(
     public boolean sameGeneration(GenerationRecord o) {
         return Objects.equals(key, o.key) && prompt.equals(o.prompt) && negativePrompt.equals(o.negativePrompt)
                 && steps == o.steps && cfgScale == o.cfgScale && seed == o.seed && sampler.equals(o.sampler)
-                && schedule.equals(o.schedule) && gamma == o.gamma && width == o.width && height == o.height
+                && schedule.equals(o.schedule) && Objects.equals(gamma, o.gamma) && width == o.width && height == o.height
                 && effectivePromptSyntax().equals(o.effectivePromptSyntax()) && effectiveClipSkip() == o.effectiveClipSkip()
                 && effectiveRng().equals(o.effectiveRng())
                 && Objects.equals(model, o.model) && Objects.equals(file, o.file);

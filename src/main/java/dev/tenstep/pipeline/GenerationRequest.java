@@ -13,9 +13,9 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * Everything that determines one text-to-image generation. Unset values ({@code null} width,
- * height, schedule or gamma; seed {@code < 0}) are filled from the model and the sampler preset by
- * {@link #resolve}.
+ * A text-to-image request as a client sends it: unset values ({@code null} width, height, schedule,
+ * gamma, prompt syntax, clip skip or RNG; seed {@code < 0}) are filled from the model and the sampler preset by
+ * {@link TextToImage#resolve}, which validates it into the {@link ResolvedRequest} that a model runs.
  *
  * @param prompt         text prompt (may be empty)
  * @param negativePrompt negative prompt for classifier-free guidance ("" = unconditional)
@@ -24,7 +24,7 @@ import java.util.List;
  * @param seed           seed of the starting noise and of the per-step noise; negative = random
  * @param sampler        the sampler preset; null = {@link SamplerKind#DEFAULT} (GE)
  * @param schedule       the sigma schedule; null = the sampler's default
- * @param gamma          gradient-estimation weight (>= 1); null = the sampler's preset
+ * @param gamma          gradient-estimation weight (1..10), only for a sampler that has one (GE); null = its default
  * @param width          image width in pixels, a multiple of the VAE scale (8 for SD); null = the model's default
  * @param height         image height in pixels; null = the model's default
  * @param promptSyntax   how the prompts are read ({@code a1111} emphasis and editing, or {@code plain}); null = a1111
@@ -53,6 +53,12 @@ public record GenerationRequest(
 
     /** Largest clip skip accepted in a request (A1111's slider range); a model may allow fewer. */
     public static final int MAX_CLIP_SKIP = 12;
+
+    /** The prompt syntax of a request that sets none: A1111's emphasis and prompt editing. */
+    public static final PromptSyntax DEFAULT_SYNTAX = PromptSyntax.A1111;
+
+    /** The clip skip of a request that sets none: 1, the text encoder's last layer. */
+    public static final int DEFAULT_CLIP_SKIP = 1;
 
     /** As the canonical constructor with the default prompt syntax, clip skip and RNG. */
     public GenerationRequest(String prompt, String negativePrompt, int steps, double cfgScale, long seed,
@@ -98,19 +104,22 @@ public record GenerationRequest(
                 syntax, skip, generator);
     }
 
-    /** The prompt syntax actually used. */
-    public PromptSyntax resolvedSyntax() {
-        return promptSyntax != null ? promptSyntax : PromptSyntax.A1111;
-    }
-
-    /** The clip skip actually used (1 = the last layer). */
-    public int resolvedClipSkip() {
-        return clipSkip != null ? clipSkip : 1;
-    }
-
-    /** The RNG actually used. */
-    public RngKind resolvedRng() {
-        return rng != null ? rng : RngKind.DEFAULT;
+    /**
+     * This request with the model-independent defaults filled (the sampler's schedule and gamma - null for a
+     * sampler without one -, prompt syntax
+     * {@link #DEFAULT_SYNTAX}, clip skip 1, {@link RngKind#DEFAULT}) and the given seed and size: the last step of
+     * a model's {@link TextToImage#resolve}, after it validated the request and chose the size and seed.
+     *
+     * @param drawnSeed the seed (this request's own when set), &gt;= 0
+     * @param w         the image width in pixels (this request's own when set)
+     * @param h         the image height in pixels
+     */
+    public ResolvedRequest resolved(long drawnSeed, int w, int h) {
+        return new ResolvedRequest(prompt, negativePrompt, steps, cfgScale, drawnSeed, sampler,
+                schedule != null ? schedule : sampler.defaultSchedule(),
+                gamma != null ? gamma : sampler.hasGamma() ? sampler.defaultGamma().getAsDouble() : null, w, h,
+                promptSyntax != null ? promptSyntax : DEFAULT_SYNTAX, clipSkip != null ? clipSkip : DEFAULT_CLIP_SKIP,
+                rng != null ? rng : RngKind.DEFAULT);
     }
 
     /**
@@ -137,7 +146,7 @@ public record GenerationRequest(
         }
         if (gamma != null && (!Double.isFinite(gamma) || gamma < 1 || gamma > 10)) {
             errors.add(new FieldError("gamma", "must be between 1 and 10, got " + gamma));
-        } else if (gamma != null && !sampler.hasGamma() && gamma != sampler.gamma()) {
+        } else if (gamma != null && !sampler.hasGamma()) {
             errors.add(new FieldError("gamma", sampler.displayName() + " has no gradient-estimation weight; "
                     + "leave gamma unset (got " + gamma + ")"));
         }
@@ -146,7 +155,7 @@ public record GenerationRequest(
         }
         checkSize(errors, "width", width, sizeMultiple, max);
         checkSize(errors, "height", height, sizeMultiple, max);
-        if (resolvedSyntax() == PromptSyntax.A1111) {
+        if ((promptSyntax != null ? promptSyntax : DEFAULT_SYNTAX) == PromptSyntax.A1111) {
             checkSyntax(errors, "prompt", prompt);
             checkSyntax(errors, "negative_prompt", negativePrompt);
         }
@@ -183,15 +192,5 @@ public record GenerationRequest(
         } else if (v % multiple != 0) {
             errors.add(new FieldError(field, "must be a multiple of " + multiple + ", got " + v));
         }
-    }
-
-    /** The schedule actually used: the explicit one, else the sampler's default. */
-    public ScheduleKind resolvedSchedule() {
-        return schedule != null ? schedule : sampler.defaultSchedule();
-    }
-
-    /** The gamma actually used: the explicit one, else the sampler's preset. */
-    public double resolvedGamma() {
-        return gamma != null ? gamma : sampler.gamma();
     }
 }

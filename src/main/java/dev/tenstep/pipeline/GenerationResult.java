@@ -7,7 +7,7 @@ import java.util.List;
  * A finished generation.
  *
  * @param image         the decoded RGB image
- * @param request       the request with every default resolved (seed, size, schedule, gamma)
+ * @param request       the resolved request that ran
  * @param infotext      A1111 "parameters" text
  * @param latentShape   [1, C, h, w] of the latents below
  * @param finalLatents  zFinal at pipeline scale, row-major
@@ -21,7 +21,7 @@ import java.util.List;
  */
 public record GenerationResult(
         BufferedImage image,
-        GenerationRequest request,
+        ResolvedRequest request,
         String infotext,
         long[] latentShape,
         float[] finalLatents,
@@ -33,7 +33,7 @@ public record GenerationResult(
         float[] initialLatents) {
 
     /** Without the initial latents. */
-    public GenerationResult(BufferedImage image, GenerationRequest request, String infotext, long[] latentShape,
+    public GenerationResult(BufferedImage image, ResolvedRequest request, String infotext, long[] latentShape,
                             float[] finalLatents, List<float[]> x0hatPerStep, double[] timesteps, double[] sigmas,
                             List<String> warnings, Timings timings) {
         this(image, request, infotext, latentShape, finalLatents, x0hatPerStep, timesteps, sigmas, warnings, timings, null);

@@ -2,11 +2,7 @@ package dev.tenstep.pipeline;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.types.Shape;
-import dev.tenstep.sampling.LatentSampler;
 import dev.tenstep.sampling.NoiseSchedule;
-import dev.tenstep.sampling.NoiseSource;
-import dev.tenstep.sampling.SigmaSchedule;
 import dev.tenstep.sampling.ideal.IdealDenoiser;
 import dev.tenstep.sampling.ideal.IdealModels;
 import dev.tenstep.sampling.ideal.ImageDataSet;
@@ -21,9 +17,10 @@ import java.util.List;
  * captioned image set ({@link IdealDenoiser}; {@code ideal:shapes} or {@code ideal:DIR}). The "latent" is the
  * image itself, [1, C, H, W] in [-1, 1] (no VAE), so decoding is {@code round(clamp((z + 1) / 2) * 255)} and
  * previews of x0-hat are exact. The prompt selects the images whose caption has all its words, the negative
- * prompt the unconditional subset, and the guidance scale is classifier-free guidance between the two. ScheduleKind
+ * prompt the unconditional subset, and the guidance scale is classifier-free guidance between the two. Schedules
  * use the Stable Diffusion 1.x training table ({@link IdealModels#noiseSchedule()}). Images have exactly the data
- * set's size; another width or height is refused.
+ * set's size; another width or height is refused. It contributes its denoiser and the identity decoder to the shared
+ * {@link DenoiseStage}.
  *
  * <p>Thread-safe: the data set is immutable and each generation has its own manager and random source.
  */
@@ -61,6 +58,7 @@ public final class IdealPipeline implements TextToImage {
         return data;
     }
 
+    @Override
     public NoiseSchedule noiseSchedule() {
         return noiseSchedule;
     }
@@ -76,6 +74,12 @@ public final class IdealPipeline implements TextToImage {
         return data.width();
     }
 
+    /** No text encoder: clip skip 1 only. */
+    @Override
+    public int maxClipSkip() {
+        return 1;
+    }
+
     /**
      * Fills the defaults (the data set's size, a random seed) and validates the request.
      *
@@ -83,17 +87,15 @@ public final class IdealPipeline implements TextToImage {
      *                                 a width or height other than the data set's, a prompt or negative prompt that
      *                                 matches no caption (listing the known words)
      */
-    /** No text encoder: clip skip 1 only. */
     @Override
-    public int maxClipSkip() {
-        return 1;
-    }
-
-    @Override
-    public GenerationRequest resolve(GenerationRequest r, int maxSize) {
+    public ResolvedRequest resolve(GenerationRequest r, int maxSize) {
         List<FieldError> errors = new ArrayList<>(r.validate(1, noiseSchedule.numTrainTimesteps(),
                 Math.max(maxSize, Math.max(data.width(), data.height()))));
         errors.removeIf(e -> e.field().equals("width") || e.field().equals("height"));
+        String stepsProblem = (r.schedule() != null ? r.schedule() : r.sampler().defaultSchedule()).stepsProblem(noiseSchedule, r.steps());
+        if (stepsProblem != null && errors.stream().noneMatch(e -> e.field().equals("steps"))) {
+            errors.add(new FieldError("steps", stepsProblem));
+        }
         if (r.width() != null && r.width() != data.width()) {
             errors.add(new FieldError("width", "must be " + data.width() + " for " + name + " (the data set's image width), got "
                     + r.width()));
@@ -112,7 +114,7 @@ public final class IdealPipeline implements TextToImage {
         } catch (IllegalArgumentException e) {
             errors.add(new FieldError("negative_prompt", e.getMessage()));
         }
-        if (r.resolvedClipSkip() != 1) {
+        if (r.clipSkip() != null && r.clipSkip() != 1) {
             errors.add(new FieldError("clip_skip", name + " has no text encoder: clip skip must be 1, got " + r.clipSkip()));
         }
         if (!errors.isEmpty()) {
@@ -120,20 +122,13 @@ public final class IdealPipeline implements TextToImage {
         }
         long seed = r.seed() >= 0 ? r.seed() : (SEEDS.nextLong() & 0xffffffffL);
         // the prompt syntax changes nothing here (prompts only name caption subsets) but is kept for the record
-        return new GenerationRequest(r.prompt(), r.negativePrompt(), r.steps(), r.cfgScale(), seed, r.sampler(),
-                r.resolvedSchedule(), r.resolvedGamma(), data.width(), data.height())
-                .withText(r.resolvedSyntax(), r.resolvedClipSkip(), r.resolvedRng());
+        return r.resolved(seed, data.width(), data.height());
     }
 
     /** {@code [1, C, H, W]} of the data set. */
     @Override
-    public long[] latentShape(GenerationRequest resolved) {
+    public long[] latentShape(ResolvedRequest resolved) {
         return new long[] {1, data.channels(), data.height(), data.width()};
-    }
-
-    @Override
-    public float[] initialLatents(GenerationRequest resolved) {
-        return resolved.resolvedRng().initialDraw(resolved.seed(), data.dimension());
     }
 
     /**
@@ -146,48 +141,29 @@ public final class IdealPipeline implements TextToImage {
                 dev.tenstep.pipeline.prompt.PromptSyntax.PLAIN, 1, java.util.Map.of(), new float[0], new long[] {0}, List.of());
     }
 
+    /** A CPU manager: the data set lives on the host. */
+    @Override
+    public NDManager newManager() {
+        return NDManager.newBaseManager();
+    }
+
     /**
-     * Samples with the request's sampler and schedule from the seeded noise (or the given initial latents).
-     *
-     * @throws InvalidRequestException  if a field is invalid
-     * @throws IllegalArgumentException if the initial latents have the wrong size
-     * @throws java.util.concurrent.CancellationException if the listener cancelled
+     * The closed-form denoiser of the caption subsets the prompt and the negative prompt select, with
+     * classifier-free guidance between them ({@link IdealDenoiser#forPrompt}); nothing is encoded, so the
+     * embedding is not used.
      */
     @Override
-    public GenerationResult generate(GenerationRequest request, TextToImage.PromptEmbedding embedding,
-                                     TextToImage.Options options) {
-        GenerationRequest r = resolve(request);
-        long t0 = System.nanoTime();
-        long[] shape = latentShape(r);
-        int h = data.height();
-        int w = data.width();
-        SigmaSchedule schedule = r.schedule().build(noiseSchedule, r.steps());
-        LatentSampler sampler = r.sampler().method(r.gamma());
-        IdealDenoiser denoiser = IdealDenoiser.forPrompt(data, r.prompt(), r.negativePrompt(), r.cfgScale());
-        try (NDManager gen = NDManager.newBaseManager()) {
-            float[] init = options.initLatents() != null ? options.initLatents() : initialLatents(r);
-            if (init.length != data.dimension()) {
-                throw new IllegalArgumentException("initial latents have " + init.length + " values, expected "
-                        + java.util.Arrays.toString(shape));
-            }
-            NDArray zInit = gen.create(init, new Shape(shape));
-            // the request's RNG: its first draw is the initial latent, the per-step noise continues after it
-            dev.tenstep.sampling.RngKind.SeedNoise seedNoise = r.resolvedRng().open(r.seed());
-            seedNoise.initial(gen, new Shape(shape)).close();
-            List<float[]> x0hats = new ArrayList<>();
-            long tText = System.nanoTime();
-            NDArray zFinal = sampler.sample(denoiser, zInit, schedule, seedNoise.perStep(),
-                    StableDiffusionPipeline.stepListener(options, x0hats, t0, h, w));
-            long tDenoise = System.nanoTime();
-            float[] finalLatents = zFinal.toFloatArray();
-            BufferedImage image = Images.toImage(finalLatents, h, w);
-            long tEnd = System.nanoTime();
-            String infotext = Infotext.format(r, r.seed(), r.width(), r.height(), name);
-            return new GenerationResult(image, r, infotext, shape, finalLatents, x0hats, schedule.timesteps(),
-                    schedule.sigmas(), List.of(),
-                    new GenerationResult.Timings((tText - t0) / 1_000_000, (tDenoise - tText) / 1_000_000,
-                            (tEnd - tDenoise) / 1_000_000, (tEnd - t0) / 1_000_000));
-        }
+    public Conditioned condition(ResolvedRequest r, TextToImage.PromptEmbedding embedding, NDManager manager) {
+        return new Conditioned(IdealDenoiser.forPrompt(data, r.prompt(), r.negativePrompt(), r.cfgScale()),
+                k -> "p0/n0", List.of(), name);
+    }
+
+    /** The "latent" is the image in [-1, 1]: a copy of it. */
+    @Override
+    public NDArray decode(NDArray latents) {
+        NDArray image = latents.duplicate();
+        NonFiniteException.check(image.toFloatArray(), "decode (" + name + ")");
+        return image;
     }
 
     /** x0-hat is an image already: both kinds of preview are exact. */

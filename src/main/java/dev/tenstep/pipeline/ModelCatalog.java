@@ -63,12 +63,22 @@ public final class ModelCatalog {
             return o != null && kind == o.kind && filename.equals(o.filename);
         }
 
-        /** This entry with a known short hash (of a file loaded and hashed after the listing). */
+        /**
+         * This entry with a known short hash (of a file loaded and hashed after the listing), and its full SHA-256
+         * when the hash is known for the file ({@link ModelHash#cachedSha256}: the load computed it).
+         */
         public Entry withHash(String shortHash) {
-            if (kind != Kind.FILE || shortHash == null || hash != null) {
+            if (kind != Kind.FILE || shortHash == null || (hash != null && sha256 != null)) {
                 return this;
             }
-            return new Entry(kind, fileName() + " [" + shortHash + "]", modelName, shortHash, sha256, filename, demo);
+            String sha = ModelHash.cachedSha256(path());
+            if (sha == null || !ModelHash.shortHash(sha).equals(hash != null ? hash : shortHash)) {
+                sha = null;
+            }
+            if (hash != null) {
+                return sha == null ? this : new Entry(kind, title, modelName, hash, sha, filename, demo);
+            }
+            return new Entry(kind, fileName() + " [" + shortHash + "]", modelName, shortHash, sha, filename, demo);
         }
 
         /** The file or folder name ({@code v1-5-pruned-emaonly.safetensors}), or the ideal model's name. */
@@ -215,13 +225,13 @@ public final class ModelCatalog {
         Path abs = path.toAbsolutePath().normalize();
         if (Files.isDirectory(abs)) {
             String name = abs.getFileName().toString();
-            return new Entry(Kind.FOLDER, name, name, null, null, abs.toString(), DemoPipeline.isDemo(abs));
+            return new Entry(Kind.FOLDER, name, name, null, null, abs.toString(), DemoModelWriter.isDemo(abs));
         }
         String sha = ModelHash.cachedSha256(abs);
         String shortHash = sha == null ? null : ModelHash.shortHash(sha);
         String file = abs.getFileName().toString();
         return new Entry(Kind.FILE, shortHash == null ? file : file + " [" + shortHash + "]",
-                SingleFilePipeline.modelName(abs), shortHash, sha, abs.toString(), false);
+                SingleFileLoader.modelName(abs), shortHash, sha, abs.toString(), false);
     }
 
     /**

@@ -121,8 +121,7 @@ public final class PipelineAssembler {
         DataType dt = compute.dtype().dataType();
         return assemble(name, dir, c.scheduler(), dir.resolve("tokenizer"), compute, m -> new Networks(
                 new ClipTextModel(Weights.random(m, seed + TEXT_ENCODER_SEED, dt), c.textEncoder()),
-                new UNet2DConditionModel(c.unet(), Weights.random(m, seed + UNET_SEED, dt)
-                        .upcastAttention(c.unet().upcastAttention())),
+                new UNet2DConditionModel(c.unet(), Weights.random(m, seed + UNET_SEED, dt)),
                 new AutoencoderKL(Weights.random(m, seed + VAE_SEED, compute.vaeDtype().dataType()), c.vae())));
     }
 

@@ -10,6 +10,7 @@ import dev.tenstep.model.clip.ClipTokenizer;
 import dev.tenstep.model.config.Configs;
 import dev.tenstep.model.config.ModelIndex;
 import dev.tenstep.model.config.SchedulerConfig;
+import dev.tenstep.model.nn.AttentionSettings;
 import dev.tenstep.model.unet.UNet2DConditionModel;
 import dev.tenstep.model.vae.AutoencoderKL;
 import dev.tenstep.pipeline.prompt.Conditioning;
@@ -17,9 +18,6 @@ import dev.tenstep.pipeline.prompt.PromptEncoder;
 import dev.tenstep.pipeline.prompt.PromptSyntax;
 import dev.tenstep.sampling.CfgDenoiser;
 import dev.tenstep.sampling.NoiseSchedule;
-import dev.tenstep.sampling.LatentSampler;
-import dev.tenstep.sampling.ScheduleKind;
-import dev.tenstep.sampling.SigmaSchedule;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -32,17 +30,19 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.IntFunction;
 
 /**
- * A Stable Diffusion 1.x/2.x text-to-image pipeline loaded from a diffusers folder
+ * A Stable Diffusion 1.x/2.x text-to-image model loaded from a diffusers folder
  * ({@code model_index.json}, {@code tokenizer/}, {@code text_encoder/}, {@code unet/}, {@code vae/},
- * {@code scheduler/}), run in the stages of diffusers' {@code StableDiffusionPipeline}:
+ * {@code scheduler/}). It contributes the parts of diffusers' {@code StableDiffusionPipeline} to the shared
+ * {@link DenoiseStage}:
  * <ol>
- *   <li>encode the prompt and the negative prompt (CLIP in 75-token chunks, [2, 77 * chunks, D], row 0 negative;
- *       A1111 emphasis, prompt editing per step, clip skip: {@link Conditioning});</li>
- *   <li>prepare the starting latent z ~ N(0, I) [1, 4, h, w] from the seed with the request's RNG (or given);</li>
- *   <li>denoise with the sigma-space sampler ({@code docs/samplers.md}) and classifier-free guidance;</li>
- *   <li>decode {@code vae.decode(z / scaling_factor)} to RGB.</li>
+ *   <li>conditioning: the prompt and the negative prompt through CLIP (75-token chunks, [2, 77 * chunks, D], row 0
+ *       negative; A1111 emphasis, prompt editing per step, clip skip: {@link Conditioning}), and the UNet with
+ *       classifier-free guidance on it;</li>
+ *   <li>the latent shape [1, 4, h / 8, w / 8];</li>
+ *   <li>decode: {@code vae.decode(z / scaling_factor)}.</li>
  * </ol>
  * Thread-safe: every generation has its own {@link NDManager} scope and random source, so
  * concurrent generations do not change each other's images.
@@ -63,6 +63,10 @@ public final class StableDiffusionPipeline implements TextToImage {
     private final PromptEncoder promptEncoder;
     /** A1111's short model hash (10 hex digits of the file's SHA-256), or null (folders). */
     private volatile String modelHash;
+    /** The VAE file or folder that replaced the checkpoint's ({@code --vae}), or null. */
+    private volatile Path vaeFile;
+    /** A1111's {@code VAE hash} of {@link #vaeFile} (10 hex digits of its SHA-256), or null (a folder, none). */
+    private volatile String vaeHash;
 
     public StableDiffusionPipeline(String name, Path dir, NDManager manager, ClipTokenizer tokenizer,
                                    ClipTextModel textEncoder, UNet2DConditionModel unet, AutoencoderKL vae,
@@ -125,10 +129,34 @@ public final class StableDiffusionPipeline implements TextToImage {
         this.modelHash = modelHash;
     }
 
+    /** The VAE file or folder that replaced the checkpoint's ({@code --vae}), or null for the model's own. */
+    @Override
+    public Path vaeFile() {
+        return vaeFile;
+    }
+
+    /** A1111's {@code VAE hash} of the replacing VAE file (10 hex digits of its SHA-256), or null. */
+    @Override
+    public String vaeHash() {
+        return vaeHash;
+    }
+
+    /**
+     * Records the VAE that replaced the checkpoint's, for the infotext's {@code VAE hash} / {@code VAE} (A1111's keys).
+     *
+     * @param file      the VAE file or folder
+     * @param shortHash 10 hex digits of the file's SHA-256, or null (a folder)
+     */
+    public void setVae(Path file, String shortHash) {
+        this.vaeFile = file;
+        this.vaeHash = shortHash;
+    }
+
     public Path dir() {
         return dir;
     }
 
+    @Override
     public NoiseSchedule noiseSchedule() {
         return noiseSchedule;
     }
@@ -162,7 +190,7 @@ public final class StableDiffusionPipeline implements TextToImage {
 
     @Override
     public boolean isDemo() {
-        return DemoPipeline.isDemo(dir);
+        return DemoModelWriter.isDemo(dir);
     }
 
     /** Width and height must be multiples of this many pixels. */
@@ -177,31 +205,25 @@ public final class StableDiffusionPipeline implements TextToImage {
         return unet.config().sampleSize() * vaeScale();
     }
 
-    /**
-     * Fills the defaults of a request (size from the model, a random seed when negative) and
-     * validates it.
-     *
-     * @throws InvalidRequestException listing every invalid field
-     */
-    @Override
-    public GenerationRequest resolve(GenerationRequest r) {
-        return resolve(r, GenerationRequest.MAX_SIZE);
-    }
-
-    /**
-     * As {@link #resolve(GenerationRequest)}, with width and height limited to {@code maxSize}
-     * pixels (a server's limit, e.g. {@code serve --max-size}).
-     *
-     * @throws InvalidRequestException listing every invalid field
-     */
+    /** Its text encoder's layer count, at most {@link GenerationRequest#MAX_CLIP_SKIP}. */
     @Override
     public int maxClipSkip() {
         return Math.min(textEncoder.encoder.layers.size(), GenerationRequest.MAX_CLIP_SKIP);
     }
 
+    /**
+     * Validates a request (sizes up to {@code maxSize} pixels, clip skip up to the text encoder's layers) and fills
+     * its defaults: size from the model, a random 32-bit seed when negative, the sampler's schedule and gamma.
+     *
+     * @throws InvalidRequestException listing every invalid field
+     */
     @Override
-    public GenerationRequest resolve(GenerationRequest r, int maxSize) {
+    public ResolvedRequest resolve(GenerationRequest r, int maxSize) {
         List<FieldError> errors = new ArrayList<>(r.validate(sizeMultiple(), noiseSchedule.numTrainTimesteps(), maxSize));
+        String stepsProblem = (r.schedule() != null ? r.schedule() : r.sampler().defaultSchedule()).stepsProblem(noiseSchedule, r.steps());
+        if (stepsProblem != null && errors.stream().noneMatch(e -> e.field().equals("steps"))) {
+            errors.add(new FieldError("steps", stepsProblem));
+        }
         int layers = textEncoder.encoder.layers.size();
         if (r.clipSkip() != null && r.clipSkip() > layers && r.clipSkip() <= GenerationRequest.MAX_CLIP_SKIP) {
             errors.add(new FieldError("clip_skip", "must be between 1 and " + layers + " for this model (its text encoder has "
@@ -211,35 +233,25 @@ public final class StableDiffusionPipeline implements TextToImage {
             throw new InvalidRequestException(errors);
         }
         long seed = r.seed() >= 0 ? r.seed() : (SEEDS.nextLong() & 0xffffffffL);
-        int w = r.width() != null ? r.width() : defaultSize();
-        int h = r.height() != null ? r.height() : defaultSize();
-        return new GenerationRequest(r.prompt(), r.negativePrompt(), r.steps(), r.cfgScale(), seed, r.sampler(),
-                r.resolvedSchedule(), r.resolvedGamma(), w, h, r.resolvedSyntax(), r.resolvedClipSkip(), r.resolvedRng());
+        return r.resolved(seed, r.width() != null ? r.width() : defaultSize(), r.height() != null ? r.height() : defaultSize());
     }
 
     /** {@code [1, in_channels, height / vae scale, width / vae scale]}. */
     @Override
-    public long[] latentShape(GenerationRequest resolved) {
+    public long[] latentShape(ResolvedRequest resolved) {
         int scale = vaeScale();
         return new long[] {1, unet.config().inChannels(), resolved.height() / scale, resolved.width() / scale};
-    }
-
-    /** The seed's N(0, I) draw with the request's RNG ({@link dev.tenstep.sampling.RngKind}), {@link #latentShape} values. */
-    @Override
-    public float[] initialLatents(GenerationRequest resolved) {
-        long[] s = latentShape(resolved);
-        return resolved.resolvedRng().initialDraw(resolved.seed(), (int) (s[0] * s[1] * s[2] * s[3]));
     }
 
     /** Stage 1 with the default syntax (A1111) and clip skip 1; see {@link #encodePrompt(String, String, PromptSyntax, int)}. */
     @Override
     public PromptEmbedding encodePrompt(String prompt, String negativePrompt) {
-        return encodePrompt(prompt, negativePrompt, PromptSyntax.A1111, 1);
+        return encodePrompt(prompt, negativePrompt, GenerationRequest.DEFAULT_SYNTAX, GenerationRequest.DEFAULT_CLIP_SKIP);
     }
 
     @Override
-    public PromptEmbedding encodePrompt(GenerationRequest request) {
-        return encodePrompt(request.prompt(), request.negativePrompt(), request.resolvedSyntax(), request.resolvedClipSkip());
+    public PromptEmbedding encodePrompt(ResolvedRequest request) {
+        return encodePrompt(request.prompt(), request.negativePrompt(), request.promptSyntax(), request.clipSkip());
     }
 
     /**
@@ -256,126 +268,53 @@ public final class StableDiffusionPipeline implements TextToImage {
                 c.warnings());
     }
 
-    /** Generates one image with default options. */
+    /** A sub-manager of the pipeline's manager, on its device. */
     @Override
-    public GenerationResult generate(GenerationRequest request) {
-        return generate(request, null, Options.DEFAULT);
+    public NDManager newManager() {
+        return manager.newSubManager();
     }
 
     /**
-     * Runs the four stages.
-     *
-     * @param request   the request (resolved here)
-     * @param embedding a precomputed {@link #encodePrompt} of the request's prompts, or null
-     * @param options   starting latent, x0-hat recording, step listener
-     * @throws InvalidRequestException         if a field is invalid
-     * @throws IllegalArgumentException        if the initial latents have the wrong size
-     * @throws java.util.concurrent.CancellationException if the listener cancelled
+     * The CLIP conditioning of the request's prompts per step (A1111 emphasis, prompt editing, clip skip:
+     * {@link Conditioning}), each step's context [2, 77 * chunks, D] in the compute dtype, and the UNet with
+     * classifier-free guidance ({@link CfgDenoiser}) on it.
      */
     @Override
-    public GenerationResult generate(GenerationRequest request, PromptEmbedding embedding, Options options) {
-        GenerationRequest r = resolve(request);
-        long t0 = System.nanoTime();
-        int scale = vaeScale();
-        int h = r.height() / scale;
-        int w = r.width() / scale;
-        int latentChannels = unet.config().inChannels();
-        long[] latentShape = {1, latentChannels, h, w};
-        SigmaSchedule schedule = r.schedule().build(noiseSchedule, r.steps());
-        LatentSampler sampler = r.sampler().method(r.gamma());
-
-        try (NDManager gen = manager.newSubManager()) {
-            Map<String, PromptEncoder.Encoded> cache = embedding != null && embedding.matches(r)
-                    ? embedding.cache() : new HashMap<>();
-            Conditioning cond = Conditioning.build(promptEncoder, gen, r.prompt(), r.negativePrompt(), r.steps(),
-                    r.resolvedSyntax(), r.resolvedClipSkip(), cache);
-            long tText = System.nanoTime();
-            Map<String, NDArray> contexts = new HashMap<>();
-            DataType computeType = compute.dtype().dataType();
-            java.util.function.IntFunction<NDArray> contextAt = k -> contexts.computeIfAbsent(cond.idAt(k), id -> {
-                NDArray c = gen.create(cond.contextAt(k), new Shape(cond.shapeAt(k)));
-                // the UNet's cross-attention reads the conditioning in the compute dtype
-                return computeType == DataType.FLOAT32 ? c : c.toType(computeType, false);
-            });
-
-            NDArray zInit;
-            dev.tenstep.sampling.RngKind.SeedNoise seedNoise = r.resolvedRng().open(r.seed());
-            if (options.initLatents() != null) {
-                if (options.initLatents().length != h * w * latentChannels) {
-                    throw new IllegalArgumentException("initial latents have " + options.initLatents().length
-                            + " values, expected [1, " + latentChannels + ", " + h + ", " + w + "] for "
-                            + r.width() + "x" + r.height());
-                }
-                zInit = gen.create(options.initLatents(), new Shape(latentShape));
-                // the seed's first draw is still taken, so per-step noise is the same as with the seed's latents
-                seedNoise.initial(gen, new Shape(latentShape)).close();
-            } else {
-                zInit = seedNoise.initial(gen, new Shape(latentShape));
-            }
-            float[] initial = zInit.toFloatArray();
-
-            CfgDenoiser denoiser = new CfgDenoiser(unetFn(), contextAt, r.cfgScale(), noiseSchedule.vPrediction());
-            List<float[]> x0hats = new ArrayList<>();
-            NDArray zFinal = sampler.sample(denoiser, zInit, schedule, seedNoise.perStep(),
-                    stepListener(options, x0hats, t0, h, w, cond::idAt));
-            long tDenoise = System.nanoTime();
-            float[] finalLatents = zFinal.toFloatArray();
-            NonFiniteException.check(finalLatents, "denoising (final latents; UNet " + compute.label() + ")");
-            BufferedImage image = decodeChecked(zFinal);
-            long tEnd = System.nanoTime();
-            String infotext = Infotext.format(r, r.seed(), r.width(), r.height(), name, modelHash, compute);
-            return new GenerationResult(image, r, infotext, latentShape, finalLatents, x0hats,
-                    schedule.timesteps(), schedule.sigmas(), cond.warnings(),
-                    new GenerationResult.Timings((tText - t0) / 1_000_000, (tDenoise - tText) / 1_000_000,
-                            (tEnd - tDenoise) / 1_000_000, (tEnd - t0) / 1_000_000), initial);
-        }
+    public Conditioned condition(ResolvedRequest r, PromptEmbedding embedding, NDManager gen) {
+        Map<String, PromptEncoder.Encoded> cache = embedding != null && embedding.matches(r)
+                ? embedding.cache() : new HashMap<>();
+        Conditioning cond = Conditioning.build(promptEncoder, gen, r.prompt(), r.negativePrompt(), r.steps(),
+                r.promptSyntax(), r.clipSkip(), cache);
+        Map<String, NDArray> contexts = new HashMap<>();
+        DataType computeType = compute.dtype().dataType();
+        IntFunction<NDArray> contextAt = k -> contexts.computeIfAbsent(cond.idAt(k), id -> {
+            NDArray c = gen.create(cond.contextAt(k), new Shape(cond.shapeAt(k)));
+            // the UNet's cross-attention reads the conditioning in the compute dtype
+            return computeType == DataType.FLOAT32 ? c : c.toType(computeType, false);
+        });
+        CfgDenoiser denoiser = new CfgDenoiser(unetFn(), contextAt, r.cfgScale(), noiseSchedule.vPrediction());
+        return new Conditioned(denoiser, cond::idAt, cond.warnings(), "UNet " + compute.label());
     }
 
     /**
-     * The sampler's step callback of a generation: reports each step as {@link StepProgress} to the
-     * options' listener (x0-hat as row-major floats [1, C, h, w]) and keeps x0-hat in {@code x0hats}
-     * when asked. Shared by every {@link TextToImage} that runs the sampler loop.
-     *
-     * @param t0 {@link System#nanoTime} at the start of the generation (for {@code elapsedMs})
-     */
-    static dev.tenstep.sampling.StepListener stepListener(Options options, List<float[]> x0hats, long t0, int h, int w) {
-        return stepListener(options, x0hats, t0, h, w, k -> "p0/n0");
-    }
-
-    /**
-     * As {@link #stepListener(Options, List, long, int, int)}, reporting which prompt-schedule entries
-     * conditioned each 0-based step ({@link StepProgress#conditioning()}).
-     */
-    static dev.tenstep.sampling.StepListener stepListener(Options options, List<float[]> x0hats, long t0, int h, int w,
-                                                          java.util.function.IntFunction<String> conditioning) {
-        Listener listener = options.listener() == null ? Listener.NONE : options.listener();
-        return e -> {
-            float[] x0 = e.x0hat().toFloatArray();
-            if (options.keepX0hats()) {
-                x0hats.add(x0);
-            }
-            return listener.onStep(new StepProgress(e.index() + 1, e.total(), e.sigma(), e.timestep(),
-                    (System.nanoTime() - t0) / 1_000_000, x0, h, w, conditioning.apply(e.index())));
-        };
-    }
-
-    /**
-     * The UNet as the sampler calls it: fp32 latents in and out. Under half precision the latents are
-     * narrowed to the compute dtype for the UNet and its output widened back, so the sampler's state
-     * stays fp32 (as diffusers' schedulers keep theirs); in fp32 it is the UNet itself.
+     * The UNet as the sampler calls it: fp32 latents in and out, attention computed as {@link ComputeSpec#attention}
+     * says. Under half precision the latents are narrowed to the compute dtype for the UNet and its output widened
+     * back, so the sampler's state stays fp32 (as diffusers' schedulers keep theirs).
      */
     private dev.tenstep.sampling.ModelFn unetFn() {
         DataType computeType = compute.dtype().dataType();
-        if (computeType == DataType.FLOAT32) {
-            return unet::forward;
-        }
         return (z, t, context) -> {
-            NDArray zHalf = z.toType(computeType, false);
-            NDArray out = unet.forward(zHalf, t, context);
-            NDArray out32 = out.toType(DataType.FLOAT32, false);
-            out.close();
-            zHalf.close();
-            return out32;
+            try (AttentionSettings.Scope a = AttentionSettings.use(compute.attention())) {
+                if (computeType == DataType.FLOAT32) {
+                    return unet.forward(z, t, context);
+                }
+                NDArray zHalf = z.toType(computeType, false);
+                NDArray out = unet.forward(zHalf, t, context);
+                NDArray out32 = out.toType(DataType.FLOAT32, false);
+                out.close();
+                zHalf.close();
+                return out32;
+            }
         };
     }
 
@@ -386,32 +325,34 @@ public final class StableDiffusionPipeline implements TextToImage {
     public NDArray decodeLatents(NDArray latents) {
         NDArray scaled = latents.div((float) vae.config().scalingFactor());
         DataType vaeType = compute.vaeDtype().dataType();
-        if (vaeType == DataType.FLOAT32) {
-            return vae.decode(scaled);
+        try (AttentionSettings.Scope a = AttentionSettings.use(compute.attention())) {
+            if (vaeType == DataType.FLOAT32) {
+                return vae.decode(scaled);
+            }
+            NDArray image = vae.decode(scaled.toType(vaeType, false));
+            return image.toType(DataType.FLOAT32, false);
         }
-        NDArray image = vae.decode(scaled.toType(vaeType, false));
-        return image.toType(DataType.FLOAT32, false);
     }
 
     /**
-     * Decodes and converts to RGB; a NaN or infinity in the decoded pixels is an error naming the VAE
+     * Stage 4: {@link #decodeLatents}, checked: a NaN or infinity in the decoded pixels is an error naming the VAE
      * stage (never a black PNG).
      *
      * @throws NonFiniteException if the decoded image is not finite
      */
-    private BufferedImage decodeChecked(NDArray latents) {
+    @Override
+    public NDArray decode(NDArray latents) {
         NDArray decoded = decodeLatents(latents);
-        long[] s = decoded.getShape().getShape();
-        float[] pixels = decoded.toFloatArray();
-        NonFiniteException.check(pixels, "VAE decode (" + compute.deviceName() + " " + compute.vaeDtype().id() + ")");
-        return Images.toImage(pixels, (int) s[2], (int) s[3]);
+        NonFiniteException.check(decoded.toFloatArray(), "VAE decode (" + compute.deviceName() + " "
+                + compute.vaeDtype().id() + ")");
+        return decoded;
     }
 
     /** Decodes a latent given as row-major floats [1, 4, h, w] to an RGB image (full VAE decode, e.g. for exact previews). */
     public BufferedImage decodeToImage(float[] latents, int h, int w) {
         try (NDManager m = manager.newSubManager()) {
             NDArray z = m.create(latents, new Shape(1, unet.config().inChannels(), h, w));
-            return decodeChecked(z);
+            return Images.toImage(decode(z));
         }
     }
 

@@ -1,18 +1,26 @@
 package dev.tenstep.pipeline;
 
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
 import dev.tenstep.pipeline.prompt.PromptEncoder;
 import dev.tenstep.pipeline.prompt.PromptSyntax;
+import dev.tenstep.sampling.Denoiser;
+import dev.tenstep.sampling.NoiseSchedule;
 
 import java.awt.image.BufferedImage;
 import java.util.List;
 import java.util.Map;
+import java.util.function.IntFunction;
 
 /**
- * A loaded text-to-image model as the adapters ({@code web}, {@code batch}, {@code bench}, {@code cli})
- * see it: resolve a request, draw its starting noise, encode its prompts, generate, preview. The
- * Stable Diffusion pipeline is one implementation; any model that denoises in the sampler
- * coordinates of docs/samplers.md (e.g. an analytic denoiser in pixel space) can be another, and
- * then every sampler, schedule, guidance setting, preview and adapter works with it unchanged.
+ * A loaded text-to-image model, the one model type every adapter ({@code web}, {@code batch}, {@code bench},
+ * {@code fidelity}, {@code cli}) uses: resolve a request, encode its prompts, generate, preview. A model
+ * contributes only its parts: the training table ({@link #noiseSchedule}), the latent shape, the conditioning
+ * and guided denoiser of a request ({@link #condition}: text encoder and UNet for Stable Diffusion) and the
+ * decoder ({@link #decode}); {@link DenoiseStage} runs conditioning -&gt; initial latents -&gt; sampling loop
+ * -&gt; decode the same way for every model. Any model that denoises in the sampler coordinates of
+ * docs/samplers.md (e.g. an analytic denoiser in pixel space) works with every sampler, schedule, guidance
+ * setting, preview and adapter unchanged.
  *
  * <p>Implementations are thread-safe: concurrent generations do not change each other's images.
  */
@@ -50,9 +58,25 @@ public interface TextToImage extends AutoCloseable {
                                   Map<String, PromptEncoder.Encoded> cache, float[] data, long[] shape,
                                   List<String> warnings) {
         /** Whether this embedding was made for the request's prompts, syntax and clip skip. */
-        public boolean matches(GenerationRequest r) {
+        public boolean matches(ResolvedRequest r) {
             return prompt.equals(r.prompt()) && negativePrompt.equals(r.negativePrompt())
-                    && syntax == r.resolvedSyntax() && clipSkip == r.resolvedClipSkip();
+                    && syntax == r.promptSyntax() && clipSkip == r.clipSkip();
+        }
+    }
+
+    /**
+     * Stage 1 of a generation, the model's conditioning of a request: the guided denoiser the sampler calls.
+     *
+     * @param denoiser      the model with the request's prompts and guidance scale, in the sampler's coordinates;
+     *                      its arrays live in the manager given to {@link #condition}
+     * @param entryAt       which prompt-schedule entries condition 0-based step k ({@link StepProgress#conditioning()})
+     * @param warnings      notes for the user (e.g. a prompt encoded in several 75-token chunks)
+     * @param denoiserLabel names the network and its precision in errors (e.g. {@code UNet cpu fp32})
+     */
+    public record Conditioned(Denoiser denoiser, IntFunction<String> entryAt, List<String> warnings,
+                              String denoiserLabel) {
+        public Conditioned {
+            warnings = List.copyOf(warnings);
         }
     }
 
@@ -65,6 +89,19 @@ public interface TextToImage extends AutoCloseable {
      * ideal model) or it was not computed.
      */
     default String modelHash() {
+        return null;
+    }
+
+    /** The VAE file or folder that replaced the checkpoint's ({@code --vae}), or null when the model's own decodes. */
+    default java.nio.file.Path vaeFile() {
+        return null;
+    }
+
+    /**
+     * A1111's {@code VAE hash} of {@link #vaeFile} (first 10 hex digits of its SHA-256), or null when there is none
+     * (no replacing VAE, or a diffusers folder, which A1111 has no hash for).
+     */
+    default String vaeHash() {
         return null;
     }
 
@@ -94,16 +131,33 @@ public interface TextToImage extends AutoCloseable {
     int defaultSize();
 
     /**
-     * Fills the defaults of a request (size from the model, a random seed when negative, the
-     * sampler's schedule and gamma) and validates it, with width and height limited to
-     * {@code maxSize} pixels (a server's limit).
+     * The largest width or height {@link #resolve(GenerationRequest)} accepts: twice the default size (1024 for
+     * SD 1.5), at most {@link GenerationRequest#MAX_SIZE}. A server with its own limit
+     * ({@code serve --max-size}) passes it to {@link #resolve(GenerationRequest, int)}.
+     */
+    default int maxSize() {
+        return defaultMaxSize(defaultSize());
+    }
+
+    /** Twice a model's default size, at most {@link GenerationRequest#MAX_SIZE}. */
+    static int defaultMaxSize(int defaultSize) {
+        return Math.min(2 * defaultSize, GenerationRequest.MAX_SIZE);
+    }
+
+    /** The training table that schedules are built from ({@code num_train_timesteps}, alphaBar, sigma). */
+    NoiseSchedule noiseSchedule();
+
+    /**
+     * Validates a request and fills its defaults (size from the model, a random seed when negative, the
+     * sampler's schedule and gamma), with width and height limited to {@code maxSize} pixels (a server's limit):
+     * the one place a request is resolved.
      *
      * @throws InvalidRequestException listing every invalid field
      */
-    GenerationRequest resolve(GenerationRequest request, int maxSize);
+    ResolvedRequest resolve(GenerationRequest request, int maxSize);
 
     /** As {@link #resolve(GenerationRequest, int)} with the global limit {@link GenerationRequest#MAX_SIZE}. */
-    default GenerationRequest resolve(GenerationRequest request) {
+    default ResolvedRequest resolve(GenerationRequest request) {
         return resolve(request, GenerationRequest.MAX_SIZE);
     }
 
@@ -111,14 +165,17 @@ public interface TextToImage extends AutoCloseable {
      * The shape of the sampler's state for a resolved request, NCHW {@code [1, C, h, w]} (SD:
      * {@code [1, 4, height / 8, width / 8]}).
      */
-    long[] latentShape(GenerationRequest resolved);
+    long[] latentShape(ResolvedRequest resolved);
 
     /**
-     * The seeded starting noise z_init ~ N(0, I) of a resolved request, row-major
-     * {@link #latentShape}: what {@link #generate} starts from when no initial latents are given, so
-     * runs that must share it (a batch's sampler columns, a fidelity study) ask for it here.
+     * The seeded starting noise z_init ~ N(0, I) of a resolved request, row-major {@link #latentShape}: the
+     * first draw of the request's RNG, what {@link #generate} starts from when no initial latents are given, so
+     * runs that must share it (a batch's sampler columns) ask for it here.
      */
-    float[] initialLatents(GenerationRequest resolved);
+    default float[] initialLatents(ResolvedRequest resolved) {
+        long[] s = latentShape(resolved);
+        return resolved.rng().initialDraw(resolved.seed(), Math.toIntExact(s[0] * s[1] * s[2] * s[3]));
+    }
 
     /**
      * Stage 1: the conditioning of a (prompt, negative prompt) pair, reusable across generations
@@ -132,25 +189,59 @@ public interface TextToImage extends AutoCloseable {
      *
      * @throws dev.tenstep.pipeline.prompt.PromptSyntaxException if a prompt's emphasis cannot be read
      */
-    default TextToImage.PromptEmbedding encodePrompt(GenerationRequest request) {
+    default TextToImage.PromptEmbedding encodePrompt(ResolvedRequest request) {
         return encodePrompt(request.prompt(), request.negativePrompt());
     }
 
     /**
-     * Runs a generation on the calling thread.
+     * A new manager for one generation's arrays, on the model's device; the caller closes it.
+     */
+    NDManager newManager();
+
+    /**
+     * Stage 1 of {@link DenoiseStage}: the request's conditioning and guided denoiser (guidance scale
+     * {@link ResolvedRequest#cfgScale}), its arrays created in {@code manager}, which the caller keeps open while
+     * sampling.
      *
-     * @param request   the request (resolved here)
+     * @param embedding a precomputed {@link #encodePrompt} of the request's prompts, reused when it
+     *                  {@link PromptEmbedding#matches matches}, or null
+     */
+    Conditioned condition(ResolvedRequest request, PromptEmbedding embedding, NDManager manager);
+
+    /**
+     * Stage 4 of {@link DenoiseStage}: the final latent [1, C, h, w] (float32, {@link #latentShape}) to the
+     * decoded image [1, 3, H, W] float32 in nominally [-1, 1], a new array in {@code latents}' manager.
+     *
+     * @throws NonFiniteException if the decoded pixels are not finite (the message names the decoder)
+     */
+    NDArray decode(NDArray latents);
+
+    /**
+     * Runs a generation on the calling thread: {@link DenoiseStage#run}, the one generation path.
+     *
+     * @param request   the resolved request
      * @param embedding a precomputed {@link #encodePrompt} of the request's prompts, or null
      * @param options   starting latent, x0-hat recording, step listener
-     * @throws InvalidRequestException if a field is invalid
+     * @throws IllegalArgumentException if the initial latents have the wrong size
      * @throws java.util.concurrent.CancellationException if the listener cancelled or the thread was interrupted
      */
-    GenerationResult generate(GenerationRequest request, TextToImage.PromptEmbedding embedding,
-                              TextToImage.Options options);
+    default GenerationResult generate(ResolvedRequest request, TextToImage.PromptEmbedding embedding,
+                                      TextToImage.Options options) {
+        return DenoiseStage.run(this, request, embedding, options);
+    }
 
-    /** As {@link #generate(GenerationRequest, TextToImage.PromptEmbedding, TextToImage.Options)} with defaults. */
-    default GenerationResult generate(GenerationRequest request) {
+    /** As {@link #generate(ResolvedRequest, PromptEmbedding, Options)} with the default options. */
+    default GenerationResult generate(ResolvedRequest request) {
         return generate(request, null, TextToImage.Options.DEFAULT);
+    }
+
+    /**
+     * {@link #resolve(GenerationRequest) Resolves} a request and generates it with the default options.
+     *
+     * @throws InvalidRequestException if a field is invalid
+     */
+    default GenerationResult generate(GenerationRequest request) {
+        return generate(resolve(request), null, TextToImage.Options.DEFAULT);
     }
 
     /**
@@ -165,7 +256,7 @@ public interface TextToImage extends AutoCloseable {
     void close();
 
     /** The model's A1111-style prompt encoder (token counts, chunks), or null when it has none. */
-    default dev.tenstep.pipeline.prompt.PromptEncoder promptEncoder() {
+    default PromptEncoder promptEncoder() {
         return null;
     }
 }

@@ -19,8 +19,9 @@ import java.util.function.IntFunction;
  *       {@code abar = 1 / (1 + sigma^2)} (the conversion is affine with weights summing to 1 over the two
  *       halves, so applying it after guidance equals applying it per half).</li>
  * </ol>
- * With {@code w <= 1} only the conditional half is run (batch of 1, context row 1) and {@code eps} is
- * the conditional output (for w &lt; 1 that is a deliberate simplification, stated in {@code docs/samplers.md} section 2).
+ * With {@code w == 1} the formula reduces to the conditional output, so only the conditional half is run (batch of 1,
+ * context row 1). Any other w, including 0 and values below 1, runs both halves and applies the formula as written, as
+ * AUTOMATIC1111 and diffusers do ({@code docs/samplers.md} section 2), so the recorded scale is the one used.
  *
  * <p>The context array is borrowed, not owned: the caller keeps it open while sampling and closes it.
  */
@@ -34,7 +35,7 @@ public final class CfgDenoiser implements Denoiser {
     /**
      * @param model         the UNet forward
      * @param context       float32 [2, 77, D]: row 0 unconditional / negative prompt, row 1 prompt
-     * @param guidanceScale w (diffusers convention; SD default 7.5); w &lt;= 1 runs the conditional half only
+     * @param guidanceScale w (diffusers convention; SD default 7.5); w == 1 runs the conditional half only
      * @param vPrediction   true if the model predicts v ({@code prediction_type: v_prediction})
      * @throws IllegalArgumentException if the context is not [2, L, D] or w is not finite
      */
@@ -89,9 +90,9 @@ public final class CfgDenoiser implements Denoiser {
         return guidanceScale;
     }
 
-    /** Whether the unconditional half is evaluated (w &gt; 1). */
+    /** Whether the unconditional half is evaluated (every w except exactly 1). */
     public boolean guided() {
-        return guidanceScale > 1.0;
+        return guidanceScale != 1.0;
     }
 
     /**

@@ -21,8 +21,8 @@ import java.util.concurrent.CancellationException;
  * </pre>
  * (schedule indices as in {@link SigmaSchedule}: {@code s_0} is the highest level; the paper counts down, its
  * {@code sigma_{N-k}} is our {@code s_k}). {@code mu} means what it means in current smalldiffusion (0.4.x);
- * smalldiffusion 0.1 wrote the exponent the other way round, its {@code mu} is 1 minus ours. Presets in
- * {@link SamplerKind}. With gamma 1 and mu 0 on the {@code ddim} schedule this is exactly diffusers' DDIM
+ * smalldiffusion 0.1 wrote the exponent the other way round, its {@code mu} is 1 minus ours. The kinds DDIM, GE
+ * and DDPM of {@link SamplerKind} make it. With gamma 1 and mu 0 on the {@code ddim} schedule this is exactly diffusers' DDIM
  * (eta 0) in z-coordinates.
  *
  * <p>Memory: each step runs in a sub-manager of the latent's manager and keeps only {@code x} and
@@ -49,15 +49,12 @@ public final class Sampler implements LatentSampler {
         this.mu = mu;
     }
 
-    /** The sampler of a preset. */
-    public static Sampler of(SamplerKind kind) {
-        return new Sampler(kind.gamma(), kind.mu());
-    }
-
+    /** The gradient-estimation weight gamma (&gt;= 1). */
     public double gamma() {
         return gamma;
     }
 
+    /** The stochasticity mu in [0, 1). */
     public double mu() {
         return mu;
     }

@@ -3,53 +3,81 @@ package dev.tenstep.sampling;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
+import java.util.OptionalDouble;
 
 /**
- * The sampler presets, the project's one vocabulary for samplers: requests carry a {@code SamplerKind},
- * and the CLI, the web forms (through {@code /api/info}), prompt files and the A1111 API parse names
- * through {@link #byName}. Each preset is a point (gamma, mu) of the one sampler loop of {@link Sampler}
- * (docs/samplers.md, "The sampler loop") plus the schedule it uses by default.
+ * The samplers, the project's one vocabulary for them: requests carry a {@code SamplerKind}, and the CLI, the
+ * web forms (through {@code /api/info}), prompt files and the A1111 API parse names through {@link #byName}. Each
+ * kind makes its own {@link LatentSampler} ({@link #sampler(Double)}) and names the schedule it uses by default.
+ * DDIM, GE and DDPM are points (gamma, mu) of the one loop of {@link Sampler} (docs/samplers.md, "The sampler
+ * loop"); DPM++ 2M is {@link DpmSolverPlusPlus2M}. Only GE has a request parameter, its gradient-estimation weight
+ * gamma ({@link #defaultGamma}); the others have none.
  */
 public enum SamplerKind {
-    /** DDIM with eta 0 (Song et al. 2021): gamma 1, mu 0, on diffusers' DDIM timesteps. */
-    DDIM("ddim", "DDIM", 1.0, 0.0, ScheduleKind.DDIM, List.of()),
+    /** DDIM with eta 0 (Song et al. 2021): the loop with gamma 1, mu 0, on diffusers' DDIM timesteps. */
+    DDIM("ddim", "DDIM", null, ScheduleKind.DDIM, List.of()) {
+        @Override
+        LatentSampler create(double gamma) {
+            return new Sampler(1.0, 0.0);
+        }
+    },
     /**
-     * Gradient estimation (Permenter and Yuan, ICML 2024, arXiv 2306.04848, Algorithm 2): gamma 2, mu 0,
-     * on the paper's log-linear schedule.
+     * Gradient estimation (Permenter and Yuan, ICML 2024, arXiv 2306.04848, Algorithm 2): the loop with gamma 2
+     * (a request may set another gamma), mu 0, on the paper's log-linear schedule.
      */
-    GE("ge", "GE", 2.0, 0.0, ScheduleKind.LOG_LINEAR,
-            List.of("euler_ge", "gradient estimation", "gradient-estimation", "gradient_estimation")),
-    /** DDPM-like stochastic sampler: gamma 1, mu 0.5 (half of each step's noise is fresh). */
-    DDPM("ddpm", "DDPM", 1.0, 0.5, ScheduleKind.TRAILING, List.of()),
+    GE("ge", "GE", 2.0, ScheduleKind.LOG_LINEAR,
+            List.of("euler_ge", "gradient estimation", "gradient-estimation", "gradient_estimation")) {
+        @Override
+        LatentSampler create(double gamma) {
+            return new Sampler(gamma, 0.0);
+        }
+    },
+    /** DDPM-like stochastic sampler: the loop with gamma 1, mu 0.5 (half of each step's noise is fresh). */
+    DDPM("ddpm", "DDPM", null, ScheduleKind.TRAILING, List.of()) {
+        @Override
+        LatentSampler create(double gamma) {
+            return new Sampler(1.0, 0.5);
+        }
+    },
     /**
      * DPM-Solver++(2M) (Lu et al. 2022, arXiv 2211.01095, Algorithm 2): multistep, second order, data
-     * prediction, on the Karras schedule as A1111's "DPM++ 2M" with scheduler "Karras". Not a point of the
-     * gamma/mu loop: {@link #method} gives {@link DpmSolverPlusPlus2M}; gamma is fixed at 1 (no override).
+     * prediction, on the Karras schedule as A1111's "DPM++ 2M" with scheduler "Karras" ({@link DpmSolverPlusPlus2M}).
      */
-    DPMPP_2M("dpmpp-2m", "DPM++ 2M", 1.0, 0.0, ScheduleKind.KARRAS,
-            List.of("dpm++ 2m", "dpm++2m", "dpmpp_2m", "dpmpp2m", "dpm++ 2m karras", "k_dpmpp_2m"));
+    DPMPP_2M("dpmpp-2m", "DPM++ 2M", null, ScheduleKind.KARRAS,
+            List.of("dpm++ 2m", "dpm++2m", "dpmpp_2m", "dpmpp2m", "dpm++ 2m karras", "k_dpmpp_2m")) {
+        @Override
+        LatentSampler create(double gamma) {
+            return new DpmSolverPlusPlus2M();
+        }
+    };
 
     /** The sampler of a request that names none. */
     public static final SamplerKind DEFAULT = GE;
 
+    /** The range of a request's gamma (GE), inclusive. */
+    public static final double MIN_GAMMA = 1.0;
+    /** The range of a request's gamma (GE), inclusive. */
+    public static final double MAX_GAMMA = 10.0;
+
     private final String id;
     private final String displayName;
-    private final double gamma;
-    private final double mu;
+    /** The default gamma of a kind that has one (GE), else null. */
+    private final Double defaultGamma;
     private final ScheduleKind defaultSchedule;
     private final List<String> aliases;
 
-    SamplerKind(String id, String displayName, double gamma, double mu, ScheduleKind defaultSchedule,
-                List<String> aliases) {
+    SamplerKind(String id, String displayName, Double defaultGamma, ScheduleKind defaultSchedule, List<String> aliases) {
         this.id = id;
         this.displayName = displayName;
-        this.gamma = gamma;
-        this.mu = mu;
+        this.defaultGamma = defaultGamma;
         this.defaultSchedule = defaultSchedule;
         this.aliases = aliases;
     }
 
-    /** The name used in requests, files and on the command line: {@code ddim}, {@code ge}, {@code ddpm}. */
+    /** This kind's sampler with the given gamma (already checked; ignored by kinds without gamma). */
+    abstract LatentSampler create(double gamma);
+
+    /** The name used in requests, files and on the command line: {@code ddim}, {@code ge}, {@code ddpm}, {@code dpmpp-2m}. */
     public String id() {
         return id;
     }
@@ -59,14 +87,14 @@ public enum SamplerKind {
         return displayName;
     }
 
-    /** The preset's gradient-estimation weight gamma (&gt;= 1; 1 = no gradient estimation). */
-    public double gamma() {
-        return gamma;
+    /** Whether a request may set this sampler's gradient-estimation weight gamma (GE only). */
+    public boolean hasGamma() {
+        return defaultGamma != null;
     }
 
-    /** The preset's stochasticity mu in [0, 1) (0 = deterministic). */
-    public double mu() {
-        return mu;
+    /** The gamma used when a request sets none: 2 for GE; empty for samplers without gamma. */
+    public OptionalDouble defaultGamma() {
+        return defaultGamma == null ? OptionalDouble.empty() : OptionalDouble.of(defaultGamma);
     }
 
     /** The schedule used when a request names none. */
@@ -79,46 +107,29 @@ public enum SamplerKind {
         return aliases;
     }
 
-    /**
-     * A sampler with this preset's parameters.
-     *
-     * @throws UnsupportedOperationException for {@link #DPMPP_2M}, which is not a gamma/mu preset (use {@link #method})
-     */
-    public Sampler sampler() {
-        return sampler(gamma);
+    /** This kind's sampler with its default parameters. */
+    public LatentSampler sampler() {
+        return sampler(null);
     }
 
     /**
-     * A sampler with this preset's mu and the given gamma (a request's {@code gamma} override).
+     * This kind's sampler.
      *
-     * @throws IllegalArgumentException if gamma is not a finite number &gt;= 1
-     * @throws UnsupportedOperationException for {@link #DPMPP_2M} (use {@link #method})
+     * @param gamma a request's gradient-estimation weight, in [{@value #MIN_GAMMA}, {@value #MAX_GAMMA}], or null
+     *              for the default; only for a kind that {@link #hasGamma}
+     * @throws IllegalArgumentException if gamma is given to a sampler without one, or is out of range
      */
-    public Sampler sampler(double gammaOverride) {
-        if (this == DPMPP_2M) {
-            throw new UnsupportedOperationException(displayName + " is not a gamma/mu preset; use method()");
+    public LatentSampler sampler(Double gamma) {
+        if (gamma == null) {
+            return create(defaultGamma == null ? Double.NaN : defaultGamma);
         }
-        return new Sampler(gammaOverride, mu);
-    }
-
-    /** Whether a request may override this sampler's gamma (every gamma/mu preset; not DPM++ 2M). */
-    public boolean hasGamma() {
-        return this != DPMPP_2M;
-    }
-
-    /**
-     * The sampling method of this preset: the gamma/mu loop with the given gamma, or DPM-Solver++(2M) (which
-     * has no gamma; the argument is then ignored).
-     *
-     * @throws IllegalArgumentException if gamma is not a finite number &gt;= 1 (gamma/mu presets)
-     */
-    public LatentSampler method(double gammaOverride) {
-        return this == DPMPP_2M ? new DpmSolverPlusPlus2M() : new Sampler(gammaOverride, mu);
-    }
-
-    /** {@link #method(double)} with the preset's gamma. */
-    public LatentSampler method() {
-        return method(gamma);
+        if (defaultGamma == null) {
+            throw new IllegalArgumentException(displayName + " has no gradient-estimation weight gamma (got " + gamma + ")");
+        }
+        if (!(gamma >= MIN_GAMMA && gamma <= MAX_GAMMA)) {
+            throw new IllegalArgumentException("gamma must be between " + MIN_GAMMA + " and " + MAX_GAMMA + ", got " + gamma);
+        }
+        return create(gamma);
     }
 
     /** Every sampler's {@link #id}, in declaration order: the list shown to users. */
@@ -130,7 +141,7 @@ public enum SamplerKind {
      * Case-insensitive lookup by id, display name or alias ({@code "DDIM"}, {@code "ge"},
      * {@code "Gradient Estimation"}).
      *
-     * @throws IllegalArgumentException "unknown sampler 'x' (valid: ddim, ge, ddpm)"
+     * @throws IllegalArgumentException "unknown sampler 'x' (valid: ddim, ge, ddpm, dpmpp-2m)"
      */
     public static SamplerKind byName(String name) {
         String n = name == null ? "" : name.trim().toLowerCase(Locale.ROOT);

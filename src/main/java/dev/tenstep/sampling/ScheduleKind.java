@@ -19,28 +19,30 @@ public enum ScheduleKind {
      * diffusers DDIM "leading" spacing plus {@code steps_offset}: {@code t_k = k * (T / N) + steps_offset}
      * (integer division), k = N-1..0, then the final level {@code sqrt(1/finalAlphaBar - 1)}.
      * SD, N = 10: 901, 801, ..., 1. Source: diffusers {@code scheduling_ddim.py set_timesteps}.
-     * A timestep beyond T-1 (only possible with N = T and an offset) is clamped to T-1.
+     * A step count whose first timestep would lie beyond T-1 (SD: N = 1000 with offset 1, t = 1000) is refused
+     * ({@link #maxDdimSteps}): diffusers fails there indexing {@code alphas_cumprod[1000]}, and clamping it to T-1 would
+     * run the first two steps at the same sigma, a wasted UNet call.
      */
-    DDIM("ddim", "DDIM", List.of("ddim_uniform", "leading")),
+    DDIM("ddim", null, List.of("ddim_uniform", "leading")),
     /**
      * {@code t_k = round(T * (1 - k/N)) - 1} (numpy round-half-even of {@code arange(T, 0, -T/N)}), k = 0..N-1,
      * then t = 0. SD, N = 10: 999, 899, ..., 99, 0. Source: diffusers "trailing", smalldiffusion.
      */
-    TRAILING("trailing", "SGM Uniform", List.of("sgm_uniform", "sgm uniform")),
+    TRAILING("trailing", null, List.of()),
     /**
      * The paper's schedule (Permenter and Yuan, ICML 2024, arXiv:2306.04848, used with Algorithm 2 in section 6),
      * as the authors' reference {@code GEScheduler} builds it ({@code style='Linear'}, {@code factor=0}): N sigmas geometric from
      * {@code sHi} (default {@link #DEFAULT_S_HI}) to {@code sigma(T / N)} inclusive, all but the last snapped
      * up to the smallest t with {@code sigma(t) >= s}, the last is t = T / N; then t = 0.
      */
-    LOG_LINEAR("log-linear", "Log-linear", List.of("loglinear")),
+    LOG_LINEAR("log-linear", null, List.of("loglinear")),
     /**
      * EDM (Karras et al. 2022), rho = 7: N sigmas from {@code sigma(T-1)} to {@code sigma(0)}, then 0;
      * fractional timesteps.
      */
     KARRAS("karras", "Karras", List.of()),
     /** N + 1 sigmas geometric from {@code sigma(T-1)} to {@code sigma(0)}, not snapped; fractional timesteps. */
-    LOG_LINEAR_CONTINUOUS("log-linear-continuous", "Exponential", List.of("exponential"));
+    LOG_LINEAR_CONTINUOUS("log-linear-continuous", null, List.of());
 
     /** The paper's top noise level of the log-linear schedule. */
     public static final double DEFAULT_S_HI = 8.35;
@@ -63,13 +65,23 @@ public enum ScheduleKind {
     }
 
     /**
-     * The label of the A1111 API's {@code /sdapi/v1/schedulers} list: A1111's name of the closest
-     * schedule ({@code Karras} is the same; {@code Exponential} and {@code SGM Uniform} are close
-     * relatives of {@code log-linear-continuous} and {@code trailing}, see docs/samplers.md), else ours.
+     * A1111's label of this schedule where A1111 computes the same levels ({@code Karras}), else null: A1111's
+     * {@code Exponential}, {@code SGM Uniform} and {@code DDIM} are near neighbours of {@code log-linear-continuous},
+     * {@code trailing} and {@code ddim}, not the same levels (docs/samplers.md section 4), so those names are refused
+     * rather than run as another schedule.
      */
     public String a1111Name() {
         return a1111Name;
     }
+
+    /** The label A1111's infotext ({@code Schedule type}) and {@code /sdapi/v1/schedulers} show: A1111's, else the id. */
+    public String label() {
+        return a1111Name != null ? a1111Name : id;
+    }
+
+    /** A1111's scheduler labels that name no schedule of this project (docs/web.md says why each differs). */
+    public static final List<String> A1111_ONLY = List.of("Uniform", "Exponential", "Polyexponential", "SGM Uniform",
+            "KL Optimal", "Align Your Steps", "Simple", "Normal", "Beta");
 
     /** Other accepted spellings (A1111's scheduler names included), lower case. */
     public List<String> aliases() {
@@ -91,8 +103,15 @@ public enum ScheduleKind {
         String n = name == null ? "" : name.trim().toLowerCase(Locale.ROOT);
         String dashed = n.replace('_', '-').replace(' ', '-');
         for (ScheduleKind s : values()) {
-            if (s.id.equals(dashed) || s.a1111Name.toLowerCase(Locale.ROOT).equals(n) || s.aliases.contains(n)) {
+            if (s.id.equals(dashed) || (s.a1111Name != null && s.a1111Name.toLowerCase(Locale.ROOT).equals(n))
+                    || s.aliases.contains(n)) {
                 return s;
+            }
+        }
+        for (String a : A1111_ONLY) {
+            if (a.toLowerCase(Locale.ROOT).replace(' ', '_').equals(n.replace(' ', '_'))) {
+                throw new IllegalArgumentException("schedule '" + name + "' is A1111's, which this server does not have"
+                        + " (its levels differ from every schedule here; see docs/web.md); valid: " + String.join(", ", ids()));
             }
         }
         throw new IllegalArgumentException("unknown schedule '" + name + "' (valid: " + String.join(", ", ids()) + ")");
@@ -132,15 +151,54 @@ public enum ScheduleKind {
         }
     }
 
-    /** {@link #DDIM}. */
+    /**
+     * The most steps {@link #DDIM} takes with this {@code steps_offset} so that every timestep is a trained one
+     * ({@code (N - 1) * (T / N) + steps_offset <= T - 1}): SD (T = 1000, offset 1): 999; offset 0: T.
+     */
+    public static int maxDdimSteps(int trainTimesteps, int stepsOffset) {
+        for (int n = trainTimesteps; n > 1; n--) {
+            if ((long) (n - 1) * (trainTimesteps / n) + stepsOffset <= trainTimesteps - 1) {
+                return n;
+            }
+        }
+        return 1;
+    }
+
+    /**
+     * Why this schedule cannot take {@code steps} steps on these tables (a message naming the limit), or null when it
+     * can: N outside [1, T], or {@link #DDIM} beyond {@link #maxDdimSteps} with the tables' {@code steps_offset}.
+     */
+    public String stepsProblem(NoiseSchedule ns, int steps) {
+        int t = ns.numTrainTimesteps();
+        if (steps < 1 || steps > t) {
+            return "must be between 1 and " + t + " (num_train_timesteps), got " + steps;
+        }
+        if (this == DDIM) {
+            int max = maxDdimSteps(t, ns.stepsOffset());
+            if (steps > max) {
+                int first = (steps - 1) * (t / steps) + ns.stepsOffset();
+                return "must be at most " + max + " with the ddim schedule (steps_offset " + ns.stepsOffset() + "): at "
+                        + steps + " steps its first timestep would be " + first + ", past the last trained one (" + (t - 1)
+                        + "); use " + max + " steps or another schedule, got " + steps;
+            }
+        }
+        return null;
+    }
+
+    /** {@link #DDIM}; refuses N beyond {@link #maxDdimSteps} (see {@link #stepsProblem}). */
     public static SigmaSchedule ddim(NoiseSchedule ns, int steps, int stepsOffset) {
         checkSteps(ns, steps);
         int tMax = ns.numTrainTimesteps() - 1;
+        int max = maxDdimSteps(ns.numTrainTimesteps(), stepsOffset);
+        if (steps > max) {
+            throw new IllegalArgumentException("steps must be at most " + max + " with the ddim schedule (steps_offset "
+                    + stepsOffset + "; a timestep past " + tMax + " is not trained), got steps = " + steps);
+        }
         int ratio = ns.numTrainTimesteps() / steps;
         int[] ts = new int[steps];
         for (int i = 0; i < steps; i++) {
             int k = steps - 1 - i;
-            ts[i] = Math.min(Math.max(k * ratio + stepsOffset, 0), tMax);
+            ts[i] = Math.max(k * ratio + stepsOffset, 0);
         }
         return discrete(ns, ts, ns.finalSigma(), "ddim");
     }

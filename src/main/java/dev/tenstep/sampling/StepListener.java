@@ -1,6 +1,7 @@
 package dev.tenstep.sampling;
 
 import ai.djl.ndarray.NDArray;
+import java.util.List;
 
 /**
  * Progress callback of {@link Sampler#sample}, called after every update on the sampling thread.
@@ -24,7 +25,7 @@ public interface StepListener {
      * @param x0hats receives one float[] per step (row-major [1, 4, h, w]); may be null
      * @param xs     receives one float[] per step; may be null
      */
-    static StepListener recording(java.util.List<float[]> x0hats, java.util.List<float[]> xs) {
+    static StepListener recording(List<float[]> x0hats, List<float[]> xs) {
         return e -> {
             if (x0hats != null) {
                 x0hats.add(e.x0hat().toFloatArray());

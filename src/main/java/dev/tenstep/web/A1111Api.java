@@ -1,10 +1,12 @@
 package dev.tenstep.web;
 
+import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.annotation.JsonProperty;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.tenstep.pipeline.FieldError;
 import dev.tenstep.pipeline.GenerationRequest;
+import dev.tenstep.pipeline.ResolvedRequest;
 import dev.tenstep.pipeline.InvalidRequestException;
 import dev.tenstep.sampling.SamplerKind;
 import io.javalin.Javalin;
@@ -12,7 +14,6 @@ import io.javalin.http.Context;
 
 import java.io.IOException;
 import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Base64;
 import java.util.Collections;
@@ -95,7 +96,7 @@ record A1111Api(JobQueue queue, OutputStore store, AtomicReference<A1111Settings
                     + batchSize + " x " + nIter));
         }
         Requests.check(errors);
-        GenerationRequest first = generator.resolve(base);
+        ResolvedRequest first = generator.resolve(base);
         if (Boolean.FALSE.equals(body.restoreAfterwards())) {
             settings.set(override);
         }
@@ -112,8 +113,8 @@ record A1111Api(JobQueue queue, OutputStore store, AtomicReference<A1111Settings
         try (A1111Calls.Call call = calls.open(count)) {
             for (int i = 0; i < count; i++) {
                 // A1111: image i of a call uses seed + i
-                GenerationRequest r = first.withSeed(first.seed() + i);
-                Job job = call.next(() -> queue.submit(lease, r, Job.Preview.NONE));
+                ResolvedRequest r = first.withSeed(first.seed() + i);
+                Job job = call.next(() -> queue.submit(lease, r, Job.Preview.NONE, saveImages));
                 if (job == null) {
                     break;
                 }
@@ -121,12 +122,11 @@ record A1111Api(JobQueue queue, OutputStore store, AtomicReference<A1111Settings
                     // cancelled: skipped (the call goes on) or interrupted (it answers with the images so far)
                     continue;
                 }
-                Path p = store.resolve(job.result().file()).orElseThrow(() -> new ApiException(500, "result file vanished"));
+                // save_images false: the job encoded the PNG in memory and wrote nothing
+                byte[] png = saveImages ? Files.readAllBytes(store.resolve(job.result().file())
+                        .orElseThrow(() -> new ApiException(500, "result file vanished"))) : job.takePng();
                 if (sendImages) {
-                    images.add(Base64.getEncoder().encodeToString(Files.readAllBytes(p)));
-                }
-                if (!saveImages) {
-                    store.delete(job.result().file());
+                    images.add(Base64.getEncoder().encodeToString(png));
                 }
                 seeds.add(r.seed());
                 infotexts.add(job.result().infotext());
@@ -141,9 +141,9 @@ record A1111Api(JobQueue queue, OutputStore store, AtomicReference<A1111Settings
                 first.negativePrompt(), Collections.nCopies(seeds.size(), first.negativePrompt()),
                 // the seed of the first image returned (a skipped first image leaves the next one first)
                 seeds.isEmpty() ? first.seed() : seeds.get(0), seeds, first.width(), first.height(),
-                first.sampler().displayName(), first.resolvedSchedule().id(), first.cfgScale(), first.steps(),
+                first.sampler().displayName(), first.schedule().id(), first.cfgScale(), first.steps(),
                 (int) batchSize, generator.modelName(), generator.modelHash(), 0, infotexts,
-                first.resolvedClipSkip(), warnings);
+                first.clipSkip(), warnings);
         ctx.json(new Txt2ImgResponse(images, sent, JSON.writeValueAsString(info)));
     }
 
@@ -207,8 +207,12 @@ record A1111Api(JobQueue queue, OutputStore store, AtomicReference<A1111Settings
     record A1111Sampler(String name, List<String> aliases, SamplerOptions options) {
     }
 
-    /** A sampler's options, as strings (as A1111 lists them): its gamma and mu presets and default schedule. */
-    record SamplerOptions(String gamma, String mu, @JsonProperty("default_schedule") String defaultSchedule) {
+    /**
+     * A sampler's options, as strings (as A1111 lists them): only its real parameters, {@code gamma} (GE's alone, left
+     * out for the others) and its default schedule.
+     */
+    record SamplerOptions(@JsonInclude(JsonInclude.Include.NON_NULL) String gamma,
+                          @JsonProperty("default_schedule") String defaultSchedule) {
     }
 
     /** {@code GET /samplers}. */
@@ -217,8 +221,10 @@ record A1111Api(JobQueue queue, OutputStore store, AtomicReference<A1111Settings
         for (SamplerKind k : SamplerKind.values()) {
             List<String> aliases = new ArrayList<>(List.of(k.id()));
             aliases.addAll(k.aliases());
-            l.add(new A1111Sampler(k.displayName(), aliases, new SamplerOptions(Double.toString(k.gamma()),
-                    Double.toString(k.mu()), k.defaultSchedule().id())));
+            // only real parameters: gamma is GE's alone
+            l.add(new A1111Sampler(k.displayName(), aliases, new SamplerOptions(
+                    k.defaultGamma().isPresent() ? Double.toString(k.defaultGamma().getAsDouble()) : null,
+                    k.defaultSchedule().id())));
         }
         return l;
     }

@@ -1,6 +1,7 @@
 package dev.tenstep.web;
 
 import com.fasterxml.jackson.annotation.JsonProperty;
+import dev.tenstep.pipeline.ModelCatalog;
 import dev.tenstep.pipeline.StepProgress;
 import dev.tenstep.pipeline.prompt.PromptChunks;
 import dev.tenstep.pipeline.prompt.PromptEncoder;
@@ -47,7 +48,11 @@ final class A1111Extras implements WebApp.Routes {
 
     @Override
     public void register(Javalin app) {
-        app.get("/sdapi/v1/options", ctx -> ctx.json(settings.get().toJson(models.current().title())));
+        app.get("/sdapi/v1/options", ctx -> {
+            ModelCatalog.Entry current = models.current();
+            java.nio.file.Path vae = queue.model().generator().vaeFile();
+            ctx.json(settings.get().toJson(current.title(), current.sha256(), vae == null ? null : vae.getFileName().toString()));
+        });
         app.post("/sdapi/v1/options", this::setOptions);
         app.get("/sdapi/v1/progress", this::progress);
         app.post("/sdapi/v1/interrupt", ctx -> {
@@ -61,7 +66,12 @@ final class A1111Extras implements WebApp.Routes {
             ctx.json(WebApp.emptyObject());
         });
         app.get("/sdapi/v1/schedulers", ctx -> ctx.json(schedulers()));
-        app.get("/sdapi/v1/sd-vae", ctx -> ctx.json(List.of()));
+        // A1111 lists its VAE files as {model_name, filename}; this server has the --vae it started with, if any
+        app.get("/sdapi/v1/sd-vae", ctx -> {
+            java.nio.file.Path vae = queue.model().generator().vaeFile();
+            ctx.json(vae == null ? List.of()
+                    : List.of(new A1111Vae(vae.getFileName().toString(), vae.toAbsolutePath().toString())));
+        });
         app.get("/api/tokenize", this::tokenize);
     }
 
@@ -132,7 +142,10 @@ final class A1111Extras implements WebApp.Routes {
                 textinfo = "step " + step + " of " + total;
             }
             if (last != null && !"true".equalsIgnoreCase(ctx.queryParam("skip_current_image"))) {
-                image = currentImage(j, last);
+                // x0-hat reaches the host only for a job whose image is polled: from the next step on, or now
+                // while the step's callback still runs
+                j.wantX0hat();
+                image = last.hasX0hat() ? currentImage(j, last) : null;
             }
         }
         ProgressState state = new ProgressState(false, false, j == null ? "" : j.id(), jobCount,
@@ -203,16 +216,34 @@ final class A1111Extras implements WebApp.Routes {
         return base64;
     }
 
-    /** One entry of {@code GET /sdapi/v1/schedulers}, in A1111's fields ({@code default_rho} is always null here). */
+    /**
+     * One entry of {@code GET /sdapi/v1/sd-vae}, in A1111's fields.
+     *
+     * @param modelName the VAE's file name
+     * @param filename  its absolute path
+     */
+    record A1111Vae(@JsonProperty("model_name") String modelName, String filename) {
+    }
+
+    /**
+     * One entry of {@code GET /sdapi/v1/schedulers}, in A1111's fields.
+     *
+     * @param name       our schedule id
+     * @param label      A1111's label where the schedule is the same as one of A1111's, else our id
+     * @param aliases    the other names the schedule is known by
+     * @param defaultRho the schedule's rho (Karras: 7), -1 when it has none (as A1111 gives it)
+     */
     record A1111Scheduler(String name, String label, List<String> aliases,
-                          @JsonProperty("default_rho") Double defaultRho,
+                          @JsonProperty("default_rho") double defaultRho,
                           @JsonProperty("need_inner_model") boolean needInnerModel) {
     }
 
     private static List<A1111Scheduler> schedulers() {
         List<A1111Scheduler> l = new ArrayList<>();
         for (ScheduleKind k : ScheduleKind.values()) {
-            l.add(new A1111Scheduler(k.id(), k.id(), List.of(), null, false));
+            // A1111's Scheduler: default_rho -1 unless the schedule has a rho (Karras: 7)
+            l.add(new A1111Scheduler(k.id(), k.label(), k.aliases(),
+                    k == ScheduleKind.KARRAS ? ScheduleKind.KARRAS_RHO : -1.0, false));
         }
         return l;
     }

@@ -29,15 +29,26 @@ import java.util.Map;
 record A1111Settings(int clipSkip, RngKind rng, PromptSyntax syntax) {
     static final A1111Settings DEFAULT = new A1111Settings(1, RngKind.DEFAULT, PromptSyntax.A1111);
 
-    /** The options as A1111 names them ({@code GET /sdapi/v1/options}). */
-    A1111Options toJson(String modelName) {
-        return new A1111Options(modelName, "Automatic", clipSkip,
+    /**
+     * The options as A1111 names them ({@code GET /sdapi/v1/options}).
+     *
+     * @param modelName      the resident model's title
+     * @param checkpointHash its full SHA-256 ({@code sd_checkpoint_hash}), or null when not known (a folder)
+     * @param vae            the file name of the VAE that replaced the checkpoint's ({@code --vae}), or null: then
+     *                       {@code sd_vae} is {@code Automatic} (the checkpoint's own)
+     */
+    A1111Options toJson(String modelName, String checkpointHash, String vae) {
+        return new A1111Options(modelName, checkpointHash, vae == null ? "Automatic" : vae, clipSkip,
                 rng == RngKind.PHILOX ? "GPU" : rng == RngKind.TORCH_CPU ? "CPU" : rng.id(),
                 syntax == PromptSyntax.PLAIN ? "None" : "Original", 0, true);
     }
 
-    /** {@code GET /sdapi/v1/options}: the A1111 settings this server has, under A1111's names. */
+    /**
+     * {@code GET /sdapi/v1/options}: the A1111 settings this server has, under A1111's names
+     * ({@code sd_checkpoint_hash} null when the hash is not known).
+     */
     record A1111Options(@JsonProperty("sd_model_checkpoint") String sdModelCheckpoint,
+                        @JsonProperty("sd_checkpoint_hash") String sdCheckpointHash,
                         @JsonProperty("sd_vae") String sdVae,
                         @JsonProperty("CLIP_stop_at_last_layers") int clipStopAtLastLayers,
                         @JsonProperty("randn_source") String randnSource,

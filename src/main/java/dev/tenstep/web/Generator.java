@@ -2,6 +2,7 @@ package dev.tenstep.web;
 
 import dev.tenstep.pipeline.GenerationRequest;
 import dev.tenstep.pipeline.GenerationResult;
+import dev.tenstep.pipeline.ResolvedRequest;
 import dev.tenstep.pipeline.StepProgress;
 import dev.tenstep.pipeline.TextToImage;
 
@@ -18,6 +19,11 @@ public interface Generator {
 
     /** A1111's {@code Model hash} of the model's checkpoint file (see {@link TextToImage#modelHash}), or null. */
     default String modelHash() {
+        return null;
+    }
+
+    /** The VAE that replaced the checkpoint's ({@code --vae}; see {@link TextToImage#vaeFile}), or null. */
+    default java.nio.file.Path vaeFile() {
         return null;
     }
 
@@ -47,7 +53,7 @@ public interface Generator {
 
     /** The default limit: twice the model's default size (1024 for SD 1.5, 256 for the demo), at most 4096. */
     static int defaultMaxSize(int defaultSize) {
-        return Math.min(2 * defaultSize, GenerationRequest.MAX_SIZE);
+        return TextToImage.defaultMaxSize(defaultSize);
     }
 
     /**
@@ -55,7 +61,7 @@ public interface Generator {
      *
      * @throws dev.tenstep.pipeline.InvalidRequestException naming each invalid field
      */
-    GenerationRequest resolve(GenerationRequest request);
+    ResolvedRequest resolve(GenerationRequest request);
 
     /**
      * Generates one image on the calling (worker) thread.
@@ -63,7 +69,7 @@ public interface Generator {
      * @throws java.util.concurrent.CancellationException when {@code listener} returned false or
      *         the thread was interrupted (also inside a step: the UNet and VAE check between blocks)
      */
-    GenerationResult generate(GenerationRequest request, TextToImage.Listener listener);
+    GenerationResult generate(ResolvedRequest request, TextToImage.Listener listener);
 
     /** A step preview: {@code exact} = full decode (e.g. the VAE), else the model's cheap approximation. */
     BufferedImage preview(StepProgress step, boolean exact);
@@ -127,6 +133,11 @@ public interface Generator {
             }
 
             @Override
+            public java.nio.file.Path vaeFile() {
+                return p.vaeFile();
+            }
+
+            @Override
             public int maxClipSkip() {
                 return p.maxClipSkip();
             }
@@ -159,12 +170,12 @@ public interface Generator {
             }
 
             @Override
-            public GenerationRequest resolve(GenerationRequest request) {
+            public ResolvedRequest resolve(GenerationRequest request) {
                 return p.resolve(request, maxSize);
             }
 
             @Override
-            public GenerationResult generate(GenerationRequest request, TextToImage.Listener listener) {
+            public GenerationResult generate(ResolvedRequest request, TextToImage.Listener listener) {
                 return p.generate(request, null, TextToImage.Options.DEFAULT.withListener(listener));
             }
 

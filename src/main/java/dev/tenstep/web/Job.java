@@ -2,7 +2,7 @@ package dev.tenstep.web;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.tenstep.pipeline.GenerationRecord;
-import dev.tenstep.pipeline.GenerationRequest;
+import dev.tenstep.pipeline.ResolvedRequest;
 import dev.tenstep.pipeline.StepProgress;
 
 import java.time.Instant;
@@ -75,7 +75,7 @@ public final class Job {
     }
 
     private final String id;
-    private final GenerationRequest request;
+    private final ResolvedRequest request;
     private final Preview preview;
     /** The model this job runs on: the one resident when it was submitted. */
     private final Generator generator;
@@ -90,14 +90,39 @@ public final class Job {
     private volatile int step;
     /** The last step's progress (its x0-hat) while running, for previews on demand; null before and after. */
     private volatile StepProgress lastStep;
+    /** Whether a poll asked for the current image ({@link #wantX0hat}). */
+    private volatile boolean x0hatWanted;
     private volatile String error;
     private volatile OutputStore.Entry result;
+    /** Whether the result is written to the outputs folder (else encoded in memory only). */
+    private final boolean save;
+    /** The PNG of a result kept in memory ({@code save} false) until {@link #takePng}; null otherwise. */
+    private volatile byte[] png;
 
-    Job(String id, GenerationRequest resolvedRequest, Preview preview, Generator generator) {
+    Job(String id, ResolvedRequest resolvedRequest, Preview preview, Generator generator, boolean save) {
         this.id = id;
         this.request = resolvedRequest;
         this.preview = preview;
         this.generator = generator;
+        this.save = save;
+    }
+
+    /**
+     * Whether the result goes to the outputs folder; false for an A1111 call with {@code save_images: false}, whose
+     * image is answered from memory ({@link #takePng}).
+     */
+    public boolean save() {
+        return save;
+    }
+
+    /**
+     * The PNG of a result kept in memory ({@link #save} false), handed out once: the job keeps no image after (finished
+     * jobs are retained for a while). Null for a saved result, before the job is done, or when already taken.
+     */
+    public synchronized byte[] takePng() {
+        byte[] p = png;
+        png = null;
+        return p;
     }
 
     public String id() {
@@ -105,7 +130,7 @@ public final class Job {
     }
 
     /** The request with defaults filled in (seed, size, schedule, gamma). */
-    public GenerationRequest request() {
+    public ResolvedRequest request() {
         return request;
     }
 
@@ -176,13 +201,27 @@ public final class Job {
         status = Status.RUNNING;
     }
 
+    /**
+     * Asks for this job's x0-hat at every later step ({@code /sdapi/v1/progress}'s {@code current_image}): the
+     * device copy is made only for jobs whose image someone polls.
+     */
+    void wantX0hat() {
+        x0hatWanted = true;
+    }
+
     void step(StepProgress p) {
         step = p.step();
+        if (x0hatWanted) {
+            // copied while the step's device array lives, for a poll after the callback
+            p.x0hat();
+        }
         lastStep = p;
     }
 
-    void succeeded(OutputStore.Entry entry) {
+    /** Done: {@code entry} is the stored result, {@code inMemory} its PNG when not saved (else null). */
+    void succeeded(OutputStore.Entry entry, byte[] inMemory) {
         result = entry;
+        png = inMemory;
         status = Status.DONE;
     }
 
@@ -244,11 +283,14 @@ public final class Job {
         ObjectNode res = null;
         if (r != null) {
             res = GenerationRecord.JSON.valueToTree(r.params());
-            res.put("image", r.url());
-            res.put("file", r.file());
             res.put("infotext", r.infotext());
-            res.put("page", r.resultUrl());
-            res.put("reuse", r.reuseUrl());
+            if (r.file() != null) {
+                // a result kept in memory only (save_images: false) has no file and no links
+                res.put("image", r.url());
+                res.put("file", r.file());
+                res.put("page", r.resultUrl());
+                res.put("reuse", r.reuseUrl());
+            }
         }
         return new JobView(id, status.label(), position, step, request.steps(), generator.modelName(),
                 "/api/jobs/" + id + "/events", GenerationRecord.ofRequest(request, null), error, res);

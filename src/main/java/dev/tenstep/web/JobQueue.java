@@ -1,6 +1,6 @@
 package dev.tenstep.web;
 
-import dev.tenstep.pipeline.GenerationRequest;
+import dev.tenstep.pipeline.ResolvedRequest;
 
 import java.util.List;
 import java.util.Optional;
@@ -75,7 +75,7 @@ public final class JobQueue implements AutoCloseable {
     }
 
     /** Queues a generation on the resident model at once ({@link ResidentModel#tryLease}), as below. */
-    public Job submit(GenerationRequest request, Job.Preview preview) {
+    public Job submit(ResolvedRequest request, Job.Preview preview) {
         try (ResidentModel.Lease<Generator> lease = model.tryLease()) {
             return submit(lease, request, preview);
         }
@@ -89,7 +89,17 @@ public final class JobQueue implements AutoCloseable {
      * @throws QueueFullException    when {@code capacity} jobs are waiting
      * @throws IllegalStateException after {@link #close}, or when the lease is closed
      */
-    public synchronized Job submit(ResidentModel.Lease<Generator> lease, GenerationRequest request, Job.Preview preview) {
+    public Job submit(ResidentModel.Lease<Generator> lease, ResolvedRequest request, Job.Preview preview) {
+        return submit(lease, request, preview, true);
+    }
+
+    /**
+     * As {@link #submit(ResidentModel.Lease, ResolvedRequest, Job.Preview)}; with {@code save} false the result is
+     * encoded in memory only ({@link Job#takePng}), nothing written to the outputs folder (A1111's
+     * {@code save_images: false}).
+     */
+    public synchronized Job submit(ResidentModel.Lease<Generator> lease, ResolvedRequest request, Job.Preview preview,
+                                   boolean save) {
         if (executor.isShutdown()) {
             throw new IllegalStateException("the server is shutting down");
         }
@@ -98,7 +108,7 @@ public final class JobQueue implements AutoCloseable {
         }
         ResidentModel.Lease<Generator> own = lease.share();
         Job job = new Job(UUID.randomUUID().toString().replace("-", "").substring(0, 12), request, preview,
-                lease.generator());
+                lease.generator(), save);
         // announced before the task can start, so "queued" always precedes "started"
         job.emit(new JobEvent.Queued(waiting.size() + 1));
         try {

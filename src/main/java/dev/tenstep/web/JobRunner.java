@@ -1,8 +1,10 @@
 package dev.tenstep.web;
 
 import dev.tenstep.io.PngImages;
-import dev.tenstep.pipeline.GenerationRequest;
+import dev.tenstep.pipeline.GenerationRecord;
 import dev.tenstep.pipeline.GenerationResult;
+import dev.tenstep.pipeline.OutputWriter;
+import dev.tenstep.pipeline.ResolvedRequest;
 import dev.tenstep.pipeline.StepProgress;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -10,6 +12,7 @@ import org.slf4j.LoggerFactory;
 import java.awt.image.BufferedImage;
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.time.Instant;
 import java.util.Base64;
 import java.util.Comparator;
 import java.util.IdentityHashMap;
@@ -23,7 +26,8 @@ import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * Runs one job to its end on a worker thread: the generation on the job's model with a
- * {@link JobEvent.Progress} per step (and its preview, as the job asked), the output saved, and
+ * {@link JobEvent.Progress} per step (and its preview, as the job asked), the output written by
+ * {@link OutputWriter} (to the outputs folder, or in memory when the job is not saved), and
  * exactly one terminal event. A cancel is seen between steps (the listener stops the sampler) or as
  * the worker's interrupt ({@link #interrupt}); a failure is reported on the job. Nothing is thrown
  * to the worker, so it goes on serving.
@@ -36,7 +40,7 @@ final class JobRunner {
     /** The worker thread of each running job (guarded by this): the one {@link #interrupt} interrupts. */
     private final Map<Job, Thread> running = new IdentityHashMap<>();
 
-    /** @param store where finished images are written */
+    /** @param store the outputs folder that names the files of saved results */
     JobRunner(OutputStore store) {
         this.store = store;
     }
@@ -100,7 +104,7 @@ final class JobRunner {
             running.put(job, Thread.currentThread());
         }
         started.run();
-        GenerationRequest r = job.request();
+        ResolvedRequest r = job.request();
         Generator generator = job.generator();
         job.emit(new JobEvent.Started(job.id(), r.steps(), r.width(), r.height()));
         try {
@@ -114,8 +118,14 @@ final class JobRunner {
                 // no cancel can interrupt this thread for this job any more: clear a late interrupt, so the file writes below and the next job do not see it
                 Thread.interrupted();
             }
-            OutputStore.Entry entry = store.save(result, job.id(), generator.modelName(), generator.modelHash());
-            job.succeeded(entry);
+            Instant now = Instant.now();
+            GenerationRecord record = GenerationRecord.of(result, generator.modelName(), generator.modelHash());
+            // saved: PNG + sidecar in the outputs folder; not saved (save_images: false): encoded in memory only
+            OutputWriter.Output output = job.save()
+                    ? OutputWriter.write(store.newFile(result.seed(), job.id(), now), result.image(), record, now,
+                    OutputWriter.Sidecar.JSON)
+                    : OutputWriter.encode(result.image(), record, now);
+            job.succeeded(OutputStore.entry(output), job.save() ? null : output.png());
             job.emit(new JobEvent.Result(job.toJson(0)));
             job.complete();
         } catch (CancellationException e) {

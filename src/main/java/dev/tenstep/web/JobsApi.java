@@ -5,7 +5,9 @@ import com.fasterxml.jackson.databind.JsonNode;
 import dev.tenstep.io.PngImages;
 import dev.tenstep.pipeline.FieldError;
 import dev.tenstep.pipeline.GenerationRequest;
+import dev.tenstep.pipeline.ResolvedRequest;
 import dev.tenstep.pipeline.InvalidRequestException;
+import dev.tenstep.sampling.RngKind;
 import dev.tenstep.sampling.SamplerKind;
 import dev.tenstep.sampling.ScheduleKind;
 import io.javalin.Javalin;
@@ -97,13 +99,12 @@ record JobsApi(JobQueue queue, OutputStore store, ModelSwitcher models) implemen
 
     private ServerInfo info() {
         Generator g = generator();
-        GenerationRequest defaults = WebApp.textDefaults();
         ModelsApi.ModelsState state = ModelsApi.state(models);
         return new ServerInfo(g.modelName(), g.compute().deviceName(), g.compute().dtype().id(),
                 g.compute().vaeDtype().id(), g.isDemo(), g.defaultSize(), g.sizeMultiple(), g.maxSize(),
                 WebApp.samplerList(), ScheduleKind.ids(), SamplerKind.DEFAULT.id(), WebApp.rngList(),
-                defaults.resolvedRng().id(), WebApp.promptSyntaxList(), defaults.resolvedSyntax().id(),
-                defaults.resolvedClipSkip(), g.maxClipSkip(), queue.capacity(), queue.waiting(), state.model(),
+                RngKind.DEFAULT.id(), WebApp.promptSyntaxList(), GenerationRequest.DEFAULT_SYNTAX.id(),
+                GenerationRequest.DEFAULT_CLIP_SKIP, g.maxClipSkip(), queue.capacity(), queue.waiting(), state.model(),
                 state.switchingTo(), state.models());
     }
 
@@ -118,7 +119,7 @@ record JobsApi(JobQueue queue, OutputStore store, ModelSwitcher models) implemen
         Requests.check(errors);
         // resolved and queued on one model: a switch cannot come between
         try (ResidentModel.Lease<Generator> lease = queue.model().tryLease()) {
-            GenerationRequest r = lease.generator().resolve(parsed);
+            ResolvedRequest r = lease.generator().resolve(parsed);
             Job job = queue.submit(lease, r, preview);
             ctx.status(HttpStatus.ACCEPTED).json(job.toJson(queue.position(job)));
         }
@@ -194,14 +195,14 @@ record JobsApi(JobQueue queue, OutputStore store, ModelSwitcher models) implemen
         }
         List<String> rowLabels = new ArrayList<>();
         for (int r = 0; r < rows; r++) {
-            GenerationRequest q = jobs.get(r * cols).request();
-            rowLabels.add(q.sampler().displayName() + " / " + q.resolvedSchedule().id());
+            ResolvedRequest q = jobs.get(r * cols).request();
+            rowLabels.add(q.sampler().displayName() + " / " + q.schedule().id());
         }
         List<String> colLabels = new ArrayList<>();
         for (int c = 0; c < cols; c++) {
             colLabels.add("N = " + jobs.get(c).request().steps());
         }
-        GenerationRequest first = jobs.get(0).request();
+        ResolvedRequest first = jobs.get(0).request();
         String title = "\"" + first.prompt() + "\"  seed " + first.seed() + ", CFG " + first.cfgScale() + ", " + generator().modelName();
         byte[] png = PngImages.encode(GridImage.compose(cells, rowLabels, colLabels, title), Map.of("parameters", title));
         ctx.contentType("image/png");

@@ -2,6 +2,7 @@ package dev.tenstep.web;
 
 import dev.tenstep.pipeline.TextToImage;
 import dev.tenstep.pipeline.GenerationRequest;
+import dev.tenstep.pipeline.ResolvedRequest;
 import dev.tenstep.pipeline.GenerationResult;
 import dev.tenstep.pipeline.ModelCatalog;
 import dev.tenstep.pipeline.StepProgress;
@@ -271,12 +272,12 @@ public final class ModelSwitcher implements AutoCloseable {
         }
 
         @Override
-        public GenerationRequest resolve(GenerationRequest request) {
+        public ResolvedRequest resolve(GenerationRequest request) {
             throw new ApiException(503, why + "; switch to another model (POST /sdapi/v1/options or the page's model list)");
         }
 
         @Override
-        public GenerationResult generate(GenerationRequest request, TextToImage.Listener listener) {
+        public GenerationResult generate(ResolvedRequest request, TextToImage.Listener listener) {
             throw new IllegalStateException(why);
         }
 

@@ -1,13 +1,10 @@
 package dev.tenstep.web;
 
-import dev.tenstep.io.AtomicFiles;
-import dev.tenstep.io.Hashes;
 import com.fasterxml.jackson.core.type.TypeReference;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.SerializationFeature;
 import dev.tenstep.io.PngImages;
 import dev.tenstep.pipeline.GenerationRecord;
-import dev.tenstep.pipeline.GenerationResult;
+import dev.tenstep.pipeline.OutputWriter;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -26,19 +23,23 @@ import java.util.regex.Pattern;
 import java.util.stream.Stream;
 
 /**
- * The {@code --outputs} folder: each result is a PNG with the A1111 {@code parameters} text chunk
- * plus a JSON sidecar of the same name, both written atomically (temp file + rename). File names
- * start with a UTC timestamp, so name order is age order and the gallery survives restarts by
- * listing the folder. {@link #resolve} is the only way a request reaches a file in it.
+ * The {@code --outputs} folder, the web's gallery index over the files {@link OutputWriter} writes there: each result
+ * is a PNG with the A1111 {@code parameters} text chunk plus a JSON sidecar of the same name (its
+ * {@link GenerationRecord}). This class names new files ({@link #newFile}) and reads the folder; it writes nothing.
+ * File names start with a UTC timestamp, so name order is age order and the gallery survives restarts by listing the
+ * folder. {@link #resolve} is the only way a request reaches a file in it.
  */
 public final class OutputStore {
     private static final DateTimeFormatter STAMP =
             DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss-SSS").withZone(ZoneOffset.UTC);
-    private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+    private static final ObjectMapper JSON = new ObjectMapper();
 
     private final Path dir;
 
-    /** One stored result. {@code params} is the sidecar (or, without one, only the infotext). */
+    /**
+     * One stored result. {@code params} is the sidecar (or, without one, only the infotext); {@code file} is null for
+     * a result encoded in memory only ({@link #entry(OutputWriter.Output)}), which has no links.
+     */
     public record Entry(String file, String created, String prompt, String infotext, Map<String, Object> params) {
         public String url() {
             return "/outputs/" + encode(file);
@@ -104,27 +105,22 @@ public final class OutputStore {
     }
 
     /**
-     * Writes the result's PNG (with infotext) then its sidecar, the {@link GenerationRecord} of the
-     * image (with the PNG's SHA-256 and the write time); returns the stored entry.
+     * The file a new result is written to ({@link OutputWriter#write}, with its sidecar): the UTC time stamp of
+     * {@code created} (so name order is age order), the seed and the job id, e.g.
+     * {@code 20261207-055122-123-42-1a2b3c4d5e6f.png}.
      */
-    public Entry save(GenerationResult result, String jobId, String modelName) throws IOException {
-        return save(result, jobId, modelName, null);
+    public Path newFile(long seed, String jobId, Instant created) {
+        return dir.resolve(STAMP.format(created) + "-" + seed + "-" + jobId + ".png");
     }
 
-    /** As {@link #save(GenerationResult, String, String)}, recording the model's A1111 hash (may be null). */
-    public Entry save(GenerationResult result, String jobId, String modelName, String modelHash) throws IOException {
-        Instant now = Instant.now();
-        String base = STAMP.format(now) + "-" + result.seed() + "-" + jobId;
-        String png = base + ".png";
-        long t0 = System.nanoTime();
-        byte[] bytes = PngImages.encode(result.image(), Map.of(PngImages.PARAMETERS, result.infotext()));
-        AtomicFiles.write(dir.resolve(png), bytes);
-        GenerationRecord record = GenerationRecord.of(result, modelName, modelHash)
-                .stored(png, Hashes.sha256(bytes), now.toString());
-        record = record.withTimings(record.timings().withWrite((System.nanoTime() - t0) / 1_000_000));
-        AtomicFiles.write(dir.resolve(base + ".json"), GenerationRecord.JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(record));
-        Map<String, Object> side = GenerationRecord.JSON.convertValue(record, new TypeReference<LinkedHashMap<String, Object>>() { });
-        return new Entry(png, now.toString(), result.request().prompt(), result.infotext(), side);
+    /**
+     * The entry of a result the writer produced: stored in this folder, or encoded in memory only
+     * ({@code file} null: an A1111 call with {@code save_images: false}, whose links lead nowhere).
+     */
+    public static Entry entry(OutputWriter.Output output) {
+        GenerationRecord r = output.record();
+        Map<String, Object> side = GenerationRecord.JSON.convertValue(r, new TypeReference<LinkedHashMap<String, Object>>() { });
+        return new Entry(r.file(), r.created(), r.prompt(), r.infotext(), side);
     }
 
     /**
@@ -150,20 +146,6 @@ public final class OutputStore {
             return Optional.empty();
         }
         return Optional.of(p);
-    }
-
-    /** Removes a stored PNG and its sidecar (an A1111 call with {@code save_images: false}); missing files are fine. */
-    public void delete(String png) throws IOException {
-        Optional<Path> p = resolve(png);
-        if (p.isPresent()) {
-            Files.deleteIfExists(p.get());
-            if (png.endsWith(".png")) {
-                Optional<Path> side = resolve(png.substring(0, png.length() - 4) + ".json");
-                if (side.isPresent()) {
-                    Files.deleteIfExists(side.get());
-                }
-            }
-        }
     }
 
     /** The stored entry of a PNG name, if present. */

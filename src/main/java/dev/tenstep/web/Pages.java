@@ -1,6 +1,6 @@
 package dev.tenstep.web;
 
-import dev.tenstep.pipeline.DemoPipeline;
+import dev.tenstep.pipeline.DemoModelWriter;
 import dev.tenstep.pipeline.GenerationRecord;
 import dev.tenstep.pipeline.GenerationRequest;
 import dev.tenstep.sampling.SamplerKind;
@@ -53,7 +53,7 @@ record Pages(JobQueue queue, OutputStore store, ModelSwitcher models) implements
         m.put("switchingTo", models.switchingTo());
         m.put("device", generator().compute().label());
         m.put("demo", generator().isDemo());
-        m.put("demoLabel", DemoPipeline.LABEL);
+        m.put("demoLabel", DemoModelWriter.LABEL);
         m.put("sizeMultiple", generator().sizeMultiple());
         m.put("defaultSize", generator().defaultSize());
         m.put("maxSize", generator().maxSize());
@@ -79,11 +79,10 @@ record Pages(JobQueue queue, OutputStore store, ModelSwitcher models) implements
         f.put("height", generator().defaultSize());
         f.put("sampler", SamplerKind.DEFAULT.id());
         f.put("schedule", SamplerKind.DEFAULT.defaultSchedule().id());
-        f.put("gamma", SamplerKind.DEFAULT.gamma());
-        GenerationRequest defaults = WebApp.textDefaults();
-        f.put("prompt_syntax", defaults.resolvedSyntax().id());
-        f.put("clip_skip", defaults.resolvedClipSkip());
-        f.put("rng", defaults.resolvedRng().id());
+        f.put("gamma", SamplerKind.DEFAULT.defaultGamma().orElse(SamplerKind.MIN_GAMMA));
+        f.put("prompt_syntax", GenerationRequest.DEFAULT_SYNTAX.id());
+        f.put("clip_skip", GenerationRequest.DEFAULT_CLIP_SKIP);
+        f.put("rng", dev.tenstep.sampling.RngKind.DEFAULT.id());
         String reuse = ctx.queryParam("reuse");
         if (reuse != null) {
             store.entry(reuse).ifPresent(e -> {
@@ -93,6 +92,9 @@ record Pages(JobQueue queue, OutputStore store, ModelSwitcher models) implements
                     }
                 }
                 reuseText(e.params(), f);
+                if (e.params().get("sampler") == null) {
+                    reuseInfotext(e.infotext(), f);
+                }
             });
         }
         for (String k : List.copyOf(f.keySet())) {
@@ -123,6 +125,64 @@ record Pages(JobQueue queue, OutputStore store, ModelSwitcher models) implements
         f.put("prompt_syntax", rec.effectivePromptSyntax());
         f.put("clip_skip", rec.effectiveClipSkip());
         f.put("rng", rec.effectiveRng());
+    }
+
+    /**
+     * Fills the form from a PNG's A1111 infotext alone (made by A1111: no sidecar of this program), as A1111's "PNG Info
+     * -> Send to txt2img" does: prompt, negative prompt, steps, CFG scale, seed, size, and the sampler and schedule
+     * where this server has them (else the form keeps its default and {@code reuse_note} says which were left).
+     */
+    static void reuseInfotext(String infotext, Map<String, Object> f) {
+        Map<String, String> p = dev.tenstep.pipeline.Infotext.parse(infotext);
+        if (p.isEmpty()) {
+            return;
+        }
+        f.put("prompt", p.get("prompt"));
+        f.put("negative_prompt", p.get("negative_prompt"));
+        List<String> left = new java.util.ArrayList<>();
+        number(p, "Steps", "steps", f, left);
+        number(p, "CFG scale", "cfg_scale", f, left);
+        number(p, "Seed", "seed", f, left);
+        String size = p.get("Size");
+        if (size != null && size.matches("\\d+x\\d+")) {
+            f.put("width", Integer.parseInt(size.substring(0, size.indexOf('x'))));
+            f.put("height", Integer.parseInt(size.substring(size.indexOf('x') + 1)));
+        }
+        if (p.get("Sampler") != null) {
+            try {
+                SamplerKind k = SamplerKind.byName(p.get("Sampler"));
+                f.put("sampler", k.id());
+                f.put("schedule", k.defaultSchedule().id());
+                if (k.hasGamma()) {
+                    f.put("gamma", k.defaultGamma().getAsDouble());
+                }
+            } catch (IllegalArgumentException ex) {
+                left.add("Sampler: " + p.get("Sampler") + " (not on this server)");
+            }
+        }
+        String schedule = p.get("Schedule type") != null ? p.get("Schedule type") : p.get("Schedule");
+        if (schedule != null && !schedule.equalsIgnoreCase("Automatic")) {
+            try {
+                f.put("schedule", dev.tenstep.sampling.ScheduleKind.byName(schedule).id());
+            } catch (IllegalArgumentException ex) {
+                left.add("Schedule type: " + schedule + " (not on this server)");
+            }
+        }
+        if (!left.isEmpty()) {
+            f.put("reuse_note", "from the PNG's parameters; left at the defaults: " + String.join(", ", left));
+        }
+    }
+
+    private static void number(Map<String, String> p, String key, String field, Map<String, Object> f, List<String> left) {
+        String v = p.get(key);
+        if (v == null) {
+            return;
+        }
+        try {
+            f.put(field, v.contains(".") ? (Object) Double.parseDouble(v) : (Object) Long.parseLong(v));
+        } catch (NumberFormatException ex) {
+            left.add(key + ": " + v);
+        }
     }
 
     private void gallery(Context ctx) {

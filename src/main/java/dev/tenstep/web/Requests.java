@@ -41,9 +41,16 @@ final class Requests {
     private Requests() {
     }
 
+    /**
+     * The request body as a JSON object.
+     *
+     * @throws InvalidRequestException naming {@code body} when it is empty (as A1111's FastAPI answers "field
+     *                                 required": an empty body is not a request for every default; {@code {}} is),
+     *                                 not JSON or not an object
+     */
     static JsonNode body(String text) {
         if (text == null || text.isBlank()) {
-            return JSON.createObjectNode();
+            throw InvalidRequestException.of("body", "is empty; send a JSON object ({} for every default)");
         }
         try {
             JsonNode n = JSON.readTree(text);

@@ -143,9 +143,10 @@ public final class WebApp {
      * @param value    its id (the request's {@code sampler})
      * @param label    its display name
      * @param schedule its default schedule
-     * @param gamma    its gamma preset
+     * @param gamma    its default gamma, only for the sampler that has one (GE); left out for the others
      */
-    record SamplerChoice(String value, String label, String schedule, double gamma) {
+    record SamplerChoice(String value, String label, String schedule,
+                         @JsonInclude(JsonInclude.Include.NON_NULL) Double gamma) {
     }
 
     /** One choice of a form's list: {@code value} as the request takes it, {@code label} as the page shows it. */
@@ -154,20 +155,22 @@ public final class WebApp {
 
     /**
      * The samplers as the pages and {@code /api/info} list them: {@code value} (id), {@code label}
-     * (display name), {@code schedule} (its default) and {@code gamma} (its preset), so the forms
+     * (display name), {@code schedule} (its default) and, for the one sampler that has it (GE), {@code gamma} (its default), so the forms
      * and scripts hold no list of their own.
      */
     static List<SamplerChoice> samplerList() {
         List<SamplerChoice> l = new ArrayList<>();
         for (SamplerKind k : SamplerKind.values()) {
-            l.add(new SamplerChoice(k.id(), k.displayName(), k.defaultSchedule().id(), k.gamma()));
+            // only GE has a gamma: the forms disable the field for the others
+            l.add(new SamplerChoice(k.id(), k.displayName(), k.defaultSchedule().id(),
+                    k.defaultGamma().isPresent() ? k.defaultGamma().getAsDouble() : null));
         }
         return l;
     }
 
     /**
      * The RNGs as the forms and {@code /api/info} list them: {@code value} (the request's {@code rng}) and
-     * {@code label}; the default is {@link #textDefaults}'s.
+     * {@code label}; the default is {@link RngKind#DEFAULT}.
      */
     static List<Choice> rngList() {
         List<Choice> l = new ArrayList<>();
@@ -195,8 +198,4 @@ public final class WebApp {
         return l;
     }
 
-    /** The request that leaves everything unset: its resolved prompt syntax, clip skip and RNG are the defaults. */
-    static GenerationRequest textDefaults() {
-        return GenerationRequest.of("");
-    }
 }

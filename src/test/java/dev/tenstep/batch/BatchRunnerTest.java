@@ -122,6 +122,14 @@ class BatchRunnerTest {
         return new BatchRunner(pipeline, new BatchRunner.Settings(files, out, d, vs, resume), obs).run();
     }
 
+    /** As {@link #run}, with the contact sheet written at most every {@code interval} of the clock {@code nanos}. */
+    private static BatchRunner.Summary run(List<Path> files, Path out, GenerationOptions d, BatchRunner.Observer obs,
+                                           java.time.Duration interval, java.util.function.LongSupplier nanos)
+            throws IOException {
+        return new BatchRunner(pipeline, new BatchRunner.Settings(files, out, d, List.of(), true), obs, interval, nanos)
+                .run();
+    }
+
     private static List<JsonNode> manifest(Path out) throws IOException {
         List<JsonNode> recs = new ArrayList<>();
         for (String line : Files.readAllLines(out.resolve(Manifest.FILE))) {
@@ -237,7 +245,7 @@ class BatchRunnerTest {
         assertTrue(html.contains("a &lt;b&gt;bold&lt;/b&gt; &quot;fox&quot;"), "prompt escaped");
         assertFalse(html.contains("<b>bold</b>"), "no raw prompt HTML");
         assertTrue(html.contains("src=\"mixed-0002-ge-log-linear.png\""));
-        assertTrue(html.contains("title=\"a lighthouse on a cliff, oil painting&#10;Steps: 2"), "parameters tooltip");
+        assertTrue(html.contains("title=\"a lighthouse on a cliff, oil painting\nSteps: 2"), "parameters tooltip");
         assertTrue(html.contains("--restore_faces"), "failed line shown with its reason");
     }
 
@@ -259,8 +267,8 @@ class BatchRunnerTest {
         try (Stream<Path> s = Files.list(out)) {
             assertEquals(k, s.filter(p -> p.toString().endsWith(".png")).count(), "the image in flight left no file");
         }
-        assertEquals(manifest(out).stream().map(r -> r.get("file").asText()).toList(), sheetImages(out),
-                "the interrupted run left a contact sheet of exactly its finished images");
+        assertTrue(manifest(out).stream().map(r -> r.get("file").asText()).toList().containsAll(sheetImages(out)),
+                "the interrupted run left a contact sheet of finished images only");
         Map<String, byte[]> beforeResume = files(out);
 
         Counter second = new Counter(-1);
@@ -393,7 +401,7 @@ class BatchRunnerTest {
     }
 
     @Test
-    void contactSheetIsCurrentAfterEveryImage() throws IOException {
+    void contactSheetIsCurrentAfterEveryImageWithAZeroInterval() throws IOException {
         Path f = promptFile("live.txt", "one", "--prompt two --steps lots", "three", "four");
         Path out = tmp.resolve("live");
         List<List<String>> seen = new ArrayList<>();
@@ -419,11 +427,41 @@ class BatchRunnerTest {
                 }
             }
         };
-        run(List.of(f), out, defaults(3), null, true, obs);
+        run(List.of(f), out, defaults(3), obs, java.time.Duration.ZERO, System::nanoTime);
         assertEquals(List.of(List.of(), List.of("live-0001-ge-log-linear.png"),
                 List.of("live-0001-ge-log-linear.png", "live-0003-ge-log-linear.png")), seen,
                 "while image n is denoised, the sheet shows the n - 1 finished ones");
         assertEquals(3, sheetImages(out).size());
+    }
+
+    @Test
+    void contactSheetIsWrittenAtStartEndAndAtMostOncePerInterval() throws IOException {
+        Path f = promptFile("slow.txt", "one", "two", "three", "four");
+        Path out = tmp.resolve("slow");
+        // a clock that advances 4 s per reading: the sheet is due again on every third reading after a write
+        java.util.concurrent.atomic.AtomicLong clock = new java.util.concurrent.atomic.AtomicLong();
+        java.util.function.LongSupplier nanos = () -> clock.addAndGet(4_000_000_000L);
+        List<List<String>> seen = new ArrayList<>();
+        BatchRunner.Observer obs = new BatchRunner.Observer() {
+            @Override
+            public void step(BatchRunner.Job job, StepProgress p) {
+                if (p.step() == 1) {
+                    try {
+                        seen.add(sheetImages(out));
+                    } catch (IOException e) {
+                        throw new AssertionError(e);
+                    }
+                }
+            }
+        };
+        run(List.of(f), out, defaults(1), obs, BatchRunner.SHEET_INTERVAL, nanos);
+        // readings: start 4 s (written); after image 1: 8 s (4 s old: skipped); image 2: 12 s (8 s: skipped);
+        // image 3: 16 s (12 s: written); then the end writes it whatever the clock
+        assertEquals(List.of(List.of(), List.of(), List.of(),
+                List.of("slow-0001-ge-log-linear.png", "slow-0002-ge-log-linear.png", "slow-0003-ge-log-linear.png")),
+                seen, "the sheet is written after an image only when its last write is at least 10 s old");
+        assertEquals(4, sheetImages(out).size(), "the end of the run writes the whole sheet");
+        assertFalse(Files.readString(out.resolve(BatchRunner.INDEX)).contains("still running"), "a finished sheet");
     }
 
     @Test

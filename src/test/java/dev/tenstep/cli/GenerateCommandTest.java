@@ -96,7 +96,7 @@ class GenerateCommandTest {
             System.out.printf("[generate] %s PNG: %d of %d 8-bit values on a rounding boundary differ by 1%n", fixture, differing, 3 * w * h);
 
             String params = PngImages.readText(png).get(PngImages.PARAMETERS);
-            assertEquals("a photo of an astronaut riding a horse on mars\nSteps: 10, Sampler: GE, Schedule: log-linear, CFG scale: 7.5, Seed: 7, Size: "
+            assertEquals("a photo of an astronaut riding a horse on mars\nSteps: 10, Sampler: GE, Schedule type: log-linear, CFG scale: 7.5, Seed: 7, Size: "
                     + w + "x" + h + ", Model: " + fixture + ", Init latents: init.safetensors", params);
             assertEquals("rw-r--r--", java.nio.file.attribute.PosixFilePermissions.toString(Files.getPosixFilePermissions(png)));
         }
@@ -110,7 +110,7 @@ class GenerateCommandTest {
                 "--sampler", "DDIM", "-o", png.toString());
         assertEquals(0, r.exit(), r.err());
         String params = PngImages.readText(png).get(PngImages.PARAMETERS);
-        assertEquals("rocket \uD83D\uDE80 at night\nNegative prompt: blurry\nSteps: 2, Sampler: DDIM, Schedule: ddim, "
+        assertEquals("rocket \uD83D\uDE80 at night\nNegative prompt: blurry\nSteps: 2, Sampler: DDIM, Schedule type: ddim, "
                 + "CFG scale: 7.5, Seed: 3, Size: 64x64, Model: tiny-sd15", params);
     }
 

@@ -3,7 +3,7 @@ package dev.tenstep.cli;
 import dev.tenstep.io.ModelHash;
 import dev.tenstep.model.ModelLoadException;
 import dev.tenstep.pipeline.ComputeSpec;
-import dev.tenstep.pipeline.DemoPipeline;
+import dev.tenstep.pipeline.DemoModelWriter;
 import dev.tenstep.pipeline.ModelCatalog;
 import dev.tenstep.sampling.ideal.IdealModels;
 import dev.tenstep.testing.Fixtures;
@@ -151,7 +151,7 @@ class ServeCommandTest {
         Path models = tmp.resolve("models");
         Path demo = java.nio.file.Files.createDirectories(models.resolve("a-demo"));
         java.nio.file.Files.writeString(demo.resolve("model_index.json"), "{}");
-        java.nio.file.Files.writeString(demo.resolve(DemoPipeline.MARKER), "random");
+        java.nio.file.Files.writeString(demo.resolve(DemoModelWriter.MARKER), "random");
         ServeCommand serve = new ServeCommand();
         CommandLine cmd = new CommandLine(serve);
         cmd.parseArgs("--models-dir", models.toString());

@@ -3,6 +3,8 @@ package dev.tenstep.fidelity;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import com.fasterxml.jackson.databind.JsonNode;
+import dev.tenstep.pipeline.GenerationRequest;
+import dev.tenstep.pipeline.IdealPipeline;
 import dev.tenstep.sampling.Denoiser;
 import dev.tenstep.sampling.NoiseSchedule;
 import dev.tenstep.sampling.SigmaSchedule;
@@ -33,8 +35,9 @@ class FidelityFixtureTest {
         try (NDManager m = NDManager.newBaseManager()) {
             Map<String, NDArray> t = IdealFixture.tensors(m);
             ImageDataSet data = IdealFixture.dataSet(t);
-            IdealStudyModel model = new IdealStudyModel("ideal:fixture", data, ns);
-            Denoiser denoiser = model.denoiser(m, "", "", 1.0);
+            IdealPipeline model = new IdealPipeline("ideal:fixture", data);
+            Denoiser denoiser = model.condition(model.resolve(new GenerationRequest("", "", 1, 1.0, 0, null, null, null,
+                    null, null)), null, m).denoiser();
             long[] shape = {1, 3, 8, 8};
             NDArray init = t.get("initial_latents");
             int b = (int) init.getShape().get(0);

@@ -1,5 +1,6 @@
 package dev.tenstep.fidelity;
 
+import dev.tenstep.pipeline.IdealPipeline;
 import dev.tenstep.sampling.ideal.IdealModels;
 import dev.tenstep.sampling.ideal.ShapesDataSet;
 import org.junit.jupiter.api.Test;
@@ -21,7 +22,7 @@ class ShapesFidelityTest {
         FidelityStudy.Options o = new FidelityStudy.Options(List.of("a red circle"), "", 7.5, List.of(0L, 1L, 2L, 3L),
                 List.of(SamplerSpec.parse("ge"), SamplerSpec.parse("ddim")), List.of(10),
                 300, 150, 2, FidelityStudy.ReferenceStart.RUN);
-        FidelityResult r = new FidelityStudy(new IdealStudyModel(IdealModels.SHAPES, ShapesDataSet.get()), o).run(System.out::println);
+        FidelityResult r = new FidelityStudy(new IdealPipeline(IdealModels.SHAPES, ShapesDataSet.get()), o).run(System.out::println);
         System.out.print(r.table());
         FidelityResult.Summary ge = r.summary("ge", "log-linear", 10).orElseThrow();
         FidelityResult.Summary ddim = r.summary("ddim", "ddim", 10).orElseThrow();

@@ -390,6 +390,17 @@ class SafeTensorsTest {
     }
 
     @Test
+    void nullMetadataIsNoMetadata() throws IOException {
+        // the format's reference reader (Rust safetensors) types __metadata__ as Option<HashMap<String, String>>
+        Path f = raw(tmp.resolve("nullmeta.safetensors"),
+                "{\"__metadata__\":null,\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", floatsLE(2.5f));
+        try (SafeTensors st = SafeTensors.open(f)) {
+            assertTrue(st.metadata().isEmpty());
+            assertEquals(java.util.Set.of("w"), st.tensors().keySet());
+        }
+    }
+
+    @Test
     void offsetsPastTheEnd() throws IOException {
         Path f = raw(tmp.resolve("past.safetensors"),
                 "{\"ok\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"

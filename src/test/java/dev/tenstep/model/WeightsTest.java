@@ -142,7 +142,7 @@ class WeightsTest {
     @Test
     void takeReturnsTheTensor() throws IOException {
         Path f = smallFile("w.safetensors");
-        try (NDManager sub = manager.newSubManager(); Weights w = new Weights(SafeTensors.open(f), sub)) {
+        try (NDManager sub = manager.newSubManager(); Weights w = Weights.of(SafeTensors.open(f), sub)) {
             NDArray a = w.take("a.weight", 2, 3);
             assertEquals(new Shape(2, 3), a.getShape());
             assertEquals("a.weight", a.getName());
@@ -156,7 +156,7 @@ class WeightsTest {
     @Test
     void takeMissingTensor() throws IOException {
         Path f = smallFile("w2.safetensors");
-        try (Weights w = new Weights(SafeTensors.open(f), manager)) {
+        try (Weights w = Weights.of(SafeTensors.open(f), manager)) {
             ModelLoadException e = assertThrows(ModelLoadException.class, () -> w.take("c.weight", 4, 2));
             assertEquals(f + ": missing weight 'c.weight' (expected shape [4, 2])", e.getMessage());
         }
@@ -165,7 +165,7 @@ class WeightsTest {
     @Test
     void takeWrongShape() throws IOException {
         Path f = smallFile("w3.safetensors");
-        try (Weights w = new Weights(SafeTensors.open(f), manager)) {
+        try (Weights w = Weights.of(SafeTensors.open(f), manager)) {
             ModelLoadException e = assertThrows(ModelLoadException.class, () -> w.take("a.weight", 3, 2));
             assertEquals(f + ": weight 'a.weight' has shape [2, 3], expected [3, 2]", e.getMessage());
             ModelLoadException r = assertThrows(ModelLoadException.class, () -> w.take("a.bias", 2, 1));
@@ -179,7 +179,7 @@ class WeightsTest {
     @Test
     void finishListsUnexpectedTensors() throws IOException {
         Path f = smallFile("w4.safetensors");
-        try (Weights w = new Weights(SafeTensors.open(f), manager)) {
+        try (Weights w = Weights.of(SafeTensors.open(f), manager)) {
             w.take("a.weight", 2, 3);
             ModelLoadException e = assertThrows(ModelLoadException.class, w::finish);
             assertEquals(f + ": 3 unexpected weight(s) not used by the configured architecture (config.json does not "
@@ -202,7 +202,7 @@ class WeightsTest {
             m.put(String.format("t%02d", i), manager.create(new float[] {i}));
         }
         SafeTensors.write(f, m, null);
-        try (Weights w = new Weights(SafeTensors.open(f), manager)) {
+        try (Weights w = Weights.of(SafeTensors.open(f), manager)) {
             ModelLoadException e = assertThrows(ModelLoadException.class, w::finish);
             assertTrue(e.getMessage().endsWith(": 13 unexpected weight(s) not used by the configured architecture "
                     + "(config.json does not match the weights?): [t00, t01, t02, t03, t04, t05, t06, t07, t08, t09] and 3 more"),
@@ -216,7 +216,7 @@ class WeightsTest {
         try (NDManager sub = manager.newSubManager()) {
             SafeTensors.write(f, Map.of("h", sub.create(new float[] {0.5f, -3f}).toType(DataType.FLOAT16, false)), null);
         }
-        try (Weights w = new Weights(SafeTensors.open(f), manager)) {
+        try (Weights w = Weights.of(SafeTensors.open(f), manager)) {
             NDArray a = w.take("h", 2);
             assertEquals(DataType.FLOAT32, a.getDataType());
             assertArrayEquals(new float[] {0.5f, -3f}, a.toFloatArray());

@@ -79,13 +79,13 @@ class ComputeSpecTest {
     /** Infotexts name device and dtype, except for the CPU fp32 default, whose infotexts stay byte-identical. */
     @Test
     void infotextNamesDeviceAndDtypeOffTheCpuDefault() {
-        GenerationRequest r = new GenerationRequest("a cat", "", 10, 7.5, 42, dev.tenstep.sampling.SamplerKind.GE, null,
-                null, 512, 512);
-        String plain = "a cat\nSteps: 10, Sampler: GE, Schedule: log-linear, CFG scale: 7.5, Seed: 42, Size: 512x512, Model: sd15";
-        assertEquals(plain, Infotext.format(r, 42, 512, 512, "sd15"));
-        assertEquals(plain, Infotext.format(r, 42, 512, 512, "sd15", null, ComputeSpec.CPU));
+        ResolvedRequest r = new GenerationRequest("a cat", "", 10, 7.5, 42, dev.tenstep.sampling.SamplerKind.GE, null,
+                null, 512, 512).resolved(42, 512, 512);
+        String plain = "a cat\nSteps: 10, Sampler: GE, Schedule type: log-linear, CFG scale: 7.5, Seed: 42, Size: 512x512, Model: sd15";
+        assertEquals(plain, Infotext.format(r, "sd15"));
+        assertEquals(plain, Infotext.format(r, "sd15", null, ComputeSpec.CPU));
         assertEquals(plain + ", Device: \"cuda:0\", Dtype: fp16",
-                Infotext.format(r, 42, 512, 512, "sd15", null, ComputeSpec.resolve("auto", "auto", "auto", TWO)));
+                Infotext.format(r, "sd15", null, ComputeSpec.resolve("auto", "auto", "auto", TWO)));
     }
 
     /** The engine of this build: DJL's CPU natives, so no GPU, and the reason names the libtorch it loaded. */
@@ -98,5 +98,18 @@ class ComputeSpecTest {
         assertTrue(why.contains("a build without CUDA (the CPU natives of pytorch-native-cpu)"), why);
         assertTrue(why.contains("--torch-home DIR or PYTORCH_LIBRARY_PATH=DIR (see docs/gpu.md)"), why);
         assertEquals(ComputeSpec.CPU, ComputeSpec.resolve("auto", "auto", "auto", djl));
+    }
+
+    /** The attention setting travels with the compute settings; it changes no picture, so no label or infotext. */
+    @Test
+    void carriesTheAttentionSetting() {
+        assertEquals(dev.tenstep.model.nn.AttentionSettings.DEFAULT, ComputeSpec.CPU.attention());
+        dev.tenstep.model.nn.AttentionSettings sliced = dev.tenstep.model.nn.AttentionSettings.parse("7", 0);
+        ComputeSpec s = ComputeSpec.CPU.withAttention(sliced);
+        assertEquals(sliced, s.attention());
+        assertEquals(ComputeSpec.CPU.label(), s.label());
+        assertEquals(Map.of(), s.infotextFields());
+        assertEquals(dev.tenstep.model.nn.AttentionSettings.DEFAULT,
+                new ComputeSpec(Device.cpu(), ComputeSpec.Precision.FP32, ComputeSpec.Precision.FP32, null).attention());
     }
 }

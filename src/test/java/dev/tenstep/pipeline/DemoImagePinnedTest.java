@@ -21,7 +21,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /**
  * Pins one picture of the bundled demo pipeline end to end: the final latents (float32
  * [1, 4, 16, 16]) and the decoded 64 x 64 RGB pixels of a fixed generation (demo weights of
- * {@link DemoPipeline#DEFAULT_SEED}, prompt "a lighthouse at dusk", seed 1234, 4 steps, the default
+ * {@link DemoModelWriter#DEFAULT_SEED}, prompt "a lighthouse at dusk", seed 1234, 4 steps, the default
  * sampler GE with its default log-linear schedule and gamma 2, CFG 7.5, the tenstep RNG), against
  * {@code src/test/resources/pinned/demo-lighthouse.safetensors}.
  *
@@ -48,7 +48,7 @@ class DemoImagePinnedTest {
 
     @Test
     void demoGenerationMatchesItsPinnedPicture() throws Exception {
-        Path dir = DemoPipeline.create(tmp.resolve("demo"), DemoPipeline.DEFAULT_SEED);
+        Path dir = DemoModelWriter.create(tmp.resolve("demo"), DemoModelWriter.DEFAULT_SEED);
         try (StableDiffusionPipeline p = StableDiffusionPipeline.load(dir);
              NDManager m = NDManager.newBaseManager()) {
             // the pin predates the philox default (issue 10): it fixes the tenstep RNG the values were computed with

@@ -33,4 +33,21 @@ class GenerationRequestTest {
         assertEquals(List.of(), request("a ((red)) [apple], (big:1.5) [cat:dog:0.5] BREAK sky", "(blurry)", null)
                 .validate(8, 1000));
     }
+
+    /** Gamma is GE's alone: given to another sampler (even as 1) it is refused, not ignored; none is recorded. */
+    @Test
+    void gammaIsRefusedForSamplersWithoutOne() {
+        for (SamplerKind k : List.of(SamplerKind.DDIM, SamplerKind.DDPM, SamplerKind.DPMPP_2M)) {
+            GenerationRequest r = new GenerationRequest("x", "", 10, 7.5, 1, k, null, 1.0, null, null);
+            List<FieldError> errors = r.validate(8, 1000);
+            assertEquals(List.of("gamma"), errors.stream().map(FieldError::field).toList(), k.id());
+            assertEquals(k.displayName() + " has no gradient-estimation weight; leave gamma unset (got 1.0)",
+                    errors.get(0).message());
+            assertEquals(null, new GenerationRequest("x", "", 10, 7.5, 1, k, null, null, null, null)
+                    .resolved(1, 64, 64).gamma());
+        }
+        assertEquals(2.0, GenerationRequest.of("x").resolved(1, 64, 64).gamma());
+        assertEquals(List.of(), new GenerationRequest("x", "", 10, 7.5, 1, SamplerKind.GE, null, 1.0, null, null)
+                .validate(8, 1000));
+    }
 }

@@ -11,6 +11,7 @@ import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -53,7 +54,12 @@ class IdealPipelineTest {
             e = assertThrows(InvalidRequestException.class, () -> p.resolve(request("a mauve blob", SamplerKind.DDIM, 10)));
             assertEquals("prompt", e.fieldErrors().get(0).field());
             assertTrue(e.getMessage().contains("unknown words mauve, blob"), e.getMessage());
-            GenerationRequest ok = p.resolve(request("", SamplerKind.DDIM, 10));
+            ResolvedRequest ok = p.resolve(request("", SamplerKind.DDIM, 10));
+            // ddim at N = T with steps_offset 1 would start at t = 1000: refused before it runs, naming steps
+            e = assertThrows(InvalidRequestException.class, () -> p.resolve(request("", SamplerKind.DDIM, 1000)));
+            assertEquals(List.of("steps"), e.fieldErrors().stream().map(FieldError::field).toList());
+            assertTrue(e.getMessage().contains("at most 999"), e.getMessage());
+            assertEquals(999, p.resolve(request("", SamplerKind.DDIM, 999)).steps());
             assertEquals(64, ok.width());
             assertEquals(11, ok.seed());
         }
@@ -63,7 +69,7 @@ class IdealPipelineTest {
     @Test
     void keepsTheRngAndRefusesClipSkip() {
         try (IdealPipeline p = IdealPipeline.load(IdealModels.SHAPES)) {
-            GenerationRequest torch = p.resolve(request("a red circle", SamplerKind.DDIM, 10)
+            ResolvedRequest torch = p.resolve(request("a red circle", SamplerKind.DDIM, 10)
                     .withText(dev.tenstep.pipeline.prompt.PromptSyntax.PLAIN, null, dev.tenstep.sampling.RngKind.TENSTEP));
             assertEquals(dev.tenstep.sampling.RngKind.TENSTEP, torch.rng(), "the request's RNG survives resolve");
             assertEquals(dev.tenstep.pipeline.prompt.PromptSyntax.PLAIN, torch.promptSyntax());
@@ -83,8 +89,11 @@ class IdealPipelineTest {
         assertEquals("DPM++ 2M", k.displayName());
         assertEquals(ScheduleKind.KARRAS, k.defaultSchedule());
         assertEquals("Karras", k.defaultSchedule().a1111Name());
-        assertInstanceOf(DpmSolverPlusPlus2M.class, k.method());
-        assertThrows(UnsupportedOperationException.class, k::sampler);
+        assertInstanceOf(DpmSolverPlusPlus2M.class, k.sampler());
+        assertFalse(k.hasGamma());
+        assertTrue(k.defaultGamma().isEmpty(), "no fake gamma");
+        IllegalArgumentException noGamma = assertThrows(IllegalArgumentException.class, () -> k.sampler(2.0));
+        assertTrue(noGamma.getMessage().contains("DPM++ 2M has no gradient-estimation weight"), noGamma.getMessage());
         GenerationRequest withGamma = new GenerationRequest("x", "", 10, 7.5, 1, k, null, 2.0, null, null);
         List<FieldError> errors = withGamma.validate(8, 1000);
         assertEquals(1, errors.size());
@@ -92,7 +101,46 @@ class IdealPipelineTest {
         try (IdealPipeline p = IdealPipeline.load(IdealModels.SHAPES)) {
             GenerationResult r = p.generate(request("a blue square", k, 10));
             assertEquals(0.0, r.sigmas()[10], 0.0);
-            assertTrue(r.infotext().contains("Sampler: DPM++ 2M") && r.infotext().contains("karras"), r.infotext());
+            assertTrue(r.infotext().contains("Sampler: DPM++ 2M") && r.infotext().contains("Schedule type: Karras"), r.infotext());
+        }
+    }
+
+    /**
+     * x0-hat reaches the host only when asked: a listener that does not ask gets steps whose x0-hat is gone once
+     * its callback returned; one that asks at step 2 keeps that copy only; keepX0hats copies every step.
+     */
+    @Test
+    void x0hatIsCopiedOnlyWhenAListenerAsks() {
+        try (IdealPipeline p = IdealPipeline.load(IdealModels.SHAPES)) {
+            List<StepProgress> steps = new java.util.ArrayList<>();
+            GenerationResult r = p.generate(p.resolve(request("a red circle", SamplerKind.GE, 4)), null,
+                    new TextToImage.Options(null, true, s -> {
+                        assertTrue(s.hasX0hat(), "readable during the callback");
+                        return steps.add(s);
+                    }));
+            // keepX0hats copies every step for the result: the listener's steps share those copies
+            assertEquals(4, steps.size());
+            assertEquals(4, r.x0hatPerStep().size());
+            for (int k = 0; k < 4; k++) {
+                assertTrue(steps.get(k).hasX0hat());
+                assertArrayEquals(r.x0hatPerStep().get(k), steps.get(k).x0hat());
+            }
+            List<StepProgress> unasked = new java.util.ArrayList<>();
+            p.generate(p.resolve(request("a red circle", SamplerKind.GE, 3)), null, new TextToImage.Options(null, false, unasked::add));
+            assertEquals(3, unasked.size());
+            for (StepProgress s : unasked) {
+                assertFalse(s.hasX0hat(), "step " + s.step() + ": nobody asked, nothing was copied");
+                IllegalStateException e = assertThrows(IllegalStateException.class, s::x0hat);
+                assertEquals("x0-hat of step " + s.step() + " was not copied during its step callback", e.getMessage());
+            }
+            List<StepProgress> asked = new java.util.ArrayList<>();
+            p.generate(p.resolve(request("a red circle", SamplerKind.GE, 3)), null, new TextToImage.Options(null, false, s -> {
+                if (s.step() == 2) {
+                    assertEquals(3 * 64 * 64, s.x0hat().length);
+                }
+                return asked.add(s);
+            }));
+            assertEquals(List.of(false, true, false), asked.stream().map(StepProgress::hasX0hat).toList());
         }
     }
 }

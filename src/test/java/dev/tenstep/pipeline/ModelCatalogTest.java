@@ -37,7 +37,7 @@ class ModelCatalogTest {
         // the demo pipeline (marker file) sorts first but is not the default
         Path demo = Files.createDirectories(models.resolve("a-demo"));
         Files.writeString(demo.resolve("model_index.json"), "{}");
-        Files.writeString(demo.resolve(DemoPipeline.MARKER), "random");
+        Files.writeString(demo.resolve(DemoModelWriter.MARKER), "random");
         return models;
     }
 
@@ -74,9 +74,40 @@ class ModelCatalogTest {
         assertEquals("3e4a28f774", hashed.hash());
         assertEquals(SD15_FILE_SHA256, hashed.sha256());
 
-        // a stale cache (another size) is not believed
-        Files.writeString(models.resolve("tiny-sd15.safetensors" + ModelHash.CACHE_SUFFIX), SD15_FILE_SHA256 + " 12 0\n");
-        assertNull(catalog.refresh().get(2).hash());
+        // a stale cache (another size) is not believed (a file this process has not hashed)
+        Path other = Files.createSymbolicLink(models.resolve("other.safetensors"),
+                Fixtures.root().resolve("single-file/tiny-sd15.safetensors"));
+        Files.writeString(models.resolve("other.safetensors" + ModelHash.CACHE_SUFFIX), SD15_FILE_SHA256 + " 12 0\n");
+        assertNull(ModelCatalog.entryOf(other).hash());
+    }
+
+    /**
+     * The model a server starts with was hashed by its load; in a read-only folder no cache is written beside it, and
+     * the listing (and refresh-checkpoints) still gave sha256 null, and an entry listed before the load kept sha256
+     * null with its short hash. The hash the process computed is known to both.
+     */
+    @Test
+    void aFileHashedByTheLoadListsItsSha256EvenInAReadOnlyFolder() throws Exception {
+        Path ro = Files.createDirectories(tmp.resolve("ro"));
+        Path file = Fixtures.copyOf("single-file/tiny-sd15.safetensors", ro);
+        ModelCatalog catalog = new ModelCatalog(ro);
+        ModelCatalog.Entry before = catalog.entries().get(0);
+        assertNull(before.sha256());
+        ro.toFile().setWritable(false, false);
+        try {
+            String sha = ModelHash.sha256(file, null);
+            assertFalse(Files.exists(ro.resolve(file.getFileName() + ModelHash.CACHE_SUFFIX)), "read-only: no cache");
+            ModelCatalog.Entry after = catalog.refresh().get(0);
+            assertEquals(sha, after.sha256());
+            assertEquals(ModelHash.shortHash(sha), after.hash());
+            // the entry listed before the load, given the load's short hash, has the full hash too
+            ModelCatalog.Entry given = before.withHash(ModelHash.shortHash(sha));
+            assertEquals(sha, given.sha256());
+            assertEquals(file.getFileName() + " [" + ModelHash.shortHash(sha) + "]", given.title());
+            assertEquals(given, after.withHash(ModelHash.shortHash(sha)));
+        } finally {
+            ro.toFile().setWritable(true, false);
+        }
     }
 
     @Test

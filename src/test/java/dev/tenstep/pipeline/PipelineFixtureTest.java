@@ -99,7 +99,7 @@ class PipelineFixtureTest {
             CfgDenoiser d = new CfgDenoiser(p.unet()::forward, r.get("prompt_embeds"), 7.5, p.noiseSchedule());
             List<float[]> zPerStep = new ArrayList<>();
             NDArray zInit = r.get("initial_latents");
-            NDArray z = Sampler.of(dev.tenstep.sampling.SamplerKind.DDIM).sample(d, zInit, s, null, e -> {
+            NDArray z = dev.tenstep.sampling.SamplerKind.DDIM.sampler().sample(d, zInit, s, null, e -> {
                 // diffusers' latents_per_step are z-space: z = x / sqrt(1 + s_next^2)
                 zPerStep.add(e.x().div((float) Math.sqrt(1 + e.sigmaNext() * e.sigmaNext())).toFloatArray());
                 return true;
@@ -165,7 +165,7 @@ class PipelineFixtureTest {
             GenerationRequest req = new GenerationRequest("a photo of an astronaut riding a horse on mars", "", 10, 7.5,
                     1234, dev.tenstep.sampling.SamplerKind.GE, null, null, null, null);
             List<StepProgress> steps = new ArrayList<>();
-            GenerationResult res = p.generate(req, null, new TextToImage.Options(zInit.toFloatArray(), true, steps::add));
+            GenerationResult res = p.generate(p.resolve(req), null, new TextToImage.Options(zInit.toFloatArray(), true, steps::add));
             assertEquals(dev.tenstep.sampling.ScheduleKind.LOG_LINEAR, res.request().schedule());
             assertEquals(2.0, res.request().gamma());
             assertEquals(10, steps.size());
@@ -199,7 +199,7 @@ class PipelineFixtureTest {
             }
             System.out.printf("[pixels] %s GE image: %d of %d 8-bit values differ by 1, none by more%n", fixture, mismatches, 3 * plane);
             assertTrue(mismatches <= plane * 3 / 1000, "too many rounding-boundary differences: " + mismatches);
-            assertTrue(res.infotext().contains("Steps: 10, Sampler: GE, Schedule: log-linear, CFG scale: 7.5, Seed: 1234, Size: "
+            assertTrue(res.infotext().contains("Steps: 10, Sampler: GE, Schedule type: log-linear, CFG scale: 7.5, Seed: 1234, Size: "
                     + size + "x" + size + ", Model: " + fixture), res.infotext());
         }
     }

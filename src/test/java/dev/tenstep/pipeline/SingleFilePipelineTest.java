@@ -19,6 +19,7 @@ import java.nio.file.Path;
 import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -33,7 +34,7 @@ class SingleFilePipelineTest {
     }
 
     private static StableDiffusionPipeline load(String file, String fixture) {
-        return SingleFilePipeline.load(singleFile(file), new SingleFilePipeline.Options(Fixtures.dir(fixture), null, false, null));
+        return SingleFileLoader.load(singleFile(file), new SingleFileLoader.Options(Fixtures.dir(fixture), null, false, null));
     }
 
     /** Runs a reference run of case 7 with the pipeline's networks and returns its final latents. */
@@ -72,7 +73,7 @@ class SingleFilePipelineTest {
                             p.decodeLatents(z), Fixtures.tolerance(fixture, "sigma_sampler", run + ".final_image"));
                 }
             }
-            assertEquals(SingleFilePipeline.modelName(singleFile(fixture + ".safetensors")), p.name());
+            assertEquals(SingleFileLoader.modelName(singleFile(fixture + ".safetensors")), p.name());
         }
     }
 
@@ -119,8 +120,8 @@ class SingleFilePipelineTest {
     @ValueSource(strings = {Fixtures.SD15, Fixtures.SD21})
     void singleFileOnHalfPrecisionComputeMatchesTheFolderFixture(String fixture) throws Exception {
         ComputeSpec half = new ComputeSpec(ai.djl.Device.cpu(), ComputeSpec.Precision.FP16, ComputeSpec.Precision.FP32);
-        try (StableDiffusionPipeline p = SingleFilePipeline.load(singleFile(fixture + ".safetensors"),
-                new SingleFilePipeline.Options(Fixtures.dir(fixture), null, false, null), half)) {
+        try (StableDiffusionPipeline p = SingleFileLoader.load(singleFile(fixture + ".safetensors"),
+                new SingleFileLoader.Options(Fixtures.dir(fixture), null, false, null), half)) {
             assertEquals(half, p.compute());
             java.util.List<FixtureParity.Comparison> c = FixtureParity.pipelineDdim(Fixtures.dir(fixture), p,
                     HalfPrecisionTest.FP16_TOLERANCE_SCALE);
@@ -132,8 +133,8 @@ class SingleFilePipelineTest {
 
     @Test
     void predictionTypeOverridesTheSchedulerConfig() {
-        try (StableDiffusionPipeline p = SingleFilePipeline.load(singleFile("tiny-sd15.safetensors"),
-                new SingleFilePipeline.Options(Fixtures.dir(Fixtures.SD15), null, false, "v_prediction"))) {
+        try (StableDiffusionPipeline p = SingleFileLoader.load(singleFile("tiny-sd15.safetensors"),
+                new SingleFileLoader.Options(Fixtures.dir(Fixtures.SD15), null, false, "v_prediction"))) {
             assertTrue(p.noiseSchedule().vPrediction());
         }
     }
@@ -153,10 +154,10 @@ class SingleFilePipelineTest {
             SafeTensors.write(vaeFile, vae, Map.of("format", "pt"));
         }
         try (StableDiffusionPipeline baked = load("tiny-sd15.safetensors", Fixtures.SD15);
-             StableDiffusionPipeline folder = SingleFilePipeline.load(singleFile("tiny-sd15.safetensors"),
-                     new SingleFilePipeline.Options(Fixtures.dir(Fixtures.SD15), Fixtures.dir(Fixtures.SD15).resolve("vae"), false, null));
-             StableDiffusionPipeline file = SingleFilePipeline.load(singleFile("tiny-sd15.safetensors"),
-                     new SingleFilePipeline.Options(Fixtures.dir(Fixtures.SD15), vaeFile, false, null));
+             StableDiffusionPipeline folder = SingleFileLoader.load(singleFile("tiny-sd15.safetensors"),
+                     new SingleFileLoader.Options(Fixtures.dir(Fixtures.SD15), Fixtures.dir(Fixtures.SD15).resolve("vae"), false, null));
+             StableDiffusionPipeline file = SingleFileLoader.load(singleFile("tiny-sd15.safetensors"),
+                     new SingleFileLoader.Options(Fixtures.dir(Fixtures.SD15), vaeFile, false, null));
              NDManager m = NDManager.newBaseManager()) {
             NDArray lat = SafeTensors.read(Fixtures.reference(Fixtures.SD15, "vae.safetensors"), m).get("decode_latents");
             NDArray a = baked.decodeLatents(lat);
@@ -167,11 +168,47 @@ class SingleFilePipelineTest {
         }
     }
 
+    /**
+     * A --vae was applied but not recorded: the infotext needs A1111's {@code VAE hash} (10 hex digits of the file's
+     * SHA-256) and {@code VAE} (the file name) after {@code Model}; the model's own VAE writes neither.
+     */
+    @Test
+    void aVaeOverrideIsRecordedInTheInfotext(@org.junit.jupiter.api.io.TempDir Path tmp) throws Exception {
+        Path vaeFile = tmp.resolve("tiny.vae.safetensors");
+        try (NDManager m = NDManager.newBaseManager(); SafeTensors st = SafeTensors.open(singleFile("tiny-sd15.safetensors"))) {
+            Map<String, NDArray> vae = new java.util.LinkedHashMap<>();
+            for (String k : st.tensors().keySet()) {
+                if (k.startsWith("first_stage_model.")) {
+                    vae.put(k.substring("first_stage_model.".length()), st.load(m, k));
+                }
+            }
+            SafeTensors.write(vaeFile, vae, Map.of("format", "pt"));
+        }
+        String vaeHash = dev.tenstep.io.Hashes.sha256(java.nio.file.Files.readAllBytes(vaeFile)).substring(0, 10);
+        GenerationRequest r = new GenerationRequest("a cube", "", 2, 7.5, 5, dev.tenstep.sampling.SamplerKind.DDIM, null,
+                null, 64, 64);
+        try (StableDiffusionPipeline own = SingleFileLoader.load(singleFile("tiny-sd15.safetensors"),
+                     new SingleFileLoader.Options(Fixtures.dir(Fixtures.SD15), null, false, null));
+             StableDiffusionPipeline file = SingleFileLoader.load(singleFile("tiny-sd15.safetensors"),
+                     new SingleFileLoader.Options(Fixtures.dir(Fixtures.SD15), vaeFile, false, null));
+             StableDiffusionPipeline folder = SingleFileLoader.load(singleFile("tiny-sd15.safetensors"),
+                     new SingleFileLoader.Options(Fixtures.dir(Fixtures.SD15), Fixtures.dir(Fixtures.SD15).resolve("vae"), false, null))) {
+            assertEquals(null, own.vaeFile());
+            assertFalse(own.generate(r).infotext().contains("VAE"), "the model's own VAE: no VAE keys");
+            assertEquals(vaeFile, file.vaeFile());
+            String info = file.generate(r).infotext();
+            assertTrue(info.contains(", Model: tiny-sd15, VAE hash: " + vaeHash + ", VAE: tiny.vae.safetensors"), info);
+            // a diffusers vae/ folder has no file hash: its name only
+            String fromFolder = folder.generate(r).infotext();
+            assertTrue(fromFolder.contains(", Model: tiny-sd15, VAE: vae") && !fromFolder.contains("VAE hash"), fromFolder);
+        }
+    }
+
     @Test
     void aFullCheckpointIsNotAVaeAndAVaeIsNotACheckpoint() {
         // a --vae file must hold VAE weights only, as A1111's VAE files do
-        ModelLoadException e = assertThrows(ModelLoadException.class, () -> SingleFilePipeline.load(singleFile("tiny-sd15.safetensors"),
-                new SingleFilePipeline.Options(Fixtures.dir(Fixtures.SD15), singleFile("tiny-sd21.safetensors"), false, null)));
+        ModelLoadException e = assertThrows(ModelLoadException.class, () -> SingleFileLoader.load(singleFile("tiny-sd15.safetensors"),
+                new SingleFileLoader.Options(Fixtures.dir(Fixtures.SD15), singleFile("tiny-sd21.safetensors"), false, null)));
         assertTrue(e.getMessage().contains("not a VAE file"), e.getMessage());
     }
 }

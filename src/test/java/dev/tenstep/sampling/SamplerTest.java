@@ -180,7 +180,7 @@ class SamplerTest {
                     x0ref, new ArrayList<>());
             List<float[]> x0hats = new ArrayList<>();
             List<float[]> xs = new ArrayList<>();
-            NDArray z = Sampler.of(SamplerKind.DDPM).sample(dummy(m), zInit, s, NoiseSource.fromTensor(noise),
+            NDArray z = SamplerKind.DDPM.sampler().sample(dummy(m), zInit, s, NoiseSource.fromTensor(noise),
                     StepListener.recording(x0hats, xs));
             assertClose("fixture-noise ddpm zFinal", zRef, z);
             assertEquals(10, x0hats.size());
@@ -242,7 +242,7 @@ class SamplerTest {
             NDArray ctx = st.load(m, "prompt_embeds");
             double[] ctxMean = toD(rowMeans(ctx));
             List<Long> batches = new ArrayList<>();
-            NDArray z = Sampler.of(SamplerKind.DDIM).sample(new CfgDenoiser(dummyUnet(m, batches), ctx, w, ns), zInit, s,
+            NDArray z = SamplerKind.DDIM.sampler().sample(new CfgDenoiser(dummyUnet(m, batches), ctx, w, ns), zInit, s,
                     null, null);
             assertEquals(10, batches.size());
             assertTrue(batches.stream().allMatch(b -> b == 2), "guided runs use a batch of 2: " + batches);
@@ -276,7 +276,7 @@ class SamplerTest {
     }
 
     @Test
-    void cfgDenoiserCombinesHalvesAndSkipsUnconditionalWhenUnguided() {
+    void cfgDenoiserCombinesHalvesForEveryScaleAndSkipsUnconditionalOnlyAtOne() {
         NoiseSchedule ns = sd();
         try (NDManager m = NDManager.newBaseManager()) {
             float[] c = new float[2 * 77 * 8];
@@ -290,22 +290,22 @@ class SamplerTest {
             double t = ns.timestepOf(sigma);
             double[] xd = toD(x.toFloatArray());
             for (boolean vPred : new boolean[] {false, true}) {
-                for (double w : new double[] {7.5, 1.0, 0.5}) {
+                for (double w : new double[] {7.5, 1.0, 0.5, 0.0}) {
                     List<Long> batches = new ArrayList<>();
                     NDArray eps = new CfgDenoiser(dummyUnet(m, batches), ctx, w, vPred).eps(x, sigma, t);
-                    assertEquals(List.of(w > 1 ? 2L : 1L), batches, "batch for w = " + w);
+                    assertEquals(List.of(w != 1 ? 2L : 1L), batches, "batch for w = " + w);
                     double[] expected = new double[SIZE];
                     double abar = 1 / (1 + sigma * sigma);
                     for (int j = 0; j < SIZE; j++) {
                         double zj = xd[j] / Math.sqrt(1 + sigma * sigma);
                         double u = dummyUnetD(zj, j, (float) t, ctxMean[0]);
                         double cc = dummyUnetD(zj, j, (float) t, ctxMean[1]);
-                        double g = w > 1 ? u + w * (cc - u) : cc;
+                        double g = u + w * (cc - u);
                         if (vPred) {
                             // per half, then guidance: identical because the conversion is affine
                             double eu = Math.sqrt(abar) * u + Math.sqrt(1 - abar) * zj;
                             double ec = Math.sqrt(abar) * cc + Math.sqrt(1 - abar) * zj;
-                            g = w > 1 ? eu + w * (ec - eu) : ec;
+                            g = eu + w * (ec - eu);
                         }
                         expected[j] = g;
                     }
@@ -327,7 +327,7 @@ class SamplerTest {
             NDArray zInit = SeededRandom.latent(9, m, LATENT);
             int base = m.getManagedArrays().size();
             List<Integer> live = new ArrayList<>();
-            NDArray z = Sampler.of(SamplerKind.GE).sample(d, zInit, s, null, e -> {
+            NDArray z = SamplerKind.GE.sampler().sample(d, zInit, s, null, e -> {
                 live.add(m.getManagedArrays().size());
                 return true;
             });
@@ -342,14 +342,14 @@ class SamplerTest {
 
             AtomicInteger seen = new AtomicInteger();
             CancellationException ce = assertThrows(CancellationException.class,
-                    () -> Sampler.of(SamplerKind.GE).sample(d, zInit, s, null, e -> seen.incrementAndGet() < 3));
+                    () -> SamplerKind.GE.sampler().sample(d, zInit, s, null, e -> seen.incrementAndGet() < 3));
             assertTrue(ce.getMessage().contains("step 3 of 20"), ce.getMessage());
             assertEquals(3, seen.get());
             assertEquals(base + 1, m.getManagedArrays().size(), "a cancelled run frees its arrays");
 
             // mu > 0 without a noise source fails clearly
             IllegalStateException ise = assertThrows(IllegalStateException.class,
-                    () -> Sampler.of(SamplerKind.DDPM).sample(d, zInit, s, null, null));
+                    () -> SamplerKind.DDPM.sampler().sample(d, zInit, s, null, null));
             assertTrue(ise.getMessage().contains("noise"), ise.getMessage());
         }
     }
@@ -381,7 +381,7 @@ class SamplerTest {
                 };
                 NDArray zInit = SeededRandom.latent(9, m, LATENT);
                 List<Integer> live = new ArrayList<>();
-                kind.method().sample(d, zInit, s, NoiseSource.seeded(3), e -> {
+                kind.sampler().sample(d, zInit, s, NoiseSource.seeded(3), e -> {
                     live.add(m.getManagedArrays().size());
                     return true;
                 });
@@ -393,5 +393,32 @@ class SamplerTest {
                 }
             }
         }
+    }
+
+    /**
+     * Each kind makes its own sampler: DDIM, GE and DDPM are points (gamma, mu) of the one loop, DPM++ 2M its own
+     * solver; only GE takes a gamma, and a gamma given to another kind is refused, never ignored.
+     */
+    @Test
+    void eachKindMakesItsOwnSamplerAndOnlyGeHasGamma() {
+        Sampler ddim = (Sampler) SamplerKind.DDIM.sampler();
+        assertEquals(List.of(1.0, 0.0), List.of(ddim.gamma(), ddim.mu()));
+        Sampler ge = (Sampler) SamplerKind.GE.sampler();
+        assertEquals(List.of(2.0, 0.0), List.of(ge.gamma(), ge.mu()));
+        assertEquals(1.5, ((Sampler) SamplerKind.GE.sampler(1.5)).gamma());
+        Sampler ddpm = (Sampler) SamplerKind.DDPM.sampler();
+        assertEquals(List.of(1.0, 0.5), List.of(ddpm.gamma(), ddpm.mu()));
+        assertTrue(ddpm.stochastic());
+        assertTrue(SamplerKind.DPMPP_2M.sampler() instanceof DpmSolverPlusPlus2M);
+        assertEquals(List.of(SamplerKind.GE), java.util.Arrays.stream(SamplerKind.values()).filter(SamplerKind::hasGamma).toList());
+        for (SamplerKind k : List.of(SamplerKind.DDIM, SamplerKind.DDPM, SamplerKind.DPMPP_2M)) {
+            assertTrue(k.defaultGamma().isEmpty(), k.id());
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> k.sampler(1.0));
+            assertEquals(k.displayName() + " has no gradient-estimation weight gamma (got 1.0)", e.getMessage());
+        }
+        IllegalArgumentException range = assertThrows(IllegalArgumentException.class, () -> SamplerKind.GE.sampler(0.5));
+        assertEquals("gamma must be between 1.0 and 10.0, got 0.5", range.getMessage());
+        assertThrows(IllegalArgumentException.class, () -> SamplerKind.GE.sampler(Double.NaN));
+        assertThrows(IllegalArgumentException.class, () -> SamplerKind.GE.sampler(10.5));
     }
 }

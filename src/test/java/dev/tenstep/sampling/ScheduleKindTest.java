@@ -61,6 +61,24 @@ class ScheduleKindTest {
         assertEquals(999.0, c.timestep(0), 0.0);
     }
 
+    /**
+     * A1111's scheduler names: Karras is the same schedule; Exponential and SGM Uniform ran log-linear-continuous and
+     * trailing silently (other levels): refused now, naming the docs. The infotext label is A1111's where it is the
+     * same, else the id.
+     */
+    @Test
+    void a1111SchedulerNamesAreHonouredOrRefused() {
+        assertEquals(ScheduleKind.KARRAS, ScheduleKind.byName("Karras"));
+        assertEquals("Karras", ScheduleKind.KARRAS.label());
+        assertEquals("log-linear-continuous", ScheduleKind.LOG_LINEAR_CONTINUOUS.label());
+        assertEquals("trailing", ScheduleKind.TRAILING.label());
+        for (String a1111 : new String[] {"Exponential", "exponential", "SGM Uniform", "sgm_uniform", "Align Your Steps",
+                "KL Optimal", "Polyexponential", "Uniform", "Simple", "Normal", "Beta"}) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> ScheduleKind.byName(a1111), a1111);
+            assertTrue(e.getMessage().contains("is A1111's") && e.getMessage().contains("docs/web.md"), e.getMessage());
+        }
+    }
+
     @Test
     void namesAndLookups() {
         assertEquals(ScheduleKind.LOG_LINEAR_CONTINUOUS, ScheduleKind.byName("log-linear-continuous"));
@@ -69,8 +87,8 @@ class ScheduleKindTest {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> ScheduleKind.byName("euler"));
         assertTrue(e.getMessage().contains("euler") && e.getMessage().contains("log-linear"), e.getMessage());
         assertEquals(SamplerKind.GE, SamplerKind.byName("GE"));
-        assertEquals(2.0, SamplerKind.GE.gamma());
-        assertEquals(0.5, SamplerKind.DDPM.mu());
+        assertEquals(java.util.OptionalDouble.of(2.0), SamplerKind.GE.defaultGamma());
+        assertEquals(0.5, ((Sampler) SamplerKind.DDPM.sampler()).mu());
         assertThrows(IllegalArgumentException.class, () -> SamplerKind.byName("heun"));
     }
 
@@ -89,6 +107,41 @@ class ScheduleKindTest {
         assertThrows(IllegalArgumentException.class, () -> new Sampler(1, -0.1));
     }
 
+    /**
+     * DDIM ("leading" + steps_offset 1) at N = 1000 would start at t = 1000 (past 999); clamped, its first two steps ran
+     * at the same sigma (14.615). It is refused, naming the limit; every N up to 999 gives N distinct timesteps.
+     */
+    @Test
+    void ddimRefusesAStepCountThatWouldRepeatASigma() {
+        SchedulerConfig cfg = sdConfig();
+        NoiseSchedule ns = NoiseSchedule.of(cfg);
+        assertEquals(1, cfg.stepsOffset());
+        assertEquals(999, ScheduleKind.maxDdimSteps(1000, 1));
+        assertEquals(1000, ScheduleKind.maxDdimSteps(1000, 0));
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> ScheduleKind.DDIM.build(ns, 1000));
+        assertTrue(e.getMessage().contains("at most 999") && e.getMessage().contains("got steps = 1000"), e.getMessage());
+        String problem = ScheduleKind.DDIM.stepsProblem(ns, 1000);
+        assertTrue(problem != null && problem.contains("at most 999") && problem.contains("first timestep would be 1000"),
+                String.valueOf(problem));
+        assertEquals(null, ScheduleKind.DDIM.stepsProblem(ns, 999));
+        assertEquals(null, ScheduleKind.TRAILING.stepsProblem(ns, 1000));
+        SigmaSchedule s999 = ScheduleKind.DDIM.build(ns, 999);
+        assertEquals(999.0, s999.timestep(0), 0.0);
+        assertEquals(998.0, s999.timestep(1), 0.0);
+        assertEquals(1.0, s999.timestep(998), 0.0);
+        for (int n = 1; n <= 999; n++) {
+            double[] ts = ScheduleKind.DDIM.build(ns, n).timesteps();
+            for (int k = 1; k < n; k++) {
+                assertTrue(ts[k] < ts[k - 1], "N = " + n + ": t[" + k + "] = " + ts[k] + " after " + ts[k - 1]);
+            }
+            assertTrue(ts[0] <= 999, "N = " + n);
+        }
+        // offset 0 allows N = T: 999 .. 0, distinct
+        SigmaSchedule s0 = ScheduleKind.DDIM.build(ns, 1000, 0);
+        assertEquals(999.0, s0.timestep(0), 0.0);
+        assertEquals(998.0, s0.timestep(1), 0.0);
+    }
+
     /** Every schedule at the extremes N = 1, 2 and N = T is valid (the SigmaSchedule constructor checks order and finiteness). */
     @Test
     void extremeStepCountsAreValidAndFinite() {
@@ -96,6 +149,9 @@ class ScheduleKindTest {
         NoiseSchedule ns = NoiseSchedule.of(cfg);
         for (ScheduleKind sc : ScheduleKind.values()) {
             for (int n : new int[] {1, 2, 3, 50, 999, 1000}) {
+                if (sc == ScheduleKind.DDIM && n == 1000) {
+                    continue; // refused with steps_offset 1: ddimRefusesAStepCountThatWouldRepeatASigma
+                }
                 SigmaSchedule s = sc.build(ns, n, cfg.stepsOffset());
                 assertEquals(n, s.steps(), sc + " " + n);
                 for (double t : s.timesteps()) {

@@ -9,6 +9,7 @@ import org.junit.jupiter.api.Test;
 import java.net.URLEncoder;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
 
@@ -66,6 +67,25 @@ class A1111ApiTest extends TinySd15WebTest {
     }
 
     @Test
+    void unsavedImagesAreAnsweredFromMemory() {
+        // save_images false (A1111's default): the PNG is encoded in memory, nothing is written, read back or deleted,
+        // so the call works even where the outputs folder cannot be written (it used to fail with a 500 here)
+        withApp((client, queue, store) -> {
+            Files.delete(outputs);
+            Files.writeString(outputs, "not a folder");
+            JsonNode res = txt2img(client, "\"save_images\": false");
+            assertEquals(1, res.get("images").size());
+            byte[] png = java.util.Base64.getDecoder().decode(res.get("images").get(0).asText());
+            assertEquals(64, javax.imageio.ImageIO.read(new java.io.ByteArrayInputStream(png)).getWidth());
+            assertEquals(info(res).get("infotexts").get(0).asText(), dev.tenstep.io.PngImages.readText(
+                    new java.io.ByteArrayInputStream(png)).get(dev.tenstep.io.PngImages.PARAMETERS), "infotext in the PNG");
+            assertEquals("not a folder", Files.readString(outputs), "the outputs path was not touched");
+            Files.delete(outputs);
+            Files.createDirectory(outputs);
+        });
+    }
+
+    @Test
     void sendAndSaveImagesAreHonoured() {
         // failure 4: send_images false returns no image; save_images false (A1111's default) leaves no file
         withApp((client, queue, store) -> {
@@ -106,6 +126,35 @@ class A1111ApiTest extends TinySd15WebTest {
         });
     }
 
+    /** A --vae the server started with is named by /sdapi/v1/options (sd_vae) and listed by /sdapi/v1/sd-vae. */
+    @Test
+    void aVaeOverrideIsNamedInOptionsAndListed() {
+        withApp(generator, 16, (client, queue, store) -> {
+            assertEquals("Automatic", json(client.get("/sdapi/v1/options")).get("sd_vae").asText());
+            assertEquals(0, json(client.get("/sdapi/v1/sd-vae")).size());
+        });
+        Path vae = outputs.resolveSibling("vae-ft-mse.vae.safetensors").toAbsolutePath();
+        Generator withVae = new WebTestSupport.ForwardingGenerator(generator) {
+            @Override
+            public Path vaeFile() {
+                return vae;
+            }
+
+            @Override
+            public dev.tenstep.pipeline.GenerationResult generate(dev.tenstep.pipeline.ResolvedRequest request,
+                                                                  dev.tenstep.pipeline.TextToImage.Listener listener) {
+                return real.generate(request, listener);
+            }
+        };
+        withApp(withVae, 16, (client, queue, store) -> {
+            assertEquals("vae-ft-mse.vae.safetensors", json(client.get("/sdapi/v1/options")).get("sd_vae").asText());
+            JsonNode list = json(client.get("/sdapi/v1/sd-vae"));
+            assertEquals(1, list.size(), list.toString());
+            assertEquals("vae-ft-mse.vae.safetensors", list.get(0).get("model_name").asText());
+            assertEquals(vae.toString(), list.get(0).get("filename").asText());
+        });
+    }
+
     @Test
     void optionsProgressInterruptSkipSchedulersAnswer() {
         // failure 8
@@ -136,6 +185,21 @@ class A1111ApiTest extends TinySd15WebTest {
             assertEquals(200, postJson(client, "/sdapi/v1/skip", "{}").code());
             JsonNode schedulers = json(client.get("/sdapi/v1/schedulers"));
             assertTrue(schedulers.size() >= 2);
+            JsonNode karras = null;
+            for (JsonNode sch : schedulers) {
+                assertTrue(sch.has("name") && sch.has("label") && sch.get("aliases").isArray() && sch.has("default_rho")
+                        && sch.has("need_inner_model"), sch.toString());
+                if (sch.get("name").asText().equals("karras")) {
+                    karras = sch;
+                }
+            }
+            assertEquals("Karras", karras.get("label").asText(), "A1111's label where A1111 has the same schedule");
+            assertEquals(7.0, karras.get("default_rho").asDouble());
+            // A1111's Exponential is not log-linear-continuous: refused, not run as it
+            Response exp = postJson(client, "/sdapi/v1/txt2img", "{\"steps\": 2, \"width\": 64, \"height\": 64, "
+                    + "\"scheduler\": \"Exponential\"}");
+            assertEquals(422, exp.code());
+            assertEquals("scheduler", json(exp).get("errors").get(0).get("field").asText());
             assertEquals(200, client.get("/sdapi/v1/sd-vae").code());
         });
     }
@@ -180,8 +244,8 @@ class A1111ApiTest extends TinySd15WebTest {
         withApp((client, queue, store) -> {
             List<String> names = List.of("a b.png", "東京.png", "foo.bar.png", "_x.png", "00001-123-a cat.png");
             for (String n : names) {
-                dev.tenstep.io.PngImages.writeAtomic(new java.awt.image.BufferedImage(8, 8,
-                        java.awt.image.BufferedImage.TYPE_INT_RGB), Map.of("parameters", "x"), outputs.resolve(n));
+                Files.write(outputs.resolve(n), dev.tenstep.io.PngImages.encode(new java.awt.image.BufferedImage(8, 8,
+                        java.awt.image.BufferedImage.TYPE_INT_RGB), Map.of("parameters", "x")));
             }
             assertEquals(names.size(), store.list(1, 50).total());
             for (OutputStore.Entry e : store.list(1, 50).entries()) {

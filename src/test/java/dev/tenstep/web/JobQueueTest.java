@@ -32,13 +32,13 @@ class JobQueueTest extends TinySd15WebTest {
         }
 
         @Override
-        public GenerationResult generate(GenerationRequest request, TextToImage.Listener listener) {
+        public GenerationResult generate(dev.tenstep.pipeline.ResolvedRequest request, TextToImage.Listener listener) {
             started.add(request.prompt());
             return real.generate(request, listener);
         }
     }
 
-    private static GenerationRequest request(String prompt) {
+    private static dev.tenstep.pipeline.ResolvedRequest request(String prompt) {
         return generator.resolve(GenerationRequest.of(prompt).withSteps(1).withSeed(1));
     }
 
@@ -127,7 +127,7 @@ class JobQueueTest extends TinySd15WebTest {
             }
 
             @Override
-            public GenerationResult generate(GenerationRequest request, TextToImage.Listener listener) {
+            public GenerationResult generate(dev.tenstep.pipeline.ResolvedRequest request, TextToImage.Listener listener) {
                 return real.generate(request, listener);
             }
         };

@@ -13,7 +13,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class JobRegistryTest {
 
     private static Job job(String id) {
-        return new Job(id, GenerationRequest.of(id), Job.Preview.NONE, null);
+        return new Job(id, GenerationRequest.of(id).resolved(1, 8, 8), Job.Preview.NONE, null, true);
     }
 
     private static Job finished(String id) {

@@ -6,7 +6,7 @@ import dev.tenstep.model.ModelLoadException;
 import dev.tenstep.pipeline.GenerationRequest;
 import dev.tenstep.pipeline.GenerationResult;
 import dev.tenstep.pipeline.ModelCatalog;
-import dev.tenstep.pipeline.SingleFilePipeline;
+import dev.tenstep.pipeline.SingleFileLoader;
 import dev.tenstep.pipeline.StableDiffusionPipeline;
 import dev.tenstep.pipeline.TextToImage;
 import dev.tenstep.testing.Fixtures;
@@ -52,12 +52,12 @@ class ModelSwitchTest {
         public Generator load(ModelCatalog.Entry entry) {
             events.add("load " + entry.title());
             TextToImage p = entry.kind() == ModelCatalog.Kind.FILE
-                    ? SingleFilePipeline.load(entry.path(), SingleFilePipeline.Options.DEFAULT)
+                    ? SingleFileLoader.load(entry.path(), SingleFileLoader.Options.DEFAULT)
                     : StableDiffusionPipeline.load(entry.path());
             Generator owning = Generator.owning(p, Generator.defaultMaxSize(p.defaultSize()));
             return new WebTestSupport.ForwardingGenerator(owning) {
                 @Override
-                public GenerationResult generate(GenerationRequest request, TextToImage.Listener listener) {
+                public GenerationResult generate(dev.tenstep.pipeline.ResolvedRequest request, TextToImage.Listener listener) {
                     return real.generate(request, listener);
                 }
 
@@ -302,11 +302,11 @@ class ModelSwitchTest {
         });
         // only the shapes-match-no-release failure is one a config folder fixes (serve points at --config for it)
         ModelLoadException empty = org.junit.jupiter.api.Assertions.assertThrows(ModelLoadException.class,
-                () -> SingleFilePipeline.load(tmp.resolve("models/empty.ckpt"), SingleFilePipeline.Options.DEFAULT));
+                () -> SingleFileLoader.load(tmp.resolve("models/empty.ckpt"), SingleFileLoader.Options.DEFAULT));
         assertFalse(empty.needsConfig(), empty.getMessage());
         ModelLoadException shapes = org.junit.jupiter.api.Assertions.assertThrows(ModelLoadException.class,
-                () -> SingleFilePipeline.load(Fixtures.writableCopy("single-file/tiny-sd15.safetensors"),
-                        SingleFilePipeline.Options.DEFAULT));
+                () -> SingleFileLoader.load(Fixtures.writableCopy("single-file/tiny-sd15.safetensors"),
+                        SingleFileLoader.Options.DEFAULT));
         assertTrue(shapes.needsConfig() && shapes.getMessage().contains("--config"), shapes.getMessage());
         assertTrue(new ModelLoadException("wrapped", shapes).needsConfig(), "a wrapper keeps the flag");
     }

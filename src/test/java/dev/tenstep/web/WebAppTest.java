@@ -60,6 +60,14 @@ class WebAppTest extends TinySd15WebTest {
                 assertTrue(index.contains(id), id);
             }
             assertTrue(index.contains("value=\"10\""), "steps default 10");
+            // only GE's option carries a gamma for the form (no fake gamma 1 for the others)
+            java.util.regex.Matcher opt = java.util.regex.Pattern.compile("<option[^>]*value=\"(ddim|ge|ddpm|dpmpp-2m)\"[^>]*>")
+                    .matcher(index);
+            Map<String, Boolean> hasGamma = new java.util.LinkedHashMap<>();
+            while (opt.find()) {
+                hasGamma.put(opt.group(1), opt.group().contains("data-gamma"));
+            }
+            assertEquals(Map.of("ddim", false, "ge", true, "ddpm", false, "dpmpp-2m", false), hasGamma, index);
             assertTrue(index.contains("value=\"7.5\""), "cfg default 7.5");
             assertTrue(index.matches("(?s).*<option value=\"ge\"[^>]*selected.*"), "GE selected by default");
             assertTrue(index.matches("(?s).*<option value=\"log-linear\"[^>]*selected.*"), "log-linear selected by default");
@@ -102,6 +110,15 @@ class WebAppTest extends TinySd15WebTest {
             }
             Response bad = postJson(client, "/api/txt2img", "{not json");
             assertEquals(400, bad.code());
+            // an empty body is refused, as A1111's FastAPI does ("field required", body), not run with defaults
+            for (String empty : new String[] {"", "  \n"}) {
+                Response none = postJson(client, "/api/txt2img", empty);
+                assertEquals(400, none.code(), "empty body on /api/txt2img");
+                assertEquals("body", json(none).get("errors").get(0).get("field").asText());
+                Response noneA = postJson(client, "/sdapi/v1/txt2img", empty);
+                assertEquals(422, noneA.code(), "empty body on /sdapi/v1/txt2img");
+                assertEquals("body", json(noneA).get("errors").get(0).get("field").asText());
+            }
             Response a1111 = postJson(client, "/sdapi/v1/txt2img", "{\"sampler_name\": \"Euler a\"}");
             assertEquals(422, a1111.code(), "A1111's API answers validation errors with 422");
             assertEquals("sampler_name", json(a1111).get("errors").get(0).get("field").asText());
@@ -456,6 +473,15 @@ class WebAppTest extends TinySd15WebTest {
             samplers.forEach(s -> names.add(s.get("name").asText()));
             assertEquals(List.of("DDIM", "GE", "DDPM", "DPM++ 2M"), names);
             assertEquals("karras", samplers.get(3).get("options").get("default_schedule").asText());
+            // only GE has a parameter (gamma); the others publish none (no fake gamma 1 / mu 0)
+            assertEquals("2.0", samplers.get(1).get("options").get("gamma").asText());
+            for (int i : new int[] {0, 2, 3}) {
+                assertEquals(List.of("default_schedule"), iterator(samplers.get(i).get("options").fieldNames()),
+                        samplers.get(i).get("name").asText());
+            }
+            JsonNode apiInfo = json(client.get("/api/info"));
+            assertEquals(2.0, apiInfo.get("samplers").get(1).get("gamma").asDouble());
+            assertTrue(apiInfo.get("samplers").get(3).get("gamma") == null, "DPM++ 2M has no gamma");
             JsonNode models = json(client.get("/sdapi/v1/sd-models"));
             assertEquals(pipeline.name(), models.get(0).get("model_name").asText());
         });
@@ -557,7 +583,7 @@ class WebAppTest extends TinySd15WebTest {
         }
 
         @Override
-        public dev.tenstep.pipeline.GenerationResult generate(dev.tenstep.pipeline.GenerationRequest request,
+        public dev.tenstep.pipeline.GenerationResult generate(dev.tenstep.pipeline.ResolvedRequest request,
                                                                 TextToImage.Listener listener) {
             if (request.prompt().equals("slow")) {
                 inStep.countDown();
@@ -630,5 +656,11 @@ class WebAppTest extends TinySd15WebTest {
             assertTrue(message.contains(expected[1]), c.getKey() + " -> " + message);
             assertFalse(message.contains("2147483647") || message.contains("Infinity"), c.getKey() + " -> " + message);
         }
+    }
+
+    private static List<String> iterator(java.util.Iterator<String> it) {
+        List<String> l = new ArrayList<>();
+        it.forEachRemaining(l::add);
+        return l;
     }
 }

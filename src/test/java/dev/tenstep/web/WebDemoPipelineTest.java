@@ -1,6 +1,6 @@
 package dev.tenstep.web;
 
-import dev.tenstep.pipeline.DemoPipeline;
+import dev.tenstep.pipeline.DemoModelWriter;
 import dev.tenstep.pipeline.GenerationRequest;
 import dev.tenstep.pipeline.GenerationResult;
 import dev.tenstep.pipeline.StableDiffusionPipeline;
@@ -22,14 +22,14 @@ class WebDemoPipelineTest {
 
     @Test
     void demoPipelineIsALoadableDiffusersFolder() throws Exception {
-        Path dir = DemoPipeline.create(tmp.resolve("models/demo"), DemoPipeline.DEFAULT_SEED);
+        Path dir = DemoModelWriter.create(tmp.resolve("models/demo"), DemoModelWriter.DEFAULT_SEED);
         for (String f : List.of("model_index.json", "scheduler/scheduler_config.json", "text_encoder/config.json",
                 "text_encoder/model.safetensors", "tokenizer/vocab.json", "tokenizer/merges.txt",
                 "tokenizer/special_tokens_map.json", "tokenizer/tokenizer_config.json", "unet/config.json",
                 "unet/diffusion_pytorch_model.safetensors", "vae/config.json", "vae/diffusion_pytorch_model.safetensors")) {
             assertTrue(Files.isRegularFile(dir.resolve(f)), f);
         }
-        assertTrue(DemoPipeline.isDemo(dir));
+        assertTrue(DemoModelWriter.isDemo(dir));
         try (StableDiffusionPipeline p = StableDiffusionPipeline.load(dir)) {
             assertEquals(128, p.defaultSize());
             p.generate(GenerationRequest.of("warm up").withSteps(2).withSeed(1));
@@ -42,7 +42,7 @@ class WebDemoPipelineTest {
             assertArrayEquals(r.finalLatents(), again.finalLatents(), "same seed, same latents");
         }
         // the same seed writes the same weights
-        Path other = DemoPipeline.create(tmp.resolve("other"), DemoPipeline.DEFAULT_SEED);
+        Path other = DemoModelWriter.create(tmp.resolve("other"), DemoModelWriter.DEFAULT_SEED);
         assertArrayEquals(Files.readAllBytes(dir.resolve("unet/diffusion_pytorch_model.safetensors")),
                 Files.readAllBytes(other.resolve("unet/diffusion_pytorch_model.safetensors")));
     }

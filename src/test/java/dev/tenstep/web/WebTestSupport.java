@@ -76,6 +76,11 @@ final class WebTestSupport {
         }
 
         @Override
+        public java.nio.file.Path vaeFile() {
+            return real.vaeFile();
+        }
+
+        @Override
         public void close() {
             real.close();
         }
@@ -106,7 +111,7 @@ final class WebTestSupport {
         }
 
         @Override
-        public GenerationRequest resolve(GenerationRequest request) {
+        public dev.tenstep.pipeline.ResolvedRequest resolve(GenerationRequest request) {
             return real.resolve(request);
         }
 
@@ -140,7 +145,7 @@ final class WebTestSupport {
         }
 
         @Override
-        public GenerationResult generate(GenerationRequest request, TextToImage.Listener listener) {
+        public GenerationResult generate(dev.tenstep.pipeline.ResolvedRequest request, TextToImage.Listener listener) {
             if (request.prompt().equals("explode")) {
                 throw new IllegalStateException("the test generator exploded on purpose");
             }
@@ -193,7 +198,7 @@ final class WebTestSupport {
         }
 
         @Override
-        public GenerationResult generate(GenerationRequest request, TextToImage.Listener listener) {
+        public GenerationResult generate(dev.tenstep.pipeline.ResolvedRequest request, TextToImage.Listener listener) {
             return real.generate(request, p -> {
                 boolean go = listener.onStep(p);
                 if (go && p.step() == 1) {

@@ -1,6 +1,6 @@
 package dev.tenstep.web;
 
-import dev.tenstep.pipeline.DemoPipeline;
+import dev.tenstep.pipeline.DemoModelWriter;
 import dev.tenstep.pipeline.IdealPipeline;
 import dev.tenstep.sampling.ideal.IdealModels;
 import dev.tenstep.sampling.ideal.ShapesDataSet;
@@ -34,6 +34,7 @@ import java.time.Duration;
 import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
@@ -70,7 +71,7 @@ class WebUiBrowserTest {
             fail(e.getMessage());
             return;
         }
-        Path demo = DemoPipeline.create(tmp.resolve("models/demo"), DemoPipeline.DEFAULT_SEED);
+        Path demo = DemoModelWriter.create(tmp.resolve("models/demo"), DemoModelWriter.DEFAULT_SEED);
         pipeline = StableDiffusionPipeline.load(demo);
         OutputStore store = new OutputStore(tmp.resolve("outputs"));
         // a queue of 2: the default grid's 8 cells do not fit at once, so the page submits in batches
@@ -151,7 +152,7 @@ class WebUiBrowserTest {
     @Test
     void generateThenCompareInARealBrowser() throws Exception {
         driver.get(base + "/");
-        assertTrue(driver.findElement(By.id("demo-banner")).getText().contains(DemoPipeline.LABEL));
+        assertTrue(driver.findElement(By.id("demo-banner")).getText().contains(DemoModelWriter.LABEL));
         WebElement prompt = driver.findElement(By.id("prompt"));
         prompt.clear();
         prompt.sendKeys("a lighthouse on a cliff at dusk, <b>oil painting</b>");
@@ -183,6 +184,20 @@ class WebUiBrowserTest {
         assertEquals("plain", new Select(driver.findElement(By.id("prompt_syntax"))).getFirstSelectedOption().getAttribute("value"));
         assertEquals("2", driver.findElement(By.id("clip_skip")).getAttribute("value"));
         assertEquals("1234", driver.findElement(By.id("seed")).getAttribute("value"));
+        // gamma is GE's alone: the field is disabled (and not sent) for DDIM, whose request the server then accepts
+        Select sampler = new Select(driver.findElement(By.id("sampler")));
+        WebElement gamma = driver.findElement(By.id("gamma"));
+        assertTrue(gamma.isEnabled(), "GE has a gamma");
+        sampler.selectByValue("ddim");
+        assertFalse(gamma.isEnabled(), "DDIM has no gamma");
+        sampler.selectByValue("ge");
+        assertTrue(gamma.isEnabled());
+        assertEquals(2.0, Double.parseDouble(gamma.getAttribute("value")), "GE's default gamma");
+        sampler.selectByValue("ddim");
+        driver.findElement(By.id("generate")).click();
+        waiting().until(d -> d.findElement(By.id("result")).isDisplayed() && imageLoaded(d.findElement(By.id("result-image"))));
+        String ddimParams = driver.findElement(By.id("parameters")).getText();
+        assertTrue(ddimParams.contains("Sampler: DDIM") && !ddimParams.contains("Gamma"), ddimParams);
 
         driver.get(base + "/compare");
         WebElement cprompt = driver.findElement(By.id("prompt"));
@@ -207,8 +222,8 @@ class WebUiBrowserTest {
                     && imageLoaded(e.findElement(By.cssSelector(".p-image"))));
         });
         List<WebElement> infos = driver.findElements(By.cssSelector(".cmp-panel .p-info"));
-        assertTrue(infos.get(0).getText().contains("Sampler: DDIM") && infos.get(0).getText().contains("Schedule: ddim"));
-        assertTrue(infos.get(1).getText().contains("Sampler: GE") && infos.get(1).getText().contains("Schedule: log-linear"));
+        assertTrue(infos.get(0).getText().contains("Sampler: DDIM") && infos.get(0).getText().contains("Schedule type: ddim"));
+        assertTrue(infos.get(1).getText().contains("Sampler: GE") && infos.get(1).getText().contains("Schedule type: log-linear"));
         String seed0 = infos.get(0).getText().replaceAll("(?s).*Seed: (\\d+).*", "$1");
         assertTrue(infos.get(1).getText().contains("Seed: " + seed0), "both panels share the seed");
         assertEquals(1, eventSources().size(), "one event stream for both panels: " + eventSources());
@@ -250,7 +265,8 @@ class WebUiBrowserTest {
         screenshot("grid.png");
 
         driver.get(base + "/gallery");
-        assertEquals(11, driver.findElements(By.cssSelector(".gallery .card")).size());
+        // 2 from the generate page (GE, then DDIM), 2 from compare, 8 from the grid
+        assertEquals(12, driver.findElements(By.cssSelector(".gallery .card")).size());
         screenshot("gallery.png");
     }
 

@@ -5,6 +5,7 @@ import dev.tenstep.model.Weights;
 import dev.tenstep.model.nn.Conv2d;
 import dev.tenstep.model.nn.GroupNorm;
 import dev.tenstep.model.nn.Linear;
+import dev.tenstep.model.nn.Ops;
 import dev.tenstep.model.nn.Profiler;
 import dev.tenstep.model.nn.Scope;
 
@@ -55,10 +56,10 @@ public final class ResnetBlock2D {
             return Scope.run(x, in -> {
                 NDArray h = conv1.forward(norm1.forwardSilu(in));
                 if (timeEmbProj != null) {
-                    h.addi(timeEmbProj.forward(tembAct).reshape(tembAct.getShape().get(0), out, 1, 1));
+                    h = Ops.addInPlace(h, timeEmbProj.forward(tembAct).reshape(tembAct.getShape().get(0), out, 1, 1));
                 }
                 h = conv2.forward(norm2.forwardSilu(h));
-                return h.addi(convShortcut != null ? convShortcut.forward(in) : in);
+                return Ops.addInPlace(h, convShortcut != null ? convShortcut.forward(in) : in);
             });
         });
     }

@@ -1,6 +1,7 @@
 package dev.tenstep.model.nn;
 
 import java.util.Locale;
+import java.util.Objects;
 
 /**
  * How {@link Ops#attention} and {@link Ops#attentionHeads} compute {@code softmax(q k^T * scale) v}:
@@ -9,9 +10,11 @@ import java.util.Locale;
  * attention slicing, sized from a memory budget). Both give the same maths; the fused kernel is
  * faster and smaller (docs/performance.md has the figures).
  *
- * <p>The setting is process-wide, like PyTorch's {@code torch.backends.cuda.enable_flash_sdp}: the
- * model modules are shared between requests and read it at each attention call. Change it with
- * {@link #use}, which restores the previous setting when closed.
+ * <p>The setting travels with the compute settings ({@code pipeline.ComputeSpec#attention}): a pipeline applies
+ * its own around each model call with {@link #use}, which holds for the calling thread only and restores the
+ * previous setting when closed. The model modules are shared between requests and read {@link #current()} at
+ * each attention call; a thread that set none computes with {@link #DEFAULT}. Nothing is process-wide, so two
+ * pipelines with different settings can run at once.
  *
  * @param fused       true: the fused kernel (when libtorch provides it, else the sliced path, with a warning)
  * @param sliceRows   sliced path: query rows per slice; {@link #AUTO_ROWS} = from {@code budgetBytes},
@@ -26,7 +29,8 @@ public record AttentionSettings(boolean fused, long sliceRows, long budgetBytes)
     /** The default: the fused kernel. */
     public static final AttentionSettings DEFAULT = new AttentionSettings(true, AUTO_ROWS, DEFAULT_BUDGET_BYTES);
 
-    private static volatile AttentionSettings current = DEFAULT;
+    /** The setting of each thread that runs model code ({@link #use}); DEFAULT where none was set. */
+    private static final ThreadLocal<AttentionSettings> CURRENT = ThreadLocal.withInitial(() -> DEFAULT);
 
     /** @throws IllegalArgumentException for negative rows or a budget below 1 byte */
     public AttentionSettings {
@@ -99,20 +103,19 @@ public record AttentionSettings(boolean fused, long sliceRows, long budgetBytes)
         return Math.max(1, budgetBytes / perRow);
     }
 
-    /** The setting in force now. */
+    /** The setting in force on the calling thread. */
     public static AttentionSettings current() {
-        return current;
+        return CURRENT.get();
     }
 
     /**
-     * Makes {@code settings} the process-wide setting until the returned handle is closed, which
-     * restores the previous one (use in try-with-resources; not for concurrent changes from
-     * several threads).
+     * Makes {@code settings} the calling thread's setting until the returned handle is closed, which restores
+     * the previous one (use in try-with-resources, on the same thread; nests).
      */
     public static Scope use(AttentionSettings settings) {
-        AttentionSettings previous = current;
-        current = java.util.Objects.requireNonNull(settings, "settings");
-        return () -> current = previous;
+        AttentionSettings previous = CURRENT.get();
+        CURRENT.set(Objects.requireNonNull(settings, "settings"));
+        return () -> CURRENT.set(previous);
     }
 
     /** Restores the previous setting on close. */

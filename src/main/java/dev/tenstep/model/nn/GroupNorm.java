@@ -18,6 +18,13 @@ import java.util.concurrent.ConcurrentHashMap;
 public final class GroupNorm {
     public final NDArray weight;
     public final NDArray bias;
+    /**
+     * The stored [C] tensors: {@link #weight} and {@link #bias} are [1, C, 1, 1] views of them made
+     * at construction, outside autograd, so they carry no gradient path; while autograd is
+     * {@link Ops#recording()} the affine reshapes these instead, so that training reaches them.
+     */
+    private final NDArray weightParam;
+    private final NDArray biasParam;
     private final int groups;
     private final float eps;
     private final long channels;
@@ -26,8 +33,10 @@ public final class GroupNorm {
         if (channels % groups != 0) {
             throw new IllegalArgumentException(prefix + ": " + channels + " channels not divisible by " + groups + " groups");
         }
-        this.weight = w.take(prefix + ".weight", channels).reshape(1, channels, 1, 1);
-        this.bias = w.take(prefix + ".bias", channels).reshape(1, channels, 1, 1);
+        this.weightParam = w.take(prefix + ".weight", channels);
+        this.biasParam = w.take(prefix + ".bias", channels);
+        this.weight = weightParam.reshape(1, channels, 1, 1);
+        this.bias = biasParam.reshape(1, channels, 1, 1);
         this.groups = groups;
         this.eps = (float) eps;
         this.channels = channels;
@@ -47,9 +56,14 @@ public final class GroupNorm {
         NDArray normed = ai.djl.nn.norm.LayerNorm.layerNorm(x.reshape(n, groups, perGroup), new Shape(perGroup),
                 ones(perGroup, x), zeros(perGroup, x), eps).singletonOrThrow();
         long[] s4 = shape.dimension() == 4 ? shape.getShape() : new long[] {n, channels, -1, 1};
-        // per-channel affine in place on the fresh result (never on the weights)
-        NDArray y = normed.reshape(s4);
-        y.muli(weight).addi(bias);
+        // per-channel affine in place on the fresh result (never on the weights); out of place while training
+        NDArray y;
+        if (Ops.recording()) {
+            y = normed.reshape(s4).mul(weightParam.reshape(1, channels, 1, 1)).add(biasParam.reshape(1, channels, 1, 1));
+        } else {
+            y = normed.reshape(s4);
+            y.muli(weight).addi(bias);
+        }
         return shape.dimension() == 4 ? y : y.reshape(shape);
     }
 

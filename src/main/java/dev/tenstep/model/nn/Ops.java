@@ -4,6 +4,8 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.index.NDIndex;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.nn.Activation;
 
 /** Activations and attention shared by CLIP, the UNet and the VAE. */
 public final class Ops {
@@ -15,8 +17,60 @@ public final class Ops {
         return Profiler.time("silu", () -> x.mul(x.getNDArrayInternal().sigmoid()));
     }
 
-    /** SiLU computed in place in {@code owned}, which must be a fresh intermediate of the caller (never a weight). */
+    private static final ThreadLocal<Boolean> RECORDING = ThreadLocal.withInitial(() -> Boolean.FALSE);
+
+    /**
+     * Whether this thread's forward passes are being recorded for a backward pass (training, inside
+     * {@link #recordGradients()}). The modules then take their differentiable path: no in-place
+     * updates of intermediates that autograd saved for the backward pass, no detaching copies, and
+     * no fused attention kernel (a TorchScript call that records no gradients). Inference (the
+     * default) keeps the in-place and fused paths.
+     *
+     * <p>An explicit flag rather than libtorch's grad mode: that mode is per thread and on by default
+     * in threads other than the one DJL started on, so it says nothing about whether anyone trains.
+     */
+    public static boolean recording() {
+        return RECORDING.get();
+    }
+
+    /**
+     * Marks this thread's forward passes as recorded for training until the handle is closed (use in
+     * try-with-resources around the forward and backward of a {@link ai.djl.training.GradientCollector}).
+     */
+    public static Recording recordGradients() {
+        boolean previous = RECORDING.get();
+        RECORDING.set(Boolean.TRUE);
+        return () -> RECORDING.set(previous);
+    }
+
+    /** Ends a {@link #recordGradients()} span on close. */
+    @FunctionalInterface
+    public interface Recording extends AutoCloseable {
+        @Override
+        void close();
+    }
+
+    /**
+     * {@code owned + other}, written into {@code owned} (a fresh intermediate of the caller, never a
+     * weight) unless autograd is {@link #recording()}, which needs {@code owned}'s value unchanged.
+     */
+    public static NDArray addInPlace(NDArray owned, NDArray other) {
+        return recording() ? owned.add(other) : owned.addi(other);
+    }
+
+    /** {@code owned * other}, in place as {@link #addInPlace}. */
+    public static NDArray mulInPlace(NDArray owned, NDArray other) {
+        return recording() ? owned.mul(other) : owned.muli(other);
+    }
+
+    /**
+     * SiLU computed in place in {@code owned}, which must be a fresh intermediate of the caller
+     * (never a weight); out of place while autograd is {@link #recording()}.
+     */
     public static NDArray siluInPlace(NDArray owned) {
+        if (recording()) {
+            return silu(owned);
+        }
         return Profiler.time("silu", () -> {
             NDArray s = owned.getNDArrayInternal().sigmoid();
             owned.muli(s);
@@ -27,7 +81,7 @@ public final class Ops {
 
     /** Exact (erf) GELU, torch's default. */
     public static NDArray gelu(NDArray x) {
-        return ai.djl.nn.Activation.gelu(x);
+        return Activation.gelu(x);
     }
 
     /** CLIP's {@code quick_gelu}: {@code x * sigmoid(1.702 x)}. */
@@ -65,9 +119,18 @@ public final class Ops {
         return like.getManager().create(idx);
     }
 
-    /** Whether {@link #attention} and {@link #attentionHeads} use the fused kernel now. */
+    /** Whether {@link #attention} and {@link #attentionHeads} use the fused kernel now, on this thread. */
     public static boolean fusedAttention() {
-        return AttentionSettings.current().fused() && FusedAttention.available();
+        return fusedAttention(AttentionSettings.current());
+    }
+
+    /**
+     * Whether attention computed with {@code settings} uses the fused kernel: when the setting asks for
+     * it, libtorch has it, and autograd is not {@link #recording()} (the kernel runs as a TorchScript call
+     * that records no gradients; training takes the sliced path).
+     */
+    public static boolean fusedAttention(AttentionSettings settings) {
+        return settings.fused() && !recording() && FusedAttention.available();
     }
 
     /**
@@ -125,9 +188,9 @@ public final class Ops {
             long[] ks = k.getShape().getShape();
             long[] vs = v.getShape().getShape();
             long bh = qs[0] * qs[1];
-            boolean widen = upcast && q.getDataType() != ai.djl.ndarray.types.DataType.FLOAT32;
-            NDArray qq = widen ? q.toType(ai.djl.ndarray.types.DataType.FLOAT32, false) : q;
-            NDArray kk = widen ? k.toType(ai.djl.ndarray.types.DataType.FLOAT32, false) : k;
+            boolean widen = upcast && q.getDataType() != DataType.FLOAT32;
+            NDArray qq = widen ? q.toType(DataType.FLOAT32, false) : q;
+            NDArray kk = widen ? k.toType(DataType.FLOAT32, false) : k;
             NDArray o = attentionSliced(qq.reshape(bh, qs[2], qs[3]), kk.reshape(bh, ks[2], ks[3]),
                     v.reshape(bh, vs[2], vs[3]), scale, null);
             return o.reshape(qs[0], qs[1], qs[2], vs[3]);

@@ -7,10 +7,12 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.LongAdder;
 
 /**
- * Optional wall-clock profiler of model modules ({@code bench --profile}). Modules wrap their
- * forward in {@code return Profiler.time("conv", () -> ...);}. Disabled (the default) that is a
- * volatile read and a branch around the body. PyTorch CPU ops are synchronous, so the wall
- * time around a module is its kernels' time plus the JNI calls.
+ * Optional wall-clock profiler of model modules ({@code bench --profile}). Modules wrap their forward in
+ * {@code return Profiler.time("conv", () -> ...);}, which records into the profiler active on the calling
+ * thread ({@link #activate}); with none (the default) that is a thread-local read and a branch around the body.
+ * A profiler is an object its user creates and reads back ({@link #snapshot}): nothing is process-wide, so a
+ * generation on another thread never adds to it. PyTorch CPU ops are synchronous, so the wall time around a
+ * module is its kernels' time plus the JNI calls.
  *
  * <p>Nesting is tracked per thread: each entry records its inclusive time and its self time
  * (inclusive minus the time of profiled modules inside it), keyed by the outermost module
@@ -18,11 +20,34 @@ import java.util.concurrent.atomic.LongAdder;
  * root sum to the root's inclusive time.
  */
 public final class Profiler {
-    private static volatile boolean enabled;
-    private static final Map<String, Entry> ENTRIES = new ConcurrentHashMap<>();
-    private static final ThreadLocal<ArrayDeque<Frame>> STACK = ThreadLocal.withInitial(ArrayDeque::new);
+    /** The profiler recording on each thread, or null. */
+    private static final ThreadLocal<Profiler> ACTIVE = new ThreadLocal<>();
+    private final Map<String, Entry> entries = new ConcurrentHashMap<>();
+    /** The open modules of the thread this profiler is active on. */
+    private final ArrayDeque<Frame> stack = new ArrayDeque<>();
 
-    private Profiler() {
+    /** A profiler with no figures; it records once {@link #activate activated} on a thread. */
+    public Profiler() {
+    }
+
+    /**
+     * Makes this profiler record the modules run on the calling thread until the returned handle is closed
+     * (try-with-resources on the same thread), which restores the thread's previous profiler.
+     */
+    public Scope activate() {
+        Profiler previous = ACTIVE.get();
+        ACTIVE.set(this);
+        return () -> ACTIVE.set(previous);
+    }
+
+    /** Ends an {@link #activate} on close. */
+    @FunctionalInterface
+    public interface Scope extends AutoCloseable {
+        /** A scope that activated nothing. */
+        Scope NONE = () -> { };
+
+        @Override
+        void close();
     }
 
     private static final class Frame {
@@ -53,21 +78,9 @@ public final class Profiler {
         }
     }
 
-    public static void setEnabled(boolean on) {
-        enabled = on;
-    }
-
-    public static boolean enabled() {
-        return enabled;
-    }
-
-    public static void reset() {
-        ENTRIES.clear();
-    }
-
     /**
      * Runs {@code body} as one profiled module of the given kind (e.g. {@code conv}, {@code unet}):
-     * its wall time is recorded under the enclosing root module when the profiler is enabled.
+     * its wall time is recorded under the enclosing root module when a profiler is active on this thread.
      *
      * @return what {@code body} returns; its exceptions pass through (the time is still recorded)
      */
@@ -80,22 +93,30 @@ public final class Profiler {
         }
     }
 
-    /** Marks the start of a module; returns 0 when disabled (then {@link #stop} does nothing). */
+    /** Marks the start of a module; returns 0 when no profiler is active on this thread (then {@link #stop} does nothing). */
     public static long start(String kind) {
-        if (!enabled) {
+        Profiler p = ACTIVE.get();
+        if (p == null) {
             return 0L;
         }
-        STACK.get().push(new Frame(kind));
+        p.stack.push(new Frame(kind));
         return System.nanoTime();
     }
 
-    /** Ends the module begun by the matching {@link #start}. */
+    /** Ends the module begun by the matching {@link #start} on this thread. */
     public static void stop(long t0) {
         if (t0 == 0L) {
             return;
         }
-        long elapsed = System.nanoTime() - t0;
-        ArrayDeque<Frame> stack = STACK.get();
+        Profiler p = ACTIVE.get();
+        if (p == null || p.stack.isEmpty()) {
+            // the profiler was deactivated inside the module: nothing to close
+            return;
+        }
+        p.record(System.nanoTime() - t0);
+    }
+
+    private void record(long elapsed) {
         Frame f = stack.pop();
         Frame parent = stack.peek();
         if (parent != null) {
@@ -103,21 +124,21 @@ public final class Profiler {
         }
         String root = stack.isEmpty() ? f.kind : stack.peekLast().kind;
         String key = stack.isEmpty() ? root + "/(total)" : root + "/" + f.kind;
-        Entry e = ENTRIES.computeIfAbsent(key, k -> new Entry());
+        Entry e = entries.computeIfAbsent(key, k -> new Entry());
         e.calls.increment();
         e.totalNanos.add(elapsed);
         e.selfNanos.add(elapsed - f.childNanos);
         if (stack.isEmpty()) {
             // the root's own self time (ops not inside a profiled module)
-            Entry s = ENTRIES.computeIfAbsent(root + "/(other)", k -> new Entry());
+            Entry s = entries.computeIfAbsent(root + "/(other)", k -> new Entry());
             s.calls.increment();
             s.totalNanos.add(elapsed - f.childNanos);
             s.selfNanos.add(elapsed - f.childNanos);
         }
     }
 
-    /** A snapshot, sorted by key. */
-    public static Map<String, Entry> snapshot() {
-        return new TreeMap<>(ENTRIES);
+    /** This profiler's figures so far, sorted by key. */
+    public Map<String, Entry> snapshot() {
+        return new TreeMap<>(entries);
     }
 }

@@ -2,6 +2,7 @@ package dev.tenstep.model.singlefile;
 
 import ai.djl.ndarray.NDManager;
 import dev.tenstep.model.ModelLoadException;
+import dev.tenstep.model.ShapesOnlyWeights;
 import dev.tenstep.model.Weights;
 import dev.tenstep.model.clip.ClipTextModel;
 import dev.tenstep.model.config.Configs;
@@ -19,6 +20,7 @@ import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.EnumMap;
 
 /**
  * The Stable Diffusion releases whose single-file checkpoints are recognised from their tensor
@@ -39,7 +41,7 @@ public enum Release {
             "text_encoder/config.json", "unet/config.json", "vae/config.json", "tokenizer/special_tokens_map.json",
             "tokenizer/tokenizer_config.json");
     private static final List<String> VOCAB = List.of("vocab.json", "merges.txt");
-    private static final Map<Release, Path> EXTRACTED = new java.util.EnumMap<>(Release.class);
+    private static final Map<Release, Path> EXTRACTED = new EnumMap<>(Release.class);
 
     /** The folder name under {@code /sdconfigs/} (the diffusers repository name). */
     public final String configName;
@@ -106,13 +108,13 @@ public enum Release {
     public static Map<String, Map<String, long[]>> expectedShapes(Path configDir) {
         Map<String, Map<String, long[]>> out = new LinkedHashMap<>();
         try (NDManager m = NDManager.newBaseManager()) {
-            Weights wt = Weights.shapesOnly(m);
+            ShapesOnlyWeights wt = Weights.shapesOnly(m);
             new ClipTextModel(wt, Configs.read(configDir.resolve("text_encoder/config.json"), TextEncoderConfig.class));
             out.put("text_encoder", wt.shapes());
-            Weights wu = Weights.shapesOnly(m);
+            ShapesOnlyWeights wu = Weights.shapesOnly(m);
             new UNet2DConditionModel(Configs.read(configDir.resolve("unet/config.json"), UNetConfig.class), wu);
             out.put("unet", wu.shapes());
-            Weights wv = Weights.shapesOnly(m);
+            ShapesOnlyWeights wv = Weights.shapesOnly(m);
             new AutoencoderKL(wv, Configs.read(configDir.resolve("vae/config.json"), VaeConfig.class));
             out.put("vae", wv.shapes());
         }

@@ -3,6 +3,7 @@ package dev.tenstep.model.unet;
 import dev.tenstep.model.nn.Profiler;
 import ai.djl.ndarray.NDArray;
 import dev.tenstep.model.Weights;
+import dev.tenstep.model.config.UNetConfig;
 import dev.tenstep.model.nn.Linear;
 import dev.tenstep.model.nn.Ops;
 
@@ -25,11 +26,12 @@ public final class Attention {
     private final boolean upcast;
 
     /**
+     * @param config     the model's config: {@code upcast_attention} (fp32 scores and softmax under half precision)
      * @param queryDim   channels of the query stream (= inner dim = heads * headDim)
      * @param contextDim channels of the key/value stream ({@code queryDim} for self-attention,
      *                   {@code cross_attention_dim} for cross-attention)
      */
-    public Attention(Weights w, String prefix, long queryDim, long contextDim, long heads) {
+    public Attention(Weights w, String prefix, UNetConfig config, long queryDim, long contextDim, long heads) {
         if (queryDim % heads != 0) {
             throw new IllegalArgumentException(prefix + ": " + queryDim + " channels not divisible by " + heads + " heads");
         }
@@ -39,7 +41,12 @@ public final class Attention {
         this.toOut = new Linear(w, prefix + ".to_out.0", queryDim, queryDim, true);
         this.heads = heads;
         this.scale = (float) Math.pow(queryDim / heads, -0.5);
-        this.upcast = w.upcastAttention();
+        this.upcast = config.upcastAttention();
+    }
+
+    /** Whether scores and softmax are computed in fp32 under half precision (the config's {@code upcast_attention}). */
+    public boolean upcastAttention() {
+        return upcast;
     }
 
     /**

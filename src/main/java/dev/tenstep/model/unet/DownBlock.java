@@ -33,8 +33,7 @@ public final class DownBlock {
             resnets.add(new ResnetBlock2D(w, prefix + ".resnets." + j, j == 0 ? in : out, out, tembChannels,
                     c.normNumGroups(), c.normEps()));
             if (crossAttention) {
-                attentions.add(new Transformer2DModel(w, prefix + ".attentions." + j, out, heads, c.crossAttentionDim(),
-                        c.normNumGroups(), c.useLinearProjection()));
+                attentions.add(new Transformer2DModel(w, prefix + ".attentions." + j, c, out, heads));
             }
         }
         this.downsampler = addDownsample ? new Downsample2D(w, prefix + ".downsamplers.0", out, c.downsamplePadding()) : null;

@@ -22,7 +22,7 @@ public final class GEGLU {
         NDArray h = proj.forward(x);
         NDList halves = h.split(2, x.getShape().dimension() - 1);
         // gelu(gate) is a fresh array: multiply the value into it in place (one [B, L, inner] buffer less)
-        NDArray out = Ops.gelu(halves.get(1)).muli(halves.get(0));
+        NDArray out = Ops.mulInPlace(Ops.gelu(halves.get(1)), halves.get(0));
         halves.close();
         h.close();
         return out;

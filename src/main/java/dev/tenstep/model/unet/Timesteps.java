@@ -42,4 +42,26 @@ public final class Timesteps {
         }
         return emb.repeat(0, batch);
     }
+
+    /**
+     * One timestep per sample (training draws them per sample).
+     *
+     * @param t [B] float32 timesteps on the training scale, on the manager the result goes to
+     * @return [B, dim] float32, attached to t's manager
+     */
+    public NDArray forward(NDArray t) {
+        NDManager manager = t.getManager();
+        int half = dim / 2;
+        NDArray exponent = manager.arange(0, half, 1, DataType.FLOAT32)
+                .mul((float) -Math.log(10000.0)).div((float) (half - freqShift));
+        long b = t.getShape().get(0);
+        NDArray args = t.toType(DataType.FLOAT32, false).reshape(b, 1).mul(exponent.exp().reshape(1, half));
+        NDArray sin = args.sin();
+        NDArray cos = args.cos();
+        NDArray emb = flipSinToCos ? cos.concat(sin, 1) : sin.concat(cos, 1);
+        if (dim % 2 == 1) {
+            emb = emb.concat(manager.zeros(new Shape(b, 1)), 1);
+        }
+        return emb;
+    }
 }

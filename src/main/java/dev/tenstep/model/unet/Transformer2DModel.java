@@ -4,9 +4,11 @@ import dev.tenstep.model.nn.Scope;
 import dev.tenstep.model.nn.Profiler;
 import ai.djl.ndarray.NDArray;
 import dev.tenstep.model.Weights;
+import dev.tenstep.model.config.UNetConfig;
 import dev.tenstep.model.nn.Conv2d;
 import dev.tenstep.model.nn.GroupNorm;
 import dev.tenstep.model.nn.Linear;
+import dev.tenstep.model.nn.Ops;
 
 import java.util.List;
 
@@ -31,13 +33,20 @@ public final class Transformer2DModel {
     public final Conv2d projOutConv;
     public final Linear projOutLinear;
 
-    public Transformer2DModel(Weights w, String prefix, long channels, long heads, long crossAttentionDim,
-                              int groups, boolean linearProjection) {
+    /**
+     * @param config   the model's config ({@code norm_num_groups}, {@code use_linear_projection},
+     *                 {@code cross_attention_dim}, {@code upcast_attention})
+     * @param channels channels of the feature map
+     * @param heads    attention heads
+     */
+    public Transformer2DModel(Weights w, String prefix, UNetConfig config, long channels, long heads) {
+        int groups = config.normNumGroups();
+        boolean linearProjection = config.useLinearProjection();
         this.norm = new GroupNorm(w, prefix + ".norm", groups, channels, NORM_EPS);
         this.projInConv = linearProjection ? null : new Conv2d(w, prefix + ".proj_in", channels, channels, 1);
         this.projInLinear = linearProjection ? new Linear(w, prefix + ".proj_in", channels, channels, true) : null;
         this.transformerBlocks = List.of(
-                new BasicTransformerBlock(w, prefix + ".transformer_blocks.0", channels, heads, crossAttentionDim));
+                new BasicTransformerBlock(w, prefix + ".transformer_blocks.0", config, channels, heads));
         this.projOutConv = linearProjection ? null : new Conv2d(w, prefix + ".proj_out", channels, channels, 1);
         this.projOutLinear = linearProjection ? new Linear(w, prefix + ".proj_out", channels, channels, true) : null;
     }
@@ -73,7 +82,7 @@ public final class Transformer2DModel {
             if (projOutConv != null) {
                 h = projOutConv.forward(h);
             }
-            return h.addi(in); // h is this block's fresh proj_out result
+            return Ops.addInPlace(h, in); // h is this block's fresh proj_out result
         });
     }
 }

@@ -17,6 +17,10 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.function.BiConsumer;
 import java.util.function.UnaryOperator;
+import ai.djl.ndarray.types.DataType;
+import dev.tenstep.io.SafeTensors;
+import dev.tenstep.io.TensorFile;
+import java.io.IOException;
 
 /**
  * The Stable Diffusion 1.x/2.x denoiser, diffusers {@code unet_2d_condition.UNet2DConditionModel}
@@ -103,20 +107,20 @@ public final class UNet2DConditionModel implements AutoCloseable {
      *                            the wrong shape, or is not used (the message names the tensor)
      */
     public static UNet2DConditionModel load(Path unetDir, NDManager manager) {
-        return load(unetDir, manager, ai.djl.ndarray.types.DataType.FLOAT32);
+        return load(unetDir, manager, DataType.FLOAT32);
     }
 
     /**
      * As {@link #load(Path, NDManager)}, the weights created as {@code floatType} on the manager's
      * device, and the config's {@code upcast_attention} applied (fp32 scores under half precision).
      */
-    public static UNet2DConditionModel load(Path unetDir, NDManager manager, ai.djl.ndarray.types.DataType floatType) {
+    public static UNet2DConditionModel load(Path unetDir, NDManager manager, DataType floatType) {
         UNetConfig config = Configs.read(unetDir.resolve("config.json"), UNetConfig.class);
         Path file = Weights.findWeightFile(unetDir);
         // the file channel closes after the load; the mapped weights stay valid until the model's manager closes
-        try (dev.tenstep.io.SafeTensors weights = dev.tenstep.io.SafeTensors.open(file)) {
+        try (SafeTensors weights = SafeTensors.open(file)) {
             return load(config, weights, manager, floatType);
-        } catch (java.io.IOException e) {
+        } catch (IOException e) {
             throw new ModelLoadException(e.getMessage(), e);
         }
     }
@@ -128,8 +132,8 @@ public final class UNet2DConditionModel implements AutoCloseable {
      * @param manager the weights go into a sub-manager of it, closed by {@link #close}
      * @throws ModelLoadException naming a missing, misshaped or unused weight
      */
-    public static UNet2DConditionModel load(UNetConfig config, dev.tenstep.io.TensorFile file, NDManager manager) {
-        return load(config, file, manager, ai.djl.ndarray.types.DataType.FLOAT32);
+    public static UNet2DConditionModel load(UNetConfig config, TensorFile file, NDManager manager) {
+        return load(config, file, manager, DataType.FLOAT32);
     }
 
     /**
@@ -137,11 +141,11 @@ public final class UNet2DConditionModel implements AutoCloseable {
      * {@code floatType} on the manager's device and the config's {@code upcast_attention} applied,
      * as {@link #load(Path, NDManager, ai.djl.ndarray.types.DataType)} does for a folder.
      */
-    public static UNet2DConditionModel load(UNetConfig config, dev.tenstep.io.TensorFile file, NDManager manager,
-                                            ai.djl.ndarray.types.DataType floatType) {
+    public static UNet2DConditionModel load(UNetConfig config, TensorFile file, NDManager manager,
+                                            DataType floatType) {
         NDManager wm = manager.newSubManager();
         try {
-            Weights w = new Weights(file, wm, UnaryOperator.identity(), floatType).upcastAttention(config.upcastAttention());
+            Weights w = Weights.of(file, wm, UnaryOperator.identity(), floatType);
             UNet2DConditionModel m = new UNet2DConditionModel(config, w, wm);
             w.finish();
             return m;
@@ -193,7 +197,31 @@ public final class UNet2DConditionModel implements AutoCloseable {
         return Profiler.time("unet", () -> compute(sample, timestep, encoderHiddenStates, hook));
     }
 
+    /**
+     * One denoiser evaluation with one timestep per sample (training: each sample of the batch is
+     * noised to its own timestep).
+     *
+     * @param sample              latents [B, in_channels, h, w]
+     * @param timesteps           [B] float32 training-scale timesteps (0..999), on sample's manager
+     * @param encoderHiddenStates text conditioning [B, L, cross_attention_dim]
+     * @return [B, out_channels, h, w], attached to {@code sample}'s manager
+     * @throws IllegalArgumentException if a shape does not fit the configuration
+     */
+    public NDArray forward(NDArray sample, NDArray timesteps, NDArray encoderHiddenStates) {
+        if (timesteps.getShape().dimension() != 1 || timesteps.getShape().get(0) != sample.getShape().get(0)) {
+            throw new IllegalArgumentException("UNet timesteps must be [" + sample.getShape().get(0) + "], got "
+                    + timesteps.getShape());
+        }
+        return Profiler.time("unet", () -> compute(sample, 0f, timesteps, encoderHiddenStates, null));
+    }
+
     private NDArray compute(NDArray sample, float timestep, NDArray encoderHiddenStates, BiConsumer<String, NDArray> hook) {
+        return compute(sample, timestep, null, encoderHiddenStates, hook);
+    }
+
+    /** With {@code timesteps} ([B]) non-null, it replaces the scalar {@code timestep}. */
+    private NDArray compute(NDArray sample, float timestep, NDArray timesteps, NDArray encoderHiddenStates,
+                            BiConsumer<String, NDArray> hook) {
         check(sample, timestep, encoderHiddenStates);
         BiConsumer<String, NDArray> h = hook != null ? hook : (n, a) -> { };
         NDManager caller = sample.getManager();
@@ -202,7 +230,10 @@ public final class UNet2DConditionModel implements AutoCloseable {
             encoderHiddenStates.tempAttach(fm);
             long b = sample.getShape().get(0);
 
-            NDArray tproj = timeProj.forward(fm, timestep, b);
+            if (timesteps != null) {
+                timesteps.tempAttach(fm);
+            }
+            NDArray tproj = timesteps != null ? timeProj.forward(timesteps) : timeProj.forward(fm, timestep, b);
             if (tproj.getDataType() != sample.getDataType()) {
                 // fp32 sinusoids, then the compute dtype (diffusers: t_emb.to(dtype=sample.dtype))
                 tproj = tproj.toType(sample.getDataType(), false);

@@ -17,8 +17,7 @@ public final class UNetMidBlock2DCrossAttn {
 
     public UNetMidBlock2DCrossAttn(Weights w, String prefix, UNetConfig c, long channels, long heads, long tembChannels) {
         ResnetBlock2D r0 = new ResnetBlock2D(w, prefix + ".resnets.0", channels, channels, tembChannels, c.normNumGroups(), c.normEps());
-        Transformer2DModel a0 = new Transformer2DModel(w, prefix + ".attentions.0", channels, heads, c.crossAttentionDim(),
-                c.normNumGroups(), c.useLinearProjection());
+        Transformer2DModel a0 = new Transformer2DModel(w, prefix + ".attentions.0", c, channels, heads);
         ResnetBlock2D r1 = new ResnetBlock2D(w, prefix + ".resnets.1", channels, channels, tembChannels, c.normNumGroups(), c.normEps());
         this.resnets = List.of(r0, r1);
         this.attentions = List.of(a0);

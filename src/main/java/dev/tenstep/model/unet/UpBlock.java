@@ -37,8 +37,7 @@ public final class UpBlock {
             long resIn = (j == 0 ? prev : out) + (j == n - 1 ? skip : out);
             resnets.add(new ResnetBlock2D(w, prefix + ".resnets." + j, resIn, out, tembChannels, c.normNumGroups(), c.normEps()));
             if (crossAttention) {
-                attentions.add(new Transformer2DModel(w, prefix + ".attentions." + j, out, heads, c.crossAttentionDim(),
-                        c.normNumGroups(), c.useLinearProjection()));
+                attentions.add(new Transformer2DModel(w, prefix + ".attentions." + j, c, out, heads));
             }
         }
         this.upsampler = addUpsample ? new Upsample2D(w, prefix + ".upsamplers.0", out) : null;

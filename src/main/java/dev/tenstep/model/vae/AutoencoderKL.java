@@ -145,7 +145,11 @@ public final class AutoencoderKL {
             NDArray moments = quantConv.forward(encoder.forward(image, h));
             Scope.emit(h, "vae.quant_conv", moments);
             long l = config.latentChannels();
-            NDArray mean = moments.get(":, 0:{}", l).duplicate();
+            NDArray mean = moments.get(":, 0:{}", l);
+            if (!dev.tenstep.model.nn.Ops.recording()) {
+                // a copy, not a view of moments (DJL's duplicate detaches it from autograd: not while training)
+                mean = mean.duplicate();
+            }
             NDArray logvar = moments.get(":, {}:", l).clip(-30, 20);
             mean.attach(caller);
             logvar.attach(caller);

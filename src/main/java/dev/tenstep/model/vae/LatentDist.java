@@ -18,6 +18,6 @@ public record LatentDist(NDArray mean, NDArray logvar) {
 
     /** {@code mean + std * noise}; noise [B, latent_channels, h, w] standard normal. */
     public NDArray sample(NDArray noise) {
-        return std().muli(noise).addi(mean);
+        return dev.tenstep.model.nn.Ops.addInPlace(dev.tenstep.model.nn.Ops.mulInPlace(std(), noise), mean);
     }
 }

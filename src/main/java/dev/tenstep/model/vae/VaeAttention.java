@@ -50,7 +50,7 @@ final class VaeAttention {
             float scale = (float) (1.0 / Math.sqrt(channels));
             NDArray a = Ops.attention(q, k, v, scale, null);
             NDArray out = toOut0.forward(a).transpose(0, 2, 1).reshape(s);
-            return out.addi(in);
+            return Ops.addInPlace(out, in);
         });
     }
 }

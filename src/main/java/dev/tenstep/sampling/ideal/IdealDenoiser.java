@@ -22,7 +22,8 @@ import java.util.Objects;
  * <p>Text conditioning by subsets, so classifier-free guidance means what it means for Stable Diffusion: the
  * conditional estimate uses the images whose caption matches the prompt, the unconditional one the images
  * matching the negative prompt (all images for an empty one), and {@code eps = eps_u + w (eps_c - eps_u)};
- * with {@code w <= 1} only the conditional subset is used (as {@link dev.tenstep.sampling.CfgDenoiser}).
+ * with {@code w == 1} (where the formula reduces to eps_c) only the conditional subset is used, any other w applies
+ * the formula (as {@link dev.tenstep.sampling.CfgDenoiser}).
  *
  * <p>Sums over the D = C*H*W values are accumulated in double. Immutable and thread-safe.
  */
@@ -39,7 +40,7 @@ public final class IdealDenoiser implements Denoiser {
      * @param data          the data set
      * @param cond          indices of the conditional subset (non-empty)
      * @param uncond        indices of the unconditional subset (non-empty)
-     * @param guidanceScale w (diffusers convention); w &lt;= 1 uses the conditional subset only
+     * @param guidanceScale w (diffusers convention); w == 1 uses the conditional subset only
      * @throws IllegalArgumentException if a subset is empty or has an index out of range, or w is not finite
      */
     public IdealDenoiser(ImageDataSet data, int[] cond, int[] uncond, double guidanceScale) {
@@ -187,7 +188,7 @@ public final class IdealDenoiser implements Denoiser {
     /** The guided eps of this denoiser at a VE point given as doubles (D values). */
     public double[] guidedEps(double[] x, double sigma) {
         double[] c = epsHat(data, x, sigma, cond);
-        if (guidanceScale <= 1.0) {
+        if (guidanceScale == 1.0) {
             return c;
         }
         double[] u = epsHat(data, x, sigma, uncond);

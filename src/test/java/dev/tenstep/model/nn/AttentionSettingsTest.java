@@ -55,4 +55,17 @@ class AttentionSettingsTest {
         }
         assertSame(before, AttentionSettings.current());
     }
+
+    /** The setting holds for the thread that set it: another thread (another pipeline's job) keeps its own. */
+    @Test
+    void useHoldsForTheCallingThreadOnly() throws Exception {
+        AttentionSettings off = AttentionSettings.parse("off", 0);
+        try (AttentionSettings.Scope s = AttentionSettings.use(off)) {
+            java.util.concurrent.CompletableFuture<AttentionSettings> other =
+                    java.util.concurrent.CompletableFuture.supplyAsync(AttentionSettings::current,
+                            java.util.concurrent.Executors.newSingleThreadExecutor());
+            assertSame(AttentionSettings.DEFAULT, other.get(10, java.util.concurrent.TimeUnit.SECONDS));
+            assertSame(off, AttentionSettings.current());
+        }
+    }
 }

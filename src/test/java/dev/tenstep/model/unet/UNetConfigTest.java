@@ -59,4 +59,28 @@ class UNetConfigTest {
         assertTrue(b.useLinearProjection());
         assertEquals(64, b.timeEmbeddingDim());
     }
+
+    /** {@code upcast_attention} is a model setting: the config hands it to every attention module, whatever the weights. */
+    @Test
+    void upcastAttentionComesFromTheConfig() {
+        for (String fixture : List.of(Fixtures.SD15, Fixtures.SD21)) {
+            UNetConfig c = read(Fixtures.dir(fixture));
+            try (ai.djl.ndarray.NDManager m = ai.djl.ndarray.NDManager.newBaseManager();
+                 UNet2DConditionModel unet = new UNet2DConditionModel(c, dev.tenstep.model.Weights.shapesOnly(m))) {
+                List<Attention> all = new java.util.ArrayList<>();
+                for (DownBlock d : unet.downBlocks) {
+                    for (Transformer2DModel t : d.attentions) {
+                        all.add(t.transformerBlocks.get(0).attn1);
+                        all.add(t.transformerBlocks.get(0).attn2);
+                    }
+                }
+                assertFalse(all.isEmpty());
+                for (Attention a : all) {
+                    assertEquals(c.upcastAttention(), a.upcastAttention(), fixture);
+                }
+            }
+        }
+        assertTrue(read(Fixtures.dir(Fixtures.SD21)).upcastAttention());
+        assertFalse(read(Fixtures.dir(Fixtures.SD15)).upcastAttention());
+    }
 }

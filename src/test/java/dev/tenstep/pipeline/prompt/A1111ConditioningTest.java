@@ -198,7 +198,7 @@ class A1111ConditioningTest {
     void promptEditingSwitchesAtTheRightStepForBothBranches() {
         List<String> ids = new ArrayList<>();
         GenerationRequest r = new GenerationRequest("a [dog:cat:2]", "[ugly|blurry]", 5, 7.5, 3, dev.tenstep.sampling.SamplerKind.DDIM, null, null, 64, 64);
-        GenerationResult res = p.generate(r, null, TextToImage.Options.DEFAULT.withListener(s -> {
+        GenerationResult res = p.generate(p.resolve(r), null, TextToImage.Options.DEFAULT.withListener(s -> {
             ids.add(s.conditioning());
             return true;
         }));
@@ -212,7 +212,7 @@ class A1111ConditioningTest {
         assertFalse(Arrays.equals(res.finalLatents(), dogOnly.finalLatents()));
         // plain syntax: no editing, brackets literal
         List<String> plainIds = new ArrayList<>();
-        p.generate(r.withText(PromptSyntax.PLAIN, null, null), null, TextToImage.Options.DEFAULT.withListener(s -> {
+        p.generate(p.resolve(r.withText(PromptSyntax.PLAIN, null, null)), null, TextToImage.Options.DEFAULT.withListener(s -> {
             plainIds.add(s.conditioning());
             return true;
         }));

@@ -65,6 +65,28 @@ class IdealDenoiserTest {
     }
 
     @Test
+    void scalesBelowOneApplyTheGuidanceFormula() {
+        try (NDManager m = NDManager.newBaseManager()) {
+            Map<String, NDArray> t = IdealFixture.tensors(m);
+            ImageDataSet data = IdealFixture.dataSet(t);
+            int[] all = IdealDenoiser.allIndices(data.size());
+            int[] red = data.subset("red", "prompt");
+            double[] x = IdealFixture.row(t.get("query_x"), 0);
+            double s = 2.0;
+            double[] c = IdealDenoiser.epsHat(data, x, s, red);
+            double[] u = IdealDenoiser.epsHat(data, x, s, all);
+            for (double w : new double[] {0.0, 0.5}) {
+                double[] expected = new double[c.length];
+                for (int k = 0; k < c.length; k++) {
+                    expected[k] = u[k] + w * (c[k] - u[k]);
+                }
+                assertClose("w = " + w, expected, new IdealDenoiser(data, red, all, w).guidedEps(x, s), 1e-12, 1e-12);
+            }
+            assertClose("w = 1", c, new IdealDenoiser(data, red, all, 1.0).guidedEps(x, s), 1e-12, 1e-12);
+        }
+    }
+
+    @Test
     void sigmaZeroIsTheNearestPointAndTinySigmaIsStable() {
         ImageDataSet data = new ImageDataSet("two", 1, 1, 2, List.of(new float[] {0f, 0f}, new float[] {1f, 1f}),
                 List.of("zero", "one"));

@@ -4,6 +4,7 @@ import ai.djl.ndarray.NDManager;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import dev.tenstep.io.SafeTensors;
+import dev.tenstep.model.RandomWeights;
 import dev.tenstep.model.Weights;
 import dev.tenstep.model.clip.ClipTextModel;
 import dev.tenstep.model.config.Configs;
@@ -20,7 +21,6 @@ import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
-import java.util.Arrays;
 import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -28,7 +28,8 @@ import java.util.Map;
 import java.util.stream.Stream;
 
 /**
- * The bundled demo pipeline: a tiny Stable-Diffusion-architecture model in the exact diffusers
+ * Writes the bundled demo model ({@code make-demo}; loaded by {@link StableDiffusionPipeline#load} like any
+ * diffusers folder): a tiny Stable-Diffusion-architecture model in the exact diffusers
  * folder layout ({@code model_index.json}, {@code scheduler/}, {@code text_encoder/},
  * {@code tokenizer/}, {@code unet/}, {@code vae/}) with the real CLIP vocabulary and seeded random
  * weights. It exists so that {@code serve} works on a fresh machine: it shows the machinery
@@ -39,7 +40,7 @@ import java.util.stream.Stream;
  * names and shapes that {@link StableDiffusionPipeline#load} expects. The same seed gives the same
  * files. Default image: 128 x 128 (latent 32 x 32, VAE scale 4).
  */
-public final class DemoPipeline {
+public final class DemoModelWriter {
     /** Label shown wherever the demo model is in use. */
     public static final String LABEL = "demo weights: random, shows the machinery, not pictures";
     /** File written into the folder to mark it as the demo (read by the UI). */
@@ -48,7 +49,7 @@ public final class DemoPipeline {
 
     private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
 
-    private DemoPipeline() {
+    private DemoModelWriter() {
     }
 
     /** True when {@code dir} is a demo pipeline written by {@link #create}. */
@@ -90,67 +91,32 @@ public final class DemoPipeline {
     }
 
     private static void write(Path dir, long seed) throws IOException {
-        json(dir.resolve("model_index.json"), modelIndex());
-        json(dir.resolve("scheduler/scheduler_config.json"), scheduler());
+        json(dir.resolve("model_index.json"), Sd15FolderFiles.modelIndex());
+        json(dir.resolve("scheduler/scheduler_config.json"), Sd15FolderFiles.scheduler());
         json(dir.resolve("text_encoder/config.json"), textEncoder());
         json(dir.resolve("unet/config.json"), unet());
         json(dir.resolve("vae/config.json"), vae());
-        json(dir.resolve("tokenizer/special_tokens_map.json"), specialTokens());
-        json(dir.resolve("tokenizer/tokenizer_config.json"), tokenizerConfig());
-        PipelineAssembler.copyBundledVocabulary(dir.resolve("tokenizer"));
+        Sd15FolderFiles.writeTokenizer(dir.resolve("tokenizer"));
         Files.writeString(dir.resolve(MARKER), "This pipeline was written by `tenstep make-demo` (seed " + seed + ").\n"
                 + LABEL + ".\nPut a real diffusers Stable Diffusion folder under models/ to make pictures.\n");
 
         Map<String, String> meta = Map.of("format", "pt", "tenstep", "demo pipeline, seeded random weights, seed " + seed);
         try (NDManager m = NDManager.newBaseManager()) {
             TextEncoderConfig tc = Configs.read(dir.resolve("text_encoder/config.json"), TextEncoderConfig.class);
-            Weights wt = Weights.random(m, seed + PipelineAssembler.TEXT_ENCODER_SEED);
+            RandomWeights wt = Weights.random(m, seed + PipelineAssembler.TEXT_ENCODER_SEED);
             new ClipTextModel(wt, tc);
             SafeTensors.write(dir.resolve("text_encoder/model.safetensors"), wt.created(), meta);
 
             UNetConfig uc = Configs.read(dir.resolve("unet/config.json"), UNetConfig.class);
-            Weights wu = Weights.random(m, seed + PipelineAssembler.UNET_SEED);
+            RandomWeights wu = Weights.random(m, seed + PipelineAssembler.UNET_SEED);
             new UNet2DConditionModel(uc, wu);
             SafeTensors.write(dir.resolve("unet/diffusion_pytorch_model.safetensors"), wu.created(), meta);
 
             VaeConfig vc = Configs.read(dir.resolve("vae/config.json"), VaeConfig.class);
-            Weights wv = Weights.random(m, seed + PipelineAssembler.VAE_SEED);
+            RandomWeights wv = Weights.random(m, seed + PipelineAssembler.VAE_SEED);
             new AutoencoderKL(wv, vc);
             SafeTensors.write(dir.resolve("vae/diffusion_pytorch_model.safetensors"), wv.created(), meta);
         }
-    }
-
-    private static Map<String, Object> modelIndex() {
-        Map<String, Object> m = new LinkedHashMap<>();
-        m.put("_class_name", "StableDiffusionPipeline");
-        m.put("_diffusers_version", "0.27.2");
-        m.put("feature_extractor", Arrays.asList(null, null));
-        m.put("requires_safety_checker", false);
-        m.put("safety_checker", Arrays.asList(null, null));
-        m.put("scheduler", List.of("diffusers", "PNDMScheduler"));
-        m.put("text_encoder", List.of("transformers", "CLIPTextModel"));
-        m.put("tokenizer", List.of("transformers", "CLIPTokenizer"));
-        m.put("unet", List.of("diffusers", "UNet2DConditionModel"));
-        m.put("vae", List.of("diffusers", "AutoencoderKL"));
-        return m;
-    }
-
-    /** SD 1.5's scheduler config (the noise schedule the samplers work in). */
-    private static Map<String, Object> scheduler() {
-        Map<String, Object> m = new LinkedHashMap<>();
-        m.put("_class_name", "PNDMScheduler");
-        m.put("_diffusers_version", "0.27.2");
-        m.put("beta_end", 0.012);
-        m.put("beta_schedule", "scaled_linear");
-        m.put("beta_start", 0.00085);
-        m.put("clip_sample", false);
-        m.put("num_train_timesteps", 1000);
-        m.put("prediction_type", "epsilon");
-        m.put("set_alpha_to_one", false);
-        m.put("skip_prk_steps", true);
-        m.put("steps_offset", 1);
-        m.put("trained_betas", null);
-        return m;
     }
 
     private static Map<String, Object> textEncoder() {
@@ -219,46 +185,6 @@ public final class DemoPipeline {
         m.put("sample_size", 128);
         m.put("scaling_factor", 0.18215);
         m.put("up_block_types", List.of("UpDecoderBlock2D", "UpDecoderBlock2D", "UpDecoderBlock2D"));
-        return m;
-    }
-
-    private static Map<String, Object> addedToken(String content) {
-        Map<String, Object> m = new LinkedHashMap<>();
-        m.put("content", content);
-        m.put("lstrip", false);
-        m.put("normalized", true);
-        m.put("rstrip", false);
-        m.put("single_word", false);
-        return m;
-    }
-
-    private static Map<String, Object> specialTokens() {
-        Map<String, Object> m = new LinkedHashMap<>();
-        m.put("bos_token", addedToken("<|startoftext|>"));
-        m.put("eos_token", addedToken("<|endoftext|>"));
-        m.put("pad_token", "<|endoftext|>");
-        m.put("unk_token", addedToken("<|endoftext|>"));
-        return m;
-    }
-
-    private static Map<String, Object> tokenizerConfig() {
-        Map<String, Object> m = new LinkedHashMap<>();
-        m.put("add_prefix_space", false);
-        m.put("bos_token", typed(addedToken("<|startoftext|>")));
-        m.put("do_lower_case", true);
-        m.put("eos_token", typed(addedToken("<|endoftext|>")));
-        m.put("errors", "replace");
-        m.put("model_max_length", 77);
-        m.put("pad_token", "<|endoftext|>");
-        m.put("tokenizer_class", "CLIPTokenizer");
-        m.put("unk_token", typed(addedToken("<|endoftext|>")));
-        return m;
-    }
-
-    private static Map<String, Object> typed(Map<String, Object> token) {
-        Map<String, Object> m = new LinkedHashMap<>();
-        m.put("__type", "AddedToken");
-        m.putAll(token);
         return m;
     }
 

@@ -27,8 +27,8 @@ import java.util.function.UnaryOperator;
  * {@code .ckpt} in the CompVis / A1111 layout, see {@link SingleFileCheckpoint}), with the options
  * that A1111 and diffusers' {@code from_single_file} offer.
  */
-public final class SingleFilePipeline {
-    private static final Logger LOG = LoggerFactory.getLogger(SingleFilePipeline.class);
+public final class SingleFileLoader {
+    private static final Logger LOG = LoggerFactory.getLogger(SingleFileLoader.class);
 
     /**
      * Options of a single-file load.
@@ -51,7 +51,7 @@ public final class SingleFilePipeline {
         }
     }
 
-    private SingleFilePipeline() {
+    private SingleFileLoader() {
     }
 
     /** True when {@code path} names a checkpoint file this class loads (by extension). */
@@ -114,14 +114,26 @@ public final class SingleFilePipeline {
             DataType vaeDt = compute.vaeDtype().dataType();
             StableDiffusionPipeline p = PipelineAssembler.assemble(modelName(file), file, sc, configDir.resolve("tokenizer"),
                     compute, m -> {
-                Weights wt = new Weights(ckpt.textEncoder(tc), m, UnaryOperator.identity(), dt);
+                Weights wt = Weights.of(ckpt.textEncoder(tc), m, UnaryOperator.identity(), dt);
                 ClipTextModel textEncoder = new ClipTextModel(wt, tc);
                 wt.finish();
                 UNet2DConditionModel unet = UNet2DConditionModel.load(uc, ckpt.unet(uc, options.ema()), m, dt);
                 return new PipelineAssembler.Networks(textEncoder, unet, loadVae(ckpt, options.vae(), cfg, m, vaeDt));
             });
+            if (options.vae() != null) {
+                // A1111's "VAE hash": the first 10 hex digits of the VAE file's SHA-256 (none for a folder)
+                p.setVae(options.vae(), Files.isDirectory(options.vae()) ? null : vaeHash(options.vae()));
+            }
             LOG.info("loaded {} in {} ms", file.getFileName(), (System.nanoTime() - t0) / 1_000_000);
             return p;
+        }
+    }
+
+    private static String vaeHash(Path vae) {
+        try {
+            return dev.tenstep.io.ModelHash.shortHash(dev.tenstep.io.ModelHash.sha256(vae, null));
+        } catch (java.io.IOException e) {
+            throw new ModelLoadException("--vae: cannot read " + vae + ": " + e.getMessage(), e);
         }
     }
 
@@ -132,10 +144,10 @@ public final class SingleFilePipeline {
         }
         VaeConfig vc = Configs.read(configDir.resolve("vae/config.json"), VaeConfig.class);
         if (vaeOption == null) {
-            return new AutoencoderKL(new Weights(ckpt.vae(vc), manager, UnaryOperator.identity(), floatType), vc);
+            return new AutoencoderKL(Weights.of(ckpt.vae(vc), manager, UnaryOperator.identity(), floatType), vc);
         }
         try (SingleFileCheckpoint vaeFile = SingleFileCheckpoint.openVae(vaeOption)) {
-            return new AutoencoderKL(new Weights(vaeFile.vae(vc), manager, UnaryOperator.identity(), floatType), vc);
+            return new AutoencoderKL(Weights.of(vaeFile.vae(vc), manager, UnaryOperator.identity(), floatType), vc);
         }
     }
 }
