@@ -1,5 +1,7 @@
 package dev.tenstep.web;
 
+import com.fasterxml.jackson.annotation.JsonInclude;
+import com.fasterxml.jackson.annotation.JsonProperty;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.tenstep.pipeline.FieldError;
@@ -15,9 +17,7 @@ import java.nio.file.Files;
 import java.util.ArrayList;
 import java.util.Base64;
 import java.util.Collections;
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
@@ -28,8 +28,7 @@ import java.util.concurrent.TimeoutException;
  * {@code POST /txt2img} (synchronous: queues one job per image on the shared {@link JobQueue}, one after
  * another, and waits; {@link A1111Calls} lets {@code /skip} and {@code /interrupt} end an image or the call),
  * {@code GET /samplers} ({@code /sd-models} is in {@link ModelsApi}), with A1111's field names and layouts
- * (docs/web.md lists them); request fields are read by {@link Requests} with
- * {@link Requests.Names#A1111}.
+ * (docs/web.md lists them); the request body is bound to {@link GenerationBody} and {@link A1111Txt2ImgBody}.
  *
  * <p>To add an endpoint: one line in {@link #register} ({@code app.get(PREFIX + "/name", ...)})
  * and a method here that builds its response; errors are thrown as {@link ApiException} or
@@ -56,30 +55,33 @@ record A1111Api(JobQueue queue, OutputStore store, AtomicReference<A1111Settings
      * {@code POST /txt2img}: images as base64 PNGs, the request echoed, {@code info} as a JSON string. Images ended
      * by {@code /skip} or {@code /interrupt} are left out ({@code all_seeds} and {@code infotexts} list the returned
      * ones), as A1111 answers an interrupted call with what it finished.
-     * The call holds a {@link JobQueue.Lease} throughout, so all its images come from one model: a
+     * The call holds a {@link ResidentModel.Lease} throughout, so all its images come from one model: a
      * model switch asked for meanwhile waits for it, and a call made while a switch is pending waits
      * for the new model.
      */
     private void txt2img(Context ctx) throws IOException, InterruptedException {
-        try (JobQueue.Lease lease = queue.lease(TIMEOUT_MINUTES, TimeUnit.MINUTES)) {
+        try (ResidentModel.Lease<Generator> lease = queue.model().lease(TIMEOUT_MINUTES, TimeUnit.MINUTES)) {
             txt2img(ctx, lease);
         }
     }
 
-    private void txt2img(Context ctx, JobQueue.Lease lease) throws IOException, InterruptedException {
+    private void txt2img(Context ctx, ResidentModel.Lease<Generator> lease) throws IOException, InterruptedException {
         Generator generator = lease.generator();
-        JsonNode body = Requests.body(ctx.body());
-        GenerationRequest parsed = Requests.parse(body, Requests.Names.A1111);
-        List<FieldError> errors = new ArrayList<>(Requests.unhonoured(body));
-        A1111Settings override = settings.get().apply(body.get("override_settings"), "override_settings",
-                sent -> models.overrideProblem(sent, generator), generator.maxClipSkip());
-        JsonNode restore = body.get("override_settings_restore_afterwards");
-        boolean sendImages = body.path("send_images").asBoolean(true);
+        JsonNode sent = Requests.body(ctx.body());
+        List<FieldError> errors = new ArrayList<>();
+        GenerationBody fields = Requests.bind(sent, GenerationBody.class, errors);
+        A1111Txt2ImgBody body = Requests.bind(sent, A1111Txt2ImgBody.class, errors);
+        GenerationRequest parsed = fields.toRequest(body.samplerField(), body.scheduleField(), errors);
+        Requests.check(errors);
+        A1111Settings override = settings.get().apply(body.overrideSettings(), "override_settings",
+                name -> models.overrideProblem(name, generator), generator.maxClipSkip());
+        boolean sendImages = !Boolean.FALSE.equals(body.sendImages());
         // A1111's API default: images are not saved unless save_images is true
-        boolean saveImages = body.path("save_images").asBoolean(false);
+        boolean saveImages = Boolean.TRUE.equals(body.saveImages());
         GenerationRequest base = override.fill(parsed);
-        Long batch = Requests.integer(body, "batch_size", errors);
-        Long iter = Requests.integer(body, "n_iter", errors);
+        errors.addAll(body.unhonoured());
+        Long batch = body.batchSize();
+        Long iter = body.nIter();
         long batchSize = batch == null ? 1 : batch;
         long nIter = iter == null ? 1 : iter;
         // checked as longs: no int overflow can turn a huge count into a small one
@@ -93,11 +95,9 @@ record A1111Api(JobQueue queue, OutputStore store, AtomicReference<A1111Settings
             errors.add(new FieldError("batch_size", "batch_size x n_iter must be at most " + MAX_IMAGES + ", got "
                     + batchSize + " x " + nIter));
         }
-        if (!errors.isEmpty()) {
-            throw new InvalidRequestException(errors);
-        }
+        Requests.check(errors);
         ResolvedRequest first = generator.resolve(base);
-        if (restore != null && !restore.asBoolean(true)) {
+        if (Boolean.FALSE.equals(body.restoreAfterwards())) {
             settings.set(override);
         }
         int count = (int) (batchSize * nIter);
@@ -137,32 +137,45 @@ record A1111Api(JobQueue queue, OutputStore store, AtomicReference<A1111Settings
                 }
             }
         }
-        Map<String, Object> info = new LinkedHashMap<>();
-        info.put("prompt", first.prompt());
-        info.put("all_prompts", Collections.nCopies(seeds.size(), first.prompt()));
-        info.put("negative_prompt", first.negativePrompt());
-        info.put("all_negative_prompts", Collections.nCopies(seeds.size(), first.negativePrompt()));
-        // the seed of the first image returned (a skipped first image leaves the next one first)
-        info.put("seed", seeds.isEmpty() ? first.seed() : seeds.get(0));
-        info.put("all_seeds", seeds);
-        info.put("width", first.width());
-        info.put("height", first.height());
-        info.put("sampler_name", first.sampler().displayName());
-        info.put("scheduler", first.schedule().id());
-        info.put("cfg_scale", first.cfgScale());
-        info.put("steps", first.steps());
-        info.put("batch_size", (int) batchSize);
-        info.put("sd_model_name", generator.modelName());
-        info.put("sd_model_hash", generator.modelHash());
-        info.put("index_of_first_image", 0);
-        info.put("infotexts", infotexts);
-        info.put("clip_skip", first.clipSkip());
-        info.put("warnings", warnings);
-        Map<String, Object> out = new LinkedHashMap<>();
-        out.put("images", images);
-        out.put("parameters", JSON.convertValue(body, LinkedHashMap.class));
-        out.put("info", JSON.writeValueAsString(info));
-        ctx.json(out);
+        Txt2ImgInfo info = new Txt2ImgInfo(first.prompt(), Collections.nCopies(seeds.size(), first.prompt()),
+                first.negativePrompt(), Collections.nCopies(seeds.size(), first.negativePrompt()),
+                // the seed of the first image returned (a skipped first image leaves the next one first)
+                seeds.isEmpty() ? first.seed() : seeds.get(0), seeds, first.width(), first.height(),
+                first.sampler().displayName(), first.schedule().id(), first.cfgScale(), first.steps(),
+                (int) batchSize, generator.modelName(), generator.modelHash(), 0, infotexts,
+                first.clipSkip(), warnings);
+        ctx.json(new Txt2ImgResponse(images, sent, JSON.writeValueAsString(info)));
+    }
+
+    /**
+     * The {@code txt2img} answer, as A1111 gives it.
+     *
+     * @param images     base64 PNGs (none with {@code send_images: false})
+     * @param parameters the request body as sent
+     * @param info       {@link Txt2ImgInfo} as a JSON string (A1111 sends it so)
+     */
+    record Txt2ImgResponse(List<String> images, JsonNode parameters, String info) {
+    }
+
+    /** What A1111 reports in {@code info} about the images returned; the seeds and infotexts list them in order. */
+    record Txt2ImgInfo(String prompt,
+                       @JsonProperty("all_prompts") List<String> allPrompts,
+                       @JsonProperty("negative_prompt") String negativePrompt,
+                       @JsonProperty("all_negative_prompts") List<String> allNegativePrompts,
+                       long seed,
+                       @JsonProperty("all_seeds") List<Long> allSeeds,
+                       int width, int height,
+                       @JsonProperty("sampler_name") String samplerName,
+                       String scheduler,
+                       @JsonProperty("cfg_scale") double cfgScale,
+                       int steps,
+                       @JsonProperty("batch_size") int batchSize,
+                       @JsonProperty("sd_model_name") String sdModelName,
+                       @JsonProperty("sd_model_hash") String sdModelHash,
+                       @JsonProperty("index_of_first_image") int indexOfFirstImage,
+                       List<String> infotexts,
+                       @JsonProperty("clip_skip") int clipSkip,
+                       List<String> warnings) {
     }
 
     /**
@@ -185,21 +198,33 @@ record A1111Api(JobQueue queue, OutputStore store, AtomicReference<A1111Settings
         return job.status() == Job.Status.DONE;
     }
 
-    /** {@code GET /samplers}: name (A1111 display name), aliases (our id first), options ({@code gamma} for GE, {@code default_schedule}). */
-    private static List<Map<String, Object>> samplers() {
-        List<Map<String, Object>> l = new ArrayList<>();
+    /**
+     * One entry of {@code GET /samplers}.
+     *
+     * @param name    the A1111 display name
+     * @param aliases our id first, then the other names it is known by
+     */
+    record A1111Sampler(String name, List<String> aliases, SamplerOptions options) {
+    }
+
+    /**
+     * A sampler's options, as strings (as A1111 lists them): only its real parameters, {@code gamma} (GE's alone, left
+     * out for the others) and its default schedule.
+     */
+    record SamplerOptions(@JsonInclude(JsonInclude.Include.NON_NULL) String gamma,
+                          @JsonProperty("default_schedule") String defaultSchedule) {
+    }
+
+    /** {@code GET /samplers}. */
+    private static List<A1111Sampler> samplers() {
+        List<A1111Sampler> l = new ArrayList<>();
         for (SamplerKind k : SamplerKind.values()) {
-            Map<String, Object> m = new LinkedHashMap<>();
-            m.put("name", k.displayName());
             List<String> aliases = new ArrayList<>(List.of(k.id()));
             aliases.addAll(k.aliases());
-            m.put("aliases", aliases);
             // only real parameters: gamma is GE's alone
-            Map<String, String> options = new LinkedHashMap<>();
-            k.defaultGamma().ifPresent(g -> options.put("gamma", Double.toString(g)));
-            options.put("default_schedule", k.defaultSchedule().id());
-            m.put("options", options);
-            l.add(m);
+            l.add(new A1111Sampler(k.displayName(), aliases, new SamplerOptions(
+                    k.defaultGamma().isPresent() ? Double.toString(k.defaultGamma().getAsDouble()) : null,
+                    k.defaultSchedule().id())));
         }
         return l;
     }

@@ -1,5 +1,6 @@
 package dev.tenstep.web;
 
+import com.fasterxml.jackson.annotation.JsonProperty;
 import dev.tenstep.pipeline.ModelCatalog;
 import dev.tenstep.pipeline.StepProgress;
 import dev.tenstep.pipeline.prompt.PromptChunks;
@@ -11,9 +12,7 @@ import io.javalin.http.Context;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.atomic.AtomicReference;
 
@@ -51,7 +50,7 @@ final class A1111Extras implements WebApp.Routes {
     public void register(Javalin app) {
         app.get("/sdapi/v1/options", ctx -> {
             ModelCatalog.Entry current = models.current();
-            java.nio.file.Path vae = queue.generator().vaeFile();
+            java.nio.file.Path vae = queue.model().generator().vaeFile();
             ctx.json(settings.get().toJson(current.title(), current.sha256(), vae == null ? null : vae.getFileName().toString()));
         });
         app.post("/sdapi/v1/options", this::setOptions);
@@ -59,19 +58,19 @@ final class A1111Extras implements WebApp.Routes {
         app.post("/sdapi/v1/interrupt", ctx -> {
             // the running image and the rest of its txt2img call; calls and jobs still waiting run
             calls.interrupt();
-            ctx.json(Map.of());
+            ctx.json(WebApp.emptyObject());
         });
         app.post("/sdapi/v1/skip", ctx -> {
             // the running image only: its txt2img call goes on with its next image
             calls.skip();
-            ctx.json(Map.of());
+            ctx.json(WebApp.emptyObject());
         });
         app.get("/sdapi/v1/schedulers", ctx -> ctx.json(schedulers()));
         // A1111 lists its VAE files as {model_name, filename}; this server has the --vae it started with, if any
         app.get("/sdapi/v1/sd-vae", ctx -> {
-            java.nio.file.Path vae = queue.generator().vaeFile();
-            ctx.json(vae == null ? List.of() : List.of(Map.of("model_name", vae.getFileName().toString(),
-                    "filename", vae.toAbsolutePath().toString())));
+            java.nio.file.Path vae = queue.model().generator().vaeFile();
+            ctx.json(vae == null ? List.of()
+                    : List.of(new A1111Vae(vae.getFileName().toString(), vae.toAbsolutePath().toString())));
         });
         app.get("/api/tokenize", this::tokenize);
     }
@@ -88,14 +87,14 @@ final class A1111Extras implements WebApp.Routes {
         boolean switching = checkpoint != null && !checkpoint.asText("").isBlank();
         // clip skip is checked against the model it will apply to: the new one when this call switches
         settings.get().apply(body, "options", models::unknownProblem,
-                switching ? dev.tenstep.pipeline.GenerationRequest.MAX_CLIP_SKIP : queue.generator().maxClipSkip());
+                switching ? dev.tenstep.pipeline.GenerationRequest.MAX_CLIP_SKIP : queue.model().generator().maxClipSkip());
         if (checkpoint != null && !checkpoint.asText("").isBlank()) {
             models.switchTo(models.find(checkpoint.asText()).orElseThrow(() -> dev.tenstep.pipeline.InvalidRequestException.of(
                     "options.sd_model_checkpoint", models.unknownProblem(checkpoint.asText()))));
         }
-        int max = queue.generator().maxClipSkip();
+        int max = queue.model().generator().maxClipSkip();
         settings.updateAndGet(s -> s.apply(body, "options", models::unknownProblem, max));
-        ctx.json(Map.of());
+        ctx.json(WebApp.emptyObject());
     }
 
     /**
@@ -113,8 +112,6 @@ final class A1111Extras implements WebApp.Routes {
         List<Job> running = queue.runningJobs();
         Optional<A1111Calls.State> call = calls.active(running);
         Job j = call.map(A1111Calls.State::current).orElse(running.isEmpty() ? null : running.get(0));
-        Map<String, Object> state = new LinkedHashMap<>();
-        Map<String, Object> out = new LinkedHashMap<>();
         double progress = 0;
         double eta = 0;
         int step = 0;
@@ -151,20 +148,35 @@ final class A1111Extras implements WebApp.Routes {
                 image = last.hasX0hat() ? currentImage(j, last) : null;
             }
         }
-        state.put("skipped", false);
-        state.put("interrupted", false);
-        state.put("job", j == null ? "" : j.id());
-        state.put("job_count", jobCount);
-        state.put("job_timestamp", j == null ? "0" : j.created().toString());
-        state.put("job_no", jobNo);
-        state.put("sampling_step", step);
-        state.put("sampling_steps", total);
-        out.put("progress", progress);
-        out.put("eta_relative", eta);
-        out.put("state", state);
-        out.put("current_image", image);
-        out.put("textinfo", textinfo);
-        ctx.json(out);
+        ProgressState state = new ProgressState(false, false, j == null ? "" : j.id(), jobCount,
+                j == null ? "0" : j.created().toString(), jobNo, step, total);
+        ctx.json(new Progress(progress, eta, state, image, textinfo));
+    }
+
+    /**
+     * {@code GET /progress}, as A1111 answers it.
+     *
+     * @param progress     0..1 of the call or job reported
+     * @param etaRelative  seconds left at the pace so far
+     * @param currentImage base64 PNG of the last step's preview, or null
+     * @param textinfo     the step in words, or null when nothing runs
+     */
+    record Progress(double progress, @JsonProperty("eta_relative") double etaRelative, ProgressState state,
+                    @JsonProperty("current_image") String currentImage, String textinfo) {
+    }
+
+    /**
+     * The {@code state} of {@code GET /progress}.
+     *
+     * @param job          id of the job reported, or empty
+     * @param jobTimestamp when it was created, or {@code "0"}
+     */
+    record ProgressState(boolean skipped, boolean interrupted, String job,
+                         @JsonProperty("job_count") int jobCount,
+                         @JsonProperty("job_timestamp") String jobTimestamp,
+                         @JsonProperty("job_no") int jobNo,
+                         @JsonProperty("sampling_step") int samplingStep,
+                         @JsonProperty("sampling_steps") int samplingSteps) {
     }
 
     /**
@@ -198,23 +210,40 @@ final class A1111Extras implements WebApp.Routes {
         if (c != null && c.job() == job && c.step() == last.step()) {
             return c.base64();
         }
-        String dataUrl = JobQueue.dataUrl(queue.generator().preview(last, false));
+        String dataUrl = JobRunner.dataUrl(queue.model().generator().preview(last, false));
         String base64 = dataUrl.substring(dataUrl.indexOf(',') + 1);
         currentImage.set(new CurrentImage(job, last.step(), base64));
         return base64;
     }
 
-    private static List<Map<String, Object>> schedulers() {
-        List<Map<String, Object>> l = new ArrayList<>();
+    /**
+     * One entry of {@code GET /sdapi/v1/sd-vae}, in A1111's fields.
+     *
+     * @param modelName the VAE's file name
+     * @param filename  its absolute path
+     */
+    record A1111Vae(@JsonProperty("model_name") String modelName, String filename) {
+    }
+
+    /**
+     * One entry of {@code GET /sdapi/v1/schedulers}, in A1111's fields.
+     *
+     * @param name       our schedule id
+     * @param label      A1111's label where the schedule is the same as one of A1111's, else our id
+     * @param aliases    the other names the schedule is known by
+     * @param defaultRho the schedule's rho (Karras: 7), -1 when it has none (as A1111 gives it)
+     */
+    record A1111Scheduler(String name, String label, List<String> aliases,
+                          @JsonProperty("default_rho") double defaultRho,
+                          @JsonProperty("need_inner_model") boolean needInnerModel) {
+    }
+
+    private static List<A1111Scheduler> schedulers() {
+        List<A1111Scheduler> l = new ArrayList<>();
         for (ScheduleKind k : ScheduleKind.values()) {
-            Map<String, Object> m = new LinkedHashMap<>();
-            m.put("name", k.id());
-            m.put("label", k.label());
-            m.put("aliases", k.aliases());
             // A1111's Scheduler: default_rho -1 unless the schedule has a rho (Karras: 7)
-            m.put("default_rho", k == ScheduleKind.KARRAS ? ScheduleKind.KARRAS_RHO : -1.0);
-            m.put("need_inner_model", false);
-            l.add(m);
+            l.add(new A1111Scheduler(k.id(), k.label(), k.aliases(),
+                    k == ScheduleKind.KARRAS ? ScheduleKind.KARRAS_RHO : -1.0, false));
         }
         return l;
     }
@@ -223,7 +252,7 @@ final class A1111Extras implements WebApp.Routes {
     private static final int TOKEN_COUNT_STEPS = 20;
 
     private void tokenize(Context ctx) {
-        PromptEncoder encoder = queue.generator().promptEncoder();
+        PromptEncoder encoder = queue.model().generator().promptEncoder();
         if (encoder == null) {
             throw new ApiException(404, "this generator has no tokenizer");
         }
@@ -252,11 +281,18 @@ final class A1111Extras implements WebApp.Routes {
         } catch (IllegalArgumentException e) {
             throw dev.tenstep.pipeline.InvalidRequestException.of("text", e.getMessage());
         }
-        Map<String, Object> m = new LinkedHashMap<>();
-        m.put("tokens", c.tokenCount());
-        m.put("chunks", c.chunks());
-        m.put("limit", c.chunks() * PromptChunks.CHUNK_TOKENS);
-        m.put("label", PromptEncoder.countLabel(c));
-        ctx.json(m);
+        ctx.json(new TokenCount(c.tokenCount(), c.chunks(), c.chunks() * PromptChunks.CHUNK_TOKENS,
+                PromptEncoder.countLabel(c)));
+    }
+
+    /**
+     * {@code GET /api/tokenize}.
+     *
+     * @param tokens the prompt's token count (its longest text under prompt editing)
+     * @param chunks the 75-token chunks it takes
+     * @param limit  tokens those chunks hold
+     * @param label  the count as the prompt boxes show it
+     */
+    record TokenCount(int tokens, int chunks, int limit, String label) {
     }
 }

@@ -1,5 +1,6 @@
 package dev.tenstep.web;
 
+import com.fasterxml.jackson.annotation.JsonProperty;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.tenstep.pipeline.FieldError;
 import dev.tenstep.pipeline.GenerationRequest;
@@ -9,7 +10,6 @@ import dev.tenstep.sampling.RngKind;
 
 import java.util.ArrayList;
 import java.util.Iterator;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
@@ -30,24 +30,31 @@ record A1111Settings(int clipSkip, RngKind rng, PromptSyntax syntax) {
     static final A1111Settings DEFAULT = new A1111Settings(1, RngKind.DEFAULT, PromptSyntax.A1111);
 
     /**
-     * The options as A1111 names them.
+     * The options as A1111 names them ({@code GET /sdapi/v1/options}).
      *
      * @param modelName      the resident model's title
      * @param checkpointHash its full SHA-256 ({@code sd_checkpoint_hash}), or null when not known (a folder)
      * @param vae            the file name of the VAE that replaced the checkpoint's ({@code --vae}), or null: then
      *                       {@code sd_vae} is {@code Automatic} (the checkpoint's own)
      */
-    Map<String, Object> toJson(String modelName, String checkpointHash, String vae) {
-        Map<String, Object> m = new LinkedHashMap<>();
-        m.put("sd_model_checkpoint", modelName);
-        m.put("sd_checkpoint_hash", checkpointHash);
-        m.put("sd_vae", vae == null ? "Automatic" : vae);
-        m.put("CLIP_stop_at_last_layers", clipSkip);
-        m.put("randn_source", rng == RngKind.PHILOX ? "GPU" : rng == RngKind.TORCH_CPU ? "CPU" : rng.id());
-        m.put("emphasis", syntax == PromptSyntax.PLAIN ? "None" : "Original");
-        m.put("eta_noise_seed_delta", 0);
-        m.put("samples_save", true);
-        return m;
+    A1111Options toJson(String modelName, String checkpointHash, String vae) {
+        return new A1111Options(modelName, checkpointHash, vae == null ? "Automatic" : vae, clipSkip,
+                rng == RngKind.PHILOX ? "GPU" : rng == RngKind.TORCH_CPU ? "CPU" : rng.id(),
+                syntax == PromptSyntax.PLAIN ? "None" : "Original", 0, true);
+    }
+
+    /**
+     * {@code GET /sdapi/v1/options}: the A1111 settings this server has, under A1111's names
+     * ({@code sd_checkpoint_hash} null when the hash is not known).
+     */
+    record A1111Options(@JsonProperty("sd_model_checkpoint") String sdModelCheckpoint,
+                        @JsonProperty("sd_checkpoint_hash") String sdCheckpointHash,
+                        @JsonProperty("sd_vae") String sdVae,
+                        @JsonProperty("CLIP_stop_at_last_layers") int clipStopAtLastLayers,
+                        @JsonProperty("randn_source") String randnSource,
+                        String emphasis,
+                        @JsonProperty("eta_noise_seed_delta") int etaNoiseSeedDelta,
+                        @JsonProperty("samples_save") boolean samplesSave) {
     }
 
     /**

@@ -2,6 +2,7 @@ package dev.tenstep.web;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.javalin.http.sse.SseClient;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -67,11 +68,10 @@ final class EventStreams {
                     client.sendComment("keep-alive");
                     continue;
                 }
-                Map<String, Object> data = t.event().data();
+                Object data = t.event().data();
                 if (tag) {
-                    Map<String, Object> tagged = new LinkedHashMap<>();
-                    tagged.put("job", t.job().id());
-                    tagged.putAll(data);
+                    ObjectNode tagged = JSON.createObjectNode().put("job", t.job().id());
+                    tagged.setAll((ObjectNode) JSON.valueToTree(data));
                     data = tagged;
                 }
                 client.sendEvent(t.event().name(), JSON.writeValueAsString(data), Integer.toString(n++));

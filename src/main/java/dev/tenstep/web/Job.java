@@ -7,10 +7,8 @@ import dev.tenstep.pipeline.StepProgress;
 
 import java.time.Instant;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
-import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.function.Consumer;
 
@@ -60,10 +58,19 @@ public final class Job {
         }
     }
 
-    /** One server-sent event: its name and JSON data. */
-    public record Event(String name, Map<String, Object> data) {
+    /**
+     * One server-sent event: its name and data.
+     *
+     * @param name the SSE event name ({@link JobEvent#name})
+     * @param data what the event's JSON data is made from
+     */
+    public record Event(String name, JobEvent data) {
+        public Event(JobEvent data) {
+            this(data.name(), data);
+        }
+
         public boolean terminal() {
-            return name.equals("result") || name.equals("failed") || name.equals("cancelled");
+            return data.terminal();
         }
     }
 
@@ -234,19 +241,16 @@ public final class Job {
     }
 
     /** Records and broadcasts an event; earlier progress events drop their preview image. */
-    synchronized void emit(String name, Map<String, Object> data) {
-        if (name.equals("progress")) {
+    synchronized void emit(JobEvent data) {
+        if (data instanceof JobEvent.Progress) {
             for (int i = events.size() - 1; i >= 0; i--) {
-                Event e = events.get(i);
-                if (e.name().equals("progress") && e.data().containsKey("preview")) {
-                    Map<String, Object> slim = new LinkedHashMap<>(e.data());
-                    slim.remove("preview");
-                    events.set(i, new Event(e.name(), slim));
+                if (events.get(i).data() instanceof JobEvent.Progress p && p.preview() != null) {
+                    events.set(i, new Event(p.withoutPreview()));
                     break;
                 }
             }
         }
-        Event e = new Event(name, data);
+        Event e = new Event(data);
         events.add(e);
         for (Consumer<Event> sink : subscribers) {
             sink.accept(e);
@@ -271,23 +275,14 @@ public final class Job {
      * runs on), {@code request} (the {@link GenerationRecord} of the resolved request) and, once
      * done, {@code result}: the stored image's record plus its links ({@code image} URL, result
      * {@code page}, {@code reuse} form).
+     *
+     * @param position the job's place among the waiting jobs (0 when running or ended)
      */
-    public Map<String, Object> toJson(int position) {
-        Map<String, Object> m = new LinkedHashMap<>();
-        m.put("id", id);
-        m.put("status", status.label());
-        m.put("position", position);
-        m.put("step", step);
-        m.put("total", request.steps());
-        m.put("model", generator.modelName());
-        m.put("events", "/api/jobs/" + id + "/events");
-        m.put("request", GenerationRecord.ofRequest(request, null));
-        if (error != null) {
-            m.put("error", error);
-        }
+    public JobView toJson(int position) {
         OutputStore.Entry r = result;
+        ObjectNode res = null;
         if (r != null) {
-            ObjectNode res = GenerationRecord.JSON.valueToTree(r.params());
+            res = GenerationRecord.JSON.valueToTree(r.params());
             res.put("infotext", r.infotext());
             if (r.file() != null) {
                 // a result kept in memory only (save_images: false) has no file and no links
@@ -296,8 +291,8 @@ public final class Job {
                 res.put("page", r.resultUrl());
                 res.put("reuse", r.reuseUrl());
             }
-            m.put("result", res);
         }
-        return m;
+        return new JobView(id, status.label(), position, step, request.steps(), generator.modelName(),
+                "/api/jobs/" + id + "/events", GenerationRecord.ofRequest(request, null), error, res);
     }
 }

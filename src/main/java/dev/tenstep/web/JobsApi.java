@@ -1,10 +1,13 @@
 package dev.tenstep.web;
 
+import com.fasterxml.jackson.annotation.JsonProperty;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.tenstep.io.PngImages;
+import dev.tenstep.pipeline.FieldError;
 import dev.tenstep.pipeline.GenerationRequest;
 import dev.tenstep.pipeline.ResolvedRequest;
 import dev.tenstep.pipeline.InvalidRequestException;
+import dev.tenstep.sampling.RngKind;
 import dev.tenstep.sampling.SamplerKind;
 import dev.tenstep.sampling.ScheduleKind;
 import io.javalin.Javalin;
@@ -17,7 +20,6 @@ import java.awt.image.BufferedImage;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
@@ -35,7 +37,7 @@ record JobsApi(JobQueue queue, OutputStore store, ModelSwitcher models) implemen
     private static final String EVENT_STREAM = "text/event-stream";
 
     private Generator generator() {
-        return queue.generator();
+        return queue.model().generator();
     }
 
     @Override
@@ -66,43 +68,59 @@ record JobsApi(JobQueue queue, OutputStore store, ModelSwitcher models) implemen
         app.get("/api/grid.png", this::gridPng);
     }
 
-    private Map<String, Object> info() {
-        Map<String, Object> m = new LinkedHashMap<>();
-        m.put("model", generator().modelName());
-        m.put("device", generator().compute().deviceName());
-        m.put("dtype", generator().compute().dtype().id());
-        m.put("vae_dtype", generator().compute().vaeDtype().id());
-        m.put("demo", generator().isDemo());
-        m.put("default_size", generator().defaultSize());
-        m.put("size_multiple", generator().sizeMultiple());
-        m.put("max_size", generator().maxSize());
-        m.put("samplers", WebApp.samplerList());
-        m.put("schedules", ScheduleKind.ids());
-        m.put("default_sampler", SamplerKind.DEFAULT.id());
-        m.put("rngs", WebApp.rngList());
-        m.put("default_rng", dev.tenstep.sampling.RngKind.DEFAULT.id());
-        m.put("prompt_syntaxes", WebApp.promptSyntaxList());
-        m.put("default_prompt_syntax", GenerationRequest.DEFAULT_SYNTAX.id());
-        m.put("default_clip_skip", GenerationRequest.DEFAULT_CLIP_SKIP);
-        m.put("max_clip_skip", generator().maxClipSkip());
-        m.put("queue_size", queue.capacity());
-        m.put("waiting", queue.waiting());
-        Map<String, Object> state = ModelsApi.state(models);
-        // "model" stays the resident model's name; its catalog title (with the hash of a file) is model_title
-        m.put("model_title", state.get("model"));
-        m.put("switching_to", state.get("switching_to"));
-        m.put("models", state.get("models"));
-        return m;
+    /**
+     * {@code GET /api/info} (docs/web.md describes each field).
+     *
+     * @param model      the resident model's name ({@code model_title} is its catalog title, with a file's hash)
+     * @param waiting    jobs waiting now
+     * @param switchingTo title of the model a pending switch loads, or null
+     */
+    record ServerInfo(String model, String device, String dtype,
+                      @JsonProperty("vae_dtype") String vaeDtype,
+                      boolean demo,
+                      @JsonProperty("default_size") int defaultSize,
+                      @JsonProperty("size_multiple") int sizeMultiple,
+                      @JsonProperty("max_size") int maxSize,
+                      List<WebApp.SamplerChoice> samplers,
+                      List<String> schedules,
+                      @JsonProperty("default_sampler") String defaultSampler,
+                      List<WebApp.Choice> rngs,
+                      @JsonProperty("default_rng") String defaultRng,
+                      @JsonProperty("prompt_syntaxes") List<WebApp.Choice> promptSyntaxes,
+                      @JsonProperty("default_prompt_syntax") String defaultPromptSyntax,
+                      @JsonProperty("default_clip_skip") int defaultClipSkip,
+                      @JsonProperty("max_clip_skip") int maxClipSkip,
+                      @JsonProperty("queue_size") int queueSize,
+                      int waiting,
+                      @JsonProperty("model_title") String modelTitle,
+                      @JsonProperty("switching_to") String switchingTo,
+                      List<ModelsApi.ListedModel> models) {
+    }
+
+    private ServerInfo info() {
+        Generator g = generator();
+        ModelsApi.ModelsState state = ModelsApi.state(models);
+        return new ServerInfo(g.modelName(), g.compute().deviceName(), g.compute().dtype().id(),
+                g.compute().vaeDtype().id(), g.isDemo(), g.defaultSize(), g.sizeMultiple(), g.maxSize(),
+                WebApp.samplerList(), ScheduleKind.ids(), SamplerKind.DEFAULT.id(), WebApp.rngList(),
+                RngKind.DEFAULT.id(), WebApp.promptSyntaxList(), GenerationRequest.DEFAULT_SYNTAX.id(),
+                GenerationRequest.DEFAULT_CLIP_SKIP, g.maxClipSkip(), queue.capacity(), queue.waiting(), state.model(),
+                state.switchingTo(), state.models());
     }
 
     /** {@code POST /api/txt2img}: 202 with the job; 503 while the model is being switched (the page shows it). */
     private void submit(Context ctx) {
-        JsonNode body = Requests.body(ctx.body());
-        GenerationRequest parsed = Requests.parse(body, Requests.Names.NATIVE);
+        JsonNode sent = Requests.body(ctx.body());
+        List<FieldError> errors = new ArrayList<>();
+        GenerationBody fields = Requests.bind(sent, GenerationBody.class, errors);
+        Txt2ImgBody body = Requests.bind(sent, Txt2ImgBody.class, errors);
+        GenerationRequest parsed = fields.toRequest(body.samplerField(), body.scheduleField(), errors);
+        Job.Preview preview = body.previewMode(errors);
+        Requests.check(errors);
         // resolved and queued on one model: a switch cannot come between
-        try (JobQueue.Lease lease = queue.tryLease()) {
+        try (ResidentModel.Lease<Generator> lease = queue.model().tryLease()) {
             ResolvedRequest r = lease.generator().resolve(parsed);
-            Job job = queue.submit(lease, r, Requests.preview(body));
+            Job job = queue.submit(lease, r, preview);
             ctx.status(HttpStatus.ACCEPTED).json(job.toJson(queue.position(job)));
         }
     }

@@ -19,7 +19,7 @@ import java.util.stream.Collectors;
  * The models a server lists ({@link ModelCatalog}) and the switch of the one resident model
  * between them ({@code POST /sdapi/v1/options {"sd_model_checkpoint": ...}}, {@code POST /api/model}).
  *
- * <p>A switch is a {@link JobQueue#switchModel barrier on the job queue}: jobs submitted before it
+ * <p>A switch is a {@link ResidentModel#switchModel barrier on the resident model}: jobs submitted before it
  * finish on the old model; then the old model is closed (one model resident: two Stable Diffusion
  * models do not fit the memory of many machines) and the new one is loaded by the {@link Loader}
  * that {@code serve} injects (the web layer does not know how models are opened). Should the load
@@ -47,7 +47,7 @@ public final class ModelSwitcher implements AutoCloseable {
     private volatile ModelCatalog.Entry current;
 
     /**
-     * @param queue   the job queue, whose {@link JobQueue#generator} is {@code current} loaded
+     * @param queue   the job queue, whose resident model ({@link JobQueue#model}) is {@code current} loaded
      * @param catalog the models to list; {@code current} is pinned to it when it is not inside its folder
      * @param loader  opens a model for a switch
      * @param current the entry of the resident model
@@ -64,7 +64,7 @@ public final class ModelSwitcher implements AutoCloseable {
 
     /** A server with one model and nothing to switch to (the queue's generator, as the tests start it). */
     static ModelSwitcher single(JobQueue queue) {
-        ModelCatalog.Entry only = ModelCatalog.named(queue.generator().modelName());
+        ModelCatalog.Entry only = ModelCatalog.named(queue.model().generator().modelName());
         ModelCatalog c = new ModelCatalog(null);
         return new ModelSwitcher(queue, c, e -> {
             throw new IllegalStateException("this server was started with one model, " + only.title());
@@ -73,12 +73,12 @@ public final class ModelSwitcher implements AutoCloseable {
 
     /** The resident model's entry, with its hash once the load has computed it. */
     public ModelCatalog.Entry current() {
-        return current.withHash(queue.generator().modelHash());
+        return current.withHash(queue.model().generator().modelHash());
     }
 
     /** The title of the model a pending switch goes to (waiting for earlier jobs, or loading), or null. */
     public String switchingTo() {
-        return queue.switchingTo();
+        return queue.model().switchingTo();
     }
 
     /** The catalog, the resident model's entry with its hash once known. */
@@ -154,11 +154,11 @@ public final class ModelSwitcher implements AutoCloseable {
      * @throws InterruptedException when interrupted while waiting for earlier jobs (nothing changed)
      */
     public ModelCatalog.Entry switchTo(ModelCatalog.Entry target) throws InterruptedException {
-        if (target.sameModel(current) && queue.switchingTo() == null && !(queue.generator() instanceof Unloaded)) {
+        if (target.sameModel(current) && queue.model().switchingTo() == null && !(queue.model().generator() instanceof Unloaded)) {
             return current();
         }
         AtomicReference<String> failure = new AtomicReference<>();
-        queue.switchModel(target.title(), old -> {
+        queue.model().switchModel(target.title(), old -> {
             if (target.sameModel(current) && !(old instanceof Unloaded)) {
                 return old;
             }
@@ -230,7 +230,7 @@ public final class ModelSwitcher implements AutoCloseable {
     /** Closes the resident model (server shutdown). */
     @Override
     public void close() {
-        queue.generator().close();
+        queue.model().generator().close();
     }
 
     /**

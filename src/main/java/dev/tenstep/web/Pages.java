@@ -29,7 +29,7 @@ record Pages(JobQueue queue, OutputStore store, ModelSwitcher models) implements
             "width", "height", "sampler", "schedule", "gamma");
 
     private Generator generator() {
-        return queue.generator();
+        return queue.model().generator();
     }
 
     @Override
@@ -207,7 +207,7 @@ record Pages(JobQueue queue, OutputStore store, ModelSwitcher models) implements
     private void outputFile(Context ctx) throws IOException {
         Path p = store.resolve(ctx.pathParam("file")).orElse(null);
         if (p == null) {
-            ctx.status(404).json(Map.of("error", "not found"));
+            ctx.status(404).json(WebApp.ApiError.of("not found"));
             return;
         }
         String name = p.getFileName().toString();

@@ -1,30 +1,32 @@
 package dev.tenstep.web;
 
+import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.databind.DeserializationContext;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.deser.std.StdDeserializer;
 import com.fasterxml.jackson.databind.json.JsonMapper;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import dev.tenstep.pipeline.FieldError;
 import dev.tenstep.pipeline.GenerationRequest;
 import dev.tenstep.pipeline.InvalidRequestException;
-import dev.tenstep.sampling.SamplerKind;
-import dev.tenstep.sampling.ScheduleKind;
 
-import dev.tenstep.pipeline.prompt.PromptSyntax;
-import dev.tenstep.sampling.RngKind;
-
+import java.io.IOException;
 import java.math.BigDecimal;
 import java.util.ArrayList;
 import java.util.List;
 
 /**
- * Parses JSON request bodies into {@link GenerationRequest}s. Type errors (a non-numeric
- * {@code cfg_scale}, a fractional {@code steps}, an unknown sampler) and values that do not fit
- * the field's type ({@code steps: 99999999999999999999}, {@code seed: 1e30}) are collected per
- * field, quoting what was sent, and thrown as one {@link InvalidRequestException}; range checks
- * are the pipeline's ({@code resolve}). Numbers are read exactly (as decimals), so nothing is
- * silently rounded or clamped.
+ * Binds JSON request bodies to request records (Jackson databind; {@link Txt2ImgBody},
+ * {@link A1111Txt2ImgBody}, ...). The records' fields use the deserializers here, which take what
+ * clients send as A1111 does (an integral {@code 20.0} or a numeric string {@code "64"} as an
+ * integer) and read numbers exactly (as decimals), so nothing is silently rounded or clamped. A value
+ * of the wrong type (a non-numeric {@code cfg_scale}, a fractional {@code steps}) or one that does not
+ * fit the field's type ({@code steps: 99999999999999999999}, {@code seed: 1e30}) is not thrown at once:
+ * it is collected as a {@link FieldError} naming the field and quoting what was sent, so one answer
+ * names every bad field. Range checks are the pipeline's ({@code resolve}). Unknown fields are ignored
+ * (A1111 clients send many this server has no use for).
  */
 final class Requests {
     private static final ObjectMapper JSON = JsonMapper.builder()
@@ -33,14 +35,10 @@ final class Requests {
             .build();
     /** Seeds of the API: -1 (random) or 0 .. Long.MAX_VALUE. */
     static final String SEED_RANGE = "must be an integer from 0 to " + Long.MAX_VALUE + ", or -1 for a random seed";
+    /** The deserialisation attribute under which the field deserializers collect their errors. */
+    private static final Object ERRORS = FieldError.class;
 
     private Requests() {
-    }
-
-    /** Field names of the two APIs: ours ({@code sampler}, {@code schedule}) and A1111's. */
-    record Names(String sampler, String schedule) {
-        static final Names NATIVE = new Names("sampler", "schedule");
-        static final Names A1111 = new Names("sampler_name", "scheduler");
     }
 
     /**
@@ -65,108 +63,172 @@ final class Requests {
         }
     }
 
-    /** Builds the request; every field is optional (defaults of {@link GenerationRequest#of}). */
-    static GenerationRequest parse(JsonNode b, Names names) {
-        List<FieldError> errors = new ArrayList<>();
-        String prompt = text(b, "prompt", errors);
-        String negative = text(b, "negative_prompt", errors);
-        Integer steps = int32(b, "steps", errors);
-        Double cfg = number(b, "cfg_scale", errors);
-        Long seed = seed(b, errors);
-        Integer width = int32(b, "width", errors);
-        Integer height = int32(b, "height", errors);
-        Double gamma = number(b, "gamma", errors);
-        String samplerText = text(b, names.sampler(), errors);
-        String samplerField = names.sampler();
-        if ((samplerText == null || samplerText.isBlank()) && names == Names.A1111) {
-            // older A1111 clients send the sampler as sampler_index (a name, despite the field's name)
-            samplerText = text(b, "sampler_index", errors);
-            samplerField = "sampler_index";
+    /**
+     * Binds a body to a request record, adding each field's type error to {@code errors}.
+     *
+     * @param body a JSON object ({@link #body})
+     * @param type a record whose fields use this class's deserializers
+     * @throws InvalidRequestException naming {@code body} when its shape does not fit the record at all
+     */
+    static <T> T bind(JsonNode body, Class<T> type, List<FieldError> errors) {
+        try {
+            return JSON.readerFor(type).withAttribute(ERRORS, errors).readValue(body);
+        } catch (IOException e) {
+            String at = e instanceof com.fasterxml.jackson.databind.JsonMappingException m && !m.getPath().isEmpty()
+                    ? m.getPath().get(0).getFieldName() : "body";
+            throw InvalidRequestException.of(at == null ? "body" : at, "has the wrong shape");
         }
-        SamplerKind sampler = SamplerKind.DEFAULT;
-        if (samplerText != null && !samplerText.isBlank()) {
-            try {
-                sampler = SamplerKind.byName(samplerText);
-            } catch (IllegalArgumentException e) {
-                errors.add(new FieldError(samplerField, e.getMessage()));
-            }
-        }
-        String scheduleText = text(b, names.schedule(), errors);
-        ScheduleKind schedule = null;
-        // A1111's "Automatic" scheduler means the sampler's own default
-        if (scheduleText != null && !scheduleText.isBlank() && !scheduleText.equalsIgnoreCase("automatic")) {
-            try {
-                schedule = ScheduleKind.byName(scheduleText);
-            } catch (IllegalArgumentException e) {
-                errors.add(new FieldError(names.schedule(), e.getMessage()));
-            }
-        }
-        PromptSyntax syntax = null;
-        String syntaxText = text(b, "prompt_syntax", errors);
-        if (syntaxText != null && !syntaxText.isBlank()) {
-            try {
-                syntax = PromptSyntax.parse(syntaxText);
-            } catch (IllegalArgumentException e) {
-                errors.add(new FieldError("prompt_syntax", e.getMessage()));
-            }
-        }
-        Integer clipSkip = int32(b, "clip_skip", errors);
-        RngKind rng = null;
-        String rngText = text(b, "rng", errors);
-        if (rngText != null && !rngText.isBlank()) {
-            try {
-                rng = RngKind.parse(rngText);
-            } catch (IllegalArgumentException e) {
-                errors.add(new FieldError("rng", e.getMessage()));
-            }
-        }
+    }
+
+    /** Throws the collected errors, if any, as one {@link InvalidRequestException}. */
+    static void check(List<FieldError> errors) {
         if (!errors.isEmpty()) {
-            throw new InvalidRequestException(errors);
+            throw new InvalidRequestException(List.copyOf(errors));
         }
-        return new GenerationRequest(prompt, negative,
-                steps == null ? GenerationRequest.DEFAULT_STEPS : steps,
-                cfg == null ? GenerationRequest.DEFAULT_CFG : cfg,
-                seed == null ? -1 : seed, sampler, schedule, gamma, width, height, syntax, clipSkip, rng);
+    }
+
+    /** Base of the field deserializers: a problem is collected under the field's name and the value read as absent. */
+    private abstract static class Field<T> extends StdDeserializer<T> {
+        Field(Class<T> type) {
+            super(type);
+        }
+
+        @Override
+        public final T deserialize(JsonParser p, DeserializationContext ctxt) throws IOException {
+            String field = p.currentName();
+            List<FieldError> own = new ArrayList<>();
+            T value = read(ctxt.readTree(p), field, own);
+            if (!own.isEmpty()) {
+                @SuppressWarnings("unchecked")
+                List<FieldError> errors = (List<FieldError>) ctxt.getAttribute(ERRORS);
+                if (errors == null) {
+                    throw new InvalidRequestException(own);
+                }
+                errors.addAll(own);
+                return null;
+            }
+            return value;
+        }
+
+        /** The value of {@code n} (never JSON null: Jackson gives null for it), or null after adding a problem. */
+        abstract T read(JsonNode n, String field, List<FieldError> errors);
+    }
+
+    /** A string field: anything else is an error. */
+    static final class Text extends Field<String> {
+        Text() {
+            super(String.class);
+        }
+
+        @Override
+        String read(JsonNode n, String field, List<FieldError> errors) {
+            if (!n.isTextual()) {
+                errors.add(new FieldError(field, "must be a string"));
+                return null;
+            }
+            return n.asText();
+        }
     }
 
     /**
-     * A1111 request fields this product cannot honour, at values that would change the picture: each is a
-     * {@link FieldError} naming the field (at their no-op values they are accepted). Covers {@code enable_hr},
-     * {@code restore_faces}, {@code tiling}, {@code styles}, variation seeds, seed resizing, a refiner, DDIM
-     * {@code eta}, and {@code override_settings} other than the ones {@link A1111Settings} applies.
+     * A yes/no field read as A1111's clients send it: a JSON boolean, {@code "true"}/{@code "false"}, or
+     * an integer (0 = false); anything else counts as not sent (the field's default).
      */
-    static List<FieldError> unhonoured(JsonNode b) {
-        List<FieldError> errors = new ArrayList<>();
-        for (String flag : List.of("enable_hr", "restore_faces", "tiling")) {
-            JsonNode n = b.get(flag);
-            if (n != null && n.asBoolean(false)) {
-                errors.add(new FieldError(flag, "is not supported by this server (only false is accepted)"));
+    static final class Flag extends Field<Boolean> {
+        Flag() {
+            super(Boolean.class);
+        }
+
+        @Override
+        Boolean read(JsonNode n, String field, List<FieldError> errors) {
+            if (n.isBoolean()) {
+                return n.booleanValue();
             }
-        }
-        JsonNode styles = b.get("styles");
-        if (styles != null && !styles.isNull() && !(styles.isArray() && styles.isEmpty())) {
-            errors.add(new FieldError("styles", "this server has no styles (send [] or leave it out), got " + styles));
-        }
-        for (String zero : List.of("subseed_strength", "seed_resize_from_h", "seed_resize_from_w", "eta")) {
-            JsonNode n = b.get(zero);
-            if (n != null && n.isNumber() && n.asDouble() > 0) {
-                errors.add(new FieldError(zero, "is not supported by this server (only 0 or -1 is accepted), got " + n));
+            if (n.isTextual() && (n.asText().trim().equals("true") || n.asText().trim().equals("false"))) {
+                return n.asText().trim().equals("true");
             }
+            return n.isIntegralNumber() ? n.asLong() != 0 : null;
         }
-        JsonNode refiner = b.get("refiner_checkpoint");
-        if (refiner != null && refiner.isTextual() && !refiner.asText().isBlank()) {
-            errors.add(new FieldError("refiner_checkpoint", "refiners are not supported by this server"));
-        }
-        return errors;
     }
 
-    static Job.Preview preview(JsonNode b) {
-        JsonNode n = b.get("preview");
-        Job.Preview p = Job.Preview.parse(n == null || n.isNull() ? null : n.asText());
-        if (p == null) {
-            throw InvalidRequestException.of("preview", "must be \"approx\", \"vae\" or \"none\"");
+    /**
+     * An integer field (a JSON integer, an integral number such as {@code 20.0}, or a numeric string; a
+     * blank string is not sent); a fractional value or one beyond the 64-bit range is an error quoting what
+     * was sent.
+     */
+    static final class Int64 extends Field<Long> {
+        Int64() {
+            super(Long.class);
         }
-        return p;
+
+        @Override
+        Long read(JsonNode n, String field, List<FieldError> errors) {
+            return integer(n, field, errors);
+        }
+    }
+
+    /** An integer field of a 32-bit setting (steps, sizes): beyond the int range is an error quoting what was sent. */
+    static final class Int32 extends Field<Integer> {
+        Int32() {
+            super(Integer.class);
+        }
+
+        @Override
+        Integer read(JsonNode n, String field, List<FieldError> errors) {
+            int before = errors.size();
+            Long v = integer(n, field, errors);
+            if (v == null) {
+                return null;
+            }
+            if (v < Integer.MIN_VALUE || v > Integer.MAX_VALUE) {
+                errors.add(new FieldError(field, "out of range, got " + sent(n)));
+                return null;
+            }
+            return errors.size() == before ? v.intValue() : null;
+        }
+    }
+
+    /** {@code seed}: an integer from 0 to Long.MAX_VALUE, or -1 for random (A1111's convention). */
+    static final class Seed extends Field<Long> {
+        Seed() {
+            super(Long.class);
+        }
+
+        @Override
+        Long read(JsonNode n, String field, List<FieldError> errors) {
+            List<FieldError> own = new ArrayList<>();
+            Long v = integer(n, field, own);
+            if (!own.isEmpty() || (v != null && v < -1)) {
+                errors.add(new FieldError(field, SEED_RANGE + ", got " + sent(n)));
+                return null;
+            }
+            return v;
+        }
+    }
+
+    /** A number field (a JSON number or a numeric string; a blank string is not sent); beyond the double range is an error. */
+    static final class Decimal extends Field<Double> {
+        Decimal() {
+            super(Double.class);
+        }
+
+        @Override
+        Double read(JsonNode n, String field, List<FieldError> errors) {
+            if (n.isTextual() && n.asText().isBlank()) {
+                return null;
+            }
+            BigDecimal d = decimal(n);
+            if (d != null) {
+                double v = d.doubleValue();
+                if (Double.isFinite(v)) {
+                    return v;
+                }
+                errors.add(new FieldError(field, "out of range, got " + sent(n)));
+                return null;
+            }
+            errors.add(new FieldError(field, "must be a number, got " + sent(n)));
+            return null;
+        }
     }
 
     /** What the client sent, for messages: the JSON text of the value (strings quoted). */
@@ -194,25 +256,9 @@ final class Requests {
         return null;
     }
 
-    static String text(JsonNode b, String field, List<FieldError> errors) {
-        JsonNode n = b.get(field);
-        if (n == null || n.isNull()) {
-            return null;
-        }
-        if (!n.isTextual()) {
-            errors.add(new FieldError(field, "must be a string"));
-            return null;
-        }
-        return n.asText();
-    }
-
-    /**
-     * An integer field (a JSON integer, an integral number such as {@code 20.0}, or a numeric
-     * string); a fractional value or one beyond the 64-bit range is an error quoting what was sent.
-     */
-    static Long integer(JsonNode b, String field, List<FieldError> errors) {
-        JsonNode n = b.get(field);
-        if (n == null || n.isNull() || (n.isTextual() && n.asText().isBlank())) {
+    /** An integer value (see {@link Int64}), or null when blank or after adding a problem. */
+    private static Long integer(JsonNode n, String field, List<FieldError> errors) {
+        if (n.isTextual() && n.asText().isBlank()) {
             return null;
         }
         BigDecimal d = decimal(n);
@@ -231,48 +277,5 @@ final class Requests {
             errors.add(new FieldError(field, "out of range, got " + sent(n)));
             return null;
         }
-    }
-
-    /** An integer field of a 32-bit setting (steps, sizes): beyond the int range is an error quoting what was sent. */
-    static Integer int32(JsonNode b, String field, List<FieldError> errors) {
-        int before = errors.size();
-        Long v = integer(b, field, errors);
-        if (v == null) {
-            return null;
-        }
-        if (v < Integer.MIN_VALUE || v > Integer.MAX_VALUE) {
-            errors.add(new FieldError(field, "out of range, got " + sent(b.get(field))));
-            return null;
-        }
-        return errors.size() == before ? v.intValue() : null;
-    }
-
-    /** {@code seed}: an integer from 0 to Long.MAX_VALUE, or -1 for random (A1111's convention). */
-    static Long seed(JsonNode b, List<FieldError> errors) {
-        List<FieldError> own = new ArrayList<>();
-        Long v = integer(b, "seed", own);
-        if (!own.isEmpty() || (v != null && v < -1)) {
-            errors.add(new FieldError("seed", SEED_RANGE + ", got " + sent(b.get("seed"))));
-            return null;
-        }
-        return v;
-    }
-
-    static Double number(JsonNode b, String field, List<FieldError> errors) {
-        JsonNode n = b.get(field);
-        if (n == null || n.isNull() || (n.isTextual() && n.asText().isBlank())) {
-            return null;
-        }
-        BigDecimal d = decimal(n);
-        if (d != null) {
-            double v = d.doubleValue();
-            if (Double.isFinite(v)) {
-                return v;
-            }
-            errors.add(new FieldError(field, "out of range, got " + sent(n)));
-            return null;
-        }
-        errors.add(new FieldError(field, "must be a number, got " + sent(n)));
-        return null;
     }
 }

@@ -1,5 +1,9 @@
 package dev.tenstep.web;
 
+import com.fasterxml.jackson.annotation.JsonInclude;
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.tenstep.pipeline.FieldError;
 import dev.tenstep.pipeline.GenerationRequest;
 import dev.tenstep.pipeline.InvalidRequestException;
 import dev.tenstep.pipeline.prompt.PromptSyntax;
@@ -17,9 +21,7 @@ import org.thymeleaf.templatemode.TemplateMode;
 import org.thymeleaf.templateresolver.ClassLoaderTemplateResolver;
 
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
 
 /**
  * The web front end: builds the Javalin app from its dependencies and returns it unstarted
@@ -105,17 +107,50 @@ public final class WebApp {
         app.exception(InvalidRequestException.class, (e, ctx) -> {
             // A1111's API (FastAPI) answers validation errors with 422; its clients expect that
             ctx.status(ctx.path().startsWith(A1111Api.PREFIX + "/") ? 422 : 400)
-                    .json(Map.of("error", "invalid request: " + e.getMessage(), "errors", e.fieldErrors()));
+                    .json(new ApiError("invalid request: " + e.getMessage(), e.fieldErrors()));
         });
-        app.exception(JobQueue.QueueFullException.class, (e, ctx) -> ctx.status(429).json(Map.of("error", e.getMessage())));
-        app.exception(JobQueue.SwitchingException.class, (e, ctx) -> ctx.status(503).header("Retry-After", "5")
-                .json(Map.of("error", e.getMessage())));
-        app.exception(ApiException.class, (e, ctx) -> ctx.status(e.status()).json(Map.of("error", e.getMessage())));
-        app.exception(HttpResponseException.class, (e, ctx) -> ctx.status(e.getStatus()).json(Map.of("error", e.getMessage())));
+        app.exception(QueueFullException.class, (e, ctx) -> ctx.status(429).json(ApiError.of(e.getMessage())));
+        app.exception(ResidentModel.SwitchingException.class, (e, ctx) -> ctx.status(503).header("Retry-After", "5")
+                .json(ApiError.of(e.getMessage())));
+        app.exception(ApiException.class, (e, ctx) -> ctx.status(e.status()).json(ApiError.of(e.getMessage())));
+        app.exception(HttpResponseException.class, (e, ctx) -> ctx.status(e.getStatus()).json(ApiError.of(e.getMessage())));
         app.exception(Exception.class, (e, ctx) -> {
             LOG.error("{} {} failed", ctx.method(), ctx.path(), e);
-            ctx.status(500).json(Map.of("error", "internal server error (see the server log)"));
+            ctx.status(500).json(ApiError.of("internal server error (see the server log)"));
         });
+    }
+
+    /**
+     * The body of every error response.
+     *
+     * @param error  what went wrong, in one line
+     * @param errors for an invalid request: each field and its problem; left out otherwise
+     */
+    record ApiError(String error, @JsonInclude(JsonInclude.Include.NON_NULL) List<FieldError> errors) {
+        static ApiError of(String error) {
+            return new ApiError(error, null);
+        }
+    }
+
+    /** The body {@code {}} of calls that answer with nothing (A1111's {@code /interrupt}, {@code /skip}, ...). */
+    static ObjectNode emptyObject() {
+        return JsonNodeFactory.instance.objectNode();
+    }
+
+    /**
+     * A sampler as the pages and {@code /api/info} list it.
+     *
+     * @param value    its id (the request's {@code sampler})
+     * @param label    its display name
+     * @param schedule its default schedule
+     * @param gamma    its default gamma, only for the sampler that has one (GE); left out for the others
+     */
+    record SamplerChoice(String value, String label, String schedule,
+                         @JsonInclude(JsonInclude.Include.NON_NULL) Double gamma) {
+    }
+
+    /** One choice of a form's list: {@code value} as the request takes it, {@code label} as the page shows it. */
+    record Choice(String value, String label) {
     }
 
     /**
@@ -123,16 +158,12 @@ public final class WebApp {
      * (display name), {@code schedule} (its default) and, for the one sampler that has it (GE), {@code gamma} (its default), so the forms
      * and scripts hold no list of their own.
      */
-    static List<Map<String, Object>> samplerList() {
-        List<Map<String, Object>> l = new ArrayList<>();
+    static List<SamplerChoice> samplerList() {
+        List<SamplerChoice> l = new ArrayList<>();
         for (SamplerKind k : SamplerKind.values()) {
-            Map<String, Object> m = new LinkedHashMap<>();
-            m.put("value", k.id());
-            m.put("label", k.displayName());
-            m.put("schedule", k.defaultSchedule().id());
             // only GE has a gamma: the forms disable the field for the others
-            k.defaultGamma().ifPresent(g -> m.put("gamma", g));
-            l.add(m);
+            l.add(new SamplerChoice(k.id(), k.displayName(), k.defaultSchedule().id(),
+                    k.defaultGamma().isPresent() ? k.defaultGamma().getAsDouble() : null));
         }
         return l;
     }
@@ -141,28 +172,28 @@ public final class WebApp {
      * The RNGs as the forms and {@code /api/info} list them: {@code value} (the request's {@code rng}) and
      * {@code label}; the default is {@link RngKind#DEFAULT}.
      */
-    static List<Map<String, Object>> rngList() {
-        List<Map<String, Object>> l = new ArrayList<>();
+    static List<Choice> rngList() {
+        List<Choice> l = new ArrayList<>();
         for (RngKind k : RngKind.values()) {
             String label = switch (k) {
                 case PHILOX -> "philox (GPU torch.randn, A1111's default)";
                 case TORCH_CPU -> "torch-cpu (CPU torch.randn, diffusers)";
                 case TENSTEP -> "tenstep (own, before 0.2)";
             };
-            l.add(Map.of("value", k.id(), "label", label));
+            l.add(new Choice(k.id(), label));
         }
         return l;
     }
 
     /** The prompt syntaxes as the forms and {@code /api/info} list them: {@code value} and {@code label}. */
-    static List<Map<String, Object>> promptSyntaxList() {
-        List<Map<String, Object>> l = new ArrayList<>();
+    static List<Choice> promptSyntaxList() {
+        List<Choice> l = new ArrayList<>();
         for (PromptSyntax s : PromptSyntax.values()) {
             String label = switch (s) {
                 case A1111 -> "A1111 (emphasis, editing)";
                 case PLAIN -> "plain (brackets are text)";
             };
-            l.add(Map.of("value", s.id(), "label", label));
+            l.add(new Choice(s.id(), label));
         }
         return l;
     }

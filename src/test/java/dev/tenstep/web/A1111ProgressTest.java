@@ -82,7 +82,7 @@ class A1111ProgressTest extends TinySd15WebTest {
             assertEquals(64 / generator.sizeMultiple(), last.width(), "latent width: 64 px / the VAE scale");
             assertEquals(last.width(), img.getWidth(), "the cheap preview: one pixel per latent pixel");
             assertEquals(last.height(), img.getHeight());
-            String expected = JobQueue.dataUrl(generator.preview(last, false));
+            String expected = JobRunner.dataUrl(generator.preview(last, false));
             assertArrayEquals(Base64.getDecoder().decode(expected.substring(expected.indexOf(',') + 1)), png,
                     "the approximate preview of the step's x0-hat");
             JsonNode again = json(client.get("/sdapi/v1/progress"));

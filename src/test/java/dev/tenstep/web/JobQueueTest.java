@@ -50,8 +50,8 @@ class JobQueueTest extends TinySd15WebTest {
         job.unsubscribe(sink);
         int position = -1;
         for (Job.Event e : events) {
-            if (e.name().equals("queued")) {
-                position = ((Number) e.data().get("position")).intValue();
+            if (e.data() instanceof JobEvent.Queued q) {
+                position = q.position();
             }
         }
         return position;
@@ -70,7 +70,7 @@ class JobQueueTest extends TinySd15WebTest {
             assertEquals(List.of(0, 1, 2, 3), List.of(queue.position(a), queue.position(b), queue.position(c), queue.position(d)));
             assertEquals(3, queue.waiting());
             // the running job does not count against the capacity; the waiting ones do
-            assertThrows(JobQueue.QueueFullException.class, () -> queue.submit(request("e"), Job.Preview.NONE));
+            assertThrows(QueueFullException.class, () -> queue.submit(request("e"), Job.Preview.NONE));
 
             JobQueue.Cancellation cb = queue.cancel(b.id()).orElseThrow();
             assertFalse(cb.stopping(), "a waiting job is cancelled at once");
@@ -106,7 +106,7 @@ class JobQueueTest extends TinySd15WebTest {
         BlockingQueue<Job.Event> events = new LinkedBlockingQueue<>();
         waiting.subscribe(events::add);
         assertEquals("server shutting down", events.stream().filter(ev -> ev.name().equals("cancelled"))
-                .findFirst().orElseThrow().data().get("message"));
+                .map(ev -> ((JobEvent.Cancelled) ev.data()).message()).findFirst().orElseThrow());
         assertThrows(IllegalStateException.class, () -> queue.submit(request("late"), Job.Preview.NONE));
         queue.close();
     }
@@ -145,7 +145,7 @@ class JobQueueTest extends TinySd15WebTest {
             List<String> atSwap = Collections.synchronizedList(new ArrayList<>());
             java.util.concurrent.CompletableFuture<Generator> switched = java.util.concurrent.CompletableFuture.supplyAsync(() -> {
                 try {
-                    return queue.switchModel("second-model", old -> {
+                    return queue.model().switchModel("second-model", old -> {
                         before.forEach(j -> atSwap.add(j.request().prompt() + ":" + j.status().label()));
                         atSwap.add("old:" + old.modelName());
                         return second;
@@ -155,16 +155,16 @@ class JobQueueTest extends TinySd15WebTest {
                 }
             });
             long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-            while (!"second-model".equals(queue.switchingTo())) {
+            while (!"second-model".equals(queue.model().switchingTo())) {
                 assertTrue(System.nanoTime() < deadline, "the switch was never asked for");
                 Thread.onSpinWait();
             }
             // while it is pending: an immediate submit is refused, a waiting lease gets the new model
-            JobQueue.SwitchingException refused = assertThrows(JobQueue.SwitchingException.class,
+            ResidentModel.SwitchingException refused = assertThrows(ResidentModel.SwitchingException.class,
                     () -> queue.submit(request("refused"), Job.Preview.NONE));
             assertTrue(refused.getMessage().contains("switching the model to 'second-model'"), refused.getMessage());
             java.util.concurrent.CompletableFuture<Job> after = java.util.concurrent.CompletableFuture.supplyAsync(() -> {
-                try (JobQueue.Lease lease = queue.lease(1, TimeUnit.MINUTES)) {
+                try (ResidentModel.Lease<Generator> lease = queue.model().lease(1, TimeUnit.MINUTES)) {
                     return queue.submit(lease, lease.generator().resolve(GenerationRequest.of("d").withSteps(1).withSeed(1)),
                             Job.Preview.NONE);
                 } catch (InterruptedException e) {
@@ -186,8 +186,8 @@ class JobQueueTest extends TinySd15WebTest {
                 assertEquals("tiny-sd15", j.model());
                 assertEquals("tiny-sd15", j.result().params().get("model"), "the sidecar records the model that made it");
             }
-            assertEquals(second, queue.generator());
-            assertEquals(null, queue.switchingTo());
+            assertEquals(second, queue.model().generator());
+            assertEquals(null, queue.model().switchingTo());
         }
     }
 }

@@ -174,7 +174,7 @@ class ModelSwitchTest {
             CompletableFuture<Response> switching = CompletableFuture.supplyAsync(() -> call(() ->
                     postJsonSlow(client, "/sdapi/v1/options", "{\"sd_model_checkpoint\": \"tiny-sd21\", \"CLIP_stop_at_last_layers\": 2}")));
             long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-            while (!"tiny-sd21".equals(queue.switchingTo())) {
+            while (!"tiny-sd21".equals(queue.model().switchingTo())) {
                 assertTrue(System.nanoTime() < deadline, "the switch was never asked for");
                 Thread.onSpinWait();
             }

@@ -304,7 +304,7 @@ class WebUiBrowserTest {
             Job running = q.submit(held.resolve(dev.tenstep.pipeline.GenerationRequest.of("held").withSteps(2).withSeed(1)), Job.Preview.NONE);
             held.awaitStarted();
             picker.selectByValue("tiny-sd15");
-            waiting().until(d -> "tiny-sd15".equals(q.switchingTo()));
+            waiting().until(d -> "tiny-sd15".equals(q.model().switchingTo()));
             WebElement status = driver.findElement(By.id("model-status"));
             assertEquals("loading tiny-sd15…", status.getText());
             assertTrue(!driver.findElement(By.id("model-picker")).isEnabled(), "the picker waits for the switch");
