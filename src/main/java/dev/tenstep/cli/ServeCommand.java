@@ -7,7 +7,7 @@ import dev.tenstep.pipeline.GenerationRequest;
 import dev.tenstep.pipeline.ModelCatalog;
 import dev.tenstep.pipeline.TextToImage;
 import dev.tenstep.sampling.ideal.IdealModels;
-import dev.tenstep.web.Generator;
+import dev.tenstep.web.ServedModel;
 import dev.tenstep.web.JobQueue;
 import dev.tenstep.web.ModelSwitcher;
 import dev.tenstep.web.OutputStore;
@@ -104,12 +104,12 @@ public class ServeCommand implements Callable<Integer> {
         // the --model entry, to which the checkpoint options apply on a switch back to it
         ModelCatalog.Entry given = model != null ? first : null;
         ModelSwitcher.Loader loader = entry -> load(cmd, entry, given, device, err);
-        Generator generator = served.generator();
+        ServedModel generator = served.generator();
         JobQueue queue = null;
         ModelSwitcher switcher = null;
         Javalin app = null;
         try {
-            if (generator.isDemo()) {
+            if (generator.model().isDemo()) {
                 System.out.println("using the bundled demo pipeline (" + DemoModelWriter.LABEL + ")");
             }
             OutputStore store = new OutputStore(outputs != null ? outputs : ModelLocator.defaultOutputsDir());
@@ -117,7 +117,7 @@ public class ServeCommand implements Callable<Integer> {
             switcher = new ModelSwitcher(queue, catalog, loader, first);
             app = WebApp.create(queue, store, switcher);
             start(app, host, port);
-            System.out.println("tenstep is serving " + generator.modelName() + " (" + device.label() + ") on http://" + host
+            System.out.println("tenstep is serving " + generator.model().name() + " (" + device.label() + ") on http://" + host
                     + ":" + app.port() + "/  (sizes up to " + generator.maxSize() + " px; " + switcher.entries().size()
                     + " model(s) listed from " + models + "; outputs: " + store.dir() + "; Ctrl+C to stop)");
         } catch (Exception | Error e) {
@@ -173,7 +173,7 @@ public class ServeCommand implements Callable<Integer> {
      *                                        file on a GPU, {@code --max-size} below the model's
      *                                        default size); model load errors name the file
      */
-    Generator load(CommandLine cmd, ModelCatalog.Entry entry, ModelCatalog.Entry given, ComputeSpec device, PrintWriter err) {
+    ServedModel load(CommandLine cmd, ModelCatalog.Entry entry, ModelCatalog.Entry given, ComputeSpec device, PrintWriter err) {
         TextToImage pipeline;
         if (entry.kind() == ModelCatalog.Kind.IDEAL) {
             compute.requireCpu(cmd, entry.filename());
@@ -193,17 +193,17 @@ public class ServeCommand implements Callable<Integer> {
                         + "to its --model only: start it with --model " + entry.filename() + " and those options)", e);
             }
         }
-        int limit = maxSize != null ? maxSize : Generator.defaultMaxSize(pipeline.defaultSize());
+        int limit = maxSize != null ? maxSize : pipeline.maxSize();
         if (limit < pipeline.defaultSize()) {
             pipeline.close();
             throw new CommandLine.ParameterException(cmd, "--max-size must be at least the model's default size ("
                     + pipeline.defaultSize() + " pixels), got " + limit);
         }
-        return Generator.owning(pipeline, limit);
+        return ServedModel.owning(pipeline, limit);
     }
 
     /** The model a server starts with and its catalog entry. */
-    record Served(ModelCatalog.Entry entry, Generator generator) {
+    record Served(ModelCatalog.Entry entry, ServedModel generator) {
     }
 
     /**

@@ -60,13 +60,14 @@ record A1111Api(JobQueue queue, OutputStore store, AtomicReference<A1111Settings
      * for the new model.
      */
     private void txt2img(Context ctx) throws IOException, InterruptedException {
-        try (ResidentModel.Lease<Generator> lease = queue.model().lease(TIMEOUT_MINUTES, TimeUnit.MINUTES)) {
+        try (ResidentModel.Lease<ServedModel> lease = queue.model().lease(TIMEOUT_MINUTES, TimeUnit.MINUTES)) {
             txt2img(ctx, lease);
         }
     }
 
-    private void txt2img(Context ctx, ResidentModel.Lease<Generator> lease) throws IOException, InterruptedException {
-        Generator generator = lease.generator();
+    private void txt2img(Context ctx, ResidentModel.Lease<ServedModel> lease) throws IOException, InterruptedException {
+        ServedModel served = lease.generator();
+        dev.tenstep.pipeline.TextToImage generator = served.model();
         JsonNode sent = Requests.body(ctx.body());
         List<FieldError> errors = new ArrayList<>();
         GenerationBody fields = Requests.bind(sent, GenerationBody.class, errors);
@@ -74,7 +75,7 @@ record A1111Api(JobQueue queue, OutputStore store, AtomicReference<A1111Settings
         GenerationRequest parsed = fields.toRequest(body.samplerField(), body.scheduleField(), errors);
         Requests.check(errors);
         A1111Settings override = settings.get().apply(body.overrideSettings(), "override_settings",
-                name -> models.overrideProblem(name, generator), generator.maxClipSkip());
+                name -> models.overrideProblem(name, served), generator.maxClipSkip());
         boolean sendImages = !Boolean.FALSE.equals(body.sendImages());
         // A1111's API default: images are not saved unless save_images is true
         boolean saveImages = Boolean.TRUE.equals(body.saveImages());
@@ -96,7 +97,7 @@ record A1111Api(JobQueue queue, OutputStore store, AtomicReference<A1111Settings
                     + batchSize + " x " + nIter));
         }
         Requests.check(errors);
-        ResolvedRequest first = generator.resolve(base);
+        ResolvedRequest first = generator.resolve(base, served.maxSize());
         if (Boolean.FALSE.equals(body.restoreAfterwards())) {
             settings.set(override);
         }
@@ -142,7 +143,7 @@ record A1111Api(JobQueue queue, OutputStore store, AtomicReference<A1111Settings
                 // the seed of the first image returned (a skipped first image leaves the next one first)
                 seeds.isEmpty() ? first.seed() : seeds.get(0), seeds, first.width(), first.height(),
                 first.sampler().displayName(), first.schedule().id(), first.cfgScale(), first.steps(),
-                (int) batchSize, generator.modelName(), generator.modelHash(), 0, infotexts,
+                (int) batchSize, generator.name(), generator.modelHash(), 0, infotexts,
                 first.clipSkip(), warnings);
         ctx.json(new Txt2ImgResponse(images, sent, JSON.writeValueAsString(info)));
     }

@@ -50,7 +50,7 @@ final class A1111Extras implements WebApp.Routes {
     public void register(Javalin app) {
         app.get("/sdapi/v1/options", ctx -> {
             ModelCatalog.Entry current = models.current();
-            java.nio.file.Path vae = queue.model().generator().vaeFile();
+            java.nio.file.Path vae = queue.model().generator().model().vaeFile();
             ctx.json(settings.get().toJson(current.title(), current.sha256(), vae == null ? null : vae.getFileName().toString()));
         });
         app.post("/sdapi/v1/options", this::setOptions);
@@ -68,7 +68,7 @@ final class A1111Extras implements WebApp.Routes {
         app.get("/sdapi/v1/schedulers", ctx -> ctx.json(schedulers()));
         // A1111 lists its VAE files as {model_name, filename}; this server has the --vae it started with, if any
         app.get("/sdapi/v1/sd-vae", ctx -> {
-            java.nio.file.Path vae = queue.model().generator().vaeFile();
+            java.nio.file.Path vae = queue.model().generator().model().vaeFile();
             ctx.json(vae == null ? List.of()
                     : List.of(new A1111Vae(vae.getFileName().toString(), vae.toAbsolutePath().toString())));
         });
@@ -87,12 +87,12 @@ final class A1111Extras implements WebApp.Routes {
         boolean switching = checkpoint != null && !checkpoint.asText("").isBlank();
         // clip skip is checked against the model it will apply to: the new one when this call switches
         settings.get().apply(body, "options", models::unknownProblem,
-                switching ? dev.tenstep.pipeline.GenerationRequest.MAX_CLIP_SKIP : queue.model().generator().maxClipSkip());
+                switching ? dev.tenstep.pipeline.GenerationRequest.MAX_CLIP_SKIP : queue.model().generator().model().maxClipSkip());
         if (checkpoint != null && !checkpoint.asText("").isBlank()) {
             models.switchTo(models.find(checkpoint.asText()).orElseThrow(() -> dev.tenstep.pipeline.InvalidRequestException.of(
                     "options.sd_model_checkpoint", models.unknownProblem(checkpoint.asText()))));
         }
-        int max = queue.model().generator().maxClipSkip();
+        int max = queue.model().generator().model().maxClipSkip();
         settings.updateAndGet(s -> s.apply(body, "options", models::unknownProblem, max));
         ctx.json(WebApp.emptyObject());
     }
@@ -210,7 +210,7 @@ final class A1111Extras implements WebApp.Routes {
         if (c != null && c.job() == job && c.step() == last.step()) {
             return c.base64();
         }
-        String dataUrl = JobRunner.dataUrl(queue.model().generator().preview(last, false));
+        String dataUrl = JobRunner.dataUrl(queue.model().generator().model().preview(last, false));
         String base64 = dataUrl.substring(dataUrl.indexOf(',') + 1);
         currentImage.set(new CurrentImage(job, last.step(), base64));
         return base64;
@@ -252,7 +252,7 @@ final class A1111Extras implements WebApp.Routes {
     private static final int TOKEN_COUNT_STEPS = 20;
 
     private void tokenize(Context ctx) {
-        PromptEncoder encoder = queue.model().generator().promptEncoder();
+        PromptEncoder encoder = queue.model().generator().model().promptEncoder();
         if (encoder == null) {
             throw new ApiException(404, "this generator has no tokenizer");
         }

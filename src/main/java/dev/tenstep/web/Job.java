@@ -78,7 +78,7 @@ public final class Job {
     private final ResolvedRequest request;
     private final Preview preview;
     /** The model this job runs on: the one resident when it was submitted. */
-    private final Generator generator;
+    private final dev.tenstep.pipeline.TextToImage generator;
     private final Instant created = Instant.now();
     private final List<Event> events = new ArrayList<>();
     private final List<Consumer<Event>> subscribers = new ArrayList<>();
@@ -99,7 +99,7 @@ public final class Job {
     /** The PNG of a result kept in memory ({@code save} false) until {@link #takePng}; null otherwise. */
     private volatile byte[] png;
 
-    Job(String id, ResolvedRequest resolvedRequest, Preview preview, Generator generator, boolean save) {
+    Job(String id, ResolvedRequest resolvedRequest, Preview preview, dev.tenstep.pipeline.TextToImage generator, boolean save) {
         this.id = id;
         this.request = resolvedRequest;
         this.preview = preview;
@@ -139,13 +139,13 @@ public final class Job {
     }
 
     /** The model the job runs (or ran) on: the one resident when it was submitted. */
-    Generator generator() {
+    dev.tenstep.pipeline.TextToImage generator() {
         return generator;
     }
 
     /** The name of the model the job runs (or ran) on. */
     public String model() {
-        return generator.modelName();
+        return generator.name();
     }
 
     public Status status() {
@@ -292,7 +292,7 @@ public final class Job {
                 res.put("reuse", r.reuseUrl());
             }
         }
-        return new JobView(id, status.label(), position, step, request.steps(), generator.modelName(),
+        return new JobView(id, status.label(), position, step, request.steps(), generator.name(),
                 "/api/jobs/" + id + "/events", GenerationRecord.ofRequest(request, null), error, res);
     }
 }

@@ -20,7 +20,7 @@ import java.util.concurrent.ThreadPoolExecutor;
  * this object's lock with the {@code queued} events announcing the new places, so a waiting job's last one is true.
  */
 public final class JobQueue implements AutoCloseable {
-    private final ResidentModel<Generator> model;
+    private final ResidentModel<ServedModel> model;
     private final JobRegistry jobs = new JobRegistry(JobRegistry.RETAINED);
     private final JobRunner runner;
     private final int capacity;
@@ -29,7 +29,7 @@ public final class JobQueue implements AutoCloseable {
     private final BlockingQueue<Runnable> waiting;
 
     /** The work item of one job (found again by its job for positions and cancel); it closes the job's lease. */
-    private record JobTask(Job job, ResidentModel.Lease<Generator> lease, JobQueue queue) implements Runnable {
+    private record JobTask(Job job, ResidentModel.Lease<ServedModel> lease, JobQueue queue) implements Runnable {
         @Override
         public void run() {
             try {
@@ -51,7 +51,7 @@ public final class JobQueue implements AutoCloseable {
      * @param capacity most jobs waiting (not counting the running ones)
      * @throws IllegalArgumentException when {@code workers} or {@code capacity} is below 1
      */
-    public JobQueue(Generator generator, OutputStore store, int workers, int capacity) {
+    public JobQueue(ServedModel generator, OutputStore store, int workers, int capacity) {
         if (workers < 1 || capacity < 1) {
             throw new IllegalArgumentException("workers and queue size must be at least 1");
         }
@@ -66,7 +66,7 @@ public final class JobQueue implements AutoCloseable {
      * The resident model: its {@link ResidentModel#generator generator} for what pages and lists show, and its
      * leases: take one to resolve a request, then submit under it.
      */
-    public ResidentModel<Generator> model() {
+    public ResidentModel<ServedModel> model() {
         return model;
     }
 
@@ -76,7 +76,7 @@ public final class JobQueue implements AutoCloseable {
 
     /** Queues a generation on the resident model at once ({@link ResidentModel#tryLease}), as below. */
     public Job submit(ResolvedRequest request, Job.Preview preview) {
-        try (ResidentModel.Lease<Generator> lease = model.tryLease()) {
+        try (ResidentModel.Lease<ServedModel> lease = model.tryLease()) {
             return submit(lease, request, preview);
         }
     }
@@ -85,11 +85,11 @@ public final class JobQueue implements AutoCloseable {
      * Queues a generation on the lease's model; the job holds a lease of its own until it ends, so the
      * caller may close its lease after this returns.
      *
-     * @param request a request {@link Generator#resolve resolved} by {@code lease.generator()}
+     * @param request a request resolved by {@code lease.generator()} ({@link dev.tenstep.pipeline.TextToImage#resolve(dev.tenstep.pipeline.GenerationRequest, int) model().resolve(request, maxSize())})
      * @throws QueueFullException    when {@code capacity} jobs are waiting
      * @throws IllegalStateException after {@link #close}, or when the lease is closed
      */
-    public Job submit(ResidentModel.Lease<Generator> lease, ResolvedRequest request, Job.Preview preview) {
+    public Job submit(ResidentModel.Lease<ServedModel> lease, ResolvedRequest request, Job.Preview preview) {
         return submit(lease, request, preview, true);
     }
 
@@ -98,7 +98,7 @@ public final class JobQueue implements AutoCloseable {
      * encoded in memory only ({@link Job#takePng}), nothing written to the outputs folder (A1111's
      * {@code save_images: false}).
      */
-    public synchronized Job submit(ResidentModel.Lease<Generator> lease, ResolvedRequest request, Job.Preview preview,
+    public synchronized Job submit(ResidentModel.Lease<ServedModel> lease, ResolvedRequest request, Job.Preview preview,
                                    boolean save) {
         if (executor.isShutdown()) {
             throw new IllegalStateException("the server is shutting down");
@@ -106,9 +106,9 @@ public final class JobQueue implements AutoCloseable {
         if (waiting.remainingCapacity() == 0) {
             throw new QueueFullException(capacity);
         }
-        ResidentModel.Lease<Generator> own = lease.share();
+        ResidentModel.Lease<ServedModel> own = lease.share();
         Job job = new Job(UUID.randomUUID().toString().replace("-", "").substring(0, 12), request, preview,
-                lease.generator(), save);
+                lease.generator().model(), save);
         // announced before the task can start, so "queued" always precedes "started"
         job.emit(new JobEvent.Queued(waiting.size() + 1));
         try {

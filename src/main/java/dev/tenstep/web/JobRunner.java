@@ -105,12 +105,12 @@ final class JobRunner {
         }
         started.run();
         ResolvedRequest r = job.request();
-        Generator generator = job.generator();
+        dev.tenstep.pipeline.TextToImage generator = job.generator();
         job.emit(new JobEvent.Started(job.id(), r.steps(), r.width(), r.height()));
         try {
             GenerationResult result;
             try {
-                result = generator.generate(r, p -> onStep(job, p));
+                result = generator.generate(r, null, dev.tenstep.pipeline.TextToImage.Options.DEFAULT.withListener(p -> onStep(job, p)));
             } finally {
                 synchronized (this) {
                     running.remove(job);
@@ -119,7 +119,7 @@ final class JobRunner {
                 Thread.interrupted();
             }
             Instant now = Instant.now();
-            GenerationRecord record = GenerationRecord.of(result, generator.modelName(), generator.modelHash());
+            GenerationRecord record = GenerationRecord.of(result, generator.name(), generator.modelHash());
             // saved: PNG + sidecar in the outputs folder; not saved (save_images: false): encoded in memory only
             OutputWriter.Output output = job.save()
                     ? OutputWriter.write(store.newFile(result.seed(), job.id(), now), result.image(), record, now,

@@ -36,8 +36,8 @@ record JobsApi(JobQueue queue, OutputStore store, ModelSwitcher models) implemen
     static final int MAX_STREAMED_JOBS = 256;
     private static final String EVENT_STREAM = "text/event-stream";
 
-    private Generator generator() {
-        return queue.model().generator();
+    private dev.tenstep.pipeline.TextToImage generator() {
+        return queue.model().generator().model();
     }
 
     @Override
@@ -98,10 +98,11 @@ record JobsApi(JobQueue queue, OutputStore store, ModelSwitcher models) implemen
     }
 
     private ServerInfo info() {
-        Generator g = generator();
+        ServedModel served = queue.model().generator();
+        dev.tenstep.pipeline.TextToImage g = served.model();
         ModelsApi.ModelsState state = ModelsApi.state(models);
-        return new ServerInfo(g.modelName(), g.compute().deviceName(), g.compute().dtype().id(),
-                g.compute().vaeDtype().id(), g.isDemo(), g.defaultSize(), g.sizeMultiple(), g.maxSize(),
+        return new ServerInfo(g.name(), g.compute().deviceName(), g.compute().dtype().id(),
+                g.compute().vaeDtype().id(), g.isDemo(), g.defaultSize(), g.sizeMultiple(), served.maxSize(),
                 WebApp.samplerList(), ScheduleKind.ids(), SamplerKind.DEFAULT.id(), WebApp.rngList(),
                 RngKind.DEFAULT.id(), WebApp.promptSyntaxList(), GenerationRequest.DEFAULT_SYNTAX.id(),
                 GenerationRequest.DEFAULT_CLIP_SKIP, g.maxClipSkip(), queue.capacity(), queue.waiting(), state.model(),
@@ -118,8 +119,8 @@ record JobsApi(JobQueue queue, OutputStore store, ModelSwitcher models) implemen
         Job.Preview preview = body.previewMode(errors);
         Requests.check(errors);
         // resolved and queued on one model: a switch cannot come between
-        try (ResidentModel.Lease<Generator> lease = queue.model().tryLease()) {
-            ResolvedRequest r = lease.generator().resolve(parsed);
+        try (ResidentModel.Lease<ServedModel> lease = queue.model().tryLease()) {
+            ResolvedRequest r = lease.generator().model().resolve(parsed, lease.generator().maxSize());
             Job job = queue.submit(lease, r, preview);
             ctx.status(HttpStatus.ACCEPTED).json(job.toJson(queue.position(job)));
         }
@@ -203,7 +204,7 @@ record JobsApi(JobQueue queue, OutputStore store, ModelSwitcher models) implemen
             colLabels.add("N = " + jobs.get(c).request().steps());
         }
         ResolvedRequest first = jobs.get(0).request();
-        String title = "\"" + first.prompt() + "\"  seed " + first.seed() + ", CFG " + first.cfgScale() + ", " + generator().modelName();
+        String title = "\"" + first.prompt() + "\"  seed " + first.seed() + ", CFG " + first.cfgScale() + ", " + generator().name();
         byte[] png = PngImages.encode(GridImage.compose(cells, rowLabels, colLabels, title), Map.of("parameters", title));
         ctx.contentType("image/png");
         ctx.header("Content-Disposition", "attachment; filename=\"grid-" + first.seed() + ".png\"");

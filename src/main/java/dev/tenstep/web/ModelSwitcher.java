@@ -34,11 +34,11 @@ public final class ModelSwitcher implements AutoCloseable {
     @FunctionalInterface
     public interface Loader {
         /**
-         * @return the loaded model, owning its pipeline ({@link Generator#owning}: closed when switched away from)
+         * @return the loaded model, owning its pipeline ({@link ServedModel#owning}: closed when switched away from)
          * @throws RuntimeException with a message naming the problem (a missing file, shapes that
          *                          need a config, a size limit below the model's default size)
          */
-        Generator load(ModelCatalog.Entry entry);
+        ServedModel load(ModelCatalog.Entry entry);
     }
 
     private final JobQueue queue;
@@ -64,7 +64,7 @@ public final class ModelSwitcher implements AutoCloseable {
 
     /** A server with one model and nothing to switch to (the queue's generator, as the tests start it). */
     static ModelSwitcher single(JobQueue queue) {
-        ModelCatalog.Entry only = ModelCatalog.named(queue.model().generator().modelName());
+        ModelCatalog.Entry only = ModelCatalog.named(queue.model().generator().model().name());
         ModelCatalog c = new ModelCatalog(null);
         return new ModelSwitcher(queue, c, e -> {
             throw new IllegalStateException("this server was started with one model, " + only.title());
@@ -73,7 +73,7 @@ public final class ModelSwitcher implements AutoCloseable {
 
     /** The resident model's entry, with its hash once the load has computed it. */
     public ModelCatalog.Entry current() {
-        return current.withHash(queue.model().generator().modelHash());
+        return current.withHash(queue.model().generator().model().modelHash());
     }
 
     /** The title of the model a pending switch goes to (waiting for earlier jobs, or loading), or null. */
@@ -131,15 +131,15 @@ public final class ModelSwitcher implements AutoCloseable {
      * switching for one request and back would reload models for every request and race with the
      * other clients' choice; clients switch with the options call first.
      */
-    String overrideProblem(String sent, Generator leased) {
+    String overrideProblem(String sent, ServedModel leased) {
         Optional<ModelCatalog.Entry> e = find(sent);
         if (e.isEmpty()) {
             return unknownProblem(sent);
         }
-        if (e.get().modelName().equals(leased.modelName())) {
+        if (e.get().modelName().equals(leased.model().name())) {
             return null;
         }
-        return "'" + e.get().title() + "' is not the loaded model ('" + leased.modelName() + "'); a request does not "
+        return "'" + e.get().title() + "' is not the loaded model ('" + leased.model().name() + "'); a request does not "
                 + "switch models: switch first with POST /sdapi/v1/options {\"sd_model_checkpoint\": \"" + e.get().title()
                 + "\"}";
     }
@@ -154,19 +154,19 @@ public final class ModelSwitcher implements AutoCloseable {
      * @throws InterruptedException when interrupted while waiting for earlier jobs (nothing changed)
      */
     public ModelCatalog.Entry switchTo(ModelCatalog.Entry target) throws InterruptedException {
-        if (target.sameModel(current) && queue.model().switchingTo() == null && !(queue.model().generator() instanceof Unloaded)) {
+        if (target.sameModel(current) && queue.model().switchingTo() == null && !(queue.model().generator().model() instanceof Unloaded)) {
             return current();
         }
         AtomicReference<String> failure = new AtomicReference<>();
         queue.model().switchModel(target.title(), old -> {
-            if (target.sameModel(current) && !(old instanceof Unloaded)) {
+            if (target.sameModel(current) && !(old.model() instanceof Unloaded)) {
                 return old;
             }
             ModelCatalog.Entry previous = current;
             LOG.info("switching the model from {} to {}", previous.title(), target.title());
             old.close();
             try {
-                Generator next = loader.load(target);
+                ServedModel next = loader.load(target);
                 current = target;
                 refreshQuietly();
                 LOG.info("now serving {}", target.title());
@@ -176,12 +176,12 @@ public final class ModelSwitcher implements AutoCloseable {
                 // one line: the message says what is wrong; the stack trace only helps a developer
                 LOG.warn("could not load {}: {}{}", target.title(), why, causeOf(e));
                 LOG.debug("could not load {}", target.title(), e);
-                if (old instanceof Unloaded) {
+                if (old.model() instanceof Unloaded) {
                     failure.set("could not load '" + target.title() + "': " + why + "; no model is loaded");
                     return old;
                 }
                 try {
-                    Generator back = loader.load(previous);
+                    ServedModel back = loader.load(previous);
                     failure.set("could not load '" + target.title() + "': " + why + "; still serving '"
                             + previous.title() + "'");
                     return back;
@@ -191,7 +191,7 @@ public final class ModelSwitcher implements AutoCloseable {
                     String msg = "could not load '" + target.title() + "': " + why + "; reloading '"
                             + previous.title() + "' failed too: " + message(e2) + "; no model is loaded";
                     failure.set(msg);
-                    return new Unloaded(previous.modelName(), msg);
+                    return ServedModel.of(new Unloaded(previous.modelName(), msg), 512);
                 }
             }
         });
@@ -235,9 +235,10 @@ public final class ModelSwitcher implements AutoCloseable {
 
     /**
      * What is resident after a failed switch whose old model could not be loaded again either:
-     * every request is refused with 503 naming both failures, until a switch succeeds.
+     * every request is refused with 503 naming both failures ({@link #resolve}, the first call a request makes),
+     * until a switch succeeds; the model's other work (generate, preview, ...) fails with the same message.
      */
-    private static final class Unloaded implements Generator {
+    private static final class Unloaded implements TextToImage {
         private final String name;
         private final String why;
 
@@ -246,14 +247,13 @@ public final class ModelSwitcher implements AutoCloseable {
             this.why = why;
         }
 
-        @Override
-        public String modelName() {
-            return name;
+        private IllegalStateException unloaded() {
+            return new IllegalStateException(why);
         }
 
         @Override
-        public boolean isDemo() {
-            return false;
+        public String name() {
+            return name;
         }
 
         @Override
@@ -267,23 +267,52 @@ public final class ModelSwitcher implements AutoCloseable {
         }
 
         @Override
-        public int maxSize() {
-            return 512;
-        }
-
-        @Override
-        public ResolvedRequest resolve(GenerationRequest request) {
+        public ResolvedRequest resolve(GenerationRequest request, int maxSize) {
             throw new ApiException(503, why + "; switch to another model (POST /sdapi/v1/options or the page's model list)");
         }
 
         @Override
-        public GenerationResult generate(ResolvedRequest request, TextToImage.Listener listener) {
-            throw new IllegalStateException(why);
+        public dev.tenstep.sampling.NoiseSchedule noiseSchedule() {
+            throw unloaded();
+        }
+
+        @Override
+        public long[] latentShape(ResolvedRequest resolved) {
+            throw unloaded();
+        }
+
+        @Override
+        public PromptEmbedding encodePrompt(String prompt, String negativePrompt) {
+            throw unloaded();
+        }
+
+        @Override
+        public ai.djl.ndarray.NDManager newManager() {
+            throw unloaded();
+        }
+
+        @Override
+        public Conditioned condition(ResolvedRequest request, PromptEmbedding embedding, ai.djl.ndarray.NDManager manager) {
+            throw unloaded();
+        }
+
+        @Override
+        public ai.djl.ndarray.NDArray decode(ai.djl.ndarray.NDArray latents) {
+            throw unloaded();
+        }
+
+        @Override
+        public GenerationResult generate(ResolvedRequest request, PromptEmbedding embedding, Options options) {
+            throw unloaded();
         }
 
         @Override
         public BufferedImage preview(StepProgress step, boolean exact) {
-            throw new IllegalStateException(why);
+            throw unloaded();
+        }
+
+        @Override
+        public void close() {
         }
     }
 }

@@ -28,8 +28,13 @@ record Pages(JobQueue queue, OutputStore store, ModelSwitcher models) implements
     private static final List<String> REUSED = List.of("prompt", "negative_prompt", "steps", "cfg_scale", "seed",
             "width", "height", "sampler", "schedule", "gamma");
 
-    private Generator generator() {
+    /** The resident model and the server's size limit. */
+    private ServedModel served() {
         return queue.model().generator();
+    }
+
+    private dev.tenstep.pipeline.TextToImage generator() {
+        return served().model();
     }
 
     @Override
@@ -46,7 +51,7 @@ record Pages(JobQueue queue, OutputStore store, ModelSwitcher models) implements
     private Map<String, Object> page(String active, Context ctx) {
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("active", active);
-        m.put("model", generator().modelName());
+        m.put("model", generator().name());
         // the model picker: every listed model, the resident one selected
         m.put("modelTitle", models.current().title());
         m.put("models", models.entries());
@@ -56,7 +61,7 @@ record Pages(JobQueue queue, OutputStore store, ModelSwitcher models) implements
         m.put("demoLabel", DemoModelWriter.LABEL);
         m.put("sizeMultiple", generator().sizeMultiple());
         m.put("defaultSize", generator().defaultSize());
-        m.put("maxSize", generator().maxSize());
+        m.put("maxSize", served().maxSize());
         m.put("queueSize", queue.capacity());
         m.put("samplers", WebApp.samplerList());
         m.put("schedules", ScheduleKind.ids());

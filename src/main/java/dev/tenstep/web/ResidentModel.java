@@ -8,7 +8,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.UnaryOperator;
 
 /**
- * The one resident model (of type {@code M}: the web layer's {@link Generator}) and the switch barrier
+ * The one resident model (of type {@code M}: the web layer's {@link ServedModel}) and the switch barrier
  * in front of it. Work uses the model through a
  * {@link Lease}: a request is resolved against the lease's generator and its job keeps a lease
  * until it ends, so a job runs on the model its request was checked against. {@link #switchModel}

@@ -7,7 +7,7 @@ import dev.tenstep.pipeline.DemoModelWriter;
 import dev.tenstep.pipeline.ModelCatalog;
 import dev.tenstep.sampling.ideal.IdealModels;
 import dev.tenstep.testing.Fixtures;
-import dev.tenstep.web.Generator;
+import dev.tenstep.web.ServedModel;
 import io.javalin.Javalin;
 import org.junit.jupiter.api.Test;
 import picocli.CommandLine;
@@ -130,10 +130,10 @@ class ServeCommandTest {
         assertEquals(file.toAbsolutePath().toString(), first.filename());
         java.io.StringWriter err = new java.io.StringWriter();
         java.io.PrintWriter pw = new java.io.PrintWriter(err, true);
-        Generator g = serve.load(cmd, first, first, ComputeSpec.CPU, pw);
+        ServedModel g = serve.load(cmd, first, first, ComputeSpec.CPU, pw);
         try {
-            assertEquals("tiny-sd15", g.modelName());
-            assertEquals("3e4a28f774", g.modelHash(), "the A1111 hash is computed at load");
+            assertEquals("tiny-sd15", g.model().name());
+            assertEquals("3e4a28f774", g.model().modelHash(), "the A1111 hash is computed at load");
             assertEquals(128, g.maxSize(), "twice tiny-sd15's default size of 64");
         } finally {
             g.close();
@@ -175,7 +175,7 @@ class ServeCommandTest {
         ServeCommand.Served s = serve.loadFirst(cmd, new ModelCatalog(models), ComputeSpec.CPU, pw);
         try {
             assertEquals(ModelCatalog.entryOf(models.resolve("b")), s.entry());
-            assertEquals("b", s.generator().modelName());
+            assertEquals("b", s.generator().model().name());
         } finally {
             s.generator().close();
         }

@@ -134,16 +134,10 @@ class A1111ApiTest extends TinySd15WebTest {
             assertEquals(0, json(client.get("/sdapi/v1/sd-vae")).size());
         });
         Path vae = outputs.resolveSibling("vae-ft-mse.vae.safetensors").toAbsolutePath();
-        Generator withVae = new WebTestSupport.ForwardingGenerator(generator) {
+        dev.tenstep.pipeline.TextToImage withVae = new WebTestSupport.ForwardingModel(generator) {
             @Override
             public Path vaeFile() {
                 return vae;
-            }
-
-            @Override
-            public dev.tenstep.pipeline.GenerationResult generate(dev.tenstep.pipeline.ResolvedRequest request,
-                                                                  dev.tenstep.pipeline.TextToImage.Listener listener) {
-                return real.generate(request, listener);
             }
         };
         withApp(withVae, 16, (client, queue, store) -> {

@@ -27,16 +27,16 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /**
  * {@code /sdapi/v1/progress} ({@code current_image}, {@code eta_relative}), {@code /skip} and {@code /interrupt}
  * against txt2img calls of several images, on the tiny-sd15 fixture (64 x 64, 2 steps) with every generation held
- * after its first step ({@link WebTestSupport.GateGenerator}).
+ * after its first step ({@link WebTestSupport.GateModel}).
  */
 class A1111ProgressTest extends TinySd15WebTest {
 
     interface GateTest {
-        void run(HttpClient client, JobQueue queue, WebTestSupport.GateGenerator gate) throws Exception;
+        void run(HttpClient client, JobQueue queue, WebTestSupport.GateModel gate) throws Exception;
     }
 
     private void withGate(GateTest test) {
-        WebTestSupport.GateGenerator gate = new WebTestSupport.GateGenerator(generator);
+        WebTestSupport.GateModel gate = new WebTestSupport.GateModel(generator);
         withApp(gate, 16, (client, queue, store) -> test.run(client, queue, gate));
     }
 

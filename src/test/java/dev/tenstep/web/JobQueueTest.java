@@ -23,18 +23,19 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 class JobQueueTest extends TinySd15WebTest {
 
-    /** Records the order in which jobs start, then holds or runs them as {@link WebTestSupport.HoldingGenerator} does. */
-    static final class RecordingGenerator extends WebTestSupport.ForwardingGenerator {
+    /** Records the order in which jobs start, then holds or runs them as {@link WebTestSupport.HoldingModel} does. */
+    static final class RecordingGenerator extends WebTestSupport.ForwardingModel {
         final List<String> started = Collections.synchronizedList(new ArrayList<>());
 
-        RecordingGenerator(WebTestSupport.HoldingGenerator holding) {
+        RecordingGenerator(WebTestSupport.HoldingModel holding) {
             super(holding);
         }
 
         @Override
-        public GenerationResult generate(dev.tenstep.pipeline.ResolvedRequest request, TextToImage.Listener listener) {
+        public GenerationResult generate(dev.tenstep.pipeline.ResolvedRequest request, PromptEmbedding embedding,
+                                         Options options) {
             started.add(request.prompt());
-            return real.generate(request, listener);
+            return real.generate(request, embedding, options);
         }
     }
 
@@ -59,9 +60,9 @@ class JobQueueTest extends TinySd15WebTest {
 
     @Test
     void waitingJobsRunInOrderWithTheirPositionsAnnounced() throws Exception {
-        WebTestSupport.HoldingGenerator holding = new WebTestSupport.HoldingGenerator(generator);
+        WebTestSupport.HoldingModel holding = new WebTestSupport.HoldingModel(generator);
         RecordingGenerator recording = new RecordingGenerator(holding);
-        try (JobQueue queue = new JobQueue(recording, new OutputStore(outputs), 1, 3)) {
+        try (JobQueue queue = new JobQueue(ServedModel.of(recording), new OutputStore(outputs), 1, 3)) {
             Job a = queue.submit(request("a"), Job.Preview.NONE);
             holding.awaitStarted();
             Job b = queue.submit(request("b"), Job.Preview.NONE);
@@ -94,8 +95,8 @@ class JobQueueTest extends TinySd15WebTest {
 
     @Test
     void closeCancelsWaitingJobsAndInterruptsTheRunningOne() throws Exception {
-        WebTestSupport.HoldingGenerator holding = new WebTestSupport.HoldingGenerator(generator);
-        JobQueue queue = new JobQueue(holding, new OutputStore(outputs), 1, 4);
+        WebTestSupport.HoldingModel holding = new WebTestSupport.HoldingModel(generator);
+        JobQueue queue = new JobQueue(ServedModel.of(holding), new OutputStore(outputs), 1, 4);
         Job running = queue.submit(request("running"), Job.Preview.NONE);
         holding.awaitStarted();
         Job waiting = queue.submit(request("waiting"), Job.Preview.NONE);
@@ -114,40 +115,35 @@ class JobQueueTest extends TinySd15WebTest {
     @Test
     void rejectsNonPositiveSizes() {
         OutputStore store = new OutputStore(outputs);
-        assertThrows(IllegalArgumentException.class, () -> new JobQueue(generator, store, 0, 1));
-        assertThrows(IllegalArgumentException.class, () -> new JobQueue(generator, store, 1, 0));
+        assertThrows(IllegalArgumentException.class, () -> new JobQueue(ServedModel.of(generator), store, 0, 1));
+        assertThrows(IllegalArgumentException.class, () -> new JobQueue(ServedModel.of(generator), store, 1, 0));
     }
 
     /** A model that answers to another name: what a switch loads in these tests. */
-    private static Generator named(String name) {
-        return new WebTestSupport.ForwardingGenerator(generator) {
+    private static TextToImage named(String name) {
+        return new WebTestSupport.ForwardingModel(generator) {
             @Override
-            public String modelName() {
+            public String name() {
                 return name;
-            }
-
-            @Override
-            public GenerationResult generate(dev.tenstep.pipeline.ResolvedRequest request, TextToImage.Listener listener) {
-                return real.generate(request, listener);
             }
         };
     }
 
     @Test
     void aSwitchWaitsForEveryJobSubmittedBeforeItOnEveryWorker() throws Exception {
-        WebTestSupport.HoldingGenerator holding = new WebTestSupport.HoldingGenerator(generator);
-        Generator second = named("second-model");
-        try (JobQueue queue = new JobQueue(holding, new OutputStore(outputs), 2, 4)) {
+        WebTestSupport.HoldingModel holding = new WebTestSupport.HoldingModel(generator);
+        ServedModel second = ServedModel.of(named("second-model"));
+        try (JobQueue queue = new JobQueue(ServedModel.of(holding), new OutputStore(outputs), 2, 4)) {
             // two workers: a and b run (held at their first step), c waits
             List<Job> before = List.of(queue.submit(request("a"), Job.Preview.NONE),
                     queue.submit(request("b"), Job.Preview.NONE), queue.submit(request("c"), Job.Preview.NONE));
             holding.awaitStarted();
             List<String> atSwap = Collections.synchronizedList(new ArrayList<>());
-            java.util.concurrent.CompletableFuture<Generator> switched = java.util.concurrent.CompletableFuture.supplyAsync(() -> {
+            java.util.concurrent.CompletableFuture<ServedModel> switched = java.util.concurrent.CompletableFuture.supplyAsync(() -> {
                 try {
                     return queue.model().switchModel("second-model", old -> {
                         before.forEach(j -> atSwap.add(j.request().prompt() + ":" + j.status().label()));
-                        atSwap.add("old:" + old.modelName());
+                        atSwap.add("old:" + old.model().name());
                         return second;
                     });
                 } catch (InterruptedException e) {
@@ -164,8 +160,8 @@ class JobQueueTest extends TinySd15WebTest {
                     () -> queue.submit(request("refused"), Job.Preview.NONE));
             assertTrue(refused.getMessage().contains("switching the model to 'second-model'"), refused.getMessage());
             java.util.concurrent.CompletableFuture<Job> after = java.util.concurrent.CompletableFuture.supplyAsync(() -> {
-                try (ResidentModel.Lease<Generator> lease = queue.model().lease(1, TimeUnit.MINUTES)) {
-                    return queue.submit(lease, lease.generator().resolve(GenerationRequest.of("d").withSteps(1).withSeed(1)),
+                try (ResidentModel.Lease<ServedModel> lease = queue.model().lease(1, TimeUnit.MINUTES)) {
+                    return queue.submit(lease, lease.generator().model().resolve(GenerationRequest.of("d").withSteps(1).withSeed(1), lease.generator().maxSize()),
                             Job.Preview.NONE);
                 } catch (InterruptedException e) {
                     throw new IllegalStateException(e);

@@ -49,29 +49,24 @@ class ModelSwitchTest {
         final List<String> events = Collections.synchronizedList(new ArrayList<>());
 
         @Override
-        public Generator load(ModelCatalog.Entry entry) {
+        public ServedModel load(ModelCatalog.Entry entry) {
             events.add("load " + entry.title());
             TextToImage p = entry.kind() == ModelCatalog.Kind.FILE
                     ? SingleFileLoader.load(entry.path(), SingleFileLoader.Options.DEFAULT)
                     : StableDiffusionPipeline.load(entry.path());
-            Generator owning = Generator.owning(p, Generator.defaultMaxSize(p.defaultSize()));
-            return new WebTestSupport.ForwardingGenerator(owning) {
-                @Override
-                public GenerationResult generate(dev.tenstep.pipeline.ResolvedRequest request, TextToImage.Listener listener) {
-                    return real.generate(request, listener);
-                }
+            return ServedModel.owning(new WebTestSupport.ForwardingModel(p) {
 
                 @Override
                 public void close() {
-                    events.add("close " + real.modelName());
+                    events.add("close " + real.name());
                     super.close();
                 }
-            };
+            }, p.maxSize());
         }
     }
 
     interface SwitchTest {
-        void run(HttpClient client, JobQueue queue, WebTestSupport.HoldingGenerator first, RecordingLoader loader)
+        void run(HttpClient client, JobQueue queue, WebTestSupport.HoldingModel first, RecordingLoader loader)
                 throws Exception;
     }
 
@@ -88,10 +83,11 @@ class ModelSwitchTest {
         ModelCatalog catalog = new ModelCatalog(models());
         ModelCatalog.Entry sd15 = catalog.find("tiny-sd15").orElseThrow();
         RecordingLoader loader = new RecordingLoader();
-        WebTestSupport.HoldingGenerator first = new WebTestSupport.HoldingGenerator(loader.load(sd15));
+        ServedModel loaded = loader.load(sd15);
+        WebTestSupport.HoldingModel first = new WebTestSupport.HoldingModel(loaded.model());
         first.hold = false;
         OutputStore store = new OutputStore(Files.createDirectories(tmp.resolve("outputs")));
-        JobQueue queue = new JobQueue(first, store, 1, 8);
+        JobQueue queue = new JobQueue(ServedModel.owning(first, loaded.maxSize()), store, 1, 8);
         ModelSwitcher switcher = new ModelSwitcher(queue, catalog, loader, sd15);
         try {
             Javalin app = WebApp.create(queue, store, switcher);

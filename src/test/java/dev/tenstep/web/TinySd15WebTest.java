@@ -17,7 +17,7 @@ import java.nio.file.Path;
  */
 abstract class TinySd15WebTest {
     static StableDiffusionPipeline pipeline;
-    static Generator generator;
+    static dev.tenstep.pipeline.TextToImage generator;
 
     /** A fresh outputs folder per test. */
     @TempDir
@@ -26,7 +26,7 @@ abstract class TinySd15WebTest {
     @BeforeAll
     static void loadTinySd15() {
         pipeline = StableDiffusionPipeline.load(Fixtures.dir(Fixtures.SD15));
-        generator = Generator.of(pipeline);
+        generator = pipeline;
     }
 
     /** A test body run against a started app. */
@@ -36,7 +36,12 @@ abstract class TinySd15WebTest {
     }
 
     /** Runs {@code test} against the web app of {@code gen} (one worker, {@code queueSize} waiting jobs) on {@link #outputs}. */
-    void withApp(Generator gen, int queueSize, AppTest test) {
+    void withApp(dev.tenstep.pipeline.TextToImage gen, int queueSize, AppTest test) {
+        withApp(ServedModel.of(gen), queueSize, test);
+    }
+
+    /** As {@link #withApp(dev.tenstep.pipeline.TextToImage, int, AppTest)} with the server's model and size limit. */
+    void withApp(ServedModel gen, int queueSize, AppTest test) {
         OutputStore store = new OutputStore(outputs);
         JobQueue queue = new JobQueue(gen, store, 1, queueSize);
         try {
@@ -47,7 +52,7 @@ abstract class TinySd15WebTest {
         }
     }
 
-    /** {@link #withApp(Generator, int, AppTest)} with the tiny-sd15 generator and 16 waiting jobs. */
+    /** {@link #withApp(dev.tenstep.pipeline.TextToImage, int, AppTest)} with the tiny-sd15 generator and 16 waiting jobs. */
     void withApp(AppTest test) {
         withApp(generator, 16, test);
     }

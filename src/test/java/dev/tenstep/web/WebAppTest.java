@@ -354,7 +354,7 @@ class WebAppTest extends TinySd15WebTest {
 
     @Test
     void fullQueueAnswers429AndCancelWorks() {
-        WebTestSupport.HoldingGenerator holding = new WebTestSupport.HoldingGenerator(generator);
+        WebTestSupport.HoldingModel holding = new WebTestSupport.HoldingModel(generator);
         withApp(holding, 1, (client, queue, store) -> {
             String running = submit(client, "{\"prompt\": \"first\", \"steps\": 3, \"seed\": 1}");
             holding.awaitStarted();
@@ -535,7 +535,7 @@ class WebAppTest extends TinySd15WebTest {
         });
         // serve --max-size N
         int custom = 3 * pipeline.defaultSize();
-        withApp(Generator.of(pipeline, custom), 16, (client, queue, store) -> {
+        withApp(ServedModel.of(pipeline, custom), 16, (client, queue, store) -> {
             assertEquals(custom, json(client.get("/api/info")).get("max_size").asInt());
             Response r = postJson(client, "/api/txt2img", "{\"width\": " + (custom + generator.sizeMultiple()) + "}");
             assertTrue(json(r).get("error").asText().contains("must be at most " + custom + " for this model"));
@@ -574,17 +574,17 @@ class WebAppTest extends TinySd15WebTest {
      * the UNet between blocks, only watches the thread's interrupt flag; then the real pipeline
      * runs (and stops at once if the flag is set).
      */
-    static final class SlowStepGenerator extends WebTestSupport.ForwardingGenerator {
+    static final class SlowStepGenerator extends WebTestSupport.ForwardingModel {
         final java.util.concurrent.CountDownLatch inStep = new java.util.concurrent.CountDownLatch(1);
         volatile boolean interruptedInStep;
 
-        SlowStepGenerator(Generator real) {
+        SlowStepGenerator(TextToImage real) {
             super(real);
         }
 
         @Override
         public dev.tenstep.pipeline.GenerationResult generate(dev.tenstep.pipeline.ResolvedRequest request,
-                                                                TextToImage.Listener listener) {
+                                                                PromptEmbedding embedding, Options options) {
             if (request.prompt().equals("slow")) {
                 inStep.countDown();
                 long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
@@ -593,7 +593,7 @@ class WebAppTest extends TinySd15WebTest {
                 }
                 interruptedInStep = Thread.currentThread().isInterrupted();
             }
-            return real.generate(request, listener);
+            return real.generate(request, embedding, options);
         }
 
 

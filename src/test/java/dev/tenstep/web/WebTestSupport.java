@@ -15,7 +15,7 @@ import java.io.IOException;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 
-/** Helpers of the web tests: JSON requests and a generator that can hold a job at its first step. */
+/** Helpers of the web tests: JSON requests and a model that can hold a job at its first step. */
 final class WebTestSupport {
     static final ObjectMapper JSON = new ObjectMapper();
 
@@ -47,17 +47,17 @@ final class WebTestSupport {
         return JSON.readTree(r.body().string());
     }
 
-    /** Delegates everything to a real generator; test wrappers override {@code generate}. */
-    abstract static class ForwardingGenerator implements Generator {
-        final Generator real;
+    /** Delegates everything to a real model; test wrappers override {@code generate(ResolvedRequest, PromptEmbedding, Options)}. */
+    abstract static class ForwardingModel implements TextToImage {
+        final TextToImage real;
 
-        ForwardingGenerator(Generator real) {
+        ForwardingModel(TextToImage real) {
             this.real = real;
         }
 
         @Override
-        public String modelName() {
-            return real.modelName();
+        public String name() {
+            return real.name();
         }
 
         @Override
@@ -78,6 +78,11 @@ final class WebTestSupport {
         @Override
         public java.nio.file.Path vaeFile() {
             return real.vaeFile();
+        }
+
+        @Override
+        public String vaeHash() {
+            return real.vaeHash();
         }
 
         @Override
@@ -111,8 +116,55 @@ final class WebTestSupport {
         }
 
         @Override
-        public dev.tenstep.pipeline.ResolvedRequest resolve(GenerationRequest request) {
-            return real.resolve(request);
+        public dev.tenstep.sampling.NoiseSchedule noiseSchedule() {
+            return real.noiseSchedule();
+        }
+
+        @Override
+        public dev.tenstep.pipeline.ResolvedRequest resolve(GenerationRequest request, int maxSize) {
+            return real.resolve(request, maxSize);
+        }
+
+        @Override
+        public long[] latentShape(dev.tenstep.pipeline.ResolvedRequest resolved) {
+            return real.latentShape(resolved);
+        }
+
+        @Override
+        public float[] initialLatents(dev.tenstep.pipeline.ResolvedRequest resolved) {
+            return real.initialLatents(resolved);
+        }
+
+        @Override
+        public PromptEmbedding encodePrompt(String prompt, String negativePrompt) {
+            return real.encodePrompt(prompt, negativePrompt);
+        }
+
+        @Override
+        public PromptEmbedding encodePrompt(dev.tenstep.pipeline.ResolvedRequest request) {
+            return real.encodePrompt(request);
+        }
+
+        @Override
+        public ai.djl.ndarray.NDManager newManager() {
+            return real.newManager();
+        }
+
+        @Override
+        public Conditioned condition(dev.tenstep.pipeline.ResolvedRequest request, PromptEmbedding embedding,
+                                     ai.djl.ndarray.NDManager manager) {
+            return real.condition(request, embedding, manager);
+        }
+
+        @Override
+        public ai.djl.ndarray.NDArray decode(ai.djl.ndarray.NDArray latents) {
+            return real.decode(latents);
+        }
+
+        @Override
+        public GenerationResult generate(dev.tenstep.pipeline.ResolvedRequest request, PromptEmbedding embedding,
+                                         Options options) {
+            return real.generate(request, embedding, options);
         }
 
         @Override
@@ -122,15 +174,15 @@ final class WebTestSupport {
     }
 
     /**
-     * Wraps a generator: every generation stops at its first step until {@link #release} (no
+     * Wraps a model: every generation stops at its first step until {@link #release} (no
      * sleeping: tests wait on {@link #started}); a prompt of {@code "explode"} fails the job.
      */
-    static final class HoldingGenerator extends ForwardingGenerator {
+    static final class HoldingModel extends ForwardingModel {
         final CountDownLatch started = new CountDownLatch(1);
         final CountDownLatch release = new CountDownLatch(1);
         volatile boolean hold = true;
 
-        HoldingGenerator(Generator real) {
+        HoldingModel(TextToImage real) {
             super(real);
         }
 
@@ -145,11 +197,13 @@ final class WebTestSupport {
         }
 
         @Override
-        public GenerationResult generate(dev.tenstep.pipeline.ResolvedRequest request, TextToImage.Listener listener) {
+        public GenerationResult generate(dev.tenstep.pipeline.ResolvedRequest request, PromptEmbedding embedding,
+                                         Options options) {
             if (request.prompt().equals("explode")) {
                 throw new IllegalStateException("the test generator exploded on purpose");
             }
-            return real.generate(request, p -> {
+            TextToImage.Listener listener = options.listener();
+            return real.generate(request, embedding, options.withListener(p -> {
                 if (hold) {
                     started.countDown();
                     try {
@@ -160,21 +214,21 @@ final class WebTestSupport {
                     }
                 }
                 return listener.onStep(p);
-            });
+            }));
         }
 
     }
 
     /**
-     * Wraps a generator: every generation reports its first step to its listener (so the job has its progress and
+     * Wraps a model: every generation reports its first step to its listener (so the job has its progress and
      * x0-hat), then waits at a gate until {@link #pass} lets one generation on, or its job is cancelled (the worker's
      * interrupt). {@link #awaitArrival} returns the seeds in the order their generations reached the gate; no sleeping.
      */
-    static final class GateGenerator extends ForwardingGenerator {
+    static final class GateModel extends ForwardingModel {
         private final java.util.concurrent.BlockingQueue<Long> arrived = new java.util.concurrent.LinkedBlockingQueue<>();
         private final java.util.concurrent.Semaphore permits = new java.util.concurrent.Semaphore(0);
 
-        GateGenerator(Generator real) {
+        GateModel(TextToImage real) {
             super(real);
         }
 
@@ -198,8 +252,10 @@ final class WebTestSupport {
         }
 
         @Override
-        public GenerationResult generate(dev.tenstep.pipeline.ResolvedRequest request, TextToImage.Listener listener) {
-            return real.generate(request, p -> {
+        public GenerationResult generate(dev.tenstep.pipeline.ResolvedRequest request, PromptEmbedding embedding,
+                                         Options options) {
+            TextToImage.Listener listener = options.listener();
+            return real.generate(request, embedding, options.withListener(p -> {
                 boolean go = listener.onStep(p);
                 if (go && p.step() == 1) {
                     arrived.add(request.seed());
@@ -211,7 +267,7 @@ final class WebTestSupport {
                     }
                 }
                 return go;
-            });
+            }));
         }
     }
 }

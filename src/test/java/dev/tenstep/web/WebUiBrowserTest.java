@@ -75,7 +75,7 @@ class WebUiBrowserTest {
         pipeline = StableDiffusionPipeline.load(demo);
         OutputStore store = new OutputStore(tmp.resolve("outputs"));
         // a queue of 2: the default grid's 8 cells do not fit at once, so the page submits in batches
-        queue = new JobQueue(Generator.of(pipeline), store, 1, QUEUE_SIZE);
+        queue = new JobQueue(ServedModel.of(pipeline), store, 1, QUEUE_SIZE);
         app = WebApp.create(queue, store).start("127.0.0.1", 0);
         base = "http://127.0.0.1:" + app.port();
 
@@ -285,12 +285,13 @@ class WebUiBrowserTest {
         dev.tenstep.pipeline.ModelCatalog catalog = new dev.tenstep.pipeline.ModelCatalog(models);
         ModelSwitcher.Loader loader = e -> {
             StableDiffusionPipeline p = StableDiffusionPipeline.load(e.path());
-            return Generator.owning(p, Generator.defaultMaxSize(p.defaultSize()));
+            return ServedModel.owning(p, p.maxSize());
         };
         dev.tenstep.pipeline.ModelCatalog.Entry demo = catalog.find("demo").orElseThrow();
-        WebTestSupport.HoldingGenerator held = new WebTestSupport.HoldingGenerator(loader.load(demo));
+        ServedModel loaded = loader.load(demo);
+        WebTestSupport.HoldingModel held = new WebTestSupport.HoldingModel(loaded.model());
         OutputStore store = new OutputStore(tmp.resolve("picker-outputs"));
-        JobQueue q = new JobQueue(held, store, 1, 4);
+        JobQueue q = new JobQueue(ServedModel.owning(held, loaded.maxSize()), store, 1, 4);
         ModelSwitcher switcher = new ModelSwitcher(q, catalog, loader, demo);
         Javalin a = WebApp.create(q, store, switcher).start("127.0.0.1", 0);
         try {
@@ -339,7 +340,7 @@ class WebUiBrowserTest {
     @Test
     void idealShapesModelShowsPicturesOnCompare() throws Exception {
         try (IdealPipeline ideal = IdealPipeline.load(IdealModels.SHAPES);
-             JobQueue q = new JobQueue(Generator.of(ideal), new OutputStore(tmp.resolve("ideal-outputs")), 1, 16)) {
+             JobQueue q = new JobQueue(ServedModel.of(ideal), new OutputStore(tmp.resolve("ideal-outputs")), 1, 16)) {
             Javalin a = WebApp.create(q, new OutputStore(tmp.resolve("ideal-outputs"))).start("127.0.0.1", 0);
             try {
                 String b = "http://127.0.0.1:" + a.port();
