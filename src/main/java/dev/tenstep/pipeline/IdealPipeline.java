@@ -74,6 +74,12 @@ public final class IdealPipeline implements TextToImage {
         return data.width();
     }
 
+    /** The data set's larger side: the model draws only its own size, so a server offers no larger one. */
+    @Override
+    public int maxSize() {
+        return Math.max(data.width(), data.height());
+    }
+
     /** No text encoder: clip skip 1 only. */
     @Override
     public int maxClipSkip() {

@@ -64,6 +64,8 @@ class IdealPipelineTest {
             assertEquals(11, ok.seed());
         }
         assertTrue(ShapesDataSet.get().size() > 0);
+            // a server offers no size the model refuses (serve's banner, /api/info max_size, the form)
+            assertEquals(64, p.maxSize());
     }
 
     @Test
