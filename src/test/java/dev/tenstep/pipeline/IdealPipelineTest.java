@@ -62,10 +62,10 @@ class IdealPipelineTest {
             assertEquals(999, p.resolve(request("", SamplerKind.DDIM, 999)).steps());
             assertEquals(64, ok.width());
             assertEquals(11, ok.seed());
-        }
-        assertTrue(ShapesDataSet.get().size() > 0);
             // a server offers no size the model refuses (serve's banner, /api/info max_size, the form)
             assertEquals(64, p.maxSize());
+        }
+        assertTrue(ShapesDataSet.get().size() > 0);
     }
 
     @Test
