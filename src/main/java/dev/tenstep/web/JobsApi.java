@@ -117,6 +117,7 @@ record JobsApi(JobQueue queue, OutputStore store, ModelSwitcher models) implemen
         Txt2ImgBody body = Requests.bind(sent, Txt2ImgBody.class, errors);
         GenerationRequest parsed = fields.toRequest(body.samplerField(), body.scheduleField(), errors);
         Job.Preview preview = body.previewMode(errors);
+        Requests.refuseUnknown(sent, errors, GenerationBody.class, Txt2ImgBody.class);
         Requests.check(errors);
         // resolved and queued on one model: a switch cannot come between
         try (ResidentModel.Lease<ServedModel> lease = queue.model().tryLease()) {

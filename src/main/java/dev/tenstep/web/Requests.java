@@ -80,6 +80,26 @@ final class Requests {
         }
     }
 
+    /**
+     * Adds an error for every field of {@code body} that none of {@code records} binds: a field this API does not
+     * know would change the picture if it were honoured, so it is refused rather than silently ignored (e.g. A1111's
+     * {@code sampler_name} sent to the native API, which calls it {@code sampler}). The names are Jackson's own
+     * property names of the records ({@code @JsonProperty} included).
+     */
+    static void refuseUnknown(JsonNode body, List<FieldError> errors, Class<?>... records) {
+        java.util.Set<String> known = new java.util.TreeSet<>();
+        for (Class<?> r : records) {
+            JSON.getDeserializationConfig().introspect(JSON.constructType(r)).findProperties()
+                    .forEach(p -> known.add(p.getName()));
+        }
+        for (java.util.Iterator<String> it = body.fieldNames(); it.hasNext(); ) {
+            String f = it.next();
+            if (!known.contains(f)) {
+                errors.add(new FieldError(f, "unknown field for this API (its fields: " + String.join(", ", known) + ")"));
+            }
+        }
+    }
+
     /** Throws the collected errors, if any, as one {@link InvalidRequestException}. */
     static void check(List<FieldError> errors) {
         if (!errors.isEmpty()) {

@@ -110,6 +110,15 @@ class WebAppTest extends TinySd15WebTest {
             }
             Response bad = postJson(client, "/api/txt2img", "{not json");
             assertEquals(400, bad.code());
+            // A1111's field names sent to the native API would change the picture if honoured: refused, not ignored
+            for (String unknown : new String[] {"sampler_name", "scheduler", "batch_size"}) {
+                Response u = postJson(client, "/api/txt2img", "{\"prompt\": \"x\", \"" + unknown + "\": \"euler\"}");
+                assertEquals(400, u.code(), unknown);
+                JsonNode e = json(u).get("errors").get(0);
+                assertEquals(unknown, e.get("field").asText());
+                assertTrue(e.get("message").asText().contains("unknown field") && e.get("message").asText().contains("sampler"),
+                        e.toString());
+            }
             // an empty body is refused, as A1111's FastAPI does ("field required", body), not run with defaults
             for (String empty : new String[] {"", "  \n"}) {
                 Response none = postJson(client, "/api/txt2img", empty);
