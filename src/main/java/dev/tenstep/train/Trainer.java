@@ -319,27 +319,46 @@ public final class Trainer {
                            double scalingFactor) {
         SplittableRandom rnd = stepRandom(options.seed(), 5, 0);
         int b = EVAL_PICTURES;
-        int l = options.sizes().latentSize();
         try (NDManager m = manager.newSubManager()) {
             Batch batch = batch(m, rnd, b);
-            NDArray z = nets.vae().encode(batch.images()).sample(gaussian(m, rnd, b, 4, l, l)).mul((float) scalingFactor);
-            NDArray eps = gaussian(m, rnd, b, 4, l, l);
-            float[] t = new float[b];
-            float[] a = new float[b];
-            float[] s = new float[b];
-            long[] ids = new long[b * ClipTokenizer.MAX_LENGTH];
-            for (int i = 0; i < b; i++) {
-                int ti = (int) ((i + 0.5) * schedule.numTrainTimesteps() / b);
-                t[i] = ti;
-                a[i] = (float) Math.sqrt(schedule.alphaBar(ti));
-                s[i] = (float) Math.sqrt(1.0 - schedule.alphaBar(ti));
-                System.arraycopy(tokenizer.encode(batch.captions().get(i)).ids(), 0, ids, i * ClipTokenizer.MAX_LENGTH,
-                        ClipTokenizer.MAX_LENGTH);
-            }
-            NDArray xt = z.mul(m.create(a, new Shape(b, 1, 1, 1))).add(eps.mul(m.create(s, new Shape(b, 1, 1, 1))));
-            NDArray context = nets.text().forward(m.create(ids, new Shape(b, ClipTokenizer.MAX_LENGTH)));
-            return nets.unet().forward(xt, m.create(t, new Shape(b)), context).sub(eps).square().mean().getFloat();
+            Noised n = noised(m, rnd, nets, tokenizer, schedule, scalingFactor, batch,
+                    i -> (int) ((i + 0.5) * schedule.numTrainTimesteps() / b), i -> batch.captions().get(i));
+            NDArray context = nets.text().forward(n.ids());
+            return nets.unet().forward(n.xt(), n.timesteps(), context).sub(n.eps()).square().mean().getFloat();
         }
+    }
+
+    /**
+     * One stage-2 batch: latents z of the frozen VAE (scaled), noise eps, timesteps t and the noised latents
+     * {@code x_t = sqrt(alphaBar_t) z + sqrt(1 - alphaBar_t) eps} (DDPM's forward process, Ho et al. 2020 eq. 4),
+     * with the captions' token ids. Per picture i, {@code timestep} is asked before {@code caption}, so draws from
+     * {@code rnd} inside them keep one order.
+     */
+    private Noised noised(NDManager m, SplittableRandom rnd, Networks nets, ClipTokenizer tokenizer, NoiseSchedule schedule,
+                          double scalingFactor, Batch batch, java.util.function.IntUnaryOperator timestep,
+                          java.util.function.IntFunction<String> caption) {
+        int b = batch.captions().size();
+        int l = options.sizes().latentSize();
+        // the frozen VAE runs outside autograd: its latents are constants of the step
+        NDArray z = nets.vae().encode(batch.images()).sample(gaussian(m, rnd, b, 4, l, l)).mul((float) scalingFactor);
+        NDArray eps = gaussian(m, rnd, b, 4, l, l);
+        float[] t = new float[b];
+        float[] a = new float[b];
+        float[] s = new float[b];
+        long[] ids = new long[b * ClipTokenizer.MAX_LENGTH];
+        for (int i = 0; i < b; i++) {
+            int ti = timestep.applyAsInt(i);
+            t[i] = ti;
+            a[i] = (float) Math.sqrt(schedule.alphaBar(ti));
+            s[i] = (float) Math.sqrt(1.0 - schedule.alphaBar(ti));
+            System.arraycopy(tokenizer.encode(caption.apply(i)).ids(), 0, ids, i * ClipTokenizer.MAX_LENGTH, ClipTokenizer.MAX_LENGTH);
+        }
+        NDArray xt = z.mul(m.create(a, new Shape(b, 1, 1, 1))).add(eps.mul(m.create(s, new Shape(b, 1, 1, 1))));
+        return new Noised(xt, eps, m.create(t, new Shape(b)), m.create(ids, new Shape(b, ClipTokenizer.MAX_LENGTH)));
+    }
+
+    /** A stage-2 batch: x_t [B, 4, l, l], eps [B, 4, l, l], timesteps [B], token ids [B, 77]. */
+    private record Noised(NDArray xt, NDArray eps, NDArray timesteps, NDArray ids) {
     }
 
     /** 1 / std of the posterior samples of {@link #SCALE_PICTURES} pictures (a fixed draw of the seed). */
@@ -370,32 +389,16 @@ public final class Trainer {
                            double scalingFactor, int step) {
         SplittableRandom rnd = stepRandom(options.seed(), 2, step);
         int b = options.unetBatch();
-        int l = options.sizes().latentSize();
         try (NDManager m = manager.newSubManager()) {
             Batch batch = batch(m, rnd, b);
-            // the frozen VAE runs outside autograd: its latents are constants of this step
-            NDArray z = nets.vae().encode(batch.images()).sample(gaussian(m, rnd, b, 4, l, l)).mul((float) scalingFactor);
-            NDArray eps = gaussian(m, rnd, b, 4, l, l);
-            float[] t = new float[b];
-            float[] a = new float[b];
-            float[] s = new float[b];
-            long[] ids = new long[b * ClipTokenizer.MAX_LENGTH];
-            for (int i = 0; i < b; i++) {
-                int ti = rnd.nextInt(schedule.numTrainTimesteps());
-                t[i] = ti;
-                a[i] = (float) Math.sqrt(schedule.alphaBar(ti));
-                s[i] = (float) Math.sqrt(1.0 - schedule.alphaBar(ti));
-                String caption = rnd.nextDouble() < options.captionDropout() ? "" : batch.captions().get(i);
-                System.arraycopy(tokenizer.encode(caption).ids(), 0, ids, i * ClipTokenizer.MAX_LENGTH, ClipTokenizer.MAX_LENGTH);
-            }
-            NDArray xt = z.mul(m.create(a, new Shape(b, 1, 1, 1))).add(eps.mul(m.create(s, new Shape(b, 1, 1, 1))));
-            NDArray idArray = m.create(ids, new Shape(b, ClipTokenizer.MAX_LENGTH));
-            NDArray timesteps = m.create(t, new Shape(b));
+            Noised n = noised(m, rnd, nets, tokenizer, schedule, scalingFactor, batch,
+                    i -> rnd.nextInt(schedule.numTrainTimesteps()),
+                    i -> rnd.nextDouble() < options.captionDropout() ? "" : batch.captions().get(i));
             try (Ops.Recording recording = Ops.recordGradients();
                  GradientCollector gc = Engine.getInstance().newGradientCollector()) {
-                NDArray context = nets.text().forward(idArray);
-                NDArray pred = nets.unet().forward(xt, timesteps, context);
-                NDArray loss = pred.sub(eps).square().mean();
+                NDArray context = nets.text().forward(n.ids());
+                NDArray pred = nets.unet().forward(n.xt(), n.timesteps(), context);
+                NDArray loss = pred.sub(n.eps()).square().mean();
                 gc.backward(loss);
                 return loss.getFloat();
             }
