@@ -356,14 +356,16 @@ public final class SafeTensors implements TensorFile {
     }
 
     /**
-     * Writes tensors atomically (temp file in the same folder, then rename), in map order,
+     * Writes tensors atomically (temp file in the same folder, then rename), in map order, metadata sorted by key,
      * header padded with spaces to a multiple of 8 bytes as the reference writer does.
      */
     public static void write(Path file, Map<String, NDArray> arrays, Map<String, String> metadata) throws IOException {
         ObjectNode header = JSON.createObjectNode();
         if (metadata != null && !metadata.isEmpty()) {
             ObjectNode meta = header.putObject("__metadata__");
-            metadata.forEach(meta::put);
+            // sorted: callers pass Map.of, whose order changes from one JVM to the next, and the file's bytes
+            // (its SHA-256, the A1111 model hash) must not
+            new java.util.TreeMap<>(metadata).forEach(meta::put);
         }
         List<byte[]> blobs = new ArrayList<>();
         long offset = 0;
