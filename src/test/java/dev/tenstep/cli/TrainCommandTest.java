@@ -2,10 +2,7 @@ package dev.tenstep.cli;
 
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import picocli.CommandLine;
 
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 
@@ -14,29 +11,20 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** {@code tenstep train}: bad options are refused by name; a tiny run writes a loadable pipeline folder. */
 class TrainCommandTest {
-    record Result(int code, String out, String err) {
-    }
-
-    static Result run(String... args) {
-        StringWriter out = new StringWriter();
-        StringWriter err = new StringWriter();
-        CommandLine cl = Main.commandLine();
-        cl.setOut(new PrintWriter(out));
-        cl.setErr(new PrintWriter(err));
-        int code = cl.execute(args);
-        return new Result(code, out.toString(), err.toString());
+    static GenerateCommandTest.Run run(String... args) {
+        return GenerateCommandTest.run(args);
     }
 
     @Test
     void badOptionsAreRefusedByName(@TempDir Path dir) {
-        Result r = run("train", "-o", dir.resolve("m").toString(), "--sizes", "huge");
-        assertEquals(2, r.code());
+        GenerateCommandTest.Run r = run("train", "-o", dir.resolve("m").toString(), "--sizes", "huge");
+        assertEquals(2, r.exit());
         assertTrue(r.err().contains("--sizes must be small or tiny, got 'huge'"), r.err());
         r = run("train", "-o", dir.resolve("m").toString(), "--caption-dropout", "1.5");
-        assertEquals(2, r.code());
+        assertEquals(2, r.exit());
         assertTrue(r.err().contains("--caption-dropout must be in [0, 1], got 1.5"), r.err());
         r = run("train", "-o", dir.resolve("m").toString(), "--data", dir.resolve("nothing").toString());
-        assertEquals(2, r.code());
+        assertEquals(2, r.exit());
         assertTrue(r.err().contains("image folder not found: "), r.err());
     }
 
@@ -48,13 +36,13 @@ class TrainCommandTest {
         String[] stopped = java.util.Arrays.copyOf(args, args.length + 2);
         stopped[args.length] = "--stop-after";
         stopped[args.length + 1] = "3";
-        Result r = run(stopped);
-        assertEquals(0, r.code(), r.err());
+        GenerateCommandTest.Run r = run(stopped);
+        assertEquals(0, r.exit(), r.err());
         assertTrue(r.out().contains("stopped after 3 steps; continue with --resume"), r.out());
         String[] resume = java.util.Arrays.copyOf(args, args.length + 1);
         resume[args.length] = "--resume";
         r = run(resume);
-        assertEquals(0, r.code(), r.err());
+        assertEquals(0, r.exit(), r.err());
         assertTrue(r.err().contains("stage 2: UNet + text encoder, 2 steps of 2 pictures, resuming at step 2"), r.err());
         assertTrue(r.out().contains("wrote the trained pipeline to " + out.toAbsolutePath().normalize()), r.out());
         for (String f : new String[] {"model_index.json", "scheduler/scheduler_config.json", "tokenizer/vocab.json",
