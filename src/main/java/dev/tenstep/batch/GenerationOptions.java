@@ -28,8 +28,9 @@ public class GenerationOptions {
     @Option(names = "--steps", description = "Number of denoising steps N, 1..1000 (default: ${DEFAULT-VALUE}).", defaultValue = "10")
     public int steps = GenerationRequest.DEFAULT_STEPS;
 
-    @Option(names = {"--cfg-scale", "--cfg_scale"}, description = "Classifier-free guidance scale (default: ${DEFAULT-VALUE}).", defaultValue = "7.5")
-    public double cfgScale = GenerationRequest.DEFAULT_CFG;
+    @Option(names = {"--cfg-scale", "--cfg_scale"}, description = "Classifier-free guidance scale (default: the model's: "
+            + "7.5 for SD, measured for the built-in models).")
+    public Double cfgScale;
 
     @Option(names = "--seed", description = "Seed; negative = random (the seed used is printed and stored).", defaultValue = "-1")
     public long seed = -1;

@@ -13,14 +13,16 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * A text-to-image request as a client sends it: unset values ({@code null} width, height, schedule,
+ * A text-to-image request as a client sends it: unset values ({@code null} guidance scale, width, height, schedule,
  * gamma, prompt syntax, clip skip or RNG; seed {@code < 0}) are filled from the model and the sampler preset by
  * {@link TextToImage#resolve}, which validates it into the {@link ResolvedRequest} that a model runs.
  *
  * @param prompt         text prompt (may be empty)
  * @param negativePrompt negative prompt for classifier-free guidance ("" = unconditional)
  * @param steps          number of UNet evaluations N, 1..num_train_timesteps
- * @param cfgScale       classifier-free guidance scale w (diffusers/A1111 convention; 1 = no guidance)
+ * @param cfgScale       classifier-free guidance scale w (diffusers/A1111 convention; 1 = no guidance), 0..100; null =
+ *                       the model's default ({@link ModelDefaults#guidanceScale}: 7.5 for SD, measured for the
+ *                       built-in models)
  * @param seed           seed of the starting noise and of the per-step noise; negative = random
  * @param sampler        the sampler preset; null = {@link SamplerKind#DEFAULT} (GE)
  * @param schedule       the sigma schedule; null = the sampler's default
@@ -35,7 +37,7 @@ public record GenerationRequest(
         String prompt,
         String negativePrompt,
         int steps,
-        double cfgScale,
+        Double cfgScale,
         long seed,
         SamplerKind sampler,
         ScheduleKind schedule,
@@ -61,7 +63,7 @@ public record GenerationRequest(
     public static final int DEFAULT_CLIP_SKIP = 1;
 
     /** As the canonical constructor with the default prompt syntax, clip skip and RNG. */
-    public GenerationRequest(String prompt, String negativePrompt, int steps, double cfgScale, long seed,
+    public GenerationRequest(String prompt, String negativePrompt, int steps, Double cfgScale, long seed,
                              SamplerKind sampler, ScheduleKind schedule, Double gamma, Integer width, Integer height) {
         this(prompt, negativePrompt, steps, cfgScale, seed, sampler, schedule, gamma, width, height, null, null, null);
     }
@@ -72,9 +74,9 @@ public record GenerationRequest(
         sampler = sampler == null ? SamplerKind.DEFAULT : sampler;
     }
 
-    /** A request with every default: GE sampler, log-linear schedule, 10 steps, CFG 7.5, random seed. */
+    /** A request with every default: GE sampler, log-linear schedule, 10 steps, the model's CFG, random seed. */
     public static GenerationRequest of(String prompt) {
-        return new GenerationRequest(prompt, "", DEFAULT_STEPS, DEFAULT_CFG, -1, SamplerKind.DEFAULT, null, null, null, null);
+        return new GenerationRequest(prompt, "", DEFAULT_STEPS, null, -1, SamplerKind.DEFAULT, null, null, null, null);
     }
 
     public GenerationRequest withSeed(long s) {
@@ -113,9 +115,11 @@ public record GenerationRequest(
      * @param drawnSeed the seed (this request's own when set), &gt;= 0
      * @param w         the image width in pixels (this request's own when set)
      * @param h         the image height in pixels
+     * @param defaults  the model's defaults (the guidance scale of a request that sets none)
      */
-    public ResolvedRequest resolved(long drawnSeed, int w, int h) {
-        return new ResolvedRequest(prompt, negativePrompt, steps, cfgScale, drawnSeed, sampler,
+    public ResolvedRequest resolved(long drawnSeed, int w, int h, ModelDefaults defaults) {
+        return new ResolvedRequest(prompt, negativePrompt, steps, cfgScale != null ? cfgScale : defaults.guidanceScale(),
+                drawnSeed, sampler,
                 schedule != null ? schedule : sampler.defaultSchedule(),
                 gamma != null ? gamma : sampler.hasGamma() ? sampler.defaultGamma().getAsDouble() : null, w, h,
                 promptSyntax != null ? promptSyntax : DEFAULT_SYNTAX, clipSkip != null ? clipSkip : DEFAULT_CLIP_SKIP,
@@ -141,7 +145,7 @@ public record GenerationRequest(
         if (steps < 1 || steps > trainTimesteps) {
             errors.add(new FieldError("steps", "must be between 1 and " + trainTimesteps + ", got " + steps));
         }
-        if (!Double.isFinite(cfgScale) || cfgScale < 0 || cfgScale > 100) {
+        if (cfgScale != null && (!Double.isFinite(cfgScale) || cfgScale < 0 || cfgScale > 100)) {
             errors.add(new FieldError("cfg_scale", "must be a number between 0 and 100, got " + cfgScale));
         }
         if (gamma != null && (!Double.isFinite(gamma) || gamma < 1 || gamma > 10)) {

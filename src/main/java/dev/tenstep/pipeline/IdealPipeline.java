@@ -80,6 +80,22 @@ public final class IdealPipeline implements TextToImage {
         return Math.max(data.width(), data.height());
     }
 
+    /**
+     * The words of the data set's captions; for {@code ideal:shapes} also guidance scale 3 and the README's star
+     * prompt, where the accuracy study (docs/fidelity.md) has GE at N = 10 drawing the prompt's colour and shape as
+     * often as DDIM (at 7.5 GE loses: the exact denoiser jumps between pictures, which GE's extrapolation doubles).
+     */
+    @Override
+    public ModelDefaults defaults() {
+        List<String> words = List.copyOf(new java.util.TreeSet<>(data.knownWords()));
+        return IdealModels.SHAPES.equals(name)
+                ? new ModelDefaults(SHAPES_GUIDANCE_SCALE, "a large blue star on a navy background, top left", words)
+                : new ModelDefaults(ModelDefaults.SD.guidanceScale(), "", words);
+    }
+
+    /** {@code ideal:shapes}' default guidance scale (see {@link #defaults}). */
+    public static final double SHAPES_GUIDANCE_SCALE = 3.0;
+
     /** No text encoder: clip skip 1 only. */
     @Override
     public int maxClipSkip() {
@@ -128,7 +144,7 @@ public final class IdealPipeline implements TextToImage {
         }
         long seed = r.seed() >= 0 ? r.seed() : (SEEDS.nextLong() & 0xffffffffL);
         // the prompt syntax changes nothing here (prompts only name caption subsets) but is kept for the record
-        return r.resolved(seed, data.width(), data.height());
+        return r.resolved(seed, data.width(), data.height(), defaults());
     }
 
     /** {@code [1, C, H, W]} of the data set. */

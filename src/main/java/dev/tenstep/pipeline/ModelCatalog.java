@@ -191,7 +191,8 @@ public final class ModelCatalog {
     /**
      * The folders with a {@code model_index.json} and the {@code .safetensors}/{@code .ckpt}
      * files (not {@code *.vae.*}, hidden or temporary files) directly inside {@code dir}, sorted by
-     * name; hashes from the caches beside the files only.
+     * name, the built-in {@value #BUILTIN} after the user's own models (so a model a user adds is the one served
+     * first); hashes from the caches beside the files only.
      *
      * @throws UncheckedIOException if the folder cannot be listed
      */
@@ -202,12 +203,23 @@ public final class ModelCatalog {
         try (Stream<Path> s = Files.list(dir)) {
             return s.filter(p -> !p.getFileName().toString().startsWith("."))
                     .filter(p -> Files.isRegularFile(p.resolve("model_index.json")) || isCheckpointFile(p))
-                    .sorted()
+                    .sorted(java.util.Comparator.comparing((Path p) -> isBuiltin(p)).thenComparing(p -> p))
                     .map(ModelCatalog::entryOf)
                     .toList();
         } catch (IOException e) {
             throw new UncheckedIOException("cannot list the models folder " + dir + ": " + e.getMessage(), e);
         }
+    }
+
+    /**
+     * The folder name of the model that ships in the repository ({@code models/tenstep-shapes}, trained by
+     * {@code tenstep train}, docs/trained-model.md): served when the user has no model of their own.
+     */
+    public static final String BUILTIN = "tenstep-shapes";
+
+    /** Whether {@code p} is the built-in model's folder ({@value #BUILTIN}). */
+    public static boolean isBuiltin(Path p) {
+        return p.getFileName() != null && p.getFileName().toString().equals(BUILTIN) && Files.isDirectory(p);
     }
 
     /** A {@code .safetensors} or {@code .ckpt} regular file that is not a VAE ({@code *.vae.safetensors}, {@code *.vae.ckpt}). */

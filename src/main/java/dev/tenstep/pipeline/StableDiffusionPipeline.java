@@ -61,6 +61,7 @@ public final class StableDiffusionPipeline implements TextToImage {
     private final NoiseSchedule noiseSchedule;
     private final ComputeSpec compute;
     private final PromptEncoder promptEncoder;
+    private final ModelDefaults defaults;
     /** A1111's short model hash (10 hex digits of the file's SHA-256), or null (folders). */
     private volatile String modelHash;
     /** The VAE file or folder that replaced the checkpoint's ({@code --vae}), or null. */
@@ -91,6 +92,8 @@ public final class StableDiffusionPipeline implements TextToImage {
         this.vae = vae;
         this.noiseSchedule = noiseSchedule;
         this.promptEncoder = new PromptEncoder(tokenizer, textEncoder);
+        // a folder's tenstep.json (the built-in model's measured CFG); a single file has none
+        this.defaults = dir != null && java.nio.file.Files.isDirectory(dir) ? ModelDefaults.of(dir) : ModelDefaults.SD;
     }
 
     /**
@@ -188,6 +191,12 @@ public final class StableDiffusionPipeline implements TextToImage {
         return vae.config().downscale();
     }
 
+    /** The folder's {@value ModelDefaults#FILE}, else {@link ModelDefaults#SD}. */
+    @Override
+    public ModelDefaults defaults() {
+        return defaults;
+    }
+
     @Override
     public boolean isDemo() {
         return DemoModelWriter.isDemo(dir);
@@ -233,7 +242,8 @@ public final class StableDiffusionPipeline implements TextToImage {
             throw new InvalidRequestException(errors);
         }
         long seed = r.seed() >= 0 ? r.seed() : (SEEDS.nextLong() & 0xffffffffL);
-        return r.resolved(seed, r.width() != null ? r.width() : defaultSize(), r.height() != null ? r.height() : defaultSize());
+        return r.resolved(seed, r.width() != null ? r.width() : defaultSize(), r.height() != null ? r.height() : defaultSize(),
+                defaults);
     }
 
     /** {@code [1, in_channels, height / vae scale, width / vae scale]}. */

@@ -119,6 +119,11 @@ public interface TextToImage extends AutoCloseable {
         return ComputeSpec.CPU;
     }
 
+    /** The model's serving defaults (guidance scale, example prompt, known words); {@link ModelDefaults#SD} by default. */
+    default ModelDefaults defaults() {
+        return ModelDefaults.SD;
+    }
+
     /** True for a model whose pictures are meaningless by design (the bundled random-weight demo). */
     default boolean isDemo() {
         return false;

@@ -60,7 +60,7 @@ record GenerationBody(@JsonDeserialize(using = Requests.Text.class) String promp
         RngKind rngKind = parse(new Named("rng", rng), RngKind::parse, errors);
         return new GenerationRequest(prompt, negativePrompt,
                 steps == null ? GenerationRequest.DEFAULT_STEPS : steps,
-                cfgScale == null ? GenerationRequest.DEFAULT_CFG : cfgScale,
+                cfgScale,
                 seed == null ? -1 : seed, samplerKind == null ? SamplerKind.DEFAULT : samplerKind, scheduleKind, gamma,
                 width, height, syntax, clipSkip, rngKind);
     }

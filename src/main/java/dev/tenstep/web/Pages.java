@@ -68,6 +68,8 @@ record Pages(JobQueue queue, OutputStore store, ModelSwitcher models) implements
         m.put("rngs", WebApp.rngList());
         m.put("promptSyntaxes", WebApp.promptSyntaxList());
         m.put("maxClipSkip", generator().maxClipSkip());
+        m.put("knownWords", generator().defaults().knownWords());
+        m.put("examplePrompt", generator().defaults().examplePrompt());
         m.put("form", form(ctx));
         return m;
     }
@@ -75,10 +77,11 @@ record Pages(JobQueue queue, OutputStore store, ModelSwitcher models) implements
     /** Form values: defaults, overridden by a stored result ({@code ?reuse=file}) or by query parameters. */
     private Map<String, Object> form(Context ctx) {
         Map<String, Object> f = new LinkedHashMap<>();
-        f.put("prompt", "");
+        // a model with an example prompt (the built-in ones: one where the measured result holds) starts with it
+        f.put("prompt", generator().defaults().examplePrompt());
         f.put("negative_prompt", "");
         f.put("steps", GenerationRequest.DEFAULT_STEPS);
-        f.put("cfg_scale", GenerationRequest.DEFAULT_CFG);
+        f.put("cfg_scale", generator().defaults().guidanceScale());
         f.put("seed", -1);
         f.put("width", generator().defaultSize());
         f.put("height", generator().defaultSize());

@@ -105,7 +105,7 @@ class BatchRunnerTest {
     private static GenerationOptions defaults(long seedBase) {
         GenerationOptions d = new GenerationOptions();
         d.steps = 2;
-        d.cfgScale = 7;
+        d.cfgScale = 7.0;
         d.seed = seedBase;
         return d;
     }

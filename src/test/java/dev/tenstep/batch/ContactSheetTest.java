@@ -1,5 +1,6 @@
 package dev.tenstep.batch;
 
+import dev.tenstep.pipeline.ModelDefaults;
 import dev.tenstep.pipeline.GenerationRecord;
 import dev.tenstep.pipeline.GenerationRequest;
 import dev.tenstep.pipeline.ResolvedRequest;
@@ -32,7 +33,7 @@ class ContactSheetTest {
 
     /** A line's request as the batch resolves it for one variant (a 64x32 model). */
     private static ResolvedRequest resolved(PromptEntry e, Variant v, long seed) {
-        return v.apply(e.request()).resolved(seed, 64, 32);
+        return v.apply(e.request()).resolved(seed, 64, 32, ModelDefaults.SD);
     }
 
     @Test

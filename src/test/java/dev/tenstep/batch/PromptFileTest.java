@@ -19,7 +19,7 @@ class PromptFileTest {
     private static GenerationOptions defaults() {
         GenerationOptions d = new GenerationOptions();
         d.steps = 4;
-        d.cfgScale = 5;
+        d.cfgScale = 5.0;
         d.negativePrompt = "blurry";
         d.width = 64;
         d.height = 64;

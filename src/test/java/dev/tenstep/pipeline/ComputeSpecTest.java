@@ -80,7 +80,7 @@ class ComputeSpecTest {
     @Test
     void infotextNamesDeviceAndDtypeOffTheCpuDefault() {
         ResolvedRequest r = new GenerationRequest("a cat", "", 10, 7.5, 42, dev.tenstep.sampling.SamplerKind.GE, null,
-                null, 512, 512).resolved(42, 512, 512);
+                null, 512, 512).resolved(42, 512, 512, ModelDefaults.SD);
         String plain = "a cat\nSteps: 10, Sampler: GE, Schedule type: log-linear, CFG scale: 7.5, Seed: 42, Size: 512x512, Model: sd15";
         assertEquals(plain, Infotext.format(r, "sd15"));
         assertEquals(plain, Infotext.format(r, "sd15", null, ComputeSpec.CPU));

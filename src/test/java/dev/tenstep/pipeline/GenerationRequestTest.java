@@ -44,9 +44,9 @@ class GenerationRequestTest {
             assertEquals(k.displayName() + " has no gradient-estimation weight; leave gamma unset (got 1.0)",
                     errors.get(0).message());
             assertEquals(null, new GenerationRequest("x", "", 10, 7.5, 1, k, null, null, null, null)
-                    .resolved(1, 64, 64).gamma());
+                    .resolved(1, 64, 64, ModelDefaults.SD).gamma());
         }
-        assertEquals(2.0, GenerationRequest.of("x").resolved(1, 64, 64).gamma());
+        assertEquals(2.0, GenerationRequest.of("x").resolved(1, 64, 64, ModelDefaults.SD).gamma());
         assertEquals(List.of(), new GenerationRequest("x", "", 10, 7.5, 1, SamplerKind.GE, null, 1.0, null, null)
                 .validate(8, 1000));
     }

@@ -1,5 +1,6 @@
 package dev.tenstep.web;
 
+import dev.tenstep.pipeline.ModelDefaults;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.tenstep.pipeline.GenerationRequest;
@@ -42,7 +43,7 @@ class JobEventTest {
 
     @Test
     void aJobKeepsOnlyTheNewestPreviewInItsHistory() {
-        Job job = new Job("j1", GenerationRequest.of("x").resolved(1, 8, 8), Job.Preview.APPROX, null, true);
+        Job job = new Job("j1", GenerationRequest.of("x").resolved(1, 8, 8, ModelDefaults.SD), Job.Preview.APPROX, null, true);
         job.emit(new JobEvent.Progress(1, 3, 2.0, 900, 10, "data:one", "approx"));
         job.emit(new JobEvent.Progress(2, 3, 1.0, 500, 20, "data:two", "approx"));
         job.emit(new JobEvent.Cancelled("j1", "cancelled"));

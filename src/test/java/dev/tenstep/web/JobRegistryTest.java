@@ -1,5 +1,6 @@
 package dev.tenstep.web;
 
+import dev.tenstep.pipeline.ModelDefaults;
 import dev.tenstep.pipeline.GenerationRequest;
 import org.junit.jupiter.api.Test;
 
@@ -13,7 +14,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class JobRegistryTest {
 
     private static Job job(String id) {
-        return new Job(id, GenerationRequest.of(id).resolved(1, 8, 8), Job.Preview.NONE, null, true);
+        return new Job(id, GenerationRequest.of(id).resolved(1, 8, 8, ModelDefaults.SD), Job.Preview.NONE, null, true);
     }
 
     private static Job finished(String id) {
