@@ -672,4 +672,26 @@ class WebAppTest extends TinySd15WebTest {
         it.forEachRemaining(l::add);
         return l;
     }
+
+    /** ideal:shapes' pages start with its example prompt, list its words and offer CFG 3; a job without cfg_scale gets 3. */
+    @Test
+    void pagesAndRequestsUseTheModelsDefaults() {
+        try (dev.tenstep.pipeline.IdealPipeline shapes = dev.tenstep.pipeline.IdealPipeline.load("ideal:shapes")) {
+            withApp(shapes, 4, (client, queue, store) -> {
+                String compare = client.get("/compare").body().string();
+                assertTrue(compare.contains(">a large blue star on a navy background, top left</textarea>"), compare);
+                assertTrue(compare.matches("(?s).*id=\"known-words\".*circle.*navy.*star.*"), compare);
+                assertTrue(compare.matches("(?s).*id=\"cfg_scale\"[^>]*value=\"3.0\".*"), compare);
+                String id = submit(client, "{\"prompt\": \"a red circle\", \"steps\": 2, \"seed\": 7}");
+                JsonNode job = finish(queue, id);
+                assertTrue(job.get("result").get("infotext").asText().contains("CFG scale: 3,"), job.toString());
+            });
+            // an SD model without tenstep.json: 7.5 and no word list
+            withApp(generator, 4, (client, queue, store) -> {
+                String index = client.get("/").body().string();
+                assertFalse(index.contains("id=\"known-words\""));
+                assertTrue(index.matches("(?s).*id=\"cfg_scale\"[^>]*value=\"7.5\".*"), index);
+            });
+        }
+    }
 }
