@@ -102,9 +102,18 @@ public final class AdamW {
                 NDArray vv = v.get(name);
                 mm.muli((float) beta1).addi(g.mul((float) (1 - beta1)));
                 vv.muli((float) beta2).addi(g.square().muli((float) (1 - beta2)));
-                NDArray update = mm.div(bc1).divi(vv.div(bc2).sqrt().addi((float) eps)).muli((float) lr);
+                // DJL attaches a result to its first operand's manager: temporaries of the moments and the
+                // parameters would land in their long-lived manager and pile up (~80 MB a step for the small UNet
+                // until the OOM killer stopped a run), so each is moved to this step's scratch manager
+                NDArray mHat = mm.div(bc1);
+                mHat.attach(scratch);
+                NDArray vHat = vv.div(bc2);
+                vHat.attach(scratch);
+                NDArray update = mHat.divi(vHat.sqrt().addi((float) eps)).muli((float) lr);
                 if (weightDecay > 0 && decays(name, p)) {
-                    update.addi(p.mul((float) (lr * weightDecay)));
+                    NDArray decay = p.mul((float) (lr * weightDecay));
+                    decay.attach(scratch);
+                    update.addi(decay);
                 }
                 p.subi(update);
                 JniUtils.zeroGrad((PtNDArray) p);
