@@ -126,16 +126,8 @@ public final class IdealPipeline implements TextToImage {
             errors.add(new FieldError("height", "must be " + data.height() + " for " + name + " (the data set's image height), got "
                     + r.height()));
         }
-        try {
-            data.subset(r.prompt(), "prompt");
-        } catch (IllegalArgumentException e) {
-            errors.add(new FieldError("prompt", e.getMessage()));
-        }
-        try {
-            data.subset(r.negativePrompt(), "negative prompt");
-        } catch (IllegalArgumentException e) {
-            errors.add(new FieldError("negative_prompt", e.getMessage()));
-        }
+        checkWords(r, r.prompt(), "prompt", errors);
+        checkWords(r, r.negativePrompt(), "negative_prompt", errors);
         if (r.clipSkip() != null && r.clipSkip() != 1) {
             errors.add(new FieldError("clip_skip", name + " has no text encoder: clip skip must be 1, got " + r.clipSkip()));
         }
@@ -145,6 +137,32 @@ public final class IdealPipeline implements TextToImage {
         long seed = r.seed() >= 0 ? r.seed() : (SEEDS.nextLong() & 0xffffffffL);
         // the prompt syntax changes nothing here (prompts only name caption subsets) but is kept for the record
         return r.resolved(seed, data.width(), data.height(), defaults());
+    }
+
+    /**
+     * Adds an error when a prompt names no caption subset. A1111 emphasis or BREAK is refused by name (an exact
+     * denoiser selects pictures by their words and cannot weight a word), not reported as the unknown words that
+     * its digits would otherwise be.
+     */
+    private void checkWords(GenerationRequest r, String text, String field, List<FieldError> errors) {
+        if (r.promptSyntax() != dev.tenstep.pipeline.prompt.PromptSyntax.PLAIN && !text.isEmpty()) {
+            boolean plain;
+            try {
+                plain = dev.tenstep.pipeline.prompt.Emphasis.isPlain(text);
+            } catch (IllegalArgumentException e) {
+                plain = false;
+            }
+            if (!plain) {
+                errors.add(new FieldError(field, name + " selects pictures by the words of their captions and cannot weight "
+                        + "them: remove the emphasis ((word), [word], (word:1.2)) or BREAK from \"" + text + "\""));
+                return;
+            }
+        }
+        try {
+            data.subset(text, field.replace('_', ' '));
+        } catch (IllegalArgumentException e) {
+            errors.add(new FieldError(field, e.getMessage()));
+        }
     }
 
     /** {@code [1, C, H, W]} of the data set. */

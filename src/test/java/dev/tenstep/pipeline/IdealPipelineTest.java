@@ -54,6 +54,10 @@ class IdealPipelineTest {
             e = assertThrows(InvalidRequestException.class, () -> p.resolve(request("a mauve blob", SamplerKind.DDIM, 10)));
             assertEquals("prompt", e.fieldErrors().get(0).field());
             assertTrue(e.getMessage().contains("unknown words mauve, blob"), e.getMessage());
+            // A1111 emphasis is refused as such, not as the unknown words "1" and "5"
+            e = assertThrows(InvalidRequestException.class, () -> p.resolve(request("a (red:1.5) circle", SamplerKind.GE, 10)));
+            assertEquals(List.of("prompt"), e.fieldErrors().stream().map(FieldError::field).toList());
+            assertTrue(e.getMessage().contains("cannot weight") && !e.getMessage().contains("unknown words"), e.getMessage());
             ResolvedRequest ok = p.resolve(request("", SamplerKind.DDIM, 10));
             // ddim at N = T with steps_offset 1 would start at t = 1000: refused before it runs, naming steps
             e = assertThrows(InvalidRequestException.class, () -> p.resolve(request("", SamplerKind.DDIM, 1000)));
