@@ -64,9 +64,9 @@ public final class AdamW {
      *
      * @return the global gradient norm before clipping
      * @throws IllegalStateException if a parameter has no gradient (it took no part in the loss)
+     * @throws NonFiniteGradientException if a gradient is not finite (nothing is updated)
      */
     public float step(double lr) {
-        t++;
         try (NDManager scratch = manager.newSubManager()) {
             Map<String, NDArray> grads = new LinkedHashMap<>();
             double sq = 0;
@@ -85,12 +85,13 @@ public final class AdamW {
                 for (Map.Entry<String, NDArray> e : grads.entrySet()) {
                     float s = e.getValue().square().sum().getFloat();
                     if (!Float.isFinite(s)) {
-                        throw new IllegalStateException("non-finite gradient of " + e.getKey() + " at optimizer step " + t
-                                + " (lower the learning rate)");
+                        throw new NonFiniteGradientException("non-finite gradient of " + e.getKey() + " at optimizer step "
+                                + (t + 1) + " (lower the learning rate)");
                     }
                 }
-                throw new IllegalStateException("non-finite gradient norm at optimizer step " + t);
+                throw new NonFiniteGradientException("non-finite gradient norm at optimizer step " + (t + 1));
             }
+            t++;
             float scale = maxGradNorm > 0 && norm > maxGradNorm ? (float) (maxGradNorm / (norm + 1e-6)) : 1f;
             float bc1 = (float) (1 - Math.pow(beta1, t));
             float bc2 = (float) (1 - Math.pow(beta2, t));
@@ -119,6 +120,23 @@ public final class AdamW {
                 JniUtils.zeroGrad((PtNDArray) p);
             }
             return norm;
+        }
+    }
+
+    /** Zeroes every parameter's gradient without updating (after a refused step, before it is recomputed). */
+    public void zeroGradients() {
+        for (NDArray p : params.values()) {
+            JniUtils.zeroGrad((PtNDArray) p);
+        }
+    }
+
+    /**
+     * A step refused because a gradient is not finite: nothing was updated, the step count is unchanged and the
+     * gradients are left as they are ({@link #zeroGradients} before recomputing them).
+     */
+    public static final class NonFiniteGradientException extends IllegalStateException {
+        NonFiniteGradientException(String message) {
+            super(message);
         }
     }
 

@@ -183,8 +183,8 @@ public final class Trainer {
                         return null;
                     }
                     int s = state.step();
-                    float loss = vaeStep(manager, vae, s);
-                    adam.step(options.learningRate(options.vaeLr(), s, options.vaeSteps()));
+                    float loss = optimize(adam, options.learningRate(options.vaeLr(), s, options.vaeSteps()), 1, s,
+                            () -> vaeStep(manager, vae, s));
                     state.vaeLosses().add(loss);
                     state = state.at(1, s + 1, adam.steps(), state.scalingFactor());
                     listener.step(1, s + 1, options.vaeSteps(), loss);
@@ -220,8 +220,9 @@ public final class Trainer {
                         return null;
                     }
                     int s = state.step();
-                    float loss = unetStep(manager, nets, tokenizer, schedule, state.scalingFactor(), s);
-                    adam.step(options.learningRate(options.unetLr(), s, options.unetSteps()));
+                    double scale = state.scalingFactor();
+                    float loss = optimize(adam, options.learningRate(options.unetLr(), s, options.unetSteps()), 2, s,
+                            () -> unetStep(manager, nets, tokenizer, schedule, scale, s));
                     state.unetLosses().add(loss);
                     state = state.at(2, s + 1, adam.steps(), state.scalingFactor());
                     listener.step(2, s + 1, options.unetSteps(), loss);
@@ -401,6 +402,32 @@ public final class Trainer {
                 NDArray loss = pred.sub(n.eps()).square().mean();
                 gc.backward(loss);
                 return loss.getFloat();
+            }
+        }
+    }
+
+    /** How often a step whose gradient is not finite is recomputed before the run stops. */
+    static final int RECOMPUTES = 3;
+
+    /**
+     * Computes a step's loss and gradients and updates with them. A step whose gradient is not finite is
+     * recomputed from the same batch (its draws come from the stream of (seed, stage, step), so a good
+     * recomputation is exactly the step an unfaulted run takes), at most {@link #RECOMPUTES} times, each logged:
+     * identical runs have failed at different steps with finite losses (docs/training.md), a fault of the
+     * backward pass that is not yet found, not a divergence, which would fail again and stops the run.
+     */
+    private float optimize(AdamW adam, double lr, int stage, int step, java.util.function.Supplier<Float> compute) {
+        for (int attempt = 0; ; attempt++) {
+            float loss = compute.get();
+            try {
+                adam.step(lr);
+                return loss;
+            } catch (AdamW.NonFiniteGradientException e) {
+                if (attempt == RECOMPUTES) {
+                    throw e;
+                }
+                listener.log("stage " + stage + " step " + (step + 1) + ": " + e.getMessage() + "; recomputing the step");
+                adam.zeroGradients();
             }
         }
     }

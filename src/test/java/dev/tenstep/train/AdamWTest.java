@@ -65,4 +65,30 @@ class AdamWTest {
             assertEquals(after1, resourceCount(manager), "arrays left in the parameters' manager by steps 2-4");
         }
     }
+
+    @Test
+    void aNonFiniteGradientUpdatesNothingAndCanBeRecomputed() {
+        try (NDManager manager = NDManager.newBaseManager()) {
+            NDArray w = manager.create(new float[] {1f, -2f}, new Shape(2));
+            w.setRequiresGradient(true);
+            AdamW adam = new AdamW(manager, Map.of("w", w), 0.9, 0.999, 1e-8, 0, 0);
+            try (NDManager step = manager.newSubManager();
+                 GradientCollector gc = Engine.getInstance().newGradientCollector()) {
+                // d/dw of sum(w * inf) is inf
+                NDArray l = w.mul(Float.POSITIVE_INFINITY);
+                l.attach(step);
+                gc.backward(l.sum());
+            }
+            AdamW.NonFiniteGradientException e = org.junit.jupiter.api.Assertions.assertThrows(
+                    AdamW.NonFiniteGradientException.class, () -> adam.step(0.1));
+            assertEquals("non-finite gradient of w at optimizer step 1 (lower the learning rate)", e.getMessage());
+            assertEquals(0, adam.steps());
+            assertArrayEquals(new float[] {1f, -2f}, w.toFloatArray());
+            adam.zeroGradients();
+            lossStep(w);
+            adam.step(0.1);
+            assertEquals(1, adam.steps());
+            assertArrayEquals(new float[] {0.9f, -1.9f}, w.toFloatArray(), 1e-6f);
+        }
+    }
 }
