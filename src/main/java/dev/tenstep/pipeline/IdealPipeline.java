@@ -2,6 +2,8 @@ package dev.tenstep.pipeline;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import dev.tenstep.pipeline.prompt.Emphasis;
+import dev.tenstep.pipeline.prompt.PromptSyntax;
 import dev.tenstep.sampling.NoiseSchedule;
 import dev.tenstep.sampling.ideal.IdealDenoiser;
 import dev.tenstep.sampling.ideal.IdealModels;
@@ -11,6 +13,7 @@ import java.awt.image.BufferedImage;
 import java.security.SecureRandom;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.TreeSet;
 
 /**
  * The ideal-denoiser model as a {@link TextToImage}: sampling in pixel space with the closed-form denoiser of a
@@ -30,6 +33,8 @@ public final class IdealPipeline implements TextToImage {
     private final String name;
     private final ImageDataSet data;
     private final NoiseSchedule noiseSchedule = IdealModels.noiseSchedule();
+    /** Made once: every request's resolve and every page render asks for them. */
+    private final ModelDefaults defaults;
 
     /**
      * @param name the model's name, e.g. {@code ideal:shapes}
@@ -38,6 +43,10 @@ public final class IdealPipeline implements TextToImage {
     public IdealPipeline(String name, ImageDataSet data) {
         this.name = name;
         this.data = data;
+        List<String> words = List.copyOf(new TreeSet<>(data.knownWords()));
+        this.defaults = IdealModels.SHAPES.equals(name)
+                ? new ModelDefaults(SHAPES_GUIDANCE_SCALE, "a large blue star on a navy background, top left", words)
+                : new ModelDefaults(ModelDefaults.SD.guidanceScale(), "", words);
     }
 
     /**
@@ -87,10 +96,7 @@ public final class IdealPipeline implements TextToImage {
      */
     @Override
     public ModelDefaults defaults() {
-        List<String> words = List.copyOf(new java.util.TreeSet<>(data.knownWords()));
-        return IdealModels.SHAPES.equals(name)
-                ? new ModelDefaults(SHAPES_GUIDANCE_SCALE, "a large blue star on a navy background, top left", words)
-                : new ModelDefaults(ModelDefaults.SD.guidanceScale(), "", words);
+        return defaults;
     }
 
     /** {@code ideal:shapes}' default guidance scale (see {@link #defaults}). */
@@ -136,7 +142,7 @@ public final class IdealPipeline implements TextToImage {
         }
         long seed = r.seed() >= 0 ? r.seed() : (SEEDS.nextLong() & 0xffffffffL);
         // the prompt syntax changes nothing here (prompts only name caption subsets) but is kept for the record
-        return r.resolved(seed, data.width(), data.height(), defaults());
+        return r.resolved(seed, data.width(), data.height(), defaults);
     }
 
     /**
@@ -145,10 +151,10 @@ public final class IdealPipeline implements TextToImage {
      * its digits would otherwise be.
      */
     private void checkWords(GenerationRequest r, String text, String field, List<FieldError> errors) {
-        if (r.promptSyntax() != dev.tenstep.pipeline.prompt.PromptSyntax.PLAIN && !text.isEmpty()) {
+        if (r.promptSyntax() != PromptSyntax.PLAIN && !text.isEmpty()) {
             boolean plain;
             try {
-                plain = dev.tenstep.pipeline.prompt.Emphasis.isPlain(text);
+                plain = Emphasis.isPlain(text);
             } catch (IllegalArgumentException e) {
                 plain = false;
             }
