@@ -70,6 +70,7 @@ public record TrainOptions(Path output, Path checkpoints, String sizesName, Mode
         m.put("warmup", warmup);
         m.put("kl_weight", klWeight);
         m.put("caption_dropout", captionDropout);
+        m.put("unet_latents", "posterior mean");
         return m;
     }
 
