@@ -29,11 +29,6 @@ import java.util.concurrent.Callable;
                 + "(no human, no learned judge) and count the pictures that match the prompt. Prints a Markdown "
                 + "table and writes accuracy.md. See docs/fidelity.md.")
 public final class AccuracyCommand implements Callable<Integer> {
-    /** Eight prompts that cover the four shapes and six colours of the grammar, each matching pictures of ideal:shapes. */
-    public static final List<String> DEFAULT_PROMPTS = List.of(
-            "a large blue star on a navy background, top left",
-            "a red circle", "a green square", "a yellow triangle", "a purple star", "a small orange circle",
-            "a large red square, center", "a blue triangle, bottom right");
 
     @Spec
     CommandSpec spec;
@@ -86,7 +81,7 @@ public final class AccuracyCommand implements Callable<Integer> {
         }
         AccuracyStudy.Spec study;
         try {
-            study = new AccuracyStudy.Spec(prompts == null ? DEFAULT_PROMPTS : prompts, negativePrompt,
+            study = new AccuracyStudy.Spec(prompts == null ? AccuracyStudy.DEFAULT_PROMPTS : prompts, negativePrompt,
                     FidelityCommand.parseSeeds(cmd, seeds), specs, steps, cfgScales);
         } catch (IllegalArgumentException e) {
             throw new CommandLine.ParameterException(cmd, e.getMessage());

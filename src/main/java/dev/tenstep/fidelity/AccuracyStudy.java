@@ -20,6 +20,12 @@ import java.util.function.Consumer;
  * compare denoisers (an exact one, a learned one) on the question a user asks.
  */
 public final class AccuracyStudy {
+    /** Eight prompts that cover the four shapes and six colours of the grammar, each matching pictures of ideal:shapes. */
+    public static final List<String> DEFAULT_PROMPTS = List.of(
+            "a large blue star on a navy background, top left",
+            "a red circle", "a green square", "a yellow triangle", "a purple star", "a small orange circle",
+            "a large red square, center", "a blue triangle, bottom right");
+
     private AccuracyStudy() {
     }
 
