@@ -161,4 +161,21 @@ class Img2ImgApiTest extends TinySd15WebTest {
             assertEquals(0, store.list(1, 10).total());
         });
     }
+
+    /** The generate page has the img2img upload and strength slider, the result's neighbour and the hires checkbox. */
+    @Test
+    void theFormHasImg2ImgAndHiresFields() {
+        withApp((client, queue, store) -> {
+            String index = client.get("/").body().string();
+            assertTrue(index.matches("(?s).*<input id=\"init_image\" name=\"init_image\" type=\"file\" accept=\"image/png[^\"]*\">.*"), index);
+            assertTrue(index.matches("(?s).*<input id=\"denoising_strength\"[^>]*type=\"range\" min=\"0\" max=\"1\".*"), index);
+            assertTrue(index.matches("(?s).*<div class=\"side-by-side\">\\s*<figure id=\"init-box\" hidden>.*<figure id=\"result\" hidden>.*"));
+            assertTrue(index.contains("<input id=\"enable_hr\" name=\"enable_hr\" type=\"checkbox\">"), index);
+            for (dev.tenstep.pipeline.LatentUpscaler u : dev.tenstep.pipeline.LatentUpscaler.values()) {
+                assertTrue(index.contains("<option value=\"" + u.a1111Name() + "\">" + u.a1111Name() + "</option>"), u.a1111Name());
+            }
+            String js = client.get("/static/index.js").body().string();
+            assertTrue(js.contains("body.init_image = initImage") && js.contains("body.enable_hr = true"), "the page sends them");
+        });
+    }
 }
