@@ -73,7 +73,8 @@ public record InitImage(int width, int height, int[][] rgb, String sha256, Strin
         }
         byte[] bytes;
         try {
-            bytes = Base64.getMimeDecoder().decode(t);
+            // line breaks and spaces (as some clients wrap base64) are dropped; any other stray character is an error
+            bytes = Base64.getDecoder().decode(t.replaceAll("\\s", ""));
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException("is not base64 (" + e.getMessage() + ")");
         }
