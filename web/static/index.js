@@ -13,6 +13,46 @@ document.addEventListener('DOMContentLoaded', () => {
 
   tenstep.linkSampler($('#sampler'), $('#schedule'), $('#gamma'));
 
+  // img2img: the chosen file as a data URL (sent as init_image), shown beside the result
+  let initImage = null;
+  const imageFields = $('#init_image') !== null;
+  const showValue = (input, out) => {
+    const update = () => { out.textContent = Number(input.value).toFixed(2); };
+    input.addEventListener('input', update);
+    update();
+  };
+  if (imageFields) {
+  showValue($('#denoising_strength'), $('#denoising_strength_value'));
+  showValue($('#hr_strength'), $('#hr_strength_value'));
+  $('#init_image').addEventListener('change', ev => {
+    const file = ev.target.files[0];
+    if (!file) return;
+    const reader = new FileReader();
+    reader.onload = () => {
+      initImage = reader.result;
+      const img = $('#init-preview');
+      img.onload = () => {
+        // the image's own size, rounded down to the model's multiple (the width field's step)
+        const step = Number($('#width').step) || 8;
+        $('#width').value = Math.max(step, Math.floor(img.naturalWidth / step) * step);
+        $('#height').value = Math.max(step, Math.floor(img.naturalHeight / step) * step);
+        $('#init-caption').textContent = 'init image ' + file.name + ' (' + img.naturalWidth + 'x'
+            + img.naturalHeight + ', resized to ' + $('#width').value + 'x' + $('#height').value + ')';
+      };
+      img.src = initImage;
+      $('#init-box').hidden = false;
+      $('#clear-init').disabled = false;
+    };
+    reader.readAsDataURL(file);
+  });
+  $('#clear-init').addEventListener('click', () => {
+    initImage = null;
+    $('#init_image').value = '';
+    $('#init-box').hidden = true;
+    $('#clear-init').disabled = true;
+  });
+  }
+
   function done() {
     generateBtn.disabled = false;
     cancelBtn.disabled = true;
@@ -26,6 +66,18 @@ document.addEventListener('DOMContentLoaded', () => {
     body.sampler = $('#sampler').value;
     body.schedule = $('#schedule').value;
     if (!$('#gamma').disabled) body.gamma = $('#gamma').value;
+    if (initImage) {
+      body.init_image = initImage;
+      body.denoising_strength = $('#denoising_strength').value;
+      body.img2img_steps = $('#img2img_steps').value;
+    }
+    if (imageFields && $('#enable_hr').checked) {
+      body.enable_hr = true;
+      body.hr_scale = $('#hr_scale').value;
+      body.hr_upscaler = $('#hr_upscaler').value;
+      body.hr_second_pass_steps = $('#hr_second_pass_steps').value;
+      body.denoising_strength = $('#hr_strength').value;
+    }
     generateBtn.disabled = true;
     $('#result').hidden = true;
     progress.value = 0;

@@ -2,6 +2,11 @@ package dev.tenstep.batch;
 
 import dev.tenstep.pipeline.FieldError;
 import dev.tenstep.pipeline.GenerationRequest;
+import dev.tenstep.pipeline.HiresFix;
+import dev.tenstep.pipeline.Img2Img;
+import dev.tenstep.pipeline.InitImage;
+import dev.tenstep.pipeline.LatentUpscaler;
+import dev.tenstep.sampling.Img2ImgSteps;
 import dev.tenstep.pipeline.prompt.PromptSyntax;
 import dev.tenstep.sampling.RngKind;
 import dev.tenstep.sampling.SamplerKind;
@@ -68,6 +73,39 @@ public class GenerationOptions {
                     + "program's own (before 0.2) (default: philox).")
     public String rng;
 
+    @Option(names = {"--init-image", "--init_image"}, paramLabel = "FILE",
+            description = "img2img: start from this image (PNG, JPEG, BMP, GIF), resized to the size (default: the "
+                    + "image's, rounded down to the model's multiple) as A1111's \"Just resize\" (see docs/prompts.md).")
+    public java.nio.file.Path initImage;
+
+    @Option(names = {"--strength", "--denoising-strength", "--denoising_strength"}, paramLabel = "S",
+            description = "img2img denoising strength, 0..1: how much of the init image is redrawn; at --steps N it runs "
+                    + "int(N x S) steps (default: 0.75, A1111's).")
+    public Double strength;
+
+    @Option(names = {"--img2img-steps", "--img2img_steps"}, paramLabel = "diffusers|a1111",
+            description = "Which steps img2img runs: diffusers = int(N x S) steps (the default); a1111 = "
+                    + "int(min(S, 0.999) x N) + 1, as A1111's k-diffusion samplers.")
+    public String img2imgSteps;
+
+    @Option(names = {"--hr-scale", "--hr_scale"}, paramLabel = "X",
+            description = "Hires fix (A1111's enable_hr): render, enlarge the latents X times (1..8), redraw them as "
+                    + "img2img by A1111's fixed-steps rule (see docs/prompts.md).")
+    public Double hrScale;
+
+    @Option(names = {"--hr-upscaler", "--hr_upscaler"}, paramLabel = "NAME",
+            description = "Hires fix latent upscaler: Latent (default), \"Latent (antialiased)\", \"Latent (bicubic)\", "
+                    + "\"Latent (bicubic antialiased)\", \"Latent (nearest)\", \"Latent (nearest-exact)\".")
+    public String hrUpscaler;
+
+    @Option(names = {"--hr-strength", "--hr_strength"}, paramLabel = "S",
+            description = "Hires fix denoising strength of the second pass, above 0 and at most 1 (default: 0.75).")
+    public Double hrStrength;
+
+    @Option(names = {"--hr-steps", "--hr_steps", "--hr_second_pass_steps"}, paramLabel = "N",
+            description = "Hires fix second-pass steps (default: 0 = the same as --steps).")
+    public Integer hrSteps;
+
     /**
      * The request these options describe; sampler and schedule names are parsed here (any id, display
      * name or alias, case-insensitive).
@@ -90,7 +128,49 @@ public class GenerationOptions {
         }
         return new GenerationRequest(prompt, negativePrompt, steps, cfgScale, seed, SamplerKind.byName(sampler),
                 schedule == null || schedule.isBlank() ? null : ScheduleKind.byName(schedule), gamma, width, height,
-                syntax, clipSkip, generator);
+                syntax, clipSkip, generator, img2img(), hires());
+    }
+
+    /** The img2img part ({@code --init-image}, {@code --strength}, {@code --img2img-steps}), or null. */
+    private Img2Img img2img() {
+        if (initImage == null) {
+            if (strength != null || img2imgSteps != null) {
+                throw new IllegalArgumentException((strength != null ? "--strength" : "--img2img-steps")
+                        + ": needs --init-image (the hires fix's strength is --hr-strength)");
+            }
+            return null;
+        }
+        Img2ImgSteps rule;
+        try {
+            rule = img2imgSteps == null ? null : Img2ImgSteps.parse(img2imgSteps);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("--img2img-steps: " + e.getMessage());
+        }
+        try {
+            return new Img2Img(InitImage.read(initImage), strength, rule);
+        } catch (java.io.IOException e) {
+            throw new IllegalArgumentException("--init-image: " + e.getMessage());
+        }
+    }
+
+    /** The hires fix ({@code --hr-scale} and the options it enables), or null. */
+    private HiresFix hires() {
+        if (hrScale == null) {
+            String other = hrUpscaler != null ? "--hr-upscaler" : hrStrength != null ? "--hr-strength"
+                    : hrSteps != null ? "--hr-steps" : null;
+            if (other != null) {
+                throw new IllegalArgumentException(other + ": needs --hr-scale (which turns the hires fix on)");
+            }
+            return null;
+        }
+        LatentUpscaler upscaler;
+        try {
+            upscaler = hrUpscaler == null ? null : LatentUpscaler.byName(hrUpscaler);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("--hr-upscaler: " + e.getMessage()
+                    + "; pixel-space upscalers (ESRGAN and others) are not supported");
+        }
+        return new HiresFix(upscaler, hrScale, null, null, hrSteps, hrStrength);
     }
 
     /**
@@ -118,7 +198,7 @@ public class GenerationOptions {
                 toRequest().validate(1, 1000).forEach(e -> errors.add(optionError(e)));
             }
         } catch (IllegalArgumentException e) {
-            // --prompt-syntax or --rng, named in the message
+            // --prompt-syntax, --rng, --init-image or a hires option, named in the message
             errors.add(e.getMessage());
         }
         if (!errors.isEmpty()) {
@@ -128,7 +208,14 @@ public class GenerationOptions {
 
     /** A request field error as the command line names it: {@code cfg_scale: ...} becomes {@code --cfg-scale: ...}. */
     public static String optionError(FieldError e) {
-        return "--" + e.field().replace('_', '-') + ": " + e.message();
+        String option = switch (e.field()) {
+            // A1111's API names the strength of both workflows denoising_strength; the hires fix's messages say so
+            case "denoising_strength" -> e.message().contains("hires") ? "--hr-strength" : "--strength";
+            case "hr_second_pass_steps" -> "--hr-steps";
+            case "enable_hr" -> "--hr-scale";
+            default -> "--" + e.field().replace('_', '-');
+        };
+        return option + ": " + e.message();
     }
 
     /** Completion candidates of {@code --sampler}. */

@@ -5,6 +5,8 @@ import ai.djl.engine.Engine;
 import ai.djl.pytorch.jni.JniUtils;
 import dev.tenstep.model.nn.Profiler;
 import dev.tenstep.pipeline.GenerationRequest;
+import dev.tenstep.pipeline.Img2Img;
+import dev.tenstep.pipeline.InitImage;
 import dev.tenstep.pipeline.ResolvedRequest;
 import dev.tenstep.pipeline.GenerationResult;
 import dev.tenstep.pipeline.GenerationRecord;
@@ -105,8 +107,14 @@ public final class Bench {
             double loadMs = ms(System.nanoTime() - t0);
             gpu.markLoaded();
             r.put("rss_after_load_mb", round1(RssSampler.currentMb()));
-            ResolvedRequest req = p.resolve(new GenerationRequest(PROMPT, "", o.steps(), o.cfgScale(), o.seed(),
-                    SamplerKind.GE, null, null, o.width(), o.height()));
+            GenerationRequest request = new GenerationRequest(PROMPT, "", o.steps(), o.cfgScale(), o.seed(),
+                    SamplerKind.GE, null, null, o.width(), o.height());
+            if (o.strength() != null) {
+                int w = o.width() != null ? o.width() : p.defaultSize();
+                int h = o.height() != null ? o.height() : p.defaultSize();
+                request = request.withSize(w, h).withImg2Img(new Img2Img(gradient(w, h), o.strength(), null));
+            }
+            ResolvedRequest req = p.resolve(request);
             // the generation's parameters in the layout of every other generation record (sidecar, manifest)
             r.put("request", GenerationRecord.ofRequest(req, p.name()));
             r.put("unet_batch", o.cfgScale() > 1 ? 2 : 1);
@@ -183,6 +191,20 @@ public final class Bench {
     /** One generation's figures, ms. */
     private record Run(double textMs, List<Double> stepMs, List<Double> stepCpuMs, double vaeMs, double totalMs,
                        double cpuMs) {
+    }
+
+    /** A smooth synthetic init image (a diagonal RGB gradient) for the img2img bench. */
+    static InitImage gradient(int w, int h) {
+        int[][] rgb = new int[3][w * h];
+        for (int y = 0; y < h; y++) {
+            for (int x = 0; x < w; x++) {
+                rgb[0][y * w + x] = 255 * x / Math.max(1, w - 1);
+                rgb[1][y * w + x] = 255 * y / Math.max(1, h - 1);
+                rgb[2][y * w + x] = 255 - 255 * (x + y) / Math.max(1, w + h - 2);
+            }
+        }
+        return new InitImage(w, h, rgb, dev.tenstep.io.Hashes.sha256(("gradient " + w + "x" + h)
+                .getBytes(java.nio.charset.StandardCharsets.UTF_8)), "gradient");
     }
 
     private Run generate(StableDiffusionPipeline p, ResolvedRequest req) {

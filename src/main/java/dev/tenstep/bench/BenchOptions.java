@@ -21,10 +21,20 @@ import java.nio.file.Path;
  * @param profile        time per module type
  * @param seed           generation and weight seed
  * @param compute        device and dtypes
+ * @param strength       img2img at this denoising strength from a synthetic init image of the size (null: text-to-image)
  */
 public record BenchOptions(Path model, boolean randomWeights, Integer width, Integer height,
                            int steps, double cfgScale, int warmup, int repeat, int threads,
-                           AttentionSettings attention, boolean profile, long seed, ComputeSpec compute) {
+                           AttentionSettings attention, boolean profile, long seed, ComputeSpec compute,
+                           Double strength) {
+    /** Text-to-image. */
+    public BenchOptions(Path model, boolean randomWeights, Integer width, Integer height, int steps, double cfgScale,
+                        int warmup, int repeat, int threads, AttentionSettings attention, boolean profile, long seed,
+                        ComputeSpec compute) {
+        this(model, randomWeights, width, height, steps, cfgScale, warmup, repeat, threads, attention, profile, seed,
+                compute, null);
+    }
+
     /** On the CPU in fp32. */
     public BenchOptions(Path model, boolean randomWeights, Integer width, Integer height, int steps, double cfgScale,
                         int warmup, int repeat, int threads, AttentionSettings attention, boolean profile,
@@ -46,6 +56,9 @@ public record BenchOptions(Path model, boolean randomWeights, Integer width, Int
         }
         if (warmup < 0) {
             throw new IllegalArgumentException("--warmup must be >= 0");
+        }
+        if (strength != null && !(strength > 0 && strength <= 1)) {
+            throw new IllegalArgumentException("--strength must be above 0 and at most 1, got " + strength);
         }
     }
 }

@@ -53,6 +53,11 @@ public final class BenchCommand implements Callable<Integer> {
     @CommandLine.Mixin
     ComputeOptions compute = new ComputeOptions();
 
+    @Option(names = "--strength", paramLabel = "S",
+            description = "img2img at denoising strength S from a synthetic init image (a smooth gradient) of the size: "
+                    + "VAE encode plus int(steps x S) steps (default: text-to-image)")
+    Double strength;
+
     @Option(names = "--json", description = "print one JSON object instead of the table")
     boolean json;
 
@@ -76,7 +81,7 @@ public final class BenchCommand implements Callable<Integer> {
         dev.tenstep.model.nn.AttentionSettings attention = spec != null ? compute.attention(spec.commandLine())
                 : dev.tenstep.model.nn.AttentionSettings.DEFAULT;
         BenchOptions o = new BenchOptions(model, randomWeights, width, height, steps, cfgScale, warmup,
-                repeat, threads == null ? 0 : threads, attention, profile, seed, device);
+                repeat, threads == null ? 0 : threads, attention, profile, seed, device, strength);
         BenchResult r = new Bench(o, err).run();
         out.print(json ? r.toJson() + System.lineSeparator() : r.toTable());
         out.flush();

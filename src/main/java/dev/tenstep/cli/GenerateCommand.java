@@ -63,8 +63,9 @@ public final class GenerateCommand implements Callable<Integer> {
     Path output;
 
     @Option(names = "--init-latents", paramLabel = "FILE.safetensors",
-            description = "Starting noise z: tensor 'initial_latents' [1,4,h,w], replacing the seed's; its h, w set the "
-                    + "image size (h x the VAE scale). The seed still drives ddpm's per-step noise.")
+            description = "Starting noise z: tensor 'initial_latents' [1,4,h,w], replacing the seed's (img2img: the noise "
+                    + "added to the image's latents); its h, w set the image size (h x the VAE scale). The seed still "
+                    + "drives ddpm's per-step noise.")
     Path initLatents;
 
     @Option(names = "--save-latents", paramLabel = "FILE.safetensors",
@@ -131,7 +132,7 @@ public final class GenerateCommand implements Callable<Integer> {
             boolean useBar = !noProgress && Terminals.stderrIsTerminal();
             boolean lines = !noProgress && !useBar;
             try (ProgressBar bar = !useBar ? null : new ProgressBarBuilder().setTaskName("denoise")
-                    .setInitialMax(resolved.steps()).setStyle(ProgressBarStyle.ASCII).setUpdateIntervalMillis(100)
+                    .setInitialMax(resolved.stepsRun()).setStyle(ProgressBarStyle.ASCII).setUpdateIntervalMillis(100)
                     .continuousUpdate().build()) {
                 result = pipeline.generate(resolved, null, new TextToImage.Options(init, saveLatents != null, p -> {
                     String sigma = String.format(java.util.Locale.ROOT, "sigma %.3f", p.sigma());
@@ -159,7 +160,7 @@ public final class GenerateCommand implements Callable<Integer> {
                 writeLatents(saveLatents, result, written.record().infotext());
                 out.println("latents: " + saveLatents);
             }
-            out.println("wrote " + file + " (" + result.request().width() + "x" + result.request().height() + ", "
+            out.println("wrote " + file + " (" + result.image().getWidth() + "x" + result.image().getHeight() + ", "
                     + result.timings().totalMs() + " ms)");
             return 0;
         }
@@ -208,8 +209,12 @@ public final class GenerateCommand implements Callable<Integer> {
             Map<String, NDArray> t = new LinkedHashMap<>();
             long[] s = r.latentShape();
             if (r.initialLatents() != null) {
-                // the unit-variance starting noise of the seed (or the given latents), as --init-latents reads it
-                t.put(INITIAL_LATENTS, m.create(r.initialLatents(), new Shape(s)));
+                // the unit-variance starting noise of the seed (or the given latents), as --init-latents reads it;
+                // with the hires fix, the first pass's, at the first pass's size
+                long[] is = r.initialLatents().length == r.finalLatents().length ? s
+                        : new long[] {s[0], s[1], s[2] * r.request().height() / r.request().outputHeight(),
+                                s[3] * r.request().width() / r.request().outputWidth()};
+                t.put(INITIAL_LATENTS, m.create(r.initialLatents(), new Shape(is)));
             }
             t.put("final_latents", m.create(r.finalLatents(), new Shape(s)));
             int n = r.x0hatPerStep().size();

@@ -54,6 +54,8 @@ import java.util.Objects;
  * @param randomSeed     batch only: the line asked for a random seed, drawn once for the line
  * @param noiseSha256    batch only: SHA-256 of the starting latent z_init as little-endian float32
  *                       (hex), equal across the variants of one line
+ * @param img2img        the init image and strength of an img2img generation, else null
+ * @param hires          the hires fix of a text-to-image generation, else null
  */
 @JsonNaming(PropertyNamingStrategies.SnakeCaseStrategy.class)
 @JsonInclude(JsonInclude.Include.NON_NULL)
@@ -87,7 +89,53 @@ public record GenerationRecord(
         String variant,
         Long seedBase,
         Boolean randomSeed,
-        String noiseSha256) {
+        String noiseSha256,
+        Img2ImgRecord img2img,
+        HiresRecord hires) {
+
+    /**
+     * The img2img part of a generation.
+     *
+     * @param initImage         the init image's file name, or null (an upload)
+     * @param initImageSha256   SHA-256 of the init image as given (hex)
+     * @param initImageSize     its size before the resize, {@code WxH}
+     * @param denoisingStrength the strength
+     * @param stepRule          {@code diffusers} or {@code a1111} ({@link dev.tenstep.sampling.Img2ImgSteps})
+     * @param stepsRun          the model evaluations it made
+     */
+    @JsonNaming(PropertyNamingStrategies.SnakeCaseStrategy.class)
+    @JsonInclude(JsonInclude.Include.NON_NULL)
+    public record Img2ImgRecord(String initImage, String initImageSha256, String initImageSize, double denoisingStrength,
+                                String stepRule, int stepsRun) {
+        static Img2ImgRecord of(ResolvedRequest r) {
+            Img2Img i = r.img2img();
+            return i == null ? null : new Img2ImgRecord(i.image().name(), i.image().sha256(), i.image().size(),
+                    i.strength(), i.rule().id(), i.span(r.steps()).steps());
+        }
+    }
+
+    /**
+     * The hires fix of a generation (A1111's field names in snake case).
+     *
+     * @param hrUpscaler        the latent upscaler's A1111 name
+     * @param hrScale           the scale (when no resize was given)
+     * @param hrResizeX         {@code hr_resize_x}, 0 = from the scale
+     * @param hrResizeY         {@code hr_resize_y}, 0 = from the scale
+     * @param hrSecondPassSteps {@code hr_second_pass_steps}, 0 = the first pass's
+     * @param denoisingStrength the second pass's strength
+     * @param width             the final image width
+     * @param height            the final image height
+     */
+    @JsonNaming(PropertyNamingStrategies.SnakeCaseStrategy.class)
+    @JsonInclude(JsonInclude.Include.NON_NULL)
+    public record HiresRecord(String hrUpscaler, double hrScale, int hrResizeX, int hrResizeY, int hrSecondPassSteps,
+                              double denoisingStrength, int width, int height) {
+        static HiresRecord of(ResolvedRequest r) {
+            HiresFix h = r.hires();
+            return h == null ? null : new HiresRecord(h.upscaler().a1111Name(), h.scale(), h.resizeX(), h.resizeY(),
+                    h.steps(), h.strength(), r.outputWidth(), r.outputHeight());
+        }
+    }
 
     /** The mapper of this layout (snake_case names from the annotations, unknown keys ignored when read). */
     public static final ObjectMapper JSON = JsonMapper.builder()
@@ -132,7 +180,8 @@ public record GenerationRecord(
         return new GenerationRecord(r.prompt(), r.negativePrompt(), r.steps(), r.cfgScale(), r.seed(),
                 r.sampler().id(), r.sampler().displayName(), r.schedule().id(), r.gamma(), r.width(), r.height(),
                 r.promptSyntax().id(), r.clipSkip(), r.rng().id(), model, null,
-                null, null, null, null, null, null, null, null, null, null, null, null, null);
+                null, null, null, null, null, null, null, null, null, null, null, null, null,
+                Img2ImgRecord.of(r), HiresRecord.of(r));
     }
 
     /** A finished generation (not yet stored): parameters, model, infotext, warnings and stage times. */
@@ -150,28 +199,28 @@ public record GenerationRecord(
                 p.samplerName, p.schedule, p.gamma, p.width, p.height, p.promptSyntax, p.clipSkip, p.rng, model, modelHash,
                 result.infotext(),
                 List.copyOf(result.warnings()), Timings.of(result.timings()),
-                null, null, null, null, null, null, null, null, null, null);
+                null, null, null, null, null, null, null, null, null, null, p.img2img, p.hires);
     }
 
     /** This record, stored as {@code file} with the given hash (may be null) at time {@code created}. */
     public GenerationRecord stored(String fileName, String sha, String createdAt) {
         return new GenerationRecord(prompt, negativePrompt, steps, cfgScale, seed, sampler, samplerName, schedule,
                 gamma, width, height, promptSyntax, clipSkip, rng, model, modelHash, infotext, warnings, timings, fileName, sha, createdAt,
-                key, source, index, variant, seedBase, randomSeed, noiseSha256);
+                key, source, index, variant, seedBase, randomSeed, noiseSha256, img2img, hires);
     }
 
     /** This record with other timings. */
     public GenerationRecord withTimings(Timings t) {
         return new GenerationRecord(prompt, negativePrompt, steps, cfgScale, seed, sampler, samplerName, schedule,
                 gamma, width, height, promptSyntax, clipSkip, rng, model, modelHash, infotext, warnings, t, file, sha256, created,
-                key, source, index, variant, seedBase, randomSeed, noiseSha256);
+                key, source, index, variant, seedBase, randomSeed, noiseSha256, img2img, hires);
     }
 
     /** This record with another infotext (the stored PNG's {@code parameters}), e.g. with a field added by the command. */
     public GenerationRecord withInfotext(String text) {
         return new GenerationRecord(prompt, negativePrompt, steps, cfgScale, seed, sampler, samplerName, schedule,
                 gamma, width, height, promptSyntax, clipSkip, rng, model, modelHash, text, warnings, timings, file, sha256, created,
-                key, source, index, variant, seedBase, randomSeed, noiseSha256);
+                key, source, index, variant, seedBase, randomSeed, noiseSha256, img2img, hires);
     }
 
     /** This record as the cell of a batch (see the batch-only parameters above). */
@@ -179,7 +228,7 @@ public record GenerationRecord(
                                     long base, boolean random, String noiseSha) {
         return new GenerationRecord(prompt, negativePrompt, steps, cfgScale, seed, sampler, samplerName, schedule,
                 gamma, width, height, promptSyntax, clipSkip, rng, model, modelHash, infotext, warnings, timings, file, sha256, created,
-                cellKey, cellSource, lineIndex, variantLabel, base, random, noiseSha);
+                cellKey, cellSource, lineIndex, variantLabel, base, random, noiseSha, img2img, hires);
     }
 
     /**
@@ -225,6 +274,7 @@ public record GenerationRecord(
                 && schedule.equals(o.schedule) && Objects.equals(gamma, o.gamma) && width == o.width && height == o.height
                 && effectivePromptSyntax().equals(o.effectivePromptSyntax()) && effectiveClipSkip() == o.effectiveClipSkip()
                 && effectiveRng().equals(o.effectiveRng())
+                && Objects.equals(img2img, o.img2img) && Objects.equals(hires, o.hires)
                 && Objects.equals(model, o.model) && Objects.equals(file, o.file);
     }
 }

@@ -32,6 +32,8 @@ import java.util.List;
  * @param promptSyntax   how the prompts are read ({@code a1111} emphasis and editing, or {@code plain}); null = a1111
  * @param clipSkip       text-encoder layers to skip at the end, 1 = none (A1111's "Clip skip"); null = 1
  * @param rng            the generator of the starting noise and the per-step noise; null = {@link RngKind#DEFAULT}
+ * @param img2img        start from an init image ({@link Img2Img}); null = text-to-image
+ * @param hires          AUTOMATIC1111's hires fix of a text-to-image request ({@link HiresFix}); null = none
  */
 public record GenerationRequest(
         String prompt,
@@ -46,7 +48,9 @@ public record GenerationRequest(
         Integer height,
         PromptSyntax promptSyntax,
         Integer clipSkip,
-        RngKind rng) {
+        RngKind rng,
+        Img2Img img2img,
+        HiresFix hires) {
 
     public static final int DEFAULT_STEPS = 10;
     public static final double DEFAULT_CFG = 7.5;
@@ -61,6 +65,14 @@ public record GenerationRequest(
 
     /** The clip skip of a request that sets none: 1, the text encoder's last layer. */
     public static final int DEFAULT_CLIP_SKIP = 1;
+
+    /** A text-to-image request without hires fix. */
+    public GenerationRequest(String prompt, String negativePrompt, int steps, Double cfgScale, long seed,
+                             SamplerKind sampler, ScheduleKind schedule, Double gamma, Integer width, Integer height,
+                             PromptSyntax promptSyntax, Integer clipSkip, RngKind rng) {
+        this(prompt, negativePrompt, steps, cfgScale, seed, sampler, schedule, gamma, width, height, promptSyntax,
+                clipSkip, rng, null, null);
+    }
 
     /** As the canonical constructor with the default prompt syntax, clip skip and RNG. */
     public GenerationRequest(String prompt, String negativePrompt, int steps, Double cfgScale, long seed,
@@ -81,29 +93,41 @@ public record GenerationRequest(
 
     public GenerationRequest withSeed(long s) {
         return new GenerationRequest(prompt, negativePrompt, steps, cfgScale, s, sampler, schedule, gamma, width, height,
-                promptSyntax, clipSkip, rng);
+                promptSyntax, clipSkip, rng, img2img, hires);
     }
 
     /** This request with another sampler and schedule (null = the sampler's default) and the sampler's own gamma. */
     public GenerationRequest withSampler(SamplerKind samplerKind, ScheduleKind scheduleKind) {
         return new GenerationRequest(prompt, negativePrompt, steps, cfgScale, seed, samplerKind, scheduleKind, null, width, height,
-                promptSyntax, clipSkip, rng);
+                promptSyntax, clipSkip, rng, img2img, hires);
     }
 
     public GenerationRequest withSteps(int n) {
         return new GenerationRequest(prompt, negativePrompt, n, cfgScale, seed, sampler, schedule, gamma, width, height,
-                promptSyntax, clipSkip, rng);
+                promptSyntax, clipSkip, rng, img2img, hires);
     }
 
     public GenerationRequest withSize(Integer w, Integer h) {
         return new GenerationRequest(prompt, negativePrompt, steps, cfgScale, seed, sampler, schedule, gamma, w, h,
-                promptSyntax, clipSkip, rng);
+                promptSyntax, clipSkip, rng, img2img, hires);
     }
 
     /** This request with the given prompt syntax, clip skip and RNG (nulls = defaults). */
     public GenerationRequest withText(PromptSyntax syntax, Integer skip, RngKind generator) {
         return new GenerationRequest(prompt, negativePrompt, steps, cfgScale, seed, sampler, schedule, gamma, width, height,
-                syntax, skip, generator);
+                syntax, skip, generator, img2img, hires);
+    }
+
+    /** This request starting from an init image (null = text-to-image). */
+    public GenerationRequest withImg2Img(Img2Img i) {
+        return new GenerationRequest(prompt, negativePrompt, steps, cfgScale, seed, sampler, schedule, gamma, width, height,
+                promptSyntax, clipSkip, rng, i, hires);
+    }
+
+    /** This request with A1111's hires fix (null = none). */
+    public GenerationRequest withHires(HiresFix h) {
+        return new GenerationRequest(prompt, negativePrompt, steps, cfgScale, seed, sampler, schedule, gamma, width, height,
+                promptSyntax, clipSkip, rng, img2img, h);
     }
 
     /**
@@ -123,7 +147,8 @@ public record GenerationRequest(
                 schedule != null ? schedule : sampler.defaultSchedule(),
                 gamma != null ? gamma : sampler.hasGamma() ? sampler.defaultGamma().getAsDouble() : null, w, h,
                 promptSyntax != null ? promptSyntax : DEFAULT_SYNTAX, clipSkip != null ? clipSkip : DEFAULT_CLIP_SKIP,
-                rng != null ? rng : RngKind.DEFAULT);
+                rng != null ? rng : RngKind.DEFAULT, img2img != null ? img2img.resolved() : null,
+                hires != null ? hires.resolved() : null);
     }
 
     /**
@@ -156,6 +181,13 @@ public record GenerationRequest(
         }
         if (clipSkip != null && (clipSkip < 1 || clipSkip > MAX_CLIP_SKIP)) {
             errors.add(new FieldError("clip_skip", "must be between 1 and " + MAX_CLIP_SKIP + ", got " + clipSkip));
+        }
+        if (img2img != null) {
+            img2img.validate(steps, errors);
+            if (hires != null) {
+                errors.add(new FieldError("enable_hr", "the hires fix is for text-to-image; an img2img request "
+                        + "(init image) cannot have it"));
+            }
         }
         checkSize(errors, "width", width, sizeMultiple, max);
         checkSize(errors, "height", height, sizeMultiple, max);

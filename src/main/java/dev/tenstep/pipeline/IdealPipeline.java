@@ -137,6 +137,13 @@ public final class IdealPipeline implements TextToImage {
         if (r.clipSkip() != null && r.clipSkip() != 1) {
             errors.add(new FieldError("clip_skip", name + " has no text encoder: clip skip must be 1, got " + r.clipSkip()));
         }
+        if (r.img2img() != null) {
+            errors.add(new FieldError("init_image", name + " has no image encoder: img2img needs a Stable Diffusion model"));
+        }
+        if (r.hires() != null) {
+            errors.add(new FieldError("enable_hr", name + " draws only its data set's size: the hires fix needs a "
+                    + "Stable Diffusion model"));
+        }
         if (!errors.isEmpty()) {
             throw new InvalidRequestException(errors);
         }

@@ -70,6 +70,14 @@ public final class Infotext {
             }
             p.put("VAE", vae.name());
         }
+        // A1111's place for it: after the model and VAE, before Clip skip
+        Double strength = r.img2img() != null ? r.img2img().strength() : r.hires() != null ? r.hires().strength() : null;
+        if (strength != null) {
+            p.put("Denoising strength", number(strength));
+        }
+        if (r.img2img() != null && r.img2img().rule() != dev.tenstep.sampling.Img2ImgSteps.DEFAULT) {
+            p.put("Img2img steps", r.img2img().rule().id());
+        }
         // only GE has a gamma (null for every other sampler); written when it is not GE's default
         if (r.customGamma()) {
             p.put("Gamma", number(r.gamma()));
@@ -83,6 +91,19 @@ public final class Infotext {
         }
         if (r.promptSyntax() == PromptSyntax.PLAIN) {
             p.put("Emphasis", "None");
+        }
+        if (r.hires() != null) {
+            // A1111's extra_generation_params of the hires fix (processing.py), as it writes them
+            HiresFix h = r.hires();
+            if (h.resizes()) {
+                p.put("Hires resize", h.resizeX() + "x" + h.resizeY());
+            } else {
+                p.put("Hires upscale", number(h.scale()));
+            }
+            if (h.steps() != 0) {
+                p.put("Hires steps", Integer.toString(h.steps()));
+            }
+            p.put("Hires upscaler", h.upscaler().a1111Name());
         }
         p.putAll(compute.infotextFields());
         sb.append('\n');

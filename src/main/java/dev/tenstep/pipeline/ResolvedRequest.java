@@ -28,6 +28,8 @@ import java.util.Objects;
  * @param promptSyntax   how the prompts are read
  * @param clipSkip       text-encoder layers skipped at the end, 1 = none (A1111's "Clip skip")
  * @param rng            the generator of the starting noise and the per-step noise
+ * @param img2img        the init image, strength and step rule ({@link Img2Img#resolved}), or null (text-to-image)
+ * @param hires          the hires fix ({@link HiresFix#resolved}), or null
  */
 public record ResolvedRequest(
         String prompt,
@@ -42,7 +44,9 @@ public record ResolvedRequest(
         int height,
         PromptSyntax promptSyntax,
         int clipSkip,
-        RngKind rng) {
+        RngKind rng,
+        Img2Img img2img,
+        HiresFix hires) {
 
     /**
      * @throws NullPointerException     if a text or a kind is null
@@ -69,10 +73,37 @@ public record ResolvedRequest(
         }
     }
 
+    /** A text-to-image request without hires fix. */
+    public ResolvedRequest(String prompt, String negativePrompt, int steps, double cfgScale, long seed,
+                           SamplerKind sampler, ScheduleKind schedule, Double gamma, int width, int height,
+                           PromptSyntax promptSyntax, int clipSkip, RngKind rng) {
+        this(prompt, negativePrompt, steps, cfgScale, seed, sampler, schedule, gamma, width, height, promptSyntax,
+                clipSkip, rng, null, null);
+    }
+
+    /**
+     * The model evaluations of the whole generation: {@code steps} for text-to-image, the steps the strength runs for
+     * img2img ({@link Img2Img#span}), plus the second pass's of a hires fix.
+     */
+    public int stepsRun() {
+        int first = img2img != null ? img2img.span(steps).steps() : steps;
+        return first + (hires != null ? hires.passSteps(steps) : 0);
+    }
+
+    /** The final image width: the hires size with a hires fix, else {@link #width}. */
+    public int outputWidth() {
+        return hires != null ? hires.target(width, height).width() : width;
+    }
+
+    /** The final image height: the hires size with a hires fix, else {@link #height}. */
+    public int outputHeight() {
+        return hires != null ? hires.target(width, height).height() : height;
+    }
+
     /** This request with another seed (e.g. the n-th image of an A1111 batch: seed + n). */
     public ResolvedRequest withSeed(long s) {
         return new ResolvedRequest(prompt, negativePrompt, steps, cfgScale, s, sampler, schedule, gamma, width, height,
-                promptSyntax, clipSkip, rng);
+                promptSyntax, clipSkip, rng, img2img, hires);
     }
 
     /** Whether the gamma differs from the sampler's preset (then the infotext and batch labels name it). */
@@ -83,6 +114,6 @@ public record ResolvedRequest(
     /** This request as an unresolved one with every field set: resolving it again gives the same request. */
     public GenerationRequest unresolved() {
         return new GenerationRequest(prompt, negativePrompt, steps, cfgScale, seed, sampler, schedule, gamma, width, height,
-                promptSyntax, clipSkip, rng);
+                promptSyntax, clipSkip, rng, img2img, hires);
     }
 }

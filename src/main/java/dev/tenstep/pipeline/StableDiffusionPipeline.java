@@ -18,6 +18,7 @@ import dev.tenstep.pipeline.prompt.PromptEncoder;
 import dev.tenstep.pipeline.prompt.PromptSyntax;
 import dev.tenstep.sampling.CfgDenoiser;
 import dev.tenstep.sampling.NoiseSchedule;
+import dev.tenstep.sampling.ScheduleKind;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -238,12 +239,61 @@ public final class StableDiffusionPipeline implements TextToImage {
             errors.add(new FieldError("clip_skip", "must be between 1 and " + layers + " for this model (its text encoder has "
                     + layers + " layers), got " + r.clipSkip()));
         }
+        int width = r.width() != null ? r.width() : defaultSize();
+        int height = r.height() != null ? r.height() : defaultSize();
+        if (r.img2img() != null) {
+            // an unset size is the init image's (rounded down to the size multiple)
+            InitImage image = r.img2img().image();
+            int[] size = Img2Img.size(image, r.width(), r.height(), sizeMultiple(), Math.min(maxSize,
+                    GenerationRequest.MAX_SIZE), errors);
+            width = size[0];
+            height = size[1];
+        }
+        if (r.hires() != null && errors.isEmpty()) {
+            ScheduleKind kind = r.schedule() != null ? r.schedule() : r.sampler().defaultSchedule();
+            r.hires().validate(width, height, r.steps(), kind, noiseSchedule, sizeMultiple(),
+                    Math.min(maxSize, GenerationRequest.MAX_SIZE), errors);
+        }
         if (!errors.isEmpty()) {
             throw new InvalidRequestException(errors);
         }
         long seed = r.seed() >= 0 ? r.seed() : (SEEDS.nextLong() & 0xffffffffL);
-        return r.resolved(seed, r.width() != null ? r.width() : defaultSize(), r.height() != null ? r.height() : defaultSize(),
-                defaults);
+        return r.resolved(seed, width, height, defaults);
+    }
+
+    /** The VAE encodes images: img2img works. */
+    @Override
+    public boolean encodesImages() {
+        return true;
+    }
+
+    /**
+     * {@code scaling_factor * latent_dist.sample(noise)} of {@code vae.encode(image)} (diffusers'
+     * {@code retrieve_latents(..., sample_mode="sample")} times the scaling factor, as
+     * {@code StableDiffusionImg2ImgPipeline.prepare_latents} makes its init latents); the VAE runs in its dtype
+     * ({@link ComputeSpec#vaeDtype}), the result is float32.
+     *
+     * @param image [1, 3, H, W] float32 in [-1, 1]
+     * @param noise [1, 4, H / 8, W / 8] unit variance, float32
+     * @throws NonFiniteException if the encoded latents are not finite
+     */
+    @Override
+    public NDArray encode(NDArray image, NDArray noise) {
+        DataType vaeType = compute.vaeDtype().dataType();
+        NDArray latents;
+        try (AttentionSettings.Scope a = AttentionSettings.use(compute.attention())) {
+            if (vaeType == DataType.FLOAT32) {
+                latents = vae.encode(image).sample(noise);
+            } else {
+                dev.tenstep.model.vae.LatentDist d = vae.encode(image.toType(vaeType, false));
+                latents = new dev.tenstep.model.vae.LatentDist(d.mean().toType(DataType.FLOAT32, false),
+                        d.logvar().toType(DataType.FLOAT32, false)).sample(noise);
+            }
+        }
+        NDArray scaled = latents.mul((float) vae.config().scalingFactor());
+        NonFiniteException.check(scaled.toFloatArray(), "VAE encode (" + compute.deviceName() + " "
+                + compute.vaeDtype().id() + ")");
+        return scaled;
     }
 
     /** {@code [1, in_channels, height / vae scale, width / vae scale]}. */

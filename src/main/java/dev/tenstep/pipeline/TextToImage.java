@@ -37,7 +37,8 @@ public interface TextToImage extends AutoCloseable {
     /**
      * Optional inputs and outputs of a generation beyond the request.
      *
-     * @param initLatents the starting noise z_init [1, C, h, w] row-major instead of the seed's, or null
+     * @param initLatents the starting noise z_init [1, C, h, w] row-major instead of the seed's, or null; for img2img
+     *                    the unit-variance noise added to the init latents instead of the seed's second draw
      * @param keepX0hats  keep every step's x0_hat in the result (for {@code --save-latents})
      * @param listener    receives each step
      */
@@ -179,7 +180,31 @@ public interface TextToImage extends AutoCloseable {
      */
     default float[] initialLatents(ResolvedRequest resolved) {
         long[] s = latentShape(resolved);
-        return resolved.rng().initialDraw(resolved.seed(), Math.toIntExact(s[0] * s[1] * s[2] * s[3]));
+        int n = Math.toIntExact(s[0] * s[1] * s[2] * s[3]);
+        // img2img: the encoder's sample takes the first draw, the noise added to the init latents the second
+        return resolved.img2img() != null ? resolved.rng().secondDraw(resolved.seed(), n)
+                : resolved.rng().initialDraw(resolved.seed(), n);
+    }
+
+    /**
+     * Whether this model encodes images ({@link #encode}): img2img needs it. False by default.
+     */
+    default boolean encodesImages() {
+        return false;
+    }
+
+    /**
+     * The init-image stage of an img2img run ({@link DenoiseStage}): the image to the init latents the sampler
+     * starts from (before noise is added), sampling the encoder's posterior with {@code noise} (SD:
+     * {@code scaling_factor * (mean + std * noise)} of {@code vae.encode}, diffusers' {@code latent_dist.sample}).
+     *
+     * @param image [1, 3, H, W] float32 in [-1, 1], H and W the request's size
+     * @param noise unit-variance noise of {@link #latentShape}
+     * @return [1, C, h, w] float32, a new array in image's manager
+     * @throws UnsupportedOperationException for a model that does not {@link #encodesImages encode images}
+     */
+    default NDArray encode(NDArray image, NDArray noise) {
+        throw new UnsupportedOperationException(name() + " has no image encoder (img2img needs a VAE)");
     }
 
     /**

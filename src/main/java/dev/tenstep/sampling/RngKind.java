@@ -78,6 +78,32 @@ public enum RngKind {
         };
     }
 
+    /**
+     * The second {@code n}-value draw of a fresh generator of {@code seed} ({@link SeedNoise#next} after
+     * {@link SeedNoise#initial}): an img2img run's noise, drawn after the VAE encoder's sample, row-major.
+     */
+    public float[] secondDraw(long seed, int n) {
+        return switch (this) {
+            case PHILOX -> {
+                PhiloxRandom p = new PhiloxRandom(seed);
+                p.randn(n);
+                yield p.randn(n);
+            }
+            case TORCH_CPU -> {
+                TorchCpuRandom t = new TorchCpuRandom(seed);
+                t.randn(n);
+                yield t.randn(n);
+            }
+            case TENSTEP -> new SeededRandom(seed, TENSTEP_SECOND_STREAM).nextGaussians(n);
+        };
+    }
+
+    /**
+     * The {@link SeededRandom} stream of the tenstep generator's second draw ({@link SeedNoise#next}): stream 0 is the
+     * initial draw and streams 1, 2, ... the per-step noise ({@link NoiseSource#seeded}), so it is one of its own.
+     */
+    static final long TENSTEP_SECOND_STREAM = -1L;
+
     /** A fresh generator for one generation (initial latent, then per-step noise). */
     public SeedNoise open(long seed) {
         return switch (this) {
@@ -87,6 +113,11 @@ public enum RngKind {
                 @Override
                 public NDArray initial(NDManager manager, Shape shape) {
                     return SeededRandom.latent(seed, manager, shape);
+                }
+
+                @Override
+                public NDArray next(NDManager manager, Shape shape) {
+                    return new SeededRandom(seed, TENSTEP_SECOND_STREAM).normal(manager, shape);
                 }
 
                 @Override
@@ -102,6 +133,13 @@ public enum RngKind {
         /** The unit-variance initial latent z_init of the given shape (NCHW), float32, created in {@code manager}. */
         NDArray initial(NDManager manager, Shape shape);
 
+        /**
+         * The draw after {@link #initial} (an img2img run's noise, after the VAE encoder's sample took the initial
+         * draw: diffusers' order), float32 unit variance; with a torch generator the stream's next values, with the
+         * tenstep generator a stream of its own. Call it at most once, after {@link #initial}.
+         */
+        NDArray next(NDManager manager, Shape shape);
+
         /** The per-step noise; with a torch generator, each request continues after the initial latent's draw. */
         NoiseSource perStep();
 
@@ -111,6 +149,11 @@ public enum RngKind {
                 @Override
                 public NDArray initial(NDManager manager, Shape shape) {
                     return manager.create(stream.randn(Math.toIntExact(shape.size())), shape);
+                }
+
+                @Override
+                public NDArray next(NDManager manager, Shape shape) {
+                    return initial(manager, shape);
                 }
 
                 @Override

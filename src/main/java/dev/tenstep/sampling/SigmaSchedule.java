@@ -65,6 +65,22 @@ public record SigmaSchedule(double[] sigmas, double[] timesteps, String name) {
         return timesteps.clone();
     }
 
+    /**
+     * The last {@code N - k0} steps of this schedule: {@code sigmas[k0..N]} and {@code timesteps[k0..N-1]}, the schedule an
+     * img2img run samples over after noising its init latents to {@code sigmas[k0]} (k-diffusion's
+     * {@code sigmas[k0:]}; diffusers' {@code scheduler.timesteps[t_start:]}, see {@link Img2ImgSteps}).
+     *
+     * @param k0 the first step kept, in [0, N-1]
+     * @throws IllegalArgumentException if k0 leaves no step
+     */
+    public SigmaSchedule tail(int k0) {
+        if (k0 < 0 || k0 >= timesteps.length) {
+            throw new IllegalArgumentException("a schedule of " + timesteps.length + " steps has no tail from step " + k0);
+        }
+        return k0 == 0 ? this : new SigmaSchedule(Arrays.copyOfRange(sigmas, k0, sigmas.length),
+                Arrays.copyOfRange(timesteps, k0, timesteps.length), name);
+    }
+
     /** {@code sigmas[k]}, k in [0, N]. */
     public double sigma(int k) {
         return sigmas[k];

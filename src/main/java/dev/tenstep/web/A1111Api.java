@@ -47,7 +47,8 @@ record A1111Api(JobQueue queue, OutputStore store, AtomicReference<A1111Settings
 
     @Override
     public void register(Javalin app) {
-        app.post(PREFIX + "/txt2img", this::txt2img);
+        app.post(PREFIX + "/txt2img", ctx -> generate(ctx, false));
+        app.post(PREFIX + "/img2img", ctx -> generate(ctx, true));
         app.get(PREFIX + "/samplers", ctx -> ctx.json(samplers()));
     }
 
@@ -59,13 +60,18 @@ record A1111Api(JobQueue queue, OutputStore store, AtomicReference<A1111Settings
      * model switch asked for meanwhile waits for it, and a call made while a switch is pending waits
      * for the new model.
      */
-    private void txt2img(Context ctx) throws IOException, InterruptedException {
+    private void generate(Context ctx, boolean img2img) throws IOException, InterruptedException {
         try (ResidentModel.Lease<ServedModel> lease = queue.model().lease(TIMEOUT_MINUTES, TimeUnit.MINUTES)) {
-            txt2img(ctx, lease);
+            generate(ctx, lease, img2img);
         }
     }
 
-    private void txt2img(Context ctx, ResidentModel.Lease<ServedModel> lease) throws IOException, InterruptedException {
+    /**
+     * {@code POST /txt2img} and {@code POST /img2img} (the same fields, and the init image, strength and resize mode
+     * of {@link Img2ImgBody}; the hires fix of {@link HiresBody} only in txt2img, as in A1111).
+     */
+    private void generate(Context ctx, ResidentModel.Lease<ServedModel> lease, boolean img2img)
+            throws IOException, InterruptedException {
         ServedModel served = lease.generator();
         dev.tenstep.pipeline.TextToImage generator = served.model();
         JsonNode sent = Requests.body(ctx.body());
@@ -73,6 +79,19 @@ record A1111Api(JobQueue queue, OutputStore store, AtomicReference<A1111Settings
         GenerationBody fields = Requests.bind(sent, GenerationBody.class, errors);
         A1111Txt2ImgBody body = Requests.bind(sent, A1111Txt2ImgBody.class, errors);
         GenerationRequest parsed = fields.toRequest(body.samplerField(), body.scheduleField(), errors);
+        Img2ImgBody image = Requests.bind(sent, Img2ImgBody.class, errors);
+        HiresBody hires = Requests.bind(sent, HiresBody.class, errors);
+        if (img2img) {
+            parsed = parsed.withImg2Img(image.a1111Img2Img(errors));
+            if (Boolean.TRUE.equals(hires.enableHr())) {
+                errors.add(new FieldError("enable_hr", "is a txt2img field: img2img has no hires fix"));
+            }
+        } else {
+            parsed = parsed.withHires(hires.toHires(parsed.prompt(), parsed.negativePrompt(), parsed.cfgScale(), errors));
+            if (image.initImages() != null && !image.initImages().isNull()) {
+                errors.add(new FieldError("init_images", "txt2img takes no init image: POST it to " + PREFIX + "/img2img"));
+            }
+        }
         Requests.check(errors);
         A1111Settings override = settings.get().apply(body.overrideSettings(), "override_settings",
                 name -> models.overrideProblem(name, served), generator.maxClipSkip());
@@ -138,14 +157,26 @@ record A1111Api(JobQueue queue, OutputStore store, AtomicReference<A1111Settings
                 }
             }
         }
+        if (img2img && Boolean.TRUE.equals(image.includeInitImages()) && sendImages) {
+            // A1111: the init images follow the generated ones
+            for (JsonNode i : image.initImages()) {
+                images.add(i.asText().replaceFirst("^data:[^,]*,", ""));
+            }
+        }
         Txt2ImgInfo info = new Txt2ImgInfo(first.prompt(), Collections.nCopies(seeds.size(), first.prompt()),
                 first.negativePrompt(), Collections.nCopies(seeds.size(), first.negativePrompt()),
                 // the seed of the first image returned (a skipped first image leaves the next one first)
                 seeds.isEmpty() ? first.seed() : seeds.get(0), seeds, first.width(), first.height(),
                 first.sampler().displayName(), first.schedule().id(), first.cfgScale(), first.steps(),
                 (int) batchSize, generator.name(), generator.modelHash(), 0, infotexts,
-                first.clipSkip(), warnings);
-        ctx.json(new Txt2ImgResponse(images, sent, JSON.writeValueAsString(info)));
+                first.clipSkip(), warnings, strength(first));
+        JsonNode parameters = sent;
+        if (img2img && sent.has("init_images")) {
+            // A1111 answers without the init images (unless include_init_images), as it drops them from the echo
+            parameters = sent.deepCopy();
+            ((com.fasterxml.jackson.databind.node.ObjectNode) parameters).putNull("init_images");
+        }
+        ctx.json(new Txt2ImgResponse(images, parameters, JSON.writeValueAsString(info)));
     }
 
     /**
@@ -176,7 +207,13 @@ record A1111Api(JobQueue queue, OutputStore store, AtomicReference<A1111Settings
                        @JsonProperty("index_of_first_image") int indexOfFirstImage,
                        List<String> infotexts,
                        @JsonProperty("clip_skip") int clipSkip,
-                       List<String> warnings) {
+                       List<String> warnings,
+                       @JsonProperty("denoising_strength") @JsonInclude(JsonInclude.Include.NON_NULL) Double denoisingStrength) {
+    }
+
+    /** The strength of an img2img or hires-fix request (A1111's {@code denoising_strength} in {@code info}), else null. */
+    private static Double strength(ResolvedRequest r) {
+        return r.img2img() != null ? r.img2img().strength() : r.hires() != null ? r.hires().strength() : null;
     }
 
     /**

@@ -124,7 +124,7 @@ final class A1111Extras implements WebApp.Routes {
             boolean runs = j.status() == Job.Status.RUNNING;
             StepProgress last = runs ? j.lastStep() : null;
             step = !runs ? 0 : last != null ? last.step() : j.step();
-            total = j.request().steps();
+            total = j.request().stepsRun();
             double fraction = total == 0 ? 0 : (double) step / total;
             if (call.isPresent()) {
                 A1111Calls.State c = call.get();

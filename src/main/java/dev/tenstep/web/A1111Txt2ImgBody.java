@@ -36,7 +36,6 @@ record A1111Txt2ImgBody(@JsonProperty("sampler_name") @JsonDeserialize(using = R
                         @JsonProperty("override_settings") JsonNode overrideSettings,
                         @JsonProperty("override_settings_restore_afterwards") @JsonDeserialize(using = Requests.Flag.class)
                         Boolean restoreAfterwards,
-                        @JsonProperty("enable_hr") @JsonDeserialize(using = Requests.Flag.class) Boolean enableHr,
                         @JsonProperty("restore_faces") @JsonDeserialize(using = Requests.Flag.class) Boolean restoreFaces,
                         @JsonDeserialize(using = Requests.Flag.class) Boolean tiling,
                         JsonNode styles,
@@ -59,13 +58,12 @@ record A1111Txt2ImgBody(@JsonProperty("sampler_name") @JsonDeserialize(using = R
 
     /**
      * The fields this product cannot honour, at values that would change the picture: each is a {@link FieldError}
-     * naming the field (at their no-op values they are accepted). Covers {@code enable_hr}, {@code restore_faces},
+     * naming the field (at their no-op values they are accepted). Covers {@code restore_faces},
      * {@code tiling}, {@code styles}, variation seeds, seed resizing, a refiner and DDIM {@code eta}
      * ({@code override_settings} are {@link A1111Settings#apply}'s).
      */
     List<FieldError> unhonoured() {
         List<FieldError> errors = new ArrayList<>();
-        flag("enable_hr", enableHr, errors);
         flag("restore_faces", restoreFaces, errors);
         flag("tiling", tiling, errors);
         if (styles != null && !styles.isNull() && !(styles.isArray() && styles.isEmpty())) {

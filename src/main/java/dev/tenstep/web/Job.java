@@ -292,7 +292,7 @@ public final class Job {
                 res.put("reuse", r.reuseUrl());
             }
         }
-        return new JobView(id, status.label(), position, step, request.steps(), generator.name(),
+        return new JobView(id, status.label(), position, step, request.stepsRun(), generator.name(),
                 "/api/jobs/" + id + "/events", GenerationRecord.ofRequest(request, null), error, res);
     }
 }

@@ -106,7 +106,7 @@ final class JobRunner {
         started.run();
         ResolvedRequest r = job.request();
         dev.tenstep.pipeline.TextToImage generator = job.generator();
-        job.emit(new JobEvent.Started(job.id(), r.steps(), r.width(), r.height()));
+        job.emit(new JobEvent.Started(job.id(), r.stepsRun(), r.outputWidth(), r.outputHeight()));
         try {
             GenerationResult result;
             try {

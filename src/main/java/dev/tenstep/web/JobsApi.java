@@ -116,8 +116,12 @@ record JobsApi(JobQueue queue, OutputStore store, ModelSwitcher models) implemen
         GenerationBody fields = Requests.bind(sent, GenerationBody.class, errors);
         Txt2ImgBody body = Requests.bind(sent, Txt2ImgBody.class, errors);
         GenerationRequest parsed = fields.toRequest(body.samplerField(), body.scheduleField(), errors);
+        Img2ImgBody img2img = Requests.bind(sent, Img2ImgBody.class, errors);
+        HiresBody hires = Requests.bind(sent, HiresBody.class, errors);
+        parsed = parsed.withImg2Img(img2img.nativeImg2Img(Boolean.TRUE.equals(hires.enableHr()), errors))
+                .withHires(hires.toHires(parsed.prompt(), parsed.negativePrompt(), parsed.cfgScale(), errors));
         Job.Preview preview = body.previewMode(errors);
-        Requests.refuseUnknown(sent, errors, GenerationBody.class, Txt2ImgBody.class);
+        Requests.refuseUnknown(sent, errors, GenerationBody.class, Txt2ImgBody.class, Img2ImgBody.class, HiresBody.class);
         Requests.check(errors);
         // resolved and queued on one model: a switch cannot come between
         try (ResidentModel.Lease<ServedModel> lease = queue.model().tryLease()) {

@@ -65,6 +65,10 @@ record Pages(JobQueue queue, OutputStore store, ModelSwitcher models) implements
         m.put("queueSize", queue.capacity());
         m.put("samplers", WebApp.samplerList());
         m.put("schedules", ScheduleKind.ids());
+        // img2img and the hires fix need an image encoder (Stable Diffusion's VAE); the ideal models have none
+        m.put("imageInput", generator().encodesImages());
+        m.put("latentUpscalers", java.util.Arrays.stream(dev.tenstep.pipeline.LatentUpscaler.values())
+                .map(dev.tenstep.pipeline.LatentUpscaler::a1111Name).toList());
         m.put("rngs", WebApp.rngList());
         m.put("promptSyntaxes", WebApp.promptSyntaxList());
         m.put("maxClipSkip", generator().maxClipSkip());

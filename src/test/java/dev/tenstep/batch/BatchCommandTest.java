@@ -57,6 +57,40 @@ class BatchCommandTest {
         return n;
     }
 
+    /**
+     * Prompt-file lines with {@code --init-image} (img2img) and {@code --hr-scale} (hires fix): each image has its
+     * size, the manifest records the init image and strength, and a resume redoes a line whose strength changed.
+     */
+    @Test
+    void promptFileLinesTakeInitImagesAndTheHiresFix() throws IOException {
+        Path init = Fixtures.root().resolve("img2img/init_image.png");
+        Path f = tmp.resolve("i.txt");
+        Files.write(f, List.of("--prompt 'a sunset' --init-image '" + init + "' --strength 0.5 --seed 3",
+                "--prompt 'a castle' --hr-scale 1.5 --hr-steps 1 --seed 4"));
+        Path out = tmp.resolve("out");
+        String model = Fixtures.dir(Fixtures.SD15).toString();
+        Run r = run("batch", "--model", model, "--prompts", f.toString(), "--output", out.toString(), "--steps", "2",
+                "--no-progress");
+        assertEquals(0, r.exit(), r.err());
+        List<String> manifest = Files.readAllLines(out.resolve(Manifest.FILE));
+        assertEquals(2, manifest.size());
+        assertTrue(manifest.get(0).contains("\"img2img\":{\"init_image\":\"init_image.png\",\"init_image_sha256\":\"")
+                && manifest.get(0).contains("\"denoising_strength\":0.5,\"step_rule\":\"diffusers\",\"steps_run\":1}"),
+                manifest.get(0));
+        assertTrue(manifest.get(0).contains("Denoising strength: 0.5"), manifest.get(0));
+        assertTrue(manifest.get(1).contains("\"hires\":{\"hr_upscaler\":\"Latent\",\"hr_scale\":1.5,"
+                + "\"hr_resize_x\":0,\"hr_resize_y\":0,\"hr_second_pass_steps\":1,\"denoising_strength\":0.75,"
+                + "\"width\":96,\"height\":96}"), manifest.get(1));
+        assertEquals(64, javax.imageio.ImageIO.read(out.resolve("i-0001-ge-log-linear.png").toFile()).getWidth());
+        assertEquals(96, javax.imageio.ImageIO.read(out.resolve("i-0002-ge-log-linear.png").toFile()).getWidth());
+
+        Files.write(f, List.of("--prompt 'a sunset' --init-image '" + init + "' --strength 1 --seed 3",
+                "--prompt 'a castle' --hr-scale 1.5 --hr-steps 1 --seed 4"));
+        Run again = run("batch", "--model", model, "--prompts", f.toString(), "--output", out.toString(), "--steps", "2",
+                "--no-progress", "--resume");
+        assertTrue(again.out().contains("done: 1 generated, 1 skipped, 0 failed"), again.out());
+    }
+
     @Test
     void badLineIsReportedWithFileAndLineAndTheRunGoesOnWithExitCode1() throws IOException {
         Path f = tmp.resolve("p.txt");

@@ -110,7 +110,7 @@ class A1111ApiTest extends TinySd15WebTest {
             assertEquals(1, same.get("images").size());
             Map<String, String> refused = Map.of(
                     "\"override_settings\": {\"sd_model_checkpoint\": \"other\"}", "override_settings.sd_model_checkpoint",
-                    "\"enable_hr\": true", "enable_hr",
+                    "\"enable_hr\": true, \"hr_upscaler\": \"R-ESRGAN 4x+\"", "hr_upscaler",
                     "\"restore_faces\": true", "restore_faces",
                     "\"styles\": [\"cinematic\"]", "styles");
             for (Map.Entry<String, String> c : refused.entrySet()) {

@@ -75,10 +75,10 @@ class RequestsTest {
         assertEquals(2L, b.nIter());
         assertEquals(List.of(), b.unhonoured(), "no-op values are accepted");
 
-        A1111Txt2ImgBody refused = bind("{\"enable_hr\": true, \"tiling\": \"true\", \"styles\": [\"cinematic\"],"
+        A1111Txt2ImgBody refused = bind("{\"tiling\": \"true\", \"styles\": [\"cinematic\"],"
                 + " \"subseed_strength\": 0.5, \"refiner_checkpoint\": \"r.safetensors\", \"sampler_name\": \"Euler a\"}",
                 A1111Txt2ImgBody.class, errors);
-        assertEquals(List.of("enable_hr", "tiling", "styles", "subseed_strength", "refiner_checkpoint"),
+        assertEquals(List.of("tiling", "styles", "subseed_strength", "refiner_checkpoint"),
                 refused.unhonoured().stream().map(FieldError::field).toList());
         assertEquals("sampler_name", refused.samplerField().field());
         new GenerationBody(null, null, null, null, null, null, null, null, null, null, null)
