@@ -352,6 +352,8 @@ public final class LoraSwitch implements AutoCloseable {
             }
             long t2 = System.nanoTime();
             merge = LoraMerge.apply(items, layers, manager);
+            // on a GPU the adds are queued: the switch's time is the time until they ran
+            merge.synchronize();
             current = want;
             long t3 = System.nanoTime();
             lastSwitch = new Switch(want.size(), ms(t1 - t0), ms(t2 - t1), ms(t3 - t2), merge.patchedLayers(),

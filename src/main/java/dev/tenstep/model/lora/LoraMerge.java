@@ -130,6 +130,23 @@ public final class LoraMerge implements AutoCloseable {
         return new LoraMerge(patches, List.copyOf(patched), bytes);
     }
 
+    /**
+     * Waits until the merge's kernels have run (a GPU queues them): reads one value of the last merged weight back
+     * to the host, which waits for every kernel queued before it. For timing the merge; a no-op without patches.
+     */
+    public void synchronize() {
+        if (patched.isEmpty()) {
+            return;
+        }
+        try (NDManager s = patches.newSubManager()) {
+            NDArray flat = patched.get(patched.size() - 1).currentWeight().reshape(-1);
+            flat.attach(s);
+            NDArray one = flat.get(0);
+            one.attach(s);
+            one.toType(DataType.FLOAT32, false).toFloatArray();
+        }
+    }
+
     /** How many layers compute with a merged weight. */
     public int patchedLayers() {
         return patched.size();
