@@ -101,17 +101,25 @@ public final class LoraSwitchBench {
             List<LoraSwitch.Switch> on = new ArrayList<>();
             List<LoraSwitch.Switch> other = new ArrayList<>();
             List<LoraSwitch.Switch> off = new ArrayList<>();
+            // CPU time of the process per switch: on a shared machine the wall time also counts the waits for a core
+            List<Double> onCpu = new ArrayList<>();
+            List<Double> otherCpu = new ArrayList<>();
             for (int i = 0; i <= repeat; i++) {
+                double c0 = cpuMs();
                 LoraSwitch.Switch a = cycle(p, base + " <lora:bench:0.8>");
+                double c1 = cpuMs();
                 LoraSwitch.Switch b = cycle(p, base + " <lora:bench:0.5>");
+                double c2 = cpuMs();
                 LoraSwitch.Switch c = cycle(p, base);
-                log.printf(Locale.ROOT, "%s: on %.0f ms, other multiplier %.0f ms, off %.2f ms%n", i == 0 ? "warm-up" : "run " + i,
-                        a.totalMs(), b.totalMs(), c.totalMs());
+                log.printf(Locale.ROOT, "%s: on %.0f ms (cpu %.0f ms), other multiplier %.0f ms (cpu %.0f ms), off %.2f ms%n",
+                        i == 0 ? "warm-up" : "run " + i, a.totalMs(), c1 - c0, b.totalMs(), c2 - c1, c.totalMs());
                 log.flush();
                 if (i > 0) {
                     on.add(a);
                     other.add(b);
                     off.add(c);
+                    onCpu.add(c1 - c0);
+                    otherCpu.add(c2 - c1);
                 }
             }
             LoraSwitch.Switch any = on.get(0);
@@ -119,11 +127,12 @@ public final class LoraSwitchBench {
             sb.append(String.format(Locale.ROOT, "LoRA switch on %s, %s; rank %d kohya LoRA (%d text-encoder + %d UNet modules, "
                             + "%.1f MB F16 file), %d runs (medians)%n", p.name(), compute.label(), rank, modules[0], modules[1],
                     fileBytes / 1e6, repeat));
-            sb.append(String.format(Locale.ROOT, "  base -> LoRA 0.8   %8.0f ms  (read %.0f, merge %.0f)%n",
-                    median(on, LoraSwitch.Switch::totalMs), median(on, LoraSwitch.Switch::readMs), median(on, LoraSwitch.Switch::mergeMs)));
-            sb.append(String.format(Locale.ROOT, "  LoRA 0.8 -> 0.5    %8.0f ms  (restore %.2f, read %.0f, merge %.0f)%n",
+            sb.append(String.format(Locale.ROOT, "  base -> LoRA 0.8   %8.0f ms  (read %.0f, merge %.0f; process CPU time %.0f ms)%n",
+                    median(on, LoraSwitch.Switch::totalMs), median(on, LoraSwitch.Switch::readMs), median(on, LoraSwitch.Switch::mergeMs),
+                    medianOf(onCpu)));
+            sb.append(String.format(Locale.ROOT, "  LoRA 0.8 -> 0.5    %8.0f ms  (restore %.2f, read %.0f, merge %.0f; process CPU time %.0f ms)%n",
                     median(other, LoraSwitch.Switch::totalMs), median(other, LoraSwitch.Switch::restoreMs),
-                    median(other, LoraSwitch.Switch::readMs), median(other, LoraSwitch.Switch::mergeMs)));
+                    median(other, LoraSwitch.Switch::readMs), median(other, LoraSwitch.Switch::mergeMs), medianOf(otherCpu)));
             sb.append(String.format(Locale.ROOT, "  LoRA -> base       %8.2f ms  (restore)%n", median(off, LoraSwitch.Switch::totalMs)));
             sb.append(String.format(Locale.ROOT, "  merged weights     %d layers, %.1f MB beside the base weights%n",
                     any.layers(), any.patchBytes() / 1e6));
@@ -164,8 +173,21 @@ public final class LoraSwitchBench {
     }
 
     private static double median(List<LoraSwitch.Switch> l, java.util.function.ToDoubleFunction<LoraSwitch.Switch> f) {
-        double[] v = l.stream().mapToDouble(f).sorted().toArray();
+        return medianOf(l.stream().map(f::applyAsDouble).toList());
+    }
+
+    private static double medianOf(List<Double> l) {
+        double[] v = l.stream().mapToDouble(Double::doubleValue).sorted().toArray();
         return v.length % 2 == 1 ? v[v.length / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
+    }
+
+    /** CPU time of the whole process (all threads, libtorch's included), ms; NaN where the JVM cannot tell. */
+    private static double cpuMs() {
+        if (java.lang.management.ManagementFactory.getOperatingSystemMXBean()
+                instanceof com.sun.management.OperatingSystemMXBean os) {
+            return os.getProcessCpuTime() / 1e6;
+        }
+        return Double.NaN;
     }
 
     /**
