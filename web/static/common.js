@@ -116,6 +116,14 @@ const tenstep = (() => {
   document.addEventListener('DOMContentLoaded', () => {
     const dice = document.getElementById('dice');
     if (dice) dice.addEventListener('click', () => { document.getElementById('seed').value = randomSeed(); });
+    // a LoRA button appends A1111's tag (multiplier 1) to the prompt; the token count follows the input event
+    document.querySelectorAll('button.lora[data-lora]').forEach(b => b.addEventListener('click', () => {
+      const prompt = document.getElementById('prompt');
+      if (!prompt) return;
+      const tag = '<lora:' + b.dataset.lora + ':1>';
+      prompt.value = prompt.value + (prompt.value === '' || prompt.value.endsWith(' ') ? '' : ' ') + tag;
+      prompt.dispatchEvent(new Event('input'));
+    }));
   });
 
   return {$, readPrompt, randomSeed, submit, follow, followAll, cancel, linkSampler, altText};

@@ -49,6 +49,9 @@ public final class BatchCommand implements Callable<Integer> {
     @CommandLine.Mixin
     CheckpointOptions checkpoint = new CheckpointOptions();
 
+    @CommandLine.Mixin
+    LoraOptions loras = new LoraOptions();
+
     @Option(names = "--prompts", paramLabel = "FILE", arity = "1..*", required = true,
             description = "Prompt files, rendered in order.")
     List<Path> prompts;
@@ -106,8 +109,10 @@ public final class BatchCommand implements Callable<Integer> {
         dev.tenstep.pipeline.ComputeSpec spec = compute.resolve(cmd);
         BatchRunner.Settings settings = new BatchRunner.Settings(prompts, output, gen, variants, resume);
         boolean bar = !noProgress && Terminals.stderrIsTerminal();
+        dev.tenstep.pipeline.LoraCatalog loraCatalog = loras.catalog(cmd, ModelLocator.defaultModelsDir());
         try (TextToImage pipeline = checkpoint.open(cmd, model, cmd.getErr(), compute, spec);
              Progress progress = new Progress(cmd.getOut(), cmd.getErr(), bar)) {
+            LoraOptions.attach(pipeline, loraCatalog);
             BatchRunner.Summary s;
             try {
                 s = new BatchRunner(pipeline, settings, progress).run();

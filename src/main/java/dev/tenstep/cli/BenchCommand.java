@@ -64,6 +64,12 @@ public final class BenchCommand implements Callable<Integer> {
     @Option(names = "--profile", description = "time per module type (resnet, attention, conv, norm, ...)")
     boolean profile;
 
+    @Option(names = "--lora-rank", paramLabel = "R",
+            description = "instead: measure switching a random rank-R kohya LoRA on the loaded model (base -> LoRA, "
+                    + "other multiplier, back to base; --repeat cycles after one warm-up; --steps > 0 adds a generation "
+                    + "with and without it). See docs/prompts.md.")
+    Integer loraRank;
+
     @Option(names = "--seed", defaultValue = "42", description = "generation and random-weight seed (default: ${DEFAULT-VALUE})")
     long seed;
 
@@ -80,6 +86,12 @@ public final class BenchCommand implements Callable<Integer> {
                 : dev.tenstep.pipeline.ComputeSpec.CPU;
         dev.tenstep.model.nn.AttentionSettings attention = spec != null ? compute.attention(spec.commandLine())
                 : dev.tenstep.model.nn.AttentionSettings.DEFAULT;
+        if (loraRank != null) {
+            out.print(new dev.tenstep.bench.LoraSwitchBench(model, randomWeights, loraRank, repeat, width, height, steps,
+                    seed, device.withAttention(attention), err).run());
+            out.flush();
+            return 0;
+        }
         BenchOptions o = new BenchOptions(model, randomWeights, width, height, steps, cfgScale, warmup,
                 repeat, threads == null ? 0 : threads, attention, profile, seed, device, strength);
         BenchResult r = new Bench(o, err).run();

@@ -55,6 +55,9 @@ public final class GenerateCommand implements Callable<Integer> {
     @CommandLine.Mixin
     CheckpointOptions checkpoint = new CheckpointOptions();
 
+    @CommandLine.Mixin
+    LoraOptions loras = new LoraOptions();
+
     @Mixin
     GenerationOptions gen = new GenerationOptions();
 
@@ -106,7 +109,9 @@ public final class GenerateCommand implements Callable<Integer> {
         PrintWriter out = cmd.getOut();
         PrintWriter err = cmd.getErr();
         // the attention setting travels in spec (ComputeSpec.attention)
+        dev.tenstep.pipeline.LoraCatalog loraCatalog = loras.catalog(cmd, ModelLocator.defaultModelsDir());
         try (TextToImage pipeline = checkpoint.open(cmd, model, err, compute, spec)) {
+            LoraOptions.attach(pipeline, loraCatalog);
             GenerationRequest request = gen.toRequest();
             float[] init = null;
             if (initLatents != null) {

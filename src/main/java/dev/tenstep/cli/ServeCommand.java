@@ -76,6 +76,13 @@ public class ServeCommand implements Callable<Integer> {
     @CommandLine.Mixin
     CheckpointOptions checkpoint = new CheckpointOptions();
 
+    /** --lora-dir: every model the server loads gets the same LoRA folder. */
+    @CommandLine.Mixin
+    LoraOptions loras = new LoraOptions();
+
+    /** The LoRA folder of the models this server loads (set in {@link #call}; null until then). */
+    dev.tenstep.pipeline.LoraCatalog loraCatalog;
+
     @CommandLine.Mixin
     ComputeOptions compute = new ComputeOptions();
 
@@ -99,6 +106,7 @@ public class ServeCommand implements Callable<Integer> {
             System.out.println("warning: --models-dir " + modelsDir + " is not a folder: no models listed from it");
         }
         PrintWriter err = cmd.getErr();
+        loraCatalog = loras.catalog(cmd, models);
         Served served = loadFirst(cmd, catalog, device, err);
         ModelCatalog.Entry first = served.entry();
         // the --model entry, to which the checkpoint options apply on a switch back to it
@@ -115,11 +123,12 @@ public class ServeCommand implements Callable<Integer> {
             OutputStore store = new OutputStore(outputs != null ? outputs : ModelLocator.defaultOutputsDir());
             queue = new JobQueue(generator, store, workers, queueSize);
             switcher = new ModelSwitcher(queue, catalog, loader, first);
-            app = WebApp.create(queue, store, switcher);
+            app = WebApp.create(queue, store, switcher, loraCatalog);
             start(app, host, port);
             System.out.println("tenstep is serving " + generator.model().name() + " (" + device.label() + ") on http://" + host
                     + ":" + app.port() + "/  (sizes up to " + generator.maxSize() + " px; " + switcher.entries().size()
-                    + " model(s) listed from " + models + "; outputs: " + store.dir() + "; Ctrl+C to stop)");
+                    + " model(s) listed from " + models + "; " + loraCatalog.entries().size() + " LoRA(s) in "
+                    + loraCatalog.dir() + "; outputs: " + store.dir() + "; Ctrl+C to stop)");
         } catch (Exception | Error e) {
             if (queue != null) {
                 queue.close();
@@ -192,6 +201,9 @@ public class ServeCommand implements Callable<Integer> {
                 throw new ModelLoadException(e.getMessage() + " (serve applies --config, --vae, --ema and --prediction-type "
                         + "to its --model only: start it with --model " + entry.filename() + " and those options)", e);
             }
+        }
+        if (loraCatalog != null) {
+            LoraOptions.attach(pipeline, loraCatalog);
         }
         int limit = maxSize != null ? maxSize : pipeline.maxSize();
         if (limit < pipeline.defaultSize()) {

@@ -11,6 +11,7 @@ import java.io.UncheckedIOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Collections;
 import java.util.HashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
@@ -34,6 +35,7 @@ public final class FileWeights implements Weights {
     private final DataType floatType;
     private final Set<String> taken = new LinkedHashSet<>();
     private final Set<String> ignored = new LinkedHashSet<>();
+    private final Map<String, dev.tenstep.model.nn.Patchable> layers = new java.util.LinkedHashMap<>();
     /** module name -> name in the file, built once (a per-take scan over ~700 names was quadratic). */
     private Map<String, String> byModuleName;
 
@@ -113,6 +115,16 @@ public final class FileWeights implements Weights {
     private static String preview(Set<String> names) {
         List<String> l = new ArrayList<>(names);
         return l.size() <= 10 ? l.toString() : l.subList(0, 10) + " and " + (l.size() - 10) + " more";
+    }
+
+    @Override
+    public void register(String name, dev.tenstep.model.nn.Patchable layer) {
+        layers.put(name, layer);
+    }
+
+    @Override
+    public Map<String, dev.tenstep.model.nn.Patchable> layers() {
+        return Collections.unmodifiableMap(layers);
     }
 
     @Override

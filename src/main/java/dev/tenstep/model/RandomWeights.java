@@ -26,6 +26,7 @@ public final class RandomWeights implements Weights {
     private final DataType floatType;
     private final SplittableRandom random;
     private final Map<String, NDArray> created = new LinkedHashMap<>();
+    private final Map<String, dev.tenstep.model.nn.Patchable> layers = new LinkedHashMap<>();
 
     RandomWeights(NDManager manager, long seed, DataType floatType) {
         this.manager = Objects.requireNonNull(manager, "manager");
@@ -72,6 +73,16 @@ public final class RandomWeights implements Weights {
     }
 
 
+
+    @Override
+    public void register(String name, dev.tenstep.model.nn.Patchable layer) {
+        layers.put(name, layer);
+    }
+
+    @Override
+    public Map<String, dev.tenstep.model.nn.Patchable> layers() {
+        return Collections.unmodifiableMap(layers);
+    }
 
     @Override
     public NDManager manager() {

@@ -53,6 +53,33 @@ public sealed interface Weights extends AutoCloseable permits FileWeights, Rando
     default void finish() {
     }
 
+    /**
+     * Records the layer that took weight {@code name} (a {@link dev.tenstep.model.nn.Linear} or
+     * {@link dev.tenstep.model.nn.Conv2d}), so that a LoRA finds the layers it changes by their weight names
+     * ({@link #layers}); a no-op for stores that build nothing to run ({@link ShapesOnlyWeights}).
+     */
+    default void register(String name, dev.tenstep.model.nn.Patchable layer) {
+    }
+
+    /** The layers registered so far ({@link #register}), by weight name, in registration order. */
+    default Map<String, dev.tenstep.model.nn.Patchable> layers() {
+        return Map.of();
+    }
+
+    /**
+     * The layers registered after the names in {@code before} (a network's own, when the store built others first),
+     * unmodifiable, in registration order.
+     */
+    default Map<String, dev.tenstep.model.nn.Patchable> layersSince(java.util.Set<String> before) {
+        Map<String, dev.tenstep.model.nn.Patchable> out = new java.util.LinkedHashMap<>();
+        layers().forEach((k, v) -> {
+            if (!before.contains(k)) {
+                out.put(k, v);
+            }
+        });
+        return java.util.Collections.unmodifiableMap(out);
+    }
+
     /** The manager the weights belong to. */
     NDManager manager();
 

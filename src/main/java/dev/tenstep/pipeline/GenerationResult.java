@@ -39,6 +39,12 @@ public record GenerationResult(
         this(image, request, infotext, latentShape, finalLatents, x0hatPerStep, timesteps, sigmas, warnings, timings, null);
     }
 
+    /** This result with another infotext and warnings (e.g. the LoRAs' {@code Lora hashes} added). */
+    public GenerationResult withInfotext(String text, List<String> notes) {
+        return new GenerationResult(image, request, text, latentShape, finalLatents, x0hatPerStep, timesteps, sigmas,
+                List.copyOf(notes), timings, initialLatents);
+    }
+
     public long seed() {
         return request.seed();
     }

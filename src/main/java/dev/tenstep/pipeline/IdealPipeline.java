@@ -158,6 +158,11 @@ public final class IdealPipeline implements TextToImage {
      * its digits would otherwise be.
      */
     private void checkWords(GenerationRequest r, String text, String field, List<FieldError> errors) {
+        if (!dev.tenstep.pipeline.prompt.LoraTags.removeTags(text).equals(text)) {
+            errors.add(new FieldError(field, name + " has no network weights for a LoRA to change: remove the <lora:...> "
+                    + "tags from \"" + text + "\""));
+            return;
+        }
         if (r.promptSyntax() != PromptSyntax.PLAIN && !text.isEmpty()) {
             boolean plain;
             try {

@@ -14,6 +14,7 @@ import dev.tenstep.model.nn.AttentionSettings;
 import dev.tenstep.model.unet.UNet2DConditionModel;
 import dev.tenstep.model.vae.AutoencoderKL;
 import dev.tenstep.pipeline.prompt.Conditioning;
+import dev.tenstep.pipeline.prompt.LoraTags;
 import dev.tenstep.pipeline.prompt.PromptEncoder;
 import dev.tenstep.pipeline.prompt.PromptSyntax;
 import dev.tenstep.sampling.CfgDenoiser;
@@ -63,6 +64,8 @@ public final class StableDiffusionPipeline implements TextToImage {
     private final ComputeSpec compute;
     private final PromptEncoder promptEncoder;
     private final ModelDefaults defaults;
+    /** The LoRAs merged into the text encoder and UNet, switched per request ({@code <lora:...>} tags). */
+    private final LoraSwitch loras;
     /** A1111's short model hash (10 hex digits of the file's SHA-256), or null (folders). */
     private volatile String modelHash;
     /** The VAE file or folder that replaced the checkpoint's ({@code --vae}), or null. */
@@ -95,6 +98,30 @@ public final class StableDiffusionPipeline implements TextToImage {
         this.promptEncoder = new PromptEncoder(tokenizer, textEncoder);
         // a folder's tenstep.json (the built-in model's measured CFG); a single file has none
         this.defaults = dir != null && java.nio.file.Files.isDirectory(dir) ? ModelDefaults.of(dir) : ModelDefaults.SD;
+        java.util.Map<dev.tenstep.model.lora.LoraNetwork.Component, java.util.Map<String, dev.tenstep.model.nn.Patchable>> layers =
+                new java.util.EnumMap<>(dev.tenstep.model.lora.LoraNetwork.Component.class);
+        layers.put(dev.tenstep.model.lora.LoraNetwork.Component.TEXT_ENCODER, textEncoder.layers());
+        layers.put(dev.tenstep.model.lora.LoraNetwork.Component.UNET, unet.layers());
+        this.loras = new LoraSwitch(name, family(), layers, manager);
+    }
+
+    /**
+     * The family LoRAs must be made for: SD 2.x when the text encoder is OpenCLIP's ({@code hidden_act} gelu; SD 1.x's
+     * CLIP ViT-L uses quick_gelu), else SD 1.x.
+     */
+    public dev.tenstep.model.lora.LoraNetwork.Family family() {
+        return textEncoder.config().hiddenAct().equals("gelu")
+                ? dev.tenstep.model.lora.LoraNetwork.Family.SD2 : dev.tenstep.model.lora.LoraNetwork.Family.SD1;
+    }
+
+    /** The LoRAs of this model: the folder {@code <lora:NAME>} tags name, the merged set, the last switch's cost. */
+    public LoraSwitch loras() {
+        return loras;
+    }
+
+    /** Sets the folder whose files {@code <lora:NAME:...>} tags name (see {@link LoraSwitch}); null refuses every tag. */
+    public void setLoraCatalog(LoraCatalog catalog) {
+        loras.setCatalog(catalog);
     }
 
     /**
@@ -239,6 +266,7 @@ public final class StableDiffusionPipeline implements TextToImage {
             errors.add(new FieldError("clip_skip", "must be between 1 and " + layers + " for this model (its text encoder has "
                     + layers + " layers), got " + r.clipSkip()));
         }
+        errors.addAll(loras.check(r.prompt(), r.negativePrompt()));
         int width = r.width() != null ? r.width() : defaultSize();
         int height = r.height() != null ? r.height() : defaultSize();
         if (r.img2img() != null) {
@@ -322,10 +350,16 @@ public final class StableDiffusionPipeline implements TextToImage {
      * @throws IllegalArgumentException if clipSkip is out of range for this text encoder
      */
     public PromptEmbedding encodePrompt(String prompt, String negativePrompt, PromptSyntax syntax, int clipSkip) {
-        Map<String, PromptEncoder.Encoded> cache = new ConcurrentHashMap<>();
-        Conditioning c = Conditioning.build(promptEncoder, manager, prompt, negativePrompt, 1, syntax, clipSkip, cache);
-        return new PromptEmbedding(prompt, negativePrompt, syntax, clipSkip, cache, c.contextAt(0), c.shapeAt(0),
-                c.warnings());
+        // the prompt's LoRAs change the text encoder: encoded with them merged, their tags taken out of the text
+        try (LoraSwitch.Lease lease = loras.use(prompt)) {
+            Map<String, PromptEncoder.Encoded> cache = new ConcurrentHashMap<>();
+            Conditioning c = Conditioning.build(promptEncoder, manager, LoraTags.parse(prompt).text(), negativePrompt, 1,
+                    syntax, clipSkip, cache);
+            List<String> warnings = new ArrayList<>(lease.warnings());
+            warnings.addAll(c.warnings());
+            return new PromptEmbedding(prompt, negativePrompt, syntax, clipSkip, cache, c.contextAt(0), c.shapeAt(0),
+                    warnings);
+        }
     }
 
     /** A sub-manager of the pipeline's manager, on its device. */
@@ -341,10 +375,16 @@ public final class StableDiffusionPipeline implements TextToImage {
      */
     @Override
     public Conditioned condition(ResolvedRequest r, PromptEmbedding embedding, NDManager gen) {
+        if (!loras.isApplied(r.prompt())) {
+            // generate() and encodePrompt() hold the request's LoRAs; a direct call must not compute with others
+            throw new IllegalStateException("condition() of a request whose LoRAs are not merged (LoRAs merged: "
+                    + loras.appliedNames() + "): call generate(), which merges them");
+        }
         Map<String, PromptEncoder.Encoded> cache = embedding != null && embedding.matches(r)
                 ? embedding.cache() : new HashMap<>();
-        Conditioning cond = Conditioning.build(promptEncoder, gen, r.prompt(), r.negativePrompt(), r.steps(),
-                r.promptSyntax(), r.clipSkip(), cache);
+        // A1111 takes the <lora:...> tags out before tokenising (extra_networks.parse_prompt)
+        Conditioning cond = Conditioning.build(promptEncoder, gen, LoraTags.parse(r.prompt()).text(), r.negativePrompt(),
+                r.steps(), r.promptSyntax(), r.clipSkip(), cache);
         Map<String, NDArray> contexts = new HashMap<>();
         DataType computeType = compute.dtype().dataType();
         IntFunction<NDArray> contextAt = k -> contexts.computeIfAbsent(cond.idAt(k), id -> {
@@ -354,6 +394,29 @@ public final class StableDiffusionPipeline implements TextToImage {
         });
         CfgDenoiser denoiser = new CfgDenoiser(unetFn(), contextAt, r.cfgScale(), noiseSchedule.vPrediction());
         return new Conditioned(denoiser, cond::idAt, cond.warnings(), "UNet " + compute.label());
+    }
+
+    /**
+     * Runs a generation ({@link DenoiseStage#run}) with the prompt's LoRAs merged (switching from the LoRAs of
+     * earlier requests without reloading the model, see {@link LoraSwitch}); the infotext gains A1111's
+     * {@code Lora hashes} and the warnings name LoRA keys that matched no module.
+     *
+     * @throws InvalidRequestException if a LoRA tag names no file or its file cannot be applied (checked again:
+     *                                 the folder may have changed since {@link #resolve})
+     */
+    @Override
+    public GenerationResult generate(ResolvedRequest request, PromptEmbedding embedding, Options options) {
+        try (LoraSwitch.Lease lease = loras.use(request.prompt())) {
+            GenerationResult result = DenoiseStage.run(this, request, embedding, options);
+            if (lease.size() == 0) {
+                return result;
+            }
+            String hashes = lease.hashes();
+            List<String> warnings = new ArrayList<>(lease.warnings());
+            result.warnings().stream().filter(w -> !warnings.contains(w)).forEach(warnings::add);
+            return result.withInfotext(hashes == null ? result.infotext()
+                    : Infotext.withField(result.infotext(), "Lora hashes", hashes), warnings);
+        }
     }
 
     /**
@@ -425,6 +488,7 @@ public final class StableDiffusionPipeline implements TextToImage {
 
     @Override
     public void close() {
+        loras.close();
         tokenizer.close();
         unet.close();
         manager.close();

@@ -268,7 +268,8 @@ final class A1111Extras implements WebApp.Routes {
         }
         PromptChunks c;
         try {
-            String t = text == null ? "" : text;
+            // A1111's counter leaves out the <lora:...> tags: they are not tokenised
+            String t = text == null ? "" : dev.tenstep.pipeline.prompt.LoraTags.removeTags(text);
             // with prompt editing the longest text the prompt takes during sampling counts, as A1111's counter does
             c = null;
             for (dev.tenstep.pipeline.prompt.PromptSchedule.Entry e

@@ -74,6 +74,9 @@ record Pages(JobQueue queue, OutputStore store, ModelSwitcher models) implements
         m.put("maxClipSkip", generator().maxClipSkip());
         m.put("knownWords", generator().defaults().knownWords());
         m.put("examplePrompt", generator().defaults().examplePrompt());
+        // the LoRAs the resident model can apply (none for a model without weights to change, e.g. ideal:shapes)
+        m.put("loras", generator() instanceof dev.tenstep.pipeline.StableDiffusionPipeline sd && sd.loras().catalog() != null
+                ? sd.loras().catalog().entries().stream().map(dev.tenstep.pipeline.LoraCatalog.Entry::name).toList() : List.of());
         m.put("form", form(ctx));
         return m;
     }

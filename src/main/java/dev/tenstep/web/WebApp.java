@@ -30,7 +30,7 @@ import java.util.List;
  *
  * <p>The routes live in parts: {@link Pages} (HTML pages and the outputs file route),
  * {@link JobsApi} (the JSON jobs API and its event streams), {@link A1111Api} and
- * {@link A1111Extras} (the {@code /sdapi/v1} subset) and {@link ModelsApi} (model list and switch). Static files are served from {@code /static/*}. Every error is mapped
+ * {@link A1111Extras} (the {@code /sdapi/v1} subset), {@link LorasApi} (the LoRA list) and {@link ModelsApi} (model list and switch). Static files are served from {@code /static/*}. Every error is mapped
  * to JSON in {@link #errors}, the one place where exceptions become responses; no response carries
  * a stack trace.
  */
@@ -65,6 +65,16 @@ public final class WebApp {
      * @return the configured, unstarted app
      */
     public static Javalin create(JobQueue queue, OutputStore store, ModelSwitcher models) {
+        return create(queue, store, models, null);
+    }
+
+    /**
+     * Builds the app with a LoRA folder ({@code /sdapi/v1/loras}, {@code /sdapi/v1/refresh-loras}; {@code serve}
+     * gives every model it loads the same folder).
+     *
+     * @param loras the LoRA folder, or null for none (an empty list)
+     */
+    public static Javalin create(JobQueue queue, OutputStore store, ModelSwitcher models, dev.tenstep.pipeline.LoraCatalog loras) {
         Javalin app = Javalin.create(config -> {
             config.showJavalinBanner = false;
             config.fileRenderer(new JavalinThymeleaf(templateEngine()));
@@ -86,6 +96,7 @@ public final class WebApp {
                 new ModelsApi(models))) {
             part.register(app);
         }
+        new LorasApi(loras).register(app);
         errors(app);
         return app;
     }

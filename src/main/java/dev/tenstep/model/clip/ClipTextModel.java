@@ -14,6 +14,7 @@ import dev.tenstep.model.config.TextEncoderConfig;
 import dev.tenstep.model.nn.LayerNorm;
 import dev.tenstep.model.nn.Linear;
 import dev.tenstep.model.nn.Ops;
+import dev.tenstep.model.nn.Patchable;
 
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -21,6 +22,7 @@ import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.function.UnaryOperator;
 
 /**
@@ -143,6 +145,8 @@ public final class ClipTextModel {
     }
 
     private final TextEncoderConfig config;
+    /** Every Linear by weight name: what a LoRA changes. */
+    private final Map<String, Patchable> layers;
     public final Embeddings embeddings;
     public final Encoder encoder;
     public final LayerNorm finalLayerNorm;
@@ -153,9 +157,19 @@ public final class ClipTextModel {
      */
     public ClipTextModel(Weights w, TextEncoderConfig config) {
         this.config = config;
+        Set<String> before = Set.copyOf(w.layers().keySet());
         this.embeddings = new Embeddings(w, "text_model.embeddings", config);
         this.encoder = new Encoder(w, "text_model.encoder", config);
         this.finalLayerNorm = new LayerNorm(w, "text_model.final_layer_norm", config.hiddenSize(), config.layerNormEps());
+        this.layers = w.layersSince(before);
+    }
+
+    /**
+     * Every {@code Linear} of the model by its weight name (Hugging Face names, e.g.
+     * {@code text_model.encoder.layers.0.self_attn.q_proj.weight}): the layers a LoRA can change.
+     */
+    public Map<String, Patchable> layers() {
+        return layers;
     }
 
     /**

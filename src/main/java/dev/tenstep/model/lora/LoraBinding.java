@@ -78,6 +78,18 @@ public record LoraBinding(List<Target> targets, List<String> unmatchedKeys) {
         return new LoraBinding(List.copyOf(targets), List.copyOf(unmatched));
     }
 
+    /** The weight names and shapes of a model's layers, per component, as {@link #bind} takes them. */
+    public static Map<LoraNetwork.Component, Map<String, long[]>> shapes(
+            Map<LoraNetwork.Component, Map<String, dev.tenstep.model.nn.Patchable>> layers) {
+        Map<LoraNetwork.Component, Map<String, long[]>> out = new java.util.EnumMap<>(LoraNetwork.Component.class);
+        layers.forEach((c, byName) -> {
+            Map<String, long[]> m = new java.util.LinkedHashMap<>();
+            byName.forEach((name, layer) -> m.put(name, layer.baseWeight().getShape().getShape()));
+            out.put(c, m);
+        });
+        return out;
+    }
+
     private static Map<String, String> kohyaNames(Map<String, long[]> shapes) {
         Map<String, String> out = new HashMap<>();
         for (String w : shapes.keySet()) {

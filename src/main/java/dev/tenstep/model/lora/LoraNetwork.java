@@ -96,6 +96,30 @@ public final class LoraNetwork implements AutoCloseable {
             }
             return up.reshape(out, r).matMul(down.reshape(r, rest)).mul((float) scale).reshape(new Shape(weightShape));
         }
+
+        /**
+         * As {@link #delta(long[])}, with the result and every intermediate in {@code scratch} instead of the
+         * network's manager (merging a large LoRA layer by layer then frees each layer's delta when its scratch
+         * closes). Same operations in the same order, so the same numbers.
+         */
+        public NDArray delta(long[] weightShape, NDManager scratch) {
+            long out = weightShape[0];
+            long rest = 1;
+            for (int i = 1; i < weightShape.length; i++) {
+                rest *= weightShape[i];
+            }
+            long r = rank();
+            if (up.size() != out * r || down.size() != r * rest) {
+                throw new IllegalArgumentException("LoRA module " + name + ": up " + up.getShape() + " and down "
+                        + down.getShape() + " do not make a weight of shape " + new Shape(weightShape));
+            }
+            // views of the factors, moved to scratch: every result below is created in the first operand's manager
+            NDArray u = up.reshape(out, r);
+            u.attach(scratch);
+            NDArray d = down.reshape(r, rest);
+            d.attach(scratch);
+            return u.matMul(d).mul((float) scale).reshape(new Shape(weightShape));
+        }
     }
 
     private final Path file;

@@ -4,18 +4,26 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.types.Shape;
 import dev.tenstep.model.Weights;
 
-/** 2-D convolution, NCHW. Weights {@code prefix.weight} [out, in, k, k], {@code prefix.bias} [out]. */
-public final class Conv2d {
+/**
+ * 2-D convolution, NCHW. Weights {@code prefix.weight} [out, in, k, k], {@code prefix.bias} [out]. The weight can be
+ * patched (a LoRA merged into it, {@link Patchable}); the store learns the layer under its weight name
+ * ({@link Weights#register}).
+ */
+public final class Conv2d implements Patchable {
+    /** The weight as loaded, [out, in, k, k]; never changed (see {@link #currentWeight()}). */
     public final NDArray weight;
     public final NDArray bias;
     private final Shape stride;
     private final Shape padding;
+    /** The merged weight forward uses instead of {@link #weight}, or null. */
+    private volatile NDArray patch;
 
     public Conv2d(Weights w, String prefix, long in, long out, int kernel, int stride, int padding) {
         this.weight = w.take(prefix + ".weight", out, in, kernel, kernel);
         this.bias = w.take(prefix + ".bias", out);
         this.stride = new Shape(stride, stride);
         this.padding = new Shape(padding, padding);
+        w.register(prefix + ".weight", this);
     }
 
     /** Same-size 3x3 (padding 1) or 1x1 convolution with stride 1. */
@@ -25,6 +33,24 @@ public final class Conv2d {
 
     /** x: [N, in, H, W] -> [N, out, H', W']; the result belongs to x's manager. */
     public NDArray forward(NDArray x) {
-        return Profiler.time("conv", () -> ai.djl.nn.convolutional.Conv2d.conv2d(x, weight, bias, stride, padding, new Shape(1, 1), 1).singletonOrThrow());
+        NDArray wt = currentWeight();
+        return Profiler.time("conv", () -> ai.djl.nn.convolutional.Conv2d.conv2d(x, wt, bias, stride, padding, new Shape(1, 1), 1).singletonOrThrow());
+    }
+
+    @Override
+    public NDArray baseWeight() {
+        return weight;
+    }
+
+    @Override
+    public NDArray currentWeight() {
+        NDArray p = patch;
+        return p != null ? p : weight;
+    }
+
+    @Override
+    public void setPatch(NDArray w) {
+        Patchable.checkPatch(weight, w, "Conv2d " + weight.getName());
+        patch = w;
     }
 }

@@ -46,6 +46,8 @@ public final class UNet2DConditionModel implements AutoCloseable {
     public final List<UpBlock> upBlocks = new ArrayList<>();
     public final GroupNorm convNormOut;
     public final Conv2d convOut;
+    /** Every Linear and Conv2d by weight name ({@code down_blocks.0.resnets.0.conv1.weight}): what a LoRA changes. */
+    private final java.util.Map<String, dev.tenstep.model.nn.Patchable> layers;
 
     /**
      * Builds the model from {@code config}, taking every weight from {@code w} (the caller calls
@@ -60,6 +62,7 @@ public final class UNet2DConditionModel implements AutoCloseable {
     private UNet2DConditionModel(UNetConfig c, Weights w, NDManager weightsManager) {
         this.config = c;
         this.weightsManager = weightsManager;
+        java.util.Set<String> before = java.util.Set.copyOf(w.layers().keySet());
         int[] boc = c.blockOutChannels();
         int[] heads = c.headsPerBlock();
         int levels = c.levels();
@@ -95,6 +98,16 @@ public final class UNet2DConditionModel implements AutoCloseable {
 
         convNormOut = new GroupNorm(w, "conv_norm_out", c.normNumGroups(), boc[0], c.normEps());
         convOut = new Conv2d(w, "conv_out", boc[0], c.outChannels(), 3);
+        layers = w.layersSince(before);
+    }
+
+    /**
+     * Every {@code Linear} and {@code Conv2d} of the model by its weight name (diffusers' names, e.g.
+     * {@code down_blocks.0.attentions.0.proj_in.weight}): the layers a LoRA can change. Empty when the model was
+     * built from a store that registers no layers ({@link Weights#shapesOnly}).
+     */
+    public java.util.Map<String, dev.tenstep.model.nn.Patchable> layers() {
+        return layers;
     }
 
     /**

@@ -90,6 +90,14 @@ public final class LoraTags {
         return new Parsed(TAG.matcher(prompt).replaceAll(""), List.copyOf(loras));
     }
 
+    /**
+     * The prompt without its extra-network tags, whatever their type ({@code <lora:...>}, {@code <hypernet:...>}):
+     * the text that is tokenised, for counting tokens as A1111's counter does. Never throws.
+     */
+    public static String removeTags(String prompt) {
+        return TAG.matcher(prompt).replaceAll("");
+    }
+
     private static double number(String tag, String s) {
         try {
             double v = Double.parseDouble(s.trim());
