@@ -65,6 +65,8 @@ public final class LoraSwitch implements AutoCloseable {
     private LoraMerge merge;
     private Switch lastSwitch;
     private boolean closed;
+    /** The leases the calling thread holds (a nested lease on the same set is granted at once). */
+    private final ThreadLocal<int[]> heldByThread = ThreadLocal.withInitial(() -> new int[1]);
 
     /**
      * @param modelName the model's name (in messages)
@@ -280,11 +282,13 @@ public final class LoraSwitch implements AutoCloseable {
 
     /**
      * Merges the prompt's LoRAs (switching from the applied set when needed; none = the base model) and holds them
-     * until the lease is closed. Waits while generations with another set run.
+     * until the lease is closed. Waits while generations with another set run; a thread that holds a lease on the
+     * same set gets another at once.
      *
      * @throws InvalidRequestException if a tag cannot be read, names no file, or its file cannot be applied to this
      *                                 model
      * @throws CancellationException   if the thread is interrupted while waiting (the flag is left set)
+     * @throws IllegalStateException   if the thread already holds a lease on another set (it would wait for itself)
      */
     public Lease use(String prompt) {
         List<Applied> want = resolve(prompt);
@@ -298,6 +302,16 @@ public final class LoraSwitch implements AutoCloseable {
         synchronized (lock) {
             if (closed) {
                 throw new IllegalStateException(modelName + " is closed");
+            }
+            if (heldByThread.get()[0] > 0) {
+                // this thread's generation runs with the current set: waiting would wait for itself
+                if (!sameSet(want, current)) {
+                    throw new IllegalStateException("a thread that holds the LoRAs " + appliedNames()
+                            + " asked for other LoRAs: release the first lease before");
+                }
+                active++;
+                heldByThread.get()[0]++;
+                return new Lease(want);
             }
             waiting.add(ticket);
             try {
@@ -316,6 +330,7 @@ public final class LoraSwitch implements AutoCloseable {
                     switchTo(want);
                 }
                 active++;
+                heldByThread.get()[0]++;
             } finally {
                 lock.notifyAll();
             }
@@ -372,7 +387,8 @@ public final class LoraSwitch implements AutoCloseable {
     }
 
     /**
-     * A generation's hold on its LoRAs: while it is open, the text encoder and UNet compute with them.
+     * A generation's hold on its LoRAs: while it is open, the text encoder and UNet compute with them. Closed by the
+     * thread that took it; that thread may take more leases on the same set meanwhile (not on another set).
      */
     public final class Lease implements AutoCloseable {
         private final List<Applied> loras;
@@ -429,6 +445,7 @@ public final class LoraSwitch implements AutoCloseable {
                 if (!released) {
                     released = true;
                     active--;
+                    heldByThread.get()[0]--;
                     lock.notifyAll();
                 }
             }

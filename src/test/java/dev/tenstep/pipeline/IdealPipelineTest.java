@@ -58,6 +58,11 @@ class IdealPipelineTest {
             e = assertThrows(InvalidRequestException.class, () -> p.resolve(request("a (red:1.5) circle", SamplerKind.GE, 10)));
             assertEquals(List.of("prompt"), e.fieldErrors().stream().map(FieldError::field).toList());
             assertTrue(e.getMessage().contains("cannot weight") && !e.getMessage().contains("unknown words"), e.getMessage());
+            // a LoRA tag: nothing to apply it to, refused as such (not as the unknown words of the tag)
+            e = assertThrows(InvalidRequestException.class, () -> p.resolve(request("a red circle <lora:style:0.8>", SamplerKind.GE, 10)));
+            assertEquals(List.of("prompt"), e.fieldErrors().stream().map(FieldError::field).toList());
+            assertTrue(e.getMessage().contains("no network weights for a LoRA") && !e.getMessage().contains("unknown words"),
+                    e.getMessage());
             ResolvedRequest ok = p.resolve(request("", SamplerKind.DDIM, 10));
             // ddim at N = T with steps_offset 1 would start at t = 1000: refused before it runs, naming steps
             e = assertThrows(InvalidRequestException.class, () -> p.resolve(request("", SamplerKind.DDIM, 1000)));

@@ -277,6 +277,22 @@ class LoraPipelineFixtureTest {
     }
 
     @Test
+    void aThreadHoldingALeaseGetsTheSameSetAgainButNotAnother() {
+        String a = PROMPT + " <lora:tiny-sd15-kohya:0.8>";
+        try (LoraSwitch.Lease outer = sd15.loras().use(a)) {
+            // encodePrompt takes its own lease: granted at once to the holder (no wait for itself)
+            assertEquals(2 * 77 * 32, sd15.encodePrompt(a, "").data().length);
+            IllegalStateException e = assertThrows(IllegalStateException.class, () -> sd15.loras().use(PROMPT));
+            assertTrue(e.getMessage().contains("asked for other LoRAs"), e.getMessage());
+            assertEquals(List.of("tiny-sd15-kohya"), sd15.loras().appliedNames());
+        }
+        // released: another set switches
+        try (LoraSwitch.Lease none = sd15.loras().use(PROMPT)) {
+            assertTrue(sd15.loras().appliedNames().isEmpty());
+        }
+    }
+
+    @Test
     void withoutAFolderEveryTagIsRefused() {
         try (StableDiffusionPipeline p = StableDiffusionPipeline.load(Fixtures.dir(Fixtures.SD15))) {
             InvalidRequestException e = assertThrows(InvalidRequestException.class,

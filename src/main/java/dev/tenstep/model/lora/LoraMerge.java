@@ -17,7 +17,8 @@ import java.util.Map;
  *   W' = W + m_1 * delta_1 + m_2 * delta_2 + ...,   delta_i = (alpha_i / rank_i) * reshape(up_i @ down_i, W.shape)
  * </pre>
  * added in the LoRAs' order, as AUTOMATIC1111's {@code networks.py} {@code network_apply_weights} adds each
- * network's {@code updown} ({@code network.py} {@code finalize_updown}: {@code updown * scale * multiplier});
+ * network's {@code updown} ({@code network.py} {@code finalize_updown}: {@code updown * scale * multiplier}; here
+ * the scalar goes on the small {@code up} factor before the product, {@link LoraNetwork.Module#scaledDelta});
  * {@code m_i} is the LoRA's text-encoder multiplier for text-encoder modules and its UNet multiplier for UNet
  * modules. The sum is formed in float32 and narrowed once to the weight's dtype (fp16 / bf16 compute), so a
  * half-precision model does not round each LoRA's contribution separately.
@@ -43,7 +44,7 @@ public final class LoraMerge implements AutoCloseable {
     }
 
     /** One module's contribution to a layer. */
-    private record Part(LoraBinding.Target target, float multiplier) {
+    private record Part(LoraBinding.Target target, double multiplier) {
     }
 
     private final NDManager patches;
@@ -86,7 +87,7 @@ public final class LoraMerge implements AutoCloseable {
                             + " is already patched: restore the previous merge first");
                 }
                 if (m != 0) {
-                    byLayer.computeIfAbsent(layer, k -> new ArrayList<>()).add(new Part(t, (float) m));
+                    byLayer.computeIfAbsent(layer, k -> new ArrayList<>()).add(new Part(t, m));
                 }
             }
         }
@@ -101,8 +102,8 @@ public final class LoraMerge implements AutoCloseable {
                 try (NDManager scratch = patches.newSubManager()) {
                     NDArray acc = null;
                     for (Part part : e.getValue()) {
-                        // A1111's order: (up @ down) * scale, then * multiplier, then weight + updown (float32)
-                        NDArray d = part.target().module().delta(shape, scratch).mul(part.multiplier());
+                        // (m * alpha / rank) up @ down: the scalar on the small factor, one weight-sized product
+                        NDArray d = part.target().module().scaledDelta(shape, part.multiplier(), scratch);
                         if (acc == null) {
                             NDArray b = base;
                             if (base.getDataType() != DataType.FLOAT32) {
