@@ -9,17 +9,13 @@ import dev.tenstep.model.Weights;
  * patched (a LoRA merged into it, {@link Patchable}); the store learns the layer under its weight name
  * ({@link Weights#register}).
  */
-public final class Conv2d implements Patchable {
-    /** The weight as loaded, [out, in, k, k]; never changed (see {@link #currentWeight()}). */
-    public final NDArray weight;
+public final class Conv2d extends PatchableLayer {
     public final NDArray bias;
     private final Shape stride;
     private final Shape padding;
-    /** The merged weight forward uses instead of {@link #weight}, or null. */
-    private volatile NDArray patch;
 
     public Conv2d(Weights w, String prefix, long in, long out, int kernel, int stride, int padding) {
-        this.weight = w.take(prefix + ".weight", out, in, kernel, kernel);
+        super(w.take(prefix + ".weight", out, in, kernel, kernel), "Conv2d");
         this.bias = w.take(prefix + ".bias", out);
         this.stride = new Shape(stride, stride);
         this.padding = new Shape(padding, padding);
@@ -35,22 +31,5 @@ public final class Conv2d implements Patchable {
     public NDArray forward(NDArray x) {
         NDArray wt = currentWeight();
         return Profiler.time("conv", () -> ai.djl.nn.convolutional.Conv2d.conv2d(x, wt, bias, stride, padding, new Shape(1, 1), 1).singletonOrThrow());
-    }
-
-    @Override
-    public NDArray baseWeight() {
-        return weight;
-    }
-
-    @Override
-    public NDArray currentWeight() {
-        NDArray p = patch;
-        return p != null ? p : weight;
-    }
-
-    @Override
-    public void setPatch(NDArray w) {
-        Patchable.checkPatch(weight, w, "Conv2d " + weight.getName());
-        patch = w;
     }
 }
