@@ -79,6 +79,10 @@ public final class TrainCommand implements Callable<Integer> {
             description = "probability of training on the empty prompt (default: ${DEFAULT-VALUE})")
     double captionDropout;
 
+    @Option(names = "--snr-gamma", defaultValue = "5",
+            description = "min-SNR-gamma weighting of the UNet's eps loss, 0 = off (default: ${DEFAULT-VALUE}; docs/training.md)")
+    double snrGamma;
+
     @Option(names = "--checkpoint-every", defaultValue = "250", description = "steps between checkpoints (default: ${DEFAULT-VALUE})")
     int checkpointEvery;
 
@@ -108,7 +112,7 @@ public final class TrainCommand implements Callable<Integer> {
             Path ckpt = checkpoints != null ? checkpoints
                     : output.toAbsolutePath().normalize().resolveSibling(output.getFileName() + ".checkpoints");
             options = new TrainOptions(output, ckpt, sizes.toLowerCase(Locale.ROOT), s, d, seed, vaeSteps, unetSteps,
-                    vaeBatch, unetBatch, vaeLr, unetLr, warmup, klWeight, captionDropout, checkpointEvery, !fp32);
+                    vaeBatch, unetBatch, vaeLr, unetLr, warmup, klWeight, captionDropout, snrGamma, checkpointEvery, !fp32);
         } catch (IllegalArgumentException e) {
             throw new CommandLine.ParameterException(cmd, e.getMessage());
         }

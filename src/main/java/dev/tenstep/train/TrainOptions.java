@@ -23,13 +23,16 @@ import java.util.Map;
  * @param warmup          linear warm-up steps of each stage; then cosine decay to a tenth of the peak
  * @param klWeight        weight of the KL term (mean over latent elements) against the L1 reconstruction (mean over pixels)
  * @param captionDropout  probability that a stage 2 caption is replaced by the empty prompt (classifier-free guidance)
+ * @param snrGamma        min-SNR-gamma weighting of the stage 2 eps loss (Hang et al. 2023, "Efficient Diffusion
+ *                        Training via Min-SNR Weighting Strategy", sec. 3.4: weight min(SNR_t, gamma) / SNR_t with
+ *                        SNR_t = alphaBar_t / (1 - alphaBar_t)); 0 = unweighted (DDPM's "simple" loss)
  * @param checkpointEvery steps between checkpoints (each stage also checkpoints at its end)
  * @param half            write the pipeline's weights as fp16 (half the size; the loader widens them)
  */
 public record TrainOptions(Path output, Path checkpoints, String sizesName, ModelSizes sizes, TrainingData data,
                            long seed, int vaeSteps, int unetSteps, int vaeBatch, int unetBatch, double vaeLr,
-                           double unetLr, int warmup, double klWeight, double captionDropout, int checkpointEvery,
-                           boolean half) {
+                           double unetLr, int warmup, double klWeight, double captionDropout, double snrGamma,
+                           int checkpointEvery, boolean half) {
     /** @throws IllegalArgumentException naming the first bad value */
     public TrainOptions {
         if (vaeSteps < 0 || unetSteps < 0) {
@@ -43,6 +46,9 @@ public record TrainOptions(Path output, Path checkpoints, String sizesName, Mode
         }
         if (!(captionDropout >= 0 && captionDropout <= 1)) {
             throw new IllegalArgumentException("--caption-dropout must be in [0, 1], got " + captionDropout);
+        }
+        if (!(snrGamma >= 0) || Double.isInfinite(snrGamma)) {
+            throw new IllegalArgumentException("--snr-gamma must be a finite number >= 0 (0 = off), got " + snrGamma);
         }
         if (checkpointEvery < 1) {
             throw new IllegalArgumentException("--checkpoint-every must be >= 1, got " + checkpointEvery);
@@ -71,7 +77,26 @@ public record TrainOptions(Path output, Path checkpoints, String sizesName, Mode
         m.put("kl_weight", klWeight);
         m.put("caption_dropout", captionDropout);
         m.put("unet_latents", "posterior mean");
+        m.put("snr_gamma", snrGamma);
         return m;
+    }
+
+    /**
+     * Weight of the eps loss at a timestep whose {@code alphaBar} is given: {@code min(SNR, gamma) / SNR} with
+     * {@code SNR = alphaBar / (1 - alphaBar)} (Hang et al. 2023, sec. 3.4, the eps-prediction form that diffusers'
+     * {@code examples/text_to_image/train_text_to_image.py} applies for {@code --snr_gamma}); 1 when the weighting is
+     * off. It is 1 at high noise (SNR below gamma) and falls as gamma / SNR below it, so the nearly clean timesteps,
+     * whose eps is easy and says little about the layout, stop dominating the gradient.
+     *
+     * @param alphaBar in (0, 1)
+     * @return the weight, in (0, 1]
+     */
+    public double lossWeight(double alphaBar) {
+        if (snrGamma == 0) {
+            return 1.0;
+        }
+        double snr = alphaBar / (1.0 - alphaBar);
+        return Math.min(snr, snrGamma) / snr;
     }
 
     /**

@@ -46,7 +46,9 @@ import java.util.stream.Stream;
  *     is then set to 1 / std of the posterior means of 256 pictures, as SD's 0.18215 was.</li>
  * <li>The UNet and the text encoder on the frozen VAE's scaled latents (posterior means): the epsilon-prediction loss
  *     {@code |eps - eps_theta(sqrt(alphaBar_t) z + sqrt(1 - alphaBar_t) eps, t, c)|^2} (Ho et al.
- *     2020, eq. 14) with t uniform in 0..999 on SD's scaled-linear schedule, and the caption replaced
+ *     2020, eq. 14) with t uniform in 0..999 on SD's scaled-linear schedule, each picture's term weighted by
+ *     min(SNR_t, gamma) / SNR_t ({@link TrainOptions#lossWeight}, Hang et al. 2023; 1 with {@code --snr-gamma 0}),
+ *     and the caption replaced
  *     by the empty prompt with probability {@code captionDropout} (classifier-free guidance, Ho and
  *     Salimans 2022).</li>
  * </ol>
@@ -356,12 +358,20 @@ public final class Trainer {
             s[i] = (float) Math.sqrt(1.0 - schedule.alphaBar(ti));
             System.arraycopy(tokenizer.encode(caption.apply(i)).ids(), 0, ids, i * ClipTokenizer.MAX_LENGTH, ClipTokenizer.MAX_LENGTH);
         }
+        float[] w = new float[b];
+        for (int i = 0; i < b; i++) {
+            w[i] = (float) options.lossWeight(schedule.alphaBar((int) t[i]));
+        }
         NDArray xt = z.mul(m.create(a, new Shape(b, 1, 1, 1))).add(eps.mul(m.create(s, new Shape(b, 1, 1, 1))));
-        return new Noised(xt, eps, m.create(t, new Shape(b)), m.create(ids, new Shape(b, ClipTokenizer.MAX_LENGTH)));
+        return new Noised(xt, eps, m.create(t, new Shape(b)), m.create(ids, new Shape(b, ClipTokenizer.MAX_LENGTH)),
+                m.create(w, new Shape(b)));
     }
 
-    /** A stage-2 batch: x_t [B, 4, l, l], eps [B, 4, l, l], timesteps [B], token ids [B, 77]. */
-    private record Noised(NDArray xt, NDArray eps, NDArray timesteps, NDArray ids) {
+    /**
+     * A stage-2 batch: x_t [B, 4, l, l], eps [B, 4, l, l], timesteps [B], token ids [B, 77] and the per-picture
+     * loss weights [B] ({@link TrainOptions#lossWeight}).
+     */
+    private record Noised(NDArray xt, NDArray eps, NDArray timesteps, NDArray ids, NDArray weights) {
     }
 
     /** 1 / std of the posterior means of {@link #SCALE_PICTURES} pictures (a fixed draw of the seed), the latents stage 2 trains on. */
@@ -400,7 +410,9 @@ public final class Trainer {
                  GradientCollector gc = Engine.getInstance().newGradientCollector()) {
                 NDArray context = nets.text().forward(n.ids());
                 NDArray pred = nets.unet().forward(n.xt(), n.timesteps(), context);
-                NDArray loss = pred.sub(n.eps()).square().mean();
+                // per picture: the mean over [4, l, l], weighted; then the mean over the batch (as diffusers'
+                // train_text_to_image.py does with --snr_gamma); the weights are 1 when the weighting is off
+                NDArray loss = pred.sub(n.eps()).square().reshape(n.weights().size(), -1).mean(new int[] {1}).mul(n.weights()).mean();
                 gc.backward(loss);
                 return loss.getFloat();
             }

@@ -54,7 +54,7 @@ class TrainerTest {
 
     static TrainOptions options(Path dir) {
         return new TrainOptions(dir.resolve("model"), dir.resolve("checkpoints"), "tiny", ModelSizes.tiny(),
-                TrainingData.shapes(32), 7, VAE_STEPS, UNET_STEPS, 4, 4, 3e-3, 2e-3, 2, 1e-3, 0.1, 4, true);
+                TrainingData.shapes(32), 7, VAE_STEPS, UNET_STEPS, 4, 4, 3e-3, 2e-3, 2, 1e-3, 0.1, 5.0, 4, true);
     }
 
     static Trainer.Listener quiet() {
@@ -137,7 +137,7 @@ class TrainerTest {
     void refusesOtherSettingsMissingCheckpointsAndForeignOutput() {
         TrainOptions o = options(tmp.resolve("a"));
         TrainOptions other = new TrainOptions(o.output(), o.checkpoints(), "tiny", ModelSizes.tiny(), TrainingData.shapes(32),
-                8, VAE_STEPS, UNET_STEPS, 4, 4, 3e-3, 2e-3, 2, 1e-3, 0.1, 4, true);
+                8, VAE_STEPS, UNET_STEPS, 4, 4, 3e-3, 2e-3, 2, 1e-3, 0.1, 5.0, 4, true);
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new Trainer(other, quiet()).run(true, 0));
         assertTrue(e.getMessage().contains("other settings"), e.getMessage());
         Path foreign = tmp.resolve("foreign");
