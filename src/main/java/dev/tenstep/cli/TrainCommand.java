@@ -57,6 +57,10 @@ public final class TrainCommand implements Callable<Integer> {
     @Option(names = "--unet-steps", defaultValue = "3000", description = "stage 2 (UNet + text encoder) steps (default: ${DEFAULT-VALUE})")
     int unetSteps;
 
+    @Option(names = "--decoder-steps", defaultValue = "1500",
+            description = "stage 3 steps: the VAE decoder alone on the encoder's posterior means (default: ${DEFAULT-VALUE}; docs/training.md)")
+    int decoderSteps;
+
     @Option(names = "--vae-batch", defaultValue = "8", description = "pictures per VAE step (default: ${DEFAULT-VALUE})")
     int vaeBatch;
 
@@ -111,7 +115,7 @@ public final class TrainCommand implements Callable<Integer> {
             TrainingData d = data == null ? TrainingData.shapes(s.imageSize()) : TrainingData.folder(data, s.imageSize());
             Path ckpt = checkpoints != null ? checkpoints
                     : output.toAbsolutePath().normalize().resolveSibling(output.getFileName() + ".checkpoints");
-            options = new TrainOptions(output, ckpt, sizes.toLowerCase(Locale.ROOT), s, d, seed, vaeSteps, unetSteps,
+            options = new TrainOptions(output, ckpt, sizes.toLowerCase(Locale.ROOT), s, d, seed, vaeSteps, unetSteps, decoderSteps,
                     vaeBatch, unetBatch, vaeLr, unetLr, warmup, klWeight, captionDropout, snrGamma, checkpointEvery, !fp32);
         } catch (IllegalArgumentException e) {
             throw new CommandLine.ParameterException(cmd, e.getMessage());

@@ -13,7 +13,8 @@ import java.util.List;
 import java.util.Locale;
 
 /**
- * The loss curves of a run as a PNG: one panel per stage (VAE reconstruction + KL; UNet epsilon MSE),
+ * The loss curves of a run as a PNG: one panel per stage (VAE reconstruction + KL; UNet epsilon MSE, weighted;
+ * decoder L1),
  * each step's loss in grey and its exponential moving average (0.98 on long runs) in colour, log-scaled loss
  * axis, steps on the horizontal axis.
  */
@@ -24,15 +25,16 @@ public final class LossChart {
     private LossChart() {
     }
 
-    /** Writes the chart of {@code stage1} and {@code stage2} losses (either may be empty) to {@code file}. */
-    public static void write(Path file, List<Float> stage1, List<Float> stage2) throws IOException {
-        BufferedImage img = new BufferedImage(2 * PANEL_W, H, BufferedImage.TYPE_INT_RGB);
+    /** Writes the chart of the three stages' losses (any may be empty) to {@code file}. */
+    public static void write(Path file, List<Float> stage1, List<Float> stage2, List<Float> stage3) throws IOException {
+        BufferedImage img = new BufferedImage(3 * PANEL_W, H, BufferedImage.TYPE_INT_RGB);
         Graphics2D g = img.createGraphics();
         g.setRenderingHint(RenderingHints.KEY_ANTIALIASING, RenderingHints.VALUE_ANTIALIAS_ON);
         g.setColor(Color.WHITE);
         g.fillRect(0, 0, img.getWidth(), H);
         panel(g, 0, "stage 1: VAE (L1 + KL)", stage1, new Color(40, 80, 210));
-        panel(g, PANEL_W, "stage 2: UNet + text encoder (eps MSE)", stage2, new Color(220, 40, 40));
+        panel(g, PANEL_W, "stage 2: UNet + text encoder (weighted eps MSE)", stage2, new Color(220, 40, 40));
+        panel(g, 2 * PANEL_W, "stage 3: VAE decoder (L1 of the mean)", stage3, new Color(30, 150, 60));
         g.dispose();
         java.io.ByteArrayOutputStream png = new java.io.ByteArrayOutputStream();
         javax.imageio.ImageIO.write(img, "png", png);

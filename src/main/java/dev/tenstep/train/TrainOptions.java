@@ -16,6 +16,7 @@ import java.util.Map;
  * @param seed            seed of the initial weights and of every random draw (pictures, noise, timesteps, dropout)
  * @param vaeSteps        stage 1 optimizer steps (VAE)
  * @param unetSteps       stage 2 optimizer steps (UNet + text encoder)
+ * @param decoderSteps    stage 3 optimizer steps (the VAE decoder on the frozen encoder's posterior means); 0 = none
  * @param vaeBatch        pictures per stage 1 step
  * @param unetBatch       pictures per stage 2 step
  * @param vaeLr           stage 1 peak learning rate
@@ -30,13 +31,13 @@ import java.util.Map;
  * @param half            write the pipeline's weights as fp16 (half the size; the loader widens them)
  */
 public record TrainOptions(Path output, Path checkpoints, String sizesName, ModelSizes sizes, TrainingData data,
-                           long seed, int vaeSteps, int unetSteps, int vaeBatch, int unetBatch, double vaeLr,
+                           long seed, int vaeSteps, int unetSteps, int decoderSteps, int vaeBatch, int unetBatch, double vaeLr,
                            double unetLr, int warmup, double klWeight, double captionDropout, double snrGamma,
                            int checkpointEvery, boolean half) {
     /** @throws IllegalArgumentException naming the first bad value */
     public TrainOptions {
-        if (vaeSteps < 0 || unetSteps < 0) {
-            throw new IllegalArgumentException("--vae-steps and --unet-steps must be >= 0");
+        if (vaeSteps < 0 || unetSteps < 0 || decoderSteps < 0) {
+            throw new IllegalArgumentException("--vae-steps, --unet-steps and --decoder-steps must be >= 0");
         }
         if (vaeBatch < 1 || unetBatch < 1) {
             throw new IllegalArgumentException("--vae-batch and --unet-batch must be >= 1");
@@ -69,6 +70,7 @@ public record TrainOptions(Path output, Path checkpoints, String sizesName, Mode
         m.put("seed", seed);
         m.put("vae_steps", vaeSteps);
         m.put("unet_steps", unetSteps);
+        m.put("decoder_steps", decoderSteps);
         m.put("vae_batch", vaeBatch);
         m.put("unet_batch", unetBatch);
         m.put("vae_lr", vaeLr);

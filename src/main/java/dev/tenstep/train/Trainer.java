@@ -91,12 +91,12 @@ public final class Trainer {
 
     /** The state saved with a checkpoint. */
     record State(int stage, int step, long optimizerSteps, double scalingFactor, List<Float> vaeLosses,
-                 List<Float> unetLosses, Map<String, Object> recipe, Map<Integer, Float> vaeEval,
-                 Map<Integer, Float> unetEval) {
+                 List<Float> unetLosses, List<Float> decoderLosses, Map<String, Object> recipe, Map<Integer, Float> vaeEval,
+                 Map<Integer, Float> unetEval, Map<Integer, Float> decoderEval) {
         /** The same run at another stage and step. */
         State at(int newStage, int newStep, long newOptimizerSteps, double newScalingFactor) {
-            return new State(newStage, newStep, newOptimizerSteps, newScalingFactor, vaeLosses, unetLosses, recipe, vaeEval,
-                    unetEval);
+            return new State(newStage, newStep, newOptimizerSteps, newScalingFactor, vaeLosses, unetLosses, decoderLosses,
+                    recipe, vaeEval, unetEval, decoderEval);
         }
     }
 
@@ -141,8 +141,8 @@ public final class Trainer {
         Path tokDir = options.checkpoints().resolve("tokenizer");
         PipelineWriter.writeTokenizer(tokDir);
         NoiseSchedule schedule = NoiseSchedule.of(PipelineWriter.schedulerConfig());
-        State state = new State(1, 0, 0, 1.0, new ArrayList<>(), new ArrayList<>(), options.recipe(), new java.util.TreeMap<>(),
-                new java.util.TreeMap<>());
+        State state = new State(1, 0, 0, 1.0, new ArrayList<>(), new ArrayList<>(), new ArrayList<>(), options.recipe(),
+                new java.util.TreeMap<>(), new java.util.TreeMap<>(), new java.util.TreeMap<>());
         Path from = null;
         if (resume) {
             from = latest();
@@ -235,8 +235,46 @@ public final class Trainer {
                         checkpoint(nets, adam, state);
                     }
                 }
+                state = state.at(3, 0, 0, state.scalingFactor());
                 if (options.unetSteps() == 0) {
                     checkpoint(nets, null, state);
+                }
+            }
+
+            if (state.stage() == 3) {
+                // the decoder alone: the latent space the UNet was trained on (the encoder's means) stays as it is
+                Map<String, NDArray> decoder = new LinkedHashMap<>();
+                vaeParams.arrays().forEach((k, a) -> {
+                    if (k.startsWith("decoder.") || k.startsWith("post_quant_conv.")) {
+                        decoder.put(k, a);
+                    }
+                });
+                AdamW adam = new AdamW(manager, decoder, 0.9, 0.999, 1e-8, 0.01, 1.0);
+                if (from != null && state.step() > 0) {
+                    restore(adam, from, state, manager);
+                }
+                listener.log("stage 3: VAE decoder on the posterior means, " + options.decoderSteps() + " steps of "
+                        + options.vaeBatch() + " pictures" + (state.step() > 0 ? ", resuming at step " + (state.step() + 1) : ""));
+                if (state.step() == 0 && options.decoderSteps() > 0) {
+                    state.decoderEval().put(0, vaeEval(manager, vae));
+                }
+                while (state.step() < options.decoderSteps()) {
+                    if (budget-- <= 0) {
+                        checkpoint(nets, adam, state);
+                        return null;
+                    }
+                    int s = state.step();
+                    float loss = optimize(adam, options.learningRate(options.vaeLr(), s, options.decoderSteps()), 3, s,
+                            () -> decoderStep(manager, vae, s));
+                    state.decoderLosses().add(loss);
+                    state = state.at(3, s + 1, adam.steps(), state.scalingFactor());
+                    listener.step(3, s + 1, options.decoderSteps(), loss);
+                    if ((s + 1) % options.checkpointEvery() == 0 || s + 1 == options.decoderSteps()) {
+                        state.decoderEval().put(s + 1, vaeEval(manager, vae));
+                        listener.log(String.format(java.util.Locale.ROOT, "stage 3 step %d: held-out L1 of the mean %.5f",
+                                s + 1, state.decoderEval().get(s + 1)));
+                        checkpoint(nets, adam, state);
+                    }
                 }
             }
             Path out = export(nets, state);
@@ -294,6 +332,29 @@ public final class Trainer {
                 // KL(N(mean, var) || N(0, 1)) per element: (mean^2 + var - 1 - logvar) / 2
                 NDArray kl = d.mean().square().add(d.logvar().exp()).sub(1f).sub(d.logvar()).mul(0.5f).mean();
                 NDArray loss = recLoss.add(kl.mul((float) options.klWeight()));
+                gc.backward(loss);
+                return loss.getFloat();
+            }
+        }
+    }
+
+    /**
+     * A stage-3 step: L1 reconstruction of the batch from the frozen encoder's posterior means, the gradient
+     * reaching only the decoder and {@code post_quant_conv}. Stage 1 trains the decoder on posterior samples,
+     * whose noise (about a third of the latents' spread at {@code --kl-weight 1e-3}) it learns to average over:
+     * a red and a yellow shape came back orange. Stage 2 trains on the means, so the decoder is refined on exactly
+     * the latents the UNet learns to make (what Stability's sd-vae-ft-mse did for SD: the decoder alone,
+     * the latent space unchanged). Draws come from stage 6's stream.
+     */
+    private float decoderStep(NDManager manager, AutoencoderKL vae, int step) {
+        SplittableRandom rnd = stepRandom(options.seed(), 6, step);
+        try (NDManager m = manager.newSubManager()) {
+            Batch batch = batch(m, rnd, options.vaeBatch());
+            // outside autograd: the encoder is frozen
+            NDArray mean = vae.encode(batch.images()).mean();
+            try (Ops.Recording recording = Ops.recordGradients();
+                 GradientCollector gc = Engine.getInstance().newGradientCollector()) {
+                NDArray loss = vae.decode(mean).sub(batch.images()).abs().mean();
                 gc.backward(loss);
                 return loss.getFloat();
             }
@@ -481,9 +542,13 @@ public final class Trainer {
         for (Object o : (List<Object>) m.get("unet_losses")) {
             ul.add(((Number) o).floatValue());
         }
+        List<Float> dl = new ArrayList<>();
+        for (Object o : (List<Object>) m.getOrDefault("decoder_losses", List.of())) {
+            dl.add(((Number) o).floatValue());
+        }
         return new State(((Number) m.get("stage")).intValue(), ((Number) m.get("step")).intValue(),
                 ((Number) m.get("optimizer_steps")).longValue(), ((Number) m.get("scaling_factor")).doubleValue(), vl, ul,
-                recipe, evals(m.get("vae_eval")), evals(m.get("unet_eval")));
+                dl, recipe, evals(m.get("vae_eval")), evals(m.get("unet_eval")), evals(m.get("decoder_eval")));
     }
 
     /** A step -> loss map as state.json holds it (keys are strings in JSON). */
@@ -520,6 +585,8 @@ public final class Trainer {
         s.put("unet_losses", state.unetLosses());
         s.put("vae_eval", state.vaeEval());
         s.put("unet_eval", state.unetEval());
+        s.put("decoder_losses", state.decoderLosses());
+        s.put("decoder_eval", state.decoderEval());
         AtomicFiles.write(tmp.resolve("state.json"), JSON.writeValueAsBytes(s));
         deleteTree(dir);
         move(tmp, dir);
@@ -529,7 +596,7 @@ public final class Trainer {
                 deleteTree(p);
             }
         }
-        LossChart.write(options.checkpoints().resolve("loss.png"), state.vaeLosses(), state.unetLosses());
+        LossChart.write(options.checkpoints().resolve("loss.png"), state.vaeLosses(), state.unetLosses(), state.decoderLosses());
         listener.log("checkpoint " + dir);
     }
 
@@ -554,8 +621,10 @@ public final class Trainer {
         record.put("final_unet_loss", mean(state.unetLosses(), 200));
         record.put("vae_eval", state.vaeEval());
         record.put("unet_eval", state.unetEval());
+        record.put("final_decoder_loss", mean(state.decoderLosses(), 50));
+        record.put("decoder_eval", state.decoderEval());
         AtomicFiles.write(tmp.resolve("training.json"), JSON.writeValueAsBytes(record));
-        LossChart.write(tmp.resolve("loss.png"), state.vaeLosses(), state.unetLosses());
+        LossChart.write(tmp.resolve("loss.png"), state.vaeLosses(), state.unetLosses(), state.decoderLosses());
         AtomicFiles.write(tmp.resolve(LOSS_LOG), lossLog(state).getBytes(java.nio.charset.StandardCharsets.UTF_8));
         deleteTree(target);
         move(tmp, target);
@@ -570,6 +639,9 @@ public final class Trainer {
         }
         for (int i = 0; i < state.unetLosses().size(); i++) {
             b.append("2,").append(i + 1).append(',').append(state.unetLosses().get(i)).append('\n');
+        }
+        for (int i = 0; i < state.decoderLosses().size(); i++) {
+            b.append("3,").append(i + 1).append(',').append(state.decoderLosses().get(i)).append('\n');
         }
         return b.toString();
     }

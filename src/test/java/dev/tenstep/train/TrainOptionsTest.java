@@ -12,7 +12,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /** The min-SNR-gamma loss weight and the options' checks. */
 class TrainOptionsTest {
     private static TrainOptions withGamma(double gamma) {
-        return new TrainOptions(Path.of("m"), Path.of("c"), "tiny", ModelSizes.tiny(), TrainingData.shapes(32), 1,
+        return new TrainOptions(Path.of("m"), Path.of("c"), "tiny", ModelSizes.tiny(), TrainingData.shapes(32), 1, 10,
                 10, 10, 4, 4, 1e-3, 1e-3, 2, 1e-3, 0.1, gamma, 5, true);
     }
 

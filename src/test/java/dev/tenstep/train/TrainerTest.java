@@ -33,6 +33,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class TrainerTest {
     static final int VAE_STEPS = 12;
     static final int UNET_STEPS = 16;
+    static final int DECODER_STEPS = 8;
 
     @TempDir
     static Path tmp;
@@ -54,7 +55,7 @@ class TrainerTest {
 
     static TrainOptions options(Path dir) {
         return new TrainOptions(dir.resolve("model"), dir.resolve("checkpoints"), "tiny", ModelSizes.tiny(),
-                TrainingData.shapes(32), 7, VAE_STEPS, UNET_STEPS, 4, 4, 3e-3, 2e-3, 2, 1e-3, 0.1, 5.0, 4, true);
+                TrainingData.shapes(32), 7, VAE_STEPS, UNET_STEPS, DECODER_STEPS, 4, 4, 3e-3, 2e-3, 2, 1e-3, 0.1, 5.0, 4, true);
     }
 
     static Trainer.Listener quiet() {
@@ -72,21 +73,20 @@ class TrainerTest {
     static List<float[]> losses(Path model) throws IOException {
         List<String> lines = Files.readAllLines(model.resolve(Trainer.LOSS_LOG));
         assertEquals("stage,step,loss", lines.get(0));
-        List<Float> vae = new ArrayList<>();
-        List<Float> unet = new ArrayList<>();
+        List<List<Float>> stages = List.of(new ArrayList<>(), new ArrayList<>(), new ArrayList<>());
         for (String l : lines.subList(1, lines.size())) {
             String[] f = l.split(",");
-            (f[0].equals("1") ? vae : unet).add(Float.parseFloat(f[2]));
+            stages.get(Integer.parseInt(f[0]) - 1).add(Float.parseFloat(f[2]));
         }
-        float[] a = new float[vae.size()];
-        float[] b = new float[unet.size()];
-        for (int i = 0; i < a.length; i++) {
-            a[i] = vae.get(i);
+        List<float[]> r = new ArrayList<>();
+        for (List<Float> stage : stages) {
+            float[] a = new float[stage.size()];
+            for (int i = 0; i < a.length; i++) {
+                a[i] = stage.get(i);
+            }
+            r.add(a);
         }
-        for (int i = 0; i < b.length; i++) {
-            b[i] = unet.get(i);
-        }
-        return List.of(a, b);
+        return r;
     }
 
     static double mean(float[] v, int from, int to) {
@@ -98,10 +98,11 @@ class TrainerTest {
     }
 
     @Test
-    void heldOutLossesFallInBothStages() throws IOException {
+    void heldOutLossesFallInEveryStage() throws IOException {
         List<float[]> l = losses(uninterrupted);
         assertEquals(VAE_STEPS, l.get(0).length);
         assertEquals(UNET_STEPS, l.get(1).length);
+        assertEquals(DECODER_STEPS, l.get(2).length);
         JsonNode record = new ObjectMapper().readTree(uninterrupted.resolve("training.json").toFile());
         // the training losses are of random batches (noisy); the held-out batch is the same at every check
         for (String stage : List.of("vae_eval", "unet_eval")) {
@@ -113,6 +114,12 @@ class TrainerTest {
             double end = eval.get("" + last).asDouble();
             assertTrue(end < 0.9 * first, stage + ": " + first + " -> " + end);
         }
+        // stage 3 starts from stage 1's decoder, so it starts lower and falls less
+        JsonNode decoder = record.get("decoder_eval");
+        assertEquals(Set.of("0", "4", "8"), fieldNames(decoder));
+        assertEquals(record.get("vae_eval").get("" + VAE_STEPS).asDouble(), decoder.get("0").asDouble(),
+                "stage 3 starts from stage 1's VAE");
+        assertTrue(decoder.get("" + DECODER_STEPS).asDouble() < decoder.get("0").asDouble(), decoder.toString());
     }
 
     static Set<String> fieldNames(JsonNode n) {
@@ -126,6 +133,7 @@ class TrainerTest {
         TrainOptions o = options(tmp.resolve("b"));
         assertNull(new Trainer(o, quiet()).run(false, 7), "stopped in stage 1");
         assertNull(new Trainer(o, quiet()).run(true, 12), "stopped in stage 2");
+        assertNull(new Trainer(o, quiet()).run(true, 12), "stopped in stage 3");
         Path resumed = new Trainer(o, quiet()).run(true, 0);
         for (String f : List.of(PipelineWriter.TEXT_ENCODER_WEIGHTS, PipelineWriter.UNET_WEIGHTS, PipelineWriter.VAE_WEIGHTS,
                 "vae/config.json", Trainer.LOSS_LOG, "training.json")) {
@@ -137,7 +145,7 @@ class TrainerTest {
     void refusesOtherSettingsMissingCheckpointsAndForeignOutput() {
         TrainOptions o = options(tmp.resolve("a"));
         TrainOptions other = new TrainOptions(o.output(), o.checkpoints(), "tiny", ModelSizes.tiny(), TrainingData.shapes(32),
-                8, VAE_STEPS, UNET_STEPS, 4, 4, 3e-3, 2e-3, 2, 1e-3, 0.1, 5.0, 4, true);
+                8, VAE_STEPS, UNET_STEPS, DECODER_STEPS, 4, 4, 3e-3, 2e-3, 2, 1e-3, 0.1, 5.0, 4, true);
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new Trainer(other, quiet()).run(true, 0));
         assertTrue(e.getMessage().contains("other settings"), e.getMessage());
         Path foreign = tmp.resolve("foreign");
