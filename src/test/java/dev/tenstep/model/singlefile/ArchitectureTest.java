@@ -124,4 +124,16 @@ class ArchitectureTest {
         ModelLoadException e = assertThrows(ModelLoadException.class, () -> infer(k, 0, null));
         assertTrue(e.getMessage().contains("UNet: missing up_blocks.1.upsamplers.0.conv.bias [1280]"), e.getMessage());
     }
+
+    @Test
+    void theSdxlReleaseConfigsShip() throws Exception {
+        Path dir = Release.SDXL_BASE.configDir();
+        for (String f : Release.SDXL_BASE.files()) {
+            assertEquals(java.nio.file.Files.readString(Fixtures.configs().resolve(Release.SDXL_BASE.configName).resolve(f)),
+                    java.nio.file.Files.readString(dir.resolve(f)), f);
+        }
+        assertTrue(java.nio.file.Files.size(dir.resolve("tokenizer_2/vocab.json")) > 500_000);
+        assertTrue(java.nio.file.Files.isRegularFile(dir.resolve("tokenizer_2/merges.txt")));
+        assertTrue(Release.SDXL_BASE.isSdxl() && !Release.SD_1_5.isSdxl());
+    }
 }
