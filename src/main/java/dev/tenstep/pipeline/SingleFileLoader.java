@@ -12,6 +12,7 @@ import dev.tenstep.model.config.UNetConfig;
 import dev.tenstep.model.config.VaeConfig;
 import dev.tenstep.model.singlefile.Architecture;
 import dev.tenstep.model.singlefile.SingleFileCheckpoint;
+import dev.tenstep.model.singlefile.UNetLayout;
 import dev.tenstep.model.unet.UNet2DConditionModel;
 import dev.tenstep.model.vae.AutoencoderKL;
 import org.slf4j.Logger;
@@ -117,7 +118,8 @@ public final class SingleFileLoader {
                 Weights wt = Weights.of(ckpt.textEncoder(tc), m, UnaryOperator.identity(), dt);
                 ClipTextModel textEncoder = new ClipTextModel(wt, tc);
                 wt.finish();
-                UNet2DConditionModel unet = UNet2DConditionModel.load(uc, ckpt.unet(uc, options.ema()), m, dt);
+                UNet2DConditionModel unet = UNet2DConditionModel.load(uc,
+                        ckpt.unet(UNetLayout.read(cfg.resolve("unet/config.json")), options.ema()), m, dt);
                 return new PipelineAssembler.Networks(textEncoder, unet, loadVae(ckpt, options.vae(), cfg, m, vaeDt));
             });
             if (options.vae() != null) {
@@ -144,10 +146,10 @@ public final class SingleFileLoader {
         }
         VaeConfig vc = Configs.read(configDir.resolve("vae/config.json"), VaeConfig.class);
         if (vaeOption == null) {
-            return new AutoencoderKL(Weights.of(ckpt.vae(vc), manager, UnaryOperator.identity(), floatType), vc);
+            return new AutoencoderKL(Weights.of(ckpt.vae(), manager, UnaryOperator.identity(), floatType), vc);
         }
         try (SingleFileCheckpoint vaeFile = SingleFileCheckpoint.openVae(vaeOption)) {
-            return new AutoencoderKL(Weights.of(vaeFile.vae(vc), manager, UnaryOperator.identity(), floatType), vc);
+            return new AutoencoderKL(Weights.of(vaeFile.vae(), manager, UnaryOperator.identity(), floatType), vc);
         }
     }
 }

@@ -5,8 +5,6 @@ import dev.tenstep.io.TensorFile;
 import dev.tenstep.model.ModelLoadException;
 import dev.tenstep.model.config.Configs;
 import dev.tenstep.model.config.TextEncoderConfig;
-import dev.tenstep.model.config.UNetConfig;
-import dev.tenstep.model.config.VaeConfig;
 
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -109,8 +107,8 @@ public final class Architecture {
         compare("text encoder", expected.get("text_encoder"),
                 ckpt.textEncoder(Configs.read(configDir.resolve("text_encoder/config.json"), TextEncoderConfig.class)), out);
         compare("UNet", expected.get("unet"),
-                ckpt.unet(Configs.read(configDir.resolve("unet/config.json"), UNetConfig.class), false), out);
-        compare("VAE", expected.get("vae"), ckpt.vae(Configs.read(configDir.resolve("vae/config.json"), VaeConfig.class)), out);
+                ckpt.unet(UNetLayout.read(configDir.resolve("unet/config.json")), false), out);
+        compare("VAE", expected.get("vae"), ckpt.vae(), out);
         return out;
     }
 
