@@ -157,6 +157,28 @@ class SdxlSingleFileTest {
     }
 
     @Test
+    void theTinyFileIsNoReleaseAndTheErrorAsksForTheSdxlConfigs() {
+        try (SingleFileCheckpoint c = SingleFileCheckpoint.open(singleFile("tiny-sdxl-fp16.safetensors"))) {
+            ModelLoadException e = assertThrows(ModelLoadException.class, () -> Architecture.infer(c, null));
+            String msg = e.getMessage();
+            assertTrue(e.needsConfig(), msg);
+            assertTrue(msg.contains("Differences from SDXL base 1.0 (1024 px, epsilon)"), msg);
+            assertTrue(msg.contains("OpenCLIP text encoder 2 token_embedding [49408, 24], 4 blocks, text_projection [24, 20]"), msg);
+            assertTrue(msg.contains("UNet conv_in [16, 4, 3, 3], label_emb.0.0 [64, 68]"), msg);
+            // the first level has no attention: the first cross-attention is input_blocks.4's
+            assertTrue(msg.contains("cross-attention to_k [32, 56]"), msg);
+            assertTrue(msg.contains("text_encoder/, text_encoder_2/, scheduler/, tokenizer/ and tokenizer_2/"), msg);
+        }
+    }
+
+    @Test
+    void withTheFolderConfigsTheTinyFileHasNoDifferences() {
+        try (SingleFileCheckpoint c = SingleFileCheckpoint.open(singleFile("tiny-sdxl.safetensors"))) {
+            assertEquals(List.of(), Architecture.differences(c, folder()));
+        }
+    }
+
+    @Test
     void sdAndSdxlTextEncodersInOneFileAreRefused() throws Exception {
         Map<String, long[]> k = new java.util.LinkedHashMap<>(OriginalLayout.sdxlKeys(Fixtures.configs()
                 .resolve("stable-diffusion-xl-base-1.0")));
