@@ -2,6 +2,7 @@ package dev.tenstep.pipeline;
 
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
+import dev.tenstep.io.TensorFile;
 import dev.tenstep.model.ModelLoadException;
 import dev.tenstep.model.Weights;
 import dev.tenstep.model.clip.ClipTextModel;
@@ -20,6 +21,7 @@ import org.slf4j.LoggerFactory;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Locale;
+import java.util.Map;
 import java.util.function.UnaryOperator;
 
 /**
@@ -96,12 +98,15 @@ public final class SingleFileLoader {
             throw new ModelLoadException("--vae: not found: " + options.vae());
         }
         try (SingleFileCheckpoint ckpt = SingleFileCheckpoint.open(file)) {
-            Path configDir = options.config();
-            if (configDir == null) {
-                Architecture.Inferred inferred = Architecture.infer(ckpt, options.predictionType());
-                LOG.info("{}: recognised as {} ({})", file.getFileName(), inferred.release().label, inferred.reason());
-                configDir = inferred.release().configDir();
+            Path configDir = configDir(ckpt, options);
+            if (ckpt.isSdxl()) {
+                // the seam for the SDXL pipeline: it loads ckpt.components(configDir, options.ema())
+                // (text_encoder, text_encoder_2, unet, vae under diffusers names) as a folder's files
+                throw new ModelLoadException(file + ": an SDXL checkpoint (configs " + configDir + "); this build has "
+                        + "no SDXL pipeline to load it into (Stable Diffusion 1.x and 2.x only)");
             }
+            // the networks under diffusers names, as the weight files of a folder's text_encoder/, unet/, vae/
+            Map<String, TensorFile> views = ckpt.components(configDir, options.ema());
             SchedulerConfig sc = Configs.read(configDir.resolve("scheduler/scheduler_config.json"), SchedulerConfig.class);
             if (options.predictionType() != null) {
                 sc = SchedulerConfig.of(sc.className(), sc.numTrainTimesteps(), sc.betaStart(), sc.betaEnd(), sc.betaSchedule(),
@@ -114,11 +119,11 @@ public final class SingleFileLoader {
             DataType vaeDt = compute.vaeDtype().dataType();
             StableDiffusionPipeline p = PipelineAssembler.assemble(modelName(file), file, sc, configDir.resolve("tokenizer"),
                     compute, m -> {
-                Weights wt = Weights.of(ckpt.textEncoder(tc), m, UnaryOperator.identity(), dt);
+                Weights wt = Weights.of(views.get("text_encoder"), m, UnaryOperator.identity(), dt);
                 ClipTextModel textEncoder = new ClipTextModel(wt, tc);
                 wt.finish();
-                UNet2DConditionModel unet = UNet2DConditionModel.load(uc, ckpt.unet(uc, options.ema()), m, dt);
-                return new PipelineAssembler.Networks(textEncoder, unet, loadVae(ckpt, options.vae(), cfg, m, vaeDt));
+                UNet2DConditionModel unet = UNet2DConditionModel.load(uc, views.get("unet"), m, dt);
+                return new PipelineAssembler.Networks(textEncoder, unet, loadVae(views.get("vae"), options.vae(), cfg, m, vaeDt));
             });
             if (options.vae() != null) {
                 // A1111's "VAE hash": the first 10 hex digits of the VAE file's SHA-256 (none for a folder)
@@ -129,6 +134,22 @@ public final class SingleFileLoader {
         }
     }
 
+    /**
+     * The config folder a checkpoint loads with: {@code options.config()} when given, else the
+     * bundled folder of the release its shapes are recognised as ({@link Architecture#infer}).
+     *
+     * @throws ModelLoadException when no config is given and the shapes match no known release (the
+     *                            message lists them and asks for {@code --config})
+     */
+    public static Path configDir(SingleFileCheckpoint ckpt, Options options) {
+        if (options.config() != null) {
+            return options.config();
+        }
+        Architecture.Inferred inferred = Architecture.infer(ckpt, options.predictionType());
+        LOG.info("{}: recognised as {} ({})", ckpt.file().getFileName(), inferred.release().label, inferred.reason());
+        return inferred.release().configDir();
+    }
+
     private static String vaeHash(Path vae) {
         try {
             return dev.tenstep.io.ModelHash.shortHash(dev.tenstep.io.ModelHash.sha256(vae, null));
@@ -137,17 +158,24 @@ public final class SingleFileLoader {
         }
     }
 
-    private static AutoencoderKL loadVae(SingleFileCheckpoint ckpt, Path vaeOption, Path configDir, NDManager manager,
-                                         DataType floatType) {
+    /**
+     * The VAE: {@code vaeOption} (a diffusers {@code vae/} folder or a single-file VAE) when given,
+     * else the checkpoint's ({@code checkpointVae}, its view under diffusers names), built from
+     * {@code configDir}'s {@code vae/config.json} unless a folder brings its own.
+     *
+     * @throws ModelLoadException naming the file, tensor or config at fault
+     */
+    public static AutoencoderKL loadVae(TensorFile checkpointVae, Path vaeOption, Path configDir, NDManager manager,
+                                        DataType floatType) {
         if (vaeOption != null && Files.isDirectory(vaeOption)) {
             return AutoencoderKL.load(vaeOption, manager, floatType);
         }
         VaeConfig vc = Configs.read(configDir.resolve("vae/config.json"), VaeConfig.class);
         if (vaeOption == null) {
-            return new AutoencoderKL(Weights.of(ckpt.vae(vc), manager, UnaryOperator.identity(), floatType), vc);
+            return new AutoencoderKL(Weights.of(checkpointVae, manager, UnaryOperator.identity(), floatType), vc);
         }
         try (SingleFileCheckpoint vaeFile = SingleFileCheckpoint.openVae(vaeOption)) {
-            return new AutoencoderKL(Weights.of(vaeFile.vae(vc), manager, UnaryOperator.identity(), floatType), vc);
+            return new AutoencoderKL(Weights.of(vaeFile.vae(), manager, UnaryOperator.identity(), floatType), vc);
         }
     }
 }

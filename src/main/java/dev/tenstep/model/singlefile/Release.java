@@ -26,8 +26,9 @@ import java.util.EnumMap;
  * The Stable Diffusion releases whose single-file checkpoints are recognised from their tensor
  * shapes. Each ships with the product as a diffusers config folder (resources
  * {@code /sdconfigs/<name>/}: {@code unet/}, {@code vae/}, {@code text_encoder/},
- * {@code scheduler/}, {@code tokenizer/} with the bundled CLIP vocabulary), the configuration that
- * diffusers' {@code from_single_file} fetches for the same checkpoint.
+ * {@code scheduler/}, {@code tokenizer/} with the bundled CLIP vocabulary, and for SDXL
+ * {@code text_encoder_2/} and {@code tokenizer_2/}), the configuration that diffusers'
+ * {@code from_single_file} fetches for the same checkpoint.
  */
 public enum Release {
     /** SD 1.x (1.4, 1.5 and their fine-tunes): CLIP ViT-L/14 (768), 512 px, epsilon. */
@@ -35,11 +36,19 @@ public enum Release {
     /** SD 2.x base: OpenCLIP ViT-H/14 (1024, penultimate layer), 512 px, epsilon. */
     SD_2_1_BASE("stable-diffusion-2-1-base", "SD 2.x base (512 px, epsilon)"),
     /** SD 2.x 768: same shapes as the base model, 768 px, v-prediction, upcast attention. */
-    SD_2_1_768_V("stable-diffusion-2-1", "SD 2.x 768 (768 px, v-prediction)");
+    SD_2_1_768_V("stable-diffusion-2-1", "SD 2.x 768 (768 px, v-prediction)"),
+    /**
+     * SDXL base 1.0 and its fine-tunes: CLIP ViT-L (768) and OpenCLIP ViT-bigG (1280, 32 layers,
+     * projection 1280), UNet 320/640/1280 with added text-time embedding, 1024 px, epsilon.
+     */
+    SDXL_BASE("stable-diffusion-xl-base-1.0", "SDXL base 1.0 (1024 px, epsilon)");
 
     private static final List<String> FILES = List.of("model_index.json", "scheduler/scheduler_config.json",
             "text_encoder/config.json", "unet/config.json", "vae/config.json", "tokenizer/special_tokens_map.json",
             "tokenizer/tokenizer_config.json");
+    /** What an SDXL folder has besides {@link #FILES}. */
+    private static final List<String> SDXL_FILES = List.of("text_encoder_2/config.json",
+            "tokenizer_2/special_tokens_map.json", "tokenizer_2/tokenizer_config.json");
     private static final List<String> VOCAB = List.of("vocab.json", "merges.txt");
     private static final Map<Release, Path> EXTRACTED = new EnumMap<>(Release.class);
 
@@ -66,11 +75,14 @@ public enum Release {
         }
         try {
             dir = Files.createTempDirectory("tenstep-" + configName + "-");
-            for (String f : FILES) {
+            for (String f : files()) {
                 copy("/sdconfigs/" + configName + "/" + f, dir.resolve(f));
             }
-            for (String f : VOCAB) {
-                copy("/demo/tokenizer/" + f, dir.resolve("tokenizer").resolve(f));
+            // both SDXL tokenizers use the CLIP vocabulary (they differ in the pad token only)
+            for (String tokenizer : isSdxl() ? List.of("tokenizer", "tokenizer_2") : List.of("tokenizer")) {
+                for (String f : VOCAB) {
+                    copy("/demo/tokenizer/" + f, dir.resolve(tokenizer).resolve(f));
+                }
             }
             deleteOnExit(dir);
             EXTRACTED.put(this, dir);
@@ -78,6 +90,21 @@ public enum Release {
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
+    }
+
+    /** Whether this is an SDXL release (two text encoders and tokenizers). */
+    public boolean isSdxl() {
+        return this == SDXL_BASE;
+    }
+
+    /** The config files of the release's folder, relative to it. */
+    public List<String> files() {
+        if (!isSdxl()) {
+            return FILES;
+        }
+        List<String> all = new java.util.ArrayList<>(FILES);
+        all.addAll(SDXL_FILES);
+        return List.copyOf(all);
     }
 
     private static void copy(String resource, Path to) throws IOException {
@@ -101,23 +128,47 @@ public enum Release {
     /**
      * The diffusers weight names and shapes that the configs in {@code configDir} need, per
      * network ({@code unet}, {@code vae}, {@code text_encoder}), found by building each model
-     * with {@link Weights#shapesOnly} (no weight is allocated).
+     * with {@link Weights#shapesOnly} (no weight is allocated). SD 1.x/2.x configs only: this
+     * build's {@link UNet2DConditionModel} refuses SDXL's (see {@link Architecture} for what SDXL
+     * recognition compares instead).
      *
      * @throws ModelLoadException if a config is missing or invalid
      */
     public static Map<String, Map<String, long[]>> expectedShapes(Path configDir) {
         Map<String, Map<String, long[]>> out = new LinkedHashMap<>();
+        out.put("text_encoder", textEncoderShapes(configDir.resolve("text_encoder/config.json")));
         try (NDManager m = NDManager.newBaseManager()) {
-            ShapesOnlyWeights wt = Weights.shapesOnly(m);
-            new ClipTextModel(wt, Configs.read(configDir.resolve("text_encoder/config.json"), TextEncoderConfig.class));
-            out.put("text_encoder", wt.shapes());
             ShapesOnlyWeights wu = Weights.shapesOnly(m);
             new UNet2DConditionModel(Configs.read(configDir.resolve("unet/config.json"), UNetConfig.class), wu);
             out.put("unet", wu.shapes());
-            ShapesOnlyWeights wv = Weights.shapesOnly(m);
-            new AutoencoderKL(wv, Configs.read(configDir.resolve("vae/config.json"), VaeConfig.class));
-            out.put("vae", wv.shapes());
         }
+        out.put("vae", vaeShapes(configDir.resolve("vae/config.json")));
         return out;
+    }
+
+    /**
+     * The weights of a {@link ClipTextModel} built from {@code configJson}, by transformers name.
+     *
+     * @throws ModelLoadException if the config is missing or invalid
+     */
+    public static Map<String, long[]> textEncoderShapes(Path configJson) {
+        try (NDManager m = NDManager.newBaseManager()) {
+            ShapesOnlyWeights w = Weights.shapesOnly(m);
+            new ClipTextModel(w, Configs.read(configJson, TextEncoderConfig.class));
+            return w.shapes();
+        }
+    }
+
+    /**
+     * The weights of an {@link AutoencoderKL} built from {@code configJson}, by diffusers name.
+     *
+     * @throws ModelLoadException if the config is missing or invalid
+     */
+    public static Map<String, long[]> vaeShapes(Path configJson) {
+        try (NDManager m = NDManager.newBaseManager()) {
+            ShapesOnlyWeights w = Weights.shapesOnly(m);
+            new AutoencoderKL(w, Configs.read(configJson, VaeConfig.class));
+            return w.shapes();
+        }
     }
 }

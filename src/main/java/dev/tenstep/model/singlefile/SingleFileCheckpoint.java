@@ -5,8 +5,7 @@ import dev.tenstep.io.TensorFile;
 import dev.tenstep.io.TorchCheckpoint;
 import dev.tenstep.model.ModelLoadException;
 import dev.tenstep.model.config.TextEncoderConfig;
-import dev.tenstep.model.config.UNetConfig;
-import dev.tenstep.model.config.VaeConfig;
+import dev.tenstep.model.config.Configs;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -22,24 +21,46 @@ import java.util.Set;
 import java.util.TreeSet;
 
 /**
- * A Stable Diffusion 1.x/2.x checkpoint in the original CompVis / Stability single-file layout
- * (what AUTOMATIC1111, ComfyUI and stable-diffusion.cpp load): {@code model.diffusion_model.*}
- * (UNet), {@code first_stage_model.*} (VAE), and {@code cond_stage_model.transformer.*} (SD 1.x,
- * Hugging Face CLIP) or {@code cond_stage_model.model.*} (SD 2.x, OpenCLIP), as {@code .safetensors}
- * or as a PyTorch {@code .ckpt} (read by {@link TorchCheckpoint}, which runs no pickled code).
+ * A Stable Diffusion checkpoint in the original single-file layout (what AUTOMATIC1111, ComfyUI and
+ * stable-diffusion.cpp load), as {@code .safetensors} or as a PyTorch {@code .ckpt} (read by
+ * {@link TorchCheckpoint}, which runs no pickled code):
+ * <ul>
+ *   <li>SD 1.x/2.x (CompVis / Stability LDM): {@code model.diffusion_model.*} (UNet),
+ *       {@code first_stage_model.*} (VAE), and {@code cond_stage_model.transformer.*} (SD 1.x,
+ *       Hugging Face CLIP) or {@code cond_stage_model.model.*} (SD 2.x, OpenCLIP);</li>
+ *   <li>SDXL (Stability SGM, {@code sd_xl_base_1.0.safetensors} and its fine-tunes): the same UNet
+ *       (with {@code label_emb}) and VAE prefixes, {@code conditioner.embedders.0.transformer.*}
+ *       (text_encoder, Hugging Face CLIP) and {@code conditioner.embedders.1.model.*}
+ *       (text_encoder_2, OpenCLIP with {@code text_projection}). SDXL refiner files (one OpenCLIP
+ *       embedder {@code conditioner.embedders.0.model.*}, a UNet conditioned on an aesthetic score)
+ *       are refused.</li>
+ * </ul>
  *
- * <p>{@link #open} sorts every tensor into its network. Tensors that are not weights of the three
- * networks ({@code betas}, {@code alphas_cumprod*} and the other DDPM buffers, {@code model_ema.*},
- * CLIP's {@code position_ids}, OpenCLIP's {@code text_projection} and {@code logit_scale}) are
- * recognised and skipped; any other name is a {@link ModelLoadException} naming it. The views
- * ({@link #unet}, {@link #vae}, {@link #textEncoder}) present each network under diffusers names to
- * the usual strict loaders, so a missing or mis-shaped weight is named as for diffusers folders.
+ * <p>{@link #open} sorts every tensor into its network. Tensors that are not weights of the
+ * networks ({@code betas}, {@code alphas_cumprod*} and the other DDPM buffers, SGM's
+ * {@code denoiser.sigmas}, {@code model_ema.*}, CLIP's {@code position_ids}, OpenCLIP's
+ * {@code logit_scale}, and SD 2.x's {@code text_projection}, which its {@code CLIPTextModel} does not
+ * have) are recognised and skipped; any other name is a {@link ModelLoadException} naming it. The
+ * views ({@link #unet}, {@link #vae}, {@link #textEncoder}, {@link #textEncoder2}, all of them by
+ * component name: {@link #components}) present each network under diffusers names to the usual
+ * strict loaders, so a missing or mis-shaped weight is named as for diffusers folders.
  */
 public final class SingleFileCheckpoint implements AutoCloseable {
     public static final String UNET_PREFIX = "model.diffusion_model.";
     public static final String VAE_PREFIX = "first_stage_model.";
     public static final String HF_CLIP_PREFIX = "cond_stage_model.transformer.";
     public static final String OPEN_CLIP_PREFIX = "cond_stage_model.model.";
+    /** SDXL's first text encoder (CLIP ViT-L, Hugging Face names). */
+    public static final String SDXL_CLIP_PREFIX = "conditioner.embedders.0.transformer.";
+    /** SDXL's second text encoder (OpenCLIP ViT-bigG). */
+    public static final String SDXL_OPEN_CLIP_PREFIX = "conditioner.embedders.1.model.";
+    /** The only text encoder of an SDXL refiner (OpenCLIP ViT-bigG). */
+    static final String SDXL_REFINER_PREFIX = "conditioner.embedders.0.model.";
+
+    /** The diffusers component names of an SD 1.x/2.x checkpoint's networks, in loading order. */
+    public static final List<String> SD_COMPONENTS = List.of("text_encoder", "unet", "vae");
+    /** The diffusers component names of an SDXL checkpoint's networks, in loading order. */
+    public static final List<String> SDXL_COMPONENTS = List.of("text_encoder", "text_encoder_2", "unet", "vae");
 
     /** The text encoder layout of a checkpoint. */
     public enum TextEncoderKind {
@@ -56,14 +77,22 @@ public final class SingleFileCheckpoint implements AutoCloseable {
             "posterior_log_variance_clipped", "posterior_mean_coef1", "posterior_mean_coef2", "lvlb_weights", "logvar",
             "model_ema.decay", "model_ema.num_updates");
     private static final Set<String> OPEN_CLIP_UNUSED = Set.of("text_projection", "logit_scale", "attn_mask");
+    /** SDXL keeps the projection (text_encoder_2 is a {@code CLIPTextModelWithProjection}). */
+    private static final Set<String> SDXL_OPEN_CLIP_UNUSED = Set.of("logit_scale", "attn_mask");
+    /** SGM's {@code DiscreteDenoiser} buffer (the training sigmas; the schedule comes from the scheduler config). */
+    private static final Set<String> SGM_BUFFERS = Set.of("denoiser.sigmas");
 
     private final TensorFile file;
     private final Map<String, SafeTensors.TensorInfo> unet = new LinkedHashMap<>();
     private final Map<String, SafeTensors.TensorInfo> vae = new LinkedHashMap<>();
     private final Map<String, SafeTensors.TensorInfo> clip = new LinkedHashMap<>();
+    /** SDXL's text_encoder_2 (OpenCLIP names below {@link #SDXL_OPEN_CLIP_PREFIX}); empty for SD 1.x/2.x. */
+    private final Map<String, SafeTensors.TensorInfo> clip2 = new LinkedHashMap<>();
     private final Map<String, SafeTensors.TensorInfo> ema = new LinkedHashMap<>();
     private final List<String> skipped = new ArrayList<>();
     private TextEncoderKind textEncoderKind;
+    /** Whether the text encoders are SGM's {@code conditioner.*} (SDXL) rather than {@code cond_stage_model.*}. */
+    private boolean sdxl;
 
     private SingleFileCheckpoint(TensorFile file) {
         this.file = file;
@@ -151,7 +180,8 @@ public final class SingleFileCheckpoint implements AutoCloseable {
 
     private void classify(boolean requireAll) {
         List<String> unexpected = new ArrayList<>();
-        boolean sdxl = false;
+        List<String> refiner = new ArrayList<>();
+        boolean ldmText = false;
         for (Map.Entry<String, SafeTensors.TensorInfo> e : file.tensors().entrySet()) {
             String k = e.getKey();
             SafeTensors.TensorInfo info = e.getValue();
@@ -164,8 +194,11 @@ public final class SingleFileCheckpoint implements AutoCloseable {
                 } else {
                     vae.put(rest, info);
                 }
-            } else if (k.startsWith(HF_CLIP_PREFIX)) {
-                String rest = k.substring(HF_CLIP_PREFIX.length());
+            } else if (k.startsWith(HF_CLIP_PREFIX) || k.startsWith(SDXL_CLIP_PREFIX)) {
+                boolean xl = k.startsWith(SDXL_CLIP_PREFIX);
+                ldmText |= !xl;
+                sdxl |= xl;
+                String rest = k.substring(xl ? SDXL_CLIP_PREFIX.length() : HF_CLIP_PREFIX.length());
                 if (rest.endsWith("position_ids")) {
                     skipped.add(k);
                 } else {
@@ -173,6 +206,7 @@ public final class SingleFileCheckpoint implements AutoCloseable {
                     clip.put(rest, info);
                 }
             } else if (k.startsWith(OPEN_CLIP_PREFIX)) {
+                ldmText = true;
                 String rest = k.substring(OPEN_CLIP_PREFIX.length());
                 // position_ids: a buffer; diffusers' conversion script writes it under this prefix too
                 if (OPEN_CLIP_UNUSED.contains(rest) || rest.endsWith("embeddings.position_ids")) {
@@ -181,22 +215,39 @@ public final class SingleFileCheckpoint implements AutoCloseable {
                     setKind(TextEncoderKind.OPEN_CLIP);
                     clip.put(rest, info);
                 }
-            } else if (DDPM_BUFFERS.contains(k)) {
+            } else if (k.startsWith(SDXL_OPEN_CLIP_PREFIX)) {
+                sdxl = true;
+                String rest = k.substring(SDXL_OPEN_CLIP_PREFIX.length());
+                if (SDXL_OPEN_CLIP_UNUSED.contains(rest) || rest.endsWith("embeddings.position_ids")) {
+                    skipped.add(k);
+                } else {
+                    clip2.put(rest, info);
+                }
+            } else if (k.startsWith(SDXL_REFINER_PREFIX)) {
+                refiner.add(k);
+            } else if (DDPM_BUFFERS.contains(k) || SGM_BUFFERS.contains(k)) {
                 skipped.add(k);
             } else if (k.startsWith("model_ema.")) {
                 ema.put(k, info);
             } else {
-                sdxl |= k.startsWith("conditioner.");
                 unexpected.add(k);
             }
         }
-        if (sdxl) {
-            throw new ModelLoadException(file.file() + ": an SDXL checkpoint (conditioner.* text encoders); only Stable "
-                    + "Diffusion 1.x and 2.x are supported");
+        if (!refiner.isEmpty() && clip.isEmpty()) {
+            SafeTensors.TensorInfo label = unet.get("label_emb.0.0.weight");
+            throw new ModelLoadException(file.file() + ": an SDXL refiner checkpoint (its only text encoder is OpenCLIP, "
+                    + SDXL_REFINER_PREFIX + "*; its UNet is conditioned on an aesthetic score"
+                    + (label == null ? "" : ", label_emb input " + label.shape()[label.shape().length - 1])
+                    + "). Refiner models are not supported: use an SDXL base model or a fine-tune of it");
+        }
+        unexpected.addAll(refiner);
+        if (ldmText && sdxl) {
+            throw new ModelLoadException(file.file() + ": holds both SD 1.x/2.x (cond_stage_model.*) and SDXL "
+                    + "(conditioner.*) text encoders");
         }
         if (!unexpected.isEmpty()) {
             throw new ModelLoadException(file.file() + ": " + unexpected.size() + " tensor(s) that belong to no Stable "
-                    + "Diffusion 1.x/2.x network: " + preview(unexpected));
+                    + "Diffusion " + (sdxl ? "XL" : "1.x/2.x") + " network: " + preview(unexpected));
         }
         if (requireAll) {
             List<String> missing = new ArrayList<>();
@@ -206,12 +257,19 @@ public final class SingleFileCheckpoint implements AutoCloseable {
             if (vae.isEmpty()) {
                 missing.add("the VAE (" + VAE_PREFIX + "*)");
             }
-            if (clip.isEmpty()) {
+            if (sdxl) {
+                if (clip.isEmpty()) {
+                    missing.add("the first text encoder (" + SDXL_CLIP_PREFIX + "*)");
+                }
+                if (clip2.isEmpty()) {
+                    missing.add("the second text encoder (" + SDXL_OPEN_CLIP_PREFIX + "*)");
+                }
+            } else if (clip.isEmpty()) {
                 missing.add("the text encoder (" + HF_CLIP_PREFIX + "* or " + OPEN_CLIP_PREFIX + "*)");
             }
             if (!missing.isEmpty()) {
                 throw new ModelLoadException(file.file() + ": not a complete Stable Diffusion checkpoint: it holds no weights of "
-                        + String.join(", ", missing) + (unet.isEmpty() && !vae.isEmpty() && clip.isEmpty()
+                        + String.join(", ", missing) + (unet.isEmpty() && !vae.isEmpty() && clip.isEmpty() && clip2.isEmpty()
                         ? " (a VAE file? use it with --vae)" : ""));
             }
         }
@@ -234,8 +292,14 @@ public final class SingleFileCheckpoint implements AutoCloseable {
         return file.file();
     }
 
+    /** The layout of the (first) text encoder: Hugging Face CLIP (SD 1.x, SDXL) or OpenCLIP (SD 2.x). */
     public TextEncoderKind textEncoderKind() {
         return textEncoderKind;
+    }
+
+    /** True for an SDXL checkpoint (SGM layout: {@code conditioner.embedders.0/1} text encoders). */
+    public boolean isSdxl() {
+        return sdxl;
     }
 
     /** The UNet tensors by original name below {@code model.diffusion_model.} (shapes only). */
@@ -243,9 +307,14 @@ public final class SingleFileCheckpoint implements AutoCloseable {
         return java.util.Collections.unmodifiableMap(unet);
     }
 
-    /** The text encoder tensors by original name below its prefix (shapes only). */
+    /** The (first) text encoder tensors by original name below its prefix (shapes only). */
     public Map<String, SafeTensors.TensorInfo> textEncoderTensors() {
         return java.util.Collections.unmodifiableMap(clip);
+    }
+
+    /** SDXL's second text encoder tensors by OpenCLIP name below {@link #SDXL_OPEN_CLIP_PREFIX}; empty for SD 1.x/2.x. */
+    public Map<String, SafeTensors.TensorInfo> textEncoder2Tensors() {
+        return java.util.Collections.unmodifiableMap(clip2);
     }
 
     /** The VAE tensors by original name below {@code first_stage_model.} (shapes only). */
@@ -283,20 +352,22 @@ public final class SingleFileCheckpoint implements AutoCloseable {
     }
 
     /**
-     * The UNet under diffusers names.
+     * The UNet under diffusers names ({@link CheckpointKeys#unet}); a tensor that has no place in
+     * {@code layout} keeps its original name, which the strict loader reports as unexpected.
      *
-     * @param ema take the weights from the EMA copy ({@code model_ema.*}, see
-     *            {@link CheckpointKeys#emaName}) instead of {@code model.diffusion_model.*}
+     * @param layout the block layout of the UNet config ({@link UNetLayout#read})
+     * @param ema    take the weights from the EMA copy ({@code model_ema.*}, see
+     *               {@link CheckpointKeys#emaName}) instead of {@code model.diffusion_model.*}
      * @throws ModelLoadException if {@code ema} is asked for and the file has no (complete) EMA copy
      */
-    public TensorFile unet(UNetConfig config, boolean ema) {
+    public TensorFile unet(UNetLayout layout, boolean ema) {
         if (ema && this.ema.isEmpty()) {
             throw new ModelLoadException(file.file() + ": --ema: the file holds no EMA weights (model_ema.*); "
                     + "'-emaonly' and pruned files already hold the EMA weights as the model");
         }
         Map<String, SafeTensors.TensorInfo> out = new LinkedHashMap<>();
         for (Map.Entry<String, SafeTensors.TensorInfo> e : unet.entrySet()) {
-            String mapped = CheckpointKeys.unet(e.getKey(), config.layersPerBlock());
+            String mapped = CheckpointKeys.unet(e.getKey(), layout);
             SafeTensors.TensorInfo info = e.getValue();
             if (ema) {
                 String emaKey = CheckpointKeys.emaName(e.getKey());
@@ -317,8 +388,11 @@ public final class SingleFileCheckpoint implements AutoCloseable {
         return new ComponentView(file, out);
     }
 
-    /** The VAE under diffusers names (mid-block attention 1x1 convolutions read as linear weights). */
-    public TensorFile vae(VaeConfig config) {
+    /**
+     * The VAE under diffusers names (mid-block attention 1x1 convolutions read as linear weights);
+     * the number of decoder levels is read from the file's {@code decoder.up.N} indices.
+     */
+    public TensorFile vae() {
         Map<String, SafeTensors.TensorInfo> out = new LinkedHashMap<>();
         List<Integer> upIndices = CheckpointKeys.upIndices(vae.keySet());
         for (Map.Entry<String, SafeTensors.TensorInfo> e : vae.entrySet()) {
@@ -336,22 +410,49 @@ public final class SingleFileCheckpoint implements AutoCloseable {
     }
 
     /**
-     * The text encoder under transformers' {@code CLIPTextModel} names. For OpenCLIP the stacked
-     * q/k/v are split, and the block after the configured {@code num_hidden_layers} (the last block,
-     * which SD 2.x skips by conditioning on the penultimate layer) is skipped.
+     * The (first) text encoder under transformers' {@code CLIPTextModel} names. For OpenCLIP
+     * (SD 2.x) the stacked q/k/v are split, and the block after the configured
+     * {@code num_hidden_layers} (the last block, which SD 2.x skips by conditioning on the
+     * penultimate layer) is skipped.
      *
      * @throws ModelLoadException if a stacked {@code in_proj} does not have 3 x D rows
      */
     public TensorFile textEncoder(TextEncoderConfig config) {
-        Map<String, SafeTensors.TensorInfo> out = new LinkedHashMap<>();
-        String prefix = textEncoderKind == TextEncoderKind.HF_CLIP ? HF_CLIP_PREFIX : OPEN_CLIP_PREFIX;
-        for (Map.Entry<String, SafeTensors.TensorInfo> e : clip.entrySet()) {
-            SafeTensors.TensorInfo info = e.getValue();
-            if (textEncoderKind == TextEncoderKind.HF_CLIP) {
+        if (textEncoderKind == TextEncoderKind.HF_CLIP) {
+            Map<String, SafeTensors.TensorInfo> out = new LinkedHashMap<>();
+            for (Map.Entry<String, SafeTensors.TensorInfo> e : clip.entrySet()) {
                 String n = CheckpointKeys.hfClip(e.getKey());
-                out.put(n, ComponentView.renamed(info, n));
-                continue;
+                out.put(n, ComponentView.renamed(e.getValue(), n));
             }
+            return new ComponentView(file, out);
+        }
+        return openClipView(clip, OPEN_CLIP_PREFIX, config);
+    }
+
+    /**
+     * SDXL's second text encoder under transformers' {@code CLIPTextModelWithProjection} names
+     * (OpenCLIP mapped as for SD 2.x, see {@link CheckpointKeys#openClip}): {@code text_model.*} and
+     * {@code text_projection.weight} [projection_dim, hidden_size], the transpose of the stored
+     * {@code text_projection}. SDXL files keep every block (the pipeline picks the penultimate
+     * hidden state itself), so none is skipped unless the file has one more than the config.
+     *
+     * @throws ModelLoadException if this is not an SDXL checkpoint, or a stacked {@code in_proj}
+     *                            does not have 3 x D rows
+     */
+    public TensorFile textEncoder2(TextEncoderConfig config) {
+        if (!sdxl) {
+            throw new ModelLoadException(file.file() + ": not an SDXL checkpoint: it has no second text encoder ("
+                    + SDXL_OPEN_CLIP_PREFIX + "*)");
+        }
+        return openClipView(clip2, SDXL_OPEN_CLIP_PREFIX, config);
+    }
+
+    /** An OpenCLIP text tower ({@code tensors} by name below {@code prefix}) under transformers' names. */
+    private TensorFile openClipView(Map<String, SafeTensors.TensorInfo> tensors, String prefix, TextEncoderConfig config) {
+        Map<String, SafeTensors.TensorInfo> out = new LinkedHashMap<>();
+        Set<String> transposed = new java.util.HashSet<>();
+        for (Map.Entry<String, SafeTensors.TensorInfo> e : tensors.entrySet()) {
+            SafeTensors.TensorInfo info = e.getValue();
             CheckpointKeys.ClipMapped[] mapped = CheckpointKeys.openClip(e.getKey());
             if (mapped == null) {
                 out.put(prefix + e.getKey(), info);
@@ -361,7 +462,14 @@ public final class SingleFileCheckpoint implements AutoCloseable {
                 continue;
             }
             for (CheckpointKeys.ClipMapped m : mapped) {
-                if (m.qkvPart() < 0) {
+                if (m.transposed()) {
+                    if (info.shape().length != 2) {
+                        throw new ModelLoadException(file.file() + ": '" + prefix + e.getKey() + "' has shape "
+                                + Arrays.toString(info.shape()) + ": a projection needs a matrix [hidden, projection]");
+                    }
+                    out.put(m.name(), ComponentView.transposed(info, m.name()));
+                    transposed.add(m.name());
+                } else if (m.qkvPart() < 0) {
                     out.put(m.name(), ComponentView.renamed(info, m.name()));
                 } else {
                     if (info.shape().length == 0 || info.shape()[0] % 3 != 0) {
@@ -372,7 +480,30 @@ public final class SingleFileCheckpoint implements AutoCloseable {
                 }
             }
         }
-        return new ComponentView(file, out);
+        return new ComponentView(file, out, transposed);
+    }
+
+    /**
+     * Every network of the checkpoint under its diffusers component name ({@link #SD_COMPONENTS} or
+     * {@link #SDXL_COMPONENTS}, in that order), each view named as the weight file of that
+     * component folder would be, with the layout read from {@code configDir}'s
+     * {@code <component>/config.json}: what a pipeline assembler that loads a diffusers folder
+     * component by component needs to load this file instead.
+     *
+     * @param configDir a diffusers folder with at least the components' config files
+     * @param ema       the UNet from the EMA copy (see {@link #unet})
+     * @throws ModelLoadException naming a missing or invalid config file, or as the views do
+     */
+    public Map<String, TensorFile> components(Path configDir, boolean ema) {
+        Map<String, TensorFile> out = new LinkedHashMap<>();
+        out.put("text_encoder", textEncoder(Configs.read(configDir.resolve("text_encoder/config.json"), TextEncoderConfig.class)));
+        if (sdxl) {
+            out.put("text_encoder_2", textEncoder2(Configs.read(configDir.resolve("text_encoder_2/config.json"),
+                    TextEncoderConfig.class)));
+        }
+        out.put("unet", unet(UNetLayout.read(configDir.resolve("unet/config.json")), ema));
+        out.put("vae", vae());
+        return java.util.Collections.unmodifiableMap(out);
     }
 
     @Override

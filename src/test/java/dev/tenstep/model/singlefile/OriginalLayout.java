@@ -2,6 +2,8 @@ package dev.tenstep.model.singlefile;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.tenstep.io.DType;
 import dev.tenstep.io.SafeTensors;
 import dev.tenstep.io.TensorFile;
@@ -9,8 +11,11 @@ import dev.tenstep.model.config.Configs;
 import dev.tenstep.model.config.TextEncoderConfig;
 import dev.tenstep.model.config.UNetConfig;
 
+import java.io.IOException;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.function.Function;
 
@@ -22,6 +27,8 @@ import java.util.function.Function;
  * the resulting {@link TensorFile} has shapes only, and loads only the tensors a test supplies.
  */
 final class OriginalLayout {
+    private static final ObjectMapper JSON = new ObjectMapper();
+
     private OriginalLayout() {
     }
 
@@ -32,18 +39,9 @@ final class OriginalLayout {
         TextEncoderConfig tc = Configs.read(configDir.resolve("text_encoder/config.json"), TextEncoderConfig.class);
         Map<String, long[]> out = new LinkedHashMap<>();
         for (var e : d.get("unet").entrySet()) {
-            out.put("model.diffusion_model." + unet(e.getKey(), uc), e.getValue());
+            out.put("model.diffusion_model." + unet(e.getKey(), uc.layersPerBlock(), uc.upBlockTypes()), e.getValue());
         }
-        int levels = d.get("vae").keySet().stream().filter(k -> k.startsWith("decoder.up_blocks.")).map(k -> k.split("\\.")[2])
-                .distinct().toList().size();
-        for (var e : d.get("vae").entrySet()) {
-            long[] s = e.getValue();
-            String k = vae(e.getKey(), levels);
-            if (k.contains(".attn_1.") && k.endsWith("weight") && !k.contains(".norm.")) {
-                s = new long[] {s[0], s[1], 1, 1};
-            }
-            out.put("first_stage_model." + k, s);
-        }
+        putVae(d.get("vae"), out);
         boolean openClip = tc.hiddenAct().equals("gelu");
         Map<String, long[]> te = d.get("text_encoder");
         if (!openClip) {
@@ -89,9 +87,177 @@ final class OriginalLayout {
         return out;
     }
 
-    private static String unet(String k, UNetConfig c) {
-        int n = c.layersPerBlock();
+    private static void putVae(Map<String, long[]> diffusers, Map<String, long[]> out) {
+        int levels = diffusers.keySet().stream().filter(k -> k.startsWith("decoder.up_blocks.")).map(k -> k.split("\\.")[2])
+                .distinct().toList().size();
+        for (var e : diffusers.entrySet()) {
+            long[] s = e.getValue();
+            String k = vae(e.getKey(), levels);
+            if (k.contains(".attn_1.") && k.endsWith("weight") && !k.contains(".norm.")) {
+                s = new long[] {s[0], s[1], 1, 1};
+            }
+            out.put("first_stage_model." + k, s);
+        }
+    }
+
+    /**
+     * name -> shape of the SGM checkpoint (SDXL, {@code sd_xl_base_1.0.safetensors} layout) that the
+     * configs in {@code configDir} describe: text encoders and VAE from the models' own shapes, the
+     * UNet from {@link #sdxlUnetShapes}.
+     */
+    static Map<String, long[]> sdxlKeys(Path configDir) throws IOException {
+        Map<String, long[]> out = new LinkedHashMap<>();
+        JsonNode unetConfig = JSON.readTree(configDir.resolve("unet/config.json").toFile());
+        List<String> up = new ArrayList<>();
+        unetConfig.get("up_block_types").forEach(t -> up.add(t.asText()));
+        for (var e : sdxlUnetShapes(unetConfig).entrySet()) {
+            out.put("model.diffusion_model." + unet(e.getKey(), unetConfig.get("layers_per_block").asInt(), up), e.getValue());
+        }
+        putVae(Release.vaeShapes(configDir.resolve("vae/config.json")), out);
+        Release.textEncoderShapes(configDir.resolve("text_encoder/config.json"))
+                .forEach((k, s) -> out.put("conditioner.embedders.0.transformer." + k, s));
+        out.put("conditioner.embedders.0.transformer.text_model.embeddings.position_ids", new long[] {1, 77});
+        Path te2 = configDir.resolve("text_encoder_2/config.json");
+        TextEncoderConfig tc = Configs.read(te2, TextEncoderConfig.class);
+        String p2 = "conditioner.embedders.1.model.";
+        for (var e : Release.textEncoderShapes(te2).entrySet()) {
+            String k = openClip(e.getKey());
+            if (k != null) {
+                out.put(p2 + k, e.getValue());
+            }
+        }
+        long w = tc.hiddenSize();
+        for (int l = 0; l < tc.numHiddenLayers(); l++) {
+            out.put(p2 + "transformer.resblocks." + l + ".attn.in_proj_weight", new long[] {3 * w, w});
+            out.put(p2 + "transformer.resblocks." + l + ".attn.in_proj_bias", new long[] {3 * w});
+        }
+        out.put(p2 + "text_projection", new long[] {w, JSON.readTree(te2.toFile()).get("projection_dim").asLong()});
+        out.put(p2 + "logit_scale", new long[] {});
+        return out;
+    }
+
+    /**
+     * Every weight of a diffusers {@code UNet2DConditionModel} with SDXL's options (text-time added
+     * embedding, linear projections, per-level transformer depth), by diffusers name, written out
+     * from diffusers' {@code unet_2d_condition.py} / {@code unet_2d_blocks.py} independently of the
+     * product code (whose UNet reads SD 1.x/2.x configs only); checked against the tiny-sdxl folder.
+     */
+    static Map<String, long[]> sdxlUnetShapes(JsonNode c) {
+        Map<String, long[]> out = new LinkedHashMap<>();
+        int[] ch = ints(c.get("block_out_channels"));
+        int levels = ch.length;
+        int n = c.get("layers_per_block").asInt();
+        int[] depth = ints(c.get("transformer_layers_per_block"));
+        int cross = c.get("cross_attention_dim").asInt();
+        int t = 4 * ch[0];
+        linear(out, "time_embedding.linear_1", t, ch[0], true);
+        linear(out, "time_embedding.linear_2", t, t, true);
+        linear(out, "add_embedding.linear_1", t, c.get("projection_class_embeddings_input_dim").asInt(), true);
+        linear(out, "add_embedding.linear_2", t, t, true);
+        conv(out, "conv_in", ch[0], c.get("in_channels").asInt(), 3);
+        List<Integer> skips = new ArrayList<>(List.of(ch[0]));
+        for (int i = 0; i < levels; i++) {
+            boolean attn = c.get("down_block_types").get(i).asText().startsWith("CrossAttn");
+            for (int j = 0; j < n; j++) {
+                int in = j == 0 ? (i == 0 ? ch[0] : ch[i - 1]) : ch[i];
+                resnet(out, "down_blocks." + i + ".resnets." + j, in, ch[i], t);
+                if (attn) {
+                    transformer(out, "down_blocks." + i + ".attentions." + j, ch[i], depth[i], cross);
+                }
+                skips.add(ch[i]);
+            }
+            if (i < levels - 1) {
+                conv(out, "down_blocks." + i + ".downsamplers.0.conv", ch[i], ch[i], 3);
+                skips.add(ch[i]);
+            }
+        }
+        int last = ch[levels - 1];
+        resnet(out, "mid_block.resnets.0", last, last, t);
+        transformer(out, "mid_block.attentions.0", last, depth[levels - 1], cross);
+        resnet(out, "mid_block.resnets.1", last, last, t);
+        int prev = last;
+        for (int i = 0; i < levels; i++) {
+            int o = ch[levels - 1 - i];
+            boolean attn = c.get("up_block_types").get(i).asText().startsWith("CrossAttn");
+            for (int j = 0; j <= n; j++) {
+                // each up resnet takes the previous output concatenated with the matching down skip
+                int skip = skips.remove(skips.size() - 1);
+                resnet(out, "up_blocks." + i + ".resnets." + j, (j == 0 ? prev : o) + skip, o, t);
+                if (attn) {
+                    transformer(out, "up_blocks." + i + ".attentions." + j, o, depth[levels - 1 - i], cross);
+                }
+            }
+            if (i < levels - 1) {
+                conv(out, "up_blocks." + i + ".upsamplers.0.conv", o, o, 3);
+            }
+            prev = o;
+        }
+        out.put("conv_norm_out.weight", new long[] {ch[0]});
+        out.put("conv_norm_out.bias", new long[] {ch[0]});
+        conv(out, "conv_out", c.get("out_channels").asInt(), ch[0], 3);
+        return out;
+    }
+
+    private static int[] ints(JsonNode n) {
+        int[] out = new int[n.size()];
+        for (int i = 0; i < out.length; i++) {
+            out[i] = n.get(i).asInt();
+        }
+        return out;
+    }
+
+    private static void linear(Map<String, long[]> out, String p, long o, long i, boolean bias) {
+        out.put(p + ".weight", new long[] {o, i});
+        if (bias) {
+            out.put(p + ".bias", new long[] {o});
+        }
+    }
+
+    private static void conv(Map<String, long[]> out, String p, long o, long i, long k) {
+        out.put(p + ".weight", new long[] {o, i, k, k});
+        out.put(p + ".bias", new long[] {o});
+    }
+
+    private static void norm(Map<String, long[]> out, String p, long c) {
+        out.put(p + ".weight", new long[] {c});
+        out.put(p + ".bias", new long[] {c});
+    }
+
+    private static void resnet(Map<String, long[]> out, String p, int in, int o, int t) {
+        norm(out, p + ".norm1", in);
+        conv(out, p + ".conv1", o, in, 3);
+        linear(out, p + ".time_emb_proj", o, t, true);
+        norm(out, p + ".norm2", o);
+        conv(out, p + ".conv2", o, o, 3);
+        if (in != o) {
+            conv(out, p + ".conv_shortcut", o, in, 1);
+        }
+    }
+
+    private static void transformer(Map<String, long[]> out, String p, int c, int depth, int cross) {
+        norm(out, p + ".norm", c);
+        linear(out, p + ".proj_in", c, c, true);
+        for (int k = 0; k < depth; k++) {
+            String b = p + ".transformer_blocks." + k;
+            for (String a : new String[] {"attn1", "attn2"}) {
+                int kv = a.equals("attn1") ? c : cross;
+                linear(out, b + "." + a + ".to_q", c, c, false);
+                linear(out, b + "." + a + ".to_k", c, kv, false);
+                linear(out, b + "." + a + ".to_v", c, kv, false);
+                linear(out, b + "." + a + ".to_out.0", c, c, true);
+            }
+            for (String nm : new String[] {"norm1", "norm2", "norm3"}) {
+                norm(out, b + "." + nm, c);
+            }
+            linear(out, b + ".ff.net.0.proj", 8L * c, c, true); // GEGLU: value and gate, 4c each
+            linear(out, b + ".ff.net.2", c, 4L * c, true);
+        }
+        linear(out, p + ".proj_out", c, c, true);
+    }
+
+    private static String unet(String k, int n, List<String> upBlockTypes) {
         String[][] simple = {{"time_embedding.linear_1.", "time_embed.0."}, {"time_embedding.linear_2.", "time_embed.2."},
+                {"add_embedding.linear_1.", "label_emb.0.0."}, {"add_embedding.linear_2.", "label_emb.0.2."},
                 {"conv_in.", "input_blocks.0.0."}, {"conv_norm_out.", "out.0."}, {"conv_out.", "out.2."}};
         for (String[] s : simple) {
             if (k.startsWith(s[0])) {
@@ -114,7 +280,7 @@ final class OriginalLayout {
             };
         }
         int j = Integer.parseInt(p[3]);
-        boolean attn = c.upBlockTypes().get(i).startsWith("CrossAttn");
+        boolean attn = upBlockTypes.get(i).startsWith("CrossAttn");
         return switch (p[2]) {
             case "resnets" -> "output_blocks." + ((n + 1) * i + j) + ".0." + res(rest);
             case "attentions" -> "output_blocks." + ((n + 1) * i + j) + ".1." + rest;

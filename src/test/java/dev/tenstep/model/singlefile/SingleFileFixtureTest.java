@@ -7,8 +7,6 @@ import dev.tenstep.io.TensorFile;
 import dev.tenstep.model.ModelLoadException;
 import dev.tenstep.model.config.Configs;
 import dev.tenstep.model.config.TextEncoderConfig;
-import dev.tenstep.model.config.UNetConfig;
-import dev.tenstep.model.config.VaeConfig;
 import dev.tenstep.model.vae.VaeNames;
 import dev.tenstep.testing.Fixtures;
 import org.junit.jupiter.api.Test;
@@ -40,12 +38,11 @@ class SingleFileFixtureTest {
         Path dir = Fixtures.dir(fixture);
         try (SingleFileCheckpoint c = SingleFileCheckpoint.open(singleFile(fixture + ".safetensors"));
              NDManager m = NDManager.newBaseManager()) {
-            UNetConfig uc = Configs.read(dir.resolve("unet/config.json"), UNetConfig.class);
-            VaeConfig vc = Configs.read(dir.resolve("vae/config.json"), VaeConfig.class);
+            UNetLayout uc = UNetLayout.read(dir.resolve("unet/config.json"));
             TextEncoderConfig tc = Configs.read(dir.resolve("text_encoder/config.json"), TextEncoderConfig.class);
             int n = 0;
             n += same(m, dir.resolve("unet/diffusion_pytorch_model.safetensors"), c.unet(uc, false), false);
-            n += same(m, dir.resolve("vae/diffusion_pytorch_model.safetensors"), c.vae(vc), true);
+            n += same(m, dir.resolve("vae/diffusion_pytorch_model.safetensors"), c.vae(), true);
             n += same(m, dir.resolve("text_encoder/model.safetensors"), c.textEncoder(tc), false);
             System.out.printf("[single-file] %s: %d tensors identical to the folder's; skipped %s%n", fixture, n, c.skipped());
             assertTrue(c.skipped().contains("betas") && c.skipped().contains("alphas_cumprod")
@@ -97,7 +94,7 @@ class SingleFileFixtureTest {
     @Test
     void emaWithoutEmaWeightsIsRefused() throws Exception {
         try (SingleFileCheckpoint c = SingleFileCheckpoint.open(singleFile("tiny-sd15.safetensors"))) {
-            UNetConfig uc = Configs.read(Fixtures.dir(Fixtures.SD15).resolve("unet/config.json"), UNetConfig.class);
+            UNetLayout uc = UNetLayout.read(Fixtures.dir(Fixtures.SD15).resolve("unet/config.json"));
             ModelLoadException e = assertThrows(ModelLoadException.class, () -> c.unet(uc, true));
             assertTrue(e.getMessage().contains("--ema: the file holds no EMA weights"), e.getMessage());
         }
