@@ -54,7 +54,7 @@ public final class TrainCommand implements Callable<Integer> {
     @Option(names = "--vae-steps", defaultValue = "2000", description = "stage 1 (VAE) steps (default: ${DEFAULT-VALUE})")
     int vaeSteps;
 
-    @Option(names = "--unet-steps", defaultValue = "3000", description = "stage 2 (UNet + text encoder) steps (default: ${DEFAULT-VALUE})")
+    @Option(names = "--unet-steps", defaultValue = "4000", description = "stage 2 (UNet + text encoder) steps (default: ${DEFAULT-VALUE})")
     int unetSteps;
 
     @Option(names = "--decoder-steps", defaultValue = "1500",
