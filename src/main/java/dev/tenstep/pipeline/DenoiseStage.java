@@ -16,7 +16,7 @@ import java.util.List;
 import java.util.function.IntFunction;
 
 /**
- * The one generation path of every {@link TextToImage} (Stable Diffusion, the ideal denoiser, next SDXL), in the
+ * The one generation path of every {@link TextToImage} (Stable Diffusion 1.x/2.x and SDXL, the ideal denoiser), in the
  * stages of diffusers' pipelines:
  * <ol>
  *   <li>conditioning: the model's guided denoiser for the request ({@link TextToImage#condition});</li>

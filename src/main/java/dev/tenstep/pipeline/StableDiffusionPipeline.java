@@ -35,16 +35,21 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.IntFunction;
 
 /**
- * A Stable Diffusion 1.x/2.x text-to-image model loaded from a diffusers folder
+ * A Stable Diffusion 1.x/2.x or SDXL text-to-image model loaded from a diffusers folder
  * ({@code model_index.json}, {@code tokenizer/}, {@code text_encoder/}, {@code unet/}, {@code vae/},
- * {@code scheduler/}). It contributes the parts of diffusers' {@code StableDiffusionPipeline} to the shared
- * {@link DenoiseStage}:
+ * {@code scheduler/}; SDXL adds {@code tokenizer_2/} and {@code text_encoder_2/}). It contributes the parts of
+ * diffusers' {@code StableDiffusionPipeline} / {@code StableDiffusionXLPipeline} to the shared {@link DenoiseStage}:
  * <ol>
  *   <li>conditioning: the prompt and the negative prompt through CLIP (75-token chunks, [2, 77 * chunks, D], row 0
  *       negative; A1111 emphasis, prompt editing per step, clip skip: {@link Conditioning}), and the UNet with
- *       classifier-free guidance on it;</li>
+ *       classifier-free guidance on it. SDXL: both text encoders' penultimate states concatenated (D = D1 + D2),
+ *       the pooled embedding of encoder 2 and the micro-conditioning {@code time_ids} (original size = target size =
+ *       the request's height and width, crop 0, 0: diffusers' and A1111's defaults) as the UNet's added
+ *       conditioning, and zeros for the unconditional row when the negative prompt is empty and the model index
+ *       says {@code force_zeros_for_empty_prompt} (the empty string is this project's "no negative prompt");</li>
  *   <li>the latent shape [1, 4, h / 8, w / 8];</li>
- *   <li>decode: {@code vae.decode(z / scaling_factor)}.</li>
+ *   <li>decode: {@code vae.decode(z / scaling_factor)} ({@code scaling_factor} from the VAE config: 0.18215 for SD,
+ *       0.13025 for SDXL).</li>
  * </ol>
  * Thread-safe: every generation has its own {@link NDManager} scope and random source, so
  * concurrent generations do not change each other's images.
@@ -58,6 +63,11 @@ public final class StableDiffusionPipeline implements TextToImage {
     private final NDManager manager;
     private final ClipTokenizer tokenizer;
     private final ClipTextModel textEncoder;
+    /** SDXL's {@code tokenizer_2} and {@code text_encoder_2}, else null. */
+    private final ClipTokenizer tokenizer2;
+    private final ClipTextModel textEncoder2;
+    /** SDXL's {@code force_zeros_for_empty_prompt}: an empty negative prompt conditions the unconditional row on zeros. */
+    private final boolean zeroEmptyNegative;
     private final UNet2DConditionModel unet;
     private final AutoencoderKL vae;
     private final NoiseSchedule noiseSchedule;
@@ -86,6 +96,29 @@ public final class StableDiffusionPipeline implements TextToImage {
     public StableDiffusionPipeline(String name, Path dir, NDManager manager, ClipTokenizer tokenizer,
                                    ClipTextModel textEncoder, UNet2DConditionModel unet, AutoencoderKL vae,
                                    NoiseSchedule noiseSchedule, ComputeSpec compute) {
+        this(name, dir, manager, tokenizer, textEncoder, null, null, false, unet, vae, noiseSchedule, compute);
+    }
+
+    /**
+     * A pipeline with SDXL's second text encoder (or, with nulls, an SD 1.x/2.x one).
+     *
+     * @param tokenizer2        {@code tokenizer_2}, or null (SD 1.x/2.x)
+     * @param textEncoder2      {@code text_encoder_2} ({@code CLIPTextModelWithProjection}), or null
+     * @param zeroEmptyNegative the model index's {@code force_zeros_for_empty_prompt} (SDXL; false for SD)
+     * @throws IllegalArgumentException if the UNet's added conditioning and the second text encoder do not go together
+     */
+    public StableDiffusionPipeline(String name, Path dir, NDManager manager, ClipTokenizer tokenizer,
+                                   ClipTextModel textEncoder, ClipTokenizer tokenizer2, ClipTextModel textEncoder2,
+                                   boolean zeroEmptyNegative, UNet2DConditionModel unet, AutoencoderKL vae,
+                                   NoiseSchedule noiseSchedule, ComputeSpec compute) {
+        if (unet.config().hasTextTimeEmbedding() != (textEncoder2 != null)) {
+            throw new IllegalArgumentException(unet.config().hasTextTimeEmbedding()
+                    ? "an SDXL UNet (addition_embed_type text_time) needs the second text encoder"
+                    : "a second text encoder needs an SDXL UNet (addition_embed_type text_time)");
+        }
+        this.tokenizer2 = tokenizer2;
+        this.textEncoder2 = textEncoder2;
+        this.zeroEmptyNegative = zeroEmptyNegative;
         this.compute = compute;
         this.name = name;
         this.dir = dir;
@@ -95,21 +128,27 @@ public final class StableDiffusionPipeline implements TextToImage {
         this.unet = unet;
         this.vae = vae;
         this.noiseSchedule = noiseSchedule;
-        this.promptEncoder = new PromptEncoder(tokenizer, textEncoder);
+        this.promptEncoder = new PromptEncoder(tokenizer, textEncoder, tokenizer2, textEncoder2);
         // a folder's tenstep.json (the built-in model's measured CFG); a single file has none
         this.defaults = dir != null && java.nio.file.Files.isDirectory(dir) ? ModelDefaults.of(dir) : ModelDefaults.SD;
         java.util.Map<dev.tenstep.model.lora.LoraNetwork.Component, java.util.Map<String, dev.tenstep.model.nn.Patchable>> layers =
                 new java.util.EnumMap<>(dev.tenstep.model.lora.LoraNetwork.Component.class);
         layers.put(dev.tenstep.model.lora.LoraNetwork.Component.TEXT_ENCODER, textEncoder.layers());
+        if (textEncoder2 != null) {
+            layers.put(dev.tenstep.model.lora.LoraNetwork.Component.TEXT_ENCODER_2, textEncoder2.layers());
+        }
         layers.put(dev.tenstep.model.lora.LoraNetwork.Component.UNET, unet.layers());
         this.loras = new LoraSwitch(name, family(), layers, manager);
     }
 
     /**
-     * The family LoRAs must be made for: SD 2.x when the text encoder is OpenCLIP's ({@code hidden_act} gelu; SD 1.x's
-     * CLIP ViT-L uses quick_gelu), else SD 1.x.
+     * The family LoRAs must be made for: SDXL with a second text encoder; SD 2.x when the text encoder is OpenCLIP's
+     * ({@code hidden_act} gelu; SD 1.x's CLIP ViT-L uses quick_gelu), else SD 1.x.
      */
     public dev.tenstep.model.lora.LoraNetwork.Family family() {
+        if (textEncoder2 != null) {
+            return dev.tenstep.model.lora.LoraNetwork.Family.SDXL;
+        }
         return textEncoder.config().hiddenAct().equals("gelu")
                 ? dev.tenstep.model.lora.LoraNetwork.Family.SD2 : dev.tenstep.model.lora.LoraNetwork.Family.SD1;
     }
@@ -208,6 +247,26 @@ public final class StableDiffusionPipeline implements TextToImage {
         return tokenizer;
     }
 
+    /** Whether this is an SDXL model (two text encoders, added conditioning). */
+    public boolean isXl() {
+        return textEncoder2 != null;
+    }
+
+    /** SDXL's {@code text_encoder_2}, or null. */
+    public ClipTextModel textEncoder2() {
+        return textEncoder2;
+    }
+
+    /** SDXL's {@code tokenizer_2}, or null. */
+    public ClipTokenizer tokenizer2() {
+        return tokenizer2;
+    }
+
+    /** SDXL: whether an empty negative prompt gives the zero unconditional branch ({@code force_zeros_for_empty_prompt}). */
+    public boolean zeroEmptyNegative() {
+        return zeroEmptyNegative;
+    }
+
     /** The A1111-style prompt encoder (chunks, emphasis, clip skip) over this model's tokenizer and text encoder. */
     @Override
     public PromptEncoder promptEncoder() {
@@ -242,10 +301,13 @@ public final class StableDiffusionPipeline implements TextToImage {
         return unet.config().sampleSize() * vaeScale();
     }
 
-    /** Its text encoder's layer count, at most {@link GenerationRequest#MAX_CLIP_SKIP}. */
+    /**
+     * Its text encoder's layer count, at most {@link GenerationRequest#MAX_CLIP_SKIP}; 1 for SDXL, whose conditioning
+     * is the penultimate layer of both encoders (A1111 leaves it there too by default).
+     */
     @Override
     public int maxClipSkip() {
-        return Math.min(textEncoder.encoder.layers.size(), GenerationRequest.MAX_CLIP_SKIP);
+        return isXl() ? 1 : Math.min(textEncoder.encoder.layers.size(), GenerationRequest.MAX_CLIP_SKIP);
     }
 
     /**
@@ -262,7 +324,10 @@ public final class StableDiffusionPipeline implements TextToImage {
             errors.add(new FieldError("steps", stepsProblem));
         }
         int layers = textEncoder.encoder.layers.size();
-        if (r.clipSkip() != null && r.clipSkip() > layers && r.clipSkip() <= GenerationRequest.MAX_CLIP_SKIP) {
+        if (isXl() && r.clipSkip() != null && r.clipSkip() > 1 && r.clipSkip() <= GenerationRequest.MAX_CLIP_SKIP) {
+            errors.add(new FieldError("clip_skip", "must be 1 for SDXL (its conditioning is the penultimate layer of both "
+                    + "text encoders), got " + r.clipSkip()));
+        } else if (r.clipSkip() != null && r.clipSkip() > layers && r.clipSkip() <= GenerationRequest.MAX_CLIP_SKIP) {
             errors.add(new FieldError("clip_skip", "must be between 1 and " + layers + " for this model (its text encoder has "
                     + layers + " layers), got " + r.clipSkip()));
         }
@@ -354,7 +419,7 @@ public final class StableDiffusionPipeline implements TextToImage {
         try (LoraSwitch.Lease lease = loras.use(prompt)) {
             Map<String, PromptEncoder.Encoded> cache = new ConcurrentHashMap<>();
             Conditioning c = Conditioning.build(promptEncoder, manager, LoraTags.parse(prompt).text(), negativePrompt, 1,
-                    syntax, clipSkip, cache);
+                    syntax, clipSkip, cache, zeroEmptyNegative);
             List<String> warnings = new ArrayList<>(lease.warnings());
             warnings.addAll(c.warnings());
             return new PromptEmbedding(prompt, negativePrompt, syntax, clipSkip, cache, c.contextAt(0), c.shapeAt(0),
@@ -384,7 +449,7 @@ public final class StableDiffusionPipeline implements TextToImage {
                 ? embedding.cache() : new HashMap<>();
         // A1111 takes the <lora:...> tags out before tokenising (extra_networks.parse_prompt)
         Conditioning cond = Conditioning.build(promptEncoder, gen, LoraTags.parse(r.prompt()).text(), r.negativePrompt(),
-                r.steps(), r.promptSyntax(), r.clipSkip(), cache);
+                r.steps(), r.promptSyntax(), r.clipSkip(), cache, zeroEmptyNegative);
         Map<String, NDArray> contexts = new HashMap<>();
         DataType computeType = compute.dtype().dataType();
         IntFunction<NDArray> contextAt = k -> contexts.computeIfAbsent(cond.idAt(k), id -> {
@@ -392,7 +457,13 @@ public final class StableDiffusionPipeline implements TextToImage {
             // the UNet's cross-attention reads the conditioning in the compute dtype
             return computeType == DataType.FLOAT32 ? c : c.toType(computeType, false);
         });
-        CfgDenoiser denoiser = new CfgDenoiser(unetFn(), contextAt, r.cfgScale(), noiseSchedule.vPrediction());
+        IntFunction<NDArray> addedAt = null;
+        if (isXl()) {
+            float[] timeIds = timeIds(r);
+            Map<String, NDArray> added = new HashMap<>();
+            addedAt = k -> added.computeIfAbsent(cond.idAt(k), id -> addedConditioning(gen, cond.pooledAt(k), timeIds));
+        }
+        CfgDenoiser denoiser = new CfgDenoiser(unetFn(), contextAt, addedAt, r.cfgScale(), noiseSchedule.vPrediction());
         return new Conditioned(denoiser, cond::idAt, cond.warnings(), "UNet " + compute.label());
     }
 
@@ -420,23 +491,66 @@ public final class StableDiffusionPipeline implements TextToImage {
     }
 
     /**
+     * SDXL's micro-conditioning of a request (diffusers {@code _get_add_time_ids} with its defaults, as A1111 uses them):
+     * original size = target size = (height, width) of the request in pixels, crop top-left (0, 0).
+     */
+    static float[] timeIds(ResolvedRequest r) {
+        return dev.tenstep.model.unet.AddedConditioning.timeIds(r.height(), r.width(), 0, 0, r.height(), r.width());
+    }
+
+    /**
+     * The added conditioning rows the denoiser slices with the context, float32 [2, P + 6]: the pooled text embeddings
+     * (row 0 unconditional, row 1 the prompt) and the same time ids in both rows (diffusers repeats them over the CFG
+     * batch); {@link #unetFn} splits them into {@code text_embeds} and {@code time_ids}.
+     */
+    private static NDArray addedConditioning(NDManager gen, float[] pooled, float[] timeIds) {
+        int p = pooled.length / 2;
+        int k = p + timeIds.length;
+        float[] rows = new float[2 * k];
+        for (int b = 0; b < 2; b++) {
+            System.arraycopy(pooled, b * p, rows, b * k, p);
+            System.arraycopy(timeIds, 0, rows, b * k + p, timeIds.length);
+        }
+        return gen.create(rows, new Shape(2, k));
+    }
+
+    /**
      * The UNet as the sampler calls it: fp32 latents in and out, attention computed as {@link ComputeSpec#attention}
      * says. Under half precision the latents are narrowed to the compute dtype for the UNet and its output widened
      * back, so the sampler's state stays fp32 (as diffusers' schedulers keep theirs).
      */
     private dev.tenstep.sampling.ModelFn unetFn() {
         DataType computeType = compute.dtype().dataType();
-        return (z, t, context) -> {
-            try (AttentionSettings.Scope a = AttentionSettings.use(compute.attention())) {
-                if (computeType == DataType.FLOAT32) {
-                    return unet.forward(z, t, context);
+        int textDim = unet.config().textEmbedsDim();
+        return new dev.tenstep.sampling.ModelFn() {
+            @Override
+            public NDArray apply(NDArray z, float t, NDArray context) {
+                return apply(z, t, context, null);
+            }
+
+            /** {@code added} [B, P + 6]: text_embeds then time_ids (SDXL; {@link #addedConditioning}). */
+            @Override
+            public NDArray apply(NDArray z, float t, NDArray context, NDArray added) {
+                try (AttentionSettings.Scope a = AttentionSettings.use(compute.attention())) {
+                    dev.tenstep.model.unet.AddedConditioning cond = null;
+                    if (added != null) {
+                        // the slices are temporaries of this call: in z's manager, as the ModelFn contract asks
+                        NDArray textEmbeds = added.get(new ai.djl.ndarray.index.NDIndex(":, :{}", textDim));
+                        NDArray timeIds = added.get(new ai.djl.ndarray.index.NDIndex(":, {}:", textDim));
+                        textEmbeds.attach(z.getManager());
+                        timeIds.attach(z.getManager());
+                        cond = new dev.tenstep.model.unet.AddedConditioning(textEmbeds, timeIds);
+                    }
+                    if (computeType == DataType.FLOAT32) {
+                        return unet.forward(z, t, context, cond, null);
+                    }
+                    NDArray zHalf = z.toType(computeType, false);
+                    NDArray out = unet.forward(zHalf, t, context, cond, null);
+                    NDArray out32 = out.toType(DataType.FLOAT32, false);
+                    out.close();
+                    zHalf.close();
+                    return out32;
                 }
-                NDArray zHalf = z.toType(computeType, false);
-                NDArray out = unet.forward(zHalf, t, context);
-                NDArray out32 = out.toType(DataType.FLOAT32, false);
-                out.close();
-                zHalf.close();
-                return out32;
             }
         };
     }
@@ -490,6 +604,9 @@ public final class StableDiffusionPipeline implements TextToImage {
     public void close() {
         loras.close();
         tokenizer.close();
+        if (tokenizer2 != null) {
+            tokenizer2.close();
+        }
         unet.close();
         manager.close();
     }

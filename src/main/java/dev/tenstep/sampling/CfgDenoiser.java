@@ -23,12 +23,19 @@ import java.util.function.IntFunction;
  * context row 1). Any other w, including 0 and values below 1, runs both halves and applies the formula as written, as
  * AUTOMATIC1111 and diffusers do ({@code docs/samplers.md} section 2), so the recorded scale is the one used.
  *
- * <p>The context array is borrowed, not owned: the caller keeps it open while sampling and closes it.
+ * <p>A model with added conditioning (SDXL's pooled text embedding and size numbers) gets its per-row array
+ * [2, K] with the context, sliced the same way (row 0 unconditional, row 1 conditional; only row 1 when w == 1):
+ * {@link ModelFn#apply(NDArray, float, NDArray, NDArray)}.
+ *
+ * <p>The context and added arrays are borrowed, not owned: the caller keeps them open while sampling and closes them.
  */
 public final class CfgDenoiser implements Denoiser {
     private final ModelFn model;
     private final IntFunction<NDArray> contextAtStep;
     private NDArray context;
+    /** The added conditioning [2, K] of each step, or null for a model without one. */
+    private final IntFunction<NDArray> addedAtStep;
+    private NDArray added;
     private final double guidanceScale;
     private final boolean vPrediction;
 
@@ -51,9 +58,24 @@ public final class CfgDenoiser implements Denoiser {
      * @throws IllegalArgumentException if step 0's context is not [2, L, D] or w is not finite
      */
     public CfgDenoiser(ModelFn model, IntFunction<NDArray> contextAtStep, double guidanceScale, boolean vPrediction) {
+        this(model, contextAtStep, null, guidanceScale, vPrediction);
+    }
+
+    /**
+     * A denoiser whose model takes added conditioning (SDXL): before step k the sampler's {@link #beginStep} selects
+     * {@code contextAtStep.apply(k)} [2, L, D] and {@code addedAtStep.apply(k)} [2, K], both kept open by the caller.
+     *
+     * @param addedAtStep the added conditioning per step (row 0 unconditional, row 1 conditional), or null for none
+     * @throws IllegalArgumentException if step 0's context is not [2, L, D], its added array not [2, K], or w is not
+     *                                  finite
+     */
+    public CfgDenoiser(ModelFn model, IntFunction<NDArray> contextAtStep, IntFunction<NDArray> addedAtStep,
+                       double guidanceScale, boolean vPrediction) {
         this.model = Objects.requireNonNull(model, "model");
         this.contextAtStep = Objects.requireNonNull(contextAtStep, "contextAtStep");
         this.context = checkContext(contextAtStep.apply(0));
+        this.addedAtStep = addedAtStep;
+        this.added = addedAtStep == null ? null : checkAdded(addedAtStep.apply(0));
         if (!Double.isFinite(guidanceScale)) {
             throw new IllegalArgumentException("guidance scale must be finite, got " + guidanceScale);
         }
@@ -74,10 +96,22 @@ public final class CfgDenoiser implements Denoiser {
         return context;
     }
 
-    /** Selects step k's context. */
+    private static NDArray checkAdded(NDArray added) {
+        long[] s = Objects.requireNonNull(added, "added conditioning").getShape().getShape();
+        if (s.length != 2 || s[0] != 2) {
+            throw new IllegalArgumentException("added conditioning must be [2, K] (row 0 unconditional, row 1 conditional), "
+                    + "got " + Arrays.toString(s));
+        }
+        return added;
+    }
+
+    /** Selects step k's context (and added conditioning). */
     @Override
     public void beginStep(int k) {
         context = checkContext(contextAtStep.apply(k));
+        if (addedAtStep != null) {
+            added = checkAdded(addedAtStep.apply(k));
+        }
     }
 
     /** As the main constructor, with the prediction type of the noise schedule's config. */
@@ -118,7 +152,7 @@ public final class CfgDenoiser implements Denoiser {
             if (guided()) {
                 NDArray batch = z.concat(z, 0);
                 batch.attach(sub);
-                NDArray out = model.apply(batch, (float) timestep, context);
+                NDArray out = model.apply(batch, (float) timestep, context, added);
                 out.attach(sub);
                 checkShape(out, batch);
                 NDArray u = out.get(sub, 0).expandDims(0);
@@ -129,7 +163,12 @@ public final class CfgDenoiser implements Denoiser {
             } else {
                 NDArray cond = context.get(sub, 1).expandDims(0);
                 cond.attach(sub);
-                NDArray out = model.apply(z, (float) timestep, cond);
+                NDArray addedCond = null;
+                if (added != null) {
+                    addedCond = added.get(sub, 1).expandDims(0);
+                    addedCond.attach(sub);
+                }
+                NDArray out = model.apply(z, (float) timestep, cond, addedCond);
                 out.attach(sub);
                 checkShape(out, z);
                 eps = out;

@@ -23,4 +23,19 @@ public interface ModelFn {
      * @return the raw UNet output, float32 [B, 4, h, w]
      */
     NDArray apply(NDArray zBatch, float t, NDArray context);
+
+    /**
+     * The forward of a model with added per-row conditioning besides the context (SDXL: diffusers'
+     * {@code added_cond_kwargs}, the pooled text embedding and the six size numbers, one row per latent row). The
+     * default takes none: it refuses an added array and otherwise calls {@link #apply(NDArray, float, NDArray)}.
+     *
+     * @param added float32 [B, K] (row b conditions latent row b; the model defines the K columns), or null
+     * @throws IllegalArgumentException if {@code added} is given to a model that takes none
+     */
+    default NDArray apply(NDArray zBatch, float t, NDArray context, NDArray added) {
+        if (added != null) {
+            throw new IllegalArgumentException("this model takes no added conditioning (got " + added.getShape() + ")");
+        }
+        return apply(zBatch, t, context);
+    }
 }

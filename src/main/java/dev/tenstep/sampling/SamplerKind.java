@@ -11,7 +11,7 @@ import java.util.OptionalDouble;
  * kind makes its own {@link LatentSampler} ({@link #sampler(Double)}) and names the schedule it uses by default.
  * DDIM, GE and DDPM are points (gamma, mu) of the one loop of {@link Sampler} (docs/samplers.md, "The sampler
  * loop"); DPM++ 2M is {@link DpmSolverPlusPlus2M}. Only GE has a request parameter, its gradient-estimation weight
- * gamma ({@link #defaultGamma}); the others have none.
+ * gamma ({@link #defaultGamma}); the others have none. Euler is the DDIM loop on its own schedule ({@link #EULER}).
  */
 public enum SamplerKind {
     /** DDIM with eta 0 (Song et al. 2021): the loop with gamma 1, mu 0, on diffusers' DDIM timesteps. */
@@ -49,6 +49,20 @@ public enum SamplerKind {
         LatentSampler create(double gamma) {
             return new DpmSolverPlusPlus2M();
         }
+    },
+    /**
+     * Euler, A1111's "Euler" and diffusers' {@code EulerDiscreteScheduler} with {@code s_churn} 0 (Karras et al. 2022,
+     * arXiv 2206.00364, Algorithm 1 without the second-order correction): {@code x0 = x - s_k g},
+     * {@code d = (x - x0) / s_k}, {@code x += d (s_{k+1} - s_k)}, which is the loop of {@link Sampler} with gamma 1,
+     * mu 0 (the update is the same; only the schedule differs from DDIM's), on the {@link ScheduleKind#EULER} levels
+     * (diffusers' Euler sigmas: "leading" timesteps, then 0). SDXL's scheduler config names it; GE stays the default.
+     */
+    EULER("euler", "Euler", null, ScheduleKind.EULER,
+            List.of("k_euler", "euler discrete", "euler_discrete", "eulerdiscrete", "eulerdiscretescheduler")) {
+        @Override
+        LatentSampler create(double gamma) {
+            return new Sampler(1.0, 0.0);
+        }
     };
 
     /** The sampler of a request that names none. */
@@ -77,7 +91,10 @@ public enum SamplerKind {
     /** This kind's sampler with the given gamma (already checked; ignored by kinds without gamma). */
     abstract LatentSampler create(double gamma);
 
-    /** The name used in requests, files and on the command line: {@code ddim}, {@code ge}, {@code ddpm}, {@code dpmpp-2m}. */
+    /**
+     * The name used in requests, files and on the command line: {@code ddim}, {@code ge}, {@code ddpm},
+     * {@code dpmpp-2m}, {@code euler}.
+     */
     public String id() {
         return id;
     }

@@ -42,7 +42,15 @@ public enum ScheduleKind {
      */
     KARRAS("karras", "Karras", List.of()),
     /** N + 1 sigmas geometric from {@code sigma(T-1)} to {@code sigma(0)}, not snapped; fractional timesteps. */
-    LOG_LINEAR_CONTINUOUS("log-linear-continuous", null, List.of());
+    LOG_LINEAR_CONTINUOUS("log-linear-continuous", null, List.of()),
+    /**
+     * diffusers {@code EulerDiscreteScheduler.set_timesteps} with "leading" spacing ({@code scheduling_euler_discrete.py},
+     * SDXL's config): the {@link #DDIM} timesteps {@code t_k = k * (T / N) + steps_offset}, k = N-1..0, their levels
+     * {@code sqrt((1 - alphaBar) / alphaBar)} evaluated in float32 as diffusers does, then a final level 0 (DDIM's
+     * schedule ends at {@code sigma(final alphaBar)} instead). SD/SDXL, N = 10: 901, 801, ..., 1, then sigma 0.
+     * Refuses the step counts {@link #DDIM} refuses.
+     */
+    EULER("euler", null, List.of("euler-discrete", "euler_discrete"));
 
     /** The paper's top noise level of the log-linear schedule. */
     public static final double DEFAULT_S_HI = 8.35;
@@ -140,6 +148,7 @@ public enum ScheduleKind {
             case LOG_LINEAR -> logLinear(ns, steps, DEFAULT_S_HI);
             case KARRAS -> karras(ns, steps, KARRAS_RHO);
             case LOG_LINEAR_CONTINUOUS -> logLinearContinuous(ns, steps);
+            case EULER -> euler(ns, steps, stepsOffset);
         };
     }
 
@@ -173,11 +182,11 @@ public enum ScheduleKind {
         if (steps < 1 || steps > t) {
             return "must be between 1 and " + t + " (num_train_timesteps), got " + steps;
         }
-        if (this == DDIM) {
+        if (this == DDIM || this == EULER) {
             int max = maxDdimSteps(t, ns.stepsOffset());
             if (steps > max) {
                 int first = (steps - 1) * (t / steps) + ns.stepsOffset();
-                return "must be at most " + max + " with the ddim schedule (steps_offset " + ns.stepsOffset() + "): at "
+                return "must be at most " + max + " with the " + id + " schedule (steps_offset " + ns.stepsOffset() + "): at "
                         + steps + " steps its first timestep would be " + first + ", past the last trained one (" + (t - 1)
                         + "); use " + max + " steps or another schedule, got " + steps;
             }
@@ -201,6 +210,19 @@ public enum ScheduleKind {
             ts[i] = Math.max(k * ratio + stepsOffset, 0);
         }
         return discrete(ns, ts, ns.finalSigma(), "ddim");
+    }
+
+    /** {@link #EULER}; refuses N beyond {@link #maxDdimSteps}, as {@link #ddim} does. */
+    public static SigmaSchedule euler(NoiseSchedule ns, int steps, int stepsOffset) {
+        double[] t = ddim(ns, steps, stepsOffset).timesteps();
+        double[] sig = new double[steps + 1];
+        for (int k = 0; k < steps; k++) {
+            // torch: ((1 - alphas_cumprod) / alphas_cumprod) ** 0.5 on the float32 table, each operation rounded to float32
+            float a = ns.alphaBar((int) t[k]);
+            sig[k] = (float) Math.sqrt((1f - a) / a);
+        }
+        sig[steps] = 0.0;
+        return new SigmaSchedule(sig, t, "euler");
     }
 
     /** {@link #TRAILING}. */

@@ -118,9 +118,9 @@ class BatchCommandTest {
         Path f = tmp.resolve("p.txt");
         Files.write(f, List.of("x"));
         Run r = run("batch", "--model", Fixtures.dir(Fixtures.SD15).toString(), "--prompts", f.toString(),
-                "--output", tmp.resolve("o").toString(), "--compare", "ddim:ddim,euler");
+                "--output", tmp.resolve("o").toString(), "--compare", "ddim:ddim,heun");
         assertEquals(2, r.exit());
-        assertTrue(r.err().contains("--compare") && r.err().contains("unknown sampler 'euler'"), r.err());
+        assertTrue(r.err().contains("--compare") && r.err().contains("unknown sampler 'heun'"), r.err());
         Run missing = run("batch", "--prompts", tmp.resolve("nope.txt").toString(), "--output", tmp.toString());
         assertEquals(2, missing.exit());
         assertTrue(missing.err().contains("no such file"), missing.err());

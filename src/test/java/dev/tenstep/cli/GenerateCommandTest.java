@@ -151,9 +151,9 @@ class GenerateCommandTest {
         assertEquals(2, r.exit());
         assertTrue(r.err().contains("--steps: must be between 1 and 1000, got 0"), r.err());
 
-        r = run("generate", "--model", model, "--sampler", "euler");
+        r = run("generate", "--model", model, "--sampler", "heun");
         assertEquals(2, r.exit());
-        assertTrue(r.err().contains("--sampler: unknown sampler 'euler' (valid: ddim, ge, ddpm, dpmpp-2m)"), r.err());
+        assertTrue(r.err().contains("--sampler: unknown sampler 'heun' (valid: ddim, ge, ddpm, dpmpp-2m, euler)"), r.err());
 
         r = run("generate", "--model", model, "--schedule", "cosine");
         assertEquals(2, r.exit());

@@ -30,7 +30,7 @@ class ScheduleFixtureTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {Fixtures.SD15, Fixtures.SD21})
+    @ValueSource(strings = {Fixtures.SD15, Fixtures.SD21, Fixtures.SDXL})
     void trainingTablesMatchCase5(String fixture) throws Exception {
         NoiseSchedule ns = NoiseSchedule.of(config(fixture));
         assertEquals(1000, ns.numTrainTimesteps());
@@ -58,7 +58,7 @@ class ScheduleFixtureTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {Fixtures.SD15, Fixtures.SD21})
+    @ValueSource(strings = {Fixtures.SD15, Fixtures.SD21, Fixtures.SDXL})
     void timestepOfTableSigmasIsExactInteger(String fixture) {
         NoiseSchedule ns = NoiseSchedule.of(config(fixture));
         for (int t = 0; t < 1000; t++) {
@@ -72,7 +72,7 @@ class ScheduleFixtureTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {Fixtures.SD15, Fixtures.SD21})
+    @ValueSource(strings = {Fixtures.SD15, Fixtures.SD21, Fixtures.SDXL})
     void pipelineDdimTimestepsExact(String fixture) throws Exception {
         SchedulerConfig cfg = config(fixture);
         NoiseSchedule ns = NoiseSchedule.of(cfg);
@@ -85,7 +85,7 @@ class ScheduleFixtureTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {Fixtures.SD15, Fixtures.SD21})
+    @ValueSource(strings = {Fixtures.SD15, Fixtures.SD21, Fixtures.SDXL})
     void sigmaSamplerRunSchedulesMatchCase7(String fixture) throws Exception {
         SchedulerConfig cfg = config(fixture);
         NoiseSchedule ns = NoiseSchedule.of(cfg);
@@ -119,6 +119,7 @@ class ScheduleFixtureTest {
                 count++;
             }
         }
-        assertEquals(9, count);
+        // the SD fixtures have nine runs, tiny-sdxl the three of its case 11
+        assertEquals(fixture.equals(Fixtures.SDXL) ? 3 : 9, count);
     }
 }

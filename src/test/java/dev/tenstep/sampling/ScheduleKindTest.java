@@ -84,8 +84,8 @@ class ScheduleKindTest {
         assertEquals(ScheduleKind.LOG_LINEAR_CONTINUOUS, ScheduleKind.byName("log-linear-continuous"));
         assertEquals(ScheduleKind.LOG_LINEAR, ScheduleKind.byName("log_linear"));
         assertEquals("karras", ScheduleKind.KARRAS.id());
-        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> ScheduleKind.byName("euler"));
-        assertTrue(e.getMessage().contains("euler") && e.getMessage().contains("log-linear"), e.getMessage());
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> ScheduleKind.byName("cosine"));
+        assertTrue(e.getMessage().contains("cosine") && e.getMessage().contains("log-linear"), e.getMessage());
         assertEquals(SamplerKind.GE, SamplerKind.byName("GE"));
         assertEquals(java.util.OptionalDouble.of(2.0), SamplerKind.GE.defaultGamma());
         assertEquals(0.5, ((Sampler) SamplerKind.DDPM.sampler()).mu());
@@ -149,7 +149,7 @@ class ScheduleKindTest {
         NoiseSchedule ns = NoiseSchedule.of(cfg);
         for (ScheduleKind sc : ScheduleKind.values()) {
             for (int n : new int[] {1, 2, 3, 50, 999, 1000}) {
-                if (sc == ScheduleKind.DDIM && n == 1000) {
+                if ((sc == ScheduleKind.DDIM || sc == ScheduleKind.EULER) && n == 1000) {
                     continue; // refused with steps_offset 1: ddimRefusesAStepCountThatWouldRepeatASigma
                 }
                 SigmaSchedule s = sc.build(ns, n, cfg.stepsOffset());
@@ -168,5 +168,36 @@ class ScheduleKindTest {
         SigmaSchedule tr = ScheduleKind.TRAILING.build(ns, 1000);
         assertEquals(tr.sigma(999), tr.sigma(1000), 0.0);
         assertEquals(999.0, ScheduleKind.LOG_LINEAR.build(ns, 1).timestep(0), 0.0);
+    }
+
+    /**
+     * diffusers' EulerDiscreteScheduler with "leading" spacing (tiny-sdxl case 9's sigmas): DDIM's timesteps, their
+     * float32 levels, then 0; the sampler is the gamma-1 loop.
+     */
+    @Test
+    void eulerIsLeadingTimestepsEndingAtZero() {
+        NoiseSchedule ns = NoiseSchedule.of(sdConfig());
+        SigmaSchedule e = ScheduleKind.EULER.build(ns, 10);
+        SigmaSchedule d = ScheduleKind.DDIM.build(ns, 10);
+        assertArrayEquals(d.timesteps(), e.timesteps());
+        assertEquals(901.0, e.timestep(0), 0.0);
+        assertEquals(1.0, e.timestep(9), 0.0);
+        assertEquals(0.0, e.sigma(10), 0.0, "the last step lands on sigma 0");
+        for (int k = 0; k < 10; k++) {
+            float a = ns.alphaBar((int) e.timestep(k));
+            assertEquals((double) (float) Math.sqrt((1f - a) / a), e.sigma(k), 0.0, "float32 level at k = " + k);
+            assertEquals(d.sigma(k), e.sigma(k), 1e-6 * d.sigma(k), "the same level to float precision");
+        }
+        assertEquals(8.390687, e.sigma(0), 1e-6, "pipeline_euler.sigmas[0] of the README");
+        assertEquals(ScheduleKind.EULER, ScheduleKind.byName("euler"));
+        assertEquals(ScheduleKind.EULER, SamplerKind.EULER.defaultSchedule());
+        assertEquals(SamplerKind.EULER, SamplerKind.byName("Euler"), "A1111's name");
+        assertEquals(SamplerKind.EULER, SamplerKind.byName("k_euler"));
+        assertThrows(IllegalArgumentException.class, () -> SamplerKind.byName("Euler a"), "ancestral Euler is another sampler");
+        Sampler s = (Sampler) SamplerKind.EULER.sampler();
+        assertEquals(1.0, s.gamma());
+        assertEquals(0.0, s.mu());
+        assertTrue(SamplerKind.EULER.defaultGamma().isEmpty());
+        assertTrue(ScheduleKind.EULER.stepsProblem(ns, 1000).contains("at most 999"));
     }
 }

@@ -27,6 +27,7 @@ import static org.junit.jupiter.api.Assertions.fail;
 public final class Fixtures {
     public static final String SD15 = "tiny-sd15";
     public static final String SD21 = "tiny-sd21";
+    public static final String SDXL = "tiny-sdxl";
 
     private Fixtures() {
     }

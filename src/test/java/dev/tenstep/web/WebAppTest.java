@@ -480,11 +480,11 @@ class WebAppTest extends TinySd15WebTest {
             JsonNode samplers = json(client.get("/sdapi/v1/samplers"));
             List<String> names = new ArrayList<>();
             samplers.forEach(s -> names.add(s.get("name").asText()));
-            assertEquals(List.of("DDIM", "GE", "DDPM", "DPM++ 2M"), names);
+            assertEquals(List.of("DDIM", "GE", "DDPM", "DPM++ 2M", "Euler"), names);
             assertEquals("karras", samplers.get(3).get("options").get("default_schedule").asText());
             // only GE has a parameter (gamma); the others publish none (no fake gamma 1 / mu 0)
             assertEquals("2.0", samplers.get(1).get("options").get("gamma").asText());
-            for (int i : new int[] {0, 2, 3}) {
+            for (int i : new int[] {0, 2, 3, 4}) {
                 assertEquals(List.of("default_schedule"), iterator(samplers.get(i).get("options").fieldNames()),
                         samplers.get(i).get("name").asText());
             }

@@ -27,7 +27,9 @@ import java.util.function.UnaryOperator;
 
 /**
  * The CLIP text transformer of a Stable Diffusion pipeline (Hugging Face transformers
- * {@code modeling_clip.py}, {@code CLIPTextModel}; output {@code last_hidden_state}).
+ * {@code modeling_clip.py}, {@code CLIPTextModel}; output {@code last_hidden_state}), and SDXL's
+ * {@code CLIPTextModelWithProjection} (the same transformer plus {@code text_projection}, see
+ * {@link #encodeSdxl}).
  *
  * <p>{@code x = token_embedding[ids] + position_embedding[0..L-1]}; then {@code num_hidden_layers}
  * pre-LN blocks {@code x += out_proj(attn(layer_norm1(x)))} (causal, q scaled by head_dim^-0.5)
@@ -150,6 +152,21 @@ public final class ClipTextModel {
     public final Embeddings embeddings;
     public final Encoder encoder;
     public final LayerNorm finalLayerNorm;
+    /**
+     * {@code text_projection} [projection_dim, hidden], no bias, of a {@code CLIPTextModelWithProjection}
+     * (config {@link TextEncoderConfig#projection}); null for a {@code CLIPTextModel}.
+     */
+    public final Linear textProjection;
+
+    /**
+     * What SDXL takes from one text encoder ({@link #encodeSdxl}).
+     *
+     * @param penultimate {@code hidden_states[-2]} [B, L, hidden]: the residual stream after layer N - 1 of N, without
+     *                    {@code final_layer_norm}
+     * @param textEmbeds  {@code text_embeds} [B, projection_dim] of a model with a projection head, else null
+     */
+    public record SdxlOutput(NDArray penultimate, NDArray textEmbeds) {
+    }
 
     /**
      * Builds the model from {@code config}, taking every weight from {@code w} (e.g. a file, or
@@ -161,6 +178,8 @@ public final class ClipTextModel {
         this.embeddings = new Embeddings(w, "text_model.embeddings", config);
         this.encoder = new Encoder(w, "text_model.encoder", config);
         this.finalLayerNorm = new LayerNorm(w, "text_model.final_layer_norm", config.hiddenSize(), config.layerNormEps());
+        this.textProjection = config.projection() == null ? null
+                : new Linear(w, "text_projection", config.hiddenSize(), config.projection().projectionDim(), false);
         this.layers = w.layersSince(before);
     }
 
@@ -246,6 +265,106 @@ public final class ClipTextModel {
     }
 
     private NDArray compute(NDArray inputIds, Map<String, NDArray> intermediates, int clipSkip) {
+        return run(inputIds, intermediates, encoder.layers.size() - (clipSkip - 1),
+                (hidden, ids, rec) -> new NDArray[] {finalLayerNorm.forward(hidden.get(hidden.size() - 1))})[0];
+    }
+
+    /**
+     * SDXL's use of a text encoder (diffusers {@code StableDiffusionXLPipeline.encode_prompt} with
+     * {@code output_hidden_states=True}, {@code clip_skip} None): {@code hidden_states[-2]}, the residual stream after
+     * layer N - 1 of the N configured layers, without {@code final_layer_norm}; and for a model with a projection head
+     * ({@code CLIPTextModelWithProjection}) the pooled, projected {@code text_embeds[b] = text_projection(
+     * final_layer_norm(hidden_states[N])[b, e_b])} at the end-of-text position {@code e_b} ({@link #poolingPositions}).
+     * Without a projection head the last layer is not run.
+     *
+     * @param inputIds      [B, L] token ids (int64)
+     * @param intermediates map to record {@code text_encoder.embeddings}, {@code text_encoder.layers.N} and (pooled
+     *                      models) {@code text_encoder.final_layer_norm} into, or null
+     * @return the penultimate hidden state [B, L, hidden] and text_embeds [B, projection_dim] or null, on
+     *         {@code inputIds}'s manager
+     * @throws IllegalArgumentException if the input is not [B, L] with L within the position table
+     */
+    public SdxlOutput encodeSdxl(NDArray inputIds, Map<String, NDArray> intermediates) {
+        int n = encoder.layers.size();
+        boolean pooled = textProjection != null;
+        NDArray[] out = Profiler.time("text_encoder", () -> run(inputIds, intermediates, pooled ? n : n - 1,
+                (hidden, ids, rec) -> {
+                    if (!pooled) {
+                        return new NDArray[] {hidden.get(n - 1)};
+                    }
+                    NDArray last = finalLayerNorm.forward(hidden.get(n));
+                    if (rec != null) {
+                        rec.put("text_encoder.final_layer_norm", last);
+                    }
+                    return new NDArray[] {hidden.get(n - 1), textProjection.forward(pool(last, poolingPositions(ids)))};
+                }));
+        return new SdxlOutput(out[0], out.length > 1 ? out[1] : null);
+    }
+
+    /**
+     * The pooling position of each row (transformers &gt;= 4.31 {@code CLIPTextTransformer.forward}): with the
+     * config's {@code eos_token_id} 2 (the legacy default real configs carry) the first position of the largest id
+     * ({@code argmax}), else the first position holding {@code eos_token_id}. For CLIP token rows both give the first
+     * {@code <|endoftext|>}: 1 + the number of BPE tokens (76 when truncated), whether the pad id is 0 or the
+     * end-of-text id itself.
+     *
+     * @param inputIds [B, L] token ids
+     * @return B positions in [0, L)
+     * @throws IllegalArgumentException for a model without a projection head, or a row without {@code eos_token_id}
+     */
+    public long[] poolingPositions(NDArray inputIds) {
+        if (config.projection() == null) {
+            throw new IllegalArgumentException("a CLIPTextModel has no pooled projection (no text_projection)");
+        }
+        long[] s = inputIds.getShape().getShape();
+        long[] ids = inputIds.toType(DataType.INT64, false).toLongArray();
+        int eos = config.projection().eosTokenId();
+        long[] pos = new long[(int) s[0]];
+        for (int b = 0; b < s[0]; b++) {
+            int off = (int) (b * s[1]);
+            int at = -1;
+            for (int i = 0; i < s[1]; i++) {
+                long id = ids[off + i];
+                if (eos == 2 ? (at < 0 || id > ids[off + at]) : (id == eos && at < 0)) {
+                    at = i;
+                }
+            }
+            if (at < 0) {
+                throw new IllegalArgumentException("input_ids row " + b + " holds no eos_token_id " + eos
+                        + ": no position to pool the text embedding at");
+            }
+            pos[b] = at;
+        }
+        return pos;
+    }
+
+    /** Rows {@code x[b, positions[b], :]} of x [B, L, D] -> [B, D] on x's manager. */
+    private static NDArray pool(NDArray x, long[] positions) {
+        ai.djl.ndarray.NDList rows = new ai.djl.ndarray.NDList();
+        for (int b = 0; b < positions.length; b++) {
+            rows.add(x.get(new NDIndex("{}, {}, :", b, positions[b])));
+        }
+        return ai.djl.ndarray.NDArrays.stack(rows, 0);
+    }
+
+    /** What a forward returns, computed from the hidden states inside {@link #run}'s scope. */
+    @FunctionalInterface
+    private interface Head {
+        /**
+         * @param hidden   {@code hidden_states[0..layers]}
+         * @param ids      the int64 ids
+         * @param recorded where to record intermediates, or null
+         */
+        NDArray[] apply(List<NDArray> hidden, NDArray ids, Map<String, NDArray> recorded);
+    }
+
+    /**
+     * Runs the embeddings and the first {@code layers} encoder layers in a scope, then {@code head} on
+     * {@code hidden_states[0..layers]} (index 0 the embeddings) and the int64 ids; the head's results (nulls allowed)
+     * and the recorded intermediates go to {@code inputIds}' manager, everything else is freed.
+     */
+    private NDArray[] run(NDArray inputIds, Map<String, NDArray> intermediates, int layers,
+                          Head head) {
         Shape s = inputIds.getShape();
         if (s.dimension() != 2 || s.get(1) < 1 || s.get(1) > config.maxPositionEmbeddings()) {
             throw new IllegalArgumentException("input_ids must be [batch, length <= " + config.maxPositionEmbeddings()
@@ -253,7 +372,7 @@ public final class ClipTextModel {
         }
         NDManager out = inputIds.getManager();
         Map<String, NDArray> recorded = new LinkedHashMap<>();
-        NDArray result;
+        NDArray[] result;
         try (NDManager scope = out.newSubManager()) {
             NDArray ids;
             if (inputIds.getDataType() == DataType.INT64) {
@@ -272,14 +391,21 @@ public final class ClipTextModel {
             if (intermediates != null) {
                 recorded.put("text_encoder.embeddings", x);
             }
-            for (int i = 0; i < encoder.layers.size() - (clipSkip - 1); i++) {
+            List<NDArray> hidden = new ArrayList<>();
+            hidden.add(x);
+            for (int i = 0; i < layers; i++) {
                 x = encoder.layers.get(i).forward(x, mask);
+                hidden.add(x);
                 if (intermediates != null) {
                     recorded.put("text_encoder.layers." + i, x);
                 }
             }
-            result = finalLayerNorm.forward(x);
-            result.attach(out);
+            result = head.apply(hidden, ids, intermediates != null ? recorded : null);
+            for (NDArray r : result) {
+                if (r != null) {
+                    r.attach(out);
+                }
+            }
             for (NDArray r : recorded.values()) {
                 r.attach(out);
             }

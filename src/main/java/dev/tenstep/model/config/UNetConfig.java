@@ -9,12 +9,24 @@ import java.util.List;
 import java.util.Set;
 
 /**
- * {@code unet/config.json} (diffusers {@code UNet2DConditionModel}) for SD 1.x/2.x.
+ * {@code unet/config.json} (diffusers {@code UNet2DConditionModel}) for SD 1.x/2.x and SDXL.
  *
  * <p>diffusers' {@code attention_head_dim} is, for these models, the <b>number of heads</b> (a
  * historical misnomer); it is exposed here as {@link #headsPerBlock} (one entry per down block; up
- * blocks use the list reversed, the mid block the last entry). Features of other UNets (class
- * embeddings, SDXL's {@code addition_embed_type}, ...) are rejected with a clear error.
+ * blocks use the list reversed, the mid block the last entry; the entry of a level without
+ * attention, SDXL's first, is unused). {@code transformer_layers_per_block} (an int or one entry
+ * per down block; SDXL base: 1, 2, 10) is {@link #transformerLayersPerBlock}, indexed the same way
+ * (diffusers {@code unet_2d_condition.py}: up blocks take the list reversed, the mid block its
+ * last entry). SDXL's added conditioning ({@code addition_embed_type} {@code text_time}) is
+ * {@link #additionEmbedType}, {@link #additionTimeEmbedDim} and
+ * {@link #projectionClassEmbeddingsInputDim}. Features of other UNets (class embeddings, other
+ * added embeddings, ...) are rejected with a clear error.
+ *
+ * @param transformerLayersPerBlock transformer blocks in each {@code Transformer2DModel} of down level i
+ * @param additionEmbedType         {@code text_time} (SDXL) or null (SD 1.x/2.x: no added embedding)
+ * @param additionTimeEmbedDim      sinusoid width per micro-conditioning number ({@code text_time}; else 0)
+ * @param projectionClassEmbeddingsInputDim input width of {@code add_embedding}: the pooled text
+ *                                  embedding's width + 6 x {@code addition_time_embed_dim} ({@code text_time}; else 0)
  */
 @JsonIgnoreProperties(ignoreUnknown = true)
 public record UNetConfig(
@@ -35,14 +47,23 @@ public record UNetConfig(
         boolean flipSinToCos,
         double freqShift,
         int downsamplePadding,
-        int timeEmbeddingDim) {
+        int timeEmbeddingDim,
+        int[] transformerLayersPerBlock,
+        String additionEmbedType,
+        int additionTimeEmbedDim,
+        int projectionClassEmbeddingsInputDim) {
+
+    /** The {@code addition_embed_type} of SDXL: pooled text embedding and six size numbers. */
+    public static final String TEXT_TIME = "text_time";
+    /** The number of SDXL micro-conditioning values ({@code time_ids}): original size, crop top-left, target size. */
+    public static final int TIME_IDS = 6;
 
     private static final Set<String> DOWN = Set.of("CrossAttnDownBlock2D", "DownBlock2D");
     private static final Set<String> UP = Set.of("CrossAttnUpBlock2D", "UpBlock2D");
 
     /** Builds and validates a config from the JSON keys' values (null = absent). */
     public static UNetConfig of(Integer inChannels, Integer outChannels, Integer sampleSize, List<String> downBlockTypes, List<String> upBlockTypes, String midBlockType, int[] blockOutChannels, JsonNode layersPerBlock, JsonNode attentionHeadDim, JsonNode numAttentionHeads, JsonNode crossAttentionDim, Integer normNumGroups, Double normEps, Boolean useLinearProjection, Boolean upcastAttention, Boolean flipSinToCos, Double freqShift, Integer downsamplePadding, Integer timeEmbeddingDim, String classEmbedType, Integer numClassEmbeds, String additionEmbedType, Integer encoderHidDim, Integer timeCondProjDim, String timeEmbeddingType, String resnetTimeScaleShift, JsonNode onlyCrossAttention, Boolean dualCrossAttention, JsonNode transformerLayersPerBlock, Integer convInKernel, Integer convOutKernel, String actFn, Boolean centerInputSample, Double midBlockScaleFactor, Double resnetOutScaleFactor, String timeEmbeddingActFn, String timestepPostAct, String attentionType) {
-        return fromJson(inChannels, outChannels, sampleSize, downBlockTypes, upBlockTypes, midBlockType == null ? null : com.fasterxml.jackson.databind.node.TextNode.valueOf(midBlockType), blockOutChannels, layersPerBlock, attentionHeadDim, numAttentionHeads, crossAttentionDim, normNumGroups, normEps, useLinearProjection, upcastAttention, flipSinToCos, freqShift, downsamplePadding, timeEmbeddingDim, classEmbedType, numClassEmbeds, additionEmbedType, encoderHidDim, timeCondProjDim, timeEmbeddingType, resnetTimeScaleShift, onlyCrossAttention, dualCrossAttention, transformerLayersPerBlock, convInKernel, convOutKernel, actFn, centerInputSample, midBlockScaleFactor, resnetOutScaleFactor, timeEmbeddingActFn, timestepPostAct, attentionType, null, null);
+        return fromJson(inChannels, outChannels, sampleSize, downBlockTypes, upBlockTypes, midBlockType == null ? null : com.fasterxml.jackson.databind.node.TextNode.valueOf(midBlockType), blockOutChannels, layersPerBlock, attentionHeadDim, numAttentionHeads, crossAttentionDim, normNumGroups, normEps, useLinearProjection, upcastAttention, flipSinToCos, freqShift, downsamplePadding, timeEmbeddingDim, classEmbedType, numClassEmbeds, additionEmbedType, encoderHidDim, timeCondProjDim, timeEmbeddingType, resnetTimeScaleShift, onlyCrossAttention, dualCrossAttention, transformerLayersPerBlock, convInKernel, convOutKernel, actFn, centerInputSample, midBlockScaleFactor, resnetOutScaleFactor, timeEmbeddingActFn, timestepPostAct, attentionType, null, null, null, null, null, null, null, null);
     }
 
     @JsonCreator
@@ -86,24 +107,35 @@ public record UNetConfig(
             @JsonProperty("timestep_post_act") String timestepPostAct,
             @JsonProperty("attention_type") String attentionType,
             @JsonProperty("cross_attention_norm") String crossAttentionNorm,
-            @JsonProperty("resnet_skip_time_act") Boolean resnetSkipTimeAct) {
+            @JsonProperty("resnet_skip_time_act") Boolean resnetSkipTimeAct,
+            @JsonProperty("addition_time_embed_dim") Integer additionTimeEmbedDim,
+            @JsonProperty("projection_class_embeddings_input_dim") Integer projectionClassEmbeddingsInputDim,
+            @JsonProperty("reverse_transformer_layers_per_block") JsonNode reverseTransformerLayersPerBlock,
+            @JsonProperty("mid_block_only_cross_attention") Boolean midBlockOnlyCrossAttention,
+            @JsonProperty("encoder_hid_dim_type") String encoderHidDimType,
+            @JsonProperty("class_embeddings_concat") Boolean classEmbeddingsConcat) {
         layersPerBlock = Configs.present(layersPerBlock);
         attentionHeadDim = Configs.present(attentionHeadDim);
         numAttentionHeads = Configs.present(numAttentionHeads);
         crossAttentionDim = Configs.present(crossAttentionDim);
         onlyCrossAttention = Configs.present(onlyCrossAttention);
         transformerLayersPerBlock = Configs.present(transformerLayersPerBlock);
+        reverseTransformerLayersPerBlock = Configs.present(reverseTransformerLayersPerBlock);
         unsupported(classEmbedType != null, "class_embed_type '" + classEmbedType + "' (class embeddings)");
         unsupported(numClassEmbeds != null, "num_class_embeds " + numClassEmbeds + " (class embeddings)");
-        unsupported(additionEmbedType != null, "addition_embed_type '" + additionEmbedType + "' (SDXL-style conditioning)");
+        unsupported(additionEmbedType != null && !additionEmbedType.equals(TEXT_TIME),
+                "addition_embed_type '" + additionEmbedType + "' (only text_time, SDXL's)");
         unsupported(encoderHidDim != null, "encoder_hid_dim " + encoderHidDim);
+        unsupported(encoderHidDimType != null, "encoder_hid_dim_type '" + encoderHidDimType + "'");
+        unsupported(Boolean.TRUE.equals(midBlockOnlyCrossAttention), "mid_block_only_cross_attention true");
+        unsupported(Boolean.TRUE.equals(classEmbeddingsConcat), "class_embeddings_concat true");
+        unsupported(reverseTransformerLayersPerBlock != null,
+                "reverse_transformer_layers_per_block (per-layer transformer depths of the up blocks)");
         unsupported(timeCondProjDim != null, "time_cond_proj_dim (LCM-style guidance embedding)");
         unsupported(timeEmbeddingType != null && !timeEmbeddingType.equals("positional"), "time_embedding_type '" + timeEmbeddingType + "'");
         unsupported(resnetTimeScaleShift != null && !resnetTimeScaleShift.equals("default"), "resnet_time_scale_shift '" + resnetTimeScaleShift + "'");
         unsupported(onlyCrossAttention != null && anyTrue(onlyCrossAttention), "only_cross_attention " + onlyCrossAttention);
         unsupported(Boolean.TRUE.equals(dualCrossAttention), "dual_cross_attention");
-        unsupported(transformerLayersPerBlock != null && !allOnes(transformerLayersPerBlock),
-                "transformer_layers_per_block " + transformerLayersPerBlock + " (only 1)");
         unsupported(convInKernel != null && convInKernel != 3, "conv_in_kernel " + convInKernel);
         unsupported(convOutKernel != null && convOutKernel != 3, "conv_out_kernel " + convOutKernel);
         unsupported(actFn != null && !actFn.equals("silu"), "act_fn '" + actFn + "'");
@@ -158,10 +190,30 @@ public record UNetConfig(
             } else {
                 heads[i] = h.asInt();
             }
-            if (heads[i] <= 0 || blockOutChannels[i] % heads[i] != 0) {
+            // a level without attention (SDXL's first) never uses its entry
+            boolean attends = downBlockTypes.get(i).startsWith("CrossAttn")
+                    || upBlockTypes.get(levels - 1 - i).startsWith("CrossAttn") || i == levels - 1;
+            if (attends && (heads[i] <= 0 || blockOutChannels[i] % heads[i] != 0)) {
                 throw new IllegalArgumentException("attention_head_dim (number of heads) " + heads[i]
                         + " does not divide block_out_channels " + blockOutChannels[i]);
             }
+        }
+        int[] depth = perLevel(transformerLayersPerBlock, levels, "transformer_layers_per_block", 1);
+        int timeIdDim = 0;
+        int addInput = 0;
+        if (additionEmbedType != null) {
+            if (additionTimeEmbedDim == null || additionTimeEmbedDim <= 0) {
+                throw new IllegalArgumentException("addition_embed_type 'text_time' needs a positive addition_time_embed_dim, got "
+                        + additionTimeEmbedDim);
+            }
+            if (projectionClassEmbeddingsInputDim == null || projectionClassEmbeddingsInputDim <= TIME_IDS * additionTimeEmbedDim) {
+                throw new IllegalArgumentException("addition_embed_type 'text_time' needs projection_class_embeddings_input_dim "
+                        + "greater than " + TIME_IDS + " x addition_time_embed_dim = " + TIME_IDS * additionTimeEmbedDim
+                        + " (the pooled text embedding's width plus the six size embeddings), got "
+                        + projectionClassEmbeddingsInputDim);
+            }
+            timeIdDim = additionTimeEmbedDim;
+            addInput = projectionClassEmbeddingsInputDim;
         }
         if (crossAttentionDim != null && crossAttentionDim.asInt() <= 0) {
             throw new IllegalArgumentException("cross_attention_dim " + crossAttentionDim + " is not positive");
@@ -181,7 +233,29 @@ public record UNetConfig(
                 crossAttentionDim == null ? 1280 : crossAttentionDim.asInt(), groups, Configs.or(normEps, 1e-5),
                 Configs.or(useLinearProjection, false), Configs.or(upcastAttention, false), Configs.or(flipSinToCos, true),
                 Configs.or(freqShift, 0.0), Configs.or(downsamplePadding, 1),
-                Configs.or(timeEmbeddingDim, blockOutChannels[0] * 4));
+                Configs.or(timeEmbeddingDim, blockOutChannels[0] * 4), depth, additionEmbedType, timeIdDim, addInput);
+    }
+
+    /**
+     * An int or a list of one positive int per level (diffusers broadcasts an int to every level).
+     *
+     * @throws IllegalArgumentException naming the key when the list has the wrong length or an entry is not a
+     *                                  positive int
+     */
+    private static int[] perLevel(JsonNode n, int levels, String key, int dflt) {
+        int[] out = new int[levels];
+        for (int i = 0; i < levels; i++) {
+            JsonNode e = n == null ? null : n.isArray() ? n.get(i) : n;
+            if (n != null && n.isArray() && n.size() != levels) {
+                throw new IllegalArgumentException(key + " list has " + n.size() + " entries, expected " + levels);
+            }
+            unsupported(e != null && e.isArray(), key + " " + n + " (per-layer lists)");
+            if (e != null && !(e.isInt() && e.asInt() > 0)) {
+                throw new IllegalArgumentException(key + " entry " + e + " is not a positive integer");
+            }
+            out[i] = e == null ? dflt : e.asInt();
+        }
+        return out;
     }
 
     private static boolean anyTrue(JsonNode n) {
@@ -196,26 +270,38 @@ public record UNetConfig(
         return n.asBoolean(false);
     }
 
-    private static boolean allOnes(JsonNode n) {
-        if (n.isArray()) {
-            for (JsonNode e : n) {
-                if (!(e.isInt() && e.asInt() == 1)) {
-                    return false;
-                }
-            }
-            return true;
-        }
-        return n.isInt() && n.asInt() == 1;
-    }
-
     private static void unsupported(boolean condition, String what) {
         if (condition) {
             throw new UnsupportedOperationException("unsupported UNet feature: " + what
-                    + " (Stable Diffusion 1.x/2.x UNets only)");
+                    + " (Stable Diffusion 1.x, 2.x and SDXL UNets only)");
         }
     }
 
     public int levels() {
         return blockOutChannels.length;
+    }
+
+    /** Whether the UNet has SDXL's added conditioning ({@code addition_embed_type} {@code text_time}). */
+    public boolean hasTextTimeEmbedding() {
+        return TEXT_TIME.equals(additionEmbedType);
+    }
+
+    /**
+     * The width of the pooled text embedding the added conditioning takes ({@code text_embeds}):
+     * {@code projection_class_embeddings_input_dim - 6 x addition_time_embed_dim} (SDXL base: 2816 - 1536 = 1280);
+     * 0 without added conditioning.
+     */
+    public int textEmbedsDim() {
+        return hasTextTimeEmbedding() ? projectionClassEmbeddingsInputDim - TIME_IDS * additionTimeEmbedDim : 0;
+    }
+
+    /** Transformer blocks per {@code Transformer2DModel} of up block i (the down list reversed). */
+    public int transformerLayersUp(int i) {
+        return transformerLayersPerBlock[levels() - 1 - i];
+    }
+
+    /** Transformer blocks of the mid block's {@code Transformer2DModel} (the last down entry). */
+    public int transformerLayersMid() {
+        return transformerLayersPerBlock[levels() - 1];
     }
 }

@@ -9,6 +9,12 @@ import java.util.List;
 /**
  * {@code vae/config.json} (diffusers {@code AutoencoderKL}). The image is
  * {@code 2^(levels - 1)} times the latent per side, levels = {@code block_out_channels.length}.
+ *
+ * @param scalingFactor latents of the pipeline are {@code scaling_factor} times the VAE's (SD 1.x/2.x 0.18215,
+ *                      SDXL 0.13025; absent: 0.18215)
+ * @param forceUpcast   {@code force_upcast} (absent: true, diffusers' default): the VAE must run in float32 when the
+ *                      rest runs in half precision (SDXL's VAE overflows in fp16; diffusers
+ *                      {@code StableDiffusionXLPipeline} upcasts it)
  */
 @JsonIgnoreProperties(ignoreUnknown = true)
 public record VaeConfig(
@@ -20,7 +26,8 @@ public record VaeConfig(
         int normNumGroups,
         String actFn,
         double scalingFactor,
-        int sampleSize) {
+        int sampleSize,
+        boolean forceUpcast) {
 
     /** Builds and validates a config from the JSON keys' values (null = absent). */
     public static VaeConfig of(Integer inChannels, Integer outChannels, Integer latentChannels, int[] blockOutChannels,
@@ -97,12 +104,15 @@ public record VaeConfig(
         if (midBlockAddAttention != null && !midBlockAddAttention) {
             throw new UnsupportedOperationException("VAE mid_block_add_attention false (mid block without attention) is not supported");
         }
+        if (scalingFactor != null && !(scalingFactor > 0 && Double.isFinite(scalingFactor))) {
+            throw new IllegalArgumentException("scaling_factor must be a positive number, got " + scalingFactor);
+        }
         if (actFn != null && !actFn.equals("silu")) {
             throw new UnsupportedOperationException("VAE act_fn '" + actFn + "' is not supported (silu)");
         }
         return new VaeConfig(Configs.or(inChannels, 3), Configs.or(outChannels, 3), Configs.or(latentChannels, 4),
                 blocks, Configs.or(layersPerBlock, 1), groups, "silu",
-                Configs.or(scalingFactor, 0.18215), Configs.or(sampleSize, 32));
+                Configs.or(scalingFactor, 0.18215), Configs.or(sampleSize, 32), Configs.or(forceUpcast, true));
     }
 
     /** Image pixels per latent pixel per side: {@code 2^(levels - 1)}. */

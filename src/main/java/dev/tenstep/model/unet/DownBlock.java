@@ -26,14 +26,15 @@ public final class DownBlock {
     /**
      * @param crossAttention true for {@code CrossAttnDownBlock2D}
      * @param heads          attention heads (diffusers' {@code attention_head_dim} entry); unused without attention
+     * @param depth          transformer blocks per attention ({@code transformer_layers_per_block} entry)
      */
-    public DownBlock(Weights w, String prefix, UNetConfig c, boolean crossAttention, long in, long out, long heads,
+    public DownBlock(Weights w, String prefix, UNetConfig c, boolean crossAttention, long in, long out, long heads, int depth,
                      long tembChannels, boolean addDownsample) {
         for (int j = 0; j < c.layersPerBlock(); j++) {
             resnets.add(new ResnetBlock2D(w, prefix + ".resnets." + j, j == 0 ? in : out, out, tembChannels,
                     c.normNumGroups(), c.normEps()));
             if (crossAttention) {
-                attentions.add(new Transformer2DModel(w, prefix + ".attentions." + j, c, out, heads));
+                attentions.add(new Transformer2DModel(w, prefix + ".attentions." + j, c, out, heads, depth));
             }
         }
         this.downsampler = addDownsample ? new Downsample2D(w, prefix + ".downsamplers.0", out, c.downsamplePadding()) : null;
@@ -47,6 +48,14 @@ public final class DownBlock {
      *         and the states it contributes to the skip connections, all attached to x's manager
      */
     public Output forward(NDArray x, NDArray tembAct, NDArray context) {
+        return forward(x, tembAct, context, null);
+    }
+
+    /**
+     * As {@link #forward(NDArray, NDArray, NDArray)}, passing each transformer's output to {@code hook} as
+     * {@code attentions.j} (valid during the callback only), or no hook when null.
+     */
+    public Output forward(NDArray x, NDArray tembAct, NDArray context, java.util.function.BiConsumer<String, NDArray> hook) {
         NDManager parent = x.getManager();
         try (NDManager sub = parent.newSubManager()) {
             x.tempAttach(sub);
@@ -56,6 +65,9 @@ public final class DownBlock {
                 h = resnets.get(j).forward(h, tembAct);
                 if (!attentions.isEmpty()) {
                     h = attentions.get(j).forward(h, context);
+                    if (hook != null) {
+                        hook.accept("attentions." + j, h);
+                    }
                 }
                 states.add(h);
             }

@@ -13,9 +13,10 @@ import dev.tenstep.model.nn.Ops;
 import java.util.List;
 
 /**
- * diffusers {@code transformer_2d.Transformer2DModel} (continuous input, one transformer block, as
- * in SD 1.x/2.x): {@code norm} (GroupNorm, eps 1e-6), {@code proj_in}, flatten to tokens,
- * {@code transformer_blocks.0}, back to NCHW, {@code proj_out}, plus the input.
+ * diffusers {@code transformer_2d.Transformer2DModel} (continuous input): {@code norm} (GroupNorm,
+ * eps 1e-6), {@code proj_in}, flatten to tokens, {@code transformer_blocks.0 .. depth-1} in sequence
+ * (one in SD 1.x/2.x; SDXL's {@code transformer_layers_per_block} sets the depth per level), back
+ * to NCHW, {@code proj_out}, plus the input.
  * {@code proj_in}/{@code proj_out} are 1x1 convolutions ([C, C, 1, 1]) or, with
  * {@code use_linear_projection}, linear layers ([C, C]) applied to the tokens.
  */
@@ -38,15 +39,19 @@ public final class Transformer2DModel {
      *                 {@code cross_attention_dim}, {@code upcast_attention})
      * @param channels channels of the feature map
      * @param heads    attention heads
+     * @param depth    transformer blocks ({@code transformer_layers_per_block} entry), &gt;= 1
      */
-    public Transformer2DModel(Weights w, String prefix, UNetConfig config, long channels, long heads) {
+    public Transformer2DModel(Weights w, String prefix, UNetConfig config, long channels, long heads, int depth) {
         int groups = config.normNumGroups();
         boolean linearProjection = config.useLinearProjection();
         this.norm = new GroupNorm(w, prefix + ".norm", groups, channels, NORM_EPS);
         this.projInConv = linearProjection ? null : new Conv2d(w, prefix + ".proj_in", channels, channels, 1);
         this.projInLinear = linearProjection ? new Linear(w, prefix + ".proj_in", channels, channels, true) : null;
-        this.transformerBlocks = List.of(
-                new BasicTransformerBlock(w, prefix + ".transformer_blocks.0", config, channels, heads));
+        java.util.List<BasicTransformerBlock> blocks = new java.util.ArrayList<>();
+        for (int d = 0; d < depth; d++) {
+            blocks.add(new BasicTransformerBlock(w, prefix + ".transformer_blocks." + d, config, channels, heads));
+        }
+        this.transformerBlocks = List.copyOf(blocks);
         this.projOutConv = linearProjection ? null : new Conv2d(w, prefix + ".proj_out", channels, channels, 1);
         this.projOutLinear = linearProjection ? new Linear(w, prefix + ".proj_out", channels, channels, true) : null;
     }

@@ -23,10 +23,16 @@ import dev.tenstep.io.TensorFile;
 import java.io.IOException;
 
 /**
- * The Stable Diffusion 1.x/2.x denoiser, diffusers {@code unet_2d_condition.UNet2DConditionModel}
+ * The Stable Diffusion 1.x/2.x and SDXL denoiser, diffusers {@code unet_2d_condition.UNet2DConditionModel}
  * (with {@code resnet.py}, {@code attention.py}, {@code transformer_2d.py}, {@code unet_2d_blocks.py}):
  * {@code time_proj} -> {@code time_embedding}; {@code conv_in}; down blocks (skip states kept);
  * {@code mid_block}; up blocks (consuming the skip states); {@code conv_norm_out}, SiLU, {@code conv_out}.
+ *
+ * <p>SDXL ({@code addition_embed_type} {@code text_time}) adds to the time embedding
+ * {@code aug = add_embedding(concat(text_embeds, add_time_proj(time_ids).reshape(B, 6 x addition_time_embed_dim)))}
+ * (diffusers {@code get_aug_embed}): each of the six size numbers through the same sinusoid as the timestep, at width
+ * {@code addition_time_embed_dim}; every resnet then receives {@code time_embedding(t) + aug}
+ * ({@link AddedConditioning}).
  *
  * <p>Every dimension comes from {@code unet/config.json}. Weights are read-only mappings of the
  * safetensors file, owned by a sub-manager of the manager given to {@link #load} and released by
@@ -40,6 +46,10 @@ public final class UNet2DConditionModel implements AutoCloseable {
 
     public final Timesteps timeProj;
     public final TimestepEmbedding timeEmbedding;
+    /** {@code add_time_proj}: the sinusoid of the SDXL time ids ({@code text_time}), else null. */
+    public final Timesteps addTimeProj;
+    /** {@code add_embedding} [temb, projection_class_embeddings_input_dim] -> [temb, temb] ({@code text_time}), else null. */
+    public final TimestepEmbedding addEmbedding;
     public final Conv2d convIn;
     public final List<DownBlock> downBlocks = new ArrayList<>();
     public final UNetMidBlock2DCrossAttn midBlock;
@@ -70,6 +80,13 @@ public final class UNet2DConditionModel implements AutoCloseable {
 
         timeProj = new Timesteps(boc[0], c.flipSinToCos(), c.freqShift());
         timeEmbedding = new TimestepEmbedding(w, "time_embedding", boc[0], temb);
+        if (c.hasTextTimeEmbedding()) {
+            addTimeProj = new Timesteps(c.additionTimeEmbedDim(), c.flipSinToCos(), c.freqShift());
+            addEmbedding = new TimestepEmbedding(w, "add_embedding", c.projectionClassEmbeddingsInputDim(), temb);
+        } else {
+            addTimeProj = null;
+            addEmbedding = null;
+        }
         convIn = new Conv2d(w, "conv_in", c.inChannels(), boc[0], 3);
 
         int out = boc[0];
@@ -79,10 +96,12 @@ public final class UNet2DConditionModel implements AutoCloseable {
             boolean last = i == levels - 1;
             String p = "down_blocks." + i;
             String type = c.downBlockTypes().get(i);
-            downBlocks.add(new DownBlock(w, p, c, type.equals("CrossAttnDownBlock2D"), in, out, heads[i], temb, !last));
+            downBlocks.add(new DownBlock(w, p, c, type.equals("CrossAttnDownBlock2D"), in, out, heads[i],
+                    c.transformerLayersPerBlock()[i], temb, !last));
         }
 
-        midBlock = new UNetMidBlock2DCrossAttn(w, "mid_block", c, boc[levels - 1], heads[levels - 1], temb);
+        midBlock = new UNetMidBlock2DCrossAttn(w, "mid_block", c, boc[levels - 1], heads[levels - 1],
+                c.transformerLayersMid(), temb);
 
         out = boc[levels - 1];
         for (int i = 0; i < levels; i++) {
@@ -93,7 +112,7 @@ public final class UNet2DConditionModel implements AutoCloseable {
             String p = "up_blocks." + i;
             String type = c.upBlockTypes().get(i);
             upBlocks.add(new UpBlock(w, p, c, type.equals("CrossAttnUpBlock2D"), prev, out, skip, heads[levels - 1 - i],
-                    temb, !last));
+                    c.transformerLayersUp(i), temb, !last));
         }
 
         convNormOut = new GroupNorm(w, "conv_norm_out", c.normNumGroups(), boc[0], c.normEps());
@@ -207,7 +226,25 @@ public final class UNet2DConditionModel implements AutoCloseable {
      * @param hook receives (name, array), or null
      */
     public NDArray forward(NDArray sample, float timestep, NDArray encoderHiddenStates, BiConsumer<String, NDArray> hook) {
-        return Profiler.time("unet", () -> compute(sample, timestep, encoderHiddenStates, hook));
+        return Profiler.time("unet", () -> compute(sample, timestep, null, encoderHiddenStates, null, hook, false));
+    }
+
+    /**
+     * One SDXL denoiser evaluation: as {@link #forward(NDArray, float, NDArray, BiConsumer)} with the added
+     * conditioning of an {@code addition_embed_type} {@code text_time} UNet; the hook also receives
+     * {@code unet.add_time_proj} [6B, addition_time_embed_dim] (row 6b + j = time id j of row b),
+     * {@code unet.add_embedding} [B, T] ({@code aug}), {@code unet.down_blocks.N.attentions.M} and
+     * {@code unet.mid_block.attentions.0}.
+     *
+     * @param added text_embeds [B, text_embeds_dim] and time_ids [B, 6] (float32 or the compute dtype), or null for a
+     *              UNet without added conditioning
+     * @param hook  receives (name, array), or null
+     * @throws IllegalArgumentException if the added conditioning is missing, present for a UNet without it, or
+     *                                  misshaped
+     */
+    public NDArray forward(NDArray sample, float timestep, NDArray encoderHiddenStates, AddedConditioning added,
+                           BiConsumer<String, NDArray> hook) {
+        return Profiler.time("unet", () -> compute(sample, timestep, null, encoderHiddenStates, added, hook, true));
     }
 
     /**
@@ -225,22 +262,27 @@ public final class UNet2DConditionModel implements AutoCloseable {
             throw new IllegalArgumentException("UNet timesteps must be [" + sample.getShape().get(0) + "], got "
                     + timesteps.getShape());
         }
-        return Profiler.time("unet", () -> compute(sample, 0f, timesteps, encoderHiddenStates, null));
+        return Profiler.time("unet", () -> compute(sample, 0f, timesteps, encoderHiddenStates, null, null, false));
     }
 
-    private NDArray compute(NDArray sample, float timestep, NDArray encoderHiddenStates, BiConsumer<String, NDArray> hook) {
-        return compute(sample, timestep, null, encoderHiddenStates, hook);
-    }
-
-    /** With {@code timesteps} ([B]) non-null, it replaces the scalar {@code timestep}. */
+    /**
+     * With {@code timesteps} ([B]) non-null, it replaces the scalar {@code timestep}; {@code transformerRecords} also
+     * reports each block's transformer outputs to the hook (the added-conditioning forward's contract).
+     */
     private NDArray compute(NDArray sample, float timestep, NDArray timesteps, NDArray encoderHiddenStates,
-                            BiConsumer<String, NDArray> hook) {
+                            AddedConditioning added, BiConsumer<String, NDArray> hook, boolean transformerRecords) {
         check(sample, timestep, encoderHiddenStates);
+        checkAdded(sample.getShape().get(0), added);
         BiConsumer<String, NDArray> h = hook != null ? hook : (n, a) -> { };
+        boolean inner = hook != null && transformerRecords;
         NDManager caller = sample.getManager();
         try (NDManager fm = caller.newSubManager()) {
             sample.tempAttach(fm);
             encoderHiddenStates.tempAttach(fm);
+            if (added != null) {
+                added.textEmbeds().tempAttach(fm);
+                added.timeIds().tempAttach(fm);
+            }
             long b = sample.getShape().get(0);
 
             if (timesteps != null) {
@@ -254,6 +296,9 @@ public final class UNet2DConditionModel implements AutoCloseable {
             h.accept("unet.time_proj", tproj);
             NDArray temb = timeEmbedding.forward(tproj);
             h.accept("unet.time_embedding", temb);
+            if (added != null) {
+                temb = temb.add(augEmbedding(added, b, sample.getDataType(), h));
+            }
             NDArray tembAct = Ops.silu(temb);
 
             NDArray x = convIn.forward(sample);
@@ -262,14 +307,16 @@ public final class UNet2DConditionModel implements AutoCloseable {
             skips.add(x);
             for (int i = 0; i < downBlocks.size(); i++) {
                 Scope.checkCancelled();
-                DownBlock.Output o = downBlocks.get(i).forward(x, tembAct, encoderHiddenStates);
+                String name = "unet.down_blocks." + i + ".";
+                DownBlock.Output o = downBlocks.get(i).forward(x, tembAct, encoderHiddenStates,
+                        inner ? (n, a) -> h.accept(name + n, a) : null);
                 x = o.hidden();
                 skips.addAll(o.skips());
                 h.accept("unet.down_blocks." + i, x);
             }
 
             Scope.checkCancelled();
-            x = midBlock.forward(x, tembAct, encoderHiddenStates);
+            x = midBlock.forward(x, tembAct, encoderHiddenStates, inner ? (n, a) -> h.accept("unet.mid_block." + n, a) : null);
             h.accept("unet.mid_block", x);
 
             for (int i = 0; i < upBlocks.size(); i++) {
@@ -294,6 +341,49 @@ public final class UNet2DConditionModel implements AutoCloseable {
             h.accept("unet.conv_out", out);
             out.attach(caller);
             return out;
+        }
+    }
+
+    /**
+     * SDXL's {@code aug}: {@code add_embedding(concat(text_embeds, add_time_proj(time_ids.flatten()).reshape(B, -1)))},
+     * the sinusoids in float32 (diffusers), the embedding in the compute dtype.
+     */
+    private NDArray augEmbedding(AddedConditioning added, long b, DataType dtype, BiConsumer<String, NDArray> h) {
+        NDArray ids = added.timeIds().reshape(b * UNetConfig.TIME_IDS);
+        NDArray proj = addTimeProj.forward(ids.toType(DataType.FLOAT32, false));
+        h.accept("unet.add_time_proj", proj);
+        NDArray timeEmbeds = proj.reshape(b, (long) UNetConfig.TIME_IDS * config.additionTimeEmbedDim());
+        NDArray text = added.textEmbeds().toType(timeEmbeds.getDataType(), false);
+        NDArray addEmbeds = text.concat(timeEmbeds, 1);
+        if (addEmbeds.getDataType() != dtype) {
+            addEmbeds = addEmbeds.toType(dtype, false);
+        }
+        NDArray aug = addEmbedding.forward(addEmbeds);
+        h.accept("unet.add_embedding", aug);
+        return aug;
+    }
+
+    private void checkAdded(long batch, AddedConditioning added) {
+        if (!config.hasTextTimeEmbedding()) {
+            if (added != null) {
+                throw new IllegalArgumentException("this UNet has no added conditioning (addition_embed_type null); "
+                        + "text_embeds/time_ids must not be given");
+            }
+            return;
+        }
+        if (added == null || added.textEmbeds() == null || added.timeIds() == null) {
+            throw new IllegalArgumentException("this UNet (addition_embed_type 'text_time', SDXL) needs text_embeds and "
+                    + "time_ids (added conditioning)");
+        }
+        long[] t = added.textEmbeds().getShape().getShape();
+        if (t.length != 2 || t[0] != batch || t[1] != config.textEmbedsDim()) {
+            throw new IllegalArgumentException("UNet text_embeds must be [" + batch + ", " + config.textEmbedsDim() + "] "
+                    + "(projection_class_embeddings_input_dim - 6 x addition_time_embed_dim), got " + added.textEmbeds().getShape());
+        }
+        long[] i = added.timeIds().getShape().getShape();
+        if (i.length != 2 || i[0] != batch || i[1] != UNetConfig.TIME_IDS) {
+            throw new IllegalArgumentException("UNet time_ids must be [" + batch + ", " + UNetConfig.TIME_IDS + "], got "
+                    + added.timeIds().getShape());
         }
     }
 

@@ -15,9 +15,11 @@ public final class UNetMidBlock2DCrossAttn {
     /** {@code attentions.0} */
     public final List<Transformer2DModel> attentions;
 
-    public UNetMidBlock2DCrossAttn(Weights w, String prefix, UNetConfig c, long channels, long heads, long tembChannels) {
+    /** @param depth transformer blocks of {@code attentions.0} (the last {@code transformer_layers_per_block} entry) */
+    public UNetMidBlock2DCrossAttn(Weights w, String prefix, UNetConfig c, long channels, long heads, int depth,
+                                   long tembChannels) {
         ResnetBlock2D r0 = new ResnetBlock2D(w, prefix + ".resnets.0", channels, channels, tembChannels, c.normNumGroups(), c.normEps());
-        Transformer2DModel a0 = new Transformer2DModel(w, prefix + ".attentions.0", c, channels, heads);
+        Transformer2DModel a0 = new Transformer2DModel(w, prefix + ".attentions.0", c, channels, heads, depth);
         ResnetBlock2D r1 = new ResnetBlock2D(w, prefix + ".resnets.1", channels, channels, tembChannels, c.normNumGroups(), c.normEps());
         this.resnets = List.of(r0, r1);
         this.attentions = List.of(a0);
@@ -25,11 +27,19 @@ public final class UNetMidBlock2DCrossAttn {
 
     /** [B, C, H, W] -> [B, C, H, W], attached to x's manager. */
     public NDArray forward(NDArray x, NDArray tembAct, NDArray context) {
+        return forward(x, tembAct, context, null);
+    }
+
+    /** As {@link #forward(NDArray, NDArray, NDArray)}, passing the transformer's output to {@code hook} as {@code attentions.0}. */
+    public NDArray forward(NDArray x, NDArray tembAct, NDArray context, java.util.function.BiConsumer<String, NDArray> hook) {
         NDManager parent = x.getManager();
         try (NDManager sub = parent.newSubManager()) {
             x.tempAttach(sub);
             NDArray h = resnets.get(0).forward(x, tembAct);
             h = attentions.get(0).forward(h, context);
+            if (hook != null) {
+                hook.accept("attentions.0", h);
+            }
             h = resnets.get(1).forward(h, tembAct);
             h.attach(parent);
             return h;

@@ -29,15 +29,16 @@ public final class UpBlock {
      * @param out            output channels of the block
      * @param skip           channels of the skip state consumed by the last resnet (the earlier ones get {@code out})
      * @param heads          attention heads; unused without attention
+     * @param depth          transformer blocks per attention ({@code transformer_layers_per_block}, reversed)
      */
     public UpBlock(Weights w, String prefix, UNetConfig c, boolean crossAttention, long prev, long out, long skip,
-                   long heads, long tembChannels, boolean addUpsample) {
+                   long heads, int depth, long tembChannels, boolean addUpsample) {
         int n = c.layersPerBlock() + 1;
         for (int j = 0; j < n; j++) {
             long resIn = (j == 0 ? prev : out) + (j == n - 1 ? skip : out);
             resnets.add(new ResnetBlock2D(w, prefix + ".resnets." + j, resIn, out, tembChannels, c.normNumGroups(), c.normEps()));
             if (crossAttention) {
-                attentions.add(new Transformer2DModel(w, prefix + ".attentions." + j, c, out, heads));
+                attentions.add(new Transformer2DModel(w, prefix + ".attentions." + j, c, out, heads, depth));
             }
         }
         this.upsampler = addUpsample ? new Upsample2D(w, prefix + ".upsamplers.0", out) : null;

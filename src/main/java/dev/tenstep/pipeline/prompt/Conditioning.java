@@ -14,6 +14,12 @@ import java.util.Set;
  * encoded once ({@link PromptEncoder}), and for each sampler step the classifier-free-guidance context
  * [2, L, D] (row 0 negative, row 1 prompt). When the two rows have different chunk counts the shorter is padded
  * with chunks of the empty prompt's encoding (AUTOMATIC1111's "pad prompt/negative prompt to be same length").
+ *
+ * <p>SDXL adds a pooled text embedding per text ({@link #pooledAt}, [2, P]) and the <b>zero unconditional branch</b>:
+ * built with {@code zeroEmptyNegative} (the model's {@code force_zeros_for_empty_prompt}), an empty negative prompt
+ * gives row 0 all zeros, context and pooled embedding, instead of the encoding of "" (diffusers
+ * {@code StableDiffusionXLPipeline.encode_prompt} with no negative prompt; A1111's SDXL conditioner with an empty
+ * negative prompt). In this project's request model "no negative prompt" is the empty string.
  */
 public final class Conditioning {
     private final PromptSchedule positive;
@@ -22,9 +28,13 @@ public final class Conditioning {
     private final List<PromptEncoder.Encoded> negativeTexts;
     private final PromptEncoder.Encoded empty;
     private final List<String> warnings;
+    /** Row 0 is zeros (SDXL, empty negative prompt): the negative texts are not encoded. */
+    private final boolean zeroNegative;
 
     private Conditioning(PromptSchedule positive, PromptSchedule negative, List<PromptEncoder.Encoded> positiveTexts,
-                         List<PromptEncoder.Encoded> negativeTexts, PromptEncoder.Encoded empty, List<String> warnings) {
+                         List<PromptEncoder.Encoded> negativeTexts, PromptEncoder.Encoded empty, List<String> warnings,
+                         boolean zeroNegative) {
+        this.zeroNegative = zeroNegative;
         this.positive = positive;
         this.negative = negative;
         this.positiveTexts = positiveTexts;
@@ -48,6 +58,18 @@ public final class Conditioning {
      */
     public static Conditioning build(PromptEncoder encoder, NDManager manager, String prompt, String negative, int steps,
                                      PromptSyntax syntax, int clipSkip, Map<String, PromptEncoder.Encoded> cache) {
+        return build(encoder, manager, prompt, negative, steps, syntax, clipSkip, cache, false);
+    }
+
+    /**
+     * As {@link #build(PromptEncoder, NDManager, String, String, int, PromptSyntax, int, Map)}; with
+     * {@code zeroEmptyNegative} an empty negative prompt ({@code ""}) gives the zero unconditional branch (SDXL's
+     * {@code force_zeros_for_empty_prompt}); any other negative prompt is encoded.
+     */
+    public static Conditioning build(PromptEncoder encoder, NDManager manager, String prompt, String negative, int steps,
+                                     PromptSyntax syntax, int clipSkip, Map<String, PromptEncoder.Encoded> cache,
+                                     boolean zeroEmptyNegative) {
+        boolean zero = zeroEmptyNegative && negative.isEmpty();
         PromptSchedule pos = PromptSchedule.of(prompt, steps, syntax);
         PromptSchedule neg = PromptSchedule.of(negative, steps, syntax);
         List<PromptEncoder.Encoded> p = new ArrayList<>();
@@ -55,14 +77,17 @@ public final class Conditioning {
         for (PromptSchedule.Entry e : pos.entries()) {
             p.add(encode(encoder, manager, e.text(), syntax, clipSkip, cache));
         }
-        for (PromptSchedule.Entry e : neg.entries()) {
-            n.add(encode(encoder, manager, e.text(), syntax, clipSkip, cache));
+        if (!zero) {
+            for (PromptSchedule.Entry e : neg.entries()) {
+                n.add(encode(encoder, manager, e.text(), syntax, clipSkip, cache));
+            }
         }
-        PromptEncoder.Encoded empty = encode(encoder, manager, "", syntax, clipSkip, cache);
+        // zero rows span the prompt's chunks: no chunk of "" pads anything
+        PromptEncoder.Encoded empty = zero ? null : encode(encoder, manager, "", syntax, clipSkip, cache);
         Set<String> warnings = new LinkedHashSet<>();
         warnLong("prompt", p, warnings);
         warnLong("negative prompt", n, warnings);
-        return new Conditioning(pos, neg, p, n, empty, new ArrayList<>(warnings));
+        return new Conditioning(pos, neg, p, n, empty, new ArrayList<>(warnings), zero);
     }
 
     private static void warnLong(String what, List<PromptEncoder.Encoded> texts, Set<String> warnings) {
@@ -131,23 +156,51 @@ public final class Conditioning {
         return "p" + positive.indexAt(k) + "/n" + negative.indexAt(k);
     }
 
+    /** Whether row 0 is the zero unconditional branch (SDXL, empty negative prompt). */
+    public boolean zeroNegative() {
+        return zeroNegative;
+    }
+
     /** The shape of step k's context: [2, 77 * chunks, D]. */
     public long[] shapeAt(int k) {
         PromptEncoder.Encoded p = positiveTexts.get(positive.indexAt(k));
-        PromptEncoder.Encoded n = negativeTexts.get(negative.indexAt(k));
-        int chunks = Math.max(p.chunks(), n.chunks());
+        int chunks = chunksAt(k);
         return new long[] {2, (long) chunks * PromptChunks.CHUNK_LENGTH, p.dim()};
     }
 
-    /** Step k's context, row-major [2, 77 * chunks, D]: row 0 the negative prompt, row 1 the prompt. */
+    private int chunksAt(int k) {
+        int chunks = positiveTexts.get(positive.indexAt(k)).chunks();
+        return zeroNegative ? chunks : Math.max(chunks, negativeTexts.get(negative.indexAt(k)).chunks());
+    }
+
+    /** Step k's context, row-major [2, 77 * chunks, D]: row 0 the negative prompt (zeros: {@link #zeroNegative}), row 1 the prompt. */
     public float[] contextAt(int k) {
         PromptEncoder.Encoded p = positiveTexts.get(positive.indexAt(k));
-        PromptEncoder.Encoded n = negativeTexts.get(negative.indexAt(k));
-        int chunks = Math.max(p.chunks(), n.chunks());
+        int chunks = chunksAt(k);
         int row = chunks * PromptChunks.CHUNK_LENGTH * p.dim();
         float[] out = new float[2 * row];
-        fill(out, 0, n, chunks);
+        if (!zeroNegative) {
+            fill(out, 0, negativeTexts.get(negative.indexAt(k)), chunks);
+        }
         fill(out, row, p, chunks);
+        return out;
+    }
+
+    /**
+     * Step k's pooled text embeddings, row-major [2, P] (row 0 the negative prompt, zeros with {@link #zeroNegative};
+     * row 1 the prompt), or null when the encoder pools nothing (SD 1.x/2.x).
+     */
+    public float[] pooledAt(int k) {
+        float[] p = positiveTexts.get(positive.indexAt(k)).pooled();
+        if (p == null) {
+            return null;
+        }
+        float[] out = new float[2 * p.length];
+        if (!zeroNegative) {
+            float[] n = negativeTexts.get(negative.indexAt(k)).pooled();
+            System.arraycopy(n, 0, out, 0, n.length);
+        }
+        System.arraycopy(p, 0, out, p.length, p.length);
         return out;
     }
 

@@ -330,8 +330,10 @@ class ConfigsTest {
     void sdxlAdditionEmbedding() throws IOException {
         Path f = variant(sd15Unet(), "sdxl.json", "addition_embed_type", "\"text_time\"");
         ModelLoadException e = fails(f, UNetConfig.class);
-        assertEquals(f + ": unsupported UNet feature: addition_embed_type 'text_time' (SDXL-style conditioning)"
-                + " (Stable Diffusion 1.x/2.x UNets only)", e.getMessage());
+        assertEquals(f + ": addition_embed_type 'text_time' needs a positive addition_time_embed_dim, got null", e.getMessage());
+        Path other = variant(sd15Unet(), "text.json", "addition_embed_type", "\"text\"");
+        assertEquals(other + ": unsupported UNet feature: addition_embed_type 'text' (only text_time, SDXL's)"
+                + " (Stable Diffusion 1.x, 2.x and SDXL UNets only)", fails(other, UNetConfig.class).getMessage());
     }
 
     @Test
@@ -348,7 +350,7 @@ class ConfigsTest {
                 "[\"CrossAttnDownBlock2D\", \"SimpleCrossAttnDownBlock2D\", \"CrossAttnDownBlock2D\", \"DownBlock2D\"]");
         ModelLoadException e = fails(f, UNetConfig.class);
         assertEquals(f + ": unsupported UNet feature: down_block_types entry 'SimpleCrossAttnDownBlock2D' "
-                + "(supported: CrossAttnDownBlock2D, DownBlock2D) (Stable Diffusion 1.x/2.x UNets only)", e.getMessage());
+                + "(supported: CrossAttnDownBlock2D, DownBlock2D) (Stable Diffusion 1.x, 2.x and SDXL UNets only)", e.getMessage());
         fails(variant(sd15Unet(), "up.json", "up_block_types",
                 "[\"UpBlock2D\", \"CrossAttnUpBlock2D\", \"AttnUpBlock2D\", \"CrossAttnUpBlock2D\"]"), UNetConfig.class,
                 "up_block_types entry 'AttnUpBlock2D'");
@@ -368,7 +370,12 @@ class ConfigsTest {
     void otherUnsupportedUNetFeatures() throws IOException {
         Path u = sd15Unet();
         fails(variant(u, "a.json", "only_cross_attention", "[false, true, false, false]"), UNetConfig.class, "only_cross_attention");
-        fails(variant(u, "b.json", "transformer_layers_per_block", "[1, 2, 10, 10]"), UNetConfig.class, "transformer_layers_per_block");
+        fails(variant(u, "b.json", "transformer_layers_per_block", "[1, 2]"), UNetConfig.class,
+                "transformer_layers_per_block list has 2 entries, expected 4");
+        fails(variant(u, "b2.json", "transformer_layers_per_block", "[[1, 1], [2, 2], [1, 1], [1, 1]]"), UNetConfig.class,
+                "transformer_layers_per_block", "per-layer lists");
+        fails(variant(u, "b3.json", "transformer_layers_per_block", "0"), UNetConfig.class,
+                "transformer_layers_per_block entry 0 is not a positive integer");
         fails(variant(u, "c.json", "time_cond_proj_dim", "256"), UNetConfig.class, "time_cond_proj_dim");
         fails(variant(u, "d.json", "cross_attention_norm", "\"group_norm\""), UNetConfig.class, "cross_attention_norm 'group_norm'");
         fails(variant(u, "e.json", "resnet_time_scale_shift", "\"scale_shift\""), UNetConfig.class, "resnet_time_scale_shift 'scale_shift'");
@@ -459,8 +466,11 @@ class ConfigsTest {
 
     @Test
     void modelIndexIsValidated() throws IOException {
-        Path xl = write("xl.json", "{\"_class_name\": \"StableDiffusionXLPipeline\", \"unet\": [\"diffusers\", \"UNet2DConditionModel\"]}");
-        fails(xl, ModelIndex.class, "pipeline StableDiffusionXLPipeline is not supported");
+        Path refiner = write("refiner.json", "{\"_class_name\": \"StableDiffusionXLImg2ImgPipeline\", "
+                + "\"text_encoder\": [null, null], \"unet\": [\"diffusers\", \"UNet2DConditionModel\"]}");
+        fails(refiner, ModelIndex.class, "pipeline StableDiffusionXLImg2ImgPipeline is not supported", "an SDXL refiner");
+        Path xl = variant(Fixtures.dir(Fixtures.SDXL).resolve("model_index.json"), "xl.json", "text_encoder_2", "[null, null]");
+        assertEquals(xl + ": model_index.json lacks the component 'text_encoder_2'", fails(xl, ModelIndex.class).getMessage());
         Path noVae = variant(Fixtures.dir(Fixtures.SD15).resolve("model_index.json"), "novae.json", "vae", "[null, null]");
         ModelLoadException e = fails(noVae, ModelIndex.class);
         assertEquals(noVae + ": model_index.json lacks the component 'vae'", e.getMessage());

@@ -16,11 +16,22 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** Golden-fixture checks of {@link AutoencoderKL} (cases "vae" and "debug_intermediates"). */
+/** Golden-fixture checks of {@link AutoencoderKL} (cases "vae" and "debug_intermediates"; tiny-sdxl case 7). */
 class VaeReferenceTest {
 
+    /** SDXL's latents are scaled by its config's 0.13025, not SD's 0.18215: the decode case above divides by it. */
+    @org.junit.jupiter.api.Test
+    void sdxlScalingFactorComesFromTheConfig() {
+        try (NDManager m = NDManager.newBaseManager()) {
+            AutoencoderKL vae = AutoencoderKL.load(Fixtures.dir(Fixtures.SDXL).resolve("vae"), m);
+            assertEquals(0.13025, vae.config().scalingFactor());
+            assertTrue(vae.config().forceUpcast());
+            assertEquals(8, vae.config().downscale(), "four levels: image = 8 x latent");
+        }
+    }
+
     @ParameterizedTest
-    @ValueSource(strings = {Fixtures.SD15, Fixtures.SD21})
+    @ValueSource(strings = {Fixtures.SD15, Fixtures.SD21, Fixtures.SDXL})
     void decodeMatchesReference(String fixture) throws IOException {
         try (NDManager m = NDManager.newBaseManager()) {
             AutoencoderKL vae = AutoencoderKL.load(Fixtures.dir(fixture).resolve("vae"), m);
@@ -42,7 +53,7 @@ class VaeReferenceTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {Fixtures.SD15, Fixtures.SD21})
+    @ValueSource(strings = {Fixtures.SD15, Fixtures.SD21, Fixtures.SDXL})
     void encodeMatchesReference(String fixture) throws IOException {
         try (NDManager m = NDManager.newBaseManager()) {
             AutoencoderKL vae = AutoencoderKL.load(Fixtures.dir(fixture).resolve("vae"), m);
@@ -56,7 +67,7 @@ class VaeReferenceTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {Fixtures.SD15, Fixtures.SD21})
+    @ValueSource(strings = {Fixtures.SD15, Fixtures.SD21, Fixtures.SDXL})
     void decodeIntermediatesMatchReference(String fixture) throws IOException {
         try (NDManager m = NDManager.newBaseManager()) {
             AutoencoderKL vae = AutoencoderKL.load(Fixtures.dir(fixture).resolve("vae"), m);
