@@ -326,6 +326,9 @@ final class OriginalLayout {
         if (k.startsWith("text_model.final_layer_norm.")) {
             return "ln_final." + k.substring("text_model.final_layer_norm.".length());
         }
+        if (k.equals("text_projection.weight")) {
+            return null; // the SGM file holds its transpose, put by the caller as "text_projection"
+        }
         String[] p = k.split("\\.", 5);
         String rest = p[4];
         if (rest.contains("q_proj") || rest.contains("k_proj") || rest.contains("v_proj")) {
