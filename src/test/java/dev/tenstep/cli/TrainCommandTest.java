@@ -32,7 +32,7 @@ class TrainCommandTest {
     void tinyRunWritesThePipelineAndResumes(@TempDir Path dir) throws Exception {
         Path out = dir.resolve("tiny");
         String[] args = {"train", "-o", out.toString(), "--sizes", "tiny", "--vae-steps", "2", "--unet-steps", "2",
-                "--vae-batch", "2", "--unet-batch", "2", "--warmup", "1", "--checkpoint-every", "1", "--no-progress"};
+                "--decoder-steps", "2", "--vae-batch", "2", "--unet-batch", "2", "--warmup", "1", "--checkpoint-every", "1", "--no-progress"};
         String[] stopped = java.util.Arrays.copyOf(args, args.length + 2);
         stopped[args.length] = "--stop-after";
         stopped[args.length + 1] = "3";
@@ -50,6 +50,8 @@ class TrainCommandTest {
                 "vae/diffusion_pytorch_model.safetensors", "loss.png", "training.json", "training-log.csv"}) {
             assertTrue(Files.isRegularFile(out.resolve(f)), f);
         }
-        assertEquals(5, Files.readAllLines(out.resolve("training-log.csv")).size());
+        // the header and 2 + 2 + 2 steps
+        assertEquals(7, Files.readAllLines(out.resolve("training-log.csv")).size());
+        assertTrue(r.err().contains("stage 3: VAE decoder on the posterior means, 2 steps of 2 pictures"), r.err());
     }
 }
