@@ -78,6 +78,25 @@ public final class LoraNetwork implements AutoCloseable {
         }
 
         /**
+         * The product of the weight's dimensions after the first (in x kh x kw), once the factors are checked to make
+         * a weight of that shape: up [out, r, ...] and down [r, rest, ...] hold out x r and r x rest numbers.
+         *
+         * @throws IllegalArgumentException naming the module when they do not
+         */
+        private long checkedRest(long[] weightShape) {
+            long rest = 1;
+            for (int i = 1; i < weightShape.length; i++) {
+                rest *= weightShape[i];
+            }
+            long r = rank();
+            if (up.size() != weightShape[0] * r || down.size() != r * rest) {
+                throw new IllegalArgumentException("LoRA module " + name + ": up " + up.getShape() + " and down "
+                        + down.getShape() + " do not make a weight of shape " + new Shape(weightShape));
+            }
+            return rest;
+        }
+
+        /**
          * The weight update at multiplier 1, {@code scale * up @ down} in the weight's shape.
          *
          * @param weightShape the base weight's shape ([out, in] or [out, in, kh, kw])
@@ -85,15 +104,8 @@ public final class LoraNetwork implements AutoCloseable {
          */
         public NDArray delta(long[] weightShape) {
             long out = weightShape[0];
-            long rest = 1;
-            for (int i = 1; i < weightShape.length; i++) {
-                rest *= weightShape[i];
-            }
+            long rest = checkedRest(weightShape);
             long r = rank();
-            if (up.size() != out * r || down.size() != r * rest) {
-                throw new IllegalArgumentException("LoRA module " + name + ": up " + up.getShape() + " and down "
-                        + down.getShape() + " do not make a weight of shape " + new Shape(weightShape));
-            }
             return up.reshape(out, r).matMul(down.reshape(r, rest)).mul((float) scale).reshape(new Shape(weightShape));
         }
 
@@ -109,15 +121,8 @@ public final class LoraNetwork implements AutoCloseable {
          */
         public NDArray scaledDelta(long[] weightShape, double multiplier, NDManager scratch) {
             long out = weightShape[0];
-            long rest = 1;
-            for (int i = 1; i < weightShape.length; i++) {
-                rest *= weightShape[i];
-            }
+            long rest = checkedRest(weightShape);
             long r = rank();
-            if (up.size() != out * r || down.size() != r * rest) {
-                throw new IllegalArgumentException("LoRA module " + name + ": up " + up.getShape() + " and down "
-                        + down.getShape() + " do not make a weight of shape " + new Shape(weightShape));
-            }
             // views of the factors, moved to scratch: every result below is created in the first operand's manager
             NDArray u = up.reshape(out, r);
             u.attach(scratch);
