@@ -167,7 +167,7 @@ public final class Trainer {
             listener.log("data: " + options.data().describe() + "; " + JniUtils.getNumThreads() + " intra-op thread(s)"
                     + " (a resumed run repeats an uninterrupted one bit for bit with the same count)");
             Networks nets = new Networks(vaeParams, unetParams, textParams, vae, unet, text);
-            int budget = stopAfter > 0 ? stopAfter : Integer.MAX_VALUE;
+            int[] budget = {stopAfter > 0 ? stopAfter : Integer.MAX_VALUE};
 
             if (state.stage() == 1) {
                 AdamW adam = new AdamW(manager, vaeParams.arrays(), 0.9, 0.999, 1e-8, 0.01, 1.0);
@@ -179,23 +179,12 @@ public final class Trainer {
                 if (state.step() == 0) {
                     state.vaeEval().put(0, vaeEval(manager, vae));
                 }
-                while (state.step() < options.vaeSteps()) {
-                    if (budget-- <= 0) {
-                        checkpoint(nets, adam, state);
-                        return null;
-                    }
-                    int s = state.step();
-                    float loss = optimize(adam, options.learningRate(options.vaeLr(), s, options.vaeSteps()), 1, s,
-                            () -> vaeStep(manager, vae, s));
-                    state.vaeLosses().add(loss);
-                    state = state.at(1, s + 1, adam.steps(), state.scalingFactor());
-                    listener.step(1, s + 1, options.vaeSteps(), loss);
-                    if ((s + 1) % options.checkpointEvery() == 0 || s + 1 == options.vaeSteps()) {
-                        state.vaeEval().put(s + 1, vaeEval(manager, vae));
-                        if (s + 1 < options.vaeSteps()) {
-                            checkpoint(nets, adam, state);
-                        }
-                    }
+                // no checkpoint at the last step: the one after the scaling factor below stands for it
+                state = steps(state, 1, options.vaeSteps(), options.vaeLr(), adam, nets, budget,
+                        s -> vaeStep(manager, vae, s), state.vaeLosses(), state.vaeEval(), () -> vaeEval(manager, vae),
+                        null, false);
+                if (state == null) {
+                    return null;
                 }
                 double scale = scalingFactor(manager, vae);
                 listener.log(String.format(java.util.Locale.ROOT, "VAE latent scaling_factor %.5f", scale));
@@ -216,24 +205,12 @@ public final class Trainer {
                 if (state.step() == 0) {
                     state.unetEval().put(0, unetEval(manager, nets, tokenizer, schedule, state.scalingFactor()));
                 }
-                while (state.step() < options.unetSteps()) {
-                    if (budget-- <= 0) {
-                        checkpoint(nets, adam, state);
-                        return null;
-                    }
-                    int s = state.step();
-                    double scale = state.scalingFactor();
-                    float loss = optimize(adam, options.learningRate(options.unetLr(), s, options.unetSteps()), 2, s,
-                            () -> unetStep(manager, nets, tokenizer, schedule, scale, s));
-                    state.unetLosses().add(loss);
-                    state = state.at(2, s + 1, adam.steps(), state.scalingFactor());
-                    listener.step(2, s + 1, options.unetSteps(), loss);
-                    if ((s + 1) % options.checkpointEvery() == 0 || s + 1 == options.unetSteps()) {
-                        state.unetEval().put(s + 1, unetEval(manager, nets, tokenizer, schedule, state.scalingFactor()));
-                        listener.log(String.format(java.util.Locale.ROOT, "stage 2 step %d: held-out eps MSE %.5f", s + 1,
-                                state.unetEval().get(s + 1)));
-                        checkpoint(nets, adam, state);
-                    }
+                double scale = state.scalingFactor();
+                state = steps(state, 2, options.unetSteps(), options.unetLr(), adam, nets, budget,
+                        s -> unetStep(manager, nets, tokenizer, schedule, scale, s), state.unetLosses(), state.unetEval(),
+                        () -> unetEval(manager, nets, tokenizer, schedule, scale), "held-out eps MSE", true);
+                if (state == null) {
+                    return null;
                 }
                 state = state.at(3, 0, 0, state.scalingFactor());
                 if (options.unetSteps() == 0) {
@@ -258,29 +235,53 @@ public final class Trainer {
                 if (state.step() == 0 && options.decoderSteps() > 0) {
                     state.decoderEval().put(0, vaeEval(manager, vae));
                 }
-                while (state.step() < options.decoderSteps()) {
-                    if (budget-- <= 0) {
-                        checkpoint(nets, adam, state);
-                        return null;
-                    }
-                    int s = state.step();
-                    float loss = optimize(adam, options.learningRate(options.vaeLr(), s, options.decoderSteps()), 3, s,
-                            () -> decoderStep(manager, vae, s));
-                    state.decoderLosses().add(loss);
-                    state = state.at(3, s + 1, adam.steps(), state.scalingFactor());
-                    listener.step(3, s + 1, options.decoderSteps(), loss);
-                    if ((s + 1) % options.checkpointEvery() == 0 || s + 1 == options.decoderSteps()) {
-                        state.decoderEval().put(s + 1, vaeEval(manager, vae));
-                        listener.log(String.format(java.util.Locale.ROOT, "stage 3 step %d: held-out L1 of the mean %.5f",
-                                s + 1, state.decoderEval().get(s + 1)));
-                        checkpoint(nets, adam, state);
-                    }
+                state = steps(state, 3, options.decoderSteps(), options.vaeLr(), adam, nets, budget,
+                        s -> decoderStep(manager, vae, s), state.decoderLosses(), state.decoderEval(),
+                        () -> vaeEval(manager, vae), "held-out L1 of the mean", true);
+                if (state == null) {
+                    return null;
                 }
             }
             Path out = export(nets, state);
             listener.log("wrote " + out);
             return out;
         }
+    }
+
+    /**
+     * The steps of one stage, from {@code state.step()} to {@code total}: each step's loss (recomputed on a
+     * non-finite gradient, {@link #optimize}) into {@code losses}, the held-out {@code eval} into {@code evals} every
+     * {@code checkpointEvery} steps and at the end (logged when {@code evalName} is given), with a checkpoint there
+     * (at the last step only when {@code checkpointLast}).
+     *
+     * @param budget optimizer steps this call may still run, counted down over all stages
+     * @return the state after the stage, or null when the budget ran out (after a checkpoint)
+     */
+    private State steps(State state, int stage, int total, double peakLr, AdamW adam, Networks nets, int[] budget,
+                        java.util.function.IntFunction<Float> step, List<Float> losses, Map<Integer, Float> evals,
+                        java.util.function.Supplier<Float> eval, String evalName, boolean checkpointLast) throws IOException {
+        while (state.step() < total) {
+            if (budget[0]-- <= 0) {
+                checkpoint(nets, adam, state);
+                return null;
+            }
+            int s = state.step();
+            float loss = optimize(adam, options.learningRate(peakLr, s, total), stage, s, () -> step.apply(s));
+            losses.add(loss);
+            state = state.at(stage, s + 1, adam.steps(), state.scalingFactor());
+            listener.step(stage, s + 1, total, loss);
+            if ((s + 1) % options.checkpointEvery() == 0 || s + 1 == total) {
+                evals.put(s + 1, eval.get());
+                if (evalName != null) {
+                    listener.log(String.format(java.util.Locale.ROOT, "stage %d step %d: %s %.5f", stage, s + 1, evalName,
+                            evals.get(s + 1)));
+                }
+                if (s + 1 < total || checkpointLast) {
+                    checkpoint(nets, adam, state);
+                }
+            }
+        }
+        return state;
     }
 
     private record Networks(Parameters vaeParams, Parameters unetParams, Parameters textParams, AutoencoderKL vae,
