@@ -197,7 +197,8 @@ public final class Trainer {
                 unetParams.arrays().forEach((k, a) -> trained.put("unet/" + k, a));
                 textParams.arrays().forEach((k, a) -> trained.put("text_encoder/" + k, a));
                 AdamW adam = new AdamW(manager, trained, 0.9, 0.999, 1e-8, 0.01, 1.0);
-                if (from != null && state.step() > 0) {
+                // a checkpoint at the stage's last step runs no step: its optimizer state is not read
+                if (from != null && state.step() > 0 && state.step() < options.unetSteps()) {
                     restore(adam, from, state, manager);
                 }
                 listener.log("stage 2: UNet + text encoder, " + options.unetSteps() + " steps of " + options.unetBatch()
@@ -227,7 +228,7 @@ public final class Trainer {
                     }
                 });
                 AdamW adam = new AdamW(manager, decoder, 0.9, 0.999, 1e-8, 0.01, 1.0);
-                if (from != null && state.step() > 0) {
+                if (from != null && state.step() > 0 && state.step() < options.decoderSteps()) {
                     restore(adam, from, state, manager);
                 }
                 listener.log("stage 3: VAE decoder on the posterior means, " + options.decoderSteps() + " steps of "
