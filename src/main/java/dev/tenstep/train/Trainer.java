@@ -3,6 +3,7 @@ package dev.tenstep.train;
 import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.training.GradientCollector;
@@ -305,7 +306,7 @@ public final class Trainer {
     private static void narrowPosterior(Parameters vaeParams) {
         NDArray bias = vaeParams.arrays().get("quant_conv.bias");
         long latent = bias.getShape().get(0) / 2;
-        bias.set(new ai.djl.ndarray.index.NDIndex(latent + ":"), INITIAL_LOGVAR);
+        bias.set(new NDIndex(latent + ":"), INITIAL_LOGVAR);
     }
 
     /** The random stream of step {@code step} of stage {@code stage}. */
