@@ -100,4 +100,37 @@ class GenerateSdxlCommandTest {
                     PngImages.readText(png).get(PngImages.PARAMETERS));
         }
     }
+
+    /**
+     * {@code --original-size}, {@code --crop-top-left} and {@code --target-size} reach the SDXL request and its infotext
+     * (only the parts that are not the defaults); a malformed value is named before the model loads, and an SD 1.5 model
+     * refuses the options by name.
+     */
+    @Test
+    void sizeConditioningOptions() throws Exception {
+        Path png = tmp.resolve("micro.png");
+        GenerateCommandTest.Run r = GenerateCommandTest.run("generate", "--model", Fixtures.dir(Fixtures.SDXL).toString(),
+                "--no-progress", "--prompt", PROMPT, "--seed", "7", "--steps", "2", "--sampler", "ddim",
+                "--original-size", "1024x768", "--crop-top-left", "48,16", "--target-size", "128x128", "-o", png.toString());
+        assertEquals(0, r.exit(), r.err());
+        assertEquals(PROMPT + "\nSteps: 2, Sampler: DDIM, Schedule type: ddim, CFG scale: 7.5, Seed: 7, Size: 128x128, "
+                + "Model: tiny-sdxl, Original size: 1024x768, Crop top left: \"48,16\"",
+                PngImages.readText(png).get(PngImages.PARAMETERS));
+
+        r = GenerateCommandTest.run("generate", "--model", Fixtures.dir(Fixtures.SDXL).toString(), "--crop-top-left", "48x16",
+                "--original-size", "0x768", "-o", tmp.resolve("bad.png").toString());
+        assertEquals(2, r.exit());
+        assertTrue(r.err().contains("--crop-top-left: must be TOP,LEFT (pixels, e.g. 0,256), got '48x16'"), r.err());
+        r = GenerateCommandTest.run("generate", "--model", Fixtures.dir(Fixtures.SDXL).toString(), "--original-size", "0x768",
+                "-o", tmp.resolve("bad.png").toString());
+        assertEquals(2, r.exit());
+        assertTrue(r.err().contains("--original-size: must be [height, width], two integers of at least 1 pixel, got 0x768"),
+                r.err());
+
+        r = GenerateCommandTest.run("generate", "--model", Fixtures.dir(Fixtures.SD15).toString(), "--steps", "1",
+                "--target-size", "64x64", "-o", tmp.resolve("sd15.png").toString());
+        assertEquals(2, r.exit());
+        assertTrue(r.err().contains("--target-size: is SDXL's size conditioning and applies to SDXL models only; tiny-sd15 is "
+                + "not one (got 64x64)"), r.err());
+    }
 }
