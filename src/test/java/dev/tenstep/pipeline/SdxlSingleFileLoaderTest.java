@@ -154,6 +154,29 @@ class SdxlSingleFileLoaderTest {
     }
 
     /**
+     * On a half-precision compute spec (fp16 everywhere asked; run on the CPU, which the tiny fixture affords) the
+     * file's weights are created in fp16 and its VAE stays fp32, as its config's {@code force_upcast} says (the folder
+     * path's rule); the default GE run lands within the half-precision tolerance of the folder path
+     * ({@link HalfPrecisionTest#FP16_TOLERANCE_SCALE} x the fixture's).
+     */
+    @Test
+    void onHalfPrecisionTheVaeIsUpcastAndTheRunAgrees() throws Exception {
+        ComputeSpec half = new ComputeSpec(ai.djl.Device.cpu(), ComputeSpec.Precision.FP16, ComputeSpec.Precision.FP16);
+        try (StableDiffusionPipeline p = SingleFileLoader.load(file("tiny-sdxl.safetensors"), withFolderConfigs(), half);
+             NDManager m = manager.newSubManager()) {
+            assertEquals(ComputeSpec.Precision.FP16, p.compute().dtype());
+            assertEquals(ComputeSpec.Precision.FP32, p.compute().vaeDtype(), "force_upcast");
+            NDArray initial = SafeTensors.read(Fixtures.reference(FX, "pipeline_euler.safetensors"), m).get("initial_latents");
+            NDArray z = latents(m, run(p, null, initial));
+            Fixtures.Tolerance t = Fixtures.tolerance(FX, "sigma_sampler", "f_loglinear_g2.final_latents");
+            double dev = Allclose.assertClose("single-file sdxl fp16 GE final_latents",
+                    SafeTensors.read(Fixtures.reference(FX, "sigma_sampler.safetensors"), m).get("f_loglinear_g2.final_latents"),
+                    z, HalfPrecisionTest.FP16_TOLERANCE_SCALE * t.atol(), HalfPrecisionTest.FP16_TOLERANCE_SCALE * t.rtol());
+            assertTrue(dev > 0, "fp16 computed exactly like fp32?");
+        }
+    }
+
+    /**
      * A refiner file (its only text encoder OpenCLIP under {@code conditioner.embedders.0.model.}) stays refused by name at
      * load, configs or not: made here from the tiny file's own tensors, the second embedder renamed to the first slot.
      */
