@@ -140,7 +140,6 @@ public final class SingleFileLoader {
      */
     private static StableDiffusionPipeline loadXl(Path file, SingleFileCheckpoint ckpt, Path configDir, Options options,
                                                   ComputeSpec compute) {
-        Map<String, TensorFile> views = ckpt.components(configDir, options.ema());
         Path indexFile = configDir.resolve("model_index.json");
         boolean zeros = true;
         if (Files.isRegularFile(indexFile)) {
@@ -151,6 +150,7 @@ public final class SingleFileLoader {
             }
             zeros = index.forceZeros();
         }
+        Map<String, TensorFile> views = ckpt.components(configDir, options.ema());
         SchedulerConfig sc = scheduler(configDir, options);
         TextEncoderConfig tc = Configs.read(configDir.resolve("text_encoder/config.json"), TextEncoderConfig.class);
         TextEncoderConfig tc2 = Configs.read(configDir.resolve("text_encoder_2/config.json"), TextEncoderConfig.class);

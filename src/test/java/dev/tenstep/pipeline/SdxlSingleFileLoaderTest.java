@@ -86,6 +86,14 @@ class SdxlSingleFileLoaderTest {
     }
 
     @Test
+    void theConfigsOfAnotherFamilyAreRefusedByName() {
+        ModelLoadException e = assertThrows(ModelLoadException.class, () -> SingleFileLoader.load(file("tiny-sdxl.safetensors"),
+                new SingleFileLoader.Options(Fixtures.dir(Fixtures.SD15), null, false, null)));
+        assertTrue(e.getMessage().contains("an SDXL checkpoint, but the config folder") && e.getMessage().contains(
+                "is a StableDiffusionPipeline (model_index.json): pass the configs of an SDXL model"), e.getMessage());
+    }
+
+    @Test
     void withTheFolderConfigsItResolvesToTheFourComponents() {
         try (SingleFileCheckpoint c = SingleFileCheckpoint.open(file("tiny-sdxl.safetensors"))) {
             Path configDir = SingleFileLoader.configDir(c, withFolderConfigs());
