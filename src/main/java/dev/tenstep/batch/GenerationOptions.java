@@ -6,6 +6,7 @@ import dev.tenstep.pipeline.HiresFix;
 import dev.tenstep.pipeline.Img2Img;
 import dev.tenstep.pipeline.InitImage;
 import dev.tenstep.pipeline.LatentUpscaler;
+import dev.tenstep.pipeline.MicroConditioning;
 import dev.tenstep.sampling.Img2ImgSteps;
 import dev.tenstep.pipeline.prompt.PromptSyntax;
 import dev.tenstep.sampling.RngKind;
@@ -106,12 +107,28 @@ public class GenerationOptions {
             description = "Hires fix second-pass steps (default: 0 = the same as --steps).")
     public Integer hrSteps;
 
+    @Option(names = {"--original-size", "--original_size"}, paramLabel = "HxW",
+            description = "SDXL only: the original image size the UNet is told, height x width in pixels (diffusers' "
+                    + "original_size; default: the image's size).")
+    public String originalSize;
+
+    @Option(names = {"--crop-top-left", "--crop_top_left", "--crops-coords-top-left"}, paramLabel = "TOP,LEFT",
+            description = "SDXL only: the crop's top-left corner the UNet is told, in pixels (diffusers' "
+                    + "crops_coords_top_left; default: 0,0).")
+    public String cropTopLeft;
+
+    @Option(names = {"--target-size", "--target_size"}, paramLabel = "HxW",
+            description = "SDXL only: the target image size the UNet is told, height x width in pixels (diffusers' "
+                    + "target_size; default: the image's size).")
+    public String targetSize;
+
     /**
      * The request these options describe; sampler and schedule names are parsed here (any id, display
      * name or alias, case-insensitive).
      *
      * @throws IllegalArgumentException for an unknown sampler or schedule ({@link #validate} reports it per option),
-     *                                  or naming the option when --prompt-syntax or --rng is not a known value
+     *                                  or naming the option when --prompt-syntax or --rng is not a known value or a
+     *                                  size conditioning option is not of its form
      */
     public GenerationRequest toRequest() {
         PromptSyntax syntax = null;
@@ -128,7 +145,23 @@ public class GenerationOptions {
         }
         return new GenerationRequest(prompt, negativePrompt, steps, cfgScale, seed, SamplerKind.byName(sampler),
                 schedule == null || schedule.isBlank() ? null : ScheduleKind.byName(schedule), gamma, width, height,
-                syntax, clipSkip, generator, img2img(), hires());
+                syntax, clipSkip, generator, img2img(), hires(), micro());
+    }
+
+    /** SDXL's size conditioning ({@code --original-size}, {@code --crop-top-left}, {@code --target-size}), or null. */
+    private MicroConditioning micro() {
+        MicroConditioning.Size original = option("--original-size", originalSize, MicroConditioning.Size::parse);
+        MicroConditioning.Crop crop = option("--crop-top-left", cropTopLeft, MicroConditioning.Crop::parse);
+        MicroConditioning.Size target = option("--target-size", targetSize, MicroConditioning.Size::parse);
+        return MicroConditioning.of(original, crop, target);
+    }
+
+    private static <T> T option(String name, String text, java.util.function.Function<String, T> parse) {
+        try {
+            return text == null ? null : parse.apply(text);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException(name + ": " + e.getMessage());
+        }
     }
 
     /** The img2img part ({@code --init-image}, {@code --strength}, {@code --img2img-steps}), or null. */
@@ -213,6 +246,7 @@ public class GenerationOptions {
             case "denoising_strength" -> e.message().contains("hires") ? "--hr-strength" : "--strength";
             case "hr_second_pass_steps" -> "--hr-steps";
             case "enable_hr" -> "--hr-scale";
+            case MicroConditioning.CROPS_COORDS_TOP_LEFT -> "--crop-top-left";
             default -> "--" + e.field().replace('_', '-');
         };
         return option + ": " + e.message();

@@ -95,6 +95,7 @@ public record Variant(SamplerKind sampler, ScheduleKind schedule, Double gamma) 
     /** {@code r} rendered with this variant's sampler, schedule and gamma. */
     public GenerationRequest apply(GenerationRequest r) {
         return new GenerationRequest(r.prompt(), r.negativePrompt(), r.steps(), r.cfgScale(), r.seed(), sampler,
-                schedule, gamma, r.width(), r.height(), r.promptSyntax(), r.clipSkip(), r.rng(), r.img2img(), r.hires());
+                schedule, gamma, r.width(), r.height(), r.promptSyntax(), r.clipSkip(), r.rng(), r.img2img(), r.hires(),
+                r.micro());
     }
 }

@@ -197,10 +197,13 @@ public final class DenoiseStage {
         }
     }
 
-    /** The request as the hires pass conditions on it: its prompts over {@code steps} steps (prompt editing). */
+    /**
+     * The request as the hires pass conditions on it: its prompts over {@code steps} steps (prompt editing), the same
+     * SDXL size conditioning.
+     */
     private static ResolvedRequest withSteps(ResolvedRequest r, int steps) {
         return new ResolvedRequest(r.prompt(), r.negativePrompt(), steps, r.cfgScale(), r.seed(), r.sampler(), r.schedule(),
-                r.gamma(), r.width(), r.height(), r.promptSyntax(), r.clipSkip(), r.rng());
+                r.gamma(), r.width(), r.height(), r.promptSyntax(), r.clipSkip(), r.rng(), null, null, r.micro());
     }
 
     /**

@@ -56,6 +56,9 @@ import java.util.Objects;
  *                       (hex), equal across the variants of one line
  * @param img2img        the init image and strength of an img2img generation, else null
  * @param hires          the hires fix of a text-to-image generation, else null
+ * @param originalSize   SDXL's {@code original_size} [height, width] as the request set it, else null (the default)
+ * @param cropsCoordsTopLeft SDXL's {@code crops_coords_top_left} [top, left] as the request set it, else null
+ * @param targetSize     SDXL's {@code target_size} [height, width] as the request set it, else null
  */
 @JsonNaming(PropertyNamingStrategies.SnakeCaseStrategy.class)
 @JsonInclude(JsonInclude.Include.NON_NULL)
@@ -91,7 +94,10 @@ public record GenerationRecord(
         Boolean randomSeed,
         String noiseSha256,
         Img2ImgRecord img2img,
-        HiresRecord hires) {
+        HiresRecord hires,
+        List<Integer> originalSize,
+        List<Integer> cropsCoordsTopLeft,
+        List<Integer> targetSize) {
 
     /**
      * The img2img part of a generation.
@@ -181,7 +187,22 @@ public record GenerationRecord(
                 r.sampler().id(), r.sampler().displayName(), r.schedule().id(), r.gamma(), r.width(), r.height(),
                 r.promptSyntax().id(), r.clipSkip(), r.rng().id(), model, null,
                 null, null, null, null, null, null, null, null, null, null, null, null, null,
-                Img2ImgRecord.of(r), HiresRecord.of(r));
+                Img2ImgRecord.of(r), HiresRecord.of(r), originalSize(r), crop(r), targetSize(r));
+    }
+
+    private static List<Integer> originalSize(ResolvedRequest r) {
+        MicroConditioning m = r.micro();
+        return m == null || m.originalSize() == null ? null : List.of(m.originalSize().height(), m.originalSize().width());
+    }
+
+    private static List<Integer> crop(ResolvedRequest r) {
+        MicroConditioning m = r.micro();
+        return m == null || m.cropTopLeft() == null ? null : List.of(m.cropTopLeft().top(), m.cropTopLeft().left());
+    }
+
+    private static List<Integer> targetSize(ResolvedRequest r) {
+        MicroConditioning m = r.micro();
+        return m == null || m.targetSize() == null ? null : List.of(m.targetSize().height(), m.targetSize().width());
     }
 
     /** A finished generation (not yet stored): parameters, model, infotext, warnings and stage times. */
@@ -199,28 +220,32 @@ public record GenerationRecord(
                 p.samplerName, p.schedule, p.gamma, p.width, p.height, p.promptSyntax, p.clipSkip, p.rng, model, modelHash,
                 result.infotext(),
                 List.copyOf(result.warnings()), Timings.of(result.timings()),
-                null, null, null, null, null, null, null, null, null, null, p.img2img, p.hires);
+                null, null, null, null, null, null, null, null, null, null, p.img2img, p.hires, p.originalSize,
+                p.cropsCoordsTopLeft, p.targetSize);
     }
 
     /** This record, stored as {@code file} with the given hash (may be null) at time {@code created}. */
     public GenerationRecord stored(String fileName, String sha, String createdAt) {
         return new GenerationRecord(prompt, negativePrompt, steps, cfgScale, seed, sampler, samplerName, schedule,
                 gamma, width, height, promptSyntax, clipSkip, rng, model, modelHash, infotext, warnings, timings, fileName, sha, createdAt,
-                key, source, index, variant, seedBase, randomSeed, noiseSha256, img2img, hires);
+                key, source, index, variant, seedBase, randomSeed, noiseSha256, img2img, hires,
+                originalSize, cropsCoordsTopLeft, targetSize);
     }
 
     /** This record with other timings. */
     public GenerationRecord withTimings(Timings t) {
         return new GenerationRecord(prompt, negativePrompt, steps, cfgScale, seed, sampler, samplerName, schedule,
                 gamma, width, height, promptSyntax, clipSkip, rng, model, modelHash, infotext, warnings, t, file, sha256, created,
-                key, source, index, variant, seedBase, randomSeed, noiseSha256, img2img, hires);
+                key, source, index, variant, seedBase, randomSeed, noiseSha256, img2img, hires,
+                originalSize, cropsCoordsTopLeft, targetSize);
     }
 
     /** This record with another infotext (the stored PNG's {@code parameters}), e.g. with a field added by the command. */
     public GenerationRecord withInfotext(String text) {
         return new GenerationRecord(prompt, negativePrompt, steps, cfgScale, seed, sampler, samplerName, schedule,
                 gamma, width, height, promptSyntax, clipSkip, rng, model, modelHash, text, warnings, timings, file, sha256, created,
-                key, source, index, variant, seedBase, randomSeed, noiseSha256, img2img, hires);
+                key, source, index, variant, seedBase, randomSeed, noiseSha256, img2img, hires,
+                originalSize, cropsCoordsTopLeft, targetSize);
     }
 
     /** This record as the cell of a batch (see the batch-only parameters above). */
@@ -228,7 +253,8 @@ public record GenerationRecord(
                                     long base, boolean random, String noiseSha) {
         return new GenerationRecord(prompt, negativePrompt, steps, cfgScale, seed, sampler, samplerName, schedule,
                 gamma, width, height, promptSyntax, clipSkip, rng, model, modelHash, infotext, warnings, timings, file, sha256, created,
-                cellKey, cellSource, lineIndex, variantLabel, base, random, noiseSha, img2img, hires);
+                cellKey, cellSource, lineIndex, variantLabel, base, random, noiseSha, img2img, hires,
+                originalSize, cropsCoordsTopLeft, targetSize);
     }
 
     /**
@@ -265,7 +291,7 @@ public record GenerationRecord(
 
     /**
      * Whether this record describes the same generation as {@code o}: same cell, parameters (prompt syntax, clip
-     * skip and RNG included, missing ones read as described at their accessors), model and file (ignores timings,
+     * skip, RNG and SDXL size conditioning included, missing ones read as described at their accessors), model and file (ignores timings,
      * hashes, warnings and times). Used by batch resume.
      */
     public boolean sameGeneration(GenerationRecord o) {
@@ -275,6 +301,8 @@ public record GenerationRecord(
                 && effectivePromptSyntax().equals(o.effectivePromptSyntax()) && effectiveClipSkip() == o.effectiveClipSkip()
                 && effectiveRng().equals(o.effectiveRng())
                 && Objects.equals(img2img, o.img2img) && Objects.equals(hires, o.hires)
+                && Objects.equals(originalSize, o.originalSize) && Objects.equals(cropsCoordsTopLeft, o.cropsCoordsTopLeft)
+                && Objects.equals(targetSize, o.targetSize)
                 && Objects.equals(model, o.model) && Objects.equals(file, o.file);
     }
 }

@@ -34,6 +34,8 @@ import java.util.List;
  * @param rng            the generator of the starting noise and the per-step noise; null = {@link RngKind#DEFAULT}
  * @param img2img        start from an init image ({@link Img2Img}); null = text-to-image
  * @param hires          AUTOMATIC1111's hires fix of a text-to-image request ({@link HiresFix}); null = none
+ * @param micro          SDXL's size conditioning ({@link MicroConditioning}); null = diffusers' defaults. Models without
+ *                       it refuse a request that sets it
  */
 public record GenerationRequest(
         String prompt,
@@ -50,7 +52,8 @@ public record GenerationRequest(
         Integer clipSkip,
         RngKind rng,
         Img2Img img2img,
-        HiresFix hires) {
+        HiresFix hires,
+        MicroConditioning micro) {
 
     public static final int DEFAULT_STEPS = 10;
     public static final double DEFAULT_CFG = 7.5;
@@ -65,6 +68,14 @@ public record GenerationRequest(
 
     /** The clip skip of a request that sets none: 1, the text encoder's last layer. */
     public static final int DEFAULT_CLIP_SKIP = 1;
+
+    /** A request with SDXL's default size conditioning. */
+    public GenerationRequest(String prompt, String negativePrompt, int steps, Double cfgScale, long seed,
+                             SamplerKind sampler, ScheduleKind schedule, Double gamma, Integer width, Integer height,
+                             PromptSyntax promptSyntax, Integer clipSkip, RngKind rng, Img2Img img2img, HiresFix hires) {
+        this(prompt, negativePrompt, steps, cfgScale, seed, sampler, schedule, gamma, width, height, promptSyntax,
+                clipSkip, rng, img2img, hires, null);
+    }
 
     /** A text-to-image request without hires fix. */
     public GenerationRequest(String prompt, String negativePrompt, int steps, Double cfgScale, long seed,
@@ -93,41 +104,47 @@ public record GenerationRequest(
 
     public GenerationRequest withSeed(long s) {
         return new GenerationRequest(prompt, negativePrompt, steps, cfgScale, s, sampler, schedule, gamma, width, height,
-                promptSyntax, clipSkip, rng, img2img, hires);
+                promptSyntax, clipSkip, rng, img2img, hires, micro);
     }
 
     /** This request with another sampler and schedule (null = the sampler's default) and the sampler's own gamma. */
     public GenerationRequest withSampler(SamplerKind samplerKind, ScheduleKind scheduleKind) {
         return new GenerationRequest(prompt, negativePrompt, steps, cfgScale, seed, samplerKind, scheduleKind, null, width, height,
-                promptSyntax, clipSkip, rng, img2img, hires);
+                promptSyntax, clipSkip, rng, img2img, hires, micro);
     }
 
     public GenerationRequest withSteps(int n) {
         return new GenerationRequest(prompt, negativePrompt, n, cfgScale, seed, sampler, schedule, gamma, width, height,
-                promptSyntax, clipSkip, rng, img2img, hires);
+                promptSyntax, clipSkip, rng, img2img, hires, micro);
     }
 
     public GenerationRequest withSize(Integer w, Integer h) {
         return new GenerationRequest(prompt, negativePrompt, steps, cfgScale, seed, sampler, schedule, gamma, w, h,
-                promptSyntax, clipSkip, rng, img2img, hires);
+                promptSyntax, clipSkip, rng, img2img, hires, micro);
     }
 
     /** This request with the given prompt syntax, clip skip and RNG (nulls = defaults). */
     public GenerationRequest withText(PromptSyntax syntax, Integer skip, RngKind generator) {
         return new GenerationRequest(prompt, negativePrompt, steps, cfgScale, seed, sampler, schedule, gamma, width, height,
-                syntax, skip, generator, img2img, hires);
+                syntax, skip, generator, img2img, hires, micro);
     }
 
     /** This request starting from an init image (null = text-to-image). */
     public GenerationRequest withImg2Img(Img2Img i) {
         return new GenerationRequest(prompt, negativePrompt, steps, cfgScale, seed, sampler, schedule, gamma, width, height,
-                promptSyntax, clipSkip, rng, i, hires);
+                promptSyntax, clipSkip, rng, i, hires, micro);
     }
 
     /** This request with A1111's hires fix (null = none). */
     public GenerationRequest withHires(HiresFix h) {
         return new GenerationRequest(prompt, negativePrompt, steps, cfgScale, seed, sampler, schedule, gamma, width, height,
-                promptSyntax, clipSkip, rng, img2img, h);
+                promptSyntax, clipSkip, rng, img2img, h, micro);
+    }
+
+    /** This request with SDXL's size conditioning (null = the defaults). */
+    public GenerationRequest withMicro(MicroConditioning m) {
+        return new GenerationRequest(prompt, negativePrompt, steps, cfgScale, seed, sampler, schedule, gamma, width, height,
+                promptSyntax, clipSkip, rng, img2img, hires, m);
     }
 
     /**
@@ -148,7 +165,7 @@ public record GenerationRequest(
                 gamma != null ? gamma : sampler.hasGamma() ? sampler.defaultGamma().getAsDouble() : null, w, h,
                 promptSyntax != null ? promptSyntax : DEFAULT_SYNTAX, clipSkip != null ? clipSkip : DEFAULT_CLIP_SKIP,
                 rng != null ? rng : RngKind.DEFAULT, img2img != null ? img2img.resolved() : null,
-                hires != null ? hires.resolved() : null);
+                hires != null ? hires.resolved() : null, micro);
     }
 
     /**
@@ -188,6 +205,9 @@ public record GenerationRequest(
                 errors.add(new FieldError("enable_hr", "the hires fix is for text-to-image; an img2img request "
                         + "(init image) cannot have it"));
             }
+        }
+        if (micro != null) {
+            micro.validate(errors);
         }
         checkSize(errors, "width", width, sizeMultiple, max);
         checkSize(errors, "height", height, sizeMultiple, max);

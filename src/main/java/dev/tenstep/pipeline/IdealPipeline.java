@@ -137,6 +137,9 @@ public final class IdealPipeline implements TextToImage {
         if (r.clipSkip() != null && r.clipSkip() != 1) {
             errors.add(new FieldError("clip_skip", name + " has no text encoder: clip skip must be 1, got " + r.clipSkip()));
         }
+        if (r.micro() != null) {
+            errors.addAll(r.micro().refusedBy(name));
+        }
         if (r.img2img() != null) {
             errors.add(new FieldError("init_image", name + " has no image encoder: img2img needs a Stable Diffusion model"));
         }

@@ -50,9 +50,11 @@ public final class ModelCatalog {
      * @param sha256    the full lower-case hex SHA-256 of a file, or null
      * @param filename  the absolute path of the file or folder; the name of an ideal model
      * @param demo      the bundled random-weight demo pipeline
+     * @param family    the model family as far as the listing can tell without loading ({@link #family}: {@code SD 1.x},
+     *                  {@code SD 2.x}, {@code SDXL}, {@code SDXL refiner}), or null when unknown and for the demo
      */
     public record Entry(Kind kind, String title, String modelName, String hash, String sha256, String filename,
-                        boolean demo) {
+                        boolean demo, String family) {
         /** The path of a file or folder; null for an ideal model. */
         public Path path() {
             return kind == Kind.IDEAL ? null : Path.of(filename);
@@ -76,9 +78,10 @@ public final class ModelCatalog {
                 sha = null;
             }
             if (hash != null) {
-                return sha == null ? this : new Entry(kind, title, modelName, hash, sha, filename, demo);
+                return sha == null ? this : new Entry(kind, title, modelName, hash, sha, filename, demo, family);
             }
-            return new Entry(kind, fileName() + " [" + shortHash + "]", modelName, shortHash, sha, filename, demo);
+            return new Entry(kind, fileName() + " [" + shortHash + "]", modelName, shortHash, sha, filename, demo,
+                    family);
         }
 
         /** The file or folder name ({@code v1-5-pruned-emaonly.safetensors}), or the ideal model's name. */
@@ -237,13 +240,52 @@ public final class ModelCatalog {
         Path abs = path.toAbsolutePath().normalize();
         if (Files.isDirectory(abs)) {
             String name = abs.getFileName().toString();
-            return new Entry(Kind.FOLDER, name, name, null, null, abs.toString(), DemoModelWriter.isDemo(abs));
+            boolean demo = DemoModelWriter.isDemo(abs);
+            // the demo has SD's architecture but random weights: its banner says what it is, no family label
+            return new Entry(Kind.FOLDER, name, name, null, null, abs.toString(), demo, demo ? null : family(abs));
         }
         String sha = ModelHash.cachedSha256(abs);
         String shortHash = sha == null ? null : ModelHash.shortHash(sha);
         String file = abs.getFileName().toString();
         return new Entry(Kind.FILE, shortHash == null ? file : file + " [" + shortHash + "]",
-                SingleFileLoader.modelName(abs), shortHash, sha, abs.toString(), false);
+                SingleFileLoader.modelName(abs), shortHash, sha, abs.toString(), false, family(abs));
+    }
+
+    /**
+     * The family of a diffusers folder or single file, read cheaply enough for every listing: a folder's
+     * {@code model_index.json} ({@code StableDiffusionXLPipeline}: SDXL) and else its {@code text_encoder/config.json}
+     * ({@code hidden_act} {@code gelu}: SD 2.x's OpenCLIP, {@code quick_gelu}: SD 1.x's CLIP, as {@link
+     * StableDiffusionPipeline#family}); a {@code .safetensors} file's header names ({@link
+     * dev.tenstep.model.singlefile.SingleFileCheckpoint#family}). Null when unknown: a {@code .ckpt} (its names are in a
+     * pickle, read only at load), an unreadable or unrecognised model; the listing never fails on it.
+     */
+    static String family(Path abs) {
+        try {
+            if (Files.isDirectory(abs)) {
+                dev.tenstep.model.config.ModelIndex index = dev.tenstep.model.config.Configs.read(
+                        abs.resolve("model_index.json"), dev.tenstep.model.config.ModelIndex.class);
+                if (index.isXl()) {
+                    return dev.tenstep.model.singlefile.SingleFileCheckpoint.SDXL;
+                }
+                Path te = abs.resolve("text_encoder/config.json");
+                if (!Files.isRegularFile(te)) {
+                    return null;
+                }
+                String act = dev.tenstep.model.config.Configs.read(te, dev.tenstep.model.config.TextEncoderConfig.class)
+                        .hiddenAct();
+                return act.equals("gelu") ? dev.tenstep.model.singlefile.SingleFileCheckpoint.SD2
+                        : act.equals("quick_gelu") ? dev.tenstep.model.singlefile.SingleFileCheckpoint.SD1 : null;
+            }
+            if (abs.getFileName().toString().toLowerCase(Locale.ROOT).endsWith(".safetensors")) {
+                try (dev.tenstep.io.SafeTensors st = dev.tenstep.io.SafeTensors.open(abs)) {
+                    return dev.tenstep.model.singlefile.SingleFileCheckpoint.family(st.tensors().keySet());
+                }
+            }
+            return null;
+        } catch (IOException | RuntimeException e) {
+            // a broken model is listed all the same: loading it names the problem
+            return null;
+        }
     }
 
     /**
@@ -255,7 +297,7 @@ public final class ModelCatalog {
         if (!IdealModels.isIdeal(name)) {
             throw new IllegalArgumentException("not an ideal model name (ideal:shapes or ideal:DIR): " + name);
         }
-        return new Entry(Kind.IDEAL, name, name, null, null, name, false);
+        return new Entry(Kind.IDEAL, name, name, null, null, name, false, null);
     }
 
     /**
@@ -263,6 +305,6 @@ public final class ModelCatalog {
      * already loaded model, as the tests do): an ideal model for {@code ideal:...}, else a folder.
      */
     public static Entry named(String name) {
-        return IdealModels.isIdeal(name) ? ideal(name) : new Entry(Kind.FOLDER, name, name, null, null, name, false);
+        return IdealModels.isIdeal(name) ? ideal(name) : new Entry(Kind.FOLDER, name, name, null, null, name, false, null);
     }
 }

@@ -30,6 +30,8 @@ import java.util.Objects;
  * @param rng            the generator of the starting noise and the per-step noise
  * @param img2img        the init image, strength and step rule ({@link Img2Img#resolved}), or null (text-to-image)
  * @param hires          the hires fix ({@link HiresFix#resolved}), or null
+ * @param micro          SDXL's size conditioning as the request set it, or null (diffusers' defaults: {@link
+ *                       MicroConditioning#timeIds}); only an SDXL model resolves a request with it
  */
 public record ResolvedRequest(
         String prompt,
@@ -46,7 +48,8 @@ public record ResolvedRequest(
         int clipSkip,
         RngKind rng,
         Img2Img img2img,
-        HiresFix hires) {
+        HiresFix hires,
+        MicroConditioning micro) {
 
     /**
      * @throws NullPointerException     if a text or a kind is null
@@ -71,6 +74,14 @@ public record ResolvedRequest(
                     ? sampler.displayName() + " needs a resolved gamma"
                     : sampler.displayName() + " has no gradient-estimation weight gamma (got " + gamma + ")");
         }
+    }
+
+    /** A request with SDXL's default size conditioning. */
+    public ResolvedRequest(String prompt, String negativePrompt, int steps, double cfgScale, long seed,
+                           SamplerKind sampler, ScheduleKind schedule, Double gamma, int width, int height,
+                           PromptSyntax promptSyntax, int clipSkip, RngKind rng, Img2Img img2img, HiresFix hires) {
+        this(prompt, negativePrompt, steps, cfgScale, seed, sampler, schedule, gamma, width, height, promptSyntax,
+                clipSkip, rng, img2img, hires, null);
     }
 
     /** A text-to-image request without hires fix. */
@@ -103,7 +114,12 @@ public record ResolvedRequest(
     /** This request with another seed (e.g. the n-th image of an A1111 batch: seed + n). */
     public ResolvedRequest withSeed(long s) {
         return new ResolvedRequest(prompt, negativePrompt, steps, cfgScale, s, sampler, schedule, gamma, width, height,
-                promptSyntax, clipSkip, rng, img2img, hires);
+                promptSyntax, clipSkip, rng, img2img, hires, micro);
+    }
+
+    /** SDXL's {@code time_ids} of this request: its micro-conditioning, defaults filled from its size. */
+    public float[] timeIds() {
+        return MicroConditioning.timeIds(micro, height, width);
     }
 
     /** Whether the gamma differs from the sampler's preset (then the infotext and batch labels name it). */
@@ -114,6 +130,6 @@ public record ResolvedRequest(
     /** This request as an unresolved one with every field set: resolving it again gives the same request. */
     public GenerationRequest unresolved() {
         return new GenerationRequest(prompt, negativePrompt, steps, cfgScale, seed, sampler, schedule, gamma, width, height,
-                promptSyntax, clipSkip, rng, img2img, hires);
+                promptSyntax, clipSkip, rng, img2img, hires, micro);
     }
 }

@@ -7,6 +7,7 @@ import dev.tenstep.model.ModelLoadException;
 import dev.tenstep.model.Weights;
 import dev.tenstep.model.clip.ClipTextModel;
 import dev.tenstep.model.config.Configs;
+import dev.tenstep.model.config.ModelIndex;
 import dev.tenstep.model.config.SchedulerConfig;
 import dev.tenstep.model.config.TextEncoderConfig;
 import dev.tenstep.model.config.UNetConfig;
@@ -100,18 +101,13 @@ public final class SingleFileLoader {
         try (SingleFileCheckpoint ckpt = SingleFileCheckpoint.open(file)) {
             Path configDir = configDir(ckpt, options);
             if (ckpt.isSdxl()) {
-                // the seam for the SDXL pipeline: it loads ckpt.components(configDir, options.ema())
-                // (text_encoder, text_encoder_2, unet, vae under diffusers names) as a folder's files
-                throw new ModelLoadException(file + ": an SDXL checkpoint (configs " + configDir + "); this build has "
-                        + "no SDXL pipeline to load it into (Stable Diffusion 1.x and 2.x only)");
+                StableDiffusionPipeline p = loadXl(file, ckpt, configDir, options, compute);
+                LOG.info("loaded {} in {} ms", file.getFileName(), (System.nanoTime() - t0) / 1_000_000);
+                return p;
             }
             // the networks under diffusers names, as the weight files of a folder's text_encoder/, unet/, vae/
             Map<String, TensorFile> views = ckpt.components(configDir, options.ema());
-            SchedulerConfig sc = Configs.read(configDir.resolve("scheduler/scheduler_config.json"), SchedulerConfig.class);
-            if (options.predictionType() != null) {
-                sc = SchedulerConfig.of(sc.className(), sc.numTrainTimesteps(), sc.betaStart(), sc.betaEnd(), sc.betaSchedule(),
-                        sc.trainedBetas(), options.predictionType(), sc.stepsOffset(), sc.setAlphaToOne(), sc.timestepSpacing());
-            }
+            SchedulerConfig sc = scheduler(configDir, options);
             TextEncoderConfig tc = Configs.read(configDir.resolve("text_encoder/config.json"), TextEncoderConfig.class);
             UNetConfig uc = Configs.read(configDir.resolve("unet/config.json"), UNetConfig.class);
             Path cfg = configDir;
@@ -119,9 +115,7 @@ public final class SingleFileLoader {
             DataType vaeDt = compute.vaeDtype().dataType();
             StableDiffusionPipeline p = PipelineAssembler.assemble(modelName(file), file, sc, configDir.resolve("tokenizer"),
                     compute, m -> {
-                Weights wt = Weights.of(views.get("text_encoder"), m, UnaryOperator.identity(), dt);
-                ClipTextModel textEncoder = new ClipTextModel(wt, tc);
-                wt.finish();
+                ClipTextModel textEncoder = textEncoder(views.get("text_encoder"), tc, m, dt);
                 UNet2DConditionModel unet = UNet2DConditionModel.load(uc, views.get("unet"), m, dt);
                 return new PipelineAssembler.Networks(textEncoder, unet, loadVae(views.get("vae"), options.vae(), cfg, m, vaeDt));
             });
@@ -132,6 +126,67 @@ public final class SingleFileLoader {
             LOG.info("loaded {} in {} ms", file.getFileName(), (System.nanoTime() - t0) / 1_000_000);
             return p;
         }
+    }
+
+    /**
+     * An SDXL checkpoint (SGM layout) into the SDXL pipeline, exactly as {@link PipelineAssembler#load(Path, ComputeSpec)}
+     * builds a {@code StableDiffusionXLPipeline} folder: the four views of {@link SingleFileCheckpoint#components} stand in
+     * for the folder's weight files, {@code configDir} gives the configs and both tokenizers ({@code tokenizer/},
+     * {@code tokenizer_2/}), its {@code model_index.json} the {@code force_zeros_for_empty_prompt} option (absent file or key:
+     * true, diffusers' default and SDXL base's value), and its VAE config's {@code force_upcast} keeps the VAE in float32
+     * under half precision.
+     *
+     * @throws ModelLoadException naming the config file, tensor or option at fault
+     */
+    private static StableDiffusionPipeline loadXl(Path file, SingleFileCheckpoint ckpt, Path configDir, Options options,
+                                                  ComputeSpec compute) {
+        Path indexFile = configDir.resolve("model_index.json");
+        boolean zeros = true;
+        if (Files.isRegularFile(indexFile)) {
+            ModelIndex index = Configs.read(indexFile, ModelIndex.class);
+            if (index.className != null && !index.isXl()) {
+                throw new ModelLoadException(file + ": an SDXL checkpoint, but the config folder " + configDir
+                        + " is a " + index.className + " (model_index.json): pass the configs of an SDXL model");
+            }
+            zeros = index.forceZeros();
+        }
+        Map<String, TensorFile> views = ckpt.components(configDir, options.ema());
+        SchedulerConfig sc = scheduler(configDir, options);
+        TextEncoderConfig tc = Configs.read(configDir.resolve("text_encoder/config.json"), TextEncoderConfig.class);
+        TextEncoderConfig tc2 = Configs.read(configDir.resolve("text_encoder_2/config.json"), TextEncoderConfig.class);
+        UNetConfig uc = Configs.read(configDir.resolve("unet/config.json"), UNetConfig.class);
+        VaeConfig vc = Configs.read(configDir.resolve("vae/config.json"), VaeConfig.class);
+        ComputeSpec eff = PipelineAssembler.upcastVae(compute, vc);
+        DataType dt = eff.dtype().dataType();
+        DataType vaeDt = eff.vaeDtype().dataType();
+        PipelineAssembler.XlParts xl = new PipelineAssembler.XlParts(configDir.resolve("tokenizer_2"), zeros);
+        StableDiffusionPipeline p = PipelineAssembler.assemble(modelName(file), file, sc, configDir.resolve("tokenizer"), xl, eff,
+                m -> new PipelineAssembler.Networks(textEncoder(views.get("text_encoder"), tc, m, dt),
+                        textEncoder(views.get("text_encoder_2"), tc2, m, dt),
+                        UNet2DConditionModel.load(uc, views.get("unet"), m, dt),
+                        loadVae(views.get("vae"), options.vae(), configDir, m, vaeDt)));
+        if (options.vae() != null) {
+            p.setVae(options.vae(), Files.isDirectory(options.vae()) ? null : vaeHash(options.vae()));
+        }
+        return p;
+    }
+
+    /** {@code configDir}'s scheduler config, its prediction type replaced by {@code options.predictionType()} when given. */
+    private static SchedulerConfig scheduler(Path configDir, Options options) {
+        SchedulerConfig sc = Configs.read(configDir.resolve("scheduler/scheduler_config.json"), SchedulerConfig.class);
+        if (options.predictionType() == null) {
+            return sc;
+        }
+        return SchedulerConfig.of(sc.className(), sc.numTrainTimesteps(), sc.betaStart(), sc.betaEnd(), sc.betaSchedule(),
+                sc.trainedBetas(), options.predictionType(), sc.stepsOffset(), sc.setAlphaToOne(), sc.timestepSpacing());
+    }
+
+    /** A CLIP text encoder from a checkpoint's view, every weight used (strict, as a folder's encoder). */
+    private static ClipTextModel textEncoder(TensorFile view, TextEncoderConfig config, NDManager m, DataType dt) {
+        Weights wt = Weights.of(view, m, UnaryOperator.identity(), dt);
+        ClipTextModel encoder = new ClipTextModel(wt, config);
+        wt.finish();
+        return encoder;
     }
 
     /**

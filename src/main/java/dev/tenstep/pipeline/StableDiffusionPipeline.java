@@ -331,6 +331,9 @@ public final class StableDiffusionPipeline implements TextToImage {
             errors.add(new FieldError("clip_skip", "must be between 1 and " + layers + " for this model (its text encoder has "
                     + layers + " layers), got " + r.clipSkip()));
         }
+        if (!isXl() && r.micro() != null) {
+            errors.addAll(r.micro().refusedBy(name));
+        }
         errors.addAll(loras.check(r.prompt(), r.negativePrompt()));
         int width = r.width() != null ? r.width() : defaultSize();
         int height = r.height() != null ? r.height() : defaultSize();
@@ -491,11 +494,12 @@ public final class StableDiffusionPipeline implements TextToImage {
     }
 
     /**
-     * SDXL's micro-conditioning of a request (diffusers {@code _get_add_time_ids} with its defaults, as A1111 uses them):
-     * original size = target size = (height, width) of the request in pixels, crop top-left (0, 0).
+     * SDXL's micro-conditioning of a request (diffusers {@code _get_add_time_ids}): the request's
+     * {@link MicroConditioning}, each part it leaves unset at diffusers' default (as A1111 uses them): original size =
+     * target size = (height, width) of the request in pixels, crop top-left (0, 0).
      */
     static float[] timeIds(ResolvedRequest r) {
-        return dev.tenstep.model.unet.AddedConditioning.timeIds(r.height(), r.width(), 0, 0, r.height(), r.width());
+        return r.timeIds();
     }
 
     /**

@@ -5,6 +5,7 @@ import com.fasterxml.jackson.annotation.JsonProperty;
 import com.fasterxml.jackson.databind.annotation.JsonDeserialize;
 import dev.tenstep.pipeline.FieldError;
 import dev.tenstep.pipeline.GenerationRequest;
+import dev.tenstep.pipeline.MicroConditioning;
 import dev.tenstep.pipeline.prompt.PromptSyntax;
 import dev.tenstep.sampling.RngKind;
 import dev.tenstep.sampling.SamplerKind;
@@ -29,7 +30,13 @@ record GenerationBody(@JsonDeserialize(using = Requests.Text.class) String promp
                       @JsonDeserialize(using = Requests.Decimal.class) Double gamma,
                       @JsonProperty("prompt_syntax") @JsonDeserialize(using = Requests.Text.class) String promptSyntax,
                       @JsonProperty("clip_skip") @JsonDeserialize(using = Requests.Int32.class) Integer clipSkip,
-                      @JsonDeserialize(using = Requests.Text.class) String rng) {
+                      @JsonDeserialize(using = Requests.Text.class) String rng,
+                      @JsonProperty(MicroConditioning.ORIGINAL_SIZE) @JsonDeserialize(using = Requests.IntPair.class)
+                      int[] originalSize,
+                      @JsonProperty(MicroConditioning.CROPS_COORDS_TOP_LEFT) @JsonDeserialize(using = Requests.IntPair.class)
+                      int[] cropsCoordsTopLeft,
+                      @JsonProperty(MicroConditioning.TARGET_SIZE) @JsonDeserialize(using = Requests.IntPair.class)
+                      int[] targetSize) {
 
     /**
      * A name-valued field as sent, for the fields the two APIs name differently.
@@ -62,7 +69,18 @@ record GenerationBody(@JsonDeserialize(using = Requests.Text.class) String promp
                 steps == null ? GenerationRequest.DEFAULT_STEPS : steps,
                 cfgScale,
                 seed == null ? -1 : seed, samplerKind == null ? SamplerKind.DEFAULT : samplerKind, scheduleKind, gamma,
-                width, height, syntax, clipSkip, rngKind);
+                width, height, syntax, clipSkip, rngKind).withMicro(micro());
+    }
+
+    /**
+     * SDXL's size conditioning as sent ({@code original_size} and {@code target_size} as [height, width],
+     * {@code crops_coords_top_left} as [top, left], diffusers' names and order), or null when none was sent.
+     */
+    MicroConditioning micro() {
+        return MicroConditioning.of(
+                originalSize == null ? null : new MicroConditioning.Size(originalSize[0], originalSize[1]),
+                cropsCoordsTopLeft == null ? null : new MicroConditioning.Crop(cropsCoordsTopLeft[0], cropsCoordsTopLeft[1]),
+                targetSize == null ? null : new MicroConditioning.Size(targetSize[0], targetSize[1]));
     }
 
     /** The value a name denotes, or null when not sent or unknown (then added to {@code errors}). */

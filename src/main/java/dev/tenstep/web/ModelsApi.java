@@ -61,8 +61,12 @@ record ModelsApi(ModelSwitcher models) implements WebApp.Routes {
                       String filename, String config) {
     }
 
-    /** One model as the pages list it: the A1111 fields plus {@code kind} ({@code folder}, {@code file} or {@code ideal}). */
-    record ListedModel(@JsonUnwrapped A1111Model entry, String kind) {
+    /**
+     * One model as the pages list it: the A1111 fields plus {@code kind} ({@code folder}, {@code file} or {@code ideal})
+     * and {@code family} ({@code SD 1.x}, {@code SD 2.x}, {@code SDXL}, {@code SDXL refiner}; null when the listing
+     * cannot tell, {@link ModelCatalog#family}).
+     */
+    record ListedModel(@JsonUnwrapped A1111Model entry, String kind, String family) {
     }
 
     /**
@@ -80,6 +84,6 @@ record ModelsApi(ModelSwitcher models) implements WebApp.Routes {
 
     static ModelsState state(ModelSwitcher models) {
         return new ModelsState(models.current().title(), models.switchingTo(), models.entries().stream()
-                .map(e -> new ListedModel(a1111(e), e.kind().name().toLowerCase(Locale.ROOT))).toList());
+                .map(e -> new ListedModel(a1111(e), e.kind().name().toLowerCase(Locale.ROOT), e.family())).toList());
     }
 }

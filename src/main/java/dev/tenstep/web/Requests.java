@@ -208,6 +208,36 @@ final class Requests {
         }
     }
 
+    /**
+     * A pair of 32-bit integers sent as a JSON array of two ({@code [1024, 768]}; each element read as {@link Int32}):
+     * SDXL's {@code original_size}, {@code crops_coords_top_left}, {@code target_size}. Anything else is an error
+     * quoting what was sent; the range check is the request's.
+     */
+    static final class IntPair extends Field<int[]> {
+        IntPair() {
+            super(int[].class);
+        }
+
+        @Override
+        int[] read(JsonNode n, String field, List<FieldError> errors) {
+            if (!n.isArray() || n.size() != 2) {
+                errors.add(new FieldError(field, "must be an array of two integers, got " + sent(n)));
+                return null;
+            }
+            int[] out = new int[2];
+            for (int i = 0; i < 2; i++) {
+                List<FieldError> own = new ArrayList<>();
+                Long v = integer(n.get(i), field, own);
+                if (v == null || !own.isEmpty() || v < Integer.MIN_VALUE || v > Integer.MAX_VALUE) {
+                    errors.add(new FieldError(field, "must be an array of two integers, got " + sent(n)));
+                    return null;
+                }
+                out[i] = v.intValue();
+            }
+            return out;
+        }
+    }
+
     /** {@code seed}: an integer from 0 to Long.MAX_VALUE, or -1 for random (A1111's convention). */
     static final class Seed extends Field<Long> {
         Seed() {

@@ -147,4 +147,34 @@ class ModelCatalogTest {
         assertEquals(ModelCatalog.Kind.IDEAL, catalog.find("ideal:shapes").orElseThrow().kind());
         assertEquals(List.of(), ModelCatalog.scan(tmp.resolve("missing")));
     }
+
+    /**
+     * SDXL folders and single files dropped into the models folder are listed with their family, read from the model
+     * index / text encoder config or the safetensors header alone; the demo and a file the listing cannot read (a
+     * .ckpt, whose names are in a pickle) get none.
+     */
+    @Test
+    void entriesCarryTheFamilyLabel() throws Exception {
+        Path models = models();
+        Files.createSymbolicLink(models.resolve("tiny-sdxl"), Fixtures.dir(Fixtures.SDXL));
+        Files.createSymbolicLink(models.resolve("tiny-sd21"), Fixtures.dir(Fixtures.SD21));
+        Files.createSymbolicLink(models.resolve("tiny-sdxl.safetensors"), Fixtures.root().resolve("single-file/tiny-sdxl.safetensors"));
+        Files.createSymbolicLink(models.resolve("tiny-sdxl-fp16.safetensors"),
+                Fixtures.root().resolve("single-file/tiny-sdxl-fp16.safetensors"));
+        Files.createSymbolicLink(models.resolve("tiny-sd21.safetensors"), Fixtures.root().resolve("single-file/tiny-sd21.safetensors"));
+        Files.writeString(models.resolve("old.ckpt"), "not read by a listing");
+        java.util.Map<String, String> family = new java.util.LinkedHashMap<>();
+        new ModelCatalog(models).entries().forEach(e -> family.put(e.title(), e.family()));
+        java.util.Map<String, String> expected = new java.util.LinkedHashMap<>();
+        expected.put("a-demo", null);
+        expected.put("old.ckpt", null);
+        expected.put("tiny-sd15", "SD 1.x");
+        expected.put("tiny-sd15.safetensors", "SD 1.x");
+        expected.put("tiny-sd21", "SD 2.x");
+        expected.put("tiny-sd21.safetensors", "SD 2.x");
+        expected.put("tiny-sdxl", "SDXL");
+        expected.put("tiny-sdxl-fp16.safetensors", "SDXL");
+        expected.put("tiny-sdxl.safetensors", "SDXL");
+        assertEquals(expected, family);
+    }
 }

@@ -143,14 +143,21 @@ class ModelSwitchTest {
             assertEquals(List.of("tiny-sd15", "tiny-sd15.safetensors [3e4a28f774]", "tiny-sd21"),
                     titles(info.get("models")));
             assertEquals("file", info.get("models").get(1).get("kind").asText());
+            assertEquals(List.of("SD 1.x", "SD 1.x", "SD 2.x"), families(info.get("models")), "the listing's family labels");
 
             // the picker: a labelled select listing the catalog, the resident model selected
             String index = client.get("/").body().string();
             assertTrue(index.contains("<label for=\"model-picker\">Model</label>"), index);
-            assertTrue(index.matches("(?s).*<option value=\"tiny-sd15\" selected=\"selected\">tiny-sd15</option>.*"), index);
-            assertTrue(index.contains("<option value=\"tiny-sd21\">tiny-sd21</option>"), index);
+            assertTrue(index.matches("(?s).*<option value=\"tiny-sd15\" selected=\"selected\">tiny-sd15 \\(SD 1.x\\)</option>.*"), index);
+            assertTrue(index.contains("<option value=\"tiny-sd21\">tiny-sd21 (SD 2.x)</option>"), index);
             assertTrue(index.contains("id=\"model-status\" class=\"model-status\" role=\"status\" aria-live=\"polite\""), index);
         });
+    }
+
+    private static List<String> families(JsonNode models) {
+        List<String> l = new ArrayList<>();
+        models.forEach(m -> l.add(m.get("family").asText()));
+        return l;
     }
 
     private static List<String> titles(JsonNode models) {

@@ -67,7 +67,7 @@ class RequestsTest {
         assertEquals(List.of(), errors);
         assertEquals("sampler_index", b.samplerField().field());
         assertEquals(SamplerKind.byName("DDIM"), new GenerationBody(null, null, null, null, null, null, null, null, null,
-                null, null).toRequest(b.samplerField(), b.scheduleField(), errors).sampler());
+                null, null, null, null, null).toRequest(b.samplerField(), b.scheduleField(), errors).sampler());
         assertEquals(Boolean.FALSE, b.sendImages());
         assertEquals(Boolean.TRUE, b.saveImages());
         assertEquals(Boolean.FALSE, b.restoreAfterwards());
@@ -81,9 +81,32 @@ class RequestsTest {
         assertEquals(List.of("tiling", "styles", "subseed_strength", "refiner_checkpoint"),
                 refused.unhonoured().stream().map(FieldError::field).toList());
         assertEquals("sampler_name", refused.samplerField().field());
-        new GenerationBody(null, null, null, null, null, null, null, null, null, null, null)
+        new GenerationBody(null, null, null, null, null, null, null, null, null, null, null, null, null, null)
                 .toRequest(refused.samplerField(), refused.scheduleField(), errors);
         assertEquals(List.of("sampler_name"), errors.stream().map(FieldError::field).toList());
         assertFalse(errors.get(0).message().isBlank());
+    }
+
+    /** SDXL's size conditioning: [h, w] / [top, left] arrays as diffusers names them; any other shape is named. */
+    @Test
+    void sizeConditioningFieldsBindAsPairs() {
+        List<FieldError> errors = new ArrayList<>();
+        String json = "{\"original_size\": [1024, 768], \"crops_coords_top_left\": [\"48\", 16.0], \"target_size\": [128, 128]}";
+        GenerationBody b = bind(json, GenerationBody.class, errors);
+        Txt2ImgBody own = bind(json, Txt2ImgBody.class, errors);
+        GenerationRequest r = b.toRequest(own.samplerField(), own.scheduleField(), errors);
+        assertEquals(List.of(), errors);
+        assertEquals(new dev.tenstep.pipeline.MicroConditioning(new dev.tenstep.pipeline.MicroConditioning.Size(1024, 768),
+                new dev.tenstep.pipeline.MicroConditioning.Crop(48, 16), new dev.tenstep.pipeline.MicroConditioning.Size(128, 128)),
+                r.micro());
+        assertNull(bind("{\"steps\": 2}", GenerationBody.class, errors).toRequest(own.samplerField(), own.scheduleField(),
+                errors).micro(), "none sent: the defaults");
+
+        bind("{\"original_size\": [1024], \"crops_coords_top_left\": \"0,0\", \"target_size\": [1.5, 2]}",
+                GenerationBody.class, errors);
+        assertEquals(List.of("original_size", "crops_coords_top_left", "target_size"),
+                errors.stream().map(FieldError::field).toList());
+        assertEquals("must be an array of two integers, got [1024]", errors.get(0).message());
+        assertEquals("must be an array of two integers, got \"0,0\"", errors.get(1).message());
     }
 }

@@ -653,6 +653,23 @@ class WebAppTest extends TinySd15WebTest {
         });
     }
 
+    /**
+     * SDXL's size conditioning sent to an SD 1.5 model is refused naming the field (both APIs), never ignored; a value
+     * of the wrong shape is named before that.
+     */
+    @Test
+    void sizeConditioningIsRefusedByANonSdxlModel() {
+        withApp(generator, 16, (client, queue, store) -> {
+            Map<String, String> cases = new java.util.LinkedHashMap<>();
+            cases.put("{\"original_size\": [512, 512]}", "original_size|applies to SDXL models only; tiny-sd15 is not one");
+            cases.put("{\"crops_coords_top_left\": [0, 0]}", "crops_coords_top_left|SDXL");
+            cases.put("{\"target_size\": [512]}", "target_size|must be an array of two integers, got [512]");
+            cases.put("{\"original_size\": [0, 512]}", "original_size|at least 1 pixel");
+            check(client, "/api/txt2img", cases);
+            check(client, "/sdapi/v1/txt2img", Map.of("{\"target_size\": [64, 64]}", "target_size|SDXL"));
+        });
+    }
+
     private static void check(HttpClient client, String path, Map<String, String> cases) throws IOException {
         for (Map.Entry<String, String> c : cases.entrySet()) {
             String[] expected = c.getValue().split("\\|");

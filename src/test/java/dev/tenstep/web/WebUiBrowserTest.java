@@ -299,7 +299,7 @@ class WebUiBrowserTest {
             driver.get(b + "/");
             assertEquals("Model", driver.findElement(By.cssSelector("label[for=model-picker]")).getText());
             org.openqa.selenium.support.ui.Select picker = new org.openqa.selenium.support.ui.Select(driver.findElement(By.id("model-picker")));
-            assertEquals(List.of("demo", "tiny-broken", "tiny-sd15"), picker.getOptions().stream().map(WebElement::getText).toList());
+            assertEquals(List.of("demo", "tiny-broken", "tiny-sd15 (SD 1.x)"), picker.getOptions().stream().map(WebElement::getText).toList());
             assertEquals("demo", picker.getFirstSelectedOption().getText());
 
             Job running = q.submit(held.resolve(dev.tenstep.pipeline.GenerationRequest.of("held").withSteps(2).withSeed(1)), Job.Preview.NONE);
@@ -314,7 +314,7 @@ class WebUiBrowserTest {
             assertEquals(Job.Status.DONE, running.done().get(60, java.util.concurrent.TimeUnit.SECONDS).status());
             waiting().ignoring(org.openqa.selenium.StaleElementReferenceException.class).until(d ->
                     "tiny-sd15".equals(d.findElement(By.id("model-picker")).getAttribute("data-current")));
-            assertEquals("tiny-sd15", new org.openqa.selenium.support.ui.Select(driver.findElement(By.id("model-picker")))
+            assertEquals("tiny-sd15 (SD 1.x)", new org.openqa.selenium.support.ui.Select(driver.findElement(By.id("model-picker")))
                     .getFirstSelectedOption().getText());
             assertTrue(driver.findElements(By.id("demo-banner")).isEmpty(), "tiny-sd15 is not the demo");
             assertEquals("demo", running.model(), "the job that ran during the switch stayed on the old model");

@@ -288,6 +288,26 @@ public final class SingleFileCheckpoint implements AutoCloseable {
         return l.size() <= 10 ? l.toString() : l.subList(0, 10) + " and " + (l.size() - 10) + " more";
     }
 
+    /** Family labels of {@link #family}. */
+    public static final String SD1 = "SD 1.x", SD2 = "SD 2.x", SDXL = "SDXL", SDXL_REFINER = "SDXL refiner";
+
+    /**
+     * The model family a checkpoint's tensor names show, from the text encoders' prefixes alone (nothing is sorted,
+     * checked or read: for model listings): {@link #SDXL} ({@code conditioner.embedders.1.model.*}), {@link
+     * #SDXL_REFINER} (only {@code conditioner.embedders.0.model.*}), {@link #SD2} ({@code cond_stage_model.model.*}),
+     * {@link #SD1} ({@code cond_stage_model.transformer.*}), or null (none of them: a VAE, a LoRA, another model).
+     */
+    public static String family(Iterable<String> names) {
+        boolean xl2 = false, refiner = false, sd2 = false, sd1 = false;
+        for (String n : names) {
+            xl2 |= n.startsWith(SDXL_OPEN_CLIP_PREFIX);
+            refiner |= n.startsWith(SDXL_REFINER_PREFIX);
+            sd2 |= n.startsWith(OPEN_CLIP_PREFIX);
+            sd1 |= n.startsWith(HF_CLIP_PREFIX);
+        }
+        return xl2 ? SDXL : refiner ? SDXL_REFINER : sd2 ? SD2 : sd1 ? SD1 : null;
+    }
+
     public Path file() {
         return file.file();
     }
