@@ -101,6 +101,7 @@ public final class SparkBatch {
      * otherwise, and the models are closed at the end.
      *
      * @param master a Spark master URL ({@code local[2]}, {@code spark://host:7077}, {@code k8s://...}), or null
+     * @throws IOException also when the job failed as a whole (a task failed {@code spark.task.maxFailures} times)
      */
     public static BatchRunner.Summary submit(String master, PipelineSource source, Settings settings,
                                              Observer observer) throws IOException {
@@ -118,6 +119,13 @@ public final class SparkBatch {
         }
         try (JavaSparkContext sc = new JavaSparkContext(conf)) {
             return new SparkBatch(sc, source, settings, observer).run();
+        } catch (IOException | RuntimeException e) {
+            throw e;
+        } catch (Exception e) {
+            // Spark's SparkException (checked in Scala, undeclared in Java): a task failed spark.task.maxFailures
+            // times; its message's first line says which and why, the rest is the driver's stack trace
+            String m = String.valueOf(e.getMessage());
+            throw new IOException("the Spark job failed: " + m.lines().findFirst().orElse(m), e);
         } finally {
             if (local) {
                 ExecutorPipelines.closeAll();
