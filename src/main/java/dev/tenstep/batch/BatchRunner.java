@@ -3,10 +3,8 @@ package dev.tenstep.batch;
 import dev.tenstep.io.Hashes;
 import dev.tenstep.pipeline.GenerationRecord;
 import dev.tenstep.pipeline.ResolvedRequest;
-import dev.tenstep.pipeline.GenerationResult;
 import dev.tenstep.pipeline.InvalidRequestException;
 import dev.tenstep.pipeline.OutputWriter;
-import dev.tenstep.pipeline.TextToImage.PromptEmbedding;
 import dev.tenstep.pipeline.StepProgress;
 import dev.tenstep.pipeline.TextToImage;
 import dev.tenstep.pipeline.prompt.PromptChunks;
@@ -70,8 +68,26 @@ public final class BatchRunner {
                            boolean resume) {
     }
 
-    /** One image to make. */
+    /**
+     * A cell of the batch as planned before any model resolves it: a prompt line, a variant, the line's seed, the
+     * record key {@code <prompt file name>:<line>#<variant>} and the PNG's file name, both pure functions of the prompt
+     * file's name, the line and the variant ({@link #slots}), so a cell made twice (a resumed batch, a retried Spark
+     * task) lands on the same file.
+     */
+    public record Slot(PromptEntry entry, Variant variant, long seed, String key, String fileName) {
+    }
+
+    /** One image to make: a {@link Slot} with its request as the model resolved it. */
     public record Job(PromptEntry entry, Variant variant, ResolvedRequest request, String key, String fileName) {
+    }
+
+    /**
+     * Whether a file of the output folder is complete: present with this SHA-256 (the local folder here, a Hadoop
+     * file system in the Spark job).
+     */
+    @FunctionalInterface
+    public interface FileCheck {
+        boolean intact(String fileName, String sha256);
     }
 
     /** A line or image that failed: {@code source} is {@code file:line}. */
@@ -174,44 +190,29 @@ public final class BatchRunner {
         manifest.dropped().forEach(observer::warning);
         List<Failure> failures = new ArrayList<>();
 
-        List<PromptEntry> entries = readEntries();
-        long seedBase = seedBase(manifest);
+        List<PromptEntry> entries = readEntries(settings.promptFiles(), settings.defaults());
+        long seedBase = seedBase(settings.defaults(), settings.resume(), manifest.records());
 
         // Plan: one job per (valid line, variant); keep the latest record per key.
-        Map<String, GenerationRecord> latest = new HashMap<>();
-        Map<String, Long> randomSeeds = new HashMap<>();
-        for (GenerationRecord r : manifest.records()) {
-            latest.put(r.key(), r);
-            if (Boolean.TRUE.equals(r.randomSeed())) {
-                randomSeeds.put(lineKey(r.key()), r.seed());
-            }
-        }
+        Map<String, GenerationRecord> latest = latestByKey(manifest.records());
+        Map<String, Long> randomSeeds = recordedRandomSeeds(manifest.records());
         Map<PromptEntry, List<Job>> jobs = new LinkedHashMap<>();
+        Map<PromptEntry, List<Slot>> slots = new LinkedHashMap<>();
         Map<String, GenerationRecord> done = new LinkedHashMap<>();
         List<String> columns = new ArrayList<>();
+        FileCheck files = localFiles(out);
         int total = 0;
         for (PromptEntry e : entries) {
             if (!e.ok()) {
                 fail(failures, new Failure(e.location(), null, e.error()));
                 continue;
             }
-            List<Variant> variants = settings.compare().isEmpty() ? List.of(Variant.of(e.request())) : settings.compare();
-            List<Job> list = new ArrayList<>();
-            long seed = switch (e.seedMode()) {
-                case FIXED -> e.request().seed();
-                case BASE -> seedBase + e.index();
-                case RANDOM -> randomSeed(e, randomSeeds);
-            };
+            List<Slot> line = slots(e, settings.compare(), lineSeed(e, seedBase, randomSeeds, observer));
+            List<Job> list;
             try {
-                for (Variant v : variants) {
-                    ResolvedRequest r = pipeline.resolve(v.apply(e.request().withSeed(seed)));
-                    String key = lineKey(e) + "#" + v.label();
-                    String name = stem(e.file()) + "-" + String.format("%04d", e.line()) + "-" + v.slug() + ".png";
-                    list.add(new Job(e, v, r, key, name));
-                }
+                list = resolve(pipeline, line);
             } catch (InvalidRequestException ex) {
-                fail(failures, new Failure(e.location(), null, String.join("; ",
-                        ex.fieldErrors().stream().map(GenerationOptions::optionError).toList())));
+                fail(failures, new Failure(e.location(), null, reason(ex)));
                 continue;
             }
             for (Job j : list) {
@@ -219,103 +220,153 @@ public final class BatchRunner {
                     columns.add(j.variant().label());
                 }
                 GenerationRecord prev = latest.get(j.key());
-                if (prev != null && isDone(j, prev, seedBase, out)) {
+                if (prev != null && isDone(pipeline, j, prev, seedBase, files)) {
                     done.put(j.key(), prev);
                 }
             }
             total += list.size();
             jobs.put(e, list);
+            slots.put(e, line);
         }
 
         // The sheet is written now (so a stale one from an earlier run never survives, e.g. after --no-resume),
         // at most every SHEET_INTERVAL while the batch runs, and at the end.
-        ContactSheet sheet = new ContactSheet(pipeline.name(), seedBase, entries, jobs, columns);
+        ContactSheet sheet = new ContactSheet(pipeline.name(), seedBase, entries, slots, columns);
         sheet.write(out.resolve(INDEX), done, failures, false);
         sheetWritten = nanoTime.getAsLong();
         int skipped = done.size();
         observer.started(total, skipped, seedBase);
 
-        int generated = 0;
+        int[] generated = {0};
+        LineRenderer renderer = new LineRenderer(pipeline, seedBase, observer, (j, image, made) -> {
+            Path file = out.resolve(j.fileName());
+            // the record goes to the manifest, not to a sidecar
+            GenerationRecord rec = OutputWriter.write(file, image, made, Instant.now(), OutputWriter.Sidecar.NONE)
+                    .record();
+            observer.written(j, file);
+            manifest.append(rec);
+            observer.recorded(j, rec);
+            return rec;
+        });
+        LineRenderer.Outcomes outcomes = new LineRenderer.Outcomes() {
+            @Override
+            public void done(Job j, GenerationRecord r) {
+                done.put(j.key(), r);
+                generated[0]++;
+                refreshSheet(sheet, done, failures);
+            }
+
+            @Override
+            public void failed(Failure f) {
+                fail(failures, f);
+                refreshSheet(sheet, done, failures);
+            }
+        };
         for (Map.Entry<PromptEntry, List<Job>> je : jobs.entrySet()) {
             List<Job> pending = je.getValue().stream().filter(j -> !done.containsKey(j.key())).toList();
-            if (pending.isEmpty()) {
-                continue;
-            }
-            PromptEntry e = je.getKey();
-            PromptEmbedding emb;
-            long encodeMs;
-            try {
-                long t0 = System.nanoTime();
-                // with the line's prompt syntax and clip skip, which all its variants share
-                emb = pipeline.encodePrompt(pending.get(0).request());
-                encodeMs = (System.nanoTime() - t0) / 1_000_000;
-                emb.warnings().forEach(w -> observer.warning(e.location() + ": " + w));
-            } catch (RuntimeException ex) {
-                fail(failures, new Failure(e.location(), null, "prompt encoding failed: " + reason(ex)));
-                refreshSheet(sheet, done, failures);
-                continue;
-            }
-            boolean first = true;
-            for (Job j : pending) {
-                try {
-                    GenerationRecord rec = render(j, emb, encodeMs, !first, seedBase, manifest);
-                    done.put(j.key(), rec);
-                    generated++;
-                    first = false;
-                } catch (RuntimeException ex) {
-                    fail(failures, new Failure(e.location(), j.variant().label(), "generation failed: " + reason(ex)));
-                } catch (IOException ex) {
-                    fail(failures, new Failure(e.location(), j.variant().label(), "writing failed: " + reason(ex)));
-                }
-                refreshSheet(sheet, done, failures);
-            }
+            renderer.render(je.getKey(), pending, outcomes);
         }
 
         sheet.write(out.resolve(INDEX), done, failures, true);
-        Summary summary = new Summary(total, generated, skipped, List.copyOf(failures), seedBase);
+        Summary summary = new Summary(total, generated[0], skipped, List.copyOf(failures), seedBase);
         observer.finished(summary);
         return summary;
     }
 
-    private GenerationRecord render(Job j, PromptEmbedding emb, long encodeMs, boolean reused, long seedBase,
-                                  Manifest manifest) throws IOException {
-        ResolvedRequest r = j.request();
-        float[] noise = pipeline.initialLatents(r);
-        GenerationResult result = pipeline.generate(r, emb, new TextToImage.Options(noise, false, p -> {
-            observer.step(j, p);
-            return true;
-        }));
-        GenerationRecord made = GenerationRecord.of(result, pipeline.name(), pipeline.modelHash())
-                .inBatch(j.key(), j.entry().location(), j.entry().index(), j.variant().label(), seedBase,
-                        j.entry().randomSeed(), Hashes.sha256(noise));
-        // the line's prompt was encoded once, before its first variant: that time, and whether this variant reused it
-        made = made.withTimings(new GenerationRecord.Timings(encodeMs, reused, result.timings().denoiseMs(),
-                result.timings().decodeMs(), result.timings().totalMs(), null));
-        Path file = settings.output().resolve(j.fileName());
-        // the record goes to the manifest, not to a sidecar
-        GenerationRecord rec = OutputWriter.write(file, result.image(), made, Instant.now(), OutputWriter.Sidecar.NONE)
-                .record();
-        observer.written(j, file);
-        manifest.append(rec);
-        observer.recorded(j, rec);
-        return rec;
+    /**
+     * The cells of a valid prompt line: one per variant of {@code compare} (empty: the line's own sampler), all with
+     * the line's seed.
+     *
+     * @throws IllegalArgumentException if the line is invalid ({@link PromptEntry#ok()} false)
+     */
+    public static List<Slot> slots(PromptEntry e, List<Variant> compare, long seed) {
+        if (!e.ok()) {
+            throw new IllegalArgumentException(e.location() + " is not a valid prompt line: " + e.error());
+        }
+        List<Variant> variants = compare.isEmpty() ? List.of(Variant.of(e.request())) : compare;
+        List<Slot> out = new ArrayList<>();
+        for (Variant v : variants) {
+            String key = lineKey(e) + "#" + v.label();
+            String name = stem(e.file()) + "-" + String.format("%04d", e.line()) + "-" + v.slug() + ".png";
+            out.add(new Slot(e, v, seed, key, name));
+        }
+        return out;
     }
 
-    /** Whether {@code prev} is a finished record of job {@code j}: same generation, file present and intact. */
-    private boolean isDone(Job j, GenerationRecord prev, long seedBase, Path out) {
+    /**
+     * The cells of a line as {@code pipeline} resolves them.
+     *
+     * @throws InvalidRequestException when the model refuses the line's request (e.g. a size it cannot make)
+     */
+    public static List<Job> resolve(TextToImage pipeline, List<Slot> slots) {
+        List<Job> out = new ArrayList<>();
+        for (Slot s : slots) {
+            ResolvedRequest r = pipeline.resolve(s.variant().apply(s.entry().request().withSeed(s.seed())));
+            out.add(new Job(s.entry(), s.variant(), r, s.key(), s.fileName()));
+        }
+        return out;
+    }
+
+    /**
+     * The seed of a valid line: its own ({@code --seed N}, N &gt;= 0), the seed base + its index, or for a negative
+     * {@code --seed} the one {@code recorded} for the line, else a new random one ({@link Observer#randomSeed} is told
+     * either way).
+     *
+     * @param recorded line key -&gt; random seed of earlier runs ({@link #recordedRandomSeeds})
+     */
+    public static long lineSeed(PromptEntry e, long seedBase, Map<String, Long> recorded, Observer observer) {
+        return switch (e.seedMode()) {
+            case FIXED -> e.request().seed();
+            case BASE -> seedBase + e.index();
+            case RANDOM -> randomSeed(e, recorded, observer);
+        };
+    }
+
+    /** The latest record of each key, of a manifest's records in file order. */
+    public static Map<String, GenerationRecord> latestByKey(List<GenerationRecord> records) {
+        Map<String, GenerationRecord> latest = new LinkedHashMap<>();
+        for (GenerationRecord r : records) {
+            latest.put(r.key(), r);
+        }
+        return latest;
+    }
+
+    /** Line key -&gt; the random seed drawn for the line by an earlier run ({@code random_seed: true} records). */
+    public static Map<String, Long> recordedRandomSeeds(List<GenerationRecord> records) {
+        Map<String, Long> seeds = new HashMap<>();
+        for (GenerationRecord r : records) {
+            if (Boolean.TRUE.equals(r.randomSeed())) {
+                seeds.put(lineKey(r.key()), r.seed());
+            }
+        }
+        return seeds;
+    }
+
+    /**
+     * Whether {@code prev} is a finished record of job {@code j} ({@code batch --resume}'s rule): the same generation
+     * ({@link GenerationRecord#sameGeneration}), and its file present and intact (SHA-256).
+     */
+    public static boolean isDone(TextToImage pipeline, Job j, GenerationRecord prev, long seedBase, FileCheck files) {
         ResolvedRequest r = j.request();
         GenerationRecord expected = GenerationRecord.ofRequest(r, pipeline.name()).stored(j.fileName(), null, null)
                 .inBatch(j.key(), j.entry().location(), j.entry().index(), j.variant().label(), seedBase,
                         j.entry().randomSeed(), null);
-        if (!expected.sameGeneration(prev) || (prev.predatesPromptFields() && longerThanOneChunk(r))) {
+        if (!expected.sameGeneration(prev) || (prev.predatesPromptFields() && longerThanOneChunk(pipeline, r))) {
             return false;
         }
-        Path file = out.resolve(prev.file());
-        try {
-            return Files.isRegularFile(file) && Hashes.sha256(Files.readAllBytes(file)).equals(prev.sha256());
-        } catch (IOException e) {
-            return false;
-        }
+        return prev.file() != null && prev.sha256() != null && files.intact(prev.file(), prev.sha256());
+    }
+
+    /** {@link FileCheck} of a local output folder. */
+    public static FileCheck localFiles(Path out) {
+        return (name, sha) -> {
+            Path file = out.resolve(name);
+            try {
+                return Files.isRegularFile(file) && Hashes.sha256(Files.readAllBytes(file)).equals(sha);
+            } catch (IOException e) {
+                return false;
+            }
+        };
     }
 
     /**
@@ -323,7 +374,7 @@ public final class BatchRunner {
      * ({@link GenerationRecord#predatesPromptFields}) describes an image whose prompt was cut at 77 tokens, which no
      * request makes any more. Only plain requests get here (such a record's syntax is plain).
      */
-    private boolean longerThanOneChunk(ResolvedRequest r) {
+    private static boolean longerThanOneChunk(TextToImage pipeline, ResolvedRequest r) {
         PromptEncoder encoder = pipeline.promptEncoder();
         if (encoder == null) {
             // no text encoder (e.g. an ideal model): prompts were never tokenized, so never cut
@@ -333,28 +384,46 @@ public final class BatchRunner {
                 || encoder.chunks(r.negativePrompt(), PromptSyntax.PLAIN).tokenCount() > PromptChunks.CHUNK_TOKENS;
     }
 
-    private List<PromptEntry> readEntries() throws IOException {
+    /**
+     * The prompt lines of the prompt files, in order, indexed over all files.
+     *
+     * @throws IllegalArgumentException if two files have the same name (image names and keys would collide)
+     */
+    public static List<PromptEntry> readEntries(List<Path> promptFiles, GenerationOptions defaults) throws IOException {
         List<PromptEntry> entries = new ArrayList<>();
         Map<String, Path> stems = new HashMap<>();
-        for (Path f : settings.promptFiles()) {
-            Path other = stems.put(stem(f), f);
-            if (other != null) {
-                throw new IllegalArgumentException("prompt files " + other + " and " + f
-                        + " have the same name; image names and resume keys would collide: rename one");
-            }
-            entries.addAll(PromptFile.read(f, settings.defaults(), entries.size()));
+        for (Path f : promptFiles) {
+            checkStem(stems, f);
+            entries.addAll(PromptFile.read(f, defaults, entries.size()));
         }
         return entries;
     }
 
-    private long seedBase(Manifest manifest) {
-        long base = settings.defaults().seed;
+    /**
+     * Adds the stem of {@code file} to {@code stems}.
+     *
+     * @throws IllegalArgumentException if another input file has the same stem: image names and resume keys would
+     *                                  collide
+     */
+    public static void checkStem(Map<String, Path> stems, Path file) {
+        Path other = stems.put(stem(file), file);
+        if (other != null) {
+            throw new IllegalArgumentException("prompt files " + other + " and " + file
+                    + " have the same name; image names and resume keys would collide: rename one");
+        }
+    }
+
+    /**
+     * The seed base of a batch: the defaults' {@code --seed} when it is not negative, else on resume the one of the
+     * manifest's last record, else a new random one.
+     */
+    public static long seedBase(GenerationOptions defaults, boolean resume, List<GenerationRecord> records) {
+        long base = defaults.seed;
         if (base >= 0) {
             return base;
         }
-        List<GenerationRecord> recs = manifest.records();
-        if (settings.resume() && !recs.isEmpty()) {
-            return recs.get(recs.size() - 1).seedBase();
+        if (resume && !records.isEmpty()) {
+            return records.get(records.size() - 1).seedBase();
         }
         return SEEDS.nextLong() & 0xffffffffL;
     }
@@ -382,7 +451,7 @@ public final class BatchRunner {
      * an earlier run of this manifest, else a new random one, as {@code generate} draws it. Reported to
      * the observer either way, so the seed is always printed.
      */
-    private long randomSeed(PromptEntry e, Map<String, Long> recorded) {
+    private static long randomSeed(PromptEntry e, Map<String, Long> recorded, Observer observer) {
         Long prev = recorded.get(lineKey(e));
         long seed = prev != null ? prev : SEEDS.nextLong() & 0xffffffffL;
         observer.randomSeed(e, seed, prev != null);
@@ -404,7 +473,8 @@ public final class BatchRunner {
         observer.failed(f);
     }
 
-    private static String reason(Exception e) {
+    /** The message of a failure: a refused request's errors as the command line names the options. */
+    public static String reason(Exception e) {
         if (e instanceof InvalidRequestException ire) {
             return String.join("; ", ire.fieldErrors().stream().map(GenerationOptions::optionError).toList());
         }

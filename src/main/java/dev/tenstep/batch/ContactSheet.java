@@ -24,7 +24,7 @@ import java.util.Map;
  * its {@code title} tooltip. Failed lines and images show their reason. Thymeleaf escapes everything from prompts or
  * files.
  */
-final class ContactSheet {
+public final class ContactSheet {
     /** The template's class-path location. */
     static final String TEMPLATE = "batch/templates/contact-sheet.html";
 
@@ -33,7 +33,7 @@ final class ContactSheet {
     private final String model;
     private final long seedBase;
     private final List<PromptEntry> entries;
-    private final Map<PromptEntry, List<BatchRunner.Job>> jobs;
+    private final Map<PromptEntry, List<BatchRunner.Slot>> jobs;
     private final List<String> columns;
 
     /**
@@ -64,7 +64,13 @@ final class ContactSheet {
     record Cell(String href, String alt, String title, int width, int height, String caption, List<String> errors) {
     }
 
-    ContactSheet(String model, long seedBase, List<PromptEntry> entries, Map<PromptEntry, List<BatchRunner.Job>> jobs,
+    /**
+     * @param model    the model's name (the title)
+     * @param entries  every prompt line, valid or not, in order
+     * @param jobs     the cells of each line that the model accepted (a line missing here failed as a whole)
+     * @param columns  the variant labels, in order
+     */
+    public ContactSheet(String model, long seedBase, List<PromptEntry> entries, Map<PromptEntry, List<BatchRunner.Slot>> jobs,
                  List<String> columns) {
         this.model = model;
         this.seedBase = seedBase;
@@ -80,12 +86,13 @@ final class ContactSheet {
      * @param failures the failures so far
      * @param finished whether the batch has ended (else the sheet says it is still running, as of now)
      */
-    void write(Path file, Map<String, GenerationRecord> done, List<BatchRunner.Failure> failures, boolean finished)
+    public void write(Path file, Map<String, GenerationRecord> done, List<BatchRunner.Failure> failures, boolean finished)
             throws IOException {
         OutputWriter.writeText(file, html(done, failures, finished));
     }
 
-    String html(Map<String, GenerationRecord> done, List<BatchRunner.Failure> failures, boolean finished) {
+    /** The sheet's HTML, as {@link #write} stores it (the Spark job writes it through Hadoop's file system API). */
+    public String html(Map<String, GenerationRecord> done, List<BatchRunner.Failure> failures, boolean finished) {
         Map<String, List<BatchRunner.Failure>> failed = new LinkedHashMap<>();
         for (BatchRunner.Failure f : failures) {
             failed.computeIfAbsent(f.source(), k -> new ArrayList<>()).add(f);
@@ -95,7 +102,7 @@ final class ContactSheet {
             List<BatchRunner.Failure> fs = failed.getOrDefault(e.location(), List.of());
             String prompt = e.ok() ? e.request().prompt() : null;
             String negative = e.ok() && !e.request().negativePrompt().isEmpty() ? e.request().negativePrompt() : null;
-            List<BatchRunner.Job> js = jobs.get(e);
+            List<BatchRunner.Slot> js = jobs.get(e);
             if (js == null) {
                 rows.add(new Row(prompt, negative, e.location(), true,
                         fs.stream().map(BatchRunner.Failure::reason).toList(), List.of()));
@@ -103,7 +110,7 @@ final class ContactSheet {
             }
             List<Cell> cells = new ArrayList<>();
             for (String c : columns) {
-                BatchRunner.Job j = js.stream().filter(x -> x.variant().label().equals(c)).findFirst().orElse(null);
+                BatchRunner.Slot j = js.stream().filter(x -> x.variant().label().equals(c)).findFirst().orElse(null);
                 GenerationRecord r = j == null ? null : done.get(j.key());
                 if (r != null) {
                     cells.add(new Cell(urlPath(r.file()), r.prompt(), r.infotext(), r.width(), r.height(),

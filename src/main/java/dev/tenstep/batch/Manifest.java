@@ -57,7 +57,32 @@ public final class Manifest {
         if (!Files.exists(m.file)) {
             return m;
         }
-        String text = Files.readString(m.file, StandardCharsets.UTF_8);
+        Parsed parsed = parse(Files.readString(m.file, StandardCharsets.UTF_8));
+        m.records.addAll(parsed.records());
+        m.dropped.addAll(parsed.dropped());
+        if (!parsed.dropped().isEmpty()) {
+            AtomicFiles.write(m.file, parsed.kept().getBytes(StandardCharsets.UTF_8));
+        }
+        return m;
+    }
+
+    /**
+     * The content of a manifest file, read by {@link #parse}.
+     *
+     * @param records the valid records, in file order
+     * @param dropped a message per dropped line ({@code manifest.jsonl:N: ...})
+     * @param kept    the text of the valid lines, each ending in a newline (what a repair writes)
+     */
+    public record Parsed(List<GenerationRecord> records, List<String> dropped, String kept) {
+    }
+
+    /**
+     * Reads the text of a manifest: a torn last line (no newline) and invalid lines are dropped, blank lines
+     * skipped. Used by {@link #open} and by the Spark job, which reads the file through Hadoop's file system API.
+     */
+    public static Parsed parse(String text) {
+        List<GenerationRecord> records = new ArrayList<>();
+        List<String> dropped = new ArrayList<>();
         StringBuilder keep = new StringBuilder();
         int start = 0;
         int lineNo = 0;
@@ -70,20 +95,26 @@ public final class Manifest {
                 continue;
             }
             if (nl < 0) {
-                m.dropped.add(FILE + ":" + lineNo + ": torn last line (no newline), ignored");
+                dropped.add(FILE + ":" + lineNo + ": torn last line (no newline), ignored");
                 continue;
             }
             try {
-                m.records.add(JSON.readValue(line, GenerationRecord.class));
+                records.add(JSON.readValue(line, GenerationRecord.class));
                 keep.append(line).append('\n');
             } catch (JsonProcessingException e) {
-                m.dropped.add(FILE + ":" + lineNo + ": invalid record, ignored (" + e.getOriginalMessage() + ")");
+                dropped.add(FILE + ":" + lineNo + ": invalid record, ignored (" + e.getOriginalMessage() + ")");
             }
         }
-        if (!m.dropped.isEmpty()) {
-            AtomicFiles.write(m.file, keep.toString().getBytes(StandardCharsets.UTF_8));
+        return new Parsed(List.copyOf(records), List.copyOf(dropped), keep.toString());
+    }
+
+    /** One record as a manifest line: its JSON ({@link GenerationRecord#JSON}) and a newline. */
+    public static String line(GenerationRecord r) {
+        try {
+            return JSON.writeValueAsString(r) + "\n";
+        } catch (JsonProcessingException e) {
+            throw new IllegalStateException("a generation record cannot be written as JSON", e);
         }
-        return m;
     }
 
     /** The valid records, oldest first. */
@@ -102,7 +133,7 @@ public final class Manifest {
 
     /** Appends one record as a line and fsyncs the manifest. */
     public synchronized void append(GenerationRecord r) throws IOException {
-        byte[] line = (JSON.writeValueAsString(r) + "\n").getBytes(StandardCharsets.UTF_8);
+        byte[] line = line(r).getBytes(StandardCharsets.UTF_8);
         try (FileChannel ch = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
                 StandardOpenOption.APPEND)) {
             ByteBuffer buf = ByteBuffer.wrap(line);

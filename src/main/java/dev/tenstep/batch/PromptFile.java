@@ -1,6 +1,7 @@
 package dev.tenstep.batch;
 
 import dev.tenstep.batch.GenerationOptions;
+import dev.tenstep.pipeline.prompt.PromptSyntax;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -55,6 +56,22 @@ public final class PromptFile {
     /** Parses the lines of a prompt file ({@code file} only names it in messages). */
     public static List<PromptEntry> parse(Path file, List<String> lines, GenerationOptions defaults, int firstIndex) {
         List<PromptEntry> out = new ArrayList<>();
+        for (Line l : promptLines(lines)) {
+            out.add(parseLine(file, l.number(), firstIndex + out.size(), l.text(), defaults));
+        }
+        return out;
+    }
+
+    /**
+     * A prompt line of a file: its 1-based number and its text, trimmed (a byte-order mark on the first line
+     * removed), as {@link #parseLine} takes it.
+     */
+    public record Line(int number, String text) {
+    }
+
+    /** The prompt lines of a file's lines: blank lines and {@code #} comments skipped. */
+    public static List<Line> promptLines(List<String> lines) {
+        List<Line> out = new ArrayList<>();
         for (int i = 0; i < lines.size(); i++) {
             String text = lines.get(i);
             if (i == 0 && text.startsWith("\uFEFF")) {
@@ -64,18 +81,38 @@ public final class PromptFile {
             if (text.isEmpty() || text.startsWith("#")) {
                 continue;
             }
-            out.add(parseLine(file, i + 1, firstIndex + out.size(), text, defaults));
+            out.add(new Line(i + 1, text));
         }
         return out;
     }
 
     /** Parses one non-blank, non-comment line. */
     public static PromptEntry parseLine(Path file, int line, int index, String text, GenerationOptions defaults) {
+        return entry(file, line, index, text, !text.startsWith("--"), false, defaults);
+    }
+
+    /**
+     * An entry whose prompt is {@code prompt} exactly, every option from the defaults: a caption of a captions file
+     * ({@link CaptionsFile}), which is text even when it starts with {@code --} or {@code #}. It is read as plain
+     * text (brackets are no emphasis) unless the defaults set {@code --prompt-syntax}.
+     *
+     * @param line the entry's position in its file, 1-based (for a captions file: the annotation's)
+     */
+    public static PromptEntry plainPrompt(Path file, int line, int index, String prompt, GenerationOptions defaults) {
+        return entry(file, line, index, prompt, true, true, defaults);
+    }
+
+    /**
+     * @param plain   {@code text} is the prompt, not option words
+     * @param literal the prompt is a caption: plain prompt syntax unless the defaults set one
+     */
+    private static PromptEntry entry(Path file, int line, int index, String text, boolean plain, boolean literal,
+                                     GenerationOptions defaults) {
         LineCommand lc = new LineCommand();
         CommandLine cl = new CommandLine(lc);
         ParseResult parsed = null;
         try {
-            if (text.startsWith("--")) {
+            if (!plain) {
                 parsed = cl.parseArgs(ShellWords.split(text).toArray(String[]::new));
             } else {
                 parsed = cl.parseArgs();
@@ -84,8 +121,11 @@ public final class PromptFile {
             return new PromptEntry(file, line, index, null, null, message(e));
         }
         overlayDefaults(cl.getCommandSpec(), parsed, defaults);
-        if (parsed.originalArgs().isEmpty()) {
+        if (plain) {
             lc.gen.prompt = text;
+        }
+        if (literal && lc.gen.promptSyntax == null) {
+            lc.gen.promptSyntax = PromptSyntax.PLAIN.id();
         }
         try {
             lc.gen.validate(cl);

@@ -20,7 +20,7 @@ import java.util.Objects;
  * {@link #TIME} format; both are written with {@link AtomicFiles} (temporary file, fsync, rename), so a process killed
  * at any moment leaves a complete file or none. The web server ({@code <image>.json} sidecar), the batch runner
  * (the record goes to its manifest), {@code generate} (PNG only) and the in-memory A1111 answer
- * ({@code save_images: false}, {@link #encode}) all use it; other output files (a study's JSON, CSV and chart, the
+ * ({@code save_images: false}, {@link #encode}) and the Spark job (a {@link Sink} on a Hadoop file system) all use it; other output files (a study's JSON, CSV and chart, the
  * batch contact sheet) go through {@link #writeText} and {@link #writeImage}.
  */
 public final class OutputWriter {
@@ -95,6 +95,32 @@ public final class OutputWriter {
             AtomicFiles.write(sidecarOf(file), GenerationRecord.JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(stored));
         }
         return new Output(file, png, stored);
+    }
+
+    /**
+     * Where {@link #write(String, Sink, BufferedImage, GenerationRecord, Instant)} puts a PNG: a store that replaces
+     * {@code fileName} with {@code bytes} atomically (complete or not at all), e.g. a Hadoop file system through a
+     * temporary file and a rename (the Spark job, {@code batch/spark}).
+     */
+    @FunctionalInterface
+    public interface Sink {
+        /** @throws IOException naming the file that could not be written */
+        void write(String fileName, byte[] bytes) throws IOException;
+    }
+
+    /**
+     * As {@link #write(Path, BufferedImage, GenerationRecord, Instant, Sidecar)} without a sidecar, into another
+     * store than the local file system: the same PNG bytes and record, {@code timings.write_ms} including the sink.
+     *
+     * @param fileName the PNG's name in the sink, also the record's {@code file}
+     * @throws IOException when the PNG cannot be encoded or the sink fails
+     */
+    public static Output write(String fileName, Sink sink, BufferedImage image, GenerationRecord record, Instant created)
+            throws IOException {
+        long t0 = System.nanoTime();
+        byte[] png = png(image, record);
+        sink.write(fileName, png);
+        return new Output(null, png, stored(record, fileName, png, created, t0));
     }
 
     /** The sidecar of a PNG: the same name with {@code .json} in place of {@code .png} ({@code .json} appended otherwise). */

@@ -1,9 +1,7 @@
 package dev.tenstep.batch;
 
-import dev.tenstep.pipeline.ModelDefaults;
 import dev.tenstep.pipeline.GenerationRecord;
 import dev.tenstep.pipeline.GenerationRequest;
-import dev.tenstep.pipeline.ResolvedRequest;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -31,11 +29,6 @@ class ContactSheetTest {
                 """.formatted(file), GenerationRecord.class);
     }
 
-    /** A line's request as the batch resolves it for one variant (a 64x32 model). */
-    private static ResolvedRequest resolved(PromptEntry e, Variant v, long seed) {
-        return v.apply(e.request()).resolved(seed, 64, 32, ModelDefaults.SD);
-    }
-
     @Test
     void rendersRowsCellsAndFailuresEscaped() throws IOException {
         Path f = Path.of("p.txt");
@@ -45,11 +38,11 @@ class ContactSheetTest {
         PromptEntry bad = new PromptEntry(f, 2, 1, null, null, "--restore_faces: <unknown> option");
         PromptEntry half = new PromptEntry(f, 3, 2, GenerationRequest.of("second"), PromptEntry.SeedMode.BASE, null);
         List<Variant> vs = Variant.parseList("ge:log-linear,ddim:ddim");
-        Map<PromptEntry, List<BatchRunner.Job>> jobs = new LinkedHashMap<>();
-        jobs.put(ok, List.of(new BatchRunner.Job(ok, vs.get(0), resolved(ok, vs.get(0), 100), "p.txt:1#ge:log-linear", "a b.png"),
-                new BatchRunner.Job(ok, vs.get(1), resolved(ok, vs.get(1), 100), "p.txt:1#ddim:ddim", "c.png")));
-        jobs.put(half, List.of(new BatchRunner.Job(half, vs.get(0), resolved(half, vs.get(0), 102), "p.txt:3#ge:log-linear", "d.png"),
-                new BatchRunner.Job(half, vs.get(1), resolved(half, vs.get(1), 102), "p.txt:3#ddim:ddim", "e.png")));
+        Map<PromptEntry, List<BatchRunner.Slot>> jobs = new LinkedHashMap<>();
+        jobs.put(ok, List.of(new BatchRunner.Slot(ok, vs.get(0), 100, "p.txt:1#ge:log-linear", "a b.png"),
+                new BatchRunner.Slot(ok, vs.get(1), 100, "p.txt:1#ddim:ddim", "c.png")));
+        jobs.put(half, List.of(new BatchRunner.Slot(half, vs.get(0), 102, "p.txt:3#ge:log-linear", "d.png"),
+                new BatchRunner.Slot(half, vs.get(1), 102, "p.txt:3#ddim:ddim", "e.png")));
         ContactSheet sheet = new ContactSheet("tiny & sd", 100, List.of(ok, bad, half), jobs,
                 List.of("ge:log-linear", "ddim:ddim"));
         Map<String, GenerationRecord> done = Map.of("p.txt:1#ge:log-linear", record("a b.png"));
