@@ -4,7 +4,6 @@ import dev.tenstep.fidelity.AccuracyStudy;
 import dev.tenstep.fidelity.SamplerSpec;
 import dev.tenstep.io.AtomicFiles;
 import dev.tenstep.pipeline.TextToImage;
-import dev.tenstep.sampling.ideal.IdealModels;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
@@ -34,7 +33,7 @@ public final class AccuracyCommand implements Callable<Integer> {
     CommandSpec spec;
 
     @Option(names = "--model", paramLabel = "MODEL",
-            description = "ideal:shapes, ideal:DIR or a diffusers folder trained on the shapes grammar (default: ideal:shapes)")
+            description = "ideal:shapes, ideal:DIR or a diffusers folder trained on the shapes grammar (default: the model under models/, as serve picks it: the built-in tenstep-shapes on a fresh clone)")
     Path model;
 
     @Option(names = {"-p", "--prompt"}, paramLabel = "TEXT",
@@ -86,7 +85,7 @@ public final class AccuracyCommand implements Callable<Integer> {
         } catch (IllegalArgumentException e) {
             throw new CommandLine.ParameterException(cmd, e.getMessage());
         }
-        Path m = model != null ? model : Path.of(IdealModels.SHAPES);
+        Path m = ModelLocator.modelOrDefault(model, cmd.getErr());
         try (TextToImage t = ModelLocator.open(cmd, m)) {
             out.printf("accuracy: %s, %d prompt(s) x %d seed(s), samplers %s, N = %s, CFG %s%n", t.name(),
                     study.prompts().size(), study.seeds().size(), specs, steps, cfgScales);

@@ -51,13 +51,13 @@ public final class TrainCommand implements Callable<Integer> {
     @Option(names = "--seed", defaultValue = "1", description = "seed of the weights and every random draw (default: ${DEFAULT-VALUE})")
     long seed;
 
-    @Option(names = "--vae-steps", defaultValue = "2000", description = "stage 1 (VAE) steps (default: ${DEFAULT-VALUE})")
+    @Option(names = "--vae-steps", defaultValue = "3000", description = "stage 1 (VAE) steps (default: ${DEFAULT-VALUE})")
     int vaeSteps;
 
-    @Option(names = "--unet-steps", defaultValue = "4000", description = "stage 2 (UNet + text encoder) steps (default: ${DEFAULT-VALUE})")
+    @Option(names = "--unet-steps", defaultValue = "3500", description = "stage 2 (UNet + text encoder) steps (default: ${DEFAULT-VALUE})")
     int unetSteps;
 
-    @Option(names = "--decoder-steps", defaultValue = "1500",
+    @Option(names = "--decoder-steps", defaultValue = "500",
             description = "stage 3 steps: the VAE decoder alone on the encoder's posterior means (default: ${DEFAULT-VALUE}; docs/training.md)")
     int decoderSteps;
 
