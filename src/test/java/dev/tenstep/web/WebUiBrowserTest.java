@@ -362,6 +362,73 @@ class WebUiBrowserTest {
         }
     }
 
+    /**
+     * The built-in trained model ({@code models/tenstep-shapes}, what {@code serve} shows on a fresh clone) on /compare
+     * in a 1400 x 1000 window: the prompt placeholder is the model's example prompt, the form lists its words and
+     * offers no size above its limit, and with the page's own defaults (N = 10, the model's CFG 3) and the example
+     * prompt both panels finish inside the first screen with a red picture (seed 0: measured right with GE and DDIM).
+     */
+    @Test
+    void builtInModelComparesAboveTheFold() throws Exception {
+        Path model = Path.of("models", "tenstep-shapes");
+        try (StableDiffusionPipeline shapes = StableDiffusionPipeline.load(model);
+             JobQueue q = new JobQueue(ServedModel.of(shapes), new OutputStore(tmp.resolve("shapes-outputs")), 1, 16)) {
+            Javalin a = WebApp.create(q, new OutputStore(tmp.resolve("shapes-outputs"))).start("127.0.0.1", 0);
+            org.openqa.selenium.Dimension before = driver.manage().window().getSize();
+            try {
+                driver.manage().window().setSize(new org.openqa.selenium.Dimension(1400, 1000));
+                driver.get("http://127.0.0.1:" + a.port() + "/compare");
+                WebElement p = driver.findElement(By.id("prompt"));
+                assertEquals("a red circle", p.getAttribute("placeholder"));
+                String words = driver.findElement(By.id("known-words")).getText();
+                assertTrue(words.contains("circle") && words.contains("triangle") && words.contains("navy"), words);
+                assertEquals("10", driver.findElement(By.id("steps")).getAttribute("value"));
+                assertEquals(3.0, Double.parseDouble(driver.findElement(By.id("cfg_scale")).getAttribute("value")));
+                assertEquals(Integer.toString(shapes.maxSize()), driver.findElement(By.id("width")).getAttribute("max"));
+                p.clear();
+                p.sendKeys("a red circle");
+                type("seed", "0");
+                driver.findElement(By.id("run")).click();
+                waiting().until(d -> d.findElements(By.cssSelector(".cmp-panel")).stream().allMatch(e ->
+                        "done".equals(e.getAttribute("data-state")) && imageLoaded(e.findElement(By.cssSelector(".p-image")))));
+                screenshot("compare-tenstep-shapes-1400x1000.png");
+                long viewport = ((Number) ((JavascriptExecutor) driver).executeScript("return window.innerHeight")).longValue();
+                List<WebElement> imgs = driver.findElements(By.cssSelector(".cmp-panel .p-image"));
+                assertEquals(2, imgs.size());
+                for (WebElement img : imgs) {
+                    Number bottom = (Number) ((JavascriptExecutor) driver).executeScript(
+                            "return arguments[0].getBoundingClientRect().bottom + window.scrollY", img);
+                    assertTrue(bottom.doubleValue() <= viewport,
+                            "panel image ends at " + bottom + " px, inside the first " + viewport + " px");
+                    String src = img.getAttribute("src");
+                    BufferedImage pic = ImageIO.read(java.net.URI.create(src.startsWith("http") ? src
+                            : "http://127.0.0.1:" + a.port() + src).toURL());
+                    double red = share(pic, 220, 40, 40);
+                    System.out.printf("[tenstep-shapes] %s: %.1f%% of pixels near red%n", img.getAttribute("alt"), 100 * red);
+                    assertTrue(red > 0.05, "a red shape in " + img.getAttribute("alt") + ": " + red);
+                }
+            } finally {
+                driver.manage().window().setSize(before);
+                a.stop();
+            }
+        }
+    }
+
+    /** The share of pixels within 60 (per channel) of the colour (r, g, b). */
+    private static double share(BufferedImage img, int r, int g, int b) {
+        int hits = 0;
+        for (int y = 0; y < img.getHeight(); y++) {
+            for (int x = 0; x < img.getWidth(); x++) {
+                int rgb = img.getRGB(x, y);
+                if (Math.abs(((rgb >> 16) & 0xff) - r) <= 60 && Math.abs(((rgb >> 8) & 0xff) - g) <= 60
+                        && Math.abs((rgb & 0xff) - b) <= 60) {
+                    hits++;
+                }
+            }
+        }
+        return hits / (double) (img.getWidth() * img.getHeight());
+    }
+
     /** Runs /compare (the default DDIM and GE panels) for "a red circle" at N steps; the two panel images. */
     private static BufferedImage[] comparePanels(String b, int steps) throws Exception {
         driver.get(b + "/compare");
