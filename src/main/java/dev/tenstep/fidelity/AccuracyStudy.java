@@ -98,7 +98,7 @@ public final class AccuracyStudy {
                         ShapeAnalyser.Target target = ShapeAnalyser.target(prompt).orElseThrow();
                         for (long seed : spec.seeds()) {
                             GenerationRequest r = new GenerationRequest(prompt, spec.negativePrompt(), n, w, seed,
-                                    SamplerKind.byName(s.sampler()), ScheduleKind.byName(s.schedule()), null, null, null);
+                                    SamplerKind.byName(s.sampler()), ScheduleKind.byName(s.schedule()), s.gamma(), null, null);
                             GenerationResult g = model.generate(r);
                             ShapeAnalyser.Reading read = ShapeAnalyser.read(g.image());
                             colour += target.colour().equals(read.colour()) ? 1 : 0;

@@ -81,6 +81,11 @@ public final class FidelityStudy {
             if (samplers.isEmpty()) {
                 throw new IllegalArgumentException("at least one sampler is required");
             }
+            // runs are summarised by sampler:schedule; a second GE with another gamma would merge with the first
+            samplers.stream().filter(x -> x.gamma() != null).findFirst().ifPresent(x -> {
+                throw new IllegalArgumentException("sampler '" + x.label() + "': the fidelity study runs each sampler "
+                        + "at its default gamma (use 'accuracy' to compare gamma values)");
+            });
             if (steps.isEmpty() || steps.stream().anyMatch(n -> n < 1)) {
                 throw new IllegalArgumentException("steps must be a non-empty list of numbers >= 1, got " + steps);
             }

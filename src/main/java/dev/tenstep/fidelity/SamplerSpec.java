@@ -10,22 +10,30 @@ import dev.tenstep.sampling.SigmaSchedule;
 /**
  * A deterministic sampler and the schedule it runs on, written {@code SAMPLER:SCHEDULE} (e.g.
  * {@code ge:log-linear}, {@code dpmpp-2m:karras}); {@code SAMPLER} alone takes its default schedule (ddim:
- * ddim, ge: log-linear, dpmpp-2m: karras). Names are parsed by {@link SamplerKind#byName} and
+ * ddim, ge: log-linear, dpmpp-2m: karras). A sampler with a gradient-estimation weight (GE) may add
+ * {@code @GAMMA}, e.g. {@code ge:log-linear@1.5} (paper eq. (12): {@code epsBar = gamma eps + (1 - gamma) epsPrev};
+ * gamma 1 is DDIM, 2 the paper's GE). Names are parsed by {@link SamplerKind#byName} and
  * {@link ScheduleKind#byName} and stored as their ids.
  *
  * @param sampler  {@code ddim}, {@code ge} or {@code dpmpp-2m}
  * @param schedule a {@link ScheduleKind} name
+ * @param gamma    GE's weight in [{@value SamplerKind#MIN_GAMMA}, {@value SamplerKind#MAX_GAMMA}], or null for the
+ *                 sampler's default
  */
-public record SamplerSpec(String sampler, String schedule) {
+public record SamplerSpec(String sampler, String schedule, Double gamma) {
     /** The name of DPM-Solver++(2M). */
     public static final String DPMPP_2M = "dpmpp-2m";
 
     /**
-     * @throws IllegalArgumentException naming the problem: unknown sampler or schedule, or a stochastic sampler
+     * @throws IllegalArgumentException naming the problem: unknown sampler or schedule, a gamma the sampler does not
+     *                                  take or out of range, or a stochastic sampler
      *                                  (ddpm: its distance to an ODE solution measures its noise, not its error)
      */
     public SamplerSpec {
         SamplerKind k = SamplerKind.byName(sampler);
+        if (gamma != null) {
+            k.sampler(gamma); // refuses a gamma out of range or for a sampler without one, naming it
+        }
         if (k.sampler().stochastic()) {
             throw new IllegalArgumentException("sampler '" + sampler + "' is stochastic; a fidelity study measures "
                     + "deterministic solvers of the probability-flow ODE (ddim, ge, " + DPMPP_2M + ")");
@@ -34,17 +42,34 @@ public record SamplerSpec(String sampler, String schedule) {
         schedule = ScheduleKind.byName(schedule).id();
     }
 
+    /** A sampler on a schedule with its default gamma. */
+    public SamplerSpec(String sampler, String schedule) {
+        this(sampler, schedule, null);
+    }
+
     /**
-     * Parses {@code SAMPLER[:SCHEDULE]}.
+     * Parses {@code SAMPLER[:SCHEDULE][@GAMMA]}.
      *
-     * @throws IllegalArgumentException for an unknown or stochastic sampler or an unknown schedule
+     * @throws IllegalArgumentException for an unknown or stochastic sampler, an unknown schedule, or a gamma that is
+     *                                  not a number, out of range or given to a sampler without one
      */
     public static SamplerSpec parse(String text) {
         String t = text.trim();
+        Double gamma = null;
+        int at = t.indexOf('@');
+        if (at >= 0) {
+            try {
+                gamma = Double.valueOf(t.substring(at + 1).trim());
+            } catch (NumberFormatException e) {
+                throw new IllegalArgumentException("'" + text + "': gamma after '@' must be a number, got '"
+                        + t.substring(at + 1) + "'");
+            }
+            t = t.substring(0, at);
+        }
         int colon = t.indexOf(':');
         String s = colon < 0 ? t : t.substring(0, colon);
         String sch = colon < 0 ? defaultSchedule(s) : t.substring(colon + 1);
-        return new SamplerSpec(s, sch);
+        return new SamplerSpec(s, sch, gamma);
     }
 
     /** The default schedule of a sampler name ({@link SamplerKind#defaultSchedule}). */
@@ -54,7 +79,7 @@ public record SamplerSpec(String sampler, String schedule) {
 
     /** The sampling method. */
     public LatentSampler method() {
-        return SamplerKind.byName(sampler).sampler();
+        return SamplerKind.byName(sampler).sampler(gamma);
     }
 
     /** The schedule of N steps on a training table. */
@@ -62,9 +87,9 @@ public record SamplerSpec(String sampler, String schedule) {
         return ScheduleKind.byName(schedule).build(ns, steps);
     }
 
-    /** {@code SAMPLER:SCHEDULE}. */
+    /** {@code SAMPLER:SCHEDULE}, with {@code @GAMMA} when a gamma was given. */
     public String label() {
-        return sampler + ":" + schedule;
+        return sampler + ":" + schedule + (gamma == null ? "" : "@" + gamma);
     }
 
     @Override
