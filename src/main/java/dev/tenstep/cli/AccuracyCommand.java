@@ -51,9 +51,9 @@ public final class AccuracyCommand implements Callable<Integer> {
             description = "seeds: ranges and numbers, e.g. 0-31 or 1,5,9 (default: ${DEFAULT-VALUE})")
     String seeds;
 
-    @Option(names = "--sampler", split = ",", paramLabel = "SAMPLER[:SCHEDULE][@GAMMA]",
+    @Option(names = "--sampler", split = ",", paramLabel = "SAMPLER[:SCHEDULE[:GAMMA]]",
             description = "samplers: ddim, ge, dpmpp-2m, each with an optional schedule, GE with an optional gamma "
-                    + "(ge:log-linear@1.5) (default: ddim:ddim,ddim:log-linear,ge:log-linear,dpmpp-2m:karras)")
+                    + "(ge:log-linear:1.5) (default: ddim:ddim,ddim:log-linear,ge:log-linear,dpmpp-2m:karras)")
     List<String> samplers;
 
     @Option(names = "--steps", split = ",", defaultValue = "5,10,20", paramLabel = "N,...",

@@ -11,7 +11,7 @@ import dev.tenstep.sampling.SigmaSchedule;
  * A deterministic sampler and the schedule it runs on, written {@code SAMPLER:SCHEDULE} (e.g.
  * {@code ge:log-linear}, {@code dpmpp-2m:karras}); {@code SAMPLER} alone takes its default schedule (ddim:
  * ddim, ge: log-linear, dpmpp-2m: karras). A sampler with a gradient-estimation weight (GE) may add
- * {@code @GAMMA}, e.g. {@code ge:log-linear@1.5} (paper eq. (12): {@code epsBar = gamma eps + (1 - gamma) epsPrev};
+ * {@code :GAMMA}, e.g. {@code ge:log-linear:1.5}, as {@code batch --compare} writes it (paper eq. (12): {@code epsBar = gamma eps + (1 - gamma) epsPrev};
  * gamma 1 is DDIM, 2 the paper's GE). Names are parsed by {@link SamplerKind#byName} and
  * {@link ScheduleKind#byName} and stored as their ids.
  *
@@ -48,27 +48,26 @@ public record SamplerSpec(String sampler, String schedule, Double gamma) {
     }
 
     /**
-     * Parses {@code SAMPLER[:SCHEDULE][@GAMMA]}.
+     * Parses {@code SAMPLER[:SCHEDULE[:GAMMA]]}.
      *
      * @throws IllegalArgumentException for an unknown or stochastic sampler, an unknown schedule, or a gamma that is
      *                                  not a number, out of range or given to a sampler without one
      */
     public static SamplerSpec parse(String text) {
-        String t = text.trim();
-        Double gamma = null;
-        int at = t.indexOf('@');
-        if (at >= 0) {
-            try {
-                gamma = Double.valueOf(t.substring(at + 1).trim());
-            } catch (NumberFormatException e) {
-                throw new IllegalArgumentException("'" + text + "': gamma after '@' must be a number, got '"
-                        + t.substring(at + 1) + "'");
-            }
-            t = t.substring(0, at);
+        String[] parts = text.trim().split(":", -1);
+        if (parts.length > 3) {
+            throw new IllegalArgumentException("'" + text + "': expected SAMPLER[:SCHEDULE[:GAMMA]]");
         }
-        int colon = t.indexOf(':');
-        String s = colon < 0 ? t : t.substring(0, colon);
-        String sch = colon < 0 ? defaultSchedule(s) : t.substring(colon + 1);
+        String s = parts[0];
+        String sch = parts.length < 2 ? defaultSchedule(s) : parts[1];
+        Double gamma = null;
+        if (parts.length == 3) {
+            try {
+                gamma = Double.valueOf(parts[2].trim());
+            } catch (NumberFormatException e) {
+                throw new IllegalArgumentException("'" + text + "': gamma must be a number, got '" + parts[2] + "'");
+            }
+        }
         return new SamplerSpec(s, sch, gamma);
     }
 
@@ -87,9 +86,9 @@ public record SamplerSpec(String sampler, String schedule, Double gamma) {
         return ScheduleKind.byName(schedule).build(ns, steps);
     }
 
-    /** {@code SAMPLER:SCHEDULE}, with {@code @GAMMA} when a gamma was given. */
+    /** {@code SAMPLER:SCHEDULE}, with {@code :GAMMA} when a gamma was given. */
     public String label() {
-        return sampler + ":" + schedule + (gamma == null ? "" : "@" + gamma);
+        return sampler + ":" + schedule + (gamma == null ? "" : ":" + gamma);
     }
 
     @Override

@@ -49,16 +49,16 @@ class AccuracyStudyTest {
     }
 
     /**
-     * {@code ge:log-linear@1} is DDIM on the log-linear schedule (paper eq. (12) with gamma 1): where GE at its
+     * {@code ge:log-linear:1} is DDIM on the log-linear schedule (paper eq. (12) with gamma 1): where GE at its
      * default gamma 2 gets few pictures right (N = 5, CFG 7.5), gamma 1 gets all 12, as DDIM does.
      */
     @Test
     void gammaReachesTheSampler() {
         AccuracyStudy.Spec spec = new AccuracyStudy.Spec(PROMPTS, "", List.of(0L, 1L, 2L),
-                List.of(SamplerSpec.parse("ge:log-linear@1"), SamplerSpec.parse("ge:log-linear")), List.of(5), List.of(7.5));
+                List.of(SamplerSpec.parse("ge:log-linear:1"), SamplerSpec.parse("ge:log-linear")), List.of(5), List.of(7.5));
         try (IdealPipeline p = IdealPipeline.load(IdealModels.SHAPES)) {
             List<AccuracyStudy.Cell> cells = AccuracyStudy.run(p, spec, null);
-            assertEquals("ge:log-linear@1.0", cells.get(0).sampler().label());
+            assertEquals("ge:log-linear:1.0", cells.get(0).sampler().label());
             assertEquals(12, cells.get(0).bothRight(), "GE with gamma 1 = DDIM: " + cells.get(0));
             assertTrue(cells.get(1).bothRight() <= 2, "GE with gamma 2: " + cells.get(1));
         }
@@ -66,13 +66,13 @@ class AccuracyStudyTest {
 
     @Test
     void aGammaIsParsedAndCheckedByTheSampler() {
-        assertEquals(1.5, SamplerSpec.parse("ge:log-linear@1.5").gamma());
+        assertEquals(1.5, SamplerSpec.parse("ge:log-linear:1.5").gamma());
         assertEquals(null, SamplerSpec.parse("ge:log-linear").gamma());
-        assertTrue(assertThrows(IllegalArgumentException.class, () -> SamplerSpec.parse("ddim@1.5")).getMessage()
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> SamplerSpec.parse("ddim:ddim:1.5")).getMessage()
                 .contains("DDIM has no gradient-estimation weight gamma"));
-        assertTrue(assertThrows(IllegalArgumentException.class, () -> SamplerSpec.parse("ge@11")).getMessage()
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> SamplerSpec.parse("ge:log-linear:11")).getMessage()
                 .contains("gamma must be between 1.0 and 10.0, got 11.0"));
-        assertTrue(assertThrows(IllegalArgumentException.class, () -> SamplerSpec.parse("ge@x")).getMessage()
-                .contains("gamma after '@' must be a number, got 'x'"));
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> SamplerSpec.parse("ge:log-linear:x")).getMessage()
+                .contains("gamma must be a number, got 'x'"));
     }
 }
