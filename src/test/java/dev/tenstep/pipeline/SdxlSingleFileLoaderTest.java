@@ -139,6 +139,65 @@ class SdxlSingleFileLoaderTest {
     }
 
     /**
+     * {@code --vae} with an SDXL file, as SDXL users keep the fp16-fix VAE beside their checkpoints: a VAE single file
+     * in the SGM/A1111 layout (names without {@code first_stage_model.}; here the fp16-rounded VAE of the F16 fixture), a
+     * diffusers {@code vae/} folder, and a diffusers-layout weight file alone ({@code diffusion_pytorch_model.safetensors},
+     * with the checkpoint's VAE config) each replace the checkpoint's VAE, and the infotext names the file as A1111 does.
+     * A VAE folder of another family (tiny-sd15's: scaling factor 0.18215) is refused naming both scaling factors, a full
+     * checkpoint as a VAE naming what it is.
+     */
+    @Test
+    void aSeparateVaeReplacesTheCheckpoints(@TempDir Path tmp) throws Exception {
+        Path ldm = tmp.resolve("tiny-sdxl.vae.safetensors");
+        try (NDManager m = manager.newSubManager(); SafeTensors st = SafeTensors.open(file("tiny-sdxl-fp16.safetensors"))) {
+            Map<String, NDArray> vae = new LinkedHashMap<>();
+            for (String k : st.tensors().keySet()) {
+                if (k.startsWith("first_stage_model.")) {
+                    vae.put(k.substring("first_stage_model.".length()), st.load(m, k, ai.djl.ndarray.types.DataType.FLOAT16));
+                }
+            }
+            assertEquals(ai.djl.ndarray.types.DataType.FLOAT16, vae.get("decoder.conv_in.weight").getDataType());
+            SafeTensors.write(ldm, vae, Map.of("format", "pt"));
+        }
+        Path diffusers = Files.copy(Fixtures.dir(FX).resolve("vae/diffusion_pytorch_model.safetensors"),
+                tmp.resolve("diffusion_pytorch_model.safetensors"));
+        try (NDManager m = manager.newSubManager();
+             StableDiffusionPipeline withFile = SingleFileLoader.load(file("tiny-sdxl.safetensors"), withVae(ldm));
+             StableDiffusionPipeline withFolder = SingleFileLoader.load(file("tiny-sdxl.safetensors"),
+                     withVae(Fixtures.dir(FX).resolve("vae")));
+             StableDiffusionPipeline withDiffusersFile = SingleFileLoader.load(file("tiny-sdxl.safetensors"), withVae(diffusers))) {
+            Map<String, NDArray> r = SafeTensors.read(Fixtures.reference(FX, "vae.safetensors"), m);
+            NDArray z = r.get("decode_latents");
+            NDArray own = single.decodeLatents(z);
+            Allclose.assertClose("sdxl --vae folder", own, withFolder.decodeLatents(z), 0, 0);
+            Allclose.assertClose("sdxl --vae diffusers file", own, withDiffusersFile.decodeLatents(z), 0, 0);
+            // the fp16-rounded VAE: the reference within the fp16 file's bound, and not the checkpoint's own VAE
+            NDArray expected = r.get("decode_image");
+            double moved = Allclose.assertClose("sdxl --vae fp16 file", expected, withFile.decodeLatents(z),
+                    0.002 * expected.abs().max().getFloat(), 0.002);
+            assertTrue(moved > 0, "the override must really replace the VAE");
+            assertEquals(0.13025, withFile.vae().config().scalingFactor(), "the checkpoint's VAE config");
+
+            GenerationRequest req = new GenerationRequest(PROMPT, "", 2, 7.5, 5, SamplerKind.DDIM, null, null, null, null);
+            String hash = dev.tenstep.io.Hashes.sha256(Files.readAllBytes(ldm)).substring(0, 10);
+            String info = withFile.generate(req).infotext();
+            assertTrue(info.contains(", Model: tiny-sdxl, VAE hash: " + hash + ", VAE: tiny-sdxl.vae.safetensors"), info);
+        }
+        Path sd15Vae = Fixtures.dir(Fixtures.SD15).resolve("vae");
+        ModelLoadException e = assertThrows(ModelLoadException.class,
+                () -> SingleFileLoader.load(file("tiny-sdxl.safetensors"), withVae(sd15Vae)));
+        assertTrue(e.getMessage().contains("its config's scaling_factor 0.18215 is not the model's 0.13025")
+                && e.getMessage().contains("a VAE of another model family"), e.getMessage());
+        ModelLoadException notVae = assertThrows(ModelLoadException.class,
+                () -> SingleFileLoader.load(file("tiny-sdxl.safetensors"), withVae(file("tiny-sdxl-fp16.safetensors"))));
+        assertTrue(notVae.getMessage().contains("not a VAE file"), notVae.getMessage());
+    }
+
+    private static SingleFileLoader.Options withVae(Path vae) {
+        return new SingleFileLoader.Options(Fixtures.dir(FX), vae, false, null);
+    }
+
+    /**
      * A refiner file (its only text encoder OpenCLIP under {@code conditioner.embedders.0.model.}) stays refused by name at
      * load, configs or not: made here from the tiny file's own tensors, the second embedder renamed to the first slot.
      */
