@@ -71,6 +71,17 @@ document.addEventListener('DOMContentLoaded', () => {
       body.denoising_strength = $('#denoising_strength').value;
       body.img2img_steps = $('#img2img_steps').value;
     }
+    if ($('#original_width')) {
+      // SDXL's size conditioning, sent in diffusers' order ([height, width], [top, left]); a pair left empty is not
+      // sent (the server's default), one empty half is the image's own width or height, or crop 0
+      const v = id => $('#' + id).value;
+      const size = (w, h) => v(w) === '' && v(h) === '' ? undefined
+          : [Number(v(h) || $('#height').value), Number(v(w) || $('#width').value)];
+      body.original_size = size('original_width', 'original_height');
+      body.target_size = size('target_width', 'target_height');
+      body.crops_coords_top_left = v('crop_top') === '' && v('crop_left') === '' ? undefined
+          : [Number(v('crop_top') || 0), Number(v('crop_left') || 0)];
+    }
     if (imageFields && $('#enable_hr').checked) {
       body.enable_hr = true;
       body.hr_scale = $('#hr_scale').value;

@@ -107,9 +107,10 @@ public class GenerationOptions {
             description = "Hires fix second-pass steps (default: 0 = the same as --steps).")
     public Integer hrSteps;
 
-    @Option(names = {"--original-size", "--original_size"}, paramLabel = "HxW",
-            description = "SDXL only: the original image size the UNet is told, height x width in pixels (diffusers' "
-                    + "original_size; default: the image's size).")
+    @Option(names = {"--original-size", "--original_size"}, paramLabel = "WxH",
+            description = "SDXL only: the original image size the UNet is told, width x height in pixels like --width/"
+                    + "--height and A1111's Size (diffusers' original_size, whose JSON form is [height, width]; "
+                    + "default: the image's size).")
     public String originalSize;
 
     @Option(names = {"--crop-top-left", "--crop_top_left", "--crops-coords-top-left"}, paramLabel = "TOP,LEFT",
@@ -117,9 +118,9 @@ public class GenerationOptions {
                     + "crops_coords_top_left; default: 0,0).")
     public String cropTopLeft;
 
-    @Option(names = {"--target-size", "--target_size"}, paramLabel = "HxW",
-            description = "SDXL only: the target image size the UNet is told, height x width in pixels (diffusers' "
-                    + "target_size; default: the image's size).")
+    @Option(names = {"--target-size", "--target_size"}, paramLabel = "WxH",
+            description = "SDXL only: the target image size the UNet is told, width x height in pixels (diffusers' "
+                    + "target_size, JSON [height, width]; default: the image's size).")
     public String targetSize;
 
     /**

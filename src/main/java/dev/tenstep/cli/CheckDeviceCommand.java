@@ -19,8 +19,8 @@ import java.util.concurrent.Callable;
  * computes what the CPU computes. Exit 0 when every tensor is within tolerance, 1 otherwise.
  */
 @Command(name = "check-device", mixinStandardHelpOptions = true, sortOptions = false,
-        description = "Reproduce the pipeline_ddim case of golden fixture folders (tiny-sd15, tiny-sd21) on --device/--dtype "
-                + "and compare with the reference (prompt embeddings, final latents, decoded image).",
+        description = "Reproduce the pipeline_ddim case of golden fixture folders (tiny-sd15, tiny-sd21, tiny-sdxl) on "
+                + "--device/--dtype and compare with the reference (prompt embeddings, final latents, decoded image).",
         exitCodeListHeading = "%nExit codes:%n",
         exitCodeList = {"0:every tensor within tolerance", "1:a tensor out of tolerance, or I/O error", "2:bad command line"})
 public final class CheckDeviceCommand implements Callable<Integer> {

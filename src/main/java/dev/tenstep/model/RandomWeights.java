@@ -2,6 +2,7 @@ package dev.tenstep.model;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import dev.tenstep.io.SafeTensors;
@@ -34,14 +35,49 @@ public final class RandomWeights implements Weights {
         this.random = new SplittableRandom(seed);
     }
 
-    /** A new random array of the shape, created as {@link #floatType()}; never fails. */
+    /** Values moved into a tensor at a time (4 MiB of float32): see {@link #take}. */
+    static final int CHUNK = 1 << 20;
+
+    /**
+     * A new random array of the shape, created as {@link #floatType()}; never fails.
+     *
+     * <p>The array is allocated by libtorch and filled a chunk at a time. DJL's {@code create(float[])} copies the
+     * values into a Java direct buffer which the tensor then keeps as its storage, and direct buffers are capped by
+     * {@code -XX:MaxDirectMemorySize} (by default the maximum heap, a quarter of the RAM): SDXL's 3.5 G parameters
+     * (13 GiB in fp32) do not fit under it, and a Java copy of every weight would need twice the memory. Here the
+     * heap and the direct buffers hold one chunk at a time; the values are the same as one whole-array draw.
+     */
     @Override
     public NDArray take(String name, long... shape) {
         long count = 1;
         for (long d : shape) {
             count *= d;
         }
-        float[] data = new float[Math.toIntExact(count)];
+        NDArray a = manager.create(new Shape(shape), DataType.FLOAT32);
+        try (NDArray flat = a.reshape(count)) {
+            for (long start = 0; start < count; start += CHUNK) {
+                float[] data = new float[(int) Math.min(CHUNK, count - start)];
+                fill(name, shape, count, data);
+                try (NDArray chunk = manager.create(data)) {
+                    flat.set(new NDIndex(start + ":" + (start + data.length)), chunk);
+                }
+            }
+        }
+        if (floatType != DataType.FLOAT32) {
+            NDArray narrow = a.toType(floatType, false);
+            a.close();
+            a = narrow;
+        }
+        created.put(name, a);
+        a.setName(name);
+        return a;
+    }
+
+    /**
+     * The next {@code data.length} values of a tensor {@code name} of {@code count} values in {@code shape}, drawn in
+     * element order (the initialisation rules of the class comment).
+     */
+    private void fill(String name, long[] shape, long count, float[] data) {
         if (shape.length >= 2) {
             long fanIn = count / shape[0];
             boolean embedding = name.contains("embedding") && !name.contains("time_embedding");
@@ -56,15 +92,6 @@ public final class RandomWeights implements Weights {
                 data[i] = (float) (random.nextGaussian() * 0.02);
             }
         }
-        NDArray a = manager.create(data, new Shape(shape));
-        if (floatType != DataType.FLOAT32) {
-            NDArray narrow = a.toType(floatType, false);
-            a.close();
-            a = narrow;
-        }
-        created.put(name, a);
-        a.setName(name);
-        return a;
     }
 
     /** The arrays created, by name, in creation order (to write them as a safetensors file). */

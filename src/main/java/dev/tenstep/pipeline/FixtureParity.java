@@ -20,7 +20,8 @@ import java.util.Map;
  * Checks that a device and precision reproduce a reference pipeline run: the {@code pipeline_ddim}
  * case of a golden fixture folder (a tiny diffusers pipeline with {@code reference/cases.json} and
  * {@code reference/pipeline_ddim.safetensors}, as made by diffusers: prompt, 10 DDIM steps,
- * CFG 7.5, a given starting latent, then the VAE decode). The pipeline is loaded with the given
+ * CFG 7.5, a given starting latent, then the VAE decode; for SDXL ({@code tiny-sdxl}) no negative prompt,
+ * which is the zero unconditional branch, and the default size conditioning). The pipeline is loaded with the given
  * {@link ComputeSpec} and run through {@link StableDiffusionPipeline#generate}; prompt embeddings,
  * final latents and the raw decoded image are compared with the reference under the case's own
  * tolerances ({@code |a - e| <= atol + rtol |e|}), or a caller's tolerance for half precision.
@@ -48,7 +49,8 @@ public final class FixtureParity {
      *
      * @param toleranceScale multiplies the case's atol and rtol (1 for fp32; half precision needs more,
      *                       see docs/gpu.md for the measured figures)
-     * @return one comparison per tensor: {@code prompt_embeds}, {@code final_latents}, {@code final_image}
+     * @return one comparison per tensor: {@code prompt_embeds} (SDXL: both encoders' context, with the zero row),
+     *         {@code final_latents}, {@code final_image}
      * @throws IOException if the reference files cannot be read
      */
     public static List<Comparison> pipelineDdim(Path fixtureDir, ComputeSpec compute, double toleranceScale) throws IOException {
@@ -65,8 +67,12 @@ public final class FixtureParity {
             throws IOException {
         ComputeSpec compute = p.compute();
         JsonNode pipelineCase = caseById(fixtureDir, "pipeline_ddim");
-        JsonNode textCase = caseById(fixtureDir, "text_encoder");
+        // the context's tolerance: the text encoder's output (SD), the concatenation of both encoders' (SDXL)
+        double[] contextTolerance = p.isXl() ? tolerance(caseById(fixtureDir, "encode_prompt"), "prompt_embeds")
+                : tolerance(caseById(fixtureDir, "text_encoder"), "last_hidden_state");
         JsonNode in = pipelineCase.get("inputs");
+        // diffusers' negative_prompt None (SDXL's case) is this project's "" (the zero branch when the model asks for it)
+        String negative = in.get("negative_prompt").isNull() ? "" : in.get("negative_prompt").asText();
         List<Comparison> out = new ArrayList<>();
         try (NDManager host = NDManager.newBaseManager(ai.djl.Device.cpu())) {
             Map<String, NDArray> ref = SafeTensors.read(fixtureDir.resolve(pipelineCase.get("file").asText()), host);
@@ -74,12 +80,12 @@ public final class FixtureParity {
             long[] s = init.getShape().getShape();
             int scale = p.vaeScale();
             ResolvedRequest request = p.resolve(new GenerationRequest(in.get("prompt").asText(),
-                    in.get("negative_prompt").asText(), in.get("num_inference_steps").asInt(),
+                    negative, in.get("num_inference_steps").asInt(),
                     in.get("guidance_scale").asDouble(), 0, SamplerKind.DDIM, ScheduleKind.DDIM, null,
                     (int) s[3] * scale, (int) s[2] * scale));
             TextToImage.PromptEmbedding e = p.encodePrompt(request.prompt(), request.negativePrompt());
             out.add(compare("prompt_embeds", ref.get("prompt_embeds").toFloatArray(), e.data(),
-                    tolerance(textCase, "last_hidden_state"), toleranceScale));
+                    contextTolerance, toleranceScale));
             GenerationResult r = p.generate(request, e,
                     new TextToImage.Options(init.toFloatArray(), false, TextToImage.Listener.NONE));
             out.add(compare("final_latents", ref.get("final_latents").toFloatArray(), r.finalLatents(),

@@ -92,7 +92,7 @@ public final class Infotext {
         if (r.promptSyntax() == PromptSyntax.PLAIN) {
             p.put("Emphasis", "None");
         }
-        // SDXL's size conditioning, only the parts that are not diffusers' defaults (height first, as the options)
+        // SDXL's size conditioning, only the parts that are not diffusers' defaults (sizes width first, as Size)
         p.putAll(MicroConditioning.infotextFields(r.micro(), r.height(), r.width()));
         if (r.hires() != null) {
             // A1111's extra_generation_params of the hires fix (processing.py), as it writes them

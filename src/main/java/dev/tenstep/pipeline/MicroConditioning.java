@@ -14,8 +14,11 @@ import java.util.Map;
  * A part left null takes diffusers' default: original size = target size = (height, width) of the image, crop (0, 0).
  * Only SDXL models have the conditioning; other models refuse a request that sets any part (the field named).
  *
- * <p>Every pair is written height first ({@code HxW}, {@code TOP,LEFT}), as diffusers' tuples and the options
- * {@code --original-size}, {@code --crop-top-left}, {@code --target-size}; A1111's {@code Size} field is width first.
+ * <p>Two orders, each that of its neighbours: the JSON fields and records keep diffusers' tuples, height first
+ * ({@code original_size} [h, w], {@code crops_coords_top_left} [top, left]); the text forms (the options
+ * {@code --original-size}, {@code --target-size}, prompt-file lines, the infotext) write a size width first,
+ * {@code WxH}, as A1111's {@code Size: 512x768} and {@code --width}/{@code --height} do, so one infotext never mixes
+ * orders. A crop is {@code TOP,LEFT} everywhere (diffusers' order; A1111 has no text form of it).
  *
  * @param originalSize the size the model is told the training picture had; null = the image's size
  * @param cropTopLeft  the crop's top-left corner the model is told the picture had; null = (0, 0)
@@ -27,25 +30,32 @@ public record MicroConditioning(Size originalSize, Crop cropTopLeft, Size target
             TARGET_SIZE = "target_size";
 
     /**
-     * A size in pixels, height first.
+     * A size in pixels; the components are in diffusers' order (height first), the text form is width first.
      *
      * @param height pixels, at least 1 for a valid request ({@link #validate})
      * @param width  pixels, at least 1
      */
     public record Size(int height, int width) {
         /**
-         * Reads {@code HxW} (e.g. {@code 1024x768}: height 1024, width 768; {@code X} accepted).
+         * Reads {@code WxH}, width first as A1111's {@code Size} (e.g. {@code 768x1024}: width 768, height 1024;
+         * {@code X} accepted).
          *
          * @throws IllegalArgumentException naming what is wrong, when the text is not two integers around an x
          */
         public static Size parse(String text) {
-            int[] v = two(text, "[xX]", "HxW (height x width in pixels, e.g. 1024x768)");
-            return new Size(v[0], v[1]);
+            int[] v = two(text, "[xX]", "WxH (width x height in pixels, e.g. 768x1024)");
+            return new Size(v[1], v[0]);
         }
 
+        /** Both numbers named, for messages that a JSON [h, w] and a text WxH user both read right. */
+        public String describe() {
+            return "height " + height + ", width " + width;
+        }
+
+        /** The text form {@link #parse} reads: {@code WxH}, width first. */
         @Override
         public String toString() {
-            return height + "x" + width;
+            return width + "x" + height;
         }
     }
 
@@ -109,7 +119,7 @@ public record MicroConditioning(Size originalSize, Crop cropTopLeft, Size target
 
     private static void checkSize(List<FieldError> errors, String field, Size s) {
         if (s != null && (s.height < 1 || s.width < 1)) {
-            errors.add(new FieldError(field, "must be [height, width], two integers of at least 1 pixel, got " + s));
+            errors.add(new FieldError(field, "must be a height and a width of at least 1 pixel each, got " + s.describe()));
         }
     }
 
@@ -122,21 +132,22 @@ public record MicroConditioning(Size originalSize, Crop cropTopLeft, Size target
         List<FieldError> errors = new ArrayList<>();
         String why = "is SDXL's size conditioning and applies to SDXL models only; " + model + " is not one (got ";
         if (originalSize != null) {
-            errors.add(new FieldError(ORIGINAL_SIZE, why + originalSize + "): leave it unset"));
+            errors.add(new FieldError(ORIGINAL_SIZE, why + originalSize.describe() + "): leave it unset"));
         }
         if (cropTopLeft != null) {
             errors.add(new FieldError(CROPS_COORDS_TOP_LEFT, why + cropTopLeft + "): leave it unset"));
         }
         if (targetSize != null) {
-            errors.add(new FieldError(TARGET_SIZE, why + targetSize + "): leave it unset"));
+            errors.add(new FieldError(TARGET_SIZE, why + targetSize.describe() + "): leave it unset"));
         }
         return errors;
     }
 
     /**
      * The infotext fields of the parts that differ from the defaults for an image of {@code height x width}, in the
-     * order of the time ids: {@code Original size: 1024x768}, {@code Crop top left: 0,256}, {@code Target size:
-     * 1024x1024} (height first); none when every part is the default, so default SDXL infotexts stay A1111's.
+     * order of the time ids: {@code Original size: 768x1024}, {@code Crop top left: 0,256}, {@code Target size:
+     * 1024x1024} (sizes width first, as {@code Size}; the crop top first); none when every part is the default, so
+     * default SDXL infotexts stay A1111's.
      *
      * @param m the request's micro-conditioning, or null
      */

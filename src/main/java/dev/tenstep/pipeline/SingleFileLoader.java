@@ -216,16 +216,25 @@ public final class SingleFileLoader {
     /**
      * The VAE: {@code vaeOption} (a diffusers {@code vae/} folder or a single-file VAE) when given,
      * else the checkpoint's ({@code checkpointVae}, its view under diffusers names), built from
-     * {@code configDir}'s {@code vae/config.json} unless a folder brings its own.
+     * {@code configDir}'s {@code vae/config.json} unless a folder brings its own. A folder whose
+     * {@code scaling_factor} is not the model's is refused: SD 1.x/2.x VAEs (0.18215) and SDXL's (0.13025)
+     * have the same shapes but different latent spaces, and a swap makes pictures of noise without an error.
+     * (A VAE file carries no config: its family cannot be checked.)
      *
      * @throws ModelLoadException naming the file, tensor or config at fault
      */
     public static AutoencoderKL loadVae(TensorFile checkpointVae, Path vaeOption, Path configDir, NDManager manager,
                                         DataType floatType) {
+        VaeConfig vc = Configs.read(configDir.resolve("vae/config.json"), VaeConfig.class);
         if (vaeOption != null && Files.isDirectory(vaeOption)) {
+            VaeConfig own = Configs.read(vaeOption.resolve("config.json"), VaeConfig.class);
+            if (own.scalingFactor() != vc.scalingFactor()) {
+                throw new ModelLoadException("--vae " + vaeOption + ": its config's scaling_factor " + own.scalingFactor()
+                        + " is not the model's " + vc.scalingFactor() + " (" + configDir.resolve("vae/config.json")
+                        + "): a VAE of another model family (SD 1.x/2.x VAEs use 0.18215, SDXL's 0.13025)");
+            }
             return AutoencoderKL.load(vaeOption, manager, floatType);
         }
-        VaeConfig vc = Configs.read(configDir.resolve("vae/config.json"), VaeConfig.class);
         if (vaeOption == null) {
             return new AutoencoderKL(Weights.of(checkpointVae, manager, UnaryOperator.identity(), floatType), vc);
         }

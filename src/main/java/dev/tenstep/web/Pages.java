@@ -67,6 +67,8 @@ record Pages(JobQueue queue, OutputStore store, ModelSwitcher models) implements
         m.put("schedules", ScheduleKind.ids());
         // img2img and the hires fix need an image encoder (Stable Diffusion's VAE); the ideal models have none
         m.put("imageInput", generator().encodesImages());
+        // SDXL's size conditioning: the other models refuse its fields, so their form has none
+        m.put("sizeConditioning", generator() instanceof dev.tenstep.pipeline.StableDiffusionPipeline sd && sd.isXl());
         m.put("latentUpscalers", java.util.Arrays.stream(dev.tenstep.pipeline.LatentUpscaler.values())
                 .map(dev.tenstep.pipeline.LatentUpscaler::a1111Name).toList());
         m.put("rngs", WebApp.rngList());
@@ -98,6 +100,9 @@ record Pages(JobQueue queue, OutputStore store, ModelSwitcher models) implements
         f.put("prompt_syntax", GenerationRequest.DEFAULT_SYNTAX.id());
         f.put("clip_skip", GenerationRequest.DEFAULT_CLIP_SKIP);
         f.put("rng", dev.tenstep.sampling.RngKind.DEFAULT.id());
+        for (String k : MICRO_FIELDS) {
+            f.put(k, "");
+        }
         String reuse = ctx.queryParam("reuse");
         if (reuse != null) {
             store.entry(reuse).ifPresent(e -> {
@@ -107,6 +112,7 @@ record Pages(JobQueue queue, OutputStore store, ModelSwitcher models) implements
                     }
                 }
                 reuseText(e.params(), f);
+                reuseMicro(e.params(), f);
                 if (e.params().get("sampler") == null) {
                     reuseInfotext(e.infotext(), f);
                 }
@@ -119,6 +125,30 @@ record Pages(JobQueue queue, OutputStore store, ModelSwitcher models) implements
             }
         }
         return f;
+    }
+
+    /**
+     * The form's fields of SDXL's size conditioning, width before height as the page shows them; empty = the default.
+     */
+    private static final List<String> MICRO_FIELDS = List.of("original_width", "original_height", "crop_top", "crop_left",
+            "target_width", "target_height");
+
+    /**
+     * Fills the size-conditioning fields from a record's {@code original_size} / {@code target_size} ([height, width])
+     * and {@code crops_coords_top_left} ([top, left]); a record without them (the defaults, or not SDXL) leaves them
+     * empty.
+     */
+    private static void reuseMicro(Map<String, Object> params, Map<String, Object> f) {
+        pair(params.get(dev.tenstep.pipeline.MicroConditioning.ORIGINAL_SIZE), f, "original_height", "original_width");
+        pair(params.get(dev.tenstep.pipeline.MicroConditioning.CROPS_COORDS_TOP_LEFT), f, "crop_top", "crop_left");
+        pair(params.get(dev.tenstep.pipeline.MicroConditioning.TARGET_SIZE), f, "target_height", "target_width");
+    }
+
+    private static void pair(Object value, Map<String, Object> f, String first, String second) {
+        if (value instanceof List<?> l && l.size() == 2 && l.get(0) instanceof Number && l.get(1) instanceof Number) {
+            f.put(first, l.get(0));
+            f.put(second, l.get(1));
+        }
     }
 
     /**

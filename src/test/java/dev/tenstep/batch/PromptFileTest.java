@@ -116,6 +116,25 @@ class PromptFileTest {
         assertEquals(16, r.width());
     }
 
+    /**
+     * SDXL's size options on a prompt line: sizes width first ({@code WxH}, as {@code --width}/{@code --height} and
+     * A1111's {@code Size}), the crop top first; the request holds them in diffusers' (height, width) components.
+     */
+    @Test
+    void sizeConditioningOnALineIsWidthFirst() {
+        GenerationRequest r = line("--prompt x --original_size 768x1024 --crop_top_left 48,16 --target-size 640x512")
+                .request();
+        assertEquals(new dev.tenstep.pipeline.MicroConditioning.Size(1024, 768), r.micro().originalSize());
+        assertEquals(new dev.tenstep.pipeline.MicroConditioning.Crop(48, 16), r.micro().cropTopLeft());
+        assertEquals(512, r.micro().targetSize().height());
+        assertEquals(640, r.micro().targetSize().width());
+        assertEquals("768x1024", r.micro().originalSize().toString(), "the text form reads back as written");
+        PromptEntry bad = line("--prompt x --original-size 1024,768");
+        assertFalse(bad.ok());
+        assertTrue(bad.message().contains("--original-size: must be WxH (width x height in pixels, e.g. 768x1024), got "
+                + "'1024,768'"), bad.message());
+    }
+
     @Test
     void unknownOptionNamesFileAndLine() {
         PromptEntry e = line("--prompt x --restore_faces true");

@@ -59,6 +59,23 @@ class FidelityCommandTest {
         assertTrue(Files.exists(dir.resolve("fidelity.csv")));
     }
 
+    /** An SDXL folder (both encoders, added conditioning) through the command, with small step counts. */
+    @Test
+    void sdxlFixtureModel(@TempDir Path dir) throws Exception {
+        Result r = run("fidelity", "--model", Fixtures.dir(Fixtures.SDXL).toString(), "--prompt", "a photo of a cat",
+                "--seeds", "3", "--sampler", "ge,ddim:log-linear", "--steps", "2,4", "--reference-steps", "8",
+                "--check-steps", "4", "--output", dir.toString());
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("fidelity study: tiny-sdxl,") && r.out().contains("ge:log-linear"), r.out());
+        JsonNode j = new ObjectMapper().readTree(dir.resolve("fidelity.json").toFile());
+        assertEquals(4, j.get("runs").size(), "2 samplers x 2 step counts x 1 seed");
+        assertEquals(1, j.get("reference_checks").size());
+        for (JsonNode run : j.get("runs")) {
+            double rmse = run.get("latent_rmse").asDouble();
+            assertTrue(rmse > 0 && Double.isFinite(rmse), run.toString());
+        }
+    }
+
     @Test
     void inputErrorsNameTheProblem(@TempDir Path dir) {
         Result r = run("fidelity", "--model", "ideal:shapes", "--prompt", "a mauve circle", "--seeds", "0",

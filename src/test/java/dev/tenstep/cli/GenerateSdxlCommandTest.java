@@ -103,18 +103,18 @@ class GenerateSdxlCommandTest {
 
     /**
      * {@code --original-size}, {@code --crop-top-left} and {@code --target-size} reach the SDXL request and its infotext
-     * (only the parts that are not the defaults); a malformed value is named before the model loads, and an SD 1.5 model
-     * refuses the options by name.
+     * (only the parts that are not the defaults; sizes width first as {@code Size}, the record's JSON height first as
+     * diffusers'); a malformed value is named before the model loads, and an SD 1.5 model refuses the options by name.
      */
     @Test
     void sizeConditioningOptions() throws Exception {
         Path png = tmp.resolve("micro.png");
         GenerateCommandTest.Run r = GenerateCommandTest.run("generate", "--model", Fixtures.dir(Fixtures.SDXL).toString(),
                 "--no-progress", "--prompt", PROMPT, "--seed", "7", "--steps", "2", "--sampler", "ddim",
-                "--original-size", "1024x768", "--crop-top-left", "48,16", "--target-size", "128x128", "-o", png.toString());
+                "--original-size", "768x1024", "--crop-top-left", "48,16", "--target-size", "128x128", "-o", png.toString());
         assertEquals(0, r.exit(), r.err());
         assertEquals(PROMPT + "\nSteps: 2, Sampler: DDIM, Schedule type: ddim, CFG scale: 7.5, Seed: 7, Size: 128x128, "
-                + "Model: tiny-sdxl, Original size: 1024x768, Crop top left: \"48,16\"",
+                + "Model: tiny-sdxl, Original size: 768x1024, Crop top left: \"48,16\"",
                 PngImages.readText(png).get(PngImages.PARAMETERS));
 
         r = GenerateCommandTest.run("generate", "--model", Fixtures.dir(Fixtures.SDXL).toString(), "--crop-top-left", "48x16",
@@ -124,13 +124,13 @@ class GenerateSdxlCommandTest {
         r = GenerateCommandTest.run("generate", "--model", Fixtures.dir(Fixtures.SDXL).toString(), "--original-size", "0x768",
                 "-o", tmp.resolve("bad.png").toString());
         assertEquals(2, r.exit());
-        assertTrue(r.err().contains("--original-size: must be [height, width], two integers of at least 1 pixel, got 0x768"),
-                r.err());
+        assertTrue(r.err().contains("--original-size: must be a height and a width of at least 1 pixel each, got height 768, "
+                + "width 0"), r.err());
 
         r = GenerateCommandTest.run("generate", "--model", Fixtures.dir(Fixtures.SD15).toString(), "--steps", "1",
                 "--target-size", "64x64", "-o", tmp.resolve("sd15.png").toString());
         assertEquals(2, r.exit());
         assertTrue(r.err().contains("--target-size: is SDXL's size conditioning and applies to SDXL models only; tiny-sd15 is "
-                + "not one (got 64x64)"), r.err());
+                + "not one (got height 64, width 64)"), r.err());
     }
 }

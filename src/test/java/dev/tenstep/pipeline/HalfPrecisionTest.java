@@ -19,7 +19,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 class HalfPrecisionTest {
     @ParameterizedTest
-    @ValueSource(strings = {Fixtures.SD15, Fixtures.SD21})
+    @ValueSource(strings = {Fixtures.SD15, Fixtures.SD21, Fixtures.SDXL})
     void fp32OnTheCpuPassesTheFixtureTolerance(String fixture) throws Exception {
         List<FixtureParity.Comparison> c = FixtureParity.pipelineDdim(Fixtures.dir(fixture), ComputeSpec.CPU, 1.0);
         assertEquals(3, c.size());
@@ -33,7 +33,7 @@ class HalfPrecisionTest {
      * 53x the fp32 tolerances; the errors are non-zero, so fp16 really ran.
      */
     @ParameterizedTest
-    @ValueSource(strings = {Fixtures.SD15, Fixtures.SD21})
+    @ValueSource(strings = {Fixtures.SD15, Fixtures.SD21, Fixtures.SDXL})
     void fp16AgreesWithTheReference(String fixture) throws Exception {
         ComputeSpec half = new ComputeSpec(Device.cpu(), ComputeSpec.Precision.FP16, ComputeSpec.Precision.FP32);
         List<FixtureParity.Comparison> c = FixtureParity.pipelineDdim(Fixtures.dir(fixture), half, FP16_TOLERANCE_SCALE);

@@ -106,14 +106,18 @@ class SdxlMicroConditioningTest {
     @Test
     void theInfotextAndRecordCarryWhatDiffersFromTheDefaults() throws Exception {
         GenerationResult g = pipeline.generate(request(B, 2, 7.5));
-        // target 128 x 128 is the image's size, the default: not written
-        assertTrue(g.infotext().endsWith(", Model: tiny-sdxl, Original size: 1024x768, Crop top left: \"48,16\""),
+        // target 128 x 128 is the image's size, the default: not written; the original size (height 1024, width 768)
+        // width first, as Size is
+        assertTrue(g.infotext().endsWith(", Model: tiny-sdxl, Original size: 768x1024, Crop top left: \"48,16\""),
                 g.infotext());
         String json = GenerationRecord.JSON.writeValueAsString(GenerationRecord.of(g, pipeline.name()));
         assertTrue(json.contains("\"original_size\":[1024,768],\"crops_coords_top_left\":[48,16],\"target_size\":[128,128]"),
                 json);
         Map<String, String> parsed = Infotext.parse(g.infotext());
         assertEquals("48,16", parsed.get("Crop top left"), "the quoted pair reads back");
+        assertEquals(B.originalSize(), MicroConditioning.Size.parse(parsed.get("Original size")),
+                "the infotext's size parses back as the option reads it");
+        assertEquals("128x128", parsed.get("Size"));
 
         ResolvedRequest target = pipeline.resolve(request(MicroConditioning.of(null, MicroConditioning.Crop.NONE,
                 new MicroConditioning.Size(1024, 1024)), 2, 7.5));
@@ -133,14 +137,18 @@ class SdxlMicroConditioningTest {
                         new MicroConditioning.Size(1024, -5)), 2, 7.5)));
         assertEquals(List.of("original_size", "crops_coords_top_left", "target_size"),
                 e.fieldErrors().stream().map(FieldError::field).toList());
-        assertTrue(e.fieldErrors().get(0).message().contains("at least 1 pixel, got 0x768"), e.getMessage());
+        assertTrue(e.fieldErrors().get(0).message().contains("at least 1 pixel each, got height 0, width 768"),
+                e.getMessage());
         assertTrue(e.fieldErrors().get(1).message().contains("at least 0 pixels, got -1,0"), e.getMessage());
 
-        assertEquals(new MicroConditioning.Size(1024, 768), MicroConditioning.Size.parse(" 1024 x 768 "));
+        // width first: 768 wide, 1024 high
+        assertEquals(new MicroConditioning.Size(1024, 768), MicroConditioning.Size.parse(" 768 x 1024 "));
+        assertEquals(new MicroConditioning.Size(512, 640), MicroConditioning.Size.parse("640X512"));
+        assertEquals("768x1024", new MicroConditioning.Size(1024, 768).toString());
         assertEquals(new MicroConditioning.Crop(0, 256), MicroConditioning.Crop.parse("0,256"));
         for (String bad : new String[] {"1024", "1024x", "axb", "1024x768x3", "1024,768", "1.5x2", "99999999999x1"}) {
             IllegalArgumentException x = assertThrows(IllegalArgumentException.class, () -> MicroConditioning.Size.parse(bad));
-            assertTrue(x.getMessage().contains("must be HxW") && x.getMessage().contains("'" + bad + "'"), x.getMessage());
+            assertTrue(x.getMessage().contains("must be WxH") && x.getMessage().contains("'" + bad + "'"), x.getMessage());
         }
         for (String bad : new String[] {"0", "0x0", "0,0,0", "a,b", ""}) {
             IllegalArgumentException x = assertThrows(IllegalArgumentException.class, () -> MicroConditioning.Crop.parse(bad));
@@ -156,7 +164,7 @@ class SdxlMicroConditioningTest {
             assertEquals(List.of("original_size", "crops_coords_top_left", "target_size"),
                     e.fieldErrors().stream().map(FieldError::field).toList());
             assertTrue(e.fieldErrors().get(0).message().contains("applies to SDXL models only; tiny-sd15 is not one (got "
-                    + "1024x768)"), e.getMessage());
+                    + "height 1024, width 768)"), e.getMessage());
             InvalidRequestException crop = assertThrows(InvalidRequestException.class, () -> sd15.resolve(request(
                     MicroConditioning.of(null, MicroConditioning.Crop.NONE, null), 2, 7.5)));
             assertEquals(List.of("crops_coords_top_left"), crop.fieldErrors().stream().map(FieldError::field).toList(),

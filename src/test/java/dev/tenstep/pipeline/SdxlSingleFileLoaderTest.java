@@ -29,10 +29,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * SDXL single files into the SDXL pipeline: the tiny SGM-layout file, loaded with the tiny-sdxl folder's configs
- * ({@code --config}), is the folder's pipeline: the same default GE run and diffusers' Euler run (tiny-sdxl cases 11 and
- * 9, at the fixture tolerance; not asserted bit for bit against the folder's run, which differs in the last float32
- * bit here and there, as two loads of the same weights through differently laid-out views may), and the fp16 file
- * within the measured bound of half-precision weights. Without configs the tiny file asks for them; a refiner file is refused by name.
+ * ({@code --config}), is an SDXL pipeline with the folder's options, on half-precision compute its VAE stays fp32.
+ * Without configs the tiny file asks for them; the configs of another family and a refiner file are refused by name.
+ * Every tiny-sdxl case from both files (F32 and F16): {@link SdxlSingleFileFixtureTest}.
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class SdxlSingleFileLoaderTest {
@@ -116,51 +115,6 @@ class SdxlSingleFileLoaderTest {
         assertEquals(folder.sizeMultiple(), single.sizeMultiple());
     }
 
-    /** Case 11's default run (GE, gamma 2, log-linear) and case 9 (diffusers' Euler) from the single file. */
-    @Test
-    void theFp32FileReproducesTheFolderReferences() throws Exception {
-        try (NDManager m = manager.newSubManager()) {
-            Map<String, NDArray> s = SafeTensors.read(Fixtures.reference(FX, "sigma_sampler.safetensors"), m);
-            Map<String, NDArray> e = SafeTensors.read(Fixtures.reference(FX, "pipeline_euler.safetensors"), m);
-            NDArray initial = e.get("initial_latents");
-
-            GenerationResult ge = run(single, null, initial);
-            NDArray z = latents(m, ge);
-            Allclose.assertClose("single-file sdxl GE final_latents", s.get("f_loglinear_g2.final_latents"), z,
-                    Fixtures.tolerance(FX, "sigma_sampler", "f_loglinear_g2.final_latents"));
-            Allclose.assertClose("single-file sdxl GE final_image", s.get("f_loglinear_g2.final_image"), single.decodeLatents(z),
-                    Fixtures.tolerance(FX, "sigma_sampler", "f_loglinear_g2.final_image"));
-
-            GenerationResult euler = run(single, SamplerKind.EULER, initial);
-            Allclose.assertClose("single-file sdxl Euler final_latents", e.get("final_latents"), latents(m, euler),
-                    Fixtures.tolerance(FX, "pipeline_euler", "final_latents"));
-            assertTrue(euler.infotext().contains("Sampler: Euler") && euler.infotext().contains("Model: tiny-sdxl"),
-                    euler.infotext());
-        }
-    }
-
-    /**
-     * The fp16 file holds every weight rounded to half precision (relative error at most 2^-11), computed in fp32 here,
-     * so its run is the fp32 reference plus the effect of that rounding. Measured (GE, log-linear, 10 steps; final
-     * latents max|z| 29.6): max|fp16 - fp32| = 0.024, 0.08% of max|z|. The bound, 0.2% of max|z| + 0.2% relative
-     * (about 2.5x margin), is the one of the SD 1.5 fp16 file ({@link SingleFilePipelineTest#fp16FileAgreesWithTheFp32File}).
-     */
-    @Test
-    void theFp16FileAgreesWithTheFp32Reference() throws Exception {
-        try (StableDiffusionPipeline p16 = SingleFileLoader.load(file("tiny-sdxl-fp16.safetensors"), withFolderConfigs());
-             NDManager m = manager.newSubManager()) {
-            assertTrue(p16.isXl());
-            NDArray z32 = SafeTensors.read(Fixtures.reference(FX, "sigma_sampler.safetensors"), m).get("f_loglinear_g2.final_latents");
-            NDArray initial = SafeTensors.read(Fixtures.reference(FX, "pipeline_euler.safetensors"), m).get("initial_latents");
-            NDArray z16 = latents(m, run(p16, null, initial));
-            double scale = z32.abs().max().getFloat();
-            double dev = Allclose.assertClose("tiny-sdxl fp16 file vs fp32 GE final_latents", z32, z16, 0.002 * scale, 0.002);
-            assertTrue(dev > 0, "the fp16 file must really hold rounded weights");
-            System.out.printf("[sdxl fp16] max|latent| %.2f, max|fp16 - fp32| %.5f (%.4f%% of max)%n", scale, dev,
-                    100 * dev / scale);
-        }
-    }
-
     /**
      * On a half-precision compute spec (fp16 everywhere asked; run on the CPU, which the tiny fixture affords) the
      * file's weights are created in fp16 and its VAE stays fp32, as its config's {@code force_upcast} says (the folder
@@ -182,6 +136,65 @@ class SdxlSingleFileLoaderTest {
                     z, HalfPrecisionTest.FP16_TOLERANCE_SCALE * t.atol(), HalfPrecisionTest.FP16_TOLERANCE_SCALE * t.rtol());
             assertTrue(dev > 0, "fp16 computed exactly like fp32?");
         }
+    }
+
+    /**
+     * {@code --vae} with an SDXL file, as SDXL users keep the fp16-fix VAE beside their checkpoints: a VAE single file
+     * in the SGM/A1111 layout (names without {@code first_stage_model.}; here the fp16-rounded VAE of the F16 fixture), a
+     * diffusers {@code vae/} folder, and a diffusers-layout weight file alone ({@code diffusion_pytorch_model.safetensors},
+     * with the checkpoint's VAE config) each replace the checkpoint's VAE, and the infotext names the file as A1111 does.
+     * A VAE folder of another family (tiny-sd15's: scaling factor 0.18215) is refused naming both scaling factors, a full
+     * checkpoint as a VAE naming what it is.
+     */
+    @Test
+    void aSeparateVaeReplacesTheCheckpoints(@TempDir Path tmp) throws Exception {
+        Path ldm = tmp.resolve("tiny-sdxl.vae.safetensors");
+        try (NDManager m = manager.newSubManager(); SafeTensors st = SafeTensors.open(file("tiny-sdxl-fp16.safetensors"))) {
+            Map<String, NDArray> vae = new LinkedHashMap<>();
+            for (String k : st.tensors().keySet()) {
+                if (k.startsWith("first_stage_model.")) {
+                    vae.put(k.substring("first_stage_model.".length()), st.load(m, k, ai.djl.ndarray.types.DataType.FLOAT16));
+                }
+            }
+            assertEquals(ai.djl.ndarray.types.DataType.FLOAT16, vae.get("decoder.conv_in.weight").getDataType());
+            SafeTensors.write(ldm, vae, Map.of("format", "pt"));
+        }
+        Path diffusers = Files.copy(Fixtures.dir(FX).resolve("vae/diffusion_pytorch_model.safetensors"),
+                tmp.resolve("diffusion_pytorch_model.safetensors"));
+        try (NDManager m = manager.newSubManager();
+             StableDiffusionPipeline withFile = SingleFileLoader.load(file("tiny-sdxl.safetensors"), withVae(ldm));
+             StableDiffusionPipeline withFolder = SingleFileLoader.load(file("tiny-sdxl.safetensors"),
+                     withVae(Fixtures.dir(FX).resolve("vae")));
+             StableDiffusionPipeline withDiffusersFile = SingleFileLoader.load(file("tiny-sdxl.safetensors"), withVae(diffusers))) {
+            Map<String, NDArray> r = SafeTensors.read(Fixtures.reference(FX, "vae.safetensors"), m);
+            NDArray z = r.get("decode_latents");
+            NDArray own = single.decodeLatents(z);
+            Allclose.assertClose("sdxl --vae folder", own, withFolder.decodeLatents(z), 0, 0);
+            Allclose.assertClose("sdxl --vae diffusers file", own, withDiffusersFile.decodeLatents(z), 0, 0);
+            // the fp16-rounded VAE: the reference within the fp16 file's bound, and not the checkpoint's own VAE
+            NDArray expected = r.get("decode_image");
+            double moved = Allclose.assertClose("sdxl --vae fp16 file", expected, withFile.decodeLatents(z),
+                    0.002 * expected.abs().max().getFloat(), 0.002);
+            assertTrue(moved > 0, "the override must really replace the VAE");
+            assertEquals(0.13025, withFile.vae().config().scalingFactor(), "the checkpoint's VAE config");
+
+            GenerationRequest req = new GenerationRequest(PROMPT, "", 2, 7.5, 5, SamplerKind.DDIM, null, null, null, null);
+            String hash = dev.tenstep.io.Hashes.sha256(Files.readAllBytes(ldm)).substring(0, 10);
+            String info = withFile.generate(req).infotext();
+            assertTrue(info.contains(", Model: tiny-sdxl, VAE hash: " + hash + ", VAE: tiny-sdxl.vae.safetensors"), info);
+        }
+        Path sd15Vae = Fixtures.dir(Fixtures.SD15).resolve("vae");
+        ModelLoadException e = assertThrows(ModelLoadException.class,
+                () -> SingleFileLoader.load(file("tiny-sdxl.safetensors"), withVae(sd15Vae)));
+        assertTrue(e.getMessage().contains("its config's scaling_factor 0.18215 is not the model's 0.13025")
+                && e.getMessage().contains("a VAE of another model family"), e.getMessage());
+        ModelLoadException notVae = assertThrows(ModelLoadException.class,
+                () -> SingleFileLoader.load(file("tiny-sdxl.safetensors"), withVae(file("tiny-sdxl-fp16.safetensors"))));
+        assertTrue(notVae.getMessage().contains("not a VAE file"), notVae.getMessage());
+    }
+
+    private static SingleFileLoader.Options withVae(Path vae) {
+        return new SingleFileLoader.Options(Fixtures.dir(FX), vae, false, null);
     }
 
     /**

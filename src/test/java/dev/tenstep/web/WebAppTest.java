@@ -87,6 +87,45 @@ class WebAppTest extends TinySd15WebTest {
         });
     }
 
+    /**
+     * SDXL's size conditioning on the generate page: the fields are there for an SDXL model (tiny-sdxl) and not for
+     * SD 1.5; a job that sets the conditioning (JSON [height, width] and [top, left]) makes a PNG whose infotext writes
+     * it width first, as its {@code Size}; "Reuse these settings" fills the six fields back from the record.
+     */
+    @Test
+    void sdxlSizeConditioningFieldsAndReuse() {
+        withApp((client, queue, store) -> assertFalse(client.get("/").body().string().contains("id=\"original_width\""),
+                "SD 1.5 has no size conditioning"));
+        try (dev.tenstep.pipeline.StableDiffusionPipeline xl = dev.tenstep.pipeline.StableDiffusionPipeline.load(
+                dev.tenstep.testing.Fixtures.dir(dev.tenstep.testing.Fixtures.SDXL))) {
+            withApp(xl, 4, (client, queue, store) -> {
+                String index = client.get("/").body().string();
+                for (String field : List.of("original_width", "original_height", "crop_top", "crop_left", "target_width",
+                        "target_height")) {
+                    assertTrue(index.matches("(?s).*<input id=\"" + field + "\"[^>]*value=\"\".*"), field + " empty: " + index);
+                }
+                assertTrue(index.matches("(?s).*<input id=\"width\"[^>]*value=\"128\".*"), "SDXL's default size");
+                String id = submit(client, "{\"prompt\": \"a castle\", \"steps\": 2, \"seed\": 3, \"sampler\": \"ddim\", "
+                        + "\"original_size\": [1024, 768], \"crops_coords_top_left\": [48, 16]}");
+                JsonNode job = finish(queue, id);
+                assertEquals("done", job.get("status").asText(), job.toString());
+                JsonNode result = job.get("result");
+                byte[] png = client.get(result.get("image").asText()).body().bytes();
+                String params = PngImages.readText(new ByteArrayInputStream(png)).get("parameters");
+                assertTrue(params.contains("Size: 128x128, Model: tiny-sdxl, Original size: 768x1024, Crop top left: "
+                        + "\"48,16\""), params);
+                assertEquals(params, result.get("infotext").asText());
+                String reuse = client.get(result.get("reuse").asText()).body().string();
+                Map<String, String> want = Map.of("original_width", "768", "original_height", "1024", "crop_top", "48",
+                        "crop_left", "16", "target_width", "", "target_height", "");
+                for (Map.Entry<String, String> w : want.entrySet()) {
+                    assertTrue(reuse.matches("(?s).*<input id=\"" + w.getKey() + "\"[^>]*value=\"" + w.getValue() + "\".*"),
+                            w + ": " + reuse);
+                }
+            });
+        }
+    }
+
     @Test
     void apiValidationNamesTheField() {
         withApp(generator, 16, (client, queue, store) -> {

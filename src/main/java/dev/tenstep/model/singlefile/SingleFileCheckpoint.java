@@ -93,6 +93,8 @@ public final class SingleFileCheckpoint implements AutoCloseable {
     private TextEncoderKind textEncoderKind;
     /** Whether the text encoders are SGM's {@code conditioner.*} (SDXL) rather than {@code cond_stage_model.*}. */
     private boolean sdxl;
+    /** Whether a VAE file ({@link #openVae}) already uses diffusers names ({@code encoder.down_blocks.*}). */
+    private boolean diffusersVae;
 
     private SingleFileCheckpoint(TensorFile file) {
         this.file = file;
@@ -128,7 +130,10 @@ public final class SingleFileCheckpoint implements AutoCloseable {
     /**
      * Opens a single-file VAE ({@code *.vae.safetensors}, {@code vae-ft-mse-840000-ema-pruned.ckpt}):
      * the VAE's original names with or without the {@code first_stage_model.} prefix; the
-     * discriminator ({@code loss.*}) and EMA counters of training files are skipped.
+     * discriminator ({@code loss.*}) and EMA counters of training files are skipped. A file in the
+     * diffusers layout (a {@code vae/diffusion_pytorch_model.safetensors} taken out of its folder, as
+     * the SDXL fp16-fix VAE is also shared) is recognised by its {@code encoder.down_blocks.} /
+     * {@code decoder.up_blocks.} names and read under them ({@link #vae}).
      *
      * @throws ModelLoadException naming the file and any tensor that is not a VAE weight
      */
@@ -156,6 +161,8 @@ public final class SingleFileCheckpoint implements AutoCloseable {
             if (c.vae.isEmpty()) {
                 throw new ModelLoadException(file + ": holds no VAE weights (encoder.*, decoder.*)");
             }
+            c.diffusersVae = c.vae.keySet().stream().anyMatch(k -> k.startsWith("encoder.down_blocks.")
+                    || k.startsWith("decoder.up_blocks.") || k.startsWith("encoder.mid_block.") || k.startsWith("decoder.mid_block."));
             return c;
         } catch (RuntimeException e) {
             closeQuietly(tf);
@@ -410,10 +417,19 @@ public final class SingleFileCheckpoint implements AutoCloseable {
 
     /**
      * The VAE under diffusers names (mid-block attention 1x1 convolutions read as linear weights);
-     * the number of decoder levels is read from the file's {@code decoder.up.N} indices.
+     * the number of decoder levels is read from the file's {@code decoder.up.N} indices. A diffusers-layout
+     * VAE file keeps its names, legacy attention names ({@code query}, ..., {@code proj_attn}) made current
+     * as a folder's are ({@link dev.tenstep.model.vae.VaeNames#toCurrent}).
      */
     public TensorFile vae() {
         Map<String, SafeTensors.TensorInfo> out = new LinkedHashMap<>();
+        if (diffusersVae) {
+            vae.forEach((k, info) -> {
+                String n = dev.tenstep.model.vae.VaeNames.toCurrent(k);
+                out.put(n, ComponentView.renamed(info, n));
+            });
+            return new ComponentView(file, out);
+        }
         List<Integer> upIndices = CheckpointKeys.upIndices(vae.keySet());
         for (Map.Entry<String, SafeTensors.TensorInfo> e : vae.entrySet()) {
             CheckpointKeys.Mapped m = CheckpointKeys.vae(e.getKey(), upIndices);

@@ -19,7 +19,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * tiny-sdxl cases 5 ({@code add_time_ids}), 6 ({@code unet}: the added text_time conditioning, per-level transformer
- * depth, levels without attention) and 12 ({@code debug_intermediates}, UNet part).
+ * depth, levels without attention) and 12 ({@code debug_intermediates}, UNet part and Euler's step 0).
  */
 class SdxlUNetFixtureTest {
     static final String FX = Fixtures.SDXL;
@@ -89,6 +89,29 @@ class SdxlUNetFixtureTest {
                 Allclose.assertClose("sdxl " + name, ref.get(name), got.get(name),
                         Fixtures.tolerance(FX, "debug_intermediates", name));
             }
+        }
+    }
+
+    /**
+     * Case 12's Euler step 0 ({@code pipeline_euler.step0.*}): the scaled model input {@code cat[x, x] / sqrt(sigma_0^2 + 1)}
+     * of {@code x = initial_latents x init_noise_sigma}, and the raw UNet output on it at case 9's first timestep with
+     * case 9's conditioning (zero unconditional row).
+     */
+    @Test
+    void eulerStepZeroOfTheDebugIntermediates() throws Exception {
+        try (NDManager manager = NDManager.newBaseManager();
+             UNet2DConditionModel unet = UNet2DConditionModel.load(Fixtures.dir(FX).resolve("unet"), manager)) {
+            Map<String, NDArray> e = SafeTensors.read(Fixtures.reference(FX, "pipeline_euler.safetensors"), manager);
+            Map<String, NDArray> ref = SafeTensors.read(Fixtures.reference(FX, "debug_intermediates.safetensors"), manager);
+            double s0 = e.get("sigmas").getFloat(0);
+            NDArray x = e.get("initial_latents").mul(e.get("init_noise_sigma").getFloat(0));
+            String input = "pipeline_euler.step0.latent_model_input";
+            Allclose.assertClose("sdxl " + input, ref.get(input), x.concat(x, 0).div((float) Math.sqrt(s0 * s0 + 1)),
+                    Fixtures.tolerance(FX, "debug_intermediates", input));
+            NDArray out = unet.forward(ref.get(input), e.get("timesteps").getFloat(0), e.get("prompt_embeds"),
+                    new AddedConditioning(e.get("add_text_embeds"), e.get("add_time_ids")), null);
+            Allclose.assertClose("sdxl pipeline_euler.step0.noise_pred", ref.get("pipeline_euler.step0.noise_pred"), out,
+                    Fixtures.tolerance(FX, "debug_intermediates", "pipeline_euler.step0.noise_pred"));
         }
     }
 
