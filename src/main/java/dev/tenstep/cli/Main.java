@@ -10,7 +10,7 @@ import java.io.IOException;
 
 /** The {@code tenstep} command: {@code generate}, and the other subcommands registered in {@link #commandLine()}. */
 @Command(name = "tenstep", mixinStandardHelpOptions = true, version = "tenstep 0.1.0",
-        description = "Stable Diffusion 1.x/2.x text-to-image in Java, with the gradient-estimation sampler "
+        description = "Stable Diffusion 1.x/2.x and SDXL text-to-image in Java, with the gradient-estimation sampler "
                 + "(Permenter and Yuan, ICML 2024) for few-step sampling.",
         subcommands = {ServeCommand.class, GenerateCommand.class, BatchCommand.class, SparkBatchCommand.class, BenchCommand.class, FidelityCommand.class,
                 AccuracyCommand.class, TrainCommand.class,
