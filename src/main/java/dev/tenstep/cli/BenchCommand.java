@@ -3,7 +3,6 @@ package dev.tenstep.cli;
 import dev.tenstep.bench.Bench;
 import dev.tenstep.bench.BenchOptions;
 import dev.tenstep.bench.BenchResult;
-import dev.tenstep.model.nn.CpuBf16;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;

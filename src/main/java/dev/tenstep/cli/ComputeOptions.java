@@ -20,8 +20,9 @@ public final class ComputeOptions {
     String device = "auto";
 
     @Option(names = "--dtype", paramLabel = "auto|fp32|fp16|bf16", defaultValue = "auto",
-            description = "Precision of the text encoder and UNet: auto = fp16 on CUDA, fp32 on the CPU; half precision "
-                    + "(fp16, bf16) is refused on the CPU, and bf16 on CUDA too: DJL 0.36 cannot hold it (default: ${DEFAULT-VALUE}).")
+            description = "Precision of the text encoder and UNet: auto = fp16 on CUDA, fp32 on the CPU; fp16 is refused on "
+                    + "the CPU; bf16 needs the DJL JNI built by scripts/build-djl-jni.sh, and on the CPU avx512_bf16 or "
+                    + "amx_bf16 (default: ${DEFAULT-VALUE}; docs/gpu.md).")
     String dtype = "auto";
 
     @Option(names = "--vae-dtype", paramLabel = "auto|fp32|fp16|bf16", defaultValue = "auto",
