@@ -41,11 +41,12 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class Bf16PipelineTest {
     /**
      * The bf16 tolerance, as a multiple of the fixtures' fp32 tolerance. bf16 keeps 8 significant bits
-     * (relative rounding 2^-9 = 0.2 %, fp16: 2^-12), so its errors are about 8x fp16's. Measured on an AMD
-     * EPYC Zen 4 (avx512_bf16), libtorch 1.13.0 and 2.14.1 (docs/gpu.md "Precision figures"): up to 205x
-     * (tiny-sd15 final_latents, all in bf16); 400 leaves about a factor 2 of margin.
+     * (relative rounding 2^-9 = 0.2 %, fp16: 2^-12), so its errors are several times fp16's (which need 12x-53x,
+     * {@link HalfPrecisionTest}). Measured on an AMD EPYC Zen 4 (avx512_bf16, 2 threads; docs/gpu.md "Precision
+     * figures"): at most 351x with libtorch 1.13.0 and 258x with 2.14.1 (tiny-sd21 final_image, all in bf16);
+     * 700 leaves a factor 2 for other kernels (AMX, CUDA) and thread counts.
      */
-    static final double BF16_TOLERANCE_SCALE = 400;
+    static final double BF16_TOLERANCE_SCALE = 700;
 
     @BeforeAll
     static void thePatchedJniIsLoaded() {
