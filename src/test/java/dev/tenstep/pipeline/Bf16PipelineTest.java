@@ -44,9 +44,9 @@ class Bf16PipelineTest {
      * (relative rounding 2^-9 = 0.2 %, fp16: 2^-12), so its errors are several times fp16's (which need 12x-53x,
      * {@link HalfPrecisionTest}). Measured on an AMD EPYC Zen 4 (avx512_bf16, 2 threads; docs/gpu.md "Precision
      * figures"): at most 351x with libtorch 1.13.0 and 258x with 2.14.1 (tiny-sd21 final_image, all in bf16);
-     * 700 leaves a factor 2 for other kernels (AMX, CUDA) and thread counts.
+     * 700 leaves a factor 2 for other kernels (AMX, CUDA) and thread counts. {@code check-device} uses the same.
      */
-    static final double BF16_TOLERANCE_SCALE = 700;
+    static final double BF16_TOLERANCE_SCALE = dev.tenstep.cli.CheckDeviceCommand.BF16_TOLERANCE_SCALE;
 
     @BeforeAll
     static void thePatchedJniIsLoaded() {
