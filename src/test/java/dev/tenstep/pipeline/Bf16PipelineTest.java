@@ -41,8 +41,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class Bf16PipelineTest {
     /**
      * The bf16 tolerance, as a multiple of the fixtures' fp32 tolerance. bf16 keeps 8 significant bits
-     * (relative rounding 2^-9 = 0.2 %, fp16: 2^-12), so its errors are several times fp16's (which need 12x-53x,
-     * {@link HalfPrecisionTest}). Measured on an AMD EPYC Zen 4 (avx512_bf16, 2 threads; docs/gpu.md "Precision
+     * (relative rounding error up to 2^-8 = 0.4 %, fp16: 2^-11), so its errors are about 8x-12x fp16's (which
+     * need 12x-53x, {@link HalfPrecisionTest}). Measured on an AMD EPYC Zen 4 (avx512_bf16, 2 threads; docs/gpu.md "Precision
      * figures"): at most 351x with libtorch 1.13.0 and 258x with 2.14.1 (tiny-sd21 final_image, all in bf16);
      * 700 leaves a factor 2 for other kernels (AMX, CUDA) and thread counts. {@code check-device} uses the same.
      */
