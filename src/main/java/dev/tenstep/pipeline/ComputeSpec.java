@@ -3,6 +3,7 @@ package dev.tenstep.pipeline;
 import ai.djl.Device;
 import ai.djl.ndarray.types.DataType;
 import dev.tenstep.model.nn.AttentionSettings;
+import dev.tenstep.model.nn.CpuBf16;
 
 import java.util.LinkedHashMap;
 import java.util.Locale;
@@ -40,6 +41,25 @@ public record ComputeSpec(Device device, Precision dtype, Precision vaeDtype, At
     /** With the default attention ({@link AttentionSettings#DEFAULT}, the fused kernel). */
     public ComputeSpec(Device device, Precision dtype, Precision vaeDtype) {
         this(device, dtype, vaeDtype, AttentionSettings.DEFAULT);
+    }
+
+    /**
+     * The attention computation when none was asked for: {@code fused} (libtorch's SDPA kernel), except for bf16
+     * (UNet or VAE) on a CPU without {@code amx_bf16}, where query slices ({@code auto}, {@code fused}'s budget).
+     * Why: on an AMD EPYC Zen 4 (avx512_bf16, no AMX) with libtorch 2.14.1 the fused kernel in bf16 took 6.4 s of
+     * a 15.2 s SD 1.5 UNet step at 256 px and query slices 1.5 s (at 512 px: 68 s against 5.8 s per step),
+     * while on an AMX Xeon the fused bf16 kernel is the fast one (docs/performance.md, "bf16 on the CPU").
+     *
+     * @param spec     the resolved device and dtypes
+     * @param fused    the fused setting with the budget asked for ({@code --attention-budget})
+     * @param cpuFlags the CPU's flags ({@link CpuBf16#cpuFlags()})
+     */
+    public static AttentionSettings defaultAttention(ComputeSpec spec, AttentionSettings fused, java.util.Set<String> cpuFlags) {
+        boolean bf16 = spec.dtype() == Precision.BF16 || spec.vaeDtype() == Precision.BF16;
+        if (bf16 && !spec.device().isGpu() && !cpuFlags.contains("amx_bf16")) {
+            return new AttentionSettings(false, AttentionSettings.AUTO_ROWS, fused.budgetBytes());
+        }
+        return fused;
     }
 
     /** This setting with another attention computation. */

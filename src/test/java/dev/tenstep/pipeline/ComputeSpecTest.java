@@ -114,6 +114,22 @@ class ComputeSpecTest {
         assertTrue(e.getMessage().startsWith("--dtype fp16: fp16 on the CPU is refused: "), e.getMessage());
     }
 
+    /** Without --attention-slice: fused, except bf16 on a CPU without AMX, where query slices (measured 10x faster). */
+    @Test
+    void bf16OnACpuWithoutAmxDefaultsToQuerySlices() {
+        dev.tenstep.model.nn.AttentionSettings fused = dev.tenstep.model.nn.AttentionSettings.parse("fused", 64);
+        ComputeSpec cpuBf16 = new ComputeSpec(Device.cpu(), ComputeSpec.Precision.BF16, ComputeSpec.Precision.FP32);
+        dev.tenstep.model.nn.AttentionSettings zen4 = ComputeSpec.defaultAttention(cpuBf16, fused, ZEN4);
+        assertEquals(dev.tenstep.model.nn.AttentionSettings.parse("auto", 64), zen4);
+        assertEquals(64L << 20, zen4.budgetBytes());
+        assertEquals(fused, ComputeSpec.defaultAttention(cpuBf16, fused, SAPPHIRE_RAPIDS), "AMX: the fused kernel");
+        ComputeSpec vaeOnly = new ComputeSpec(Device.cpu(), ComputeSpec.Precision.FP32, ComputeSpec.Precision.BF16);
+        assertEquals(dev.tenstep.model.nn.AttentionSettings.parse("auto", 64), ComputeSpec.defaultAttention(vaeOnly, fused, ZEN4));
+        assertEquals(fused, ComputeSpec.defaultAttention(ComputeSpec.CPU, fused, ZEN4), "fp32: unchanged");
+        assertEquals(fused, ComputeSpec.defaultAttention(
+                new ComputeSpec(Device.gpu(0), ComputeSpec.Precision.BF16, ComputeSpec.Precision.BF16), fused, ZEN4), "CUDA");
+    }
+
     /** This process (the default suite): DJL's own JNI, whatever the CPU, so bf16 is refused, never an abort. */
     @Test
     void theTestEngineRefusesBf16() {
