@@ -3,7 +3,6 @@ package dev.tenstep.cli;
 import dev.tenstep.bench.Bench;
 import dev.tenstep.bench.BenchOptions;
 import dev.tenstep.bench.BenchResult;
-import dev.tenstep.model.nn.CpuBf16;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
@@ -84,8 +83,8 @@ public final class BenchCommand implements Callable<Integer> {
         Bench.configureThreads(threads == null ? 0 : threads);
         dev.tenstep.pipeline.ComputeSpec device = spec != null ? compute.resolve(spec.commandLine())
                 : dev.tenstep.pipeline.ComputeSpec.CPU;
-        dev.tenstep.model.nn.AttentionSettings attention = spec != null ? compute.attention(spec.commandLine())
-                : dev.tenstep.model.nn.AttentionSettings.DEFAULT;
+        // the attention resolved with the device (its default depends on the dtype and the CPU)
+        dev.tenstep.model.nn.AttentionSettings attention = device.attention();
         if (loraRank != null) {
             out.print(new dev.tenstep.bench.LoraSwitchBench(model, randomWeights, loraRank, repeat, width, height, steps,
                     seed, device.withAttention(attention), err).run());

@@ -1,6 +1,7 @@
 package dev.tenstep.cli;
 
 import dev.tenstep.model.nn.AttentionSettings;
+import dev.tenstep.model.nn.CpuBf16;
 import dev.tenstep.pipeline.Accelerators;
 import dev.tenstep.pipeline.ComputeSpec;
 import dev.tenstep.pipeline.DeviceUnavailableException;
@@ -20,8 +21,9 @@ public final class ComputeOptions {
     String device = "auto";
 
     @Option(names = "--dtype", paramLabel = "auto|fp32|fp16|bf16", defaultValue = "auto",
-            description = "Precision of the text encoder and UNet: auto = fp16 on CUDA, fp32 on the CPU; half precision "
-                    + "(fp16, bf16) is refused on the CPU, and bf16 on CUDA too: DJL 0.36 cannot hold it (default: ${DEFAULT-VALUE}).")
+            description = "Precision of the text encoder and UNet: auto = fp16 on CUDA, fp32 on the CPU; fp16 is refused on "
+                    + "the CPU; bf16 needs the DJL JNI built by scripts/build-djl-jni.sh, and on the CPU avx512_bf16 or "
+                    + "amx_bf16 (default: ${DEFAULT-VALUE}; docs/gpu.md).")
     String dtype = "auto";
 
     @Option(names = "--vae-dtype", paramLabel = "auto|fp32|fp16|bf16", defaultValue = "auto",
@@ -29,11 +31,12 @@ public final class ComputeOptions {
                     + "(default: ${DEFAULT-VALUE}).")
     String vaeDtype = "auto";
 
-    @Option(names = "--attention-slice", defaultValue = "fused", paramLabel = "fused|auto|off|N",
+    @Option(names = "--attention-slice", paramLabel = "fused|auto|off|N",
             description = "Attention: fused (libtorch's tiled kernel, no score matrix), or the score matrix in query slices: "
                     + "auto (from --attention-budget), off (one slice), N query rows per slice; all give the same "
-                    + "image (default: ${DEFAULT-VALUE}; docs/performance.md).")
-    String attentionSlice = "fused";
+                    + "image (default: fused; auto for bf16 on a CPU without AMX, where the fused bf16 kernel is slow; "
+                    + "docs/performance.md).")
+    String attentionSlice;
 
     @Option(names = "--attention-budget", defaultValue = "0", paramLabel = "MiB",
             description = "Memory of one attention score slice for --attention-slice auto (default: 256 MiB).")
@@ -73,15 +76,18 @@ public final class ComputeOptions {
     }
 
     /**
-     * Resolves the options, the attention options included ({@link ComputeSpec#attention}); loads the PyTorch
-     * engine (set its thread count first).
+     * Resolves the options, the attention options included ({@link ComputeSpec#attention}; without
+     * {@code --attention-slice}, {@link ComputeSpec#defaultAttention}); loads the PyTorch engine (set its thread
+     * count first).
      *
      * @throws CommandLine.ParameterException (exit 2) naming the option: a malformed or refused value,
      *                                        or {@code --device cuda} without a usable GPU
      */
     public ComputeSpec resolve(CommandLine cmd) {
         try {
-            return ComputeSpec.resolve(device, dtype, vaeDtype, Accelerators.djl()).withAttention(attention(cmd));
+            ComputeSpec s = ComputeSpec.resolve(device, dtype, vaeDtype, Accelerators.djl());
+            AttentionSettings a = attention(cmd);
+            return s.withAttention(attentionSlice == null ? ComputeSpec.defaultAttention(s, a, CpuBf16.cpuFlags()) : a);
         } catch (IllegalArgumentException | DeviceUnavailableException e) {
             throw new CommandLine.ParameterException(cmd, e.getMessage());
         }

@@ -4,7 +4,8 @@ import ai.djl.ndarray.types.DataType;
 
 /**
  * The safetensors dtypes this project reads. F16 is converted to F32 on load (never compute in fp16
- * on CPU); BF16 is widened to F32 in Java because DJL 0.36 aborts the JVM on BF16 arrays.
+ * on CPU); BF16 is widened to F32 in Java for fp32 loads (DJL 0.36.0's own JNI aborts the JVM on BF16 arrays;
+ * bf16 compute loads BF16 entries as they are: {@link SafeTensors#load(ai.djl.ndarray.NDManager, SafeTensors.TensorInfo, DataType)}).
  */
 public enum DType {
     F32(4, DataType.FLOAT32),

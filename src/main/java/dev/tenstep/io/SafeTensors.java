@@ -277,7 +277,9 @@ public final class SafeTensors implements TensorFile {
      * Loads one tensor with floating-point tensors as {@code floatType} (see
      * {@link TensorFile#load(NDManager, TensorInfo, DataType)}): for FLOAT16 an F16 tensor goes to
      * the manager as it is stored (on a GPU manager the engine copies the half-size bytes to the
-     * device), other float tensors are narrowed on the manager's device.
+     * device); for BFLOAT16 a BF16 tensor goes as it is stored and an F16 one as F16, converted on the
+     * manager's device (F16 to bf16 rounds to bf16's 8 significant bits, as torch's {@code .to} does);
+     * other float tensors are converted on the manager's device.
      */
     public NDArray load(NDManager manager, String name, DataType floatType) throws IOException {
         return load(manager, info(name), floatType);
@@ -285,10 +287,19 @@ public final class SafeTensors implements TensorFile {
 
     @Override
     public NDArray load(NDManager manager, TensorInfo info, DataType floatType) throws IOException {
-        if (floatType == DataType.FLOAT16 && info.dtype() == DType.F16 && info.byteLength() > 0) {
+        if (info.byteLength() > 0 && (floatType == DataType.FLOAT16 || floatType == DataType.BFLOAT16)
+                && (info.dtype() == DType.F16 || (info.dtype() == DType.BF16 && floatType == DataType.BFLOAT16))) {
             ByteBuffer buf = channel.map(FileChannel.MapMode.READ_ONLY, info.begin(), info.byteLength())
                     .order(ByteOrder.LITTLE_ENDIAN);
-            return manager.create(buf, info.djlShape(), DataType.FLOAT16);
+            DataType stored = info.dtype() == DType.F16 ? DataType.FLOAT16 : DataType.BFLOAT16;
+            if (stored == floatType) {
+                return manager.create(buf, info.djlShape(), stored);
+            }
+            try (NDManager tmp = manager.newSubManager()) {
+                NDArray half = tmp.create(buf, info.djlShape(), stored).toType(floatType, false);
+                half.attach(manager);
+                return half;
+            }
         }
         return TensorFile.super.load(manager, info, floatType);
     }

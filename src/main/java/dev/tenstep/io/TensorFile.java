@@ -30,11 +30,13 @@ public interface TensorFile extends AutoCloseable {
 
     /**
      * As {@link #load(NDManager, SafeTensors.TensorInfo)}, floating-point tensors created as
-     * {@code floatType} on the manager's device: FLOAT32 is that method; FLOAT16 narrows on the
-     * manager's device. {@link SafeTensors} overrides it to hand an F16 entry over as it is stored
-     * (never widened on the host).
+     * {@code floatType} on the manager's device: FLOAT32 is that method; FLOAT16 and BFLOAT16 convert on
+     * the manager's device (integer tensors are loaded as they are). {@link SafeTensors} overrides it to
+     * hand an F16 entry over as it is stored for FLOAT16, and F16/BF16 entries for BFLOAT16 (never widened
+     * on the host).
      *
-     * @param floatType FLOAT32 or FLOAT16 (DJL 0.36 cannot hold BFLOAT16: docs/gpu.md)
+     * @param floatType FLOAT32, FLOAT16 or BFLOAT16 (BFLOAT16 needs the DJL JNI with the bf16 patch:
+     *                  docs/gpu.md; DJL 0.36.0's own aborts the JVM)
      * @throws IllegalArgumentException for another floatType
      */
     default NDArray load(NDManager manager, SafeTensors.TensorInfo info, ai.djl.ndarray.types.DataType floatType)
@@ -42,8 +44,8 @@ public interface TensorFile extends AutoCloseable {
         if (floatType == ai.djl.ndarray.types.DataType.FLOAT32) {
             return load(manager, info);
         }
-        if (floatType != ai.djl.ndarray.types.DataType.FLOAT16) {
-            throw new IllegalArgumentException("cannot load tensors as " + floatType + " (FLOAT32 or FLOAT16)");
+        if (floatType != ai.djl.ndarray.types.DataType.FLOAT16 && floatType != ai.djl.ndarray.types.DataType.BFLOAT16) {
+            throw new IllegalArgumentException("cannot load tensors as " + floatType + " (FLOAT32, FLOAT16 or BFLOAT16)");
         }
         DType d = info.dtype();
         if (d != DType.F32 && d != DType.F16 && d != DType.BF16 && d != DType.F64) {
@@ -51,7 +53,7 @@ public interface TensorFile extends AutoCloseable {
         }
         try (NDManager tmp = manager.newSubManager()) {
             NDArray wide = load(tmp, info);
-            NDArray half = wide.toType(ai.djl.ndarray.types.DataType.FLOAT16, false);
+            NDArray half = wide.toType(floatType, false);
             half.attach(manager);
             return half;
         }

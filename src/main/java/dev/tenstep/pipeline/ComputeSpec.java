@@ -3,10 +3,10 @@ package dev.tenstep.pipeline;
 import ai.djl.Device;
 import ai.djl.ndarray.types.DataType;
 import dev.tenstep.model.nn.AttentionSettings;
-
-import java.util.Locale;
 import dev.tenstep.model.nn.CpuBf16;
+
 import java.util.LinkedHashMap;
+import java.util.Locale;
 import java.util.Map;
 
 /**
@@ -16,7 +16,8 @@ import java.util.Map;
  * <p>Resolved from the {@code --device auto|cpu|cuda|cuda:N}, {@code --dtype auto|fp32|fp16|bf16}
  * and {@code --vae-dtype auto|fp32|fp16|bf16} options against what DJL's PyTorch engine reports
  * ({@link Accelerators}): {@code auto} is CUDA device 0 when the engine has CUDA and sees a GPU,
- * else the CPU; dtype {@code auto} is fp16 on CUDA and fp32 on the CPU; VAE dtype {@code auto} is
+ * else the CPU; dtype {@code auto} is fp16 on CUDA and fp32 on the CPU (bf16 only when asked for, and only
+ * where {@link Bf16Support} allows it: the patched DJL JNI, and CUDA or a CPU with bf16 instructions); VAE dtype {@code auto} is
  * fp32 whenever the compute dtype is half (the SD VAE overflows to NaN in fp16, as every GPU runner
  * knows), else the compute dtype. The sampler state (latents, sigmas) is always fp32.
  *
@@ -40,6 +41,25 @@ public record ComputeSpec(Device device, Precision dtype, Precision vaeDtype, At
     /** With the default attention ({@link AttentionSettings#DEFAULT}, the fused kernel). */
     public ComputeSpec(Device device, Precision dtype, Precision vaeDtype) {
         this(device, dtype, vaeDtype, AttentionSettings.DEFAULT);
+    }
+
+    /**
+     * The attention computation when none was asked for: {@code fused} (libtorch's SDPA kernel), except for bf16
+     * (UNet or VAE) on a CPU without {@code amx_bf16}, where query slices ({@code auto}, {@code fused}'s budget).
+     * Why: on an AMD EPYC Zen 4 (avx512_bf16, no AMX) with libtorch 2.14.1 the fused kernel in bf16 took 6.4 s of
+     * a 15.2 s SD 1.5 UNet step at 256 px and query slices 1.5 s (at 512 px: 68 s against 5.8 s per step),
+     * while on an AMX Xeon the fused bf16 kernel is the fast one (docs/performance.md, "bf16 on the CPU").
+     *
+     * @param spec     the resolved device and dtypes
+     * @param fused    the fused setting with the budget asked for ({@code --attention-budget})
+     * @param cpuFlags the CPU's flags ({@link CpuBf16#cpuFlags()})
+     */
+    public static AttentionSettings defaultAttention(ComputeSpec spec, AttentionSettings fused, java.util.Set<String> cpuFlags) {
+        boolean bf16 = spec.dtype() == Precision.BF16 || spec.vaeDtype() == Precision.BF16;
+        if (bf16 && !spec.device().isGpu() && !cpuFlags.contains("amx_bf16")) {
+            return new AttentionSettings(false, AttentionSettings.AUTO_ROWS, fused.budgetBytes());
+        }
+        return fused;
     }
 
     /** This setting with another attention computation. */
@@ -88,26 +108,8 @@ public record ComputeSpec(Device device, Precision dtype, Precision vaeDtype, At
         }
     }
 
-    /**
-     * Why bf16 cannot run here, or null when it can: the single place to enable it. DJL 0.36.0's
-     * PyTorch JNI maps its data-type numbers to torch types in {@code GetScalarTypeFromDType}
-     * ({@code djl_pytorch_utils.h}), which has no case for {@code DataType.BFLOAT16} (number 11) and
-     * ends in a bare {@code throw;} with no active exception: C++ then calls {@code std::terminate}
-     * and the JVM dies with "terminate called without an active exception" at the first bf16 array
-     * (a cast, a creation, a {@code zeros}). docs/gpu.md has the details and the JNI patch; issue 13
-     * studies bf16 on the CPU.
-     */
-    static String bf16Unsupported(Device device) {
-        return "bf16 is refused: DJL 0.36.0's PyTorch JNI has no mapping for torch's BFloat16 type "
-                + "(its GetScalarTypeFromDType ends in a bare 'throw;', so the first bf16 array aborts the JVM with "
-                + "'terminate called without an active exception'); use --dtype fp16 on CUDA (see docs/gpu.md)";
-    }
-
-    /** Why half precision is refused on the CPU (bf16: the CPU's own reason, from its instruction set). */
-    static String halfOnCpu(String option, Precision p) {
-        if (p == Precision.BF16) {
-            return option + " bf16: " + CpuBf16.refusal(CpuBf16.cpuFlags());
-        }
+    /** Why fp16 is refused on the CPU. */
+    static String fp16OnCpu(String option) {
         return option + " fp16: fp16 on the CPU is refused: libtorch has no fast fp16 CPU kernels (~250x slower than "
                 + "fp32); use " + option + " fp32 (the CPU default) or a CUDA device (--device cuda)";
     }
@@ -124,12 +126,23 @@ public record ComputeSpec(Device device, Precision dtype, Precision vaeDtype, At
      *                                    library was loaded, what to set)
      */
     public static ComputeSpec resolve(String device, String dtype, String vaeDtype, Accelerators gpus) {
+        return resolve(device, dtype, vaeDtype, gpus, Bf16Support.loaded());
+    }
+
+    /**
+     * As {@link #resolve(String, String, String, Accelerators)}, with bf16 decided by {@code bf16} (tests; the
+     * other form asks the loaded JNI and this CPU, {@link Bf16Support#loaded}). {@code auto} never picks bf16:
+     * fp16 on CUDA, fp32 on the CPU, whatever the CPU has.
+     *
+     * @throws IllegalArgumentException also for bf16 where {@code bf16} refuses it, with its reason
+     */
+    public static ComputeSpec resolve(String device, String dtype, String vaeDtype, Accelerators gpus, Bf16Support bf16) {
         Device d = resolveDevice(device == null ? "auto" : device, gpus);
         boolean cuda = d.isGpu();
         Precision compute = isAuto(dtype) ? (cuda ? Precision.FP16 : Precision.FP32) : parse("--dtype", dtype);
         Precision vae = isAuto(vaeDtype) ? (compute.isHalf() ? Precision.FP32 : compute) : parse("--vae-dtype", vaeDtype);
-        check("--dtype", compute, d);
-        check("--vae-dtype", vae, d);
+        check("--dtype", compute, d, bf16);
+        check("--vae-dtype", vae, d, bf16);
         return new ComputeSpec(d, compute, vae);
     }
 
@@ -145,12 +158,12 @@ public record ComputeSpec(Device device, Precision dtype, Precision vaeDtype, At
         }
     }
 
-    private static void check(String option, Precision p, Device d) {
-        if (p.isHalf() && !d.isGpu()) {
-            throw new IllegalArgumentException(halfOnCpu(option, p));
+    private static void check(String option, Precision p, Device d, Bf16Support bf16) {
+        if (p == Precision.FP16 && !d.isGpu()) {
+            throw new IllegalArgumentException(fp16OnCpu(option));
         }
         if (p == Precision.BF16) {
-            String why = bf16Unsupported(d);
+            String why = bf16.whyNot(d);
             if (why != null) {
                 throw new IllegalArgumentException(option + " " + why);
             }

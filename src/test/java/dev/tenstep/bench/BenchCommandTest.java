@@ -81,7 +81,8 @@ class BenchCommandTest {
             assertEquals(2, code, err.toString());
             assertEquals("", out.toString(), "nothing measured");
             String expected = dtype.equals("bf16")
-                    ? "--dtype bf16: " + dev.tenstep.model.nn.CpuBf16.refusal(dev.tenstep.model.nn.CpuBf16.cpuFlags())
+                    ? "--dtype " + dev.tenstep.pipeline.Bf16Support.of(dev.tenstep.pipeline.DjlJni.loaded(),
+                            dev.tenstep.model.nn.CpuBf16.cpuFlags()).whyNot(ai.djl.Device.cpu())
                     : "--dtype fp16: fp16 on the CPU is refused";
             assertTrue(err.toString().startsWith("error: " + expected), err.toString());
         }

@@ -51,7 +51,8 @@ class SafeTensorsHalfTest {
                 assertEquals(DataType.FLOAT32, asFloat.getDataType());
                 assertArrayEquals(values, asFloat.toFloatArray());
                 assertEquals(DataType.INT64, st.load(m, "ids", DataType.FLOAT16).getDataType());
-                assertThrows(IllegalArgumentException.class, () -> st.load(m, "w", DataType.BFLOAT16));
+                // no other float type (BFLOAT16 is loadable, but only with the patched JNI: Bf16PipelineTest)
+                assertThrows(IllegalArgumentException.class, () -> st.load(m, "w", DataType.FLOAT64));
             }
         }
     }

@@ -55,17 +55,92 @@ class ComputeSpecTest {
         assertTrue(e.getMessage().contains("250x"), e.getMessage());
         e = assertThrows(IllegalArgumentException.class, () -> ComputeSpec.resolve("auto", "fp32", "fp16", NONE));
         assertTrue(e.getMessage().startsWith("--vae-dtype fp16: fp16 on the CPU is refused"), e.getMessage());
-        e = assertThrows(IllegalArgumentException.class, () -> ComputeSpec.resolve("cpu", "bf16", "auto", NONE));
-        assertEquals("--dtype bf16: " + dev.tenstep.model.nn.CpuBf16.refusal(dev.tenstep.model.nn.CpuBf16.cpuFlags()),
-                e.getMessage());
     }
 
+    private static final DjlJni DJL_OWN = new DjlJni(java.nio.file.Path.of("/x/0.36.0-cpu-libdjl_torch.so"), false,
+            "the loaded JNI /x/0.36.0-cpu-libdjl_torch.so has no tenstep-djl-jni.properties beside it", Map.of());
+    private static final DjlJni PATCHED = new DjlJni(java.nio.file.Path.of("/y/0.36.0-libdjl_torch.so"), true, null,
+            Map.of("bf16_patch", "yes"));
+    private static final java.util.Set<String> ZEN3 = java.util.Set.of("sse2", "avx2", "fma");
+    private static final java.util.Set<String> ZEN4 = java.util.Set.of("sse2", "avx2", "avx512f", "avx512_bf16");
+    private static final java.util.Set<String> SAPPHIRE_RAPIDS = java.util.Set.of("avx512f", "amx_tile", "amx_bf16");
+
+    /** DJL 0.36.0's own JNI: bf16 refused on CUDA and on a bf16 CPU alike, with the abort it would cause. */
     @Test
-    void bf16IsRefusedWithTheReason() {
+    void bf16IsRefusedWithDjlsOwnJni() {
+        for (String device : new String[] {"cuda", "cpu"}) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> ComputeSpec.resolve(device, "bf16", "auto", TWO, Bf16Support.of(DJL_OWN, ZEN4)));
+            assertTrue(e.getMessage().startsWith("--dtype bf16 is refused: DJL 0.36.0's PyTorch JNI has no mapping"),
+                    e.getMessage());
+            assertTrue(e.getMessage().contains("terminate called without an active exception"), e.getMessage());
+            assertTrue(e.getMessage().contains("has no tenstep-djl-jni.properties beside it"), e.getMessage());
+            assertTrue(e.getMessage().contains("scripts/build-djl-jni.sh"), e.getMessage());
+            assertTrue(!e.getMessage().contains("\n"), "one line");
+        }
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                () -> ComputeSpec.resolve("cuda", "bf16", "auto", TWO));
-        assertTrue(e.getMessage().startsWith("--dtype bf16 is refused: "), e.getMessage());
-        assertTrue(e.getMessage().contains("terminate called without an active exception"), e.getMessage());
+                () -> ComputeSpec.resolve("cuda", "fp16", "bf16", TWO, Bf16Support.of(DJL_OWN, ZEN4)));
+        assertTrue(e.getMessage().startsWith("--vae-dtype bf16 is refused: "), e.getMessage());
+    }
+
+    /** The patched JNI: bf16 on CUDA, and on CPUs with avx512_bf16 or amx_bf16; refused with the CPU's reason elsewhere. */
+    @Test
+    void bf16WithThePatchedJniRunsOnCudaAndOnBf16Cpus() {
+        ComputeSpec c = ComputeSpec.resolve("cuda", "bf16", "auto", TWO, Bf16Support.of(PATCHED, ZEN3));
+        assertEquals(ComputeSpec.Precision.BF16, c.dtype());
+        assertEquals(ComputeSpec.Precision.FP32, c.vaeDtype(), "VAE auto is fp32 under half precision");
+        for (java.util.Set<String> flags : java.util.List.of(ZEN4, SAPPHIRE_RAPIDS)) {
+            ComputeSpec cpu = ComputeSpec.resolve("cpu", "bf16", "bf16", NONE, Bf16Support.of(PATCHED, flags));
+            assertEquals(new ComputeSpec(Device.cpu(), ComputeSpec.Precision.BF16, ComputeSpec.Precision.BF16), cpu);
+            assertEquals("cpu bf16", cpu.label());
+            assertEquals("{Device=cpu, Dtype=bf16, VAE dtype=bf16}", cpu.infotextFields().toString());
+            assertEquals("cpu fp32 (VAE bf16)",
+                    ComputeSpec.resolve("cpu", "fp32", "bf16", NONE, Bf16Support.of(PATCHED, flags)).label());
+        }
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> ComputeSpec.resolve("cpu", "bf16", "auto", NONE, Bf16Support.of(PATCHED, ZEN3)));
+        assertEquals("--dtype bf16: " + dev.tenstep.model.nn.CpuBf16.refusal(ZEN3), e.getMessage());
+        assertTrue(e.getMessage().contains("no avx512_bf16/amx_bf16 instructions"), e.getMessage());
+    }
+
+    /** {@code auto} never picks bf16: fp32 on the CPU even with the patched JNI and AMX; fp16 stays refused there. */
+    @Test
+    void autoStaysFp32OnABf16Cpu() {
+        Bf16Support all = Bf16Support.of(PATCHED, SAPPHIRE_RAPIDS);
+        assertEquals(ComputeSpec.CPU, ComputeSpec.resolve("auto", "auto", "auto", NONE, all));
+        assertEquals(ComputeSpec.Precision.FP16, ComputeSpec.resolve("auto", "auto", "auto", TWO, all).dtype());
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> ComputeSpec.resolve("cpu", "fp16", "auto", NONE, all));
+        assertTrue(e.getMessage().startsWith("--dtype fp16: fp16 on the CPU is refused: "), e.getMessage());
+    }
+
+    /** Without --attention-slice: fused, except bf16 on a CPU without AMX, where query slices (measured 10x faster). */
+    @Test
+    void bf16OnACpuWithoutAmxDefaultsToQuerySlices() {
+        dev.tenstep.model.nn.AttentionSettings fused = dev.tenstep.model.nn.AttentionSettings.parse("fused", 64);
+        ComputeSpec cpuBf16 = new ComputeSpec(Device.cpu(), ComputeSpec.Precision.BF16, ComputeSpec.Precision.FP32);
+        dev.tenstep.model.nn.AttentionSettings zen4 = ComputeSpec.defaultAttention(cpuBf16, fused, ZEN4);
+        assertEquals(dev.tenstep.model.nn.AttentionSettings.parse("auto", 64), zen4);
+        assertEquals(64L << 20, zen4.budgetBytes());
+        assertEquals(fused, ComputeSpec.defaultAttention(cpuBf16, fused, SAPPHIRE_RAPIDS), "AMX: the fused kernel");
+        ComputeSpec vaeOnly = new ComputeSpec(Device.cpu(), ComputeSpec.Precision.FP32, ComputeSpec.Precision.BF16);
+        assertEquals(dev.tenstep.model.nn.AttentionSettings.parse("auto", 64), ComputeSpec.defaultAttention(vaeOnly, fused, ZEN4));
+        assertEquals(fused, ComputeSpec.defaultAttention(ComputeSpec.CPU, fused, ZEN4), "fp32: unchanged");
+        assertEquals(fused, ComputeSpec.defaultAttention(
+                new ComputeSpec(Device.gpu(0), ComputeSpec.Precision.BF16, ComputeSpec.Precision.BF16), fused, ZEN4), "CUDA");
+    }
+
+    /** This process (the default suite): DJL's own JNI, whatever the CPU, so bf16 is refused, never an abort. */
+    @Test
+    void theTestEngineRefusesBf16() {
+        DjlJni jni = DjlJni.loaded();
+        assertTrue(jni.library() != null && jni.library().getFileName().toString().endsWith("libdjl_torch.so"),
+                String.valueOf(jni.library()));
+        assertTrue(!jni.patched(), jni.toString());
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> ComputeSpec.resolve("cpu", "bf16", "auto", NONE));
+        assertEquals("--dtype " + Bf16Support.of(jni, dev.tenstep.model.nn.CpuBf16.cpuFlags()).whyNot(Device.cpu()),
+                e.getMessage());
     }
 
     @Test

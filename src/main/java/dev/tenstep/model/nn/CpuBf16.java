@@ -9,17 +9,14 @@ import java.util.Set;
 import java.util.TreeSet;
 
 /**
- * Whether bf16 compute is offered on the CPU, and why not (see docs/performance.md, "bf16 on the
- * CPU"). Decided from the CPU's flags ({@code /proc/cpuinfo}), never assumed.
+ * Whether this CPU computes bf16 natively (see docs/performance.md, "bf16 on the CPU"): decided from
+ * the CPU's flags ({@code /proc/cpuinfo}), never assumed. One of the two conditions of
+ * {@code dev.tenstep.pipeline.Bf16Support} (the other: the DJL JNI built with the bf16 patch).
  *
- * <p>Findings behind the decision: (1) DJL 0.36's PyTorch JNI maps DJL data types to libtorch's
- * by ordinal and knows only float32 .. complex64; {@code DataType.BFLOAT16} reaches a bare C++
- * {@code throw;} with no exception in flight, so {@code std::terminate} aborts the JVM
- * ("terminate called without an active exception"). bf16 tensors can only be made inside libtorch
- * (a TorchScript cast, as {@link FusedAttention} reaches SDPA), and DJL then reports their type as
- * UNKNOWN. (2) Without the {@code avx512_bf16} or {@code amx_bf16} instructions libtorch/oneDNN
- * emulate bf16 through fp32 and run it slower than fp32. (3) With them, bf16 has not been measured
- * on this project's machines, so it is not offered there either; fp32 stays the only CPU dtype.
+ * <p>Why the flags: without the {@code avx512_bf16} (AVX-512 BF16: Intel Cooper Lake and later, AMD
+ * Zen 4 and later) or {@code amx_bf16} (Intel AMX: Xeon 4th generation and later) instructions,
+ * libtorch/oneDNN emulate bf16 through fp32 and run it 40x-100x slower than fp32 (measured on a Zen 3,
+ * docs/performance.md).
  */
 public final class CpuBf16 {
     private CpuBf16() {
@@ -52,8 +49,8 @@ public final class CpuBf16 {
     }
 
     /**
-     * Why {@code --dtype bf16} is refused on this CPU: one line for the user, naming what was
-     * detected.
+     * Why {@code --dtype bf16} is refused on this CPU, one line for the user, or null when the CPU has
+     * bf16 instructions ({@link #hasNativeBf16}).
      *
      * @param flags the CPU's flags ({@link #cpuFlags()})
      */
@@ -62,8 +59,6 @@ public final class CpuBf16 {
             return "bf16 on the CPU is refused: this CPU has no avx512_bf16/amx_bf16 instructions, so libtorch "
                     + "emulates bf16 and runs it slower than fp32 (see docs/performance.md); use fp32";
         }
-        return "bf16 on the CPU is not offered yet: this CPU has " + (flags.contains("amx_bf16") ? "amx_bf16" : "avx512_bf16")
-                + ", but DJL 0.36 cannot create bf16 tensors and bf16 speed and image quality are unmeasured "
-                + "on such a CPU (see docs/performance.md); use fp32";
+        return null;
     }
 }
