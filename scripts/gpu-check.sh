@@ -14,7 +14,9 @@
 # The run: nvidia-smi; fixture parity on CUDA in fp32 (the fixtures' tolerance) and fp16 (100x); bench on the SD 1.5
 # config with random weights, 512 px, CFG 7.5, N = 10, warm-up 1, 3 measured runs, in fp32 and fp16 (ms per step
 # with the GPU synchronised at each measurement, VAE ms, s per image, sampled peak GPU memory, host RSS); bf16 (must
-# be one refusal line, exit 2, not an abort); --device cuda:7 (must be one line, exit 2); one web request
+# be one refusal line, exit 2, not an abort, with the kit's DJL JNI); --device cuda:7 (must be one line, exit 2);
+# then the JNI rebuilt with the bf16 patch (scripts/build-djl-jni.sh): parity and bench in bf16 on CUDA, the host
+# CPU's bench in fp32 and bf16 (2 steps); one web request
 # (serve on CUDA, GET /api/info, POST /sdapi/v1/txt2img) with the model kept resident for a second request.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -82,6 +84,30 @@ step bf16-refused 120 bench --model "$sd" --random-weights --steps 1 --device cu
 grep -q "bf16 is refused" "$OUT/bf16-refused.log" && note "  bf16: refused with the reason (expected)" || note "  bf16: UNEXPECTED, see bf16-refused.log"
 step no-such-gpu 120 bench --model "$sd" --random-weights --steps 1 --device cuda:7
 head -n 3 "$OUT/no-such-gpu.log" >>"$summary"
+
+# bf16 (issue 22): the JNI rebuilt from the kit's sources with the bf16 patch against this machine's torch, put
+# beside torch's libraries with its record (what Bf16Support checks), then parity and bench in bf16 on CUDA, and
+# the host CPU in fp32 and bf16. The web request below runs on the patched JNI too (same code otherwise).
+t0=$SECONDS
+OUT="$OUT/jni" JOBS=$(nproc) bash scripts/build-djl-jni.sh "$TORCH" .device-kit/djl-0.36.0-jni-src.tar.xz \
+  >"$OUT/jni-build.log" 2>&1
+rc=$?; note "jni-build (bf16 patch): exit $rc in $((SECONDS - t0)) s"
+if [ $rc -eq 0 ] && cp "$OUT/jni/0.36.0-libdjl_torch.so" "$OUT/jni/tenstep-djl-jni.properties" "$TL/"; then
+  step parity-bf16 240 check-device --device cuda --dtype bf16 --fixture "$data/tiny-sd15" "$data/tiny-sd21"
+  grep -h "max |err|" "$OUT/parity-bf16.log" >>"$summary" 2>/dev/null
+  step bench-bf16 300 bench --model "$sd" --random-weights --steps 10 --warmup 1 --repeat 3 --cfg-scale 7.5 \
+    --device cuda --dtype bf16 --vae-dtype bf16 --json
+  tail -n 1 "$OUT/bench-bf16.log" >>"$summary"
+  grep -o 'amx_bf16\|avx512_bf16' /proc/cpuinfo | sort -u | tr '\n' ' ' | sed 's/^/  host CPU bf16 flags: /' >>"$summary"
+  echo >>"$summary"; grep -m1 'model name' /proc/cpuinfo >>"$summary"
+  for dt in fp32 bf16; do
+    step "bench-cpu-$dt" 300 bench --model "$sd" --random-weights --steps 2 --cfg-scale 7.5 --device cpu --dtype "$dt" \
+      --vae-dtype "$dt" --json
+    tail -n 1 "$OUT/bench-cpu-$dt.log" >>"$summary"
+  done
+else
+  note "  bf16 skipped: the patched JNI did not build or could not be copied to $TL (see jni-build.log)"
+fi
 
 # one web request on CUDA (fp16 default), twice to see the model stay resident
 port=7899
