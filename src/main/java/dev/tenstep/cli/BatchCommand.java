@@ -60,15 +60,8 @@ public final class BatchCommand implements Callable<Integer> {
             description = "Output folder: PNGs, manifest.jsonl, index.html.")
     Path output;
 
-    @Option(names = "--compare", paramLabel = "SAMPLER:SCHEDULE[,...]",
-            description = "Render every line once per sampler[:schedule[:gamma]] with the same seed and starting noise, "
-                    + "e.g. ddim:ddim,ge:log-linear. Overrides the lines' own sampler, schedule and gamma.")
-    String compare;
-
-    @Option(names = "--resume", negatable = true, defaultValue = "true", fallbackValue = "true",
-            description = "Skip images whose manifest record and intact file exist (default: on). "
-                    + "--no-resume starts the manifest over.")
-    boolean resume;
+    @Mixin
+    BatchVariantOptions columns = new BatchVariantOptions();
 
     @Mixin
     GenerationOptions gen = new GenerationOptions();
@@ -88,14 +81,7 @@ public final class BatchCommand implements Callable<Integer> {
     public Integer call() throws IOException {
         CommandLine cmd = spec.commandLine();
         gen.validate(cmd);
-        List<Variant> variants = List.of();
-        if (compare != null) {
-            try {
-                variants = Variant.parseList(compare);
-            } catch (IllegalArgumentException e) {
-                throw new CommandLine.ParameterException(cmd, "--compare: " + e.getMessage());
-            }
-        }
+        List<Variant> variants = columns.variants(cmd);
         for (Path p : prompts) {
             if (!Files.isRegularFile(p)) {
                 throw new CommandLine.ParameterException(cmd, "--prompts: no such file: " + p);
@@ -107,7 +93,7 @@ public final class BatchCommand implements Callable<Integer> {
         }
         DjlEnvironment.threads(threads);
         dev.tenstep.pipeline.ComputeSpec spec = compute.resolve(cmd);
-        BatchRunner.Settings settings = new BatchRunner.Settings(prompts, output, gen, variants, resume);
+        BatchRunner.Settings settings = new BatchRunner.Settings(prompts, output, gen, variants, columns.resume);
         boolean bar = !noProgress && Terminals.stderrIsTerminal();
         dev.tenstep.pipeline.LoraCatalog loraCatalog = loras.catalog(cmd, ModelLocator.defaultModelsDir());
         try (TextToImage pipeline = checkpoint.open(cmd, model, cmd.getErr(), compute, spec);

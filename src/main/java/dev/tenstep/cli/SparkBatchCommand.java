@@ -4,7 +4,6 @@ import dev.tenstep.batch.BatchRunner;
 import dev.tenstep.batch.CaptionsFile;
 import dev.tenstep.batch.GenerationOptions;
 import dev.tenstep.batch.PromptEntry;
-import dev.tenstep.batch.Variant;
 import dev.tenstep.batch.spark.PipelineSource;
 import dev.tenstep.batch.spark.SparkBatch;
 import dev.tenstep.pipeline.ComputeSpec;
@@ -89,14 +88,8 @@ public final class SparkBatchCommand implements Callable<Integer> {
             description = "Output folder: a path, or a Hadoop URI (hdfs://..., s3a://...): PNGs, manifest.jsonl, index.html.")
     String output;
 
-    @Option(names = "--compare", paramLabel = "SAMPLER:SCHEDULE[,...]",
-            description = "Render every line once per sampler[:schedule[:gamma]] with the same seed and starting noise.")
-    String compare;
-
-    @Option(names = "--resume", negatable = true, defaultValue = "true", fallbackValue = "true",
-            description = "Skip images whose manifest record and intact file exist (default: on). "
-                    + "--no-resume starts the manifest over.")
-    boolean resume;
+    @Mixin
+    BatchVariantOptions columns = new BatchVariantOptions();
 
     @Mixin
     GenerationOptions gen = new GenerationOptions();
@@ -112,13 +105,7 @@ public final class SparkBatchCommand implements Callable<Integer> {
     public Integer call() throws IOException {
         CommandLine cmd = spec.commandLine();
         gen.validate(cmd);
-        if (compare != null) {
-            try {
-                Variant.parseList(compare);
-            } catch (IllegalArgumentException e) {
-                throw new CommandLine.ParameterException(cmd, "--compare: " + e.getMessage());
-            }
-        }
+        columns.variants(cmd); // refuses a bad --compare before Spark starts
         if (prompts.isEmpty() && captions == null) {
             throw new CommandLine.ParameterException(cmd, "nothing to render: give --prompts FILE... or --captions FILE");
         }
@@ -148,8 +135,8 @@ public final class SparkBatchCommand implements Callable<Integer> {
             ModelLocator.modelOption(cmd, model); // fail on the driver, before any executor starts
         }
         loras.catalog(cmd, ModelLocator.defaultModelsDir());
-        SparkBatch.Settings settings = new SparkBatch.Settings(prompts, captions, perImage, limit, output, gen, compare,
-                resume, partitions);
+        SparkBatch.Settings settings = new SparkBatch.Settings(prompts, captions, perImage, limit, output, gen, columns.compare,
+                columns.resume, partitions);
         ModelSource source = new ModelSource(modelWords(ideal), ideal ? model.toString() : model.getFileName().toString());
         BatchRunner.Summary s;
         try {
