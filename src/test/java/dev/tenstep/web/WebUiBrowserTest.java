@@ -414,6 +414,40 @@ class WebUiBrowserTest {
         }
     }
 
+    /**
+     * SDXL's size conditioning through the real page (the tiny SDXL fixture): the form's six fields reach the job in
+     * diffusers' order (the infotext writes width first), an empty crop is 0, and "Reuse these settings" fills the
+     * fields back.
+     */
+    @Test
+    void sdxlSizeConditioningFieldsReachTheJob() throws Exception {
+        try (StableDiffusionPipeline xl = StableDiffusionPipeline.load(dev.tenstep.testing.Fixtures.dir(dev.tenstep.testing.Fixtures.SDXL));
+             JobQueue q = new JobQueue(ServedModel.of(xl), new OutputStore(tmp.resolve("sdxl-outputs")), 1, 16)) {
+            Javalin a = WebApp.create(q, new OutputStore(tmp.resolve("sdxl-outputs"))).start("127.0.0.1", 0);
+            try {
+                driver.get("http://127.0.0.1:" + a.port() + "/");
+                type("prompt", "a photo of a cat");
+                type("seed", "3");
+                type("steps", "2");
+                type("original_width", "768");
+                type("original_height", "1024");
+                type("crop_left", "16");
+                driver.findElement(By.id("generate")).click();
+                waiting().until(d -> d.findElement(By.id("result")).isDisplayed() && imageLoaded(d.findElement(By.id("result-image"))));
+                String params = driver.findElement(By.id("parameters")).getText();
+                assertTrue(params.contains("Original size: 768x1024") && params.contains("Crop top left: \"0,16\""), params);
+                assertFalse(params.contains("Target size"), "an empty target is the image's size, not recorded: " + params);
+                driver.findElement(By.id("reuse")).click();
+                waiting().until(d -> d.getCurrentUrl().contains("reuse="));
+                assertEquals("768", driver.findElement(By.id("original_width")).getAttribute("value"));
+                assertEquals("1024", driver.findElement(By.id("original_height")).getAttribute("value"));
+                assertEquals("16", driver.findElement(By.id("crop_left")).getAttribute("value"));
+            } finally {
+                a.stop();
+            }
+        }
+    }
+
     /** The share of pixels within 60 (per channel) of the colour (r, g, b). */
     private static double share(BufferedImage img, int r, int g, int b) {
         int hits = 0;
