@@ -52,6 +52,8 @@ public final class LoraSwitch implements AutoCloseable {
     private final LoraNetwork.Family family;
     private final Map<LoraNetwork.Component, Map<String, Patchable>> layers;
     private final Map<LoraNetwork.Component, Map<String, long[]>> shapes;
+    /** The UNet's block layout, for SDXL kohya files' SGM module names; null binds diffusers names only. */
+    private final dev.tenstep.model.singlefile.UNetLayout unetLayout;
     private final NDManager manager;
     private volatile LoraCatalog catalog;
     /** What reading and binding each file version found (small: hash, key names, refusal). */
@@ -76,10 +78,22 @@ public final class LoraSwitch implements AutoCloseable {
      */
     public LoraSwitch(String modelName, LoraNetwork.Family family, Map<LoraNetwork.Component, Map<String, Patchable>> layers,
                       NDManager manager) {
+        this(modelName, family, layers, null, manager);
+    }
+
+    /**
+     * As {@link #LoraSwitch(String, LoraNetwork.Family, Map, NDManager)}, with the UNet's block layout
+     * ({@link dev.tenstep.model.singlefile.UNetLayout#of}) through which kohya UNet names in the original SGM layout
+     * (SDXL files) are bound ({@link LoraBinding#bind(LoraNetwork, LoraNetwork.Family, Map,
+     * dev.tenstep.model.singlefile.UNetLayout)}); null binds diffusers names only.
+     */
+    public LoraSwitch(String modelName, LoraNetwork.Family family, Map<LoraNetwork.Component, Map<String, Patchable>> layers,
+                      dev.tenstep.model.singlefile.UNetLayout unetLayout, NDManager manager) {
         this.modelName = modelName;
         this.family = family;
         this.layers = layers;
         this.shapes = LoraBinding.shapes(layers);
+        this.unetLayout = unetLayout;
         this.manager = manager;
     }
 
@@ -218,7 +232,7 @@ public final class LoraSwitch implements AutoCloseable {
             try (NDManager m = NDManager.newBaseManager(ai.djl.Device.cpu()); LoraNetwork n = LoraNetwork.read(entry.path(), m)) {
                 String hash = n.hash();
                 try {
-                    LoraBinding b = LoraBinding.bind(n, family, shapes);
+                    LoraBinding b = LoraBinding.bind(n, family, shapes, unetLayout);
                     List<String> unmatched = new ArrayList<>(n.unusedKeys());
                     unmatched.addAll(b.unmatchedKeys());
                     if (b.targets().isEmpty()) {
@@ -363,7 +377,7 @@ public final class LoraSwitch implements AutoCloseable {
                             + e.getMessage(), e);
                 }
                 networks.add(n);
-                items.add(new LoraMerge.Item(LoraBinding.bind(n, family, shapes), a.tag().te(), a.tag().unet()));
+                items.add(new LoraMerge.Item(LoraBinding.bind(n, family, shapes, unetLayout), a.tag().te(), a.tag().unet()));
             }
             long t2 = System.nanoTime();
             merge = LoraMerge.apply(items, layers, manager);

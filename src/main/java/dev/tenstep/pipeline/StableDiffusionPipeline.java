@@ -138,7 +138,7 @@ public final class StableDiffusionPipeline implements TextToImage {
             layers.put(dev.tenstep.model.lora.LoraNetwork.Component.TEXT_ENCODER_2, textEncoder2.layers());
         }
         layers.put(dev.tenstep.model.lora.LoraNetwork.Component.UNET, unet.layers());
-        this.loras = new LoraSwitch(name, family(), layers, manager);
+        this.loras = new LoraSwitch(name, family(), layers, dev.tenstep.model.singlefile.UNetLayout.of(unet.config()), manager);
     }
 
     /**

@@ -1,5 +1,8 @@
 package dev.tenstep.model.lora;
 
+import dev.tenstep.model.singlefile.CheckpointKeys;
+import dev.tenstep.model.singlefile.UNetLayout;
+
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -11,6 +14,17 @@ import java.util.Map;
  * and underscores also occur inside module names ({@code to_q}, {@code proj_in}), so names are mapped
  * through the model's own weight list ({@code path.replace('.', '_') -> path}), never by turning
  * underscores back into dots. PEFT names are the module paths themselves.
+ *
+ * <p>SDXL kohya files (sd-scripts' {@code sdxl_train_network.py}) name UNet modules in the original SGM layout
+ * instead ({@code input_blocks_4_1_transformer_blocks_0_attn1_to_q}, {@code middle_block_0_in_layers_2},
+ * {@code output_blocks_2_2_conv}, {@code time_embed_0}, {@code label_emb_0_0}). A UNet name that is no diffusers
+ * name is therefore read as an SGM one: its numeric parts become dotted indices
+ * ({@code input_blocks.4.1.transformer_blocks.0.attn1_to_q}), {@link CheckpointKeys#unet} maps that name to the
+ * diffusers one with the model's own {@link UNetLayout} (the same mapping a single-file checkpoint's weights take;
+ * the block indices depend on {@code layers_per_block}, the attention levels and the transformer depths, so they
+ * are never fixed numbers), and the result is looked up among the model's weights as above. Attention
+ * projections, feed-forward, {@code proj_in}/{@code proj_out}, resnet convolutions, shortcuts and time-embedding
+ * projections, the down/upsamplers and the time and added embeddings all map so.
  *
  * @param targets       the modules that matched, each with its weight
  * @param unmatchedKeys the file's keys of modules that name no weight of the model (A1111's
@@ -40,6 +54,18 @@ public record LoraBinding(List<Target> targets, List<String> unmatchedKeys) {
      */
     public static LoraBinding bind(LoraNetwork network, LoraNetwork.Family modelFamily,
                                    Map<LoraNetwork.Component, Map<String, long[]>> weightShapes) {
+        return bind(network, modelFamily, weightShapes, null);
+    }
+
+    /**
+     * As {@link #bind(LoraNetwork, LoraNetwork.Family, Map)}, and kohya UNet modules named in the original SGM
+     * layout (SDXL files) are mapped through {@code unetLayout} as the class comment describes.
+     *
+     * @param unetLayout the model's UNet block layout ({@link UNetLayout#of}); null binds diffusers names only
+     * @throws IllegalArgumentException as {@link #bind(LoraNetwork, LoraNetwork.Family, Map)}
+     */
+    public static LoraBinding bind(LoraNetwork network, LoraNetwork.Family modelFamily,
+                                   Map<LoraNetwork.Component, Map<String, long[]>> weightShapes, UNetLayout unetLayout) {
         LoraNetwork.Family family = network.family();
         if (family != LoraNetwork.Family.UNKNOWN && modelFamily != LoraNetwork.Family.UNKNOWN && family != modelFamily) {
             throw new IllegalArgumentException("LoRA '" + network.name() + "' is for " + label(family)
@@ -54,7 +80,12 @@ public record LoraBinding(List<Target> targets, List<String> unmatchedKeys) {
             if (network.layout() == LoraNetwork.Layout.PEFT) {
                 weight = shapes.containsKey(m.name() + ".weight") ? m.name() + ".weight" : null;
             } else {
-                weight = byKohyaName.computeIfAbsent(m.component(), c -> kohyaNames(shapes)).get(m.name());
+                Map<String, String> names = byKohyaName.computeIfAbsent(m.component(), c -> kohyaNames(shapes));
+                weight = names.get(m.name());
+                if (weight == null && m.component() == LoraNetwork.Component.UNET && unetLayout != null) {
+                    String diffusers = sgmToKohya(m.name(), unetLayout);
+                    weight = diffusers == null ? null : names.get(diffusers);
+                }
             }
             if (weight == null) {
                 unmatched.addAll(m.keys());
@@ -98,6 +129,28 @@ public record LoraBinding(List<Target> targets, List<String> unmatchedKeys) {
             }
         }
         return out;
+    }
+
+    /**
+     * A kohya UNet name in the SGM layout ({@code input_blocks_4_1_proj_in}) as the kohya name of its diffusers
+     * module ({@code down_blocks_1_attentions_0_proj_in}), or null when it has no place in {@code layout}. Only the
+     * numeric parts become dots: the names {@link CheckpointKeys#unet} reads around them ({@code in_layers.2},
+     * {@code transformer_blocks.0}, {@code op}, {@code conv}) and those it passes through ({@code attn1_to_q})
+     * come out right whatever the underscores inside a part, since the result is compared in kohya form again.
+     */
+    static String sgmToKohya(String name, UNetLayout layout) {
+        String[] parts = name.split("_", -1);
+        StringBuilder dotted = new StringBuilder(parts[0]);
+        for (int i = 1; i < parts.length; i++) {
+            boolean index = isIndex(parts[i - 1]) || isIndex(parts[i]);
+            dotted.append(index ? '.' : '_').append(parts[i]);
+        }
+        String d = CheckpointKeys.unet(dotted + ".weight", layout);
+        return d == null ? null : d.substring(0, d.length() - ".weight".length()).replace('.', '_');
+    }
+
+    private static boolean isIndex(String part) {
+        return !part.isEmpty() && part.chars().allMatch(ch -> ch >= '0' && ch <= '9');
     }
 
     /** A user-facing family name: SD 1.x, SD 2.x, SDXL, or "an unknown model family". */

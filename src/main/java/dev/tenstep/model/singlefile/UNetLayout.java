@@ -3,6 +3,7 @@ package dev.tenstep.model.singlefile;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.tenstep.model.ModelLoadException;
+import dev.tenstep.model.config.UNetConfig;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -84,6 +85,19 @@ public record UNetLayout(int layersPerBlock, List<Boolean> downAttention, List<B
         } catch (IllegalArgumentException e) {
             throw new ModelLoadException(configJson + ": " + e.getMessage(), e);
         }
+    }
+
+    /**
+     * The layout of a loaded UNet's configuration (what {@link #read} takes from the same
+     * {@code config.json}; {@link UNetConfig} has already resolved the defaults and checked the
+     * block types), e.g. to map a LoRA's original-layout module names to the model's.
+     */
+    public static UNetLayout of(UNetConfig c) {
+        List<Boolean> down = c.downBlockTypes().stream().map("CrossAttnDownBlock2D"::equals).toList();
+        List<Boolean> up = c.upBlockTypes().stream().map("CrossAttnUpBlock2D"::equals).toList();
+        return new UNetLayout(c.layersPerBlock(), down, up, c.transformerLayersPerBlock().clone(),
+                c.blockOutChannels().clone(), c.inChannels(), c.outChannels(), c.crossAttentionDim(), c.timeEmbeddingDim(),
+                c.hasTextTimeEmbedding() ? c.projectionClassEmbeddingsInputDim() : 0);
     }
 
     private static UNetLayout of(JsonNode c) {
