@@ -40,8 +40,9 @@ public final class FidelityCommand implements Callable<Integer> {
     @Option(names = {"-n", "--negative-prompt"}, defaultValue = "", paramLabel = "TEXT", description = "negative prompt")
     String negativePrompt;
 
-    @Option(names = "--cfg-scale", defaultValue = "7.5", description = "guidance scale (default: ${DEFAULT-VALUE})")
-    double cfgScale;
+    @Option(names = "--cfg-scale", paramLabel = "W",
+            description = "guidance scale (default: the model's, as generate uses it: 3 for the built-in models, 7.5 for SD)")
+    Double cfgScale;
 
     @Option(names = "--seeds", defaultValue = "0-7", paramLabel = "LIST",
             description = "seeds: ranges and numbers, e.g. 0-31 or 1,5,9 (default: ${DEFAULT-VALUE})")
@@ -107,13 +108,8 @@ public final class FidelityCommand implements Callable<Integer> {
         }
         boolean ideal = IdealModels.isIdeal(name);
         int nThreads = threads != null ? threads : ideal ? Runtime.getRuntime().availableProcessors() : 1;
-        FidelityStudy.Options options;
-        try {
-            options = new FidelityStudy.Options(prompts, negativePrompt, cfgScale, seedList, specs, steps, referenceSteps,
-                    checkSteps != null ? checkSteps : referenceSteps / 2, nThreads, start);
-        } catch (IllegalArgumentException e) {
-            throw new CommandLine.ParameterException(cmd, e.getMessage());
-        }
+        // checked before the model loads (with the given scale, or a stand-in), built again with the model's default
+        options(cmd, cfgScale != null ? cfgScale : 1.0, seedList, specs, nThreads, start);
         Path dir = output != null ? output : ModelLocator.defaultOutputsDir().resolve("fidelity");
         TextToImage studyModel = null;
         try {
@@ -131,8 +127,11 @@ public final class FidelityCommand implements Callable<Integer> {
                             + studyModel.sizeMultiple() + " for " + studyModel.name() + ", got " + size);
                 }
             }
-            out.printf("fidelity study: %s, %d prompt(s) x %d seeds, samplers %s, N = %s, reference %d steps%n",
-                    studyModel.name(), prompts.size(), seedList.size(), specs, steps, referenceSteps);
+            double w = cfgScale != null ? cfgScale : studyModel.defaults().guidanceScale();
+            FidelityStudy.Options options = options(cmd, w, seedList, specs, nThreads, start);
+            out.printf(Locale.ROOT, "fidelity study: %s, %d prompt(s) x %d seeds, CFG %s%s, samplers %s, N = %s, reference %d steps%n",
+                    studyModel.name(), prompts.size(), seedList.size(), w, cfgScale != null ? "" : " (the model's default)",
+                    specs, steps, referenceSteps);
             out.flush();
             long t0 = System.nanoTime();
             FidelityResult result;
@@ -162,6 +161,16 @@ public final class FidelityCommand implements Callable<Integer> {
      *
      * @throws CommandLine.ParameterException naming --seeds
      */
+    private FidelityStudy.Options options(CommandLine cmd, double w, List<Long> seedList, List<SamplerSpec> specs,
+                                          int nThreads, FidelityStudy.ReferenceStart start) {
+        try {
+            return new FidelityStudy.Options(prompts, negativePrompt, w, seedList, specs, steps, referenceSteps,
+                    checkSteps != null ? checkSteps : referenceSteps / 2, nThreads, start);
+        } catch (IllegalArgumentException e) {
+            throw new CommandLine.ParameterException(cmd, e.getMessage());
+        }
+    }
+
     static List<Long> parseSeeds(CommandLine cmd, String text) {
         List<Long> out = new ArrayList<>();
         try {

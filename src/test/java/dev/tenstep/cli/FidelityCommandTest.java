@@ -56,6 +56,8 @@ class FidelityCommandTest {
                 "--output", dir.toString());
         assertEquals(0, r.code(), r.err());
         assertTrue(r.out().contains("ddim:ddim"), r.out());
+        // no --cfg-scale: the model's default (SD: 7.5), said in the header as generate would use it
+        assertTrue(r.out().contains("CFG 7.5 (the model's default)"), r.out());
         assertTrue(Files.exists(dir.resolve("fidelity.csv")));
     }
 
