@@ -5,7 +5,11 @@ import dev.tenstep.model.config.Configs;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.LinkedHashSet;
 import java.util.List;
+import java.util.Locale;
+import java.util.Optional;
+import java.util.Set;
 
 /**
  * What a model brings beyond its weights for the people who use it: the guidance scale a request that sets none
@@ -38,6 +42,33 @@ public record ModelDefaults(@JsonProperty("guidance_scale") double guidanceScale
         }
         examplePrompt = examplePrompt == null ? "" : examplePrompt;
         knownWords = knownWords == null ? List.of() : List.copyOf(knownWords);
+    }
+
+    /**
+     * A warning naming the words of a prompt this model was never trained on (a closed-vocabulary model such as
+     * {@code models/tenstep-shapes}: other words mean nothing to it, so a user should hear that they were read and
+     * had no meaning), or empty when every word is known or the model is open-vocabulary ({@link #knownWords} empty).
+     * Words are runs of letters, compared in lower case; LoRA tags ({@code <lora:...>}) and A1111's {@code BREAK} and
+     * {@code AND} keywords are not words of the prompt.
+     *
+     * @param modelName the model's name, for the message
+     * @param prompt    a prompt or negative prompt as the user wrote it
+     */
+    public Optional<String> unknownWordsWarning(String modelName, String prompt) {
+        if (knownWords.isEmpty() || prompt == null) {
+            return Optional.empty();
+        }
+        Set<String> known = new java.util.HashSet<>();
+        knownWords.forEach(w -> known.add(w.toLowerCase(Locale.ROOT)));
+        Set<String> unknown = new LinkedHashSet<>();
+        for (String w : prompt.replaceAll("<[^>]*>", " ").split("[^\\p{L}]+")) {
+            if (!w.isEmpty() && !w.equals("BREAK") && !w.equals("AND") && !known.contains(w.toLowerCase(Locale.ROOT))) {
+                unknown.add(w.toLowerCase(Locale.ROOT));
+            }
+        }
+        return unknown.isEmpty() ? Optional.empty() : Optional.of(modelName + " does not know the word"
+                + (unknown.size() == 1 ? " " : "s ") + String.join(", ", unknown)
+                + " (it was trained on a fixed vocabulary; other words mean nothing to it)");
     }
 
     /**

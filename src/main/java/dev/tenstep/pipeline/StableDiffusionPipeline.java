@@ -467,7 +467,9 @@ public final class StableDiffusionPipeline implements TextToImage {
             addedAt = k -> added.computeIfAbsent(cond.idAt(k), id -> addedConditioning(gen, cond.pooledAt(k), timeIds));
         }
         CfgDenoiser denoiser = new CfgDenoiser(unetFn(), contextAt, addedAt, r.cfgScale(), noiseSchedule.vPrediction());
-        return new Conditioned(denoiser, cond::idAt, cond.warnings(), "UNet " + compute.label());
+        List<String> warnings = new ArrayList<>(cond.warnings());
+        defaults().unknownWordsWarning(name(), r.prompt()).ifPresent(warnings::add);
+        return new Conditioned(denoiser, cond::idAt, warnings, "UNet " + compute.label());
     }
 
     /**

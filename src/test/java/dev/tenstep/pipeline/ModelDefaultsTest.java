@@ -72,4 +72,29 @@ class ModelDefaultsTest {
             assertEquals(2.0, p.resolve(GenerationRequest.of("x").withSeed(1)).cfgScale());
         }
     }
+
+    /** A closed-vocabulary model names the words it does not know; LoRA tags, BREAK and AND are not prompt words. */
+    @Test
+    void unknownWordsAreNamed() {
+        ModelDefaults d = new ModelDefaults(3, "a red circle", List.of("a", "red", "circle", "on", "background", "navy"));
+        assertEquals(java.util.Optional.empty(), d.unknownWordsWarning("m", "a (red:1.2) circle, on a navy background"));
+        assertEquals(java.util.Optional.empty(), d.unknownWordsWarning("m", "a red circle <lora:foo_bar:0.5> BREAK a red AND circle"));
+        assertEquals("m does not know the words photo, of, astronaut (it was trained on a fixed vocabulary; other words "
+                + "mean nothing to it)", d.unknownWordsWarning("m", "a photo of a red Astronaut photo").orElseThrow());
+        assertEquals("m does not know the word circles (it was trained on a fixed vocabulary; other words mean nothing "
+                + "to it)", d.unknownWordsWarning("m", "red circles").orElseThrow());
+        assertEquals(java.util.Optional.empty(), ModelDefaults.SD.unknownWordsWarning("sd", "a photo of an astronaut"));
+    }
+
+    /** The shipped model warns about an unknown word in the result (the web, API and CLI show the warnings). */
+    @Test
+    void theShippedModelWarnsAboutUnknownWords() {
+        try (StableDiffusionPipeline p = StableDiffusionPipeline.load(Path.of("models", "tenstep-shapes"))) {
+            GenerationResult r = p.generate(GenerationRequest.of("a red astronaut").withSeed(0).withSteps(2));
+            assertTrue(r.warnings().contains("tenstep-shapes does not know the word astronaut (it was trained on a "
+                    + "fixed vocabulary; other words mean nothing to it)"), r.warnings().toString());
+            GenerationResult known = p.generate(GenerationRequest.of("a red circle").withSeed(0).withSteps(2));
+            assertTrue(known.warnings().isEmpty(), known.warnings().toString());
+        }
+    }
 }
