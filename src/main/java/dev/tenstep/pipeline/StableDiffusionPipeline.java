@@ -462,7 +462,7 @@ public final class StableDiffusionPipeline implements TextToImage {
         });
         IntFunction<NDArray> addedAt = null;
         if (isXl()) {
-            float[] timeIds = timeIds(r);
+            float[] timeIds = r.timeIds();
             Map<String, NDArray> added = new HashMap<>();
             addedAt = k -> added.computeIfAbsent(cond.idAt(k), id -> addedConditioning(gen, cond.pooledAt(k), timeIds));
         }
@@ -493,15 +493,6 @@ public final class StableDiffusionPipeline implements TextToImage {
             return result.withInfotext(hashes == null ? result.infotext()
                     : Infotext.withField(result.infotext(), "Lora hashes", hashes), warnings);
         }
-    }
-
-    /**
-     * SDXL's micro-conditioning of a request (diffusers {@code _get_add_time_ids}): the request's
-     * {@link MicroConditioning}, each part it leaves unset at diffusers' default (as A1111 uses them): original size =
-     * target size = (height, width) of the request in pixels, crop top-left (0, 0).
-     */
-    static float[] timeIds(ResolvedRequest r) {
-        return r.timeIds();
     }
 
     /**

@@ -61,23 +61,23 @@ class SdxlMicroConditioningTest {
             Map<String, NDArray> ref = SafeTensors.read(Fixtures.reference(FX, "add_time_ids.safetensors"), m);
             ResolvedRequest b = pipeline.resolve(request(B, 10, 7.5));
             Allclose.assertExact("add_time_ids.time_ids_b", ref.get("time_ids_b"),
-                    m.create(StableDiffusionPipeline.timeIds(b), new Shape(1, 6)));
+                    m.create(b.timeIds(), new Shape(1, 6)));
             ResolvedRequest a = pipeline.resolve(request(null, 10, 7.5));
             Allclose.assertExact("add_time_ids.time_ids_a", ref.get("time_ids_a"),
-                    m.create(StableDiffusionPipeline.timeIds(a), new Shape(1, 6)));
+                    m.create(a.timeIds(), new Shape(1, 6)));
         }
         // each part alone replaces its two numbers; the others stay at (height, width), (0, 0), (height, width)
         MicroConditioning.Size s = new MicroConditioning.Size(1024, 768);
         MicroConditioning.Crop c = new MicroConditioning.Crop(48, 16);
         assertArrayEquals(new float[] {1024, 768, 0, 0, 128, 128},
-                StableDiffusionPipeline.timeIds(pipeline.resolve(request(MicroConditioning.of(s, null, null), 1, 7.5))));
+                pipeline.resolve(request(MicroConditioning.of(s, null, null), 1, 7.5)).timeIds());
         assertArrayEquals(new float[] {128, 128, 48, 16, 128, 128},
-                StableDiffusionPipeline.timeIds(pipeline.resolve(request(MicroConditioning.of(null, c, null), 1, 7.5))));
+                pipeline.resolve(request(MicroConditioning.of(null, c, null), 1, 7.5)).timeIds());
         assertArrayEquals(new float[] {128, 128, 0, 0, 1024, 768},
-                StableDiffusionPipeline.timeIds(pipeline.resolve(request(MicroConditioning.of(null, null, s), 1, 7.5))));
+                pipeline.resolve(request(MicroConditioning.of(null, null, s), 1, 7.5)).timeIds());
         // the defaults follow a size other than the model's
-        assertArrayEquals(new float[] {64, 96, 48, 16, 64, 96}, StableDiffusionPipeline.timeIds(pipeline.resolve(
-                request(MicroConditioning.of(null, c, null), 1, 7.5).withSize(96, 64))));
+        assertArrayEquals(new float[] {64, 96, 48, 16, 64, 96}, pipeline.resolve(
+                request(MicroConditioning.of(null, c, null), 1, 7.5).withSize(96, 64)).timeIds());
     }
 
     /**

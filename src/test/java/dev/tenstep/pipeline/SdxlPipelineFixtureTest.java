@@ -112,7 +112,7 @@ class SdxlPipelineFixtureTest {
             Allclose.assertClose("pipeline_euler.add_text_embeds", r.get("add_text_embeds"),
                     m.create(c.pooledAt(0), new Shape(2, 20)), Fixtures.tolerance(FX, "encode_prompt", "pooled_prompt_embeds"));
             ResolvedRequest req = pipeline.resolve(new GenerationRequest(PROMPT, "", 10, 7.5, 0, null, null, null, null, null));
-            float[] ids = StableDiffusionPipeline.timeIds(req);
+            float[] ids = req.timeIds();
             Allclose.assertExact("add_time_ids row", r.get("add_time_ids").get(new NDIndex("0:1, :")),
                     m.create(ids, new Shape(1, 6)));
             Allclose.assertExact("add_time_ids row 1 = row 0", r.get("add_time_ids").get(new NDIndex("1:2, :")),
