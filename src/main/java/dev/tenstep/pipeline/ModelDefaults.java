@@ -5,6 +5,7 @@ import dev.tenstep.model.config.Configs;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.HashSet;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Locale;
@@ -58,10 +59,10 @@ public record ModelDefaults(@JsonProperty("guidance_scale") double guidanceScale
         if (knownWords.isEmpty() || prompt == null) {
             return Optional.empty();
         }
-        Set<String> known = new java.util.HashSet<>();
+        Set<String> known = new HashSet<>();
         knownWords.forEach(w -> known.add(w.toLowerCase(Locale.ROOT)));
         Set<String> unknown = new LinkedHashSet<>();
-        for (String w : prompt.replaceAll("<[^>]*>", " ").split("[^\\p{L}]+")) {
+        for (String w : dev.tenstep.pipeline.prompt.LoraTags.removeTags(prompt).split("[^\\p{L}]+")) {
             if (!w.isEmpty() && !w.equals("BREAK") && !w.equals("AND") && !known.contains(w.toLowerCase(Locale.ROOT))) {
                 unknown.add(w.toLowerCase(Locale.ROOT));
             }
