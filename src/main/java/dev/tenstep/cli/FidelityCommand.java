@@ -157,9 +157,9 @@ public final class FidelityCommand implements Callable<Integer> {
     }
 
     /**
-     * Parses a seed list: comma-separated numbers and inclusive ranges {@code A-B}.
+     * The study's options at guidance scale {@code w}.
      *
-     * @throws CommandLine.ParameterException naming --seeds
+     * @throws CommandLine.ParameterException with the option's problem (empty lists, bad step counts, a gamma)
      */
     private FidelityStudy.Options options(CommandLine cmd, double w, List<Long> seedList, List<SamplerSpec> specs,
                                           int nThreads, FidelityStudy.ReferenceStart start) {
@@ -171,6 +171,11 @@ public final class FidelityCommand implements Callable<Integer> {
         }
     }
 
+    /**
+     * Parses a seed list: comma-separated numbers and inclusive ranges {@code A-B}.
+     *
+     * @throws CommandLine.ParameterException naming --seeds
+     */
     static List<Long> parseSeeds(CommandLine cmd, String text) {
         List<Long> out = new ArrayList<>();
         try {
